@@ -1,0 +1,105 @@
+//! Docker's token protocol: trade credentials (or nothing) for a short-lived bearer token.
+
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::error::{RegistryError, Result};
+
+/// Tokens are refused beyond this size; real ones are a few KiB.
+const MAX_TOKEN_RESPONSE: usize = 1024 * 1024;
+/// The protocol's default lifetime when the service does not say.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
+/// Renew a little early so a token does not expire in flight.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub(crate) struct Token {
+    pub value: String,
+    pub expires: Instant,
+}
+
+impl Token {
+    pub fn is_fresh(&self) -> bool {
+        Instant::now() < self.expires
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    token: Option<String>,
+    access_token: Option<String>,
+    expires_in: Option<u64>,
+}
+
+/// Asks `realm` for a token. `basic` is an already-encoded `Basic …` header value, passed
+/// only when the caller decided the realm may see the credentials.
+pub(crate) async fn fetch_token(
+    http: &reqwest::Client,
+    realm: &str,
+    service: Option<&str>,
+    scope: Option<&str>,
+    basic: Option<&str>,
+) -> Result<Token> {
+    let fail = |reason: String| RegistryError::Token {
+        realm: realm.to_string(),
+        reason,
+    };
+    let mut url = url::Url::parse(realm).map_err(|e| fail(format!("invalid realm URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(fail("realm is not an http(s) URL".into()));
+    }
+    {
+        let mut query = url.query_pairs_mut();
+        if let Some(service) = service {
+            query.append_pair("service", service);
+        }
+        if let Some(scope) = scope {
+            query.append_pair("scope", scope);
+        }
+    }
+    let mut request = http.get(url);
+    if let Some(basic) = basic {
+        request = request.header(reqwest::header::AUTHORIZATION, basic);
+    }
+    let mut response = request
+        .send()
+        .await
+        .map_err(|e| fail(format!("request failed: {e}")))?;
+    let status = response.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        return Err(fail(format!(
+            "{status}: the credentials were refused; check them with `imageadm login`"
+        )));
+    }
+    if !status.is_success() {
+        return Err(fail(format!("answered {status}")));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| fail(format!("reading the answer: {e}")))?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_TOKEN_RESPONSE {
+            return Err(fail("answer larger than 1 MiB".into()));
+        }
+    }
+    let parsed: TokenResponse =
+        serde_json::from_slice(&body).map_err(|e| fail(format!("invalid JSON: {e}")))?;
+    let value = parsed
+        .token
+        .or(parsed.access_token)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| fail("answer has no token".into()))?;
+    let lifetime = parsed
+        .expires_in
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_LIFETIME)
+        .max(EXPIRY_MARGIN * 2);
+    Ok(Token {
+        value,
+        expires: Instant::now() + lifetime - EXPIRY_MARGIN,
+    })
+}

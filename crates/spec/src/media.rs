@@ -1,0 +1,67 @@
+//! The media types Aurora understands, OCI's and Docker's, and what each kind references.
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
+pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+
+/// Manifests and indexes larger than this are refused: the distribution spec lets registries
+/// cap them at 4 MiB, and a bigger one is a sign of a hostile or broken server.
+pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+/// Image configs are bounded too, though more loosely: they carry history and labels.
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What a document of a given media type is, as far as pulling and collecting garbage go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A list of manifests, one per platform (OCI index, Docker manifest list).
+    Index,
+    /// One image: a config and layers (OCI manifest, Docker schema 2).
+    Manifest,
+    /// Docker's legacy schema 1, which Aurora does not support.
+    Schema1,
+    /// Anything else: a leaf blob, or a document we do not understand.
+    Other,
+}
+
+/// Classifies a media type (parameters such as `; charset=utf-8` are ignored).
+pub fn kind(media_type: &str) -> Kind {
+    match essence(media_type) {
+        OCI_INDEX | DOCKER_MANIFEST_LIST => Kind::Index,
+        OCI_MANIFEST | DOCKER_MANIFEST => Kind::Manifest,
+        DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED => Kind::Schema1,
+        _ => Kind::Other,
+    }
+}
+
+/// The media type without parameters or surrounding white space.
+pub fn essence(media_type: &str) -> &str {
+    media_type.split(';').next().unwrap_or_default().trim()
+}
+
+/// The `Accept` header for manifests: every kind we can read, plus schema 1 so that a
+/// registry that only has schema 1 says so and we can name the problem.
+pub fn manifest_accept() -> String {
+    [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST, DOCKER_SCHEMA1_SIGNED]
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_ignore_parameters_and_know_both_families() {
+        assert_eq!(kind("application/vnd.oci.image.index.v1+json; charset=utf-8"), Kind::Index);
+        assert_eq!(kind(DOCKER_MANIFEST_LIST), Kind::Index);
+        assert_eq!(kind(DOCKER_MANIFEST), Kind::Manifest);
+        assert_eq!(kind(OCI_MANIFEST), Kind::Manifest);
+        assert_eq!(kind(DOCKER_SCHEMA1_SIGNED), Kind::Schema1);
+        assert_eq!(kind("application/json"), Kind::Other);
+        assert_eq!(kind(""), Kind::Other);
+    }
+}

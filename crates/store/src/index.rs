@@ -1,0 +1,106 @@
+//! index.json: the names of the images in the layout.
+
+use std::fs;
+
+use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
+
+use crate::error::{Result, StoreError};
+use crate::{fsutil, Store};
+
+/// The annotation that names an image in an OCI layout, read by skopeo and umoci.
+pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+
+/// The name an index entry carries, if any.
+pub fn ref_name(descriptor: &Descriptor) -> Option<&str> {
+    descriptor
+        .annotations()
+        .as_ref()?
+        .get(REF_NAME_ANNOTATION)
+        .map(String::as_str)
+}
+
+pub(crate) fn empty_index() -> Result<Vec<u8>> {
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(Vec::new())
+        .build()
+        .expect("an empty index is valid");
+    serialize(&index)
+}
+
+fn serialize(index: &ImageIndex) -> Result<Vec<u8>> {
+    serde_json::to_vec(index).map_err(|source| StoreError::BadJson {
+        path: "index.json".into(),
+        source,
+    })
+}
+
+impl Store {
+    /// The index as it is now. Readers take no lock: index.json is only ever replaced whole.
+    pub fn read_index(&self) -> Result<ImageIndex> {
+        let path = self.index_path();
+        let bytes = fs::read(&path).map_err(StoreError::io(&path))?;
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::BadJson { path, source })
+    }
+
+    /// Reads, changes and atomically replaces index.json while holding the index lock, so
+    /// concurrent processes never lose each other's names. Nothing is written if `change` fails.
+    pub fn update_index<T>(&self, change: impl FnOnce(&mut ImageIndex) -> Result<T>) -> Result<T> {
+        let _lock = self.lock_index()?;
+        let mut index = self.read_index()?;
+        let result = change(&mut index)?;
+        fsutil::replace_file(&self.index_path(), &serialize(&index)?, &self.scratch_dir())?;
+        Ok(result)
+    }
+
+    /// The entry named `name`, if any.
+    pub fn find_ref(&self, name: &str) -> Result<Option<Descriptor>> {
+        Ok(self
+            .read_index()?
+            .manifests()
+            .iter()
+            .find(|d| ref_name(d) == Some(name))
+            .cloned())
+    }
+
+    /// Names `descriptor` as `name`, replacing whatever had that name.
+    pub fn set_ref(&self, name: &str, descriptor: &Descriptor) -> Result<()> {
+        let mut entry = descriptor.clone();
+        let mut annotations = entry.annotations().clone().unwrap_or_default();
+        annotations.insert(REF_NAME_ANNOTATION.to_string(), name.to_string());
+        entry.set_annotations(Some(annotations));
+        self.update_index(|index| {
+            let mut manifests = index.manifests().clone();
+            manifests.retain(|d| ref_name(d) != Some(name));
+            manifests.push(entry);
+            index.set_manifests(manifests);
+            Ok(())
+        })
+    }
+
+    /// Removes the name; the blobs stay until [`Store::gc`].
+    pub fn remove_ref(&self, name: &str) -> Result<Descriptor> {
+        self.update_index(|index| {
+            let position = index
+                .manifests()
+                .iter()
+                .position(|d| ref_name(d) == Some(name))
+                .ok_or_else(|| StoreError::RefNotFound(name.to_string()))?;
+            let mut manifests = index.manifests().clone();
+            let removed = manifests.remove(position);
+            index.set_manifests(manifests);
+            Ok(removed)
+        })
+    }
+
+    /// Every named entry, in index order.
+    pub fn list_refs(&self) -> Result<Vec<(String, Descriptor)>> {
+        Ok(self
+            .read_index()?
+            .manifests()
+            .iter()
+            .filter_map(|d| ref_name(d).map(|n| (n.to_string(), d.clone())))
+            .collect())
+    }
+}

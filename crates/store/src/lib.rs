@@ -1,0 +1,195 @@
+//! The local image store: a standard OCI image layout that skopeo (`oci:DIR:REF`) and umoci
+//! read as they are, made safe for concurrent processes and crashes.
+//!
+//! ```text
+//! ROOT/oci-layout            {"imageLayoutVersion": "1.0.0"}
+//! ROOT/index.json            one entry per name, `org.opencontainers.image.ref.name`
+//! ROOT/blobs/sha256/HEX      content, only ever written whole and verified
+//! ROOT/.aurora/tmp/          partial downloads (resumable) and files being replaced
+//! ROOT/.aurora/index.lock    held while index.json is read, changed and replaced
+//! ROOT/.aurora/gc.lock       shared by writers, exclusive for garbage collection
+//! ```
+
+mod blob;
+mod error;
+mod fsutil;
+mod gc;
+mod index;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use aurora_spec::Digest;
+
+pub use blob::BlobWriter;
+pub use error::{Result, StoreError};
+pub use gc::GcReport;
+pub use index::{ref_name, REF_NAME_ANNOTATION};
+pub use oci_spec::image::{Descriptor, ImageIndex};
+
+const LAYOUT_FILE: &str = "oci-layout";
+const LAYOUT_CONTENT: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
+const INDEX_FILE: &str = "index.json";
+const PRIVATE_DIR: &str = ".aurora";
+
+/// An OCI image layout on disk.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// A held advisory lock; released when dropped.
+#[derive(Debug)]
+pub struct LockGuard {
+    _file: File,
+}
+
+impl Store {
+    /// Opens the layout at `root`, creating it when the directory is missing or empty.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let store = Store { root: root.into() };
+        fsutil::create_dir_all(&store.scratch_dir())?;
+        fsutil::create_dir_all(&store.root.join("blobs").join("sha256"))?;
+        let _lock = store.lock_index()?;
+        store.check_or_write_layout_file()?;
+        if !store.index_path().exists() {
+            let empty = index::empty_index()?;
+            fsutil::replace_file(&store.index_path(), &empty, &store.scratch_dir())?;
+        }
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn check_or_write_layout_file(&self) -> Result<()> {
+        let path = self.root.join(LAYOUT_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                let value: serde_json::Value =
+                    serde_json::from_slice(&bytes).map_err(|source| StoreError::NotALayout {
+                        path: self.root.clone(),
+                        reason: format!("{}: invalid JSON: {source}", path.display()),
+                    })?;
+                match value.get("imageLayoutVersion").and_then(|v| v.as_str()) {
+                    Some("1.0.0") => Ok(()),
+                    other => Err(StoreError::NotALayout {
+                        path: self.root.clone(),
+                        reason: format!("unsupported imageLayoutVersion {other:?}"),
+                    }),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fsutil::replace_file(&path, LAYOUT_CONTENT.as_bytes(), &self.scratch_dir())
+            }
+            Err(e) => Err(StoreError::io(path)(e)),
+        }
+    }
+
+    pub(crate) fn scratch_dir(&self) -> PathBuf {
+        self.root.join(PRIVATE_DIR).join("tmp")
+    }
+
+    pub(crate) fn index_path(&self) -> PathBuf {
+        self.root.join(INDEX_FILE)
+    }
+
+    fn lock_file(&self, name: &str) -> Result<File> {
+        let path = self.root.join(PRIVATE_DIR).join(name);
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(StoreError::io(path))
+    }
+
+    pub(crate) fn lock_index(&self) -> Result<LockGuard> {
+        let file = self.lock_file("index.lock")?;
+        file.lock().map_err(StoreError::io(self.root.join(PRIVATE_DIR).join("index.lock")))?;
+        Ok(LockGuard { _file: file })
+    }
+
+    /// Held by every operation that writes blobs before naming them in index.json, so that
+    /// a concurrent `gc` never deletes a blob that is about to be referenced.
+    pub fn writer_lock(&self) -> Result<LockGuard> {
+        let file = self.lock_file("gc.lock")?;
+        file.lock_shared()
+            .map_err(StoreError::io(self.root.join(PRIVATE_DIR).join("gc.lock")))?;
+        Ok(LockGuard { _file: file })
+    }
+
+    pub(crate) fn gc_lock(&self) -> Result<LockGuard> {
+        let file = self.lock_file("gc.lock")?;
+        file.lock()
+            .map_err(StoreError::io(self.root.join(PRIVATE_DIR).join("gc.lock")))?;
+        Ok(LockGuard { _file: file })
+    }
+
+    /// Where a blob lives in the layout.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_ref())
+            .join(digest.digest())
+    }
+
+    /// The size of a stored blob, or `None`. Blobs only reach their final name verified.
+    pub fn blob_size(&self, digest: &Digest) -> Result<Option<u64>> {
+        let path = self.blob_path(digest);
+        match fs::metadata(&path) {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io(path)(e)),
+        }
+    }
+
+    /// Starts writing a blob; see [`BlobWriter`].
+    pub fn begin_blob(&self, digest: &Digest, expected_size: Option<u64>) -> Result<BlobWriter> {
+        let final_path = self.blob_path(digest);
+        if let Some(dir) = final_path.parent() {
+            fsutil::create_dir_all(dir)?;
+        }
+        BlobWriter::start(digest, expected_size, self.scratch_dir(), final_path)
+    }
+
+    /// Stores a small document (manifest, config) whose bytes are already in memory.
+    pub fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<()> {
+        if self.blob_size(digest)? == Some(bytes.len() as u64) {
+            return Ok(());
+        }
+        let mut writer = self.begin_blob(digest, Some(bytes.len() as u64))?;
+        writer.restart()?;
+        writer.write(bytes)?;
+        writer.commit().map(drop)
+    }
+
+    /// Reads a small document, refusing one larger than `limit`, and re-verifies its digest.
+    pub fn read_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
+        let path = self.blob_path(digest);
+        let file = File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StoreError::BlobNotFound(digest.to_string()),
+            _ => StoreError::io(&path)(e),
+        })?;
+        let mut bytes = Vec::new();
+        (&file)
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(StoreError::io(&path))?;
+        if bytes.len() as u64 > limit {
+            let size = file.metadata().map_or(bytes.len() as u64, |m| m.len());
+            return Err(StoreError::TooLarge {
+                digest: digest.to_string(),
+                size,
+                limit,
+            });
+        }
+        aurora_spec::verify_bytes(digest, &bytes).map_err(|source| StoreError::Digest {
+            digest: digest.to_string(),
+            source,
+        })?;
+        Ok(bytes)
+    }
+}
