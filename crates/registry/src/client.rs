@@ -78,7 +78,11 @@ pub enum Access {
 }
 
 impl Access {
+    /// The token scope; none for requests outside any repository (`/v2/`).
     fn scope(self, repository: &str) -> String {
+        if repository.is_empty() {
+            return String::new();
+        }
         match self {
             Access::Pull => format!("repository:{repository}:pull"),
             Access::PullPush => format!("repository:{repository}:pull,push"),
@@ -360,7 +364,8 @@ impl RegistryClient {
             }
             None => None,
         };
-        let token = fetch_token(&self.http, realm, service, Some(scope), basic.as_deref()).await?;
+        let scope_param = Some(scope).filter(|s| !s.is_empty());
+        let token = fetch_token(&self.http, realm, service, scope_param, basic.as_deref()).await?;
         let host = target.base.authority().to_string();
         let mut auth = self.auth.lock().unwrap_or_else(|p| p.into_inner());
         auth.entry(host)

@@ -2,6 +2,7 @@
 //! docker's normalisation, digests and streaming verification, media types, platforms.
 
 pub mod digest;
+pub mod document;
 pub mod media;
 pub mod platform;
 pub mod reference;

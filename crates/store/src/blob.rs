@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use aurora_spec::{Digest, Hasher};
 use tracing::debug;
@@ -45,7 +45,11 @@ impl BlobWriter {
             digest: digest.to_string(),
             source,
         })?;
-        let partial = scratch.join(format!("{}-{}.partial", digest.algorithm(), digest.digest()));
+        let partial = scratch.join(format!(
+            "{}-{}.partial",
+            digest.algorithm(),
+            digest.digest()
+        ));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -54,9 +58,11 @@ impl BlobWriter {
             .open(&partial)
             .map_err(StoreError::io(&partial))?;
         let (file, temp_path, resumable) = match file.try_lock() {
-            Ok(()) => (file, partial, true),
+            // Whoever held the lock may have moved the file to the final name (or removed it)
+            // between our open and our lock: only the file still at `partial` is ours to use.
+            Ok(()) if is_same_file(&file, &partial) => (file, partial, true),
             // Another process is fetching this blob: write a private copy instead of waiting.
-            Err(_) => {
+            _ => {
                 let (file, path) = tempfile::Builder::new()
                     .prefix(&format!("{}-", digest.digest()))
                     .suffix(".tmp")
@@ -87,7 +93,10 @@ impl BlobWriter {
     /// Rehashes what an earlier attempt left, so that the download can go on from there.
     fn adopt_existing_bytes(&mut self) -> Result<()> {
         let file = self.file.get_mut();
-        let len = file.metadata().map_err(StoreError::io(&self.temp_path))?.len();
+        let len = file
+            .metadata()
+            .map_err(StoreError::io(&self.temp_path))?
+            .len();
         if len == 0 {
             return Ok(());
         }
@@ -99,7 +108,9 @@ impl BlobWriter {
         let mut buf = vec![0u8; WRITE_BUFFER];
         let mut reader = (&*file).take(len);
         loop {
-            let n = reader.read(&mut buf).map_err(StoreError::io(&self.temp_path))?;
+            let n = reader
+                .read(&mut buf)
+                .map_err(StoreError::io(&self.temp_path))?;
             if n == 0 {
                 break;
             }
@@ -202,6 +213,26 @@ impl BlobWriter {
     fn discard(&mut self) {
         self.resumable = false;
         let _ = fs::remove_file(&self.temp_path);
+        // Nothing is left for `drop` to clean up: removing the path again could delete the
+        // partial another writer has created there since.
+        self.committed = true;
+    }
+}
+
+/// Whether `file` is the file `path` names now.
+fn is_same_file(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
     }
 }
 

@@ -34,7 +34,11 @@ pub enum StoreError {
     #[error("blob {0} is not in the store")]
     BlobNotFound(String),
     #[error("blob {digest} is {size} bytes, more than the {limit} bytes allowed for this kind of document")]
-    TooLarge { digest: String, size: u64, limit: u64 },
+    TooLarge {
+        digest: String,
+        size: u64,
+        limit: u64,
+    },
     #[error("no image named {0} in the store")]
     RefNotFound(String),
 }

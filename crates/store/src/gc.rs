@@ -3,9 +3,9 @@
 use std::collections::HashSet;
 use std::fs;
 
+use aurora_spec::document::Document;
 use aurora_spec::media::{self, Kind};
 use aurora_spec::Digest;
-use serde::Deserialize;
 use tracing::{debug, warn};
 
 use crate::error::{Result, StoreError};
@@ -20,24 +20,6 @@ pub struct GcReport {
     pub freed_bytes: u64,
     /// Partial downloads that no process was writing.
     pub partials_removed: usize,
-}
-
-/// The references a manifest or index makes, whatever its family (OCI or Docker).
-#[derive(Deserialize, Default)]
-struct Children {
-    #[serde(default)]
-    manifests: Vec<Child>,
-    config: Option<Child>,
-    #[serde(default)]
-    layers: Vec<Child>,
-    subject: Option<Child>,
-}
-
-#[derive(Deserialize)]
-struct Child {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
 }
 
 impl Store {
@@ -85,14 +67,10 @@ impl Store {
                 return Ok(Vec::new());
             }
         };
-        let children: Children = serde_json::from_slice(&bytes).unwrap_or_default();
-        Ok(children
-            .manifests
-            .into_iter()
-            .chain(children.config)
-            .chain(children.layers)
-            .chain(children.subject)
-            .map(|c| (c.digest, c.media_type))
+        let document = Document::parse(&bytes).unwrap_or_default();
+        Ok(document
+            .links()
+            .map(|l| (l.digest.clone(), l.media_type.clone()))
             .collect())
     }
 

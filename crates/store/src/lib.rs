@@ -108,7 +108,9 @@ impl Store {
 
     pub(crate) fn lock_index(&self) -> Result<LockGuard> {
         let file = self.lock_file("index.lock")?;
-        file.lock().map_err(StoreError::io(self.root.join(PRIVATE_DIR).join("index.lock")))?;
+        file.lock().map_err(StoreError::io(
+            self.root.join(PRIVATE_DIR).join("index.lock"),
+        ))?;
         Ok(LockGuard { _file: file })
     }
 

@@ -1,0 +1,131 @@
+//! The command line, as clap structs.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+References are written as docker writes them: `alpine` means docker.io/library/alpine:latest,
+`127.0.0.1:5000/team/app:1.0`, `name@sha256:…`, `name:tag@sha256:…`.
+
+The store is a standard OCI image layout: `skopeo inspect oci:ROOT:NAME` and
+`umoci unpack --image ROOT:NAME` read it as it is.
+
+Registries on loopback addresses are spoken to over plain HTTP; any other registry only
+over HTTPS unless listed with --insecure-registry or in the config file
+(/etc/aurora/aurora.toml, or $AURORA_CONFIG):
+    [registries]
+    insecure = [\"registry.lan:5000\"]
+
+Credentials come from `imageadm login` and the files docker and podman keep:
+$REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json,
+$DOCKER_CONFIG/config.json (~/.docker/config.json).
+
+Logging: RUST_LOG=debug (or imageadm=debug,aurora_registry=trace) on standard error.
+
+Exit status: 0 success, 1 failure, 2 usage error, 3 image or manifest not found,
+4 access denied (authentication).";
+
+/// Aurora's image tool: pull OCI images from registries into a local OCI image layout,
+/// and list, inspect, tag and remove them there.
+#[derive(Debug, Parser)]
+#[command(name = "imageadm", version, after_long_help = AFTER_HELP)]
+pub struct Cli {
+    /// The store: an OCI image layout directory, created when missing.
+    #[arg(long, global = true, env = "AURORA_ROOT", default_value = "/var/lib/aurora")]
+    pub root: PathBuf,
+
+    /// Print nothing but errors (and the results of commands that list or inspect).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    /// Output format of results.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// A registry (host or host:port) that may be spoken to over plain HTTP. Repeatable.
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
+
+    /// Read credentials from this auth file only, and write logins to it.
+    #[arg(long, global = true, env = "REGISTRY_AUTH_FILE", value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+
+    /// The config file (TOML).
+    #[arg(long, global = true, env = "AURORA_CONFIG", default_value = "/etc/aurora/aurora.toml")]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Download an image from a registry into the store.
+    ///
+    /// Blobs already in the store are not downloaded again; an interrupted download resumes
+    /// where it stopped. From a multi-platform index the host's platform is taken unless
+    /// --platform or --all-platforms says otherwise.
+    Pull {
+        /// The image, e.g. alpine, docker.io/library/alpine:3.19, 127.0.0.1:5000/app@sha256:…
+        reference: String,
+        /// The platform to take from a multi-platform image, as os/arch[/variant].
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+        /// Take every platform of a multi-platform image, and keep its index.
+        #[arg(long, conflicts_with = "platform")]
+        all_platforms: bool,
+        /// How many blobs to download at once.
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+    },
+    /// List the images in the store.
+    #[command(visible_alias = "list", visible_alias = "ls")]
+    Images,
+    /// Show an image's manifest and config (JSON).
+    Inspect {
+        /// A name, or a digest or unique digest prefix.
+        reference: String,
+        /// For a multi-platform image, the platform to show.
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+    },
+    /// Give an image another name.
+    Tag {
+        /// The image, by name or digest.
+        source: String,
+        /// The new name, name[:tag].
+        target: String,
+    },
+    /// Remove names from the store; `imageadm gc` then frees their blobs.
+    #[command(visible_alias = "rmi")]
+    Rm {
+        #[arg(required = true)]
+        references: Vec<String>,
+    },
+    /// Delete blobs that no image in the store uses, and abandoned partial downloads.
+    Gc,
+    /// Store credentials for a registry, after checking them with it.
+    Login {
+        /// The registry, e.g. docker.io or 127.0.0.1:5000.
+        registry: String,
+        #[arg(long, short)]
+        username: Option<String>,
+        /// The password; prefer --password-stdin, which keeps it out of the process list.
+        #[arg(long, short, conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Forget the credentials for a registry.
+    Logout {
+        registry: String,
+    },
+}

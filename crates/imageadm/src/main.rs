@@ -1,0 +1,327 @@
+//! `imageadm`: the command line over `aurora-images`.
+
+mod cli;
+mod config;
+mod progress;
+
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use aurora_images::{ImageError, NoProgress, Progress, PullOptions};
+use aurora_registry::{credentials, ClientConfig, Credential, CredentialStore, RegistryClient, RegistryError};
+use aurora_spec::{ImageRef, Platform};
+use aurora_store::Store;
+use clap::Parser;
+use indicatif::HumanBytes;
+
+use cli::{Cli, Command, Format};
+use config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("imageadm: {}", chain(&error));
+            ExitCode::from(exit_code(&error))
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The error and its causes on one line, skipping causes a message already contains.
+fn chain(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&message);
+        }
+    }
+    text
+}
+
+/// 3 for "not found", 4 for "access denied", 1 for everything else (clap exits 2 on usage).
+fn exit_code(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        let registry = cause
+            .downcast_ref::<RegistryError>()
+            .or_else(|| match cause.downcast_ref::<ImageError>() {
+                Some(ImageError::Registry(e)) => Some(e),
+                _ => None,
+            });
+        match registry {
+            Some(RegistryError::NotFound { .. }) => return 3,
+            Some(RegistryError::Unauthorized { .. } | RegistryError::Token { .. }) => return 4,
+            _ => {}
+        }
+        if let Some(ImageError::NotInStore(_) | ImageError::NoMatchingPlatform { .. }) =
+            cause.downcast_ref::<ImageError>()
+        {
+            return 3;
+        }
+    }
+    1
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let store = || Store::open(&cli.root).with_context(|| format!("opening the store at {}", cli.root.display()));
+    match &cli.command {
+        Command::Pull {
+            reference,
+            platform,
+            all_platforms,
+            jobs,
+        } => {
+            let image = ImageRef::parse(reference)?;
+            let options = PullOptions {
+                platform: platform.as_deref().map(str::parse::<Platform>).transpose()?,
+                all_platforms: *all_platforms,
+                concurrency: usize::from(*jobs),
+            };
+            pull(&cli, &store()?, &image, &options)
+        }
+        Command::Images => images(&cli, &store()?),
+        Command::Inspect { reference, platform } => {
+            let platform = platform.as_deref().map(str::parse::<Platform>).transpose()?;
+            let inspection = aurora_images::inspect(&store()?, reference, platform.as_ref())?;
+            println!("{}", serde_json::to_string_pretty(&inspection)?);
+            Ok(())
+        }
+        Command::Tag { source, target } => {
+            let name = aurora_images::tag(&store()?, source, target)?;
+            report(&cli, &serde_json::json!({ "tagged": name }), || format!("Tagged {name}"));
+            Ok(())
+        }
+        Command::Rm { references } => remove(&cli, &store()?, references),
+        Command::Gc => {
+            let gc = aurora_images::gc(&store()?)?;
+            let json = serde_json::json!({
+                "removed": gc.removed.iter().map(|(d, s)| serde_json::json!({"digest": d, "size": s})).collect::<Vec<_>>(),
+                "partials_removed": gc.partials_removed,
+                "freed_bytes": gc.freed_bytes,
+            });
+            report(&cli, &json, || {
+                format!(
+                    "Removed {} blobs and {} partial downloads, freed {}",
+                    gc.removed.len(),
+                    gc.partials_removed,
+                    HumanBytes(gc.freed_bytes)
+                )
+            });
+            Ok(())
+        }
+        Command::Login {
+            registry,
+            username,
+            password,
+            password_stdin,
+        } => login(&cli, registry, username.clone(), password.clone(), *password_stdin),
+        Command::Logout { registry } => {
+            let registry = registry_name(registry)?;
+            let file = auth_file(&cli);
+            let removed = credentials::remove_credential(&file, &registry)?;
+            if !removed {
+                bail!("not logged in to {registry} (in {})", file.display());
+            }
+            report(&cli, &serde_json::json!({ "logged_out": registry }), || {
+                format!("Removed login credentials for {registry}")
+            });
+            Ok(())
+        }
+    }
+}
+
+/// Prints a result: the JSON value with --format json, else the text line unless --quiet.
+fn report(cli: &Cli, json: &serde_json::Value, text: impl FnOnce() -> String) {
+    match cli.format {
+        Format::Json => println!("{json}"),
+        Format::Text if !cli.quiet => println!("{}", text()),
+        Format::Text => {}
+    }
+}
+
+fn client(cli: &Cli, credentials: CredentialStore) -> Result<RegistryClient> {
+    let config = Config::load(&cli.config)?;
+    let mut insecure = cli.insecure_registries.clone();
+    insecure.extend(config.registries.insecure);
+    Ok(RegistryClient::new(ClientConfig {
+        insecure_registries: insecure,
+        credentials,
+        ..ClientConfig::default()
+    })?)
+}
+
+fn credential_store(cli: &Cli) -> CredentialStore {
+    match &cli.authfile {
+        Some(file) => CredentialStore::from_files(vec![file.clone()]),
+        None => CredentialStore::from_environment(),
+    }
+}
+
+fn auth_file(cli: &Cli) -> std::path::PathBuf {
+    cli.authfile.clone().unwrap_or_else(credentials::default_docker_config)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn pull(cli: &Cli, store: &Store, image: &ImageRef, options: &PullOptions) -> Result<()> {
+    let client = client(cli, credential_store(cli))?;
+    let show_bars = !cli.quiet && cli.format == Format::Text && std::io::stderr().is_terminal();
+    let bars = show_bars.then(progress::Bars::new);
+    let progress: &dyn Progress = match (&bars, cli.quiet || cli.format == Format::Json) {
+        (Some(bars), _) => bars,
+        (None, true) => &NoProgress,
+        (None, false) => &progress::Lines,
+    };
+    let result = runtime()?.block_on(aurora_images::pull(store, &client, image, options, progress));
+    if let Some(bars) = &bars {
+        bars.finish();
+    }
+    let pulled = result.with_context(|| format!("pulling {image}"))?;
+    report(cli, &serde_json::to_value(&pulled)?, || {
+        format!(
+            "Pulled {} ({}): {} blobs fetched ({}), {} already present",
+            pulled.name,
+            pulled.digest,
+            pulled.blobs_fetched,
+            HumanBytes(pulled.bytes_fetched),
+            pulled.blobs_present
+        )
+    });
+    Ok(())
+}
+
+fn images(cli: &Cli, store: &Store) -> Result<()> {
+    let images = aurora_images::list_images(store)?;
+    if cli.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&images)?);
+        return Ok(());
+    }
+    let rows: Vec<[String; 5]> = images
+        .iter()
+        .map(|i| {
+            [
+                i.repository.clone(),
+                i.tag.clone().unwrap_or_else(|| "<none>".into()),
+                i.digest.strip_prefix("sha256:").map(|h| h[..12.min(h.len())].to_string()).unwrap_or_else(|| i.digest.clone()),
+                HumanBytes(i.size).to_string(),
+                i.created.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["REPOSITORY", "TAG", "DIGEST", "SIZE", "CREATED"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+    Ok(())
+}
+
+fn remove(cli: &Cli, store: &Store, references: &[String]) -> Result<()> {
+    let mut failed = None;
+    for reference in references {
+        match aurora_images::remove(store, reference) {
+            Ok((name, descriptor)) => report(
+                cli,
+                &serde_json::json!({ "removed": name, "digest": descriptor.digest().to_string() }),
+                || format!("Untagged {name}"),
+            ),
+            Err(e) => {
+                eprintln!("imageadm: {e}");
+                failed = Some(e);
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// The registry as a user names it; a URL or a full reference is reduced to its host.
+fn registry_name(text: &str) -> Result<String> {
+    let host = text
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let parsed = ImageRef::parse(&format!("{host}/probe"))
+        .ok()
+        .filter(|r| r.repository() == "probe" || host == "docker.io")
+        .with_context(|| format!("{text:?} is not a registry name such as docker.io or 127.0.0.1:5000"))?;
+    Ok(parsed.registry().to_string())
+}
+
+fn login(
+    cli: &Cli,
+    registry: &str,
+    username: Option<String>,
+    password: Option<String>,
+    password_stdin: bool,
+) -> Result<()> {
+    let registry = registry_name(registry)?;
+    let interactive = std::io::stdin().is_terminal();
+    let username = match username {
+        Some(u) => u,
+        None if interactive => prompt("Username: ")?,
+        None => bail!("no user name: pass --username"),
+    };
+    let password = match (password, password_stdin) {
+        (Some(p), _) => p,
+        (None, true) => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text)?;
+            text.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) if interactive => rpassword::prompt_password("Password: ")?,
+        (None, false) => bail!("no password: pass --password-stdin and write it to standard input"),
+    };
+    if username.is_empty() || password.is_empty() {
+        bail!("the user name and password must not be empty");
+    }
+    let credential = Credential { username, password };
+    // Check the credentials with the registry before keeping them, from a scratch auth file.
+    let scratch = tempfile::tempdir()?;
+    let scratch_file = scratch.path().join("auth.json");
+    credentials::store_credential(&scratch_file, &registry, &credential)?;
+    let checker = client(cli, CredentialStore::from_files(vec![scratch_file]))?;
+    runtime()?
+        .block_on(checker.ping(&registry))
+        .with_context(|| format!("logging in to {registry}"))?;
+    let file = auth_file(cli);
+    credentials::store_credential(&file, &registry, &credential)?;
+    report(cli, &serde_json::json!({ "logged_in": registry, "authfile": file }), || {
+        format!("Login succeeded for {registry} (saved in {})", file.display())
+    });
+    Ok(())
+}
+
+fn prompt(text: &str) -> Result<String> {
+    eprint!("{text}");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim().to_string())
+}

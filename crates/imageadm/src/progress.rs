@@ -1,0 +1,124 @@
+//! Showing pull progress: bars on a terminal, plain lines otherwise, nothing when quiet.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aurora_images::Progress;
+use aurora_spec::Digest;
+use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// The short form users know from docker: the first 12 hex digits.
+pub fn short(digest: &Digest) -> &str {
+    let hex = digest.digest();
+    &hex[..hex.len().min(12)]
+}
+
+/// Bars per blob and one for the total, on standard error.
+pub struct Bars {
+    multi: MultiProgress,
+    total: ProgressBar,
+    blobs: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Bars {
+    pub fn new() -> Self {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+        let total = multi.add(ProgressBar::new(0));
+        total.set_style(
+            ProgressStyle::with_template("{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        total.set_prefix("total");
+        total.enable_steady_tick(Duration::from_millis(200));
+        Bars {
+            multi,
+            total,
+            blobs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with_bar(&self, digest: &Digest, f: impl FnOnce(&ProgressBar)) {
+        let blobs = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bar) = blobs.get(digest.as_ref()) {
+            f(bar);
+        }
+    }
+
+    pub fn finish(&self) {
+        self.total.finish_and_clear();
+        let _ = self.multi.clear();
+    }
+}
+
+impl Progress for Bars {
+    fn blob_present(&self, digest: &Digest, size: u64) {
+        let _ = self.multi.println(format!("{:>14}: already present ({})", short(digest), HumanBytes(size)));
+    }
+
+    fn blob_started(&self, digest: &Digest, size: u64, offset: u64) {
+        let bar = self.multi.insert_before(&self.total, ProgressBar::new(size));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(short(digest).to_string());
+        bar.set_position(offset);
+        self.total.inc_length(size);
+        self.total.inc(offset);
+        self.blobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest.to_string(), bar);
+    }
+
+    fn blob_advanced(&self, digest: &Digest, bytes: u64) {
+        self.with_bar(digest, |bar| bar.inc(bytes));
+        self.total.inc(bytes);
+    }
+
+    fn blob_restarted(&self, digest: &Digest) {
+        self.with_bar(digest, |bar| {
+            self.total.set_position(self.total.position().saturating_sub(bar.position()));
+            bar.set_position(0);
+        });
+    }
+
+    fn blob_retrying(&self, digest: &Digest, error: &str) {
+        self.with_bar(digest, |bar| bar.set_message(format!("retrying: {error}")));
+    }
+
+    fn blob_done(&self, digest: &Digest) {
+        self.with_bar(digest, |bar| {
+            bar.set_message("done");
+            bar.finish();
+        });
+    }
+}
+
+/// One line per event, for logs and pipes.
+pub struct Lines;
+
+impl Progress for Lines {
+    fn resolved(&self, reference: &str, digest: &Digest) {
+        eprintln!("Resolved {reference} to {digest}");
+    }
+    fn blob_present(&self, digest: &Digest, _size: u64) {
+        eprintln!("Blob {} already present", short(digest));
+    }
+    fn blob_started(&self, digest: &Digest, size: u64, offset: u64) {
+        if offset > 0 {
+            eprintln!("Resuming blob {} at {} of {}", short(digest), HumanBytes(offset), HumanBytes(size));
+        } else {
+            eprintln!("Fetching blob {} ({})", short(digest), HumanBytes(size));
+        }
+    }
+    fn blob_retrying(&self, digest: &Digest, error: &str) {
+        eprintln!("Retrying blob {}: {error}", short(digest));
+    }
+    fn blob_done(&self, digest: &Digest) {
+        eprintln!("Blob {} done", short(digest));
+    }
+}

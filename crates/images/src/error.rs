@@ -1,0 +1,60 @@
+use aurora_registry::RegistryError;
+use aurora_spec::ReferenceError;
+use aurora_store::StoreError;
+
+/// What can go wrong in an image operation; registry and store errors keep their own
+/// detail (registry, repository, digest, path).
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{reference}: no image for platform {wanted}; the index has {}", available_list(.available))]
+    NoMatchingPlatform {
+        reference: String,
+        wanted: String,
+        available: Vec<String>,
+    },
+    #[error("{reference}: manifest {digest} is malformed: {reason}")]
+    BadManifest {
+        reference: String,
+        digest: String,
+        reason: String,
+    },
+    #[error("blob {digest}: the connection ended after {received} of {expected} bytes")]
+    Truncated {
+        digest: String,
+        received: u64,
+        expected: u64,
+    },
+    #[error("no image {0} in the store (see `imageadm images`)")]
+    NotInStore(String),
+    #[error("{0} matches more than one image; give more of the digest or a name")]
+    Ambiguous(String),
+    #[error("{0}: a tag cannot carry a digest; name the new tag as name:tag")]
+    TagWithDigest(String),
+}
+
+fn available_list(platforms: &[String]) -> String {
+    if platforms.is_empty() {
+        "no platform entries".to_string()
+    } else {
+        platforms.join(", ")
+    }
+}
+
+impl ImageError {
+    /// Worth retrying: a dropped connection or a transient registry failure.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ImageError::Registry(e) => e.is_transient(),
+            ImageError::Truncated { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = ImageError> = std::result::Result<T, E>;

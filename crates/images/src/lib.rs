@@ -1,0 +1,12 @@
+//! Image operations over the local store and registries. The binary `imageadm` is a thin
+//! command line over this crate.
+
+mod error;
+mod local;
+mod progress;
+mod pull;
+
+pub use error::{ImageError, Result};
+pub use local::{find_image, gc, inspect, list_images, remove, tag, ImageSummary, Inspection};
+pub use progress::{NoProgress, Progress};
+pub use pull::{pull, PullOptions, PullReport};

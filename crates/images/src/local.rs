@@ -1,0 +1,230 @@
+//! Operations on the local store alone: list, find, inspect, tag, remove, collect garbage.
+
+use aurora_spec::document::Document;
+use aurora_spec::media::{self, Kind};
+use aurora_spec::{Digest, ImageRef, Platform};
+use aurora_store::{Descriptor, GcReport, Store};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{ImageError, Result};
+
+/// A line of `imageadm images`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ImageSummary {
+    /// `registry/repository`.
+    pub repository: String,
+    /// The tag, or `None` for an image named by digest.
+    pub tag: Option<String>,
+    pub digest: String,
+    pub media_type: String,
+    /// Bytes of the manifests, configs and layers the image uses, as stored.
+    pub size: u64,
+    /// The config's `created` time, when it has one.
+    pub created: Option<String>,
+    /// The platforms it holds (one for a manifest, several for an index).
+    pub platforms: Vec<String>,
+}
+
+/// What `imageadm inspect` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    pub name: String,
+    pub digest: String,
+    pub media_type: String,
+    /// The index, when the name points to one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<Value>,
+    pub manifest: Value,
+    pub config: Value,
+}
+
+/// Finds an image by name (`alpine`, `127.0.0.1:5000/a:1`) or by digest or a unique
+/// digest prefix of at least 6 hex digits (`sha256:` optional).
+pub fn find_image(store: &Store, text: &str) -> Result<(String, Descriptor)> {
+    if let Ok(image) = ImageRef::parse(text) {
+        if let Some(found) = store.find_ref(&image.store_name())? {
+            return Ok((image.store_name(), found));
+        }
+        if let Some(digest) = image.digest() {
+            let by_digest = with_digest_prefix(store, digest.as_ref())?;
+            if let Some(found) = by_digest.into_iter().find(|(name, _)| name.starts_with(&image.name())) {
+                return Ok(found);
+            }
+        }
+    }
+    let hex = text.strip_prefix("sha256:").unwrap_or(text);
+    if hex.len() >= 6 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        let matches = with_digest_prefix(store, &format!("sha256:{}", hex.to_ascii_lowercase()))?;
+        let mut digests: Vec<String> = matches.iter().map(|(_, d)| d.digest().to_string()).collect();
+        digests.dedup();
+        match digests.len() {
+            0 => {}
+            1 => return Ok(matches.into_iter().next().expect("one match")),
+            _ => return Err(ImageError::Ambiguous(text.to_string())),
+        }
+    }
+    Err(ImageError::NotInStore(text.to_string()))
+}
+
+fn with_digest_prefix(store: &Store, prefix: &str) -> Result<Vec<(String, Descriptor)>> {
+    let mut found: Vec<(String, Descriptor)> = store
+        .list_refs()?
+        .into_iter()
+        .filter(|(_, d)| d.digest().to_string().starts_with(prefix))
+        .collect();
+    found.sort_by(|a, b| a.1.digest().to_string().cmp(&b.1.digest().to_string()));
+    Ok(found)
+}
+
+/// Every named image, in index order.
+pub fn list_images(store: &Store) -> Result<Vec<ImageSummary>> {
+    let mut summaries = Vec::new();
+    for (name, descriptor) in store.list_refs()? {
+        let (repository, tag) = match ImageRef::parse(&name) {
+            Ok(image) => (image.name(), image.tag().map(str::to_string)),
+            Err(_) => (name.clone(), None),
+        };
+        let mut summary = ImageSummary {
+            repository,
+            tag,
+            digest: descriptor.digest().to_string(),
+            media_type: descriptor.media_type().to_string(),
+            size: descriptor.size(),
+            created: None,
+            platforms: Vec::new(),
+        };
+        describe_tree(store, &descriptor, &mut summary)?;
+        summaries.push(summary);
+    }
+    Ok(summaries)
+}
+
+/// Adds sizes, creation time and platforms of whatever the descriptor points to.
+fn describe_tree(store: &Store, descriptor: &Descriptor, summary: &mut ImageSummary) -> Result<()> {
+    let media_type = descriptor.media_type().to_string();
+    let Ok(document) = read_document(store, descriptor.digest()) else {
+        return Ok(());
+    };
+    match media::kind(&media_type) {
+        Kind::Index => {
+            for child in &document.manifests {
+                let Ok(digest) = child.digest.parse::<Digest>() else { continue };
+                if store.blob_size(&digest)?.is_none() {
+                    continue;
+                }
+                summary.size += child.size;
+                let child_descriptor = Descriptor::new(child.media_type.as_str().into(), child.size, digest);
+                describe_tree(store, &child_descriptor, summary)?;
+            }
+        }
+        Kind::Manifest => {
+            summary.size += document.config.iter().chain(&document.layers).map(|l| l.size).sum::<u64>();
+            if let Some(config) = read_config(store, &document)? {
+                if summary.created.is_none() {
+                    summary.created = config.get("created").and_then(Value::as_str).map(str::to_string);
+                }
+                summary.platforms.push(platform_of(&config));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn platform_of(config: &Value) -> String {
+    let field = |k: &str| config.get(k).and_then(Value::as_str).unwrap_or("unknown").to_string();
+    match config.get("variant").and_then(Value::as_str) {
+        Some(v) => format!("{}/{}/{}", field("os"), field("architecture"), v),
+        None => format!("{}/{}", field("os"), field("architecture")),
+    }
+}
+
+fn read_json(store: &Store, digest: &Digest, limit: u64) -> Result<Value> {
+    let bytes = store.read_blob(digest, limit)?;
+    serde_json::from_slice(&bytes).map_err(|e| ImageError::BadManifest {
+        reference: digest.to_string(),
+        digest: digest.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn read_document(store: &Store, digest: &Digest) -> Result<Document> {
+    let bytes = store.read_blob(digest, media::MAX_MANIFEST_BYTES)?;
+    Document::parse(&bytes).map_err(|e| ImageError::BadManifest {
+        reference: digest.to_string(),
+        digest: digest.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn read_config(store: &Store, manifest: &Document) -> Result<Option<Value>> {
+    let Some(link) = &manifest.config else { return Ok(None) };
+    let Ok(digest) = link.digest.parse::<Digest>() else { return Ok(None) };
+    if store.blob_size(&digest)?.is_none() {
+        return Ok(None);
+    }
+    read_json(store, &digest, media::MAX_CONFIG_BYTES).map(Some)
+}
+
+/// The manifest and config of an image; for an index, of the entry for `platform` (the
+/// host's by default), with the index alongside.
+pub fn inspect(store: &Store, text: &str, platform: Option<&Platform>) -> Result<Inspection> {
+    let (name, descriptor) = find_image(store, text)?;
+    let mut digest = descriptor.digest().clone();
+    let mut index = None;
+    if media::kind(descriptor.media_type().as_ref()) == Kind::Index {
+        let wanted = platform.cloned().unwrap_or_else(Platform::host);
+        let document = read_document(store, &digest)?;
+        let entry = document
+            .manifests
+            .iter()
+            .find(|l| l.platform.as_ref().is_some_and(|p| wanted.matches(&p.os, &p.architecture, p.variant.as_deref())))
+            .ok_or_else(|| ImageError::NoMatchingPlatform {
+                reference: name.clone(),
+                wanted: wanted.to_string(),
+                available: document.manifests.iter().filter_map(|l| l.platform.as_ref().map(|p| p.display())).collect(),
+            })?;
+        index = Some(read_json(store, &digest, media::MAX_MANIFEST_BYTES)?);
+        digest = entry.digest.parse().map_err(|_| ImageError::BadManifest {
+            reference: name.clone(),
+            digest: digest.to_string(),
+            reason: format!("bad digest {:?}", entry.digest),
+        })?;
+    }
+    let manifest = read_json(store, &digest, media::MAX_MANIFEST_BYTES)?;
+    let document = read_document(store, &digest)?;
+    let config = read_config(store, &document)?.unwrap_or(Value::Null);
+    Ok(Inspection {
+        name,
+        digest: descriptor.digest().to_string(),
+        media_type: descriptor.media_type().to_string(),
+        index,
+        manifest,
+        config,
+    })
+}
+
+/// Gives the image `source` another name. Returns the new name.
+pub fn tag(store: &Store, source: &str, target: &str) -> Result<String> {
+    let (_, descriptor) = find_image(store, source)?;
+    let target = ImageRef::parse(target)?;
+    if target.digest().is_some() {
+        return Err(ImageError::TagWithDigest(target.to_string()));
+    }
+    let name = target.store_name();
+    store.set_ref(&name, &descriptor)?;
+    Ok(name)
+}
+
+/// Removes a name. The blobs stay until [`gc`], which frees what no name reaches.
+pub fn remove(store: &Store, text: &str) -> Result<(String, Descriptor)> {
+    let (name, _) = find_image(store, text)?;
+    let descriptor = store.remove_ref(&name)?;
+    Ok((name, descriptor))
+}
+
+/// Deletes blobs that no name reaches.
+pub fn gc(store: &Store) -> Result<GcReport> {
+    Ok(store.gc()?)
+}

@@ -1,0 +1,27 @@
+//! Progress events of long operations, for the binary to show as bars or lines.
+
+use aurora_spec::Digest;
+
+/// Receives progress. Every method has an empty default, so a caller implements only what
+/// it shows.
+pub trait Progress: Send + Sync {
+    /// The manifest or index of `reference` was resolved to `digest`.
+    fn resolved(&self, _reference: &str, _digest: &Digest) {}
+    /// A blob is already in the store and will not be fetched.
+    fn blob_present(&self, _digest: &Digest, _size: u64) {}
+    /// A blob download starts (or resumes at `offset`).
+    fn blob_started(&self, _digest: &Digest, _size: u64, _offset: u64) {}
+    /// `bytes` more of a blob arrived.
+    fn blob_advanced(&self, _digest: &Digest, _bytes: u64) {}
+    /// The registry ignored a range request; the count starts again from 0.
+    fn blob_restarted(&self, _digest: &Digest) {}
+    /// A transient failure; the download will be tried again.
+    fn blob_retrying(&self, _digest: &Digest, _error: &str) {}
+    /// The blob is verified and stored.
+    fn blob_done(&self, _digest: &Digest) {}
+}
+
+/// Shows nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}

@@ -1,0 +1,351 @@
+//! Pulling: resolve the reference, choose the platform, fetch the missing blobs in parallel
+//! into the store (verified while streaming), then record the manifests and the name.
+
+use std::collections::BTreeMap;
+
+use aurora_registry::{FetchedManifest, RegistryClient};
+use aurora_spec::document::{Document, Link};
+use aurora_spec::media::{self, Kind};
+use aurora_spec::{Digest, ImageRef, Platform};
+use aurora_store::{BlobWriter, Descriptor, Store};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use oci_spec::image::MediaType;
+use tracing::{debug, info};
+
+use crate::error::{ImageError, Result};
+use crate::progress::Progress;
+
+/// How to pull.
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    /// The platform to take from an index; the host's when `None`.
+    pub platform: Option<Platform>,
+    /// Take every platform of an index, and keep the index itself.
+    pub all_platforms: bool,
+    /// Blobs downloaded at once.
+    pub concurrency: usize,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        PullOptions {
+            platform: None,
+            all_platforms: false,
+            concurrency: 6,
+        }
+    }
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PullReport {
+    /// The name the image has in the store.
+    pub name: String,
+    /// The digest of what the name points to (a manifest, or an index with --all-platforms).
+    pub digest: String,
+    pub media_type: String,
+    /// Blobs fetched from the registry, and the bytes they brought.
+    pub blobs_fetched: usize,
+    pub bytes_fetched: u64,
+    /// Blobs that were already in the store.
+    pub blobs_present: usize,
+}
+
+/// A manifest to store, with the blobs it needs.
+struct Resolved {
+    manifest: FetchedManifest,
+    /// The index entry that led to it, when chosen from an index.
+    platform: Option<aurora_spec::document::LinkPlatform>,
+}
+
+/// Pulls `image` into `store`. Blobs are written before the manifests that name them, and
+/// the name last, so that a failure at any point leaves the store as it was, apart from
+/// verified blobs that the next pull reuses (or `gc` removes).
+pub async fn pull(
+    store: &Store,
+    client: &RegistryClient,
+    image: &ImageRef,
+    options: &PullOptions,
+    progress: &dyn Progress,
+) -> Result<PullReport> {
+    let _writer = store.writer_lock()?;
+    let top = client.fetch_manifest(image, &image.manifest_reference()).await?;
+    progress.resolved(&image.to_string(), &top.digest);
+    info!(reference = %image, digest = %top.digest, media_type = %top.media_type, "resolved");
+
+    let (manifests, named) = match top.kind {
+        Kind::Index if options.all_platforms => {
+            let children = fetch_all_children(client, image, &top).await?;
+            (children, Some(top))
+        }
+        Kind::Index => {
+            let wanted = options.platform.clone().unwrap_or_else(Platform::host);
+            (vec![fetch_platform_child(client, image, &top, &wanted).await?], None)
+        }
+        _ => (vec![Resolved { manifest: top, platform: None }], None),
+    };
+
+    let blobs = blobs_of(image, &manifests)?;
+    let (fetched, bytes_fetched, present) =
+        fetch_blobs(store, client, image, &blobs, options.concurrency, progress).await?;
+
+    for resolved in &manifests {
+        store.put_blob(&resolved.manifest.digest, &resolved.manifest.bytes)?;
+    }
+    let descriptor = match &named {
+        Some(index) => {
+            store.put_blob(&index.digest, &index.bytes)?;
+            descriptor_for(index, None)
+        }
+        None => descriptor_for(&manifests[0].manifest, manifests[0].platform.as_ref()),
+    };
+    let name = image.store_name();
+    store.set_ref(&name, &descriptor)?;
+    Ok(PullReport {
+        name,
+        digest: descriptor.digest().to_string(),
+        media_type: descriptor.media_type().to_string(),
+        blobs_fetched: fetched,
+        bytes_fetched,
+        blobs_present: present,
+    })
+}
+
+fn descriptor_for(
+    manifest: &FetchedManifest,
+    platform: Option<&aurora_spec::document::LinkPlatform>,
+) -> Descriptor {
+    let mut descriptor = Descriptor::new(
+        MediaType::from(manifest.media_type.as_str()),
+        manifest.bytes.len() as u64,
+        manifest.digest.clone(),
+    );
+    if let Some(p) = platform {
+        let mut built = oci_spec::image::PlatformBuilder::default()
+            .os(oci_spec::image::Os::from(p.os.as_str()))
+            .architecture(oci_spec::image::Arch::from(p.architecture.as_str()));
+        if let Some(v) = &p.variant {
+            built = built.variant(v.clone());
+        }
+        descriptor.set_platform(built.build().ok());
+    }
+    descriptor
+}
+
+fn parse_document(image: &ImageRef, manifest: &FetchedManifest) -> Result<Document> {
+    Document::parse(&manifest.bytes).map_err(|e| ImageError::BadManifest {
+        reference: image.to_string(),
+        digest: manifest.digest.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn parse_link_digest(image: &ImageRef, owner: &Digest, link: &Link) -> Result<Digest> {
+    link.digest.parse().map_err(|e| ImageError::BadManifest {
+        reference: image.to_string(),
+        digest: owner.to_string(),
+        reason: format!("bad digest {:?}: {e}", link.digest),
+    })
+}
+
+/// Fetches a child manifest named by an index, checking the index's size and digest.
+async fn fetch_child(
+    client: &RegistryClient,
+    image: &ImageRef,
+    index: &FetchedManifest,
+    link: &Link,
+) -> Result<Resolved> {
+    let digest = parse_link_digest(image, &index.digest, link)?;
+    if link.size > media::MAX_MANIFEST_BYTES {
+        return Err(aurora_registry::RegistryError::ManifestTooLarge {
+            reference: format!("{}@{}", image.name(), digest),
+            limit: media::MAX_MANIFEST_BYTES,
+        }
+        .into());
+    }
+    let manifest = client.fetch_manifest(image, digest.as_ref()).await?;
+    if manifest.bytes.len() as u64 != link.size || manifest.kind != Kind::Manifest {
+        return Err(ImageError::BadManifest {
+            reference: image.to_string(),
+            digest: index.digest.to_string(),
+            reason: format!(
+                "entry {digest} should be an image manifest of {} bytes, the registry has a {} of {} bytes",
+                link.size,
+                manifest.media_type,
+                manifest.bytes.len()
+            ),
+        });
+    }
+    Ok(Resolved {
+        manifest,
+        platform: link.platform.clone(),
+    })
+}
+
+async fn fetch_platform_child(
+    client: &RegistryClient,
+    image: &ImageRef,
+    index: &FetchedManifest,
+    wanted: &Platform,
+) -> Result<Resolved> {
+    let document = parse_document(image, index)?;
+    let chosen = document.manifests.iter().find(|link| {
+        link.platform
+            .as_ref()
+            .is_some_and(|p| wanted.matches(&p.os, &p.architecture, p.variant.as_deref()))
+    });
+    let Some(link) = chosen else {
+        return Err(ImageError::NoMatchingPlatform {
+            reference: image.to_string(),
+            wanted: wanted.to_string(),
+            available: document
+                .manifests
+                .iter()
+                .filter_map(|l| l.platform.as_ref().map(|p| p.display()))
+                .collect(),
+        });
+    };
+    debug!(digest = %link.digest, platform = %wanted, "chose platform");
+    fetch_child(client, image, index, link).await
+}
+
+async fn fetch_all_children(
+    client: &RegistryClient,
+    image: &ImageRef,
+    index: &FetchedManifest,
+) -> Result<Vec<Resolved>> {
+    let document = parse_document(image, index)?;
+    let mut children = Vec::new();
+    for link in &document.manifests {
+        if media::kind(&link.media_type) == Kind::Index {
+            return Err(ImageError::BadManifest {
+                reference: image.to_string(),
+                digest: index.digest.to_string(),
+                reason: "nested indexes are not supported".into(),
+            });
+        }
+        children.push(fetch_child(client, image, index, link).await?);
+    }
+    Ok(children)
+}
+
+/// The distinct blobs (config and layers) the manifests need, by digest.
+fn blobs_of(image: &ImageRef, manifests: &[Resolved]) -> Result<BTreeMap<String, (Digest, u64)>> {
+    let mut blobs = BTreeMap::new();
+    for resolved in manifests {
+        let document = parse_document(image, &resolved.manifest)?;
+        let owner = &resolved.manifest.digest;
+        let config = document.config.as_ref().ok_or_else(|| ImageError::BadManifest {
+            reference: image.to_string(),
+            digest: owner.to_string(),
+            reason: "no config".into(),
+        })?;
+        if config.size > media::MAX_CONFIG_BYTES {
+            return Err(ImageError::BadManifest {
+                reference: image.to_string(),
+                digest: owner.to_string(),
+                reason: format!("config of {} bytes is larger than allowed", config.size),
+            });
+        }
+        for link in std::iter::once(config).chain(&document.layers) {
+            let digest = parse_link_digest(image, owner, link)?;
+            blobs.insert(digest.to_string(), (digest, link.size));
+        }
+    }
+    Ok(blobs)
+}
+
+/// Downloads what the store lacks, `concurrency` at a time. Returns (fetched, bytes, present).
+async fn fetch_blobs(
+    store: &Store,
+    client: &RegistryClient,
+    image: &ImageRef,
+    blobs: &BTreeMap<String, (Digest, u64)>,
+    concurrency: usize,
+    progress: &dyn Progress,
+) -> Result<(usize, u64, usize)> {
+    let mut missing = Vec::new();
+    let mut present = 0;
+    for (digest, size) in blobs.values() {
+        if store.blob_size(digest)? == Some(*size) {
+            progress.blob_present(digest, *size);
+            present += 1;
+        } else {
+            missing.push((digest.clone(), *size));
+        }
+    }
+    // Largest first, so the long downloads overlap with the short ones.
+    missing.sort_by(|a, b| b.1.cmp(&a.1));
+    let fetched = missing.len();
+    let bytes: u64 = stream::iter(missing)
+        .map(|(digest, size)| fetch_blob(store, client, image, digest, size, progress))
+        .buffer_unordered(concurrency.max(1))
+        .try_fold(0u64, |total, n| async move { Ok(total + n) })
+        .await?;
+    Ok((fetched, bytes, present))
+}
+
+/// Downloads one blob into the store, resuming after dropped connections and retrying
+/// transient failures. Returns the bytes that crossed the network.
+async fn fetch_blob(
+    store: &Store,
+    client: &RegistryClient,
+    image: &ImageRef,
+    digest: Digest,
+    size: u64,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let mut writer = store.begin_blob(&digest, Some(size))?;
+    progress.blob_started(&digest, size, writer.offset());
+    let retry = client.config().retry;
+    let mut transferred = 0;
+    let mut attempt = 0;
+    loop {
+        match transfer(client, image, &mut writer, size, &mut transferred, progress).await {
+            Ok(()) => break,
+            Err(e) if e.is_transient() && attempt + 1 < retry.attempts => {
+                progress.blob_retrying(&digest, &e.to_string());
+                tokio::time::sleep(retry.delay(attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    writer.commit()?;
+    progress.blob_done(&digest);
+    Ok(transferred)
+}
+
+/// One attempt: from the writer's offset to the end of the blob.
+async fn transfer(
+    client: &RegistryClient,
+    image: &ImageRef,
+    writer: &mut BlobWriter,
+    size: u64,
+    transferred: &mut u64,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let offset = writer.offset();
+    if offset == size {
+        return Ok(());
+    }
+    let digest = writer.digest().clone();
+    let mut body = client.open_blob(image, &digest, offset).await?;
+    if body.start == 0 && offset > 0 {
+        writer.restart()?;
+        progress.blob_restarted(&digest);
+    }
+    while let Some(chunk) = body.chunk().await? {
+        writer.write(&chunk)?;
+        *transferred += chunk.len() as u64;
+        progress.blob_advanced(&digest, chunk.len() as u64);
+    }
+    if writer.offset() < size {
+        return Err(ImageError::Truncated {
+            digest: digest.to_string(),
+            received: writer.offset(),
+            expected: size,
+        });
+    }
+    Ok(())
+}
