@@ -7,7 +7,7 @@ use aurora_registry::{FetchedManifest, RegistryClient};
 use aurora_spec::document::{Document, Link};
 use aurora_spec::media::{self, Kind};
 use aurora_spec::{Digest, ImageRef, Platform};
-use aurora_store::{BlobWriter, Descriptor, Store};
+use aurora_store::{BlobWriter, Descriptor, Store, VerifiedBlob};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use oci_spec::image::MediaType;
 use tracing::{debug, info};
@@ -86,8 +86,17 @@ pub async fn pull(
     };
 
     let blobs = blobs_of(image, &manifests)?;
-    let (fetched, bytes_fetched, present) =
+    let (verified, present) =
         fetch_blobs(store, client, image, &blobs, options.concurrency, progress).await?;
+    // Only now that every blob has arrived does any of them enter the layout: a failed pull
+    // leaves blobs/ and index.json as they were, and its downloads in the scratch directory
+    // for the next attempt to adopt.
+    let fetched = verified.len();
+    let mut bytes_fetched = 0;
+    for (blob, transferred) in verified {
+        blob.publish()?;
+        bytes_fetched += transferred;
+    }
 
     for resolved in &manifests {
         store.put_blob(&resolved.manifest.digest, &resolved.manifest.bytes)?;
@@ -255,7 +264,8 @@ fn blobs_of(image: &ImageRef, manifests: &[Resolved]) -> Result<BTreeMap<String,
     Ok(blobs)
 }
 
-/// Downloads what the store lacks, `concurrency` at a time. Returns (fetched, bytes, present).
+/// Downloads what the store lacks, `concurrency` at a time. Returns the verified blobs with
+/// the bytes each one brought over the network, and how many were already present.
 async fn fetch_blobs(
     store: &Store,
     client: &RegistryClient,
@@ -263,7 +273,7 @@ async fn fetch_blobs(
     blobs: &BTreeMap<String, (Digest, u64)>,
     concurrency: usize,
     progress: &dyn Progress,
-) -> Result<(usize, u64, usize)> {
+) -> Result<(Vec<(VerifiedBlob, u64)>, usize)> {
     let mut missing = Vec::new();
     let mut present = 0;
     for (digest, size) in blobs.values() {
@@ -276,17 +286,17 @@ async fn fetch_blobs(
     }
     // Largest first, so the long downloads overlap with the short ones.
     missing.sort_by(|a, b| b.1.cmp(&a.1));
-    let fetched = missing.len();
-    let bytes: u64 = stream::iter(missing)
+    let verified = stream::iter(missing)
         .map(|(digest, size)| fetch_blob(store, client, image, digest, size, progress))
         .buffer_unordered(concurrency.max(1))
-        .try_fold(0u64, |total, n| async move { Ok(total + n) })
+        .try_collect()
         .await?;
-    Ok((fetched, bytes, present))
+    Ok((verified, present))
 }
 
-/// Downloads one blob into the store, resuming after dropped connections and retrying
-/// transient failures. Returns the bytes that crossed the network.
+/// Downloads one blob into the store's scratch directory, verified, resuming after dropped
+/// connections and retrying transient failures. Returns it with the bytes that crossed the
+/// network.
 async fn fetch_blob(
     store: &Store,
     client: &RegistryClient,
@@ -294,7 +304,7 @@ async fn fetch_blob(
     digest: Digest,
     size: u64,
     progress: &dyn Progress,
-) -> Result<u64> {
+) -> Result<(VerifiedBlob, u64)> {
     let mut writer = store.begin_blob(&digest, Some(size))?;
     progress.blob_started(&digest, size, writer.offset());
     let retry = client.config().retry;
@@ -311,9 +321,9 @@ async fn fetch_blob(
             Err(e) => return Err(e),
         }
     }
-    writer.commit()?;
+    let verified = writer.finish()?;
     progress.blob_done(&digest);
-    Ok(transferred)
+    Ok((verified, transferred))
 }
 
 /// One attempt: from the writer's offset to the end of the blob.

@@ -168,23 +168,32 @@ impl BlobWriter {
 
     /// Verifies size and digest, makes the bytes durable and moves them under the final name.
     /// On a mismatch the temporary file is deleted: its bytes are known to be wrong.
-    pub fn commit(mut self) -> Result<u64> {
-        let verdict = self.verify();
-        if let Err(e) = verdict {
+    pub fn commit(self) -> Result<u64> {
+        self.finish()?.publish()
+    }
+
+    /// Verifies size and digest and makes the bytes durable, but leaves them aside until
+    /// [`VerifiedBlob::publish`], so that an operation can publish all its blobs together
+    /// once every one of them has arrived. On a mismatch the temporary file is deleted.
+    pub fn finish(mut self) -> Result<VerifiedBlob> {
+        if let Err(e) = self.verify() {
             self.discard();
             return Err(e);
         }
         self.file.flush().map_err(StoreError::io(&self.temp_path))?;
-        self.file
-            .get_ref()
-            .sync_data()
-            .map_err(StoreError::io(&self.temp_path))?;
-        fs::rename(&self.temp_path, &self.final_path).map_err(StoreError::io(&self.final_path))?;
+        let file = self.file.get_ref();
+        file.sync_data().map_err(StoreError::io(&self.temp_path))?;
+        // A second descriptor of the same open file keeps the lock after this writer is gone.
+        let file = file.try_clone().map_err(StoreError::io(&self.temp_path))?;
         self.committed = true;
-        if let Some(dir) = self.final_path.parent() {
-            sync_dir(dir)?;
-        }
-        Ok(self.written)
+        Ok(VerifiedBlob {
+            _file: file,
+            temp_path: self.temp_path.clone(),
+            final_path: self.final_path.clone(),
+            resumable: self.resumable,
+            size: self.written,
+            published: false,
+        })
     }
 
     fn verify(&mut self) -> Result<()> {
@@ -245,6 +254,42 @@ impl Drop for BlobWriter {
             // Keep the bytes for a later attempt; they are re-verified when it commits.
             let _ = self.file.flush();
         } else {
+            let _ = fs::remove_file(&self.temp_path);
+        }
+    }
+}
+
+/// A blob whose bytes are complete, verified and durable, waiting in the scratch directory.
+/// Dropped unpublished, a resumable one stays there and the next attempt adopts it without
+/// downloading anything.
+pub struct VerifiedBlob {
+    _file: File,
+    temp_path: PathBuf,
+    final_path: PathBuf,
+    resumable: bool,
+    size: u64,
+    published: bool,
+}
+
+impl VerifiedBlob {
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Moves the blob under its final name.
+    pub fn publish(mut self) -> Result<u64> {
+        fs::rename(&self.temp_path, &self.final_path).map_err(StoreError::io(&self.final_path))?;
+        self.published = true;
+        if let Some(dir) = self.final_path.parent() {
+            sync_dir(dir)?;
+        }
+        Ok(self.size)
+    }
+}
+
+impl Drop for VerifiedBlob {
+    fn drop(&mut self) {
+        if !self.published && !self.resumable {
             let _ = fs::remove_file(&self.temp_path);
         }
     }

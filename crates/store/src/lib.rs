@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use aurora_spec::Digest;
 
-pub use blob::BlobWriter;
+pub use blob::{BlobWriter, VerifiedBlob};
 pub use error::{Result, StoreError};
 pub use gc::GcReport;
 pub use index::{ref_name, REF_NAME_ANNOTATION};

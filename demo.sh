@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+#
+# demo.sh - one-command Aurora demo for a fresh Debian 12 machine (run as root):
+#
+#     ./demo.sh
+#
+# 1. installs the Debian packages it needs (skipped when already installed),
+# 2. builds imageadm (cargo build --release -p imageadm; needs Rust >= 1.85),
+# 3. starts a local registry on 127.0.0.1:$AURORA_DEMO_PORT (reuses one that
+#    already answers there; stops it again at exit if this script started it),
+# 4. builds a 2-layer busybox image with umoci and pushes it with skopeo as
+#    127.0.0.1:PORT/demo/busybox:latest,
+# 5. pulls it with imageadm into a fresh store, lists it, and reads the store
+#    back with skopeo to show it is a standard OCI image layout.
+#
+# Safe to re-run: the image is rebuilt and re-pushed, the store is recreated.
+# Env: AURORA_DEMO_DIR  work dir (default /var/tmp/aurora-demo: registry/, store/)
+#      AURORA_DEMO_PORT registry port (default 5000)
+#      IMAGEADM         use this imageadm binary instead of building one
+
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/scripts/lib.sh"
+
+DEMO_DIR=${AURORA_DEMO_DIR:-/var/tmp/aurora-demo}
+PORT=${AURORA_DEMO_PORT:-5000}
+REF=127.0.0.1:$PORT/demo/busybox:latest
+STORE=$DEMO_DIR/store
+
+say() { printf '\n%s\n' "$*"; }
+
+install_packages() {
+	local p missing=()
+	for p in "${AURORA_APT_PACKAGES[@]}"; do
+		[[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) == installed ]] || missing+=("$p")
+	done
+	if ((${#missing[@]} == 0)); then
+		log "required Debian packages already installed"
+		return 0
+	fi
+	((EUID == 0)) || die "run as root to install: ${missing[*]}"
+	log "installing: ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+	# Debian's docker-registry package enables and starts a system-wide
+	# registry on :5000 (with htpasswd auth). We only wanted the binary, so
+	# undo that side effect of our own install; a pre-existing one is left alone.
+	if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null &&
+		systemctl is-active --quiet docker-registry 2>/dev/null; then
+		log "stopping and disabling docker-registry.service that the package just started"
+		systemctl disable --now docker-registry || warn "could not stop docker-registry.service"
+	fi
+}
+
+# build_demo_image REF: 2-layer image (static busybox + applet symlinks; /etc),
+# Cmd ["/bin/sh"], pushed to REF.
+build_demo_image() {
+	local work rootfs applet
+	work=$(mktemp -d "$DEMO_DIR/build.XXXXXX")
+	on_exit rm -rf "$work"
+	oci_new "$work/layout" demo "$work/bundle"
+	rootfs=$work/bundle/rootfs
+
+	mkdir -p "$rootfs/bin"
+	cp /bin/busybox "$rootfs/bin/busybox"
+	for applet in sh ls cat echo env id ps mkdir rm uname wget vi; do
+		ln -s busybox "$rootfs/bin/$applet"
+	done
+	oci_layer "$work/layout" demo "$work/bundle" "static busybox and applet links in /bin"
+
+	mkdir -p "$rootfs/etc" "$rootfs/root" "$rootfs/tmp"
+	chmod 1777 "$rootfs/tmp"
+	printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$rootfs/etc/passwd"
+	printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$rootfs/etc/group"
+	oci_layer "$work/layout" demo "$work/bundle" "/etc/passwd, /etc/group, /root, /tmp"
+
+	oci_config "$work/layout" demo --config.cmd /bin/sh --config.env PATH=/bin \
+		--history.created_by 'CMD ["/bin/sh"]'
+	oci_push "$work/layout" demo "$1"
+}
+
+mkdir -p "$DEMO_DIR"
+DEMO_DIR=$(cd "$DEMO_DIR" && pwd)
+
+log "step 1/5: packages"
+install_packages
+need_cmds docker-registry skopeo umoci curl jq
+[[ -x /bin/busybox ]] || die "/bin/busybox missing (apt-get install -y busybox-static)"
+
+log "step 2/5: imageadm"
+IMAGEADM_BIN=$(imageadm_bin --build)
+
+log "step 3/5: local registry on 127.0.0.1:$PORT"
+registry_start "$DEMO_DIR/registry" "$PORT"
+if ((REGISTRY_STARTED)); then
+	on_exit registry_stop "$DEMO_DIR/registry"
+fi
+
+log "step 4/5: building and pushing $REF"
+build_demo_image "$REF"
+
+log "step 5/5: pulling with imageadm into $STORE"
+rm -rf "$STORE"
+say "\$ imageadm --root $STORE pull $REF"
+"$IMAGEADM_BIN" --root "$STORE" pull "$REF"
+[[ -f $STORE/index.json ]] || die "imageadm pull succeeded but wrote no OCI layout to $STORE (no index.json)"
+say "\$ imageadm --root $STORE images"
+"$IMAGEADM_BIN" --root "$STORE" images
+say "\$ skopeo inspect oci:$STORE:$REF"
+skopeo inspect "oci:$STORE:$REF"
+
+cat <<EOF
+
+What happened:
+  - umoci built a 2-layer OCI image (static busybox + /etc) and skopeo pushed
+    it to the local registry at http://127.0.0.1:$PORT as $REF.
+  - imageadm ($IMAGEADM_BIN) pulled it over plain HTTP (loopback registries need
+    no --insecure-registry) into $STORE.
+  - The store is a standard OCI image layout: skopeo, a different
+    implementation, read the image back straight from it.
+EOF
+if ((REGISTRY_STARTED)); then
+	cat <<EOF
+  - The registry this script started is stopped on exit; its data stays in
+    $DEMO_DIR/registry (scripts/registry.sh start $DEMO_DIR/registry $PORT).
+EOF
+fi
+echo "Try: $IMAGEADM_BIN --root $STORE inspect $REF"
