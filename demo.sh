@@ -29,29 +29,6 @@ STORE=$DEMO_DIR/store
 
 say() { printf '\n%s\n' "$*"; }
 
-install_packages() {
-	local p missing=()
-	for p in "${AURORA_APT_PACKAGES[@]}"; do
-		[[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) == installed ]] || missing+=("$p")
-	done
-	if ((${#missing[@]} == 0)); then
-		log "required Debian packages already installed"
-		return 0
-	fi
-	((EUID == 0)) || die "run as root to install: ${missing[*]}"
-	log "installing: ${missing[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
-	# Debian's docker-registry package enables and starts a system-wide
-	# registry on :5000 (with htpasswd auth). We only wanted the binary, so
-	# undo that side effect of our own install; a pre-existing one is left alone.
-	if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null &&
-		systemctl is-active --quiet docker-registry 2>/dev/null; then
-		log "stopping and disabling docker-registry.service that the package just started"
-		systemctl disable --now docker-registry || warn "could not stop docker-registry.service"
-	fi
-}
-
 # build_demo_image REF: 2-layer image (static busybox + applet symlinks; /etc),
 # Cmd ["/bin/sh"], pushed to REF.
 build_demo_image() {

@@ -25,7 +25,7 @@ export LC_ALL=C # stable number formatting ($EPOCHREALTIME, printf) and sorting
 
 AURORA_ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Packages a fresh Debian 12 machine needs for the demo and the benchmark.
-AURORA_APT_PACKAGES=(docker-registry skopeo umoci busybox-static curl jq time ca-certificates build-essential pkg-config)
+AURORA_APT_PACKAGES=(docker-registry skopeo umoci busybox-static apache2-utils openssl curl jq time ca-certificates build-essential pkg-config)
 
 log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
@@ -276,4 +276,28 @@ imageadm_bin() {
 	fi
 	[[ -x $bin ]] || die "cargo build did not produce $bin"
 	echo "$bin"
+}
+
+# install_packages: apt-get installs whatever of AURORA_APT_PACKAGES is missing.
+install_packages() {
+	local p missing=()
+	for p in "${AURORA_APT_PACKAGES[@]}"; do
+		[[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) == installed ]] || missing+=("$p")
+	done
+	if ((${#missing[@]} == 0)); then
+		log "required Debian packages already installed"
+		return 0
+	fi
+	((EUID == 0)) || die "run as root to install: ${missing[*]}"
+	log "installing: ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+	# Debian's docker-registry package enables and starts a system-wide
+	# registry on :5000 (with htpasswd auth). We only wanted the binary, so
+	# undo that side effect of our own install; a pre-existing one is left alone.
+	if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null &&
+		systemctl is-active --quiet docker-registry 2>/dev/null; then
+		log "stopping and disabling docker-registry.service that the package just started"
+		systemctl disable --now docker-registry || warn "could not stop docker-registry.service"
+	fi
 }

@@ -32,7 +32,12 @@ Exit status: 0 success, 1 failure, 2 usage error, 3 image or manifest not found,
 #[command(name = "imageadm", version, after_long_help = AFTER_HELP)]
 pub struct Cli {
     /// The store: an OCI image layout directory, created when missing.
-    #[arg(long, global = true, env = "AURORA_ROOT", default_value = "/var/lib/aurora")]
+    #[arg(
+        long,
+        global = true,
+        env = "AURORA_ROOT",
+        default_value = "/var/lib/aurora"
+    )]
     pub root: PathBuf,
 
     /// Print nothing but errors (and the results of commands that list or inspect).
@@ -52,7 +57,12 @@ pub struct Cli {
     pub authfile: Option<PathBuf>,
 
     /// The config file (TOML).
-    #[arg(long, global = true, env = "AURORA_CONFIG", default_value = "/etc/aurora/aurora.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "AURORA_CONFIG",
+        default_value = "/etc/aurora/aurora.toml"
+    )]
     pub config: PathBuf,
 
     #[command(subcommand)]
@@ -125,7 +135,5 @@ pub enum Command {
         password_stdin: bool,
     },
     /// Forget the credentials for a registry.
-    Logout {
-        registry: String,
-    },
+    Logout { registry: String },
 }

@@ -24,7 +24,9 @@ impl Config {
     /// Reads `path`; a missing file is an empty config, a broken one an error.
     pub fn load(path: &Path) -> Result<Self> {
         match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text).with_context(|| format!("config file {}", path.display())),
+            Ok(text) => {
+                toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(e).with_context(|| format!("config file {}", path.display())),
         }

@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use aurora_images::{ImageError, NoProgress, Progress, PullOptions};
-use aurora_registry::{credentials, ClientConfig, Credential, CredentialStore, RegistryClient, RegistryError};
+use aurora_registry::{
+    credentials, ClientConfig, Credential, CredentialStore, RegistryClient, RegistryError,
+};
 use aurora_spec::{ImageRef, Platform};
 use aurora_store::Store;
 use clap::Parser;
@@ -57,12 +59,12 @@ fn chain(error: &anyhow::Error) -> String {
 /// 3 for "not found", 4 for "access denied", 1 for everything else (clap exits 2 on usage).
 fn exit_code(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
-        let registry = cause
-            .downcast_ref::<RegistryError>()
-            .or_else(|| match cause.downcast_ref::<ImageError>() {
+        let registry = cause.downcast_ref::<RegistryError>().or_else(|| {
+            match cause.downcast_ref::<ImageError>() {
                 Some(ImageError::Registry(e)) => Some(e),
                 _ => None,
-            });
+            }
+        });
         match registry {
             Some(RegistryError::NotFound { .. }) => return 3,
             Some(RegistryError::Unauthorized { .. } | RegistryError::Token { .. }) => return 4,
@@ -78,7 +80,10 @@ fn exit_code(error: &anyhow::Error) -> u8 {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let store = || Store::open(&cli.root).with_context(|| format!("opening the store at {}", cli.root.display()));
+    let store = || {
+        Store::open(&cli.root)
+            .with_context(|| format!("opening the store at {}", cli.root.display()))
+    };
     match &cli.command {
         Command::Pull {
             reference,
@@ -88,22 +93,33 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let image = ImageRef::parse(reference)?;
             let options = PullOptions {
-                platform: platform.as_deref().map(str::parse::<Platform>).transpose()?,
+                platform: platform
+                    .as_deref()
+                    .map(str::parse::<Platform>)
+                    .transpose()?,
                 all_platforms: *all_platforms,
                 concurrency: usize::from(*jobs),
             };
             pull(&cli, &store()?, &image, &options)
         }
         Command::Images => images(&cli, &store()?),
-        Command::Inspect { reference, platform } => {
-            let platform = platform.as_deref().map(str::parse::<Platform>).transpose()?;
+        Command::Inspect {
+            reference,
+            platform,
+        } => {
+            let platform = platform
+                .as_deref()
+                .map(str::parse::<Platform>)
+                .transpose()?;
             let inspection = aurora_images::inspect(&store()?, reference, platform.as_ref())?;
             println!("{}", serde_json::to_string_pretty(&inspection)?);
             Ok(())
         }
         Command::Tag { source, target } => {
             let name = aurora_images::tag(&store()?, source, target)?;
-            report(&cli, &serde_json::json!({ "tagged": name }), || format!("Tagged {name}"));
+            report(&cli, &serde_json::json!({ "tagged": name }), || {
+                format!("Tagged {name}")
+            });
             Ok(())
         }
         Command::Rm { references } => remove(&cli, &store()?, references),
@@ -129,7 +145,13 @@ fn run(cli: Cli) -> Result<()> {
             username,
             password,
             password_stdin,
-        } => login(&cli, registry, username.clone(), password.clone(), *password_stdin),
+        } => login(
+            &cli,
+            registry,
+            username.clone(),
+            password.clone(),
+            *password_stdin,
+        ),
         Command::Logout { registry } => {
             let registry = registry_name(registry)?;
             let file = auth_file(&cli);
@@ -173,11 +195,15 @@ fn credential_store(cli: &Cli) -> CredentialStore {
 }
 
 fn auth_file(cli: &Cli) -> std::path::PathBuf {
-    cli.authfile.clone().unwrap_or_else(credentials::default_docker_config)
+    cli.authfile
+        .clone()
+        .unwrap_or_else(credentials::default_docker_config)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn pull(cli: &Cli, store: &Store, image: &ImageRef, options: &PullOptions) -> Result<()> {
@@ -189,7 +215,9 @@ fn pull(cli: &Cli, store: &Store, image: &ImageRef, options: &PullOptions) -> Re
         (None, true) => &NoProgress,
         (None, false) => &progress::Lines,
     };
-    let result = runtime()?.block_on(aurora_images::pull(store, &client, image, options, progress));
+    let result = runtime()?.block_on(aurora_images::pull(
+        store, &client, image, options, progress,
+    ));
     if let Some(bars) = &bars {
         bars.finish();
     }
@@ -219,7 +247,10 @@ fn images(cli: &Cli, store: &Store) -> Result<()> {
             [
                 i.repository.clone(),
                 i.tag.clone().unwrap_or_else(|| "<none>".into()),
-                i.digest.strip_prefix("sha256:").map(|h| h[..12.min(h.len())].to_string()).unwrap_or_else(|| i.digest.clone()),
+                i.digest
+                    .strip_prefix("sha256:")
+                    .map(|h| h[..12.min(h.len())].to_string())
+                    .unwrap_or_else(|| i.digest.clone()),
                 HumanBytes(i.size).to_string(),
                 i.created.clone().unwrap_or_default(),
             ]
@@ -233,7 +264,11 @@ fn images(cli: &Cli, store: &Store) -> Result<()> {
         }
     }
     for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", line.join("  ").trim_end());
     }
     Ok(())
@@ -271,7 +306,9 @@ fn registry_name(text: &str) -> Result<String> {
     let parsed = ImageRef::parse(&format!("{host}/probe"))
         .ok()
         .filter(|r| r.repository() == "probe" || host == "docker.io")
-        .with_context(|| format!("{text:?} is not a registry name such as docker.io or 127.0.0.1:5000"))?;
+        .with_context(|| {
+            format!("{text:?} is not a registry name such as docker.io or 127.0.0.1:5000")
+        })?;
     Ok(parsed.registry().to_string())
 }
 
@@ -313,9 +350,16 @@ fn login(
         .with_context(|| format!("logging in to {registry}"))?;
     let file = auth_file(cli);
     credentials::store_credential(&file, &registry, &credential)?;
-    report(cli, &serde_json::json!({ "logged_in": registry, "authfile": file }), || {
-        format!("Login succeeded for {registry} (saved in {})", file.display())
-    });
+    report(
+        cli,
+        &serde_json::json!({ "logged_in": registry, "authfile": file }),
+        || {
+            format!(
+                "Login succeeded for {registry} (saved in {})",
+                file.display()
+            )
+        },
+    );
     Ok(())
 }
 

@@ -26,9 +26,11 @@ impl Bars {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
         let total = multi.add(ProgressBar::new(0));
         total.set_style(
-            ProgressStyle::with_template("{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         total.set_prefix("total");
         total.enable_steady_tick(Duration::from_millis(200));
@@ -54,11 +56,17 @@ impl Bars {
 
 impl Progress for Bars {
     fn blob_present(&self, digest: &Digest, size: u64) {
-        let _ = self.multi.println(format!("{:>14}: already present ({})", short(digest), HumanBytes(size)));
+        let _ = self.multi.println(format!(
+            "{:>14}: already present ({})",
+            short(digest),
+            HumanBytes(size)
+        ));
     }
 
     fn blob_started(&self, digest: &Digest, size: u64, offset: u64) {
-        let bar = self.multi.insert_before(&self.total, ProgressBar::new(size));
+        let bar = self
+            .multi
+            .insert_before(&self.total, ProgressBar::new(size));
         bar.set_style(
             ProgressStyle::with_template("{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {msg}")
                 .expect("valid template")
@@ -81,7 +89,8 @@ impl Progress for Bars {
 
     fn blob_restarted(&self, digest: &Digest) {
         self.with_bar(digest, |bar| {
-            self.total.set_position(self.total.position().saturating_sub(bar.position()));
+            self.total
+                .set_position(self.total.position().saturating_sub(bar.position()));
             bar.set_position(0);
         });
     }
@@ -110,7 +119,12 @@ impl Progress for Lines {
     }
     fn blob_started(&self, digest: &Digest, size: u64, offset: u64) {
         if offset > 0 {
-            eprintln!("Resuming blob {} at {} of {}", short(digest), HumanBytes(offset), HumanBytes(size));
+            eprintln!(
+                "Resuming blob {} at {} of {}",
+                short(digest),
+                HumanBytes(offset),
+                HumanBytes(size)
+            );
         } else {
             eprintln!("Fetching blob {} ({})", short(digest), HumanBytes(size));
         }

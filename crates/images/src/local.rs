@@ -48,7 +48,10 @@ pub fn find_image(store: &Store, text: &str) -> Result<(String, Descriptor)> {
         }
         if let Some(digest) = image.digest() {
             let by_digest = with_digest_prefix(store, digest.as_ref())?;
-            if let Some(found) = by_digest.into_iter().find(|(name, _)| name.starts_with(&image.name())) {
+            if let Some(found) = by_digest
+                .into_iter()
+                .find(|(name, _)| name.starts_with(&image.name()))
+            {
                 return Ok(found);
             }
         }
@@ -56,7 +59,10 @@ pub fn find_image(store: &Store, text: &str) -> Result<(String, Descriptor)> {
     let hex = text.strip_prefix("sha256:").unwrap_or(text);
     if hex.len() >= 6 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
         let matches = with_digest_prefix(store, &format!("sha256:{}", hex.to_ascii_lowercase()))?;
-        let mut digests: Vec<String> = matches.iter().map(|(_, d)| d.digest().to_string()).collect();
+        let mut digests: Vec<String> = matches
+            .iter()
+            .map(|(_, d)| d.digest().to_string())
+            .collect();
         digests.dedup();
         match digests.len() {
             0 => {}
@@ -73,7 +79,7 @@ fn with_digest_prefix(store: &Store, prefix: &str) -> Result<Vec<(String, Descri
         .into_iter()
         .filter(|(_, d)| d.digest().to_string().starts_with(prefix))
         .collect();
-    found.sort_by(|a, b| a.1.digest().to_string().cmp(&b.1.digest().to_string()));
+    found.sort_by_key(|(_, d)| d.digest().to_string());
     Ok(found)
 }
 
@@ -109,20 +115,31 @@ fn describe_tree(store: &Store, descriptor: &Descriptor, summary: &mut ImageSumm
     match media::kind(&media_type) {
         Kind::Index => {
             for child in &document.manifests {
-                let Ok(digest) = child.digest.parse::<Digest>() else { continue };
+                let Ok(digest) = child.digest.parse::<Digest>() else {
+                    continue;
+                };
                 if store.blob_size(&digest)?.is_none() {
                     continue;
                 }
                 summary.size += child.size;
-                let child_descriptor = Descriptor::new(child.media_type.as_str().into(), child.size, digest);
+                let child_descriptor =
+                    Descriptor::new(child.media_type.as_str().into(), child.size, digest);
                 describe_tree(store, &child_descriptor, summary)?;
             }
         }
         Kind::Manifest => {
-            summary.size += document.config.iter().chain(&document.layers).map(|l| l.size).sum::<u64>();
+            summary.size += document
+                .config
+                .iter()
+                .chain(&document.layers)
+                .map(|l| l.size)
+                .sum::<u64>();
             if let Some(config) = read_config(store, &document)? {
                 if summary.created.is_none() {
-                    summary.created = config.get("created").and_then(Value::as_str).map(str::to_string);
+                    summary.created = config
+                        .get("created")
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
                 }
                 summary.platforms.push(platform_of(&config));
             }
@@ -133,7 +150,13 @@ fn describe_tree(store: &Store, descriptor: &Descriptor, summary: &mut ImageSumm
 }
 
 fn platform_of(config: &Value) -> String {
-    let field = |k: &str| config.get(k).and_then(Value::as_str).unwrap_or("unknown").to_string();
+    let field = |k: &str| {
+        config
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string()
+    };
     match config.get("variant").and_then(Value::as_str) {
         Some(v) => format!("{}/{}/{}", field("os"), field("architecture"), v),
         None => format!("{}/{}", field("os"), field("architecture")),
@@ -159,8 +182,12 @@ fn read_document(store: &Store, digest: &Digest) -> Result<Document> {
 }
 
 fn read_config(store: &Store, manifest: &Document) -> Result<Option<Value>> {
-    let Some(link) = &manifest.config else { return Ok(None) };
-    let Ok(digest) = link.digest.parse::<Digest>() else { return Ok(None) };
+    let Some(link) = &manifest.config else {
+        return Ok(None);
+    };
+    let Ok(digest) = link.digest.parse::<Digest>() else {
+        return Ok(None);
+    };
     if store.blob_size(&digest)?.is_none() {
         return Ok(None);
     }
@@ -179,11 +206,19 @@ pub fn inspect(store: &Store, text: &str, platform: Option<&Platform>) -> Result
         let entry = document
             .manifests
             .iter()
-            .find(|l| l.platform.as_ref().is_some_and(|p| wanted.matches(&p.os, &p.architecture, p.variant.as_deref())))
+            .find(|l| {
+                l.platform
+                    .as_ref()
+                    .is_some_and(|p| wanted.matches(&p.os, &p.architecture, p.variant.as_deref()))
+            })
             .ok_or_else(|| ImageError::NoMatchingPlatform {
                 reference: name.clone(),
                 wanted: wanted.to_string(),
-                available: document.manifests.iter().filter_map(|l| l.platform.as_ref().map(|p| p.display())).collect(),
+                available: document
+                    .manifests
+                    .iter()
+                    .filter_map(|l| l.platform.as_ref().map(|p| p.display()))
+                    .collect(),
             })?;
         index = Some(read_json(store, &digest, media::MAX_MANIFEST_BYTES)?);
         digest = entry.digest.parse().map_err(|_| ImageError::BadManifest {

@@ -69,7 +69,9 @@ pub async fn pull(
     progress: &dyn Progress,
 ) -> Result<PullReport> {
     let _writer = store.writer_lock()?;
-    let top = client.fetch_manifest(image, &image.manifest_reference()).await?;
+    let top = client
+        .fetch_manifest(image, &image.manifest_reference())
+        .await?;
     progress.resolved(&image.to_string(), &top.digest);
     info!(reference = %image, digest = %top.digest, media_type = %top.media_type, "resolved");
 
@@ -80,9 +82,18 @@ pub async fn pull(
         }
         Kind::Index => {
             let wanted = options.platform.clone().unwrap_or_else(Platform::host);
-            (vec![fetch_platform_child(client, image, &top, &wanted).await?], None)
+            (
+                vec![fetch_platform_child(client, image, &top, &wanted).await?],
+                None,
+            )
         }
-        _ => (vec![Resolved { manifest: top, platform: None }], None),
+        _ => (
+            vec![Resolved {
+                manifest: top,
+                platform: None,
+            }],
+            None,
+        ),
     };
 
     let blobs = blobs_of(image, &manifests)?;
@@ -244,11 +255,14 @@ fn blobs_of(image: &ImageRef, manifests: &[Resolved]) -> Result<BTreeMap<String,
     for resolved in manifests {
         let document = parse_document(image, &resolved.manifest)?;
         let owner = &resolved.manifest.digest;
-        let config = document.config.as_ref().ok_or_else(|| ImageError::BadManifest {
-            reference: image.to_string(),
-            digest: owner.to_string(),
-            reason: "no config".into(),
-        })?;
+        let config = document
+            .config
+            .as_ref()
+            .ok_or_else(|| ImageError::BadManifest {
+                reference: image.to_string(),
+                digest: owner.to_string(),
+                reason: "no config".into(),
+            })?;
         if config.size > media::MAX_CONFIG_BYTES {
             return Err(ImageError::BadManifest {
                 reference: image.to_string(),
@@ -285,7 +299,7 @@ async fn fetch_blobs(
         }
     }
     // Largest first, so the long downloads overlap with the short ones.
-    missing.sort_by(|a, b| b.1.cmp(&a.1));
+    missing.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
     let verified = stream::iter(missing)
         .map(|(digest, size)| fetch_blob(store, client, image, digest, size, progress))
         .buffer_unordered(concurrency.max(1))

@@ -29,7 +29,12 @@ impl BlobResponse {
 
 impl RegistryClient {
     /// Starts downloading a blob, asking for the bytes from `offset` on when it is not 0.
-    pub async fn open_blob(&self, image: &ImageRef, digest: &Digest, offset: u64) -> Result<BlobResponse> {
+    pub async fn open_blob(
+        &self,
+        image: &ImageRef,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<BlobResponse> {
         let target = self.target(image)?;
         let url = target.url(&format!("blobs/{digest}"))?;
         let mut headers = HeaderMap::new();
@@ -40,12 +45,14 @@ impl RegistryClient {
             .send(&target, Access::Pull, Method::GET, url.clone(), headers)
             .await?;
         let start = match response.status() {
-            StatusCode::PARTIAL_CONTENT => range_start(&response).filter(|&s| s == offset).ok_or_else(|| {
-                RegistryError::Protocol {
+            StatusCode::PARTIAL_CONTENT => range_start(&response)
+                .filter(|&s| s == offset)
+                .ok_or_else(|| RegistryError::Protocol {
                     url: url.to_string(),
-                    reason: format!("answered a range request for bytes {offset}- with another range"),
-                }
-            })?,
+                    reason: format!(
+                        "answered a range request for bytes {offset}- with another range"
+                    ),
+                })?,
             StatusCode::NOT_FOUND => {
                 return Err(RegistryError::NotFound {
                     what: "blob",

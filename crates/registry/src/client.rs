@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use aurora_spec::ImageRef;
 use base64::Engine as _;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use reqwest::{Method, Response, StatusCode};
 use tracing::{debug, warn};
 use url::Url;
@@ -44,7 +46,9 @@ impl RetryPolicy {
     /// Exponential back-off: the wait before try `attempt + 1`.
     pub fn delay(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.min(16));
-        self.initial_delay.saturating_mul(factor).min(self.max_delay)
+        self.initial_delay
+            .saturating_mul(factor)
+            .min(self.max_delay)
     }
 }
 
@@ -170,7 +174,11 @@ impl RegistryClient {
     /// Where the image's repository lives.
     pub fn target(&self, image: &ImageRef) -> Result<Target> {
         let host = image.api_host();
-        let scheme = if self.allows_plain_http(host) { "http" } else { "https" };
+        let scheme = if self.allows_plain_http(host) {
+            "http"
+        } else {
+            "https"
+        };
         let base_text = format!("{scheme}://{host}/v2/");
         let base = Url::parse(&base_text).map_err(|e| RegistryError::BadUrl {
             url: base_text,
@@ -265,10 +273,15 @@ impl RegistryClient {
                     url: current.to_string(),
                     source,
                 })?;
-            if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
+            if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED
+            {
                 return Ok(response);
             }
-            let Some(location) = response.headers().get(LOCATION).and_then(|v| v.to_str().ok()) else {
+            let Some(location) = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+            else {
                 return Ok(response);
             };
             let next = current.join(location).map_err(|e| RegistryError::BadUrl {
@@ -308,7 +321,9 @@ impl RegistryClient {
             }
         };
         if let Some((realm, service)) = bearer {
-            let token = self.new_token(target, &realm, service.as_deref(), scope).await?;
+            let token = self
+                .new_token(target, &realm, service.as_deref(), scope)
+                .await?;
             return Ok(Some(format!("Bearer {}", token.value)));
         }
         if basic {
@@ -359,7 +374,10 @@ impl RegistryClient {
         let basic = match self.credential(target)? {
             Some(c) if self.realm_may_see_credentials(realm) => Some(basic_header(&c)),
             Some(_) => {
-                warn!(realm, "not sending credentials to a token service over plain HTTP");
+                warn!(
+                    realm,
+                    "not sending credentials to a token service over plain HTTP"
+                );
                 None
             }
             None => None,
@@ -404,10 +422,11 @@ impl RegistryClient {
 
     /// Checks that the registry answers and accepts our credentials: `GET /v2/`.
     pub async fn ping(&self, registry: &str) -> Result<()> {
-        let probe = ImageRef::parse(&format!("{registry}/probe")).map_err(|e| RegistryError::BadUrl {
-            url: registry.to_string(),
-            reason: e.to_string(),
-        })?;
+        let probe =
+            ImageRef::parse(&format!("{registry}/probe")).map_err(|e| RegistryError::BadUrl {
+                url: registry.to_string(),
+                reason: e.to_string(),
+            })?;
         let target = self.target(&probe)?;
         let url = target.base.clone();
         let target = Target {
@@ -415,7 +434,13 @@ impl RegistryClient {
             ..target
         };
         let response = self
-            .send(&target, Access::Pull, Method::GET, url.clone(), HeaderMap::new())
+            .send(
+                &target,
+                Access::Pull,
+                Method::GET,
+                url.clone(),
+                HeaderMap::new(),
+            )
             .await?;
         expect_success(response, &url).await.map(drop)
     }
@@ -428,7 +453,10 @@ const REFUSED_CREDENTIALS_HINT: &str =
 
 fn basic_header(c: &Credential) -> String {
     let raw = format!("{}:{}", c.username, c.password);
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
 }
 
 fn host_without_port(host_port: &str) -> &str {
@@ -523,10 +551,23 @@ mod tests {
     #[test]
     fn plain_http_only_for_loopback_and_listed_registries() {
         let c = client(&["registry.lan:5000", "other.lan"]);
-        for ok in ["127.0.0.1:5000", "127.1.2.3", "localhost:5000", "[::1]:5000", "registry.lan:5000", "other.lan:443"] {
+        for ok in [
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "localhost:5000",
+            "[::1]:5000",
+            "registry.lan:5000",
+            "other.lan:443",
+        ] {
             assert!(c.allows_plain_http(ok), "{ok}");
         }
-        for no in ["registry.lan:5001", "docker.io", "10.0.0.1:5000", "127.0.0.1.evil.com", "[::2]:5000"] {
+        for no in [
+            "registry.lan:5001",
+            "docker.io",
+            "10.0.0.1:5000",
+            "127.0.0.1.evil.com",
+            "[::2]:5000",
+        ] {
             assert!(!c.allows_plain_http(no), "{no}");
         }
     }
@@ -534,10 +575,18 @@ mod tests {
     #[test]
     fn targets_pick_the_scheme_and_docker_hub_api_host() {
         let c = client(&[]);
-        let t = c.target(&ImageRef::parse("127.0.0.1:5000/a/b").unwrap()).unwrap();
-        assert_eq!(t.url("manifests/latest").unwrap().as_str(), "http://127.0.0.1:5000/v2/a/b/manifests/latest");
+        let t = c
+            .target(&ImageRef::parse("127.0.0.1:5000/a/b").unwrap())
+            .unwrap();
+        assert_eq!(
+            t.url("manifests/latest").unwrap().as_str(),
+            "http://127.0.0.1:5000/v2/a/b/manifests/latest"
+        );
         let t = c.target(&ImageRef::parse("alpine").unwrap()).unwrap();
-        assert_eq!(t.url("blobs/x").unwrap().as_str(), "https://registry-1.docker.io/v2/library/alpine/blobs/x");
+        assert_eq!(
+            t.url("blobs/x").unwrap().as_str(),
+            "https://registry-1.docker.io/v2/library/alpine/blobs/x"
+        );
     }
 
     #[test]
@@ -551,7 +600,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        let p = RetryPolicy { attempts: 5, initial_delay: Duration::from_millis(100), max_delay: Duration::from_millis(350) };
+        let p = RetryPolicy {
+            attempts: 5,
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(350),
+        };
         assert_eq!(p.delay(0), Duration::from_millis(100));
         assert_eq!(p.delay(1), Duration::from_millis(200));
         assert_eq!(p.delay(2), Duration::from_millis(350));

@@ -43,7 +43,9 @@ pub enum RegistryError {
         reference: String,
         media_type: String,
     },
-    #[error("manifest {reference}: the registry sent content with digest {actual}, expected {expected}")]
+    #[error(
+        "manifest {reference}: the registry sent content with digest {actual}, expected {expected}"
+    )]
     DigestMismatch {
         reference: String,
         expected: String,
@@ -75,7 +77,10 @@ impl RegistryError {
     pub fn is_transient(&self) -> bool {
         match self {
             RegistryError::Transport { source, .. } => {
-                source.is_timeout() || source.is_connect() || source.is_body() || source.is_request()
+                source.is_timeout()
+                    || source.is_connect()
+                    || source.is_body()
+                    || source.is_request()
             }
             RegistryError::Status { status, .. } => is_transient_status(*status),
             _ => false,

@@ -32,7 +32,11 @@ struct Shape {
 
 impl RegistryClient {
     /// Fetches `reference` (a tag or a digest) of the image's repository.
-    pub async fn fetch_manifest(&self, image: &ImageRef, reference: &str) -> Result<FetchedManifest> {
+    pub async fn fetch_manifest(
+        &self,
+        image: &ImageRef,
+        reference: &str,
+    ) -> Result<FetchedManifest> {
         let target = self.target(image)?;
         let url = target.url(&format!("manifests/{reference}"))?;
         let shown = format!("{}:{}", image.name(), reference);
@@ -70,10 +74,15 @@ impl RegistryClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<Digest>().ok());
         let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|source| RegistryError::Transport {
-            url: url.to_string(),
-            source,
-        })? {
+        while let Some(chunk) =
+            response
+                .chunk()
+                .await
+                .map_err(|source| RegistryError::Transport {
+                    url: url.to_string(),
+                    source,
+                })?
+        {
             if (bytes.len() + chunk.len()) as u64 > limit {
                 return Err(too_large());
             }
@@ -121,10 +130,11 @@ fn verified_digest(
 /// The document's media type: its own `mediaType` field, else a specific `Content-Type`,
 /// else its shape. Schema 1 and unknown types are refused here, by name.
 fn classify(bytes: &[u8], content_type: &str, shown: &str) -> Result<String> {
-    let shape: Shape = serde_json::from_slice(bytes).map_err(|e| RegistryError::UnknownMediaType {
-        reference: shown.to_string(),
-        media_type: format!("{content_type} (not valid JSON: {e})"),
-    })?;
+    let shape: Shape =
+        serde_json::from_slice(bytes).map_err(|e| RegistryError::UnknownMediaType {
+            reference: shown.to_string(),
+            media_type: format!("{content_type} (not valid JSON: {e})"),
+        })?;
     let media_type = shape
         .media_type
         .clone()
@@ -160,10 +170,19 @@ mod tests {
     #[test]
     fn media_type_comes_from_the_document_first() {
         let doc = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","layers":[]}"#;
-        assert_eq!(classify(doc, "application/json", "r").unwrap(), media::DOCKER_MANIFEST);
+        assert_eq!(
+            classify(doc, "application/json", "r").unwrap(),
+            media::DOCKER_MANIFEST
+        );
         let bare = br#"{"schemaVersion":2,"layers":[]}"#;
-        assert_eq!(classify(bare, media::OCI_MANIFEST, "r").unwrap(), media::OCI_MANIFEST);
-        assert_eq!(classify(bare, "application/json", "r").unwrap(), media::OCI_MANIFEST);
+        assert_eq!(
+            classify(bare, media::OCI_MANIFEST, "r").unwrap(),
+            media::OCI_MANIFEST
+        );
+        assert_eq!(
+            classify(bare, "application/json", "r").unwrap(),
+            media::OCI_MANIFEST
+        );
         let index = br#"{"schemaVersion":2,"manifests":[]}"#;
         assert_eq!(classify(index, "", "r").unwrap(), media::OCI_INDEX);
     }
@@ -171,10 +190,15 @@ mod tests {
     #[test]
     fn schema1_unknown_and_non_json_are_refused_by_name() {
         let s1 = br#"{"schemaVersion":1,"fsLayers":[]}"#;
-        assert!(matches!(classify(s1, "application/json", "img:1"), Err(RegistryError::Schema1 { reference }) if reference == "img:1"));
+        assert!(
+            matches!(classify(s1, "application/json", "img:1"), Err(RegistryError::Schema1 { reference }) if reference == "img:1")
+        );
         let odd = br#"{"schemaVersion":2,"mediaType":"application/x-odd","layers":[]}"#;
         let err = classify(odd, "", "img:1").unwrap_err();
-        assert!(err.to_string().contains("application/x-odd") && err.to_string().contains("img:1"), "{err}");
+        assert!(
+            err.to_string().contains("application/x-odd") && err.to_string().contains("img:1"),
+            "{err}"
+        );
         assert!(classify(b"<html>", "text/html", "img:1").is_err());
     }
 
@@ -183,7 +207,10 @@ mod tests {
         let bytes = b"{}";
         let right = aurora_spec::sha256_digest(bytes);
         let wrong = aurora_spec::sha256_digest(b"other");
-        assert_eq!(verified_digest(bytes, right.as_ref(), None, "r").unwrap(), right);
+        assert_eq!(
+            verified_digest(bytes, right.as_ref(), None, "r").unwrap(),
+            right
+        );
         assert!(verified_digest(bytes, wrong.as_ref(), None, "r").is_err());
         assert!(verified_digest(bytes, "latest", Some(wrong), "r").is_err());
         assert_eq!(verified_digest(bytes, "latest", None, "r").unwrap(), right);

@@ -3,8 +3,6 @@
 use oci_spec::image::{Digest, DigestAlgorithm};
 use sha2::{Digest as _, Sha256, Sha512};
 
-
-
 /// Why content and its digest disagree, or why a digest cannot be checked.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DigestError {
@@ -98,7 +96,11 @@ mod tests {
         assert!(verify_bytes(&digest, b"hello").is_ok());
         let err = verify_bytes(&digest, b"hellO").unwrap_err();
         match err {
-            DigestError::Mismatch { expected, actual, size } => {
+            DigestError::Mismatch {
+                expected,
+                actual,
+                size,
+            } => {
                 assert_eq!(expected, digest.to_string());
                 assert_ne!(actual, expected);
                 assert_eq!(size, 5);

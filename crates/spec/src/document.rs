@@ -73,7 +73,10 @@ mod tests {
             "manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"sha256:aa","size":7,
             "platform":{"architecture":"arm","os":"linux","variant":"v7","features":["x"]}}]}"#;
         let doc = Document::parse(list).unwrap();
-        assert_eq!(doc.manifests[0].platform.as_ref().unwrap().display(), "linux/arm/v7");
+        assert_eq!(
+            doc.manifests[0].platform.as_ref().unwrap().display(),
+            "linux/arm/v7"
+        );
         let manifest = br#"{"schemaVersion":2,"config":{"mediaType":"c","digest":"sha256:cc","size":1},
             "layers":[{"mediaType":"l","digest":"sha256:11","size":2},{"mediaType":"l","digest":"sha256:22","size":3}]}"#;
         let doc = Document::parse(manifest).unwrap();

@@ -46,8 +46,14 @@ pub fn essence(media_type: &str) -> &str {
 /// The `Accept` header for manifests: every kind we can read, plus schema 1 so that a
 /// registry that only has schema 1 says so and we can name the problem.
 pub fn manifest_accept() -> String {
-    [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST, DOCKER_SCHEMA1_SIGNED]
-        .join(", ")
+    [
+        OCI_INDEX,
+        OCI_MANIFEST,
+        DOCKER_MANIFEST_LIST,
+        DOCKER_MANIFEST,
+        DOCKER_SCHEMA1_SIGNED,
+    ]
+    .join(", ")
 }
 
 #[cfg(test)]
@@ -56,7 +62,10 @@ mod tests {
 
     #[test]
     fn kinds_ignore_parameters_and_know_both_families() {
-        assert_eq!(kind("application/vnd.oci.image.index.v1+json; charset=utf-8"), Kind::Index);
+        assert_eq!(
+            kind("application/vnd.oci.image.index.v1+json; charset=utf-8"),
+            Kind::Index
+        );
         assert_eq!(kind(DOCKER_MANIFEST_LIST), Kind::Index);
         assert_eq!(kind(DOCKER_MANIFEST), Kind::Manifest);
         assert_eq!(kind(OCI_MANIFEST), Kind::Manifest);

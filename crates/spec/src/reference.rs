@@ -152,8 +152,14 @@ mod tests {
         assert_eq!(norm("alpine"), "docker.io/library/alpine:latest");
         assert_eq!(norm("alpine:3.19"), "docker.io/library/alpine:3.19");
         assert_eq!(norm("team/app"), "docker.io/team/app:latest");
-        assert_eq!(norm("index.docker.io/alpine"), "docker.io/library/alpine:latest");
-        assert_eq!(norm("docker.io/library/alpine:3.19"), "docker.io/library/alpine:3.19");
+        assert_eq!(
+            norm("index.docker.io/alpine"),
+            "docker.io/library/alpine:latest"
+        );
+        assert_eq!(
+            norm("docker.io/library/alpine:3.19"),
+            "docker.io/library/alpine:3.19"
+        );
     }
 
     #[test]
@@ -164,7 +170,10 @@ mod tests {
         assert_eq!(r.repository(), "team/app");
         assert_eq!(r.tag(), Some("1.0"));
         assert_eq!(norm("localhost/app"), "localhost/app:latest");
-        assert_eq!(ImageRef::parse("alpine").unwrap().api_host(), "registry-1.docker.io");
+        assert_eq!(
+            ImageRef::parse("alpine").unwrap().api_host(),
+            "registry-1.docker.io"
+        );
     }
 
     #[test]
@@ -199,6 +208,9 @@ mod tests {
             assert!(err.to_string().contains("invalid image reference"), "{err}");
         }
         let long = "a".repeat(5000);
-        assert!(ImageRef::parse(&long).unwrap_err().reason.contains("longer"));
+        assert!(ImageRef::parse(&long)
+            .unwrap_err()
+            .reason
+            .contains("longer"));
     }
 }

@@ -39,6 +39,8 @@ pub enum StoreError {
         size: u64,
         limit: u64,
     },
+    #[error("manifest {digest} is damaged ({reason}); nothing was collected: remove the images that use it (`imageadm rm`), then collect again")]
+    Damaged { digest: String, reason: String },
     #[error("no image named {0} in the store")]
     RefNotFound(String),
 }

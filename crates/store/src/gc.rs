@@ -6,7 +6,7 @@ use std::fs;
 use aurora_spec::document::Document;
 use aurora_spec::media::{self, Kind};
 use aurora_spec::Digest;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::error::{Result, StoreError};
 use crate::Store;
@@ -54,20 +54,21 @@ impl Store {
         Ok(seen)
     }
 
-    /// The blobs a stored manifest or index names; none when it is missing or unreadable,
-    /// since collection must not fail because one image is damaged.
+    /// The blobs a stored manifest or index names. One that is missing or unreadable makes
+    /// collection fail: what it references cannot be known, so nothing may be deleted.
     fn children_of(&self, digest: &str) -> Result<Vec<(String, String)>> {
-        let Ok(parsed) = digest.parse::<Digest>() else {
-            return Ok(Vec::new());
+        let damaged = |reason: String| StoreError::Damaged {
+            digest: digest.to_string(),
+            reason,
         };
-        let bytes = match self.read_blob(&parsed, media::MAX_MANIFEST_BYTES) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                warn!(%digest, error = %e, "cannot read manifest while collecting garbage");
-                return Ok(Vec::new());
-            }
-        };
-        let document = Document::parse(&bytes).unwrap_or_default();
+        let parsed: Digest = digest
+            .parse()
+            .map_err(|e| damaged(format!("bad digest: {e}")))?;
+        let bytes = self
+            .read_blob(&parsed, media::MAX_MANIFEST_BYTES)
+            .map_err(|e| damaged(e.to_string()))?;
+        let document =
+            Document::parse(&bytes).map_err(|e| damaged(format!("not a manifest: {e}")))?;
         Ok(document
             .links()
             .map(|l| (l.digest.clone(), l.media_type.clone()))

@@ -46,9 +46,11 @@ pub struct LockGuard {
 }
 
 impl Store {
-    /// Opens the layout at `root`, creating it when the directory is missing or empty.
+    /// Opens the layout at `root`, creating it when the directory is missing or empty. A
+    /// non-empty directory that is not a layout is refused before anything is written to it.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let store = Store { root: root.into() };
+        store.refuse_foreign_directory()?;
         fsutil::create_dir_all(&store.scratch_dir())?;
         fsutil::create_dir_all(&store.root.join("blobs").join("sha256"))?;
         let _lock = store.lock_index()?;
@@ -58,6 +60,34 @@ impl Store {
             fsutil::replace_file(&store.index_path(), &empty, &store.scratch_dir())?;
         }
         Ok(store)
+    }
+
+    /// Guards against `--root` pointing at the wrong directory (a home, a project): only a
+    /// layout, or what a concurrent first `open` may have made so far, is accepted.
+    fn refuse_foreign_directory(&self) -> Result<()> {
+        if self.root.join(LAYOUT_FILE).exists() {
+            return Ok(());
+        }
+        let entries = match fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StoreError::io(&self.root)(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(StoreError::io(&self.root))?;
+            let name = entry.file_name();
+            if !matches!(name.to_str(), Some(PRIVATE_DIR | "blobs" | INDEX_FILE)) {
+                return Err(StoreError::NotALayout {
+                    path: self.root.clone(),
+                    reason: format!(
+                        "it has no {LAYOUT_FILE} file and is not empty (it holds {:?}); \
+                         choose an empty or new directory",
+                        name
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {

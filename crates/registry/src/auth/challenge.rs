@@ -23,7 +23,9 @@ pub fn parse(header: &str) -> Option<Challenge> {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.to_unescaped())
     };
-    let bearer = challenges.iter().find(|c| c.scheme.eq_ignore_ascii_case("bearer"));
+    let bearer = challenges
+        .iter()
+        .find(|c| c.scheme.eq_ignore_ascii_case("bearer"));
     if let Some(c) = bearer {
         return Some(Challenge::Bearer {
             realm: param(c, "realm").filter(|r| !r.is_empty())?,
@@ -43,7 +45,9 @@ mod tests {
 
     #[test]
     fn bearer_with_quoted_params() {
-        let c = parse(r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#);
+        let c = parse(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#,
+        );
         assert_eq!(
             c,
             Some(Challenge::Bearer {
@@ -56,7 +60,10 @@ mod tests {
 
     #[test]
     fn basic_and_preference_for_bearer() {
-        assert_eq!(parse(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic));
+        assert_eq!(
+            parse(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
         let both = r#"Basic realm="x", Bearer realm="https://t/token""#;
         assert!(matches!(parse(both), Some(Challenge::Bearer { .. })));
     }

@@ -47,7 +47,11 @@ impl CredentialStore {
     /// `$HOME/.config/containers/auth.json`, `$DOCKER_CONFIG/config.json` (or
     /// `$HOME/.docker/config.json`).
     pub fn from_environment() -> Self {
-        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         let mut files = Vec::new();
         files.extend(env("REGISTRY_AUTH_FILE"));
         files.extend(env("XDG_RUNTIME_DIR").map(|d| d.join("containers/auth.json")));
@@ -99,7 +103,10 @@ fn file_key(registry: &str) -> &str {
 }
 
 fn is_docker_hub(host: &str) -> bool {
-    matches!(host, "docker.io" | "index.docker.io" | "registry-1.docker.io")
+    matches!(
+        host,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    )
 }
 
 /// Reduces `https://host:port/v1/` and friends to `host:port[/path]`.
@@ -214,13 +221,17 @@ pub fn remove_credential(file: &Path, registry: &str) -> Result<bool> {
         let before = auths.len();
         auths.retain(|k, _| {
             let k = normalize_key(k);
-            !(k == normalize_key(file_key(registry)) || (is_docker_hub(k) && is_docker_hub(registry)))
+            !(k == normalize_key(file_key(registry))
+                || (is_docker_hub(k) && is_docker_hub(registry)))
         });
         auths.len() != before
     })
 }
 
-fn update_auth_file(file: &Path, change: impl FnOnce(&mut Map<String, Value>) -> bool) -> Result<bool> {
+fn update_auth_file(
+    file: &Path,
+    change: impl FnOnce(&mut Map<String, Value>) -> bool,
+) -> Result<bool> {
     let mut root: Value = match fs::read(file) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map_err(|e| auth_file_error(file, &format!("invalid JSON: {e}")))?,
@@ -246,7 +257,10 @@ fn write_private(file: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
     let err = |e: std::io::Error| auth_file_error(file, &e.to_string());
-    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(err)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".auth-")
@@ -255,7 +269,9 @@ fn write_private(file: &Path, bytes: &[u8]) -> Result<()> {
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(0o600))
         .map_err(err)?;
-    tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()).map_err(err)?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(err)?;
     tmp.persist(file).map_err(|e| err(e.error))?;
     Ok(())
 }
@@ -298,7 +314,11 @@ mod tests {
         assert_eq!(user("docker.io", "library/alpine").as_deref(), Some("hub"));
         assert_eq!(user("127.0.0.1:5000", "x").as_deref(), Some("local"));
         assert_eq!(
-            store.lookup("127.0.0.1:5000", "x").unwrap().unwrap().password,
+            store
+                .lookup("127.0.0.1:5000", "x")
+                .unwrap()
+                .unwrap()
+                .password,
             "pw:with:colons"
         );
         assert_eq!(user("127.0.0.1:6000", "team/app").as_deref(), Some("team"));
@@ -310,8 +330,16 @@ mod tests {
     #[test]
     fn first_file_wins_and_missing_files_are_skipped() {
         let dir = tempfile::tempdir().unwrap();
-        let a = write(dir.path(), "a.json", &format!(r#"{{"auths":{{"r:1":{{"auth":"{}"}}}}}}"#, b64("a:1")));
-        let b = write(dir.path(), "b.json", &format!(r#"{{"auths":{{"r:1":{{"auth":"{}"}}}}}}"#, b64("b:2")));
+        let a = write(
+            dir.path(),
+            "a.json",
+            &format!(r#"{{"auths":{{"r:1":{{"auth":"{}"}}}}}}"#, b64("a:1")),
+        );
+        let b = write(
+            dir.path(),
+            "b.json",
+            &format!(r#"{{"auths":{{"r:1":{{"auth":"{}"}}}}}}"#, b64("b:2")),
+        );
         let store = CredentialStore::from_files(vec![dir.path().join("missing.json"), a, b]);
         assert_eq!(store.lookup("r:1", "x").unwrap().unwrap().username, "a");
     }
@@ -322,7 +350,10 @@ mod tests {
         for (name, body) in [
             ("broken.json", "{not json"),
             ("notb64.json", r#"{"auths":{"r:1":{"auth":"%%%"}}}"#),
-            ("nocolon.json", &format!(r#"{{"auths":{{"r:1":{{"auth":"{}"}}}}}}"#, b64("nocolon"))),
+            (
+                "nocolon.json",
+                &format!(r#"{{"auths":{{"r:1":{{"auth":"{}"}}}}}}"#, b64("nocolon")),
+            ),
         ] {
             let file = write(dir.path(), name, body);
             let err = CredentialStore::from_files(vec![file.clone()])
@@ -338,17 +369,29 @@ mod tests {
         let file = write(
             dir.path(),
             "config.json",
-            &format!(r#"{{"auths":{{"other:1":{{"auth":"{}"}}}},"credsStore":"x"}}"#, b64("o:p")),
+            &format!(
+                r#"{{"auths":{{"other:1":{{"auth":"{}"}}}},"credsStore":"x"}}"#,
+                b64("o:p")
+            ),
         );
-        let cred = Credential { username: "u".into(), password: "p".into() };
+        let cred = Credential {
+            username: "u".into(),
+            password: "p".into(),
+        };
         store_credential(&file, "docker.io", &cred).unwrap();
         store_credential(&file, "127.0.0.1:5000", &cred).unwrap();
         let value: Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
         assert_eq!(value["credsStore"], "x");
-        assert_eq!(value["auths"]["https://index.docker.io/v1/"]["auth"], b64("u:p"));
+        assert_eq!(
+            value["auths"]["https://index.docker.io/v1/"]["auth"],
+            b64("u:p")
+        );
         assert_eq!(value["auths"]["other:1"]["auth"], b64("o:p"));
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
 
         assert!(remove_credential(&file, "docker.io").unwrap());
         assert!(!remove_credential(&file, "docker.io").unwrap());

@@ -1,0 +1,65 @@
+//! Test support for Aurora's integration tests.
+//!
+//! Everything here drives *real* parts so that tests exercise the same
+//! protocols production code meets:
+//!
+//! - [`Registry`]: a real `docker-registry` (distribution 2.8) process,
+//!   anonymous, htpasswd or token authenticated (with an in-process
+//!   Docker token service).
+//! - [`LayerBuilder`], [`ImageBuilder`], [`IndexBuilder`]: build OCI image
+//!   layouts on disk without Docker; [`skopeo_push`] pushes them.
+//! - [`FaultProxy`]: an HTTP/1.1 reverse proxy in front of a registry that
+//!   records requests and injects faults a real registry won't produce.
+//! - [`require_tools`]: fail early and clearly when a host tool is missing.
+//!
+//! ```no_run
+//! use aurora_testkit::{
+//!     skopeo_push, write_image, Fault, FaultProxy, LayerBuilder, PushOpts, Registry,
+//! };
+//!
+//! let registry = Registry::token_auth("alice", "secret");
+//! let layout = tempfile::tempdir().unwrap();
+//! let image = write_image(
+//!     layout.path(),
+//!     "v1",
+//!     vec![LayerBuilder::busybox_rootfs().build()],
+//!     "linux/amd64",
+//! );
+//! let opts = PushOpts { creds: registry.credentials(), ..PushOpts::default() };
+//! skopeo_push(layout.path(), "v1", &registry.image_ref("app:v1"), &opts);
+//!
+//! // Pull through the proxy, whose first blob download is cut short.
+//! let proxy = FaultProxy::in_front_of(&registry);
+//! proxy.push_fault(Fault::Truncate {
+//!     path_contains: "/blobs/".into(),
+//!     after_bytes: 1024,
+//!     times: 1,
+//! });
+//! let reference = format!("{}/app:v1", proxy.host());
+//! // ... run `imageadm pull` on `reference`, then inspect `proxy.requests()`
+//! # let _ = (image, reference);
+//! ```
+
+#![warn(missing_docs)]
+
+mod http;
+mod image;
+mod layer;
+mod proxy;
+mod registry;
+mod skopeo;
+mod token;
+mod tools;
+
+pub use image::{
+    host_platform, write_image, write_multi_platform_image, BuiltImage, BuiltIndex, BuiltLayer,
+    ImageBuilder, IndexBuilder,
+};
+pub use layer::{pseudo_random_bytes, sha256_digest, Compression, Layer, LayerBuilder};
+pub use proxy::{Fault, FaultProxy, RecordedRequest};
+pub use registry::Registry;
+pub use skopeo::{
+    skopeo_inspect_raw, skopeo_push, try_skopeo_inspect_raw, try_skopeo_push, PushOpts,
+};
+pub use token::TokenRequest;
+pub use tools::require_tools;
