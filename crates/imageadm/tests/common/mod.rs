@@ -1,0 +1,196 @@
+//! Support shared by imageadm's integration tests: running the real binary in an isolated
+//! environment, snapshotting a store, and pushing test images to a real registry.
+
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aurora_testkit::{skopeo_push, BuiltImage, ImageBuilder, LayerBuilder, PushOpts, Registry};
+use tempfile::TempDir;
+
+/// A scratch world for one test: a store root, an auth file, a HOME with nothing in it, so
+/// that the developer's own credentials and config never leak into a test.
+pub struct World {
+    pub dir: TempDir,
+}
+
+impl World {
+    pub fn new() -> Self {
+        World {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    pub fn authfile(&self) -> PathBuf {
+        self.dir.path().join("auth.json")
+    }
+
+    /// `imageadm --root STORE` with a clean environment: HOME, DOCKER_CONFIG and the auth
+    /// file all point inside the world; no config file; no RUST_LOG from the caller.
+    pub fn imageadm(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_imageadm"));
+        let home = self.dir.path().join("home");
+        fs::create_dir_all(&home).expect("home directory");
+        command
+            .env_remove("RUST_LOG")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("AURORA_ROOT")
+            .env("HOME", &home)
+            .env("DOCKER_CONFIG", home.join(".docker"))
+            .env("REGISTRY_AUTH_FILE", self.authfile())
+            .env("AURORA_CONFIG", self.dir.path().join("no-such-config.toml"))
+            .arg("--root")
+            .arg(self.root());
+        command
+    }
+
+    /// Runs `imageadm ARGS…` and returns what happened.
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.imageadm().args(args).output().expect("run imageadm"))
+    }
+
+    /// Runs `imageadm ARGS…` and panics, showing its output, unless it succeeds.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let run = self.run(args);
+        assert_eq!(run.code, 0, "imageadm {args:?} failed:\n{run}");
+        run
+    }
+}
+
+/// The outcome of one imageadm run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Run {
+    /// Asserts a failure with `code` whose standard error mentions every one of `words`.
+    pub fn assert_fails(&self, code: i32, words: &[&str]) {
+        assert_eq!(self.code, code, "unexpected exit status:\n{self}");
+        for word in words {
+            assert!(
+                self.stderr.contains(word),
+                "stderr should mention {word:?}:\n{self}"
+            );
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{self}"))
+    }
+}
+
+/// Every file of the layout proper (oci-layout, index.json, blobs/…) with its bytes; the
+/// private `.aurora/` directory (locks, partial downloads) is left out.
+pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    if root.exists() {
+        collect(root, root, &mut files);
+    }
+    files
+}
+
+fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
+    for entry in fs::read_dir(dir).expect("read store directory") {
+        let path = entry.expect("directory entry").path();
+        let relative = path
+            .strip_prefix(root)
+            .expect("inside root")
+            .to_string_lossy()
+            .into_owned();
+        if relative == ".aurora" {
+            continue;
+        }
+        if path.is_dir() {
+            collect(root, &path, files);
+        } else {
+            files.insert(relative, fs::read(&path).expect("read store file"));
+        }
+    }
+}
+
+/// The files left in the store's scratch directory (partial downloads).
+pub fn scratch_files(root: &Path) -> Vec<String> {
+    match fs::read_dir(root.join(".aurora/tmp")) {
+        Ok(entries) => entries
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Builds an image of a busybox layer plus `extra_layers` small layers and pushes it to
+/// `registry` as `repo_tag` (e.g. "team/app:1"). Returns what was built.
+pub fn push_image(
+    registry: &Registry,
+    repo_tag: &str,
+    extra_layers: usize,
+    opts: &PushOpts,
+) -> BuiltImage {
+    let layout = tempfile::tempdir().expect("layout directory");
+    let mut builder = ImageBuilder::new()
+        .layer(LayerBuilder::busybox_rootfs().build())
+        .cmd(&["/bin/sh"]);
+    for n in 0..extra_layers {
+        builder = builder.layer(
+            LayerBuilder::new()
+                .file(
+                    &format!("/data/file-{n}.txt"),
+                    format!("layer {n} of {repo_tag}\n"),
+                    0o644,
+                )
+                .build(),
+        );
+    }
+    let built = builder.write(layout.path(), "t");
+    let mut opts = opts.clone();
+    if opts.creds.is_none() {
+        opts.creds = registry.credentials();
+    }
+    skopeo_push(layout.path(), "t", &registry.image_ref(repo_tag), &opts);
+    built
+}
+
+/// `skopeo inspect --raw oci:ROOT:NAME`: the manifest as skopeo reads it from our store.
+pub fn skopeo_inspect_store(root: &Path, name: &str) -> Vec<u8> {
+    let output = Command::new("skopeo")
+        .args(["--insecure-policy", "inspect", "--raw"])
+        .arg(format!("oci:{}:{}", root.display(), name))
+        .output()
+        .expect("run skopeo");
+    assert!(
+        output.status.success(),
+        "skopeo could not read {name} from the store: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
