@@ -203,23 +203,7 @@ pub fn inspect(store: &Store, text: &str, platform: Option<&Platform>) -> Result
     if media::kind(descriptor.media_type().as_ref()) == Kind::Index {
         let wanted = platform.cloned().unwrap_or_else(Platform::host);
         let document = read_document(store, &digest)?;
-        let entry = document
-            .manifests
-            .iter()
-            .find(|l| {
-                l.platform
-                    .as_ref()
-                    .is_some_and(|p| wanted.matches(&p.os, &p.architecture, p.variant.as_deref()))
-            })
-            .ok_or_else(|| ImageError::NoMatchingPlatform {
-                reference: name.clone(),
-                wanted: wanted.to_string(),
-                available: document
-                    .manifests
-                    .iter()
-                    .filter_map(|l| l.platform.as_ref().map(|p| p.display()))
-                    .collect(),
-            })?;
+        let entry = crate::pull::entry_for(&document, &wanted, &name)?;
         index = Some(read_json(store, &digest, media::MAX_MANIFEST_BYTES)?);
         digest = entry.digest.parse().map_err(|_| ImageError::BadManifest {
             reference: name.clone(),

@@ -168,6 +168,21 @@ fn parse_link_digest(image: &ImageRef, owner: &Digest, link: &Link) -> Result<Di
     })
 }
 
+/// The index entry for `wanted`, or an error listing the platforms the index has.
+pub(crate) fn entry_for<'d>(
+    document: &'d Document,
+    wanted: &Platform,
+    reference: &str,
+) -> Result<&'d Link> {
+    document
+        .entry_for(wanted)
+        .ok_or_else(|| ImageError::NoMatchingPlatform {
+            reference: reference.to_string(),
+            wanted: wanted.to_string(),
+            available: document.platforms(),
+        })
+}
+
 /// Fetches a child manifest named by an index, checking the index's size and digest.
 async fn fetch_child(
     client: &RegistryClient,
@@ -209,22 +224,7 @@ async fn fetch_platform_child(
     wanted: &Platform,
 ) -> Result<Resolved> {
     let document = parse_document(image, index)?;
-    let chosen = document.manifests.iter().find(|link| {
-        link.platform
-            .as_ref()
-            .is_some_and(|p| wanted.matches(&p.os, &p.architecture, p.variant.as_deref()))
-    });
-    let Some(link) = chosen else {
-        return Err(ImageError::NoMatchingPlatform {
-            reference: image.to_string(),
-            wanted: wanted.to_string(),
-            available: document
-                .manifests
-                .iter()
-                .filter_map(|l| l.platform.as_ref().map(|p| p.display()))
-                .collect(),
-        });
-    };
+    let link = entry_for(&document, wanted, &image.to_string())?;
     debug!(digest = %link.digest, platform = %wanted, "chose platform");
     fetch_child(client, image, index, link).await
 }

@@ -53,6 +53,23 @@ impl Document {
         serde_json::from_slice(bytes)
     }
 
+    /// The first index entry for `wanted`, as docker picks one.
+    pub fn entry_for(&self, wanted: &crate::Platform) -> Option<&Link> {
+        self.manifests.iter().find(|link| {
+            link.platform
+                .as_ref()
+                .is_some_and(|p| wanted.matches(&p.os, &p.architecture, p.variant.as_deref()))
+        })
+    }
+
+    /// The platforms the index entries name, for messages.
+    pub fn platforms(&self) -> Vec<String> {
+        self.manifests
+            .iter()
+            .filter_map(|l| l.platform.as_ref().map(LinkPlatform::display))
+            .collect()
+    }
+
     /// Every link, in document order.
     pub fn links(&self) -> impl Iterator<Item = &Link> {
         self.manifests
