@@ -275,7 +275,7 @@ fn images(cli: &Cli, store: &Store) -> Result<()> {
 }
 
 fn remove(cli: &Cli, store: &Store, references: &[String]) -> Result<()> {
-    let mut failed = None;
+    let mut failures = Vec::new();
     for reference in references {
         match aurora_images::remove(store, reference) {
             Ok((name, descriptor)) => report(
@@ -283,13 +283,16 @@ fn remove(cli: &Cli, store: &Store, references: &[String]) -> Result<()> {
                 &serde_json::json!({ "removed": name, "digest": descriptor.digest().to_string() }),
                 || format!("Untagged {name}"),
             ),
-            Err(e) => {
-                eprintln!("imageadm: {e}");
-                failed = Some(e);
-            }
+            Err(e) => failures.push(e),
         }
     }
-    match failed {
+    // Each failure is named once: all but the last here, the last by `main`, which also
+    // takes the exit status from it.
+    let last = failures.pop();
+    for failure in &failures {
+        eprintln!("imageadm: {failure}");
+    }
+    match last {
         Some(e) => Err(e.into()),
         None => Ok(()),
     }

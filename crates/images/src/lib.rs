@@ -1,6 +1,7 @@
 //! Image operations over the local store and registries. The binary `imageadm` is a thin
 //! command line over this crate.
 
+mod convert;
 mod error;
 mod local;
 mod progress;
@@ -9,4 +10,4 @@ mod pull;
 pub use error::{ImageError, Result};
 pub use local::{find_image, gc, inspect, list_images, remove, tag, ImageSummary, Inspection};
 pub use progress::{NoProgress, Progress};
-pub use pull::{pull, PullOptions, PullReport};
+pub use pull::{pull, PullOptions, PullReport, SOURCE_DIGEST_ANNOTATION};

@@ -1,5 +1,7 @@
 //! Operations on the local store alone: list, find, inspect, tag, remove, collect garbage.
 
+use std::collections::BTreeMap;
+
 use aurora_spec::document::Document;
 use aurora_spec::media::{self, Kind};
 use aurora_spec::{Digest, ImageRef, Platform};
@@ -39,26 +41,38 @@ pub struct Inspection {
     pub config: Value,
 }
 
-/// Finds an image by name (`alpine`, `127.0.0.1:5000/a:1`) or by digest or a unique
-/// digest prefix of at least 6 hex digits (`sha256:` optional).
+/// Finds an image by name (`alpine`, `127.0.0.1:5000/a:1`, `name:tag@digest`) or by digest
+/// or a unique digest prefix of at least 6 hex digits (`sha256:` optional). A digest in a
+/// reference must match: the stored digest, or the one the registry gave when it was pulled.
 pub fn find_image(store: &Store, text: &str) -> Result<(String, Descriptor)> {
     if let Ok(image) = ImageRef::parse(text) {
-        if let Some(found) = store.find_ref(&image.store_name())? {
-            return Ok((image.store_name(), found));
-        }
-        if let Some(digest) = image.digest() {
-            let by_digest = with_digest_prefix(store, digest.as_ref())?;
-            if let Some(found) = by_digest
-                .into_iter()
-                .find(|(name, _)| name.starts_with(&image.name()))
-            {
-                return Ok(found);
+        let named = store.find_ref(&image.store_name())?;
+        match (image.digest(), named) {
+            (None, Some(found)) => return Ok((image.store_name(), found)),
+            (Some(digest), Some(found)) if has_digest(&found, digest.as_ref()) => {
+                return Ok((image.store_name(), found))
             }
+            (Some(digest), _) => {
+                let same_repository = store.list_refs()?.into_iter().find(|(name, d)| {
+                    has_digest(d, digest.as_ref())
+                        && ImageRef::parse(name).is_ok_and(|n| n.name() == image.name())
+                });
+                if let Some(found) = same_repository {
+                    return Ok(found);
+                }
+            }
+            (None, None) => {}
         }
     }
     let hex = text.strip_prefix("sha256:").unwrap_or(text);
     if hex.len() >= 6 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        let matches = with_digest_prefix(store, &format!("sha256:{}", hex.to_ascii_lowercase()))?;
+        let prefix = format!("sha256:{}", hex.to_ascii_lowercase());
+        let mut matches: Vec<(String, Descriptor)> = store
+            .list_refs()?
+            .into_iter()
+            .filter(|(_, d)| d.digest().to_string().starts_with(&prefix))
+            .collect();
+        matches.sort_by_key(|(_, d)| d.digest().to_string());
         let mut digests: Vec<String> = matches
             .iter()
             .map(|(_, d)| d.digest().to_string())
@@ -66,21 +80,21 @@ pub fn find_image(store: &Store, text: &str) -> Result<(String, Descriptor)> {
         digests.dedup();
         match digests.len() {
             0 => {}
-            1 => return Ok(matches.into_iter().next().expect("one match")),
+            1 => return Ok(matches.swap_remove(0)),
             _ => return Err(ImageError::Ambiguous(text.to_string())),
         }
     }
     Err(ImageError::NotInStore(text.to_string()))
 }
 
-fn with_digest_prefix(store: &Store, prefix: &str) -> Result<Vec<(String, Descriptor)>> {
-    let mut found: Vec<(String, Descriptor)> = store
-        .list_refs()?
-        .into_iter()
-        .filter(|(_, d)| d.digest().to_string().starts_with(prefix))
-        .collect();
-    found.sort_by_key(|(_, d)| d.digest().to_string());
-    Ok(found)
+/// Whether a name's descriptor is, or was pulled as, `digest`.
+fn has_digest(descriptor: &Descriptor, digest: &str) -> bool {
+    descriptor.digest().as_ref() == digest
+        || descriptor
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(crate::SOURCE_DIGEST_ANNOTATION))
+            .is_some_and(|source| source == digest)
 }
 
 /// Every named image, in index order.
@@ -96,18 +110,27 @@ pub fn list_images(store: &Store) -> Result<Vec<ImageSummary>> {
             tag,
             digest: descriptor.digest().to_string(),
             media_type: descriptor.media_type().to_string(),
-            size: descriptor.size(),
+            size: 0,
             created: None,
             platforms: Vec::new(),
         };
-        describe_tree(store, &descriptor, &mut summary)?;
+        let mut sizes = BTreeMap::from([(descriptor.digest().to_string(), descriptor.size())]);
+        describe_tree(store, &descriptor, &mut summary, &mut sizes)?;
+        // Blobs shared between the platforms of an index count once, as on disk.
+        summary.size = sizes.values().sum();
         summaries.push(summary);
     }
     Ok(summaries)
 }
 
-/// Adds sizes, creation time and platforms of whatever the descriptor points to.
-fn describe_tree(store: &Store, descriptor: &Descriptor, summary: &mut ImageSummary) -> Result<()> {
+/// Adds creation time and platforms of whatever the descriptor points to, and the sizes of
+/// the blobs it uses, by digest.
+fn describe_tree(
+    store: &Store,
+    descriptor: &Descriptor,
+    summary: &mut ImageSummary,
+    sizes: &mut BTreeMap<String, u64>,
+) -> Result<()> {
     let media_type = descriptor.media_type().to_string();
     let Ok(document) = read_document(store, descriptor.digest()) else {
         return Ok(());
@@ -121,19 +144,16 @@ fn describe_tree(store: &Store, descriptor: &Descriptor, summary: &mut ImageSumm
                 if store.blob_size(&digest)?.is_none() {
                     continue;
                 }
-                summary.size += child.size;
+                sizes.insert(child.digest.clone(), child.size);
                 let child_descriptor =
                     Descriptor::new(child.media_type.as_str().into(), child.size, digest);
-                describe_tree(store, &child_descriptor, summary)?;
+                describe_tree(store, &child_descriptor, summary, sizes)?;
             }
         }
         Kind::Manifest => {
-            summary.size += document
-                .config
-                .iter()
-                .chain(&document.layers)
-                .map(|l| l.size)
-                .sum::<u64>();
+            for link in document.config.iter().chain(&document.layers) {
+                sizes.insert(link.digest.clone(), link.size);
+            }
             if let Some(config) = read_config(store, &document)? {
                 if summary.created.is_none() {
                     summary.created = config

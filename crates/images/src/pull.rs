@@ -1,7 +1,7 @@
 //! Pulling: resolve the reference, choose the platform, fetch the missing blobs in parallel
 //! into the store (verified while streaming), then record the manifests and the name.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aurora_registry::{FetchedManifest, RegistryClient};
 use aurora_spec::document::{Document, Link};
@@ -12,6 +12,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use oci_spec::image::MediaType;
 use tracing::{debug, info};
 
+use crate::convert::{to_oci, Renamed};
 use crate::error::{ImageError, Result};
 use crate::progress::Progress;
 
@@ -41,8 +42,12 @@ impl Default for PullOptions {
 pub struct PullReport {
     /// The name the image has in the store.
     pub name: String,
-    /// The digest of what the name points to (a manifest, or an index with --all-platforms).
+    /// The digest of what the name points to in the store (a manifest, or an index with
+    /// --all-platforms), in OCI form.
     pub digest: String,
+    /// The digest the reference resolved to in the registry (differs from `digest` when the
+    /// registry served a Docker schema 2 document, or an index of which one entry was taken).
+    pub source_digest: String,
     pub media_type: String,
     /// Blobs fetched from the registry, and the bytes they brought.
     pub blobs_fetched: usize,
@@ -58,9 +63,10 @@ struct Resolved {
     platform: Option<aurora_spec::document::LinkPlatform>,
 }
 
-/// Pulls `image` into `store`. Blobs are written before the manifests that name them, and
-/// the name last, so that a failure at any point leaves the store as it was, apart from
-/// verified blobs that the next pull reuses (or `gc` removes).
+/// Pulls `image` into `store`. Blobs are verified aside and published only once all have
+/// arrived, then the manifests that name them, then the name: a failure leaves the layout as
+/// it was (a crash during publishing leaves only verified, unnamed blobs, which the next pull
+/// reuses or `gc` removes). Docker schema 2 documents are stored in OCI form.
 pub async fn pull(
     store: &Store,
     client: &RegistryClient,
@@ -73,6 +79,7 @@ pub async fn pull(
         .fetch_manifest(image, &image.manifest_reference())
         .await?;
     progress.resolved(&image.to_string(), &top.digest);
+    let source_digest = top.digest.clone();
     info!(reference = %image, digest = %top.digest, media_type = %top.media_type, "resolved");
 
     let (manifests, named) = match top.kind {
@@ -109,26 +116,83 @@ pub async fn pull(
         bytes_fetched += transferred;
     }
 
+    let (manifests, named) = in_oci_form(image, manifests, named)?;
     for resolved in &manifests {
         store.put_blob(&resolved.manifest.digest, &resolved.manifest.bytes)?;
     }
-    let descriptor = match &named {
+    let mut descriptor = match &named {
         Some(index) => {
             store.put_blob(&index.digest, &index.bytes)?;
             descriptor_for(index, None)
         }
         None => descriptor_for(&manifests[0].manifest, manifests[0].platform.as_ref()),
     };
+    descriptor.set_annotations(Some(HashMap::from([(
+        SOURCE_DIGEST_ANNOTATION.to_string(),
+        source_digest.to_string(),
+    )])));
     let name = image.store_name();
     store.set_ref(&name, &descriptor)?;
     Ok(PullReport {
         name,
         digest: descriptor.digest().to_string(),
+        source_digest: source_digest.to_string(),
         media_type: descriptor.media_type().to_string(),
         blobs_fetched: fetched,
         bytes_fetched,
         blobs_present: present,
     })
+}
+
+/// The annotation recording, on a name in index.json, the digest the registry gave for it.
+pub const SOURCE_DIGEST_ANNOTATION: &str = "org.aurora.image.source.digest";
+
+/// The manifests (and index) as they will be stored: Docker schema 2 documents converted to
+/// OCI, an index pointed at its converted children.
+fn in_oci_form(
+    image: &ImageRef,
+    manifests: Vec<Resolved>,
+    index: Option<FetchedManifest>,
+) -> Result<(Vec<Resolved>, Option<FetchedManifest>)> {
+    let bad = |digest: &Digest| {
+        let digest = digest.to_string();
+        move |reason: String| ImageError::BadManifest {
+            reference: image.to_string(),
+            digest,
+            reason,
+        }
+    };
+    let mut renamed = Renamed::new();
+    let mut converted = Vec::with_capacity(manifests.len());
+    for resolved in manifests {
+        let manifest = match to_oci(&resolved.manifest, &Renamed::new())
+            .map_err(bad(&resolved.manifest.digest))?
+        {
+            Some(oci) => {
+                let identity = (
+                    oci.digest.clone(),
+                    oci.bytes.len() as u64,
+                    oci.media_type.clone(),
+                );
+                renamed.insert(resolved.manifest.digest.to_string(), identity);
+                oci
+            }
+            None => resolved.manifest,
+        };
+        converted.push(Resolved {
+            manifest,
+            platform: resolved.platform,
+        });
+    }
+    let index = match index {
+        Some(index) => Some(
+            to_oci(&index, &renamed)
+                .map_err(bad(&index.digest))?
+                .unwrap_or(index),
+        ),
+        None => None,
+    };
+    Ok((converted, index))
 }
 
 fn descriptor_for(

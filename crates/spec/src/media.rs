@@ -6,6 +6,14 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub const DOCKER_FOREIGN_LAYER_GZIP: &str =
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const OCI_NONDISTRIBUTABLE_LAYER_GZIP: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
@@ -35,6 +43,20 @@ pub fn kind(media_type: &str) -> Kind {
         OCI_MANIFEST | DOCKER_MANIFEST => Kind::Manifest,
         DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED => Kind::Schema1,
         _ => Kind::Other,
+    }
+}
+
+/// The OCI media type for a Docker schema 2 one: the same bytes under OCI's name, as the
+/// image spec's compatibility notes (and skopeo's conversion) have it.
+pub fn oci_equivalent(media_type: &str) -> Option<&'static str> {
+    match essence(media_type) {
+        DOCKER_MANIFEST => Some(OCI_MANIFEST),
+        DOCKER_MANIFEST_LIST => Some(OCI_INDEX),
+        DOCKER_CONFIG => Some(OCI_CONFIG),
+        DOCKER_LAYER_GZIP => Some(OCI_LAYER_GZIP),
+        DOCKER_FOREIGN_LAYER_GZIP => Some(OCI_NONDISTRIBUTABLE_LAYER_GZIP),
+        DOCKER_LAYER_TAR => Some(OCI_LAYER_TAR),
+        _ => None,
     }
 }
 

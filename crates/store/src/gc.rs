@@ -85,10 +85,11 @@ impl Store {
             let dir = blobs.join(&algorithm);
             for name in read_dir_names(&dir)? {
                 let digest = format!("{algorithm}:{name}");
-                if reachable.contains(&digest) {
+                let path = dir.join(&name);
+                // Only files named as blobs are ours to delete; anything else is left alone.
+                if reachable.contains(&digest) || !is_blob_file(&digest, &path) {
                     continue;
                 }
-                let path = dir.join(&name);
                 let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                 fs::remove_file(&path).map_err(StoreError::io(&path))?;
                 debug!(%digest, size, "removed unreferenced blob");
@@ -120,6 +121,13 @@ impl Store {
         }
         Ok(())
     }
+}
+
+fn is_blob_file(digest: &str, path: &std::path::Path) -> bool {
+    let named_as_blob = digest
+        .parse::<Digest>()
+        .is_ok_and(|d| aurora_spec::Hasher::for_digest(&d).is_ok());
+    named_as_blob && fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
 }
 
 fn read_dir_names(dir: &std::path::Path) -> Result<Vec<String>> {

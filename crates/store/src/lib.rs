@@ -32,6 +32,7 @@ const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
 const INDEX_FILE: &str = "index.json";
 const PRIVATE_DIR: &str = ".aurora";
+const LAYOUT_TEMP_PREFIX: &str = ".oci-layout-";
 
 /// An OCI image layout on disk.
 #[derive(Debug, Clone)]
@@ -47,14 +48,18 @@ pub struct LockGuard {
 
 impl Store {
     /// Opens the layout at `root`, creating it when the directory is missing or empty. A
-    /// non-empty directory that is not a layout is refused before anything is written to it.
+    /// directory that is not a layout, or a layout of another version, is refused before
+    /// anything is written to it.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let store = Store { root: root.into() };
-        store.refuse_foreign_directory()?;
+        fsutil::create_dir_all(&store.root)?;
+        if !store.check_layout_file()? {
+            store.refuse_non_empty()?;
+            store.write_layout_file()?;
+        }
         fsutil::create_dir_all(&store.scratch_dir())?;
         fsutil::create_dir_all(&store.root.join("blobs").join("sha256"))?;
         let _lock = store.lock_index()?;
-        store.check_or_write_layout_file()?;
         if !store.index_path().exists() {
             let empty = index::empty_index()?;
             fsutil::replace_file(&store.index_path(), &empty, &store.scratch_dir())?;
@@ -62,27 +67,44 @@ impl Store {
         Ok(store)
     }
 
-    /// Guards against `--root` pointing at the wrong directory (a home, a project): only a
-    /// layout, or what a concurrent first `open` may have made so far, is accepted.
-    fn refuse_foreign_directory(&self) -> Result<()> {
-        if self.root.join(LAYOUT_FILE).exists() {
-            return Ok(());
-        }
-        let entries = match fs::read_dir(&self.root) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(StoreError::io(&self.root)(e)),
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Whether `oci-layout` is there (and says 1.0.0); an error if it says anything else.
+    fn check_layout_file(&self) -> Result<bool> {
+        let path = self.root.join(LAYOUT_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(StoreError::io(path)(e)),
         };
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|source| StoreError::NotALayout {
+                path: self.root.clone(),
+                reason: format!("{}: invalid JSON: {source}", path.display()),
+            })?;
+        match value.get("imageLayoutVersion").and_then(|v| v.as_str()) {
+            Some("1.0.0") => Ok(true),
+            other => Err(StoreError::NotALayout {
+                path: self.root.clone(),
+                reason: format!("unsupported imageLayoutVersion {other:?}"),
+            }),
+        }
+    }
+
+    /// Guards against `--root` pointing at the wrong directory (a home, a project). Only
+    /// the temporary file of a concurrent first `open` may be there already.
+    fn refuse_non_empty(&self) -> Result<()> {
+        let entries = fs::read_dir(&self.root).map_err(StoreError::io(&self.root))?;
         for entry in entries {
-            let entry = entry.map_err(StoreError::io(&self.root))?;
-            let name = entry.file_name();
-            if !matches!(name.to_str(), Some(PRIVATE_DIR | "blobs" | INDEX_FILE)) {
+            let name = entry.map_err(StoreError::io(&self.root))?.file_name();
+            if !name.to_string_lossy().starts_with(LAYOUT_TEMP_PREFIX) {
                 return Err(StoreError::NotALayout {
                     path: self.root.clone(),
                     reason: format!(
-                        "it has no {LAYOUT_FILE} file and is not empty (it holds {:?}); \
-                         choose an empty or new directory",
-                        name
+                        "it has no {LAYOUT_FILE} file and is not empty (it holds {name:?}); \
+                         choose an empty or new directory"
                     ),
                 });
             }
@@ -90,32 +112,20 @@ impl Store {
         Ok(())
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    fn check_or_write_layout_file(&self) -> Result<()> {
+    /// `oci-layout` is written first, so that a directory holding anything of ours is
+    /// recognisable as a layout from then on.
+    fn write_layout_file(&self) -> Result<()> {
         let path = self.root.join(LAYOUT_FILE);
-        match fs::read(&path) {
-            Ok(bytes) => {
-                let value: serde_json::Value =
-                    serde_json::from_slice(&bytes).map_err(|source| StoreError::NotALayout {
-                        path: self.root.clone(),
-                        reason: format!("{}: invalid JSON: {source}", path.display()),
-                    })?;
-                match value.get("imageLayoutVersion").and_then(|v| v.as_str()) {
-                    Some("1.0.0") => Ok(()),
-                    other => Err(StoreError::NotALayout {
-                        path: self.root.clone(),
-                        reason: format!("unsupported imageLayoutVersion {other:?}"),
-                    }),
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fsutil::replace_file(&path, LAYOUT_CONTENT.as_bytes(), &self.scratch_dir())
-            }
-            Err(e) => Err(StoreError::io(path)(e)),
-        }
+        let mut tmp = tempfile::Builder::new()
+            .prefix(LAYOUT_TEMP_PREFIX)
+            .tempfile_in(&self.root)
+            .map_err(StoreError::io(&self.root))?;
+        std::io::Write::write_all(&mut tmp, LAYOUT_CONTENT.as_bytes())
+            .and_then(|_| tmp.as_file().sync_data())
+            .map_err(StoreError::io(tmp.path()))?;
+        tmp.persist(&path)
+            .map_err(|e| StoreError::io(&path)(e.error))?;
+        fsutil::sync_dir(&self.root)
     }
 
     pub(crate) fn scratch_dir(&self) -> PathBuf {
