@@ -1309,3 +1309,44 @@ fn images_counts_a_shared_blob_once() {
         shared.size
     );
 }
+
+/// A Docker manifest list pulled with --all-platforms: the list and every child are stored in
+/// OCI form, the index pointing at the converted children, readable by skopeo.
+#[test]
+fn docker_manifest_lists_are_stored_as_oci_indexes() {
+    require_tools(&["docker-registry", "skopeo"]);
+    let registry = Registry::open();
+    let layout = tempfile::tempdir().unwrap();
+    multi_platform().write(layout.path(), "t");
+    let reference = registry.image_ref("team/dlist:1");
+    let opts = PushOpts {
+        all_platforms: true,
+        docker_v2s2: true,
+        ..PushOpts::default()
+    };
+    skopeo_push(layout.path(), "t", &reference, &opts);
+    let served = parse(&skopeo_inspect_raw(&reference, None));
+    assert_eq!(
+        served["mediaType"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+
+    let world = World::new();
+    let root = world.root();
+    world.ok(&["--quiet", "pull", "--all-platforms", &reference]);
+    let named = entry(&root, &reference);
+    assert_eq!(named["mediaType"], OCI_INDEX);
+    let index = parse(&fs::read(blob_path(&root, named["digest"].as_str().unwrap())).unwrap());
+    assert_eq!(index["mediaType"], OCI_INDEX);
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), PLATFORMS.len());
+    for (entry, served_entry) in entries.iter().zip(served["manifests"].as_array().unwrap()) {
+        assert_eq!(entry["mediaType"], OCI_MANIFEST);
+        assert_eq!(entry["platform"], served_entry["platform"]);
+        let child = fs::read(blob_path(&root, entry["digest"].as_str().unwrap())).unwrap();
+        assert_eq!(entry["size"], child.len());
+        assert_eq!(parse(&child)["mediaType"], OCI_MANIFEST);
+    }
+    assert_blobs_verified(&root);
+    skopeo_copy_out(&root, &reference, &world.dir.path().join("copied"));
+}
