@@ -6,6 +6,7 @@ mod error;
 mod local;
 mod progress;
 mod pull;
+mod sink;
 
 pub use error::{ImageError, Result};
 pub use local::{find_image, gc, inspect, list_images, remove, tag, ImageSummary, Inspection};

@@ -7,7 +7,7 @@ use aurora_registry::{FetchedManifest, RegistryClient};
 use aurora_spec::document::{Document, Link};
 use aurora_spec::media::{self, Kind};
 use aurora_spec::{Digest, ImageRef, Platform};
-use aurora_store::{BlobWriter, Descriptor, Store, VerifiedBlob};
+use aurora_store::{Descriptor, Store, VerifiedBlob};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use oci_spec::image::MediaType;
 use tracing::{debug, info};
@@ -15,6 +15,7 @@ use tracing::{debug, info};
 use crate::convert::{to_oci, Renamed};
 use crate::error::{ImageError, Result};
 use crate::progress::Progress;
+use crate::sink::BlobSink;
 
 /// How to pull.
 #[derive(Debug, Clone)]
@@ -383,13 +384,23 @@ async fn fetch_blob(
     size: u64,
     progress: &dyn Progress,
 ) -> Result<(VerifiedBlob, u64)> {
-    let mut writer = store.begin_blob(&digest, Some(size))?;
-    progress.blob_started(&digest, size, writer.offset());
+    let mut sink = BlobSink::open(store, &digest, size).await?;
+    progress.blob_started(&digest, size, sink.offset());
     let retry = client.config().retry;
     let mut transferred = 0;
     let mut attempt = 0;
     loop {
-        match transfer(client, image, &mut writer, size, &mut transferred, progress).await {
+        match transfer(
+            client,
+            image,
+            &digest,
+            &mut sink,
+            size,
+            &mut transferred,
+            progress,
+        )
+        .await
+        {
             Ok(()) => break,
             Err(e) if e.is_transient() && attempt + 1 < retry.attempts => {
                 progress.blob_retrying(&digest, &e.to_string());
@@ -399,39 +410,40 @@ async fn fetch_blob(
             Err(e) => return Err(e),
         }
     }
-    let verified = writer.finish()?;
+    let verified = sink.finish().await?;
     progress.blob_done(&digest);
     Ok((verified, transferred))
 }
 
-/// One attempt: from the writer's offset to the end of the blob.
+/// One attempt: from the sink's offset to the end of the blob.
 async fn transfer(
     client: &RegistryClient,
     image: &ImageRef,
-    writer: &mut BlobWriter,
+    digest: &Digest,
+    sink: &mut BlobSink,
     size: u64,
     transferred: &mut u64,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let offset = writer.offset();
+    let offset = sink.offset();
     if offset == size {
         return Ok(());
     }
-    let digest = writer.digest().clone();
-    let mut body = client.open_blob(image, &digest, offset).await?;
+    let mut body = client.open_blob(image, digest, offset).await?;
     if body.start == 0 && offset > 0 {
-        writer.restart()?;
-        progress.blob_restarted(&digest);
+        sink.restart().await?;
+        progress.blob_restarted(digest);
     }
     while let Some(chunk) = body.chunk().await? {
-        writer.write(&chunk)?;
-        *transferred += chunk.len() as u64;
-        progress.blob_advanced(&digest, chunk.len() as u64);
+        let len = chunk.len() as u64;
+        sink.write(chunk).await?;
+        *transferred += len;
+        progress.blob_advanced(digest, len);
     }
-    if writer.offset() < size {
+    if sink.offset() < size {
         return Err(ImageError::Truncated {
             digest: digest.to_string(),
-            received: writer.offset(),
+            received: sink.offset(),
             expected: size,
         });
     }
