@@ -67,7 +67,9 @@ fn exit_code(error: &anyhow::Error) -> u8 {
         });
         match registry {
             Some(RegistryError::NotFound { .. }) => return 3,
-            Some(RegistryError::Unauthorized { .. } | RegistryError::Token { .. }) => return 4,
+            Some(
+                RegistryError::Unauthorized { .. } | RegistryError::Token { denied: true, .. },
+            ) => return 4,
             _ => {}
         }
         if let Some(ImageError::NotInStore(_) | ImageError::NoMatchingPlatform { .. }) =

@@ -7,7 +7,7 @@ use aurora_registry::{FetchedManifest, RegistryClient};
 use aurora_spec::document::{Document, Link};
 use aurora_spec::media::{self, Kind};
 use aurora_spec::{Digest, ImageRef, Platform};
-use aurora_store::{Descriptor, Store, VerifiedBlob};
+use aurora_store::{Descriptor, Store, StoreError, VerifiedBlob};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use oci_spec::image::MediaType;
 use tracing::{debug, info};
@@ -374,8 +374,8 @@ async fn fetch_blobs(
 }
 
 /// Downloads one blob into the store's scratch directory, verified, resuming after dropped
-/// connections and retrying transient failures. Returns it with the bytes that crossed the
-/// network.
+/// connections. Returns it with the bytes that crossed the network. A partial download left
+/// by an earlier attempt that turns out wrong is thrown away and the blob fetched once more.
 async fn fetch_blob(
     store: &Store,
     client: &RegistryClient,
@@ -385,7 +385,34 @@ async fn fetch_blob(
     progress: &dyn Progress,
 ) -> Result<(VerifiedBlob, u64)> {
     let mut sink = BlobSink::open(store, &digest, size).await?;
-    progress.blob_started(&digest, size, sink.offset());
+    let adopted = sink.offset();
+    progress.blob_started(&digest, size, adopted);
+    let mut transferred = download(client, image, &digest, &mut sink, size, progress).await?;
+    let verified = match sink.finish().await {
+        Err(ImageError::Store(StoreError::Digest { .. })) if adopted > 0 => {
+            // The bad partial was deleted when it failed; start from nothing.
+            progress.blob_restarted(&digest);
+            let mut sink = BlobSink::open(store, &digest, size).await?;
+            transferred += download(client, image, &digest, &mut sink, size, progress).await?;
+            sink.finish().await?
+        }
+        other => other?,
+    };
+    progress.blob_done(&digest);
+    Ok((verified, transferred))
+}
+
+/// Streams the blob into the sink from its offset to the end. A body that breaks off is
+/// resumed from where it stopped, with back-off; failures to get a response at all were
+/// already retried by the client and are final here.
+async fn download(
+    client: &RegistryClient,
+    image: &ImageRef,
+    digest: &Digest,
+    sink: &mut BlobSink,
+    size: u64,
+    progress: &dyn Progress,
+) -> Result<u64> {
     let retry = client.config().retry;
     let mut transferred = 0;
     let mut attempt = 0;
@@ -393,26 +420,30 @@ async fn fetch_blob(
         match transfer(
             client,
             image,
-            &digest,
-            &mut sink,
+            digest,
+            sink,
             size,
             &mut transferred,
             progress,
         )
         .await
         {
-            Ok(()) => break,
-            Err(e) if e.is_transient() && attempt + 1 < retry.attempts => {
-                progress.blob_retrying(&digest, &e.to_string());
+            Ok(()) => return Ok(transferred),
+            Err(Broken::Resumable(e)) if e.is_transient() && attempt + 1 < retry.attempts => {
+                progress.blob_retrying(digest, &e.to_string());
                 tokio::time::sleep(retry.delay(attempt)).await;
                 attempt += 1;
             }
-            Err(e) => return Err(e),
+            Err(Broken::Resumable(e) | Broken::Final(e)) => return Err(e),
         }
     }
-    let verified = sink.finish().await?;
-    progress.blob_done(&digest);
-    Ok((verified, transferred))
+}
+
+/// How an attempt broke: before the body arrived or in the store (final), or while the body
+/// streamed (resumable from the bytes already written).
+enum Broken {
+    Final(ImageError),
+    Resumable(ImageError),
 }
 
 /// One attempt: from the sink's offset to the end of the blob.
@@ -424,28 +455,36 @@ async fn transfer(
     size: u64,
     transferred: &mut u64,
     progress: &dyn Progress,
-) -> Result<()> {
+) -> std::result::Result<(), Broken> {
     let offset = sink.offset();
     if offset == size {
         return Ok(());
     }
-    let mut body = client.open_blob(image, digest, offset).await?;
+    let request = |e: aurora_registry::RegistryError| Broken::Final(e.into());
+    let mut body = client
+        .open_blob(image, digest, offset)
+        .await
+        .map_err(request)?;
     if body.start == 0 && offset > 0 {
-        sink.restart().await?;
+        sink.restart().await.map_err(Broken::Final)?;
         progress.blob_restarted(digest);
     }
-    while let Some(chunk) = body.chunk().await? {
+    while let Some(chunk) = body
+        .chunk()
+        .await
+        .map_err(|e| Broken::Resumable(e.into()))?
+    {
         let len = chunk.len() as u64;
-        sink.write(chunk).await?;
+        sink.write(chunk).await.map_err(Broken::Final)?;
         *transferred += len;
         progress.blob_advanced(digest, len);
     }
     if sink.offset() < size {
-        return Err(ImageError::Truncated {
+        return Err(Broken::Resumable(ImageError::Truncated {
             digest: digest.to_string(),
             received: sink.offset(),
             expected: size,
-        });
+        }));
     }
     Ok(())
 }

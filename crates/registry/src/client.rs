@@ -407,10 +407,11 @@ impl RegistryClient {
 
     async fn unauthorized(&self, target: &Target, response: Response) -> RegistryError {
         let message = error_message(response).await;
-        let hint = if self.credential(target).ok().flatten().is_some() {
-            REFUSED_CREDENTIALS_HINT
-        } else {
-            NO_CREDENTIALS_HINT
+        let has_credentials = self.credential(target).ok().flatten().is_some();
+        let hint = match (has_credentials, target.repository.is_empty()) {
+            (true, true) => WRONG_LOGIN_HINT,
+            (true, false) => REFUSED_CREDENTIALS_HINT,
+            (false, _) => NO_CREDENTIALS_HINT,
         };
         RegistryError::Unauthorized {
             registry: target.registry.clone(),
@@ -448,6 +449,7 @@ impl RegistryClient {
 
 const NO_CREDENTIALS_HINT: &str =
     "the repository may not exist, or it needs credentials: run `imageadm login REGISTRY`";
+const WRONG_LOGIN_HINT: &str = "the registry refused the user name or password";
 const REFUSED_CREDENTIALS_HINT: &str =
     "the stored credentials were refused or lack access: run `imageadm login REGISTRY` again";
 

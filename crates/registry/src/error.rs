@@ -23,7 +23,7 @@ pub enum RegistryError {
         repository: String,
         reference: String,
     },
-    #[error("access to {registry}/{repository} denied{}; {hint}", message_suffix(.message))]
+    #[error("access to {registry}{}{repository} denied{}; {hint}", if .repository.is_empty() { "" } else { "/" }, message_suffix(.message))]
     Unauthorized {
         registry: String,
         repository: String,
@@ -33,7 +33,12 @@ pub enum RegistryError {
     #[error("{registry}: the registry asked for authentication in a way Aurora does not understand: {challenge:?}")]
     BadChallenge { registry: String, challenge: String },
     #[error("token service {realm}: {reason}")]
-    Token { realm: String, reason: String },
+    Token {
+        realm: String,
+        reason: String,
+        /// The service refused the credentials (rather than failing).
+        denied: bool,
+    },
     #[error("manifest {reference}: larger than the {limit} bytes allowed")]
     ManifestTooLarge { reference: String, limit: u64 },
     #[error("manifest {reference}: Docker schema 1 manifests are not supported; push the image again with a current client (schema 2 or OCI)")]
@@ -76,11 +81,14 @@ impl RegistryError {
     /// rate limits and server-side failures.
     pub fn is_transient(&self) -> bool {
         match self {
+            // reqwest reports a body cut short while streaming as a decode error; with no
+            // content decoding configured, that is always a transport failure.
             RegistryError::Transport { source, .. } => {
                 source.is_timeout()
                     || source.is_connect()
                     || source.is_body()
                     || source.is_request()
+                    || source.is_decode()
             }
             RegistryError::Status { status, .. } => is_transient_status(*status),
             _ => false,

@@ -39,7 +39,8 @@ impl RegistryClient {
     ) -> Result<FetchedManifest> {
         let target = self.target(image)?;
         let url = target.url(&format!("manifests/{reference}"))?;
-        let shown = format!("{}:{}", image.name(), reference);
+        let separator = if reference.contains(':') { '@' } else { ':' };
+        let shown = format!("{}{separator}{}", image.name(), reference);
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, header_value(&media::manifest_accept()));
         let response = self

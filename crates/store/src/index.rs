@@ -45,12 +45,18 @@ impl Store {
     }
 
     /// Reads, changes and atomically replaces index.json while holding the index lock, so
-    /// concurrent processes never lose each other's names. Nothing is written if `change` fails.
+    /// concurrent processes never lose each other's names. Nothing is written if `change` fails
+    /// or changes nothing.
     pub fn update_index<T>(&self, change: impl FnOnce(&mut ImageIndex) -> Result<T>) -> Result<T> {
         let _lock = self.lock_index()?;
         let mut index = self.read_index()?;
+        let before = index.clone();
         let result = change(&mut index)?;
-        fsutil::replace_file(&self.index_path(), &serialize(&index)?, &self.scratch_dir())?;
+        // An unchanged index is not rewritten: it would only cost an fsync, and annotation
+        // maps serialise in no fixed order, so the bytes could differ for the same content.
+        if index != before {
+            fsutil::replace_file(&self.index_path(), &serialize(&index)?, &self.scratch_dir())?;
+        }
         Ok(result)
     }
 
@@ -72,8 +78,14 @@ impl Store {
         entry.set_annotations(Some(annotations));
         self.update_index(|index| {
             let mut manifests = index.manifests().clone();
-            manifests.retain(|d| ref_name(d) != Some(name));
-            manifests.push(entry);
+            // Naming the same thing again keeps its place, so index.json does not change.
+            match manifests.iter().position(|d| ref_name(d) == Some(name)) {
+                Some(at) if manifests[at] == entry => {}
+                _ => {
+                    manifests.retain(|d| ref_name(d) != Some(name));
+                    manifests.push(entry);
+                }
+            }
             index.set_manifests(manifests);
             Ok(())
         })

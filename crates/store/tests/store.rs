@@ -1778,3 +1778,29 @@ fn finished_blobs_wait_aside_until_published_and_are_adopted_when_dropped() {
         0
     );
 }
+
+#[test]
+fn naming_the_same_thing_again_leaves_index_json_untouched() {
+    let (_dir, store) = new_store();
+    let digest = sha256_digest(b"m");
+    let mut descriptor = Descriptor::new(MediaType::ImageManifest, 1, digest);
+    descriptor.set_annotations(Some(
+        (0..8).map(|i| (format!("k{i}"), format!("v{i}"))).collect(),
+    ));
+    store.set_ref("a", &descriptor).unwrap();
+    store.set_ref("b", &descriptor).unwrap();
+    let index = store.root().join("index.json");
+    let before = (
+        fs::read(&index).unwrap(),
+        fs::metadata(&index).unwrap().modified().unwrap(),
+    );
+    for _ in 0..5 {
+        store.set_ref("a", &descriptor).unwrap();
+    }
+    let after = (
+        fs::read(&index).unwrap(),
+        fs::metadata(&index).unwrap().modified().unwrap(),
+    );
+    assert_eq!(before, after);
+    assert_eq!(names(&store), ["a", "b"]);
+}

@@ -1,6 +1,7 @@
 //! A recording, fault-injecting HTTP/1.1 reverse proxy, for failures a real
 //! registry won't produce on demand: 5xx and 429 answers, connections
-//! dropped mid-blob, corrupted bodies, oversized or odd manifests.
+//! dropped mid-blob, corrupted bodies, oversized or odd manifests, and
+//! redirects to another origin (as registries do to blob storage).
 //!
 //! Each connection carries one request: the proxy answers with
 //! `Connection: close` and asks the upstream for the same, so a response
@@ -71,6 +72,22 @@ pub enum Fault {
         /// How many matching responses are corrupted.
         times: usize,
     },
+    /// Answer `status` (e.g. 307) with `Location: {to}{target}` and an empty
+    /// body instead of forwarding: the client is sent to the same path and
+    /// query on another origin, as registries send blob downloads to their
+    /// storage or a CDN. `to` is a base URL without a trailing path, e.g.
+    /// another proxy's [`FaultProxy::base_url`] (another port is another
+    /// origin, so a client must not send its credentials there).
+    Redirect {
+        /// Substring of the request target to match.
+        path_contains: String,
+        /// Base URL to redirect to, e.g. `http://127.0.0.1:PORT`.
+        to: String,
+        /// Status to answer with: 301, 302, 303, 307 or 308.
+        status: u16,
+        /// How many matching requests are redirected.
+        times: usize,
+    },
 }
 
 impl Fault {
@@ -79,7 +96,8 @@ impl Fault {
             Fault::Status { path_contains, .. }
             | Fault::Truncate { path_contains, .. }
             | Fault::ReplaceBody { path_contains, .. }
-            | Fault::CorruptBody { path_contains, .. } => path_contains,
+            | Fault::CorruptBody { path_contains, .. }
+            | Fault::Redirect { path_contains, .. } => path_contains,
         }
     }
 
@@ -88,7 +106,8 @@ impl Fault {
             Fault::Status { times, .. }
             | Fault::Truncate { times, .. }
             | Fault::ReplaceBody { times, .. }
-            | Fault::CorruptBody { times, .. } => times,
+            | Fault::CorruptBody { times, .. }
+            | Fault::Redirect { times, .. } => times,
         }
     }
 
@@ -173,6 +192,12 @@ impl FaultProxy {
     /// `127.0.0.1:PORT` of the proxy; use it in image references.
     pub fn host(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// `http://127.0.0.1:PORT`, e.g. the target of another proxy's
+    /// [`Fault::Redirect`].
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// Adds a fault; it applies to subsequent matching requests.
@@ -327,6 +352,11 @@ fn handle_connection(client: TcpStream, shared: &Shared) -> io::Result<()> {
             drain_in_background(reader, None);
             exchange.respond(status, &content_type, &body)
         }
+        Some(Fault::Redirect { to, status, .. }) => {
+            drain_in_background(reader, None);
+            let location = redirect_location(&to, &exchange.request.target);
+            exchange.respond_with(status, &[("Location", &location)], "", &[])
+        }
         body_fault => exchange.forward(reader, body_fault.as_ref()),
     };
     // Half-close: the client sees EOF, and the drain thread keeps reading
@@ -360,8 +390,22 @@ impl Exchange<'_> {
 
     /// Sends a synthesized response.
     fn respond(&self, status: u16, content_type: &str, body: &[u8]) -> io::Result<()> {
+        self.respond_with(status, &[], content_type, body)
+    }
+
+    /// Sends a synthesized response with extra headers.
+    fn respond_with(
+        &self,
+        status: u16,
+        headers: &[(&str, &str)],
+        content_type: &str,
+        body: &[u8],
+    ) -> io::Result<()> {
         let mut out = Vec::new();
         write!(out, "HTTP/1.1 {status} {}\r\n", reason_phrase(status))?;
+        for (name, value) in headers {
+            write!(out, "{name}: {value}\r\n")?;
+        }
         if !content_type.is_empty() {
             write!(out, "Content-Type: {content_type}\r\n")?;
         }
@@ -401,6 +445,11 @@ impl Exchange<'_> {
         send_response_head(self.client, &head)?;
         relay_body(self.client, &mut upstream_reader, fault)
     }
+}
+
+/// Where a [`Fault::Redirect`] sends a request: the same target on `to`.
+fn redirect_location(to: &str, target: &str) -> String {
+    format!("{}{target}", to.trim_end_matches('/'))
 }
 
 fn send_request_head(mut upstream: &TcpStream, request: &RequestHead) -> io::Result<()> {
@@ -542,5 +591,31 @@ mod tests {
             ));
         }
         assert_eq!(shared.take_fault("HEAD", "/v2/a/manifests/1"), None);
+    }
+
+    #[test]
+    fn redirects_match_any_method_and_keep_the_target() {
+        let redirect = Fault::Redirect {
+            path_contains: "/blobs/".into(),
+            to: "http://127.0.0.1:9/".into(),
+            status: 307,
+            times: 2,
+        };
+        let shared = shared(vec![redirect]);
+        for method in ["HEAD", "GET"] {
+            assert!(matches!(
+                shared.take_fault(method, "/v2/a/blobs/sha256:1"),
+                Some(Fault::Redirect { status: 307, .. })
+            ));
+        }
+        assert_eq!(shared.take_fault("GET", "/v2/a/blobs/sha256:1"), None);
+        assert_eq!(
+            redirect_location("http://127.0.0.1:9/", "/v2/a/blobs/sha256:1?x=1"),
+            "http://127.0.0.1:9/v2/a/blobs/sha256:1?x=1"
+        );
+        assert_eq!(
+            redirect_location("http://127.0.0.1:9", "/v2/"),
+            "http://127.0.0.1:9/v2/"
+        );
     }
 }

@@ -44,6 +44,7 @@ pub(crate) async fn fetch_token(
     let fail = |reason: String| RegistryError::Token {
         realm: realm.to_string(),
         reason,
+        denied: false,
     };
     let mut url = url::Url::parse(realm).map_err(|e| fail(format!("invalid realm URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -68,9 +69,13 @@ pub(crate) async fn fetch_token(
         .map_err(|e| fail(format!("request failed: {e}")))?;
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-        return Err(fail(format!(
-            "{status}: the credentials were refused; check them with `imageadm login`"
-        )));
+        return Err(RegistryError::Token {
+            realm: realm.to_string(),
+            reason: format!(
+                "{status}: the credentials were refused; check them with `imageadm login`"
+            ),
+            denied: true,
+        });
     }
     if !status.is_success() {
         return Err(fail(format!("answered {status}")));

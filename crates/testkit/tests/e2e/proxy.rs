@@ -293,3 +293,54 @@ fn serves_concurrent_connections() {
     });
     assert_eq!(proxy.requests().len(), 8);
 }
+
+#[test]
+fn redirect_fault_sends_the_client_to_another_origin() {
+    let (registry, image) = registry_with_image();
+    let front = FaultProxy::in_front_of(&registry);
+    let storage = FaultProxy::in_front_of(&registry);
+    front.push_fault(Fault::Redirect {
+        path_contains: "/blobs/".into(),
+        to: storage.base_url(),
+        status: 307,
+        times: 1,
+    });
+
+    let (head, body) = raw_get(&front.host(), &blob_path(&image));
+
+    assert!(head.starts_with("HTTP/1.1 307"), "{head}");
+    let location = format!("Location: {}{}", storage.base_url(), blob_path(&image));
+    assert!(head.contains(&location), "{head}");
+    assert!(body.is_empty());
+    assert!(front.pending_faults().is_empty());
+    assert!(storage.requests().is_empty(), "a redirect is not followed");
+
+    // A client following the redirect gets the blob from the other origin.
+    front.push_fault(Fault::Redirect {
+        path_contains: "/blobs/".into(),
+        to: storage.base_url(),
+        status: 307,
+        times: 1,
+    });
+    let url = format!("http://{}{}", front.host(), blob_path(&image));
+    let following = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(1)
+        .build()
+        .new_agent();
+    let mut response = following
+        .get(&url)
+        .header("Range", "bytes=1-")
+        .call()
+        .expect("redirected request");
+    assert_eq!(response.status(), 206);
+    let rest = response.body_mut().read_to_vec().expect("body");
+    assert_eq!(rest.len() as u64, image.layers[0].size - 1);
+    let statuses: Vec<_> = front.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [Some(307), Some(307)]);
+    let followed = storage.requests();
+    assert_eq!(followed.len(), 1);
+    assert_eq!(followed[0].path, blob_path(&image));
+    assert_eq!(followed[0].range.as_deref(), Some("bytes=1-"));
+    assert_eq!(followed[0].status, Some(206));
+}
