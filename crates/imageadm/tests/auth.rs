@@ -14,7 +14,7 @@ use aurora_testkit::{
     require_tools, skopeo_push, BuiltImage, Fault, FaultProxy, ImageBuilder, LayerBuilder,
     PushOpts, Registry,
 };
-use common::{snapshot, Run, World};
+use common::{snapshot, store_names, Run, World};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret:with colon";
@@ -126,18 +126,6 @@ fn login(world: &World, registry: &str, user: &str, password: &str) -> Run {
 
 fn run(command: &mut Command) -> Run {
     Run::from(command.output().expect("run imageadm"))
-}
-
-/// The names index.json gives its entries.
-fn store_names(root: &Path) -> Vec<String> {
-    let index = read_json(&root.join("index.json"));
-    index["manifests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
-        .map(str::to_string)
-        .collect()
 }
 
 /// Asserts `run` succeeded and stored `reference` as `image`.

@@ -16,7 +16,7 @@ use aurora_testkit::{
     write_multi_platform_image, BuiltImage, Fault, FaultProxy, ImageBuilder, Layer, LayerBuilder,
     PushOpts, Registry,
 };
-use common::{scratch_files, snapshot, Run, World};
+use common::{blob_path, scratch_files, snapshot, store_names, Run, World};
 
 const MIB: usize = 1 << 20;
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -164,26 +164,8 @@ fn assert_no_image(root: &Path) {
     }
 }
 
-/// The names index.json gives its entries.
-fn store_names(root: &Path) -> Vec<String> {
-    let index: serde_json::Value =
-        serde_json::from_slice(&fs::read(root.join("index.json")).expect("index.json"))
-            .expect("index.json is JSON");
-    index["manifests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
-        .map(str::to_string)
-        .collect()
-}
-
 fn hex(digest: &str) -> &str {
     digest.strip_prefix("sha256:").expect("a sha256 digest")
-}
-
-fn blob_path(root: &Path, digest: &str) -> PathBuf {
-    root.join("blobs/sha256").join(hex(digest))
 }
 
 fn assert_blob_stored(root: &Path, digest: &str) {

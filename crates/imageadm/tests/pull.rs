@@ -7,7 +7,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
@@ -15,7 +15,7 @@ use aurora_testkit::{
     host_platform, require_tools, sha256_digest, skopeo_inspect_raw, skopeo_push, BuiltImage,
     BuiltIndex, FaultProxy, ImageBuilder, IndexBuilder, Layer, LayerBuilder, PushOpts, Registry,
 };
-use common::{scratch_files, skopeo_inspect_store, snapshot, World};
+use common::{blob_path, scratch_files, skopeo_inspect_store, snapshot, World};
 use serde_json::{json, Value};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -97,11 +97,6 @@ fn stored_blobs(root: &Path) -> BTreeSet<String> {
             .collect(),
         Err(e) => panic!("reading {}: {e}", dir.display()),
     }
-}
-
-fn blob_path(root: &Path, digest: &str) -> PathBuf {
-    root.join("blobs/sha256")
-        .join(digest.strip_prefix("sha256:").expect("a sha256 digest"))
 }
 
 /// Panics unless every blob file's content hashes to its name.

@@ -194,3 +194,22 @@ pub fn skopeo_inspect_store(root: &Path, name: &str) -> Vec<u8> {
     );
     output.stdout
 }
+
+/// Where a sha256 blob lives in a store.
+pub fn blob_path(root: &Path, digest: &str) -> PathBuf {
+    root.join("blobs/sha256")
+        .join(digest.strip_prefix("sha256:").expect("a sha256 digest"))
+}
+
+/// The names index.json gives its entries, in index order.
+pub fn store_names(root: &Path) -> Vec<String> {
+    let bytes = fs::read(root.join("index.json")).expect("index.json");
+    let index: serde_json::Value = serde_json::from_slice(&bytes).expect("index.json is JSON");
+    index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .map(str::to_string)
+        .collect()
+}
