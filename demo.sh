@@ -5,7 +5,7 @@
 #     ./demo.sh
 #
 # 1. installs the Debian packages it needs (skipped when already installed),
-# 2. builds imageadm (cargo build --release -p imageadm; needs Rust >= 1.85),
+# 2. builds imageadm (cargo build --release -p imageadm; needs Rust >= 1.89),
 # 3. starts a local registry on 127.0.0.1:$AURORA_DEMO_PORT (reuses one that
 #    already answers there; stops it again at exit if this script started it),
 # 4. builds a 2-layer busybox image with umoci and pushes it with skopeo as

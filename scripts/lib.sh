@@ -270,7 +270,7 @@ imageadm_bin() {
 			PATH=$HOME/.cargo/bin:$PATH
 		fi
 		command -v cargo >/dev/null ||
-			die "cargo not found; install Rust >= 1.85 with rustup (https://rustup.rs) - Debian's rustc is too old"
+			die "cargo not found; install Rust >= 1.89 with rustup (https://rustup.rs) - Debian's rustc is too old"
 		log "building imageadm (cargo build --release -p imageadm)"
 		(cd "$AURORA_ROOT_DIR" && cargo build --release -p imageadm >&2)
 	fi
