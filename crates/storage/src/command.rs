@@ -1,0 +1,97 @@
+//! The one way drivers run external commands (`zfs`, `btrfs`, `cp`, `mount`): every failure
+//! records the command line, exit status, standard output and standard error.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::process::{Command, Output};
+
+/// A finished command that did not succeed, with everything needed to see why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandFailure {
+    pub argv: Vec<String>,
+    /// The exit status, or `None` when it could not run or was killed by a signal.
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl fmt::Display for CommandFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` ", self.argv.join(" "))?;
+        match self.status {
+            Some(code) => write!(f, "exited with status {code}")?,
+            None => write!(f, "did not run to completion")?,
+        }
+        let stderr = self.stderr.trim();
+        if !stderr.is_empty() {
+            write!(f, ": {stderr}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CommandFailure {}
+
+/// Runs `program args…` and returns its standard output, or the failure.
+pub fn run<I, S>(program: &str, args: I) -> Result<String, CommandFailure>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let argv: Vec<String> = std::iter::once(program.to_string())
+        .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+        .collect();
+    tracing::debug!(command = %argv.join(" "), "running");
+    match Command::new(program).args(&args).output() {
+        Ok(output) if output.status.success() => {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        }
+        Ok(output) => Err(failure(argv, &output)),
+        Err(e) => Err(CommandFailure {
+            argv,
+            status: None,
+            stdout: String::new(),
+            stderr: e.to_string(),
+        }),
+    }
+}
+
+fn failure(argv: Vec<String>, output: &Output) -> CommandFailure {
+    CommandFailure {
+        argv,
+        status: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_returns_stdout() {
+        assert_eq!(run("sh", ["-c", "echo hi"]).unwrap(), "hi\n");
+    }
+
+    #[test]
+    fn failure_records_argv_status_and_output() {
+        let err = run("sh", ["-c", "echo out; echo err >&2; exit 3"]).unwrap_err();
+        assert_eq!(err.argv, ["sh", "-c", "echo out; echo err >&2; exit 3"]);
+        assert_eq!(err.status, Some(3));
+        assert_eq!(err.stdout, "out\n");
+        assert_eq!(err.stderr, "err\n");
+        assert!(
+            err.to_string().contains("exited with status 3: err"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_program_is_a_failure_too() {
+        let err = run("no-such-program-here", ["x"]).unwrap_err();
+        assert_eq!(err.status, None);
+        assert!(err.to_string().contains("no-such-program-here x"));
+    }
+}
