@@ -1,6 +1,7 @@
 //! Spec strings as validated types, shared by every Aurora crate: image references with
 //! docker's normalisation, digests and streaming verification, media types, platforms.
 
+pub mod chain;
 pub mod digest;
 pub mod document;
 pub mod media;
