@@ -303,7 +303,10 @@ mod tests {
         // A crash: the lock goes away with the process, the directory stays.
         let handle = pending.handle.clone();
         drop(pending);
-        assert_eq!(driver.clean_leftovers().unwrap(), std::slice::from_ref(&handle));
+        assert_eq!(
+            driver.clean_leftovers().unwrap(),
+            std::slice::from_ref(&handle)
+        );
         assert!(!driver.pending_dir().join(handle).exists());
         assert!(!driver.has_layer(&id(1)).unwrap());
     }

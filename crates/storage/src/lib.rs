@@ -19,6 +19,7 @@
 //! dataset, so that a zfs container dataset can serve as an illumos zonepath as it is.
 
 pub mod command;
+pub mod detect;
 pub mod dir;
 mod pending;
 
