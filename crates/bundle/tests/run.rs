@@ -1,0 +1,260 @@
+//! The config.json we write runs: a busybox root filesystem, an image configuration with a
+//! user, working directory and environment, run with the real `runc` and `crun`.
+//!
+//! Needs root and the runtimes (`apt-get install -y runc crun busybox-static`); skipped
+//! (with a message) otherwise. On a host with cgroup v1 and v2 mounted together (hybrid),
+//! crun 1.8 refuses to start, so it runs in a private mount namespace with
+//! `/sys/fs/cgroup/unified` unmounted.
+
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aurora_bundle::{convert, parse_image_config, write_bundle_config, Overrides};
+
+const BUSYBOX: &str = "/bin/busybox";
+const APPLETS: &[&str] = &["sh", "echo", "id", "pwd", "env", "cat", "grep"];
+
+#[derive(Clone, Copy, Debug)]
+enum Runtime {
+    Runc,
+    Crun,
+}
+
+impl Runtime {
+    fn name(self) -> &'static str {
+        match self {
+            Runtime::Runc => "runc",
+            Runtime::Crun => "crun",
+        }
+    }
+
+    /// The command line for `args` of this runtime (crun in its own mount namespace
+    /// without the cgroup2 mount of a hybrid host).
+    fn command(self, args: &[&str]) -> Command {
+        match self {
+            Runtime::Runc => {
+                let mut cmd = Command::new("timeout");
+                cmd.arg("60").arg("runc").args(args);
+                cmd
+            }
+            Runtime::Crun => {
+                let mut cmd = Command::new("timeout");
+                cmd.args(["60", "unshare", "-m", "sh", "-c"])
+                    .arg("umount /sys/fs/cgroup/unified 2>/dev/null; exec crun \"$@\"")
+                    .arg("sh")
+                    .args(args);
+                cmd
+            }
+        }
+    }
+}
+
+fn skip_reason(runtime: Runtime) -> Option<String> {
+    let euid = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(1);
+    if euid != 0 {
+        return Some("needs root".into());
+    }
+    if !Path::new(BUSYBOX).exists() {
+        return Some(format!(
+            "{BUSYBOX} missing (apt-get install -y busybox-static)"
+        ));
+    }
+    if Command::new(runtime.name())
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        return Some(format!(
+            "{} is not installed (apt-get install -y {})",
+            runtime.name(),
+            runtime.name()
+        ));
+    }
+    None
+}
+
+/// Deletes the container, whatever happened to the test.
+struct Container {
+    runtime: Runtime,
+    id: String,
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = self
+            .runtime
+            .command(&["delete", "-f", &self.id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn unique_id(runtime: Runtime) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "aurora-bundle-test-{}-{}-{}",
+        runtime.name(),
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A bundle directory with a busybox rootfs and the image's passwd/group files.
+fn make_bundle() -> (tempfile::TempDir, PathBuf) {
+    let bundle = tempfile::tempdir().unwrap();
+    let rootfs = bundle.path().join("rootfs");
+    for dir in [
+        "bin",
+        "etc",
+        "work",
+        "home/tester",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+    ] {
+        std::fs::create_dir_all(rootfs.join(dir)).unwrap();
+    }
+    std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).unwrap();
+    for applet in APPLETS {
+        symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\ntester:x:1000:1000:Tester:/home/tester:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rootfs.join("etc/group"),
+        "root:x:0:\ntester:x:1000:\nextra:x:3000:tester\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(rootfs.join("work"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    (bundle, rootfs)
+}
+
+fn run_image(runtime: Runtime, image_config: &str, overrides: &Overrides) -> Option<Vec<String>> {
+    if let Some(reason) = skip_reason(runtime) {
+        eprintln!("SKIP ({}): {reason}", runtime.name());
+        return None;
+    }
+    let (bundle, rootfs) = make_bundle();
+    let image = "test/busybox:run";
+    let config = parse_image_config(image, image_config.as_bytes()).unwrap();
+    let converted = convert(image, &config, &rootfs, overrides).unwrap();
+    write_bundle_config(bundle.path(), &converted.spec).unwrap();
+
+    let container = Container {
+        runtime,
+        id: unique_id(runtime),
+    };
+    let bundle_arg = bundle.path().to_str().unwrap();
+    let out: Output = runtime
+        .command(&["run", "--bundle", bundle_arg, &container.id])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "{} run failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nconfig.json:\n{}",
+        runtime.name(),
+        out.status,
+        std::fs::read_to_string(bundle.path().join("config.json")).unwrap()
+    );
+    drop(container);
+    Some(stdout.lines().map(String::from).collect())
+}
+
+const NAMED_USER_IMAGE: &str = r#"{
+  "architecture": "amd64", "os": "linux",
+  "config": {
+    "User": "tester",
+    "WorkingDir": "/work",
+    "Env": ["FOO=bar"],
+    "Entrypoint": ["/bin/sh", "-c"],
+    "Cmd": ["id -u; id -g; id -G; pwd; echo $FOO; echo $HOME; cat /proc/sys/kernel/hostname; grep CapEff /proc/self/status"]
+  },
+  "rootfs": {"type": "layers", "diff_ids": []}
+}"#;
+
+fn check_named_user(runtime: Runtime) {
+    let Some(lines) = run_image(runtime, NAMED_USER_IMAGE, &Overrides::default()) else {
+        return;
+    };
+    assert_eq!(
+        lines,
+        vec![
+            "1000",
+            "1000",
+            "1000 3000",
+            "/work",
+            "bar",
+            "/home/tester",
+            aurora_bundle::DEFAULT_HOSTNAME,
+            "CapEff:\t0000000000000000",
+        ],
+        "{}",
+        runtime.name()
+    );
+}
+
+const NUMERIC_USER_IMAGE: &str = r#"{
+  "architecture": "amd64", "os": "linux",
+  "config": {
+    "User": "1000:1000",
+    "WorkingDir": "/work",
+    "Env": ["FOO=bar"],
+    "Cmd": ["/bin/sh", "-c", "echo not this"]
+  },
+  "rootfs": {"type": "layers", "diff_ids": []}
+}"#;
+
+fn check_numeric_user_with_overrides(runtime: Runtime) {
+    let overrides = Overrides {
+        args: Some(vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "id -u; pwd; echo $FOO; echo $EXTRA".into(),
+        ]),
+        env: vec!["FOO=override".into(), "EXTRA=x y".into()],
+        terminal: false,
+        hostname: Some("bundle-test".into()),
+    };
+    let Some(lines) = run_image(runtime, NUMERIC_USER_IMAGE, &overrides) else {
+        return;
+    };
+    assert_eq!(
+        lines,
+        vec!["1000", "/work", "override", "x y"],
+        "{}",
+        runtime.name()
+    );
+}
+
+#[test]
+fn runc_runs_named_user() {
+    check_named_user(Runtime::Runc);
+}
+
+#[test]
+fn crun_runs_named_user() {
+    check_named_user(Runtime::Crun);
+}
+
+#[test]
+fn runc_runs_numeric_user_with_overrides() {
+    check_numeric_user_with_overrides(Runtime::Runc);
+}
+
+#[test]
+fn crun_runs_numeric_user_with_overrides() {
+    check_numeric_user_with_overrides(Runtime::Crun);
+}
