@@ -7,6 +7,7 @@ mod local;
 mod progress;
 mod pull;
 mod sink;
+mod unpack;
 
 pub use error::{ImageError, Result};
 pub use local::{find_image, gc, inspect, list_images, remove, tag, ImageSummary, Inspection};

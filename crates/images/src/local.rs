@@ -214,33 +214,61 @@ fn read_config(store: &Store, manifest: &Document) -> Result<Option<Value>> {
     read_json(store, &digest, media::MAX_CONFIG_BYTES).map(Some)
 }
 
-/// The manifest and config of an image; for an index, of the entry for `platform` (the
-/// host's by default), with the index alongside.
-pub fn inspect(store: &Store, text: &str, platform: Option<&Platform>) -> Result<Inspection> {
+/// An image in the store, resolved to one platform's manifest and config.
+pub(crate) struct Resolved {
+    pub name: String,
+    /// What the name points to (a manifest, or an index).
+    pub descriptor: Descriptor,
+    /// The index, when the name points to one.
+    pub index: Option<Value>,
+    pub manifest_digest: Digest,
+    pub manifest: Document,
+    pub manifest_json: Value,
+    pub config: Value,
+}
+
+/// Finds `text` in the store and, for an index, the entry for `platform` (the host's by
+/// default); reads its manifest and config.
+pub(crate) fn resolve(store: &Store, text: &str, platform: Option<&Platform>) -> Result<Resolved> {
     let (name, descriptor) = find_image(store, text)?;
-    let mut digest = descriptor.digest().clone();
+    let mut manifest_digest = descriptor.digest().clone();
     let mut index = None;
     if media::kind(descriptor.media_type().as_ref()) == Kind::Index {
         let wanted = platform.cloned().unwrap_or_else(Platform::host);
-        let document = read_document(store, &digest)?;
+        let document = read_document(store, &manifest_digest)?;
         let entry = crate::pull::entry_for(&document, &wanted, &name)?;
-        index = Some(read_json(store, &digest, media::MAX_MANIFEST_BYTES)?);
-        digest = entry.digest.parse().map_err(|_| ImageError::BadManifest {
+        index = Some(read_json(store, &manifest_digest, media::MAX_MANIFEST_BYTES)?);
+        manifest_digest = entry.digest.parse().map_err(|_| ImageError::BadManifest {
             reference: name.clone(),
-            digest: digest.to_string(),
+            digest: manifest_digest.to_string(),
             reason: format!("bad digest {:?}", entry.digest),
         })?;
     }
-    let manifest = read_json(store, &digest, media::MAX_MANIFEST_BYTES)?;
-    let document = read_document(store, &digest)?;
-    let config = read_config(store, &document)?.unwrap_or(Value::Null);
-    Ok(Inspection {
+    let manifest_json = read_json(store, &manifest_digest, media::MAX_MANIFEST_BYTES)?;
+    let manifest = read_document(store, &manifest_digest)?;
+    let config = read_config(store, &manifest)?.unwrap_or(Value::Null);
+    Ok(Resolved {
         name,
-        digest: descriptor.digest().to_string(),
-        media_type: descriptor.media_type().to_string(),
+        descriptor,
         index,
+        manifest_digest,
         manifest,
+        manifest_json,
         config,
+    })
+}
+
+/// The manifest and config of an image; for an index, of the entry for `platform` (the
+/// host's by default), with the index alongside.
+pub fn inspect(store: &Store, text: &str, platform: Option<&Platform>) -> Result<Inspection> {
+    let resolved = resolve(store, text, platform)?;
+    Ok(Inspection {
+        name: resolved.name,
+        digest: resolved.descriptor.digest().to_string(),
+        media_type: resolved.descriptor.media_type().to_string(),
+        index: resolved.index,
+        manifest: resolved.manifest_json,
+        config: resolved.config,
     })
 }
 

@@ -12,6 +12,7 @@ pub const DOCKER_FOREIGN_LAYER_GZIP: &str =
 pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
 pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 pub const OCI_NONDISTRIBUTABLE_LAYER_GZIP: &str =
     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";

@@ -21,6 +21,7 @@
 pub mod command;
 pub mod detect;
 pub mod dir;
+pub mod zfs;
 mod pending;
 
 use std::fmt;

@@ -55,6 +55,23 @@ pub(crate) fn abandoned(dir: &Path) -> Result<Vec<String>> {
     Ok(handles)
 }
 
+/// Whether the pending layer `handle` has no live builder: nobody holds its lock, or its lock
+/// file is missing (builders take the lock before they create anything, so a pending layer
+/// without one outlived its builder, e.g. when the state directory was wiped by a reboot).
+pub(crate) fn is_abandoned(dir: &Path, handle: &str) -> Result<bool> {
+    let path = lock_path(dir, handle);
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(StorageError::io(&path)(e)),
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => Err(StorageError::io(&path)(e)),
+    }
+}
+
 fn lock_path(dir: &Path, handle: &str) -> PathBuf {
     dir.join(format!("{handle}.lock"))
 }
