@@ -56,6 +56,20 @@ pub struct Cli {
     #[arg(long, global = true, env = "REGISTRY_AUTH_FILE", value_name = "FILE")]
     pub authfile: Option<PathBuf>,
 
+    /// The storage driver for layers and containers: zfs, btrfs, overlay or dir. Chosen from
+    /// the filesystem under the store when not given.
+    #[arg(long, global = true, env = "AURORA_STORAGE", value_name = "DRIVER")]
+    pub storage: Option<String>,
+
+    /// For the zfs driver: the dataset under which layers and containers live (POOL/aurora).
+    #[arg(
+        long,
+        global = true,
+        env = "AURORA_ZFS_DATASET",
+        value_name = "DATASET"
+    )]
+    pub zfs_dataset: Option<String>,
+
     /// The config file (TOML).
     #[arg(
         long,
@@ -121,6 +135,37 @@ pub enum Command {
     },
     /// Delete blobs that no image in the store uses, and abandoned partial downloads.
     Gc,
+    /// Make a runtime bundle from an image: lay its layers down in storage (once per host),
+    /// clone a container from the top one, write BUNDLE/config.json and BUNDLE/rootfs.
+    ///
+    /// A trailing command after `--` replaces the image's Entrypoint and Cmd.
+    Unpack {
+        /// The image, by name or digest.
+        reference: String,
+        /// The bundle directory: created, or empty.
+        bundle: PathBuf,
+        /// The container's name in storage (default: the bundle directory's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// For a multi-platform image, the platform to unpack.
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+        /// Environment for the process, NAME=VALUE; repeatable.
+        #[arg(long = "env", short = 'e', value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        /// Give the process a terminal.
+        #[arg(long, short = 't')]
+        tty: bool,
+        /// The container's hostname.
+        #[arg(long)]
+        hostname: Option<String>,
+        /// The command to run instead of the image's.
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Remove a bundle made by `unpack` and its container.
+    #[command(visible_alias = "unmount")]
+    RmBundle { bundle: PathBuf },
     /// Store credentials for a registry, after checking them with it.
     Login {
         /// The registry, e.g. docker.io or 127.0.0.1:5000.

@@ -10,6 +10,17 @@ use serde::Deserialize;
 pub struct Config {
     #[serde(default)]
     pub registries: Registries,
+    #[serde(default)]
+    pub storage: Storage,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    /// zfs, btrfs, overlay or dir.
+    pub driver: Option<String>,
+    /// For zfs: the dataset under which layers and containers live.
+    pub zfs_dataset: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

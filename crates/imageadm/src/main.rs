@@ -142,6 +142,58 @@ fn run(cli: Cli) -> Result<()> {
             });
             Ok(())
         }
+        Command::Unpack {
+            reference,
+            bundle,
+            name,
+            platform,
+            env,
+            tty,
+            hostname,
+            command,
+        } => {
+            let options = aurora_images::UnpackOptions {
+                platform: platform
+                    .as_deref()
+                    .map(str::parse::<Platform>)
+                    .transpose()?,
+                name: name.clone(),
+                overrides: aurora_bundle::Overrides {
+                    args: (!command.is_empty()).then(|| command.clone()),
+                    env: env.clone(),
+                    terminal: *tty,
+                    hostname: hostname.clone(),
+                },
+            };
+            let store = store()?;
+            let driver = aurora_images::open_storage(&cli.root, &storage_choice(&cli)?)?;
+            let unpacked =
+                aurora_images::unpack(&store, driver.as_ref(), reference, bundle, &options)
+                    .with_context(|| format!("unpacking {reference} into {}", bundle.display()))?;
+            report(&cli, &serde_json::to_value(&unpacked)?, || {
+                format!(
+                    "Unpacked {} into {} ({} driver, container {}): {} layers laid down, {} reused",
+                    unpacked.image,
+                    unpacked.bundle.display(),
+                    unpacked.driver,
+                    unpacked.container,
+                    unpacked.layers_created,
+                    unpacked.layers_reused
+                )
+            });
+            Ok(())
+        }
+        Command::RmBundle { bundle } => {
+            let container =
+                aurora_images::remove_bundle(&cli.root, &storage_choice(&cli)?, bundle)?;
+            report(&cli, &serde_json::json!({ "removed": container }), || {
+                format!(
+                    "Removed container {container} and bundle {}",
+                    bundle.display()
+                )
+            });
+            Ok(())
+        }
         Command::Login {
             registry,
             username,
@@ -187,6 +239,20 @@ fn client(cli: &Cli, credentials: CredentialStore) -> Result<RegistryClient> {
         credentials,
         ..ClientConfig::default()
     })?)
+}
+
+/// The storage driver and dataset from the flags, else the config file.
+fn storage_choice(cli: &Cli) -> Result<aurora_images::StorageChoice> {
+    let config = Config::load(&cli.config)?;
+    let driver = cli.storage.clone().or(config.storage.driver);
+    Ok(aurora_images::StorageChoice {
+        driver: driver
+            .as_deref()
+            .map(str::parse::<aurora_storage::DriverKind>)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        zfs_dataset: cli.zfs_dataset.clone().or(config.storage.zfs_dataset),
+    })
 }
 
 fn credential_store(cli: &Cli) -> CredentialStore {

@@ -12,6 +12,10 @@ pub enum ImageError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Storage(#[from] aurora_storage::StorageError),
+    #[error(transparent)]
+    Bundle(#[from] aurora_bundle::BundleError),
     #[error("{reference}: no image for platform {wanted}; the index has {}", available_list(.available))]
     NoMatchingPlatform {
         reference: String,
@@ -34,6 +38,10 @@ pub enum ImageError {
     NotInStore(String),
     #[error("{0} matches more than one image; give more of the digest or a name")]
     Ambiguous(String),
+    #[error("{0}: the bundle directory is not empty; choose a new or empty directory")]
+    BundleExists(std::path::PathBuf),
+    #[error("{0} is not a bundle made by `imageadm unpack` (no .aurora-bundle.json)")]
+    NotABundle(std::path::PathBuf),
     #[error("{0}: a tag cannot carry a digest; name the new tag as name:tag")]
     TagWithDigest(String),
 }

@@ -13,3 +13,6 @@ pub use error::{ImageError, Result};
 pub use local::{find_image, gc, inspect, list_images, remove, tag, ImageSummary, Inspection};
 pub use progress::{NoProgress, Progress};
 pub use pull::{pull, PullOptions, PullReport, SOURCE_DIGEST_ANNOTATION};
+pub use unpack::{
+    open_storage, remove_bundle, unpack, PlannedLayer, StorageChoice, UnpackOptions, UnpackReport,
+};

@@ -237,7 +237,11 @@ pub(crate) fn resolve(store: &Store, text: &str, platform: Option<&Platform>) ->
         let wanted = platform.cloned().unwrap_or_else(Platform::host);
         let document = read_document(store, &manifest_digest)?;
         let entry = crate::pull::entry_for(&document, &wanted, &name)?;
-        index = Some(read_json(store, &manifest_digest, media::MAX_MANIFEST_BYTES)?);
+        index = Some(read_json(
+            store,
+            &manifest_digest,
+            media::MAX_MANIFEST_BYTES,
+        )?);
         manifest_digest = entry.digest.parse().map_err(|_| ImageError::BadManifest {
             reference: name.clone(),
             digest: manifest_digest.to_string(),

@@ -1,0 +1,361 @@
+//! Unpacking: an image's layers laid down once per host as a chain of snapshots (named by
+//! chain ID, so images that share base layers share them), then a container cloned from the
+//! top one and a runtime bundle written for it.
+
+use aurora_spec::chain::chain_ids;
+use aurora_spec::media;
+use aurora_spec::Digest;
+use aurora_storage::LayerId;
+use serde_json::Value;
+
+use crate::error::{ImageError, Result};
+use crate::local::Resolved;
+
+/// One layer of an image, as storage needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedLayer {
+    pub id: LayerId,
+    pub parent: Option<LayerId>,
+    /// The layer blob in the store, as the manifest names it.
+    pub blob: Digest,
+    pub media_type: String,
+    /// The digest of the uncompressed tar, from the config.
+    pub diff_id: Digest,
+}
+
+/// The image's layers, base first, each with its chain ID and parent.
+pub(crate) fn plan_layers(image: &Resolved) -> Result<Vec<PlannedLayer>> {
+    let bad = |reason: String| ImageError::BadManifest {
+        reference: image.name.clone(),
+        digest: image.manifest_digest.to_string(),
+        reason,
+    };
+    let diff_ids = diff_ids(&image.config).map_err(&bad)?;
+    let layers = &image.manifest.layers;
+    if layers.len() != diff_ids.len() {
+        return Err(bad(format!(
+            "the manifest has {} layers but the config {} diff_ids",
+            layers.len(),
+            diff_ids.len()
+        )));
+    }
+    let chain = chain_ids(&diff_ids);
+    let mut planned: Vec<PlannedLayer> = Vec::with_capacity(layers.len());
+    for ((link, diff_id), chain_id) in layers.iter().zip(diff_ids).zip(&chain) {
+        let blob: Digest = link
+            .digest
+            .parse()
+            .map_err(|e| bad(format!("layer digest {:?}: {e}", link.digest)))?;
+        if !is_layer_media_type(&link.media_type) {
+            return Err(bad(format!(
+                "layer {blob} has media type {:?}, which is not a layer Aurora can unpack",
+                link.media_type
+            )));
+        }
+        planned.push(PlannedLayer {
+            id: LayerId::from_chain_id(chain_id),
+            parent: planned.last().map(|p| p.id.clone()),
+            blob,
+            media_type: link.media_type.clone(),
+            diff_id,
+        });
+    }
+    Ok(planned)
+}
+
+fn diff_ids(config: &Value) -> std::result::Result<Vec<Digest>, String> {
+    let list = config
+        .get("rootfs")
+        .and_then(|r| r.get("diff_ids"))
+        .and_then(Value::as_array)
+        .ok_or("the config has no rootfs.diff_ids")?;
+    list.iter()
+        .map(|v| {
+            let text = v.as_str().ok_or("a diff_id is not a string")?;
+            text.parse::<Digest>()
+                .map_err(|e| format!("diff_id {text:?}: {e}"))
+        })
+        .collect()
+}
+
+fn is_layer_media_type(media_type: &str) -> bool {
+    matches!(
+        media::essence(media_type),
+        media::OCI_LAYER_TAR
+            | media::OCI_LAYER_GZIP
+            | media::OCI_LAYER_ZSTD
+            | media::OCI_NONDISTRIBUTABLE_LAYER_GZIP
+            | media::DOCKER_LAYER_GZIP
+            | media::DOCKER_FOREIGN_LAYER_GZIP
+            | media::DOCKER_LAYER_TAR
+    )
+}
+
+/// Where and with which driver a store keeps its layers and containers.
+#[derive(Debug, Clone, Default)]
+pub struct StorageChoice {
+    /// The driver; chosen from the filesystem under the store when `None`.
+    pub driver: Option<aurora_storage::DriverKind>,
+    /// For zfs: the dataset under which layers and containers live.
+    pub zfs_dataset: Option<String>,
+}
+
+/// Opens the storage of the store at `store_root`: `STORE/storage` for the directory-based
+/// drivers, the given (or detected) dataset for zfs.
+pub fn open_storage(
+    store_root: &std::path::Path,
+    choice: &StorageChoice,
+) -> Result<Box<dyn aurora_storage::Driver>> {
+    use aurora_storage::detect::{self, Suggestion};
+    use aurora_storage::DriverKind;
+
+    let base = store_root.join("storage");
+    std::fs::create_dir_all(&base).map_err(|source| aurora_storage::StorageError::Io {
+        path: base.clone(),
+        source,
+    })?;
+    let suggestion = match (choice.driver, &choice.zfs_dataset) {
+        (Some(DriverKind::Zfs), Some(dataset)) | (None, Some(dataset)) => {
+            Suggestion::Zfs(dataset.clone())
+        }
+        (Some(kind), _) => Suggestion::Other(kind),
+        (None, None) => {
+            let canonical = base.canonicalize().unwrap_or_else(|_| base.clone());
+            let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+                .map(|t| detect::parse_mountinfo(&t))
+                .unwrap_or_default();
+            let privileged = is_root();
+            detect::suggest(detect::mount_of(&mounts, &canonical), privileged)
+        }
+    };
+    let driver: Box<dyn aurora_storage::Driver> = match suggestion {
+        Suggestion::Other(DriverKind::Dir) => Box::new(aurora_storage::dir::DirDriver::new(base)?),
+        Suggestion::Zfs(_) | Suggestion::Other(_) => {
+            return Err(aurora_storage::StorageError::Unsupported {
+                driver: "auto",
+                reason: "this driver is not available in this build yet".into(),
+            }
+            .into())
+        }
+    };
+    Ok(driver)
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// How to unpack.
+#[derive(Debug, Clone, Default)]
+pub struct UnpackOptions {
+    pub platform: Option<aurora_spec::Platform>,
+    /// The container's name in storage; the bundle directory's name when `None`.
+    pub name: Option<String>,
+    pub overrides: aurora_bundle::Overrides,
+}
+
+/// What an unpack did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UnpackReport {
+    pub image: String,
+    pub manifest: String,
+    pub driver: &'static str,
+    pub container: String,
+    pub bundle: std::path::PathBuf,
+    pub rootfs: std::path::PathBuf,
+    /// Layers laid down now, and layers that were already there (shared or unpacked before).
+    pub layers_created: usize,
+    pub layers_reused: usize,
+}
+
+/// The file in a bundle that says which container it belongs to.
+const BUNDLE_NOTE: &str = ".aurora-bundle.json";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct BundleNote {
+    driver: String,
+    container: String,
+    image: String,
+    manifest: String,
+}
+
+/// Unpacks `reference` from the store into a runtime bundle at `bundle`: lays down the layers
+/// the storage lacks, clones a container from the top one, and writes `config.json` and a
+/// `rootfs` link to the container's root.
+pub fn unpack(
+    store: &aurora_store::Store,
+    driver: &dyn aurora_storage::Driver,
+    reference: &str,
+    bundle: &std::path::Path,
+    options: &UnpackOptions,
+) -> Result<UnpackReport> {
+    let image = crate::local::resolve(store, reference, options.platform.as_ref())?;
+    let layers = plan_layers(&image)?;
+    let config_bytes = serde_json::to_vec(&image.config).unwrap_or_default();
+    let config = aurora_bundle::parse_image_config(&image.name, &config_bytes)?;
+    let name = container_name(bundle, options.name.as_deref())?;
+    prepare_bundle_dir(bundle)?;
+
+    let (created, reused) = ensure_layers(store, driver, &image.name, &layers)?;
+    let top = layers
+        .last()
+        .map(|l| l.id.clone())
+        .ok_or_else(|| ImageError::BadManifest {
+            reference: image.name.clone(),
+            digest: image.manifest_digest.to_string(),
+            reason: "the image has no layers".into(),
+        })?;
+    let rootfs = driver.create_container(&name, &top)?;
+    let written = write_bundle(bundle, &rootfs, &image, &config, options, driver, &name);
+    if let Err(e) = written {
+        let _ = driver.remove_container(&name);
+        return Err(e);
+    }
+    Ok(UnpackReport {
+        image: image.name,
+        manifest: image.manifest_digest.to_string(),
+        driver: driver.kind().name(),
+        container: name,
+        bundle: bundle.to_path_buf(),
+        rootfs,
+        layers_created: created,
+        layers_reused: reused,
+    })
+}
+
+fn write_bundle(
+    bundle: &std::path::Path,
+    rootfs: &std::path::Path,
+    image: &Resolved,
+    config: &oci_spec::image::ImageConfiguration,
+    options: &UnpackOptions,
+    driver: &dyn aurora_storage::Driver,
+    name: &str,
+) -> Result<()> {
+    let converted = aurora_bundle::convert(&image.name, config, rootfs, &options.overrides)?;
+    let mut spec = converted.spec;
+    // The rootfs lives in the driver's storage; config.json names it absolutely, and the
+    // `rootfs` link in the bundle shows where it is.
+    if let Some(root) = spec.root().clone() {
+        let mut root = root;
+        root.set_path(rootfs.to_path_buf());
+        spec.set_root(Some(root));
+    }
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| ImageError::from(aurora_storage::StorageError::Io { path, source })
+    };
+    let link = bundle.join("rootfs");
+    std::os::unix::fs::symlink(rootfs, &link).map_err(io(&link))?;
+    let note = BundleNote {
+        driver: driver.kind().name().to_string(),
+        container: name.to_string(),
+        image: image.name.clone(),
+        manifest: image.manifest_digest.to_string(),
+    };
+    let note_path = bundle.join(BUNDLE_NOTE);
+    std::fs::write(
+        &note_path,
+        serde_json::to_vec_pretty(&note).unwrap_or_default(),
+    )
+    .map_err(io(&note_path))?;
+    aurora_bundle::write_bundle_config(bundle, &spec)?;
+    Ok(())
+}
+
+/// The container's name: given, or the bundle directory's own name.
+fn container_name(bundle: &std::path::Path, given: Option<&str>) -> Result<String> {
+    let name = match given {
+        Some(name) => name.to_string(),
+        None => bundle
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    aurora_storage::check_container_name(&name)?;
+    Ok(name)
+}
+
+/// The bundle directory must be new or empty: an unpack never overwrites a bundle.
+fn prepare_bundle_dir(bundle: &std::path::Path) -> Result<()> {
+    let err = |source| {
+        ImageError::from(aurora_storage::StorageError::Io {
+            path: bundle.to_path_buf(),
+            source,
+        })
+    };
+    std::fs::create_dir_all(bundle).map_err(err)?;
+    let mut entries = std::fs::read_dir(bundle).map_err(err)?;
+    if entries.next().is_some() {
+        return Err(ImageError::BundleExists(bundle.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Lays down the layers the storage lacks, base first. Returns (created, reused).
+fn ensure_layers(
+    store: &aurora_store::Store,
+    driver: &dyn aurora_storage::Driver,
+    image: &str,
+    layers: &[PlannedLayer],
+) -> Result<(usize, usize)> {
+    let mut created = 0;
+    for layer in layers {
+        if driver.has_layer(&layer.id)? {
+            continue;
+        }
+        let pending = driver.begin_layer(&layer.id, layer.parent.as_ref())?;
+        match apply_layer(store, driver.diff_form(), image, layer, &pending.root) {
+            Ok(()) => driver.commit_layer(pending)?,
+            Err(e) => {
+                let _ = driver.abort_layer(pending);
+                return Err(e);
+            }
+        }
+        created += 1;
+    }
+    Ok((created, layers.len() - created))
+}
+
+/// Removes the container a bundle was made for, and the bundle's own files.
+pub fn remove_bundle(
+    store_root: &std::path::Path,
+    choice: &StorageChoice,
+    bundle: &std::path::Path,
+) -> Result<String> {
+    let note_path = bundle.join(BUNDLE_NOTE);
+    let note: BundleNote = std::fs::read(&note_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| ImageError::NotABundle(bundle.to_path_buf()))?;
+    let mut choice = choice.clone();
+    if choice.driver.is_none() {
+        choice.driver = note.driver.parse().ok();
+    }
+    let driver = open_storage(store_root, &choice)?;
+    match driver.remove_container(&note.container) {
+        Ok(()) | Err(aurora_storage::StorageError::NoSuchContainer(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    for file in ["config.json", "rootfs", BUNDLE_NOTE] {
+        let _ = std::fs::remove_file(bundle.join(file));
+    }
+    let _ = std::fs::remove_dir(bundle);
+    Ok(note.container)
+}
+
+/// Applies one layer's blob from the store onto a pending layer's root.
+fn apply_layer(
+    store: &aurora_store::Store,
+    form: aurora_storage::DiffForm,
+    image: &str,
+    layer: &PlannedLayer,
+    root: &std::path::Path,
+) -> Result<()> {
+    let _ = (store, form, image, layer, root);
+    Err(aurora_storage::StorageError::Unsupported {
+        driver: "layers",
+        reason: "layer application is being written".into(),
+    }
+    .into())
+}
