@@ -133,8 +133,11 @@ pub enum Command {
         #[arg(required = true)]
         references: Vec<String>,
     },
-    /// Delete blobs that no image in the store uses, and abandoned partial downloads.
+    /// Delete blobs that no image in the store uses, abandoned partial downloads, and layers
+    /// in storage that no image and no container needs.
     Gc,
+    /// Show the layers and containers in storage, their sizes, and which images share them.
+    Df,
     /// Make a runtime bundle from an image: lay its layers down in storage (once per host),
     /// clone a container from the top one, write BUNDLE/config.json and BUNDLE/rootfs.
     ///

@@ -126,20 +126,56 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Rm { references } => remove(&cli, &store()?, references),
         Command::Gc => {
-            let gc = aurora_images::gc(&store()?)?;
+            let store = store()?;
+            let gc = aurora_images::gc(&store)?;
+            let layers = match storage_in_use(&cli)? {
+                Some(driver) => aurora_images::collect_layers(&store, driver.as_ref())?,
+                None => Vec::new(),
+            };
             let json = serde_json::json!({
                 "removed": gc.removed.iter().map(|(d, s)| serde_json::json!({"digest": d, "size": s})).collect::<Vec<_>>(),
                 "partials_removed": gc.partials_removed,
                 "freed_bytes": gc.freed_bytes,
+                "layers_removed": layers,
             });
             report(&cli, &json, || {
                 format!(
-                    "Removed {} blobs and {} partial downloads, freed {}",
+                    "Removed {} blobs, {} partial downloads and {} layers, freed {} of blobs",
                     gc.removed.len(),
                     gc.partials_removed,
+                    layers.len(),
                     HumanBytes(gc.freed_bytes)
                 )
             });
+            Ok(())
+        }
+        Command::Df => {
+            let store = store()?;
+            let usage = match storage_in_use(&cli)? {
+                Some(driver) => aurora_images::disk_usage(&store, driver.as_ref())?,
+                None => Vec::new(),
+            };
+            if cli.format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&usage)?);
+                return Ok(());
+            }
+            let rows: Vec<[String; 5]> = usage
+                .iter()
+                .map(|u| {
+                    [
+                        u.dataset.name.chars().take(12).collect(),
+                        format!("{:?}", u.dataset.kind).to_lowercase(),
+                        HumanBytes(u.dataset.used_bytes).to_string(),
+                        u.dataset
+                            .parent
+                            .as_ref()
+                            .map(|p| p.as_str()[..12].to_string())
+                            .unwrap_or_default(),
+                        u.images.join(", "),
+                    ]
+                })
+                .collect();
+            print_table(["NAME", "KIND", "SIZE", "PARENT", "IMAGES"], &rows);
             Ok(())
         }
         Command::Unpack {
@@ -241,6 +277,15 @@ fn client(cli: &Cli, credentials: CredentialStore) -> Result<RegistryClient> {
     })?)
 }
 
+/// The store's storage, if it has been used (so that `gc` and `df` create nothing).
+fn storage_in_use(cli: &Cli) -> Result<Option<Box<dyn aurora_storage::Driver>>> {
+    let choice = storage_choice(cli)?;
+    if choice.zfs_dataset.is_none() && !cli.root.join("storage").exists() {
+        return Ok(None);
+    }
+    Ok(Some(aurora_images::open_storage(&cli.root, &choice)?))
+}
+
 /// The storage driver and dataset from the flags, else the config file.
 fn storage_choice(cli: &Cli) -> Result<aurora_images::StorageChoice> {
     let config = Config::load(&cli.config)?;
@@ -324,14 +369,20 @@ fn images(cli: &Cli, store: &Store) -> Result<()> {
             ]
         })
         .collect();
-    let header = ["REPOSITORY", "TAG", "DIGEST", "SIZE", "CREATED"].map(String::from);
+    print_table(["REPOSITORY", "TAG", "DIGEST", "SIZE", "CREATED"], &rows);
+    Ok(())
+}
+
+/// Prints rows under a header, in columns as wide as their widest cell.
+fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+    let header = header.map(String::from);
     let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }
     }
-    for row in std::iter::once(&header).chain(&rows) {
+    for row in std::iter::once(&header).chain(rows) {
         let line: Vec<String> = row
             .iter()
             .zip(widths)
@@ -339,7 +390,6 @@ fn images(cli: &Cli, store: &Store) -> Result<()> {
             .collect();
         println!("{}", line.join("  ").trim_end());
     }
-    Ok(())
 }
 
 fn remove(cli: &Cli, store: &Store, references: &[String]) -> Result<()> {

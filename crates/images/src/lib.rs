@@ -3,6 +3,7 @@
 
 mod convert;
 mod error;
+mod layers;
 mod local;
 mod progress;
 mod pull;
@@ -10,6 +11,7 @@ mod sink;
 mod unpack;
 
 pub use error::{ImageError, Result};
+pub use layers::{collect_layers, disk_usage, Usage};
 pub use local::{find_image, gc, inspect, list_images, remove, tag, ImageSummary, Inspection};
 pub use progress::{NoProgress, Progress};
 pub use pull::{pull, PullOptions, PullReport, SOURCE_DIGEST_ANNOTATION};
