@@ -37,73 +37,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 RUNS=${RUNS:-5}
 PORT=${PORT:-5055}
 BENCH_DIR=${BENCH_DIR:-/var/tmp/aurora-bench}
-MIN_COMPRESSED=$((300 * 1000 * 1000)) # bytes, sum of the compressed layers
 REF=127.0.0.1:$PORT/bench/big:latest
-TAG=big
 
-if ! [[ $RUNS =~ ^[0-9]+$ ]] || ((10#$RUNS < 1)); then
-	die "RUNS must be a positive integer, got '$RUNS'"
-fi
+check_positive_int RUNS "$RUNS"
 need_cmds skopeo umoci docker-registry curl jq
 [[ -x /usr/bin/time ]] || die "GNU time missing (apt-get install -y time)"
-
-mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
-
-# build_layout DIR: build the benchmark image into DIR (atomically: DIR only
-# appears once complete) and write $BENCH_DIR/build.json.
-build_layout() {
-	local out=$1 tmp=$BENCH_DIR/layout.partial bundle=$BENCH_DIR/bundle.partial
-	local multiarch src total deficit started=$SECONDS i=0
-	rm -rf "$tmp" "$bundle"
-	on_exit rm -rf "$tmp" "$bundle"
-	multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch 2>/dev/null || echo "$(uname -m)-linux-gnu")
-
-	log "building the benchmark image in $tmp (one gzip layer per directory; takes minutes)"
-	oci_new "$tmp" "$TAG" "$bundle"
-	for src in "/usr/lib/$multiarch" /usr/share /usr/bin; do
-		[[ -d $src ]] || die "$src does not exist on this host"
-		i=$((i + 1))
-		log "layer $i: $src ($(du -sh "$src" | cut -f1) uncompressed)"
-		# Relative source: coreutils 9.1's cp --parents fails on absolute ones.
-		(cd / && cp -a --parents "${src#/}" "$bundle/rootfs/")
-		oci_layer "$tmp" "$TAG" "$bundle" "copy host $src"
-	done
-	total=$(oci_manifest "$tmp" "$TAG" | jq '[.layers[].size] | add')
-	if ((total < MIN_COMPRESSED)); then
-		# Host directories compress too well here; top up with incompressible data.
-		deficit=$((MIN_COMPRESSED - total + 1000000))
-		log "layer $((i + 1)): $(mib "$deficit") MiB of random data (host files gave only $(mib "$total") MiB)"
-		mkdir -p "$bundle/rootfs/opt/bench"
-		head -c "$deficit" /dev/urandom >"$bundle/rootfs/opt/bench/filler.bin"
-		oci_layer "$tmp" "$TAG" "$bundle" "random filler to reach 300 MB"
-	fi
-	oci_config "$tmp" "$TAG" --config.cmd /usr/bin/sh --config.label org.opencontainers.image.title=aurora-bench-big
-	rm -rf "$bundle" "$out"
-	mv "$tmp" "$out"
-
-	oci_manifest "$out" "$TAG" | jq -c --argjson s "$((SECONDS - started))" \
-		'{build_seconds: $s, layers: (.layers | length), compressed_bytes: ([.layers[].size] | add)}' \
-		>"$BENCH_DIR/build.json"
-	log "image built in $((SECONDS - started))s: $(jq -r '"\(.layers) layers, \(.compressed_bytes) bytes compressed"' "$BENCH_DIR/build.json")"
-}
-
-# ensure_image: make sure REF is in the registry, building/pushing as needed.
-ensure_image() {
-	local started
-	if remote_manifest "$REF" >/dev/null 2>&1; then
-		log "$REF already in the registry"
-		return 0
-	fi
-	if [[ ! -f $BENCH_DIR/build.json || ! -f $BENCH_DIR/layout/index.json ]]; then
-		build_layout "$BENCH_DIR/layout"
-	else
-		log "using cached image layout $BENCH_DIR/layout"
-	fi
-	log "pushing to $REF"
-	started=$SECONDS
-	oci_push "$BENCH_DIR/layout" "$TAG" "$REF"
-	log "pushed in $((SECONDS - started))s"
-}
 
 # check_store DIR: every blob of the image must be in DIR with the right size.
 check_store() {
@@ -118,32 +56,23 @@ check_store() {
 # run_one NAME DEST CMD...: time CMD, a pull into the empty dir DEST, check
 # DEST, delete it; append the results to WALL_US_<NAME> and RSS_KIB_<NAME>.
 run_one() {
-	local name=$1 dest=$2 t0 t1 rss
+	local name=$1 dest=$2
 	shift 2
-	local logf=$RUNS_DIR/$name.log rssf=$RUNS_DIR/$name.rss
+	local logf=$RUNS_DIR/$name.log
 	sync
-	t0=$EPOCHREALTIME
-	if ! /usr/bin/time -f %M -o "$rssf" "$@" >"$logf" 2>&1; then
-		tail -n 20 "$logf" >&2
-		die "$name failed (command: $*)"
-	fi
-	t1=$EPOCHREALTIME
-	rss=$(tail -n 1 "$rssf")
+	timed "$logf" "$@" || die "$name failed (command: $*)"
+	local rss=$TIMED_RSS_KIB
 	if ! check_store "$dest"; then
 		tail -n 20 "$logf" >&2
 		die "$name exited 0 but $dest does not hold all blobs of $REF; not a valid measurement"
 	fi
 	local -n wall=WALL_US_$name peak=RSS_KIB_$name
-	wall+=($((${t1/./} - ${t0/./})))
+	wall+=("$TIMED_US")
 	peak+=("$rss")
-	log "  $name: $(fmt_s "${wall[-1]}") s, peak RSS $(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }') MiB"
+	log "  $name: $(fmt_s "${wall[-1]}") s, peak RSS $(kib_mib "$rss") MiB"
 	rm -rf "$dest"
 	sync
 }
-
-fmt_s() { awk -v us="$1" 'BEGIN { printf "%.3f", us / 1e6 }'; }
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-json_nums() { printf '%s\n' "$@" | jq -sc .; }
 
 # --- setup ------------------------------------------------------------------
 # shellcheck disable=SC2119 # no --build: only build when the binary is missing
@@ -159,7 +88,7 @@ registry_start "$BENCH_DIR/registry" "$PORT"
 if ((REGISTRY_STARTED)); then
 	on_exit registry_stop "$BENCH_DIR/registry"
 fi
-ensure_image
+bench_image_ensure "$BENCH_DIR" "$REF"
 
 MANIFEST=$(remote_manifest "$REF")
 LAYERS=$(jq '.layers | length' <<<"$MANIFEST")
@@ -172,10 +101,7 @@ jq -r '.config.digest, .layers[].digest' <<<"$MANIFEST" | while read -r digest; 
 done
 
 # --- measure ----------------------------------------------------------------
-LOADAVG=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$LOADAVG" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-	warn "load average is $LOADAVG on $(nproc) CPUs: something else is busy, expect noisy numbers"
-fi
+LOADAVG=$(load_check)
 # shellcheck disable=SC2034 # filled and read through namerefs (run_one, report)
 WALL_US_imageadm=() RSS_KIB_imageadm=() WALL_US_skopeo=() RSS_KIB_skopeo=()
 for ((round = 1; round <= RUNS; round++)); do
@@ -197,8 +123,8 @@ declare -A MED_US MIN_US MAX_US MED_RSS_KIB
 for tool in imageadm skopeo; do
 	declare -n w=WALL_US_$tool r=RSS_KIB_$tool
 	MED_US[$tool]=$(median "${w[@]}")
-	MIN_US[$tool]=$(printf '%s\n' "${w[@]}" | sort -n | head -n 1)
-	MAX_US[$tool]=$(printf '%s\n' "${w[@]}" | sort -n | tail -n 1)
+	MIN_US[$tool]=$(min_of "${w[@]}")
+	MAX_US[$tool]=$(max_of "${w[@]}")
 	MED_RSS_KIB[$tool]=$(median "${r[@]}")
 	unset -n w r
 done
@@ -211,7 +137,7 @@ echo
 printf '%-10s %10s %10s %10s %22s\n' tool "median s" "min s" "max s" "median peak RSS MiB"
 for tool in imageadm skopeo; do
 	printf '%-10s %10s %10s %10s %22s\n' "$tool" "$(fmt_s "${MED_US[$tool]}")" "$(fmt_s "${MIN_US[$tool]}")" \
-		"$(fmt_s "${MAX_US[$tool]}")" "$(awk -v k="${MED_RSS_KIB[$tool]}" 'BEGIN { printf "%.1f", k / 1024 }')"
+		"$(fmt_s "${MAX_US[$tool]}")" "$(kib_mib "${MED_RSS_KIB[$tool]}")"
 done
 echo
 if awk -v r="$ratio" 'BEGIN { exit !(r >= 1) }'; then

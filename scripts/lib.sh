@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 #
 # scripts/lib.sh - helpers shared by Aurora's shell scripts (scripts/registry.sh,
-# demo.sh, bench/pull.sh). Source it, don't run it:
+# demo.sh, bench/pull.sh, bench/unpack.sh). Source it, don't run it:
 #
 #     source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 #
@@ -19,13 +19,24 @@
 #                                       build OCI image layouts with umoci, push with skopeo
 #   remote_manifest REF                 manifest of REF in an HTTP registry (via skopeo)
 #   imageadm_bin [--build]              locate (and if needed build) the imageadm binary
+#   install_packages                    apt-get install what of AURORA_APT_PACKAGES is missing
+#   bench_image_build / bench_image_ensure DIR REF
+#                                       the benchmarks' >= 300 MB image, built once, pushed
+#   build_demo_image REF [WORKDIR]      the demo's small busybox image, pushed to REF
+#   check_positive_int / mib / fmt_s / fmt_ms / kib_mib / json_nums / min_of / max_of /
+#   median / load_check / timed LOG CMD...
+#                                       measuring (bench/*.sh)
+#   fs_type / umount_tree / purge_tree / btrfs_loop_mount / loop_umount /
+#   zfs_fuse_start / zfs_fuse_stop / zfs_take_turn / zfs_release_turn / zfs_pool_create /
+#   zfs_pool_destroy / zfs_dataset_destroy
+#                                       throwaway btrfs and zfs-fuse filesystems on files
 
 set -euo pipefail
 export LC_ALL=C # stable number formatting ($EPOCHREALTIME, printf) and sorting
 
 AURORA_ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Packages a fresh Debian 12 machine needs for the demo and the benchmark.
-AURORA_APT_PACKAGES=(docker-registry skopeo umoci busybox-static apache2-utils openssl curl jq time ca-certificates build-essential pkg-config runc crun)
+AURORA_APT_PACKAGES=(docker-registry skopeo umoci busybox-static apache2-utils openssl curl jq time ca-certificates build-essential pkg-config runc crun btrfs-progs zfs-fuse)
 
 log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
@@ -300,4 +311,375 @@ install_packages() {
 		log "stopping and disabling docker-registry.service that the package just started"
 		systemctl disable --now docker-registry || warn "could not stop docker-registry.service"
 	fi
+}
+
+# ---------------------------------------------------------------------------
+# Test images: the benchmark's big image and the demo's small busybox image.
+
+AURORA_BENCH_TAG=big                               # tag of the big image in DIR/layout
+AURORA_BENCH_MIN_COMPRESSED=$((300 * 1000 * 1000)) # bytes, sum of its compressed layers
+
+# bench_image_build DIR: build the benchmark image as DIR/layout:big (atomically:
+# DIR/layout only appears once complete) and write DIR/build.json. >= 300 MB
+# compressed in >= 3 gzip layers from host files (/usr/lib/<multiarch>,
+# /usr/share, /usr/bin, plus a random-data layer only if those fall short).
+# About 1.5 minutes on a 2-core VM (copy + gzip).
+bench_image_build() {
+	local dir=$1 tag=$AURORA_BENCH_TAG
+	local out=$dir/layout tmp=$dir/layout.partial bundle=$dir/bundle.partial
+	local multiarch src total deficit started=$SECONDS i=0
+	rm -rf "$tmp" "$bundle"
+	on_exit rm -rf "$tmp" "$bundle"
+	multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch 2>/dev/null || echo "$(uname -m)-linux-gnu")
+
+	log "building the benchmark image in $tmp (one gzip layer per directory; takes minutes)"
+	oci_new "$tmp" "$tag" "$bundle"
+	for src in "/usr/lib/$multiarch" /usr/share /usr/bin; do
+		[[ -d $src ]] || die "$src does not exist on this host"
+		i=$((i + 1))
+		log "layer $i: $src ($(du -sh "$src" | cut -f1) uncompressed)"
+		# Relative source: coreutils 9.1's cp --parents fails on absolute ones.
+		(cd / && cp -a --parents "${src#/}" "$bundle/rootfs/")
+		oci_layer "$tmp" "$tag" "$bundle" "copy host $src"
+	done
+	total=$(oci_manifest "$tmp" "$tag" | jq '[.layers[].size] | add')
+	if ((total < AURORA_BENCH_MIN_COMPRESSED)); then
+		# Host directories compress too well here; top up with incompressible data.
+		deficit=$((AURORA_BENCH_MIN_COMPRESSED - total + 1000000))
+		log "layer $((i + 1)): $(mib "$deficit") MiB of random data (host files gave only $(mib "$total") MiB)"
+		mkdir -p "$bundle/rootfs/opt/bench"
+		head -c "$deficit" /dev/urandom >"$bundle/rootfs/opt/bench/filler.bin"
+		oci_layer "$tmp" "$tag" "$bundle" "random filler to reach 300 MB"
+	fi
+	oci_config "$tmp" "$tag" --config.cmd /usr/bin/sh --config.label org.opencontainers.image.title=aurora-bench-big
+	rm -rf "$bundle" "$out"
+	mv "$tmp" "$out"
+
+	oci_manifest "$out" "$tag" | jq -c --argjson s "$((SECONDS - started))" \
+		'{build_seconds: $s, layers: (.layers | length), compressed_bytes: ([.layers[].size] | add)}' \
+		>"$dir/build.json"
+	log "image built in $((SECONDS - started))s: $(jq -r '"\(.layers) layers, \(.compressed_bytes) bytes compressed"' "$dir/build.json")"
+}
+
+# bench_image_ensure DIR HOST:PORT/REPO:TAG: make sure the benchmark image is in
+# the registry as REF; pushes DIR/layout (built by bench_image_build unless
+# DIR/layout and DIR/build.json are there already) when it is not.
+bench_image_ensure() {
+	local dir=$1 ref=$2 started
+	if remote_manifest "$ref" >/dev/null 2>&1; then
+		log "$ref already in the registry"
+		return 0
+	fi
+	if [[ ! -f $dir/build.json || ! -f $dir/layout/index.json ]]; then
+		bench_image_build "$dir"
+	else
+		log "using cached image layout $dir/layout"
+	fi
+	log "pushing to $ref"
+	started=$SECONDS
+	oci_push "$dir/layout" "$AURORA_BENCH_TAG" "$ref"
+	log "pushed in $((SECONDS - started))s"
+}
+
+# build_demo_image REF [WORKDIR]: the demo's 2-layer image (static busybox +
+# applet symlinks; /etc/passwd, /etc/group, /root, /tmp), Cmd ["/bin/sh"], built
+# with umoci in a temporary directory under WORKDIR (default $TMPDIR or /var/tmp)
+# and pushed to REF in a plain-HTTP registry. Needs /bin/busybox (busybox-static).
+build_demo_image() {
+	local work rootfs applet
+	[[ -x /bin/busybox ]] || die "/bin/busybox missing (apt-get install -y busybox-static)"
+	work=$(mktemp -d "${2:-${TMPDIR:-/var/tmp}}/build.XXXXXX")
+	on_exit rm -rf "$work"
+	oci_new "$work/layout" demo "$work/bundle"
+	rootfs=$work/bundle/rootfs
+
+	mkdir -p "$rootfs/bin"
+	cp /bin/busybox "$rootfs/bin/busybox"
+	for applet in sh ls cat echo env id ps mkdir rm uname wget vi; do
+		ln -s busybox "$rootfs/bin/$applet"
+	done
+	oci_layer "$work/layout" demo "$work/bundle" "static busybox and applet links in /bin"
+
+	mkdir -p "$rootfs/etc" "$rootfs/root" "$rootfs/tmp"
+	chmod 1777 "$rootfs/tmp"
+	printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$rootfs/etc/passwd"
+	printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$rootfs/etc/group"
+	oci_layer "$work/layout" demo "$work/bundle" "/etc/passwd, /etc/group, /root, /tmp"
+
+	oci_config "$work/layout" demo --config.cmd /bin/sh --config.env PATH=/bin \
+		--history.created_by 'CMD ["/bin/sh"]'
+	oci_push "$work/layout" demo "$1"
+	rm -rf "$work"
+}
+
+# ---------------------------------------------------------------------------
+# Measuring (bench/*.sh).
+
+# check_positive_int NAME VALUE: die unless VALUE is a positive decimal integer.
+check_positive_int() {
+	if ! [[ $2 =~ ^[0-9]+$ ]] || ((10#$2 < 1)); then
+		die "$1 must be a positive integer, got '$2'"
+	fi
+}
+
+# mib BYTES, fmt_s µS, fmt_ms µS, kib_mib KIB: numbers for humans (MiB, s, ms, MiB).
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+fmt_s() { awk -v us="$1" 'BEGIN { printf "%.3f", us / 1e6 }'; }
+fmt_ms() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1e3 }'; }
+kib_mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+# json_nums N...: a JSON array of the numbers; min_of / max_of / median N...
+json_nums() { printf '%s\n' "$@" | jq -sc .; }
+min_of() { printf '%s\n' "$@" | sort -n | head -n 1; }
+max_of() { printf '%s\n' "$@" | sort -n | tail -n 1; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# load_check: print the 1-minute load average; warn when it is above half the CPUs.
+load_check() {
+	local load
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+		warn "load average is $load on $(nproc) CPUs: something else is busy, expect noisy numbers"
+	fi
+	echo "$load"
+}
+
+# timed LOG CMD...: run CMD with its output in LOG; set TIMED_US (wall clock, µs)
+# and TIMED_RSS_KIB (peak RSS, from GNU time). On failure shows the end of LOG
+# and returns CMD's status.
+timed() {
+	local logf=$1 t0 t1 rc=0
+	shift
+	[[ -x /usr/bin/time ]] || die "GNU time missing (apt-get install -y time)"
+	t0=$EPOCHREALTIME
+	/usr/bin/time -f %M -o "$logf.rss" "$@" >"$logf" 2>&1 || rc=$?
+	t1=$EPOCHREALTIME
+	if ((rc != 0)); then
+		tail -n 20 "$logf" >&2
+		return "$rc"
+	fi
+	# shellcheck disable=SC2034 # read by the scripts that source this file
+	TIMED_US=$((${t1/./} - ${t0/./})) TIMED_RSS_KIB=$(tail -n 1 "$logf.rss")
+}
+
+# ---------------------------------------------------------------------------
+# Throwaway filesystems for benchmarks and tests: zfs-fuse pools and btrfs
+# filesystems on sparse files, and removal of trees that hold mounts and btrfs
+# subvolumes. All need root.
+
+# fs_type PATH: the type of the filesystem PATH is on (ext4, btrfs, fuse.zfs, ...).
+fs_type() { findmnt -n -o FSTYPE -T "$1"; }
+
+# umount_tree DIR: unmount DIR (if a mount point) and every mount below it,
+# innermost first (lazily when a normal unmount fails).
+umount_tree() {
+	local dir mnt
+	dir=$(realpath -m "$1")
+	findmnt -rn -o TARGET | awk -v d="$dir" '$0 == d || index($0, d "/") == 1' | sort -r |
+		while IFS= read -r mnt; do
+			umount "$mnt" 2>/dev/null || umount -l "$mnt" || warn "could not unmount $mnt"
+		done
+}
+
+# purge_tree DIR: remove DIR whatever it holds: mounts below it are unmounted,
+# btrfs subvolumes (read-only ones refuse rm -rf) deleted, then rm -rf.
+purge_tree() {
+	local dir=$1 sub
+	[[ -e $dir ]] || return 0
+	umount_tree "$dir"
+	if [[ $(fs_type "$dir") == btrfs ]]; then
+		# A subvolume's root directory is inode 256; -depth: nested ones first.
+		while IFS= read -r -d '' sub; do
+			btrfs subvolume delete "$sub" >/dev/null || warn "could not delete btrfs subvolume $sub"
+		done < <(find "$dir" -depth -type d -inum 256 -print0)
+	fi
+	rm -rf "$dir"
+}
+
+# btrfs_loop_mount FILE SIZE MNT: a new btrfs on a new sparse FILE of SIZE
+# (truncate's syntax: 16G), mounted at MNT through a loop device.
+btrfs_loop_mount() {
+	local file=$1 size=$2 mnt=$3
+	need_cmds mkfs.btrfs btrfs losetup
+	! mountpoint -q "$mnt" 2>/dev/null || die "$mnt is a mount point already"
+	rm -f "$file"
+	truncate -s "$size" "$file"
+	mkfs.btrfs -q -f "$file" >/dev/null
+	mkdir -p "$mnt"
+	mount -o loop "$file" "$mnt"
+	log "btrfs on $file ($size, sparse) mounted at $mnt ($(findmnt -n -o SOURCE "$mnt"))"
+}
+
+# loop_umount MNT FILE: unmount MNT and everything below it, detach any loop
+# device still backed by FILE, delete FILE.
+loop_umount() {
+	local mnt=$1 file=$2 dev
+	umount_tree "$mnt"
+	if [[ -e $file ]]; then
+		for dev in $(losetup -j "$file" | cut -d: -f1); do
+			losetup -d "$dev" || warn "could not detach $dev ($file)"
+		done
+	fi
+	rm -f "$file"
+}
+
+# zfs-fuse (Debian's ZFS for Linux here) has one daemon serving every pool on the host;
+# the zfs tools only work while it runs. As crates/testkit/src/zfs.rs (the tests' pools):
+# - zfs_fuse_start uses a daemon that answers, whoever started it, and otherwise starts
+#   one with its pid in /var/run/zfs-fuse.pid (where Debian's init script looks), first
+#   removing a stale pid file (zfs-fuse exits 1, silently, when the file exists). It sets
+#   ZFS_FUSE_STARTED to the pid; zfs_fuse_stop stops only that one, and only when no pool
+#   is left on it.
+# - Two mounts at the same moment can freeze the daemon for good, so one pool user at a
+#   time has "the turn": zfs_take_turn waits for the same lock file the tests take
+#   (flock), zfs_release_turn gives it back. Take it before zfs_fuse_start and hold it
+#   until after zpool destroy, and run no two zfs commands at once meanwhile. (Child
+#   processes inherit the lock's fd: start no long-lived ones while holding it.)
+# - Mounted filesystems, and for a moment ones just unmounted, are "busy" to destroy:
+#   zfs_dataset_destroy unmounts first and retries.
+ZFS_FUSE_PIDFILE=/var/run/zfs-fuse.pid
+ZFS_FUSE_STARTED=
+ZFS_TURN_FD=
+
+zfs_fuse_alive() { zpool list -H -o name >/dev/null 2>&1; }
+
+# _zfs_fuse_pid PID: true if PID is a live (not zombie) zfs-fuse process.
+_zfs_fuse_pid() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ ${stat%)*} == *"(zfs-fuse" && ${stat##*) } != [ZX]* ]]
+}
+
+zfs_fuse_start() {
+	local i pid
+	need_cmds zfs-fuse zpool zfs
+	[[ -e /dev/fuse ]] || die "/dev/fuse does not exist: this machine (or container) gives no FUSE"
+	ZFS_FUSE_STARTED=
+	if zfs_fuse_alive; then
+		log "zfs-fuse is running already; using it"
+		return 0
+	fi
+	pid=$(cat "$ZFS_FUSE_PIDFILE" 2>/dev/null) || true
+	if [[ $pid =~ ^[0-9]+$ ]] && _zfs_fuse_pid "$pid"; then
+		log "zfs-fuse (pid $pid) is running but does not answer yet; waiting up to 10s"
+		for ((i = 0; i < 100; i++)); do
+			zfs_fuse_alive && return 0
+			sleep 0.1
+		done
+		die "zfs-fuse (pid $pid, $ZFS_FUSE_PIDFILE) is running but does not answer"
+	fi
+	((EUID == 0)) || die "zfs-fuse must be started as root"
+	rm -f "$ZFS_FUSE_PIDFILE"
+	log "starting zfs-fuse"
+	# It forks into the background itself; its stdio must not keep our pipes open, nor
+	# may it inherit the turn's lock (it would hold it for good).
+	if [[ -n $ZFS_TURN_FD ]]; then
+		zfs-fuse --pidfile "$ZFS_FUSE_PIDFILE" </dev/null >/dev/null 2>&1 {ZFS_TURN_FD}>&- ||
+			die "zfs-fuse --pidfile $ZFS_FUSE_PIDFILE failed (it logs to syslog only)"
+	else
+		zfs-fuse --pidfile "$ZFS_FUSE_PIDFILE" </dev/null >/dev/null 2>&1 ||
+			die "zfs-fuse --pidfile $ZFS_FUSE_PIDFILE failed (it logs to syslog only)"
+	fi
+	for ((i = 0; i < 150; i++)); do
+		if zfs_fuse_alive; then
+			pid=$(cat "$ZFS_FUSE_PIDFILE" 2>/dev/null) || true
+			{ [[ $pid =~ ^[0-9]+$ ]] && _zfs_fuse_pid "$pid"; } ||
+				die "zfs-fuse answers but $ZFS_FUSE_PIDFILE does not name it"
+			ZFS_FUSE_STARTED=$pid
+			log "zfs-fuse started (pid $pid)"
+			return 0
+		fi
+		sleep 0.1
+	done
+	die "zfs-fuse started but did not answer within 15s"
+}
+
+zfs_fuse_stop() {
+	local pid=$ZFS_FUSE_STARTED i pools
+	[[ -n $pid ]] || return 0
+	ZFS_FUSE_STARTED=
+	_zfs_fuse_pid "$pid" || return 0
+	pools=$(zpool list -H -o name 2>/dev/null) || true
+	if [[ -n $pools ]]; then
+		log "leaving zfs-fuse (pid $pid) running: pools $(echo "$pools" | tr '\n' ' ')use it"
+		return 0
+	fi
+	kill "$pid" 2>/dev/null || true
+	for ((i = 0; i < 200; i++)); do
+		if ! _zfs_fuse_pid "$pid"; then
+			log "zfs-fuse stopped (pid $pid)"
+			return 0
+		fi
+		sleep 0.1
+	done
+	warn "zfs-fuse (pid $pid) still running 20s after SIGTERM; left alone"
+}
+
+# zfs_take_turn: wait (up to 30 minutes) for the machine-wide zfs-fuse turn.
+zfs_take_turn() {
+	local path=${TMPDIR:-/tmp}/aurora-zfs-test-pool.lock
+	[[ ! -d /run/lock ]] || path=/run/lock/aurora-zfs-test-pool.lock
+	[[ -z $ZFS_TURN_FD ]] || return 0
+	exec {ZFS_TURN_FD}>>"$path"
+	if ! flock -n "$ZFS_TURN_FD"; then
+		log "waiting for the zfs-fuse turn ($path, held by a test or benchmark using a pool)"
+		flock -w 1800 "$ZFS_TURN_FD" || die "did not get the zfs-fuse turn ($path) within 30 minutes"
+	fi
+}
+
+zfs_release_turn() {
+	[[ -n $ZFS_TURN_FD ]] || return 0
+	exec {ZFS_TURN_FD}>&-
+	ZFS_TURN_FD=
+}
+
+# _zfs_retry SECONDS CMD...: retry CMD (quietly) for up to SECONDS while it fails; a
+# try that hangs (a frozen daemon) is given up after a minute.
+_zfs_retry() {
+	local i tries=$(($1 * 10))
+	shift
+	for ((i = 1; i < tries; i++)); do
+		timeout 60 "$@" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	timeout 60 "$@"
+}
+
+# zfs_pool_create POOL FILE SIZE MOUNTPOINT: a pool on a new sparse FILE of SIZE
+# (16G), its root dataset mounted at MOUNTPOINT. The pool must not exist yet.
+zfs_pool_create() {
+	local pool=$1 file=$2 size=$3 mnt=$4 out
+	zfs_fuse_alive || die "zfs-fuse is not running (zfs_fuse_start)"
+	! zpool list -H -o name "$pool" >/dev/null 2>&1 || die "zfs pool $pool exists already"
+	rm -f "$file"
+	truncate -s "$size" "$file"
+	mkdir -p "$mnt"
+	# (It says "Defaulting to 4K blocksize" on success.)
+	out=$(zpool create -m "$mnt" "$pool" "$file" 2>&1) || die "zpool create -m $mnt $pool $file failed: $out"
+	log "zfs pool $pool on $file ($size, sparse) mounted at $mnt"
+}
+
+# zfs_pool_destroy POOL [FILE]: destroy POOL if it exists, then delete FILE (kept if
+# the pool could not be destroyed: removing it under a live pool faults the pool).
+zfs_pool_destroy() {
+	local pool=$1 file=${2:-}
+	if ! zfs_fuse_alive; then
+		warn "zfs-fuse is not running, so pool $pool cannot be destroyed now; it stays in /var/lib/zfs/zpool.cache: once zfs-fuse runs, run: zpool destroy -f $pool"
+	elif zpool list -H -o name "$pool" >/dev/null 2>&1; then
+		if ! _zfs_retry 20 zpool destroy -f "$pool"; then
+			warn "could not destroy zfs pool $pool; keeping ${file:-its file}"
+			return 1
+		fi
+	fi
+	[[ -z $file ]] || rm -f "$file"
+}
+
+# zfs_dataset_destroy DATASET: destroy DATASET with its children and clones, if it
+# exists (unmounting them first, innermost first).
+zfs_dataset_destroy() {
+	local ds
+	zfs list -H -o name "$1" >/dev/null 2>&1 || return 0
+	zfs list -H -o name -t filesystem -r "$1" | sort -r | while IFS= read -r ds; do
+		zfs unmount "$ds" >/dev/null 2>&1 || true
+	done
+	_zfs_retry 15 zfs destroy -R "$1"
 }

@@ -943,7 +943,7 @@ fn tag_rm_and_gc_manage_names_and_blobs() {
     let gc = world.ok(&["--format", "json", "gc"]).json();
     assert_eq!(
         gc,
-        json!({"removed": [], "partials_removed": 0, "freed_bytes": 0})
+        json!({"removed": [], "partials_removed": 0, "freed_bytes": 0, "layers_removed": []})
     );
     assert_eq!(stored_blobs(&root), all);
 
@@ -972,7 +972,10 @@ fn tag_rm_and_gc_manage_names_and_blobs() {
     assert_eq!(stored_blobs(&root), image_blobs(&two));
     assert_eq!(skopeo_inspect_store(&root, &ref2), two.manifest);
     let text = world.ok(&["gc"]).stdout;
-    assert_eq!(text, "Removed 0 blobs and 0 partial downloads, freed 0 B\n");
+    assert_eq!(
+        text,
+        "Removed 0 blobs, 0 partial downloads and 0 layers, freed 0 B of blobs\n"
+    );
 
     // The last name gone, gc empties blobs/.
     world.ok(&["rm", &ref2]);

@@ -15,6 +15,8 @@ pub enum ImageError {
     #[error(transparent)]
     Storage(#[from] aurora_storage::StorageError),
     #[error(transparent)]
+    Layer(#[from] aurora_layers::Error),
+    #[error(transparent)]
     Bundle(#[from] aurora_bundle::BundleError),
     #[error("{reference}: no image for platform {wanted}; the index has {}", available_list(.available))]
     NoMatchingPlatform {

@@ -5,8 +5,9 @@
 use aurora_spec::chain::chain_ids;
 use aurora_spec::media;
 use aurora_spec::Digest;
-use aurora_storage::LayerId;
+use aurora_storage::{DiffForm, LayerId, PendingLayer};
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 
 use crate::error::{ImageError, Result};
 use crate::local::Resolved;
@@ -101,44 +102,101 @@ pub struct StorageChoice {
 }
 
 /// Opens the storage of the store at `store_root`: `STORE/storage` for the directory-based
-/// drivers, the given (or detected) dataset for zfs.
+/// drivers; for zfs the given dataset, or, when the store root is itself a mounted dataset,
+/// its child `storage` (which then mounts at `STORE/storage`).
 pub fn open_storage(
-    store_root: &std::path::Path,
+    store_root: &Path,
     choice: &StorageChoice,
 ) -> Result<Box<dyn aurora_storage::Driver>> {
     use aurora_storage::detect::{self, Suggestion};
     use aurora_storage::DriverKind;
 
     let base = store_root.join("storage");
-    std::fs::create_dir_all(&base).map_err(|source| aurora_storage::StorageError::Io {
-        path: base.clone(),
-        source,
-    })?;
     let suggestion = match (choice.driver, &choice.zfs_dataset) {
-        (Some(DriverKind::Zfs), Some(dataset)) | (None, Some(dataset)) => {
-            Suggestion::Zfs(dataset.clone())
+        (Some(DriverKind::Zfs) | None, Some(dataset)) => Suggestion::Zfs(dataset.clone()),
+        (Some(DriverKind::Zfs), None) => {
+            Suggestion::Zfs(zfs_dataset_of(store_root).ok_or_else(|| {
+                aurora_storage::StorageError::Unsupported {
+                    driver: "zfs",
+                    reason: format!(
+                        "{} is not the mountpoint of a ZFS dataset: name the dataset to use with \
+                     --zfs-dataset (or [storage] zfs_dataset in aurora.toml)",
+                        store_root.display()
+                    ),
+                }
+            })?)
         }
-        (Some(kind), _) => Suggestion::Other(kind),
-        (None, None) => {
-            let canonical = base.canonicalize().unwrap_or_else(|_| base.clone());
-            let mounts = std::fs::read_to_string("/proc/self/mountinfo")
-                .map(|t| detect::parse_mountinfo(&t))
-                .unwrap_or_default();
-            let privileged = is_root();
-            detect::suggest(detect::mount_of(&mounts, &canonical), privileged)
+        (Some(kind), None) => Suggestion::Other(kind),
+        (None, None) => match zfs_dataset_of(store_root) {
+            Some(dataset) => Suggestion::Zfs(dataset),
+            None => {
+                let mounts = read_mounts();
+                let canonical = store_root
+                    .canonicalize()
+                    .unwrap_or_else(|_| store_root.to_path_buf());
+                match detect::suggest(detect::mount_of(&mounts, &canonical), is_root()) {
+                    // A store inside a dataset (not at its root): not ours to carve up.
+                    Suggestion::Zfs(_) => Suggestion::Other(DriverKind::Dir),
+                    other => other,
+                }
+            }
+        },
+        (Some(kind), Some(_)) => {
+            return Err(aurora_storage::StorageError::Unsupported {
+                driver: kind.name(),
+                reason: "--zfs-dataset is for the zfs driver only".into(),
+            }
+            .into())
         }
     };
     let driver: Box<dyn aurora_storage::Driver> = match suggestion {
+        Suggestion::Zfs(dataset) => {
+            let state = zfs_state_dir(&dataset);
+            Box::new(aurora_storage::zfs::ZfsDriver::new(&dataset, state)?)
+        }
         Suggestion::Other(DriverKind::Dir) => Box::new(aurora_storage::dir::DirDriver::new(base)?),
-        Suggestion::Zfs(_) | Suggestion::Other(_) => {
+        #[cfg(target_os = "linux")]
+        Suggestion::Other(DriverKind::Btrfs) => {
+            Box::new(aurora_storage::btrfs::BtrfsDriver::new(base)?)
+        }
+        #[cfg(target_os = "linux")]
+        Suggestion::Other(DriverKind::Overlay) => {
+            Box::new(aurora_storage::overlay::OverlayDriver::new(base)?)
+        }
+        #[allow(unreachable_patterns)]
+        Suggestion::Other(kind) => {
             return Err(aurora_storage::StorageError::Unsupported {
-                driver: "auto",
-                reason: "this driver is not available in this build yet".into(),
+                driver: kind.name(),
+                reason: "this driver is for Linux only".into(),
             }
             .into())
         }
     };
     Ok(driver)
+}
+
+fn read_mounts() -> Vec<aurora_storage::detect::Mount> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|t| aurora_storage::detect::parse_mountinfo(&t))
+        .unwrap_or_default()
+}
+
+/// `DATASET/storage` when `store_root` is exactly where ZFS dataset DATASET is mounted: its
+/// child then mounts at `STORE/storage` by inheritance, beside the image layout.
+fn zfs_dataset_of(store_root: &Path) -> Option<String> {
+    let canonical = store_root.canonicalize().ok()?;
+    let mounts = read_mounts();
+    let mount = aurora_storage::detect::mount_of(&mounts, &canonical)?;
+    let is_zfs = matches!(mount.fs_type.as_str(), "zfs" | "fuse.zfs" | "fuse.zfs-fuse")
+        && aurora_storage::zfs::check_dataset_name(&mount.source).is_ok();
+    (is_zfs && mount.mount_point == canonical).then(|| format!("{}/storage", mount.source))
+}
+
+/// Where the zfs driver keeps the locks of pending layers: one directory per dataset for the
+/// whole machine, so that every store using the dataset agrees. Under /var/run (/run on
+/// Linux, which a reboot empties along with the builders those locks belonged to).
+fn zfs_state_dir(dataset: &str) -> PathBuf {
+    PathBuf::from("/var/run/aurora/zfs").join(dataset.replace('/', "%"))
 }
 
 fn is_root() -> bool {
@@ -196,7 +254,7 @@ pub fn unpack(
     let name = container_name(bundle, options.name.as_deref())?;
     prepare_bundle_dir(bundle)?;
 
-    let (created, reused) = ensure_layers(store, driver, &image.name, &layers)?;
+    let (created, reused) = ensure_layers(store, driver, &layers)?;
     let top = layers
         .last()
         .map(|l| l.id.clone())
@@ -296,7 +354,6 @@ fn prepare_bundle_dir(bundle: &std::path::Path) -> Result<()> {
 fn ensure_layers(
     store: &aurora_store::Store,
     driver: &dyn aurora_storage::Driver,
-    image: &str,
     layers: &[PlannedLayer],
 ) -> Result<(usize, usize)> {
     let mut created = 0;
@@ -305,8 +362,8 @@ fn ensure_layers(
             continue;
         }
         let pending = driver.begin_layer(&layer.id, layer.parent.as_ref())?;
-        match apply_layer(store, driver.diff_form(), image, layer, &pending.root) {
-            Ok(()) => driver.commit_layer(pending)?,
+        match apply_layer(store, driver.diff_form(), layer, &pending) {
+            Ok(_) => driver.commit_layer(pending)?,
             Err(e) => {
                 let _ = driver.abort_layer(pending);
                 return Err(e);
@@ -344,18 +401,48 @@ pub fn remove_bundle(
     Ok(note.container)
 }
 
-/// Applies one layer's blob from the store onto a pending layer's root.
+/// Applies one layer's blob from the store onto a pending layer's root, checking its diff ID
+/// while streaming.
 fn apply_layer(
     store: &aurora_store::Store,
-    form: aurora_storage::DiffForm,
-    image: &str,
+    form: DiffForm,
     layer: &PlannedLayer,
-    root: &std::path::Path,
-) -> Result<()> {
-    let _ = (store, form, image, layer, root);
-    Err(aurora_storage::StorageError::Unsupported {
-        driver: "layers",
-        reason: "layer application is being written".into(),
-    }
-    .into())
+    pending: &PendingLayer,
+) -> Result<aurora_layers::ApplyReport> {
+    use aurora_layers::{ApplyOptions, Compression, WhiteoutMode};
+
+    let label = layer.blob.to_string();
+    let compression =
+        Compression::from_media_type(&layer.media_type).map_err(|kind| aurora_layers::Error {
+            layer: label.clone(),
+            entry: None,
+            kind,
+        })?;
+    let path = store.blob_path(&layer.blob);
+    let blob = std::fs::File::open(&path).map_err(|source| {
+        ImageError::from(aurora_storage::StorageError::Io {
+            path: path.clone(),
+            source,
+        })
+    })?;
+    let mut options = if is_root() {
+        ApplyOptions::new(label)
+    } else {
+        ApplyOptions::unprivileged(label)
+    };
+    options.whiteouts = match form {
+        DiffForm::FullTree => WhiteoutMode::Delete,
+        DiffForm::OverlayUpper => WhiteoutMode::Overlay,
+    };
+    options.expected_diff_id = Some(layer.diff_id.clone());
+    options.overlay_lowers = pending.lowers.clone();
+    let report = aurora_layers::apply_layer(&pending.root, blob, compression, &options)?;
+    tracing::debug!(
+        layer = %layer.id,
+        blob = %layer.blob,
+        entries = report.entries,
+        bytes = report.file_bytes,
+        "layer applied"
+    );
+    Ok(report)
 }

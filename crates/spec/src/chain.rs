@@ -23,7 +23,9 @@ mod tests {
     use super::*;
 
     fn d(c: char) -> Digest {
-        format!("sha256:{}", c.to_string().repeat(64)).parse().unwrap()
+        format!("sha256:{}", c.to_string().repeat(64))
+            .parse()
+            .unwrap()
     }
 
     #[test]

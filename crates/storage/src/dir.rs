@@ -127,6 +127,7 @@ impl Driver for DirDriver {
             id: id.clone(),
             parent: parent.cloned(),
             root,
+            lowers: Vec::new(),
             handle,
             _lock: lock,
         })

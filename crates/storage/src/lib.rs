@@ -18,11 +18,15 @@
 //! Every layer and container keeps its root filesystem in a `root/` directory inside its
 //! dataset, so that a zfs container dataset can serve as an illumos zonepath as it is.
 
+#[cfg(target_os = "linux")]
+pub mod btrfs;
 pub mod command;
 pub mod detect;
 pub mod dir;
-pub mod zfs;
+#[cfg(target_os = "linux")]
+pub mod overlay;
 mod pending;
+pub mod zfs;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -117,6 +121,37 @@ pub fn check_container_name(name: &str) -> Result<()> {
     }
 }
 
+/// Bytes of the regular files under `path` (links and directories are not counted); 0 when
+/// it cannot be read.
+#[cfg(target_os = "linux")]
+pub(crate) fn tree_bytes(path: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(t) if t.is_dir() => tree_bytes(&entry.path()),
+            Ok(t) if t.is_file() => entry.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Writes a small note (a layer's parent, a container's top layer) beside a tree.
+#[cfg(target_os = "linux")]
+pub(crate) fn write_note(path: &std::path::Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(StorageError::io(path))
+}
+
+/// Reads back a note naming a layer; `None` when missing or not a layer ID.
+#[cfg(target_os = "linux")]
+pub(crate) fn read_layer_note(path: &std::path::Path) -> Option<LayerId> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| LayerId::parse(t.trim()))
+}
+
 /// How a layer's diff must be written into a pending layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DiffForm {
@@ -170,6 +205,10 @@ pub struct PendingLayer {
     pub parent: Option<LayerId>,
     /// The directory to apply the layer's diff into.
     pub root: PathBuf,
+    /// For [`DiffForm::OverlayUpper`]: the diff directories of the layers below, topmost
+    /// first (a hardlink to a lower file is made by copying it up from these). Empty for the
+    /// other drivers, whose pending layer already holds the whole tree.
+    pub lowers: Vec<PathBuf>,
     /// The driver's own name for the pending dataset or directory.
     pub(crate) handle: String,
     /// Held while the layer is pending, so that `clean_leftovers` in another process can tell

@@ -11,6 +11,10 @@
 //! - [`FaultProxy`]: an HTTP/1.1 reverse proxy in front of a registry that
 //!   records requests and injects faults a real registry won't produce.
 //! - [`require_tools`]: fail early and clearly when a host tool is missing.
+//! - [`BtrfsVolume`]: a btrfs filesystem on a sparse file, loop-mounted for one test
+//!   (needs root and btrfs-progs).
+//! - [`ZfsPool`]: a file-backed ZFS pool for one test, through zfs-fuse (needs root and
+//!   zfs-fuse; one pool at a time per machine).
 //!
 //! ```no_run
 //! use aurora_testkit::{
@@ -42,6 +46,7 @@
 
 #![warn(missing_docs)]
 
+mod btrfs;
 mod http;
 mod image;
 mod layer;
@@ -50,7 +55,9 @@ mod registry;
 mod skopeo;
 mod token;
 mod tools;
+mod zfs;
 
+pub use btrfs::{BtrfsUnavailable, BtrfsVolume};
 pub use image::{
     host_platform, write_image, write_multi_platform_image, BuiltImage, BuiltIndex, BuiltLayer,
     ImageBuilder, IndexBuilder,
@@ -63,3 +70,4 @@ pub use skopeo::{
 };
 pub use token::TokenRequest;
 pub use tools::require_tools;
+pub use zfs::{ZfsPool, ZfsUnavailable};

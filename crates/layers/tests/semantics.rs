@@ -1,0 +1,401 @@
+//! The rest of the behaviour: compressions and their detection, diff IDs, id maps, the image
+//! spec's same-layer rules (checked against umoci), Overlay mode's own cases, and a large
+//! layer streamed from a generator.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::fs;
+use std::io::{self, Read};
+use std::process::Command;
+use std::time::Instant;
+
+use aurora_layers::{
+    apply_layer, ApplyOptions, Compression, ErrorKind, IdMap, IdRange, Ownership, WhiteoutMode,
+};
+use aurora_testkit::{require_tools, write_image, Layer};
+use common::*;
+
+fn sample() -> Vec<u8> {
+    tar(&[
+        E::dir("etc", 0o755),
+        E::file("etc/os-release", "ID=aurora\n", 0o644),
+        E::symlink("etc/link", "os-release"),
+    ])
+}
+
+#[test]
+fn every_compression_is_read_and_detected() {
+    require_root!();
+    let plain = sample();
+    let digest = sha256(&plain);
+    let mut two_members = gzip(&plain[..1024]);
+    two_members.extend(gzip(&plain[1024..]));
+    let cases: Vec<(&str, Vec<u8>, Compression, Compression)> = vec![
+        ("plain", plain.clone(), Compression::None, Compression::None),
+        (
+            "plain-detect",
+            plain.clone(),
+            Compression::Detect,
+            Compression::None,
+        ),
+        ("gzip", gzip(&plain), Compression::Gzip, Compression::Gzip),
+        (
+            "gzip-detect",
+            gzip(&plain),
+            Compression::Detect,
+            Compression::Gzip,
+        ),
+        (
+            "gzip-members",
+            two_members,
+            Compression::Gzip,
+            Compression::Gzip,
+        ),
+        ("zstd", zstd(&plain), Compression::Zstd, Compression::Zstd),
+        (
+            "zstd-detect",
+            zstd(&plain),
+            Compression::Detect,
+            Compression::Zstd,
+        ),
+        (
+            "media-type",
+            zstd(&plain),
+            Compression::from_media_type("application/vnd.oci.image.layer.v1.tar+zstd").unwrap(),
+            Compression::Zstd,
+        ),
+    ];
+    for (name, blob, compression, seen) in cases {
+        let work = tempfile::tempdir().unwrap();
+        let mut options = ApplyOptions::new(name);
+        options.expected_diff_id = Some(digest.parse().unwrap());
+        let report = apply_layer(work.path(), &blob[..], compression, &options)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(report.compression, seen, "{name}");
+        assert_eq!(report.blob_bytes, blob.len() as u64, "{name}");
+        assert_eq!(report.tar_bytes, plain.len() as u64, "{name}");
+        assert_eq!(report.entries, 3, "{name}");
+        assert_eq!(report.diff_id.unwrap().to_string(), digest, "{name}");
+        assert_eq!(
+            fs::read(work.path().join("etc/os-release")).unwrap(),
+            b"ID=aurora\n",
+            "{name}"
+        );
+    }
+    // Unknown media types are refused, not guessed.
+    assert!(matches!(
+        Compression::from_media_type("application/vnd.oci.image.layer.v1.tar+bzip2"),
+        Err(ErrorKind::Unsupported(_))
+    ));
+}
+
+#[test]
+fn sha512_diff_ids_are_checked_too() {
+    require_root!();
+    let plain = sample();
+    let mut hasher =
+        aurora_spec::Hasher::for_digest(&format!("sha512:{}", "0".repeat(128)).parse().unwrap())
+            .unwrap();
+    hasher.update(&plain);
+    let digest = hasher.finish();
+    let work = tempfile::tempdir().unwrap();
+    let mut options = ApplyOptions::new("sha512");
+    options.expected_diff_id = Some(digest.parse().unwrap());
+    let report = apply_layer(work.path(), &plain[..], Compression::None, &options).unwrap();
+    assert_eq!(report.diff_id.unwrap().to_string(), digest);
+}
+
+#[test]
+fn id_maps_shift_owners_and_refuse_unmapped_ids() {
+    require_root!();
+    let work = tempfile::tempdir().unwrap();
+    let map = IdMap {
+        uids: vec![IdRange {
+            container: 0,
+            host: 100_000,
+            len: 65536,
+        }],
+        gids: vec![IdRange {
+            container: 0,
+            host: 200_000,
+            len: 65536,
+        }],
+    };
+    let mut options = ApplyOptions::new("mapped");
+    options.ownership = Ownership::Map(map);
+    let layer = tar(&[
+        E::dir("home", 0o755),
+        E::file("home/user", "u\n", 0o4750).owner(1000, 100),
+        E::symlink("home/link", "user").owner(5, 6),
+    ]);
+    apply_layer(work.path(), &layer[..], Compression::None, &options).unwrap();
+    let tree = snapshot(work.path(), GOLDEN);
+    assert_eq!((tree["home"].uid, tree["home"].gid), (100_000, 200_000));
+    assert_eq!(
+        (tree["home/user"].uid, tree["home/user"].gid),
+        (101_000, 200_100)
+    );
+    assert_eq!(tree["home/user"].mode, 0o4750);
+    assert_eq!(
+        (tree["home/link"].uid, tree["home/link"].gid),
+        (100_005, 200_006)
+    );
+
+    let unmapped = tar(&[E::file("x", "x", 0o644).owner(70_000, 0)]);
+    let err = apply_layer(work.path(), &unmapped[..], Compression::None, &options).unwrap_err();
+    assert_eq!(err.entry.as_deref(), Some("x"));
+    assert!(
+        err.to_string().contains("uid 70000 is not in the id map"),
+        "{err}"
+    );
+}
+
+/// The image spec's rules for entries of one layer: a whiteout or opaque marker hides only
+/// what lower layers have. Checked against umoci on the same image.
+#[test]
+fn same_layer_rules_match_umoci() {
+    require_root!();
+    require_tools(&["umoci"]);
+    let layers = [
+        tar(&[
+            E::dir("a", 0o755),
+            E::file("a/lower", "lower\n", 0o644),
+            E::dir("b", 0o755),
+            E::file("b/lower", "lower\n", 0o644),
+            E::dir("b/sub", 0o755),
+            E::file("b/sub/lower", "lower\n", 0o644),
+            E::dir("c", 0o755),
+            E::file("c/lower", "lower\n", 0o644),
+        ]),
+        tar(&[
+            // A file of this layer, then a whiteout for it: the file stays.
+            E::dir("a", 0o755),
+            E::file("a/new", "new\n", 0o644),
+            E::whiteout("a", "new"),
+            E::whiteout("a", "lower"),
+            // Entries, then the opaque marker: this layer's entries stay, the lower's go,
+            // including those in subdirectories this layer also has.
+            E::dir("b", 0o755),
+            E::dir("b/sub", 0o755),
+            E::file("b/sub/new", "new\n", 0o644),
+            E::file("b/new", "new\n", 0o644),
+            E::opaque("b"),
+            // A whiteout, then the same name again: the new entry.
+            E::dir("c", 0o755),
+            E::whiteout("c", "lower"),
+            E::file("c/lower", "again\n", 0o600),
+        ]),
+    ];
+    let work = tempfile::tempdir().unwrap();
+    let ours = work.path().join("ours");
+    fs::create_dir(&ours).unwrap();
+    for (i, t) in layers.iter().enumerate() {
+        apply(&ours, t, &format!("L{i}")).unwrap();
+    }
+    let layout = work.path().join("layout");
+    write_image(
+        &layout,
+        "same",
+        layers
+            .iter()
+            .map(|t| Layer::from_tar(t.clone(), aurora_testkit::Compression::None))
+            .collect(),
+        "linux/amd64",
+    );
+    let bundle = work.path().join("bundle");
+    let out = Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:same", layout.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut theirs = snapshot(&bundle.join("rootfs"), GOLDEN);
+    let mut mine = snapshot(&ours, GOLDEN);
+    theirs.remove("");
+    mine.remove("");
+    if let Some(d) = diff("aurora", &mine, "umoci", &theirs) {
+        panic!("{d}");
+    }
+    assert!(mine.contains_key("a/new"));
+    assert!(!mine.contains_key("a/lower"));
+    assert!(mine.contains_key("b/new") && mine.contains_key("b/sub/new"));
+    assert!(!mine.contains_key("b/lower") && !mine.contains_key("b/sub/lower"));
+    assert_eq!(mine["c/lower"].content.as_deref(), Some("again\n"));
+}
+
+#[test]
+fn overlay_mode_same_layer_cases() {
+    require_root!();
+    let work = tempfile::tempdir().unwrap();
+    let mut options = ApplyOptions::new("overlay");
+    options.whiteouts = WhiteoutMode::Overlay;
+    let layer = tar(&[
+        // The layer's own file, then a whiteout of it: the file stays, no device.
+        E::dir("a", 0o755),
+        E::file("a/mine", "mine\n", 0o644),
+        E::whiteout("a", "mine"),
+        // A whiteout, then a directory of the same name: the directory is opaque.
+        E::whiteout("", "d"),
+        E::dir("d", 0o755),
+        E::file("d/new", "new\n", 0o644),
+        // The layer's own directory, then a whiteout of it: made opaque.
+        E::dir("e", 0o755),
+        E::whiteout("", "e"),
+        // An opaque marker at the top.
+        E::opaque(""),
+        // Overlay xattrs in a layer are not taken.
+        E::file("forged", "f\n", 0o644).xattr("trusted.overlay.redirect", b"/etc"),
+    ]);
+    let report = apply_layer(work.path(), &layer[..], Compression::None, &options).unwrap();
+    let tree = snapshot(work.path(), GOLDEN);
+    assert_eq!(tree["a/mine"].kind, 'f');
+    assert_eq!(tree["d"].kind, 'd');
+    assert_eq!(tree["d"].xattrs["trusted.overlay.opaque"], b"y");
+    assert_eq!(tree["e"].xattrs["trusted.overlay.opaque"], b"y");
+    assert_eq!(tree[""].xattrs["trusted.overlay.opaque"], b"y");
+    assert!(tree["forged"].xattrs.is_empty());
+    assert!(report
+        .warnings
+        .iter()
+        .any(|w| w.contains("trusted.overlay.redirect")));
+
+    // A hardlink to a file no layer has is an error naming it.
+    let err = apply_layer(
+        work.path(),
+        &tar(&[E::hardlink("h", "missing")])[..],
+        Compression::None,
+        &options,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err.kind, ErrorKind::HardlinkTarget { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_root_entry_sets_the_roots_metadata() {
+    require_root!();
+    let work = tempfile::tempdir().unwrap();
+    let layer = tar(&[
+        E::dir("./", 0o750).owner(1, 2).mtime(1_000_000),
+        E::file("f", "f", 0o644),
+    ]);
+    apply(work.path(), &layer, "root-entry").unwrap();
+    let tree = snapshot(work.path(), EXACT);
+    assert_eq!((tree[""].mode, tree[""].uid, tree[""].gid), (0o750, 1, 2));
+    assert_eq!(tree[""].mtime, Some((1_000_000, 0)));
+    // Anything else standing for the root is refused.
+    let err = apply(work.path(), &tar(&[E::symlink(".", "/etc")]), "bad-root").unwrap_err();
+    assert_eq!(err.entry.as_deref(), Some("."));
+    assert!(err.to_string().contains("only a directory"), "{err}");
+}
+
+/// A generated tar stream: one directory and `files` files of `size` bytes of non-zero
+/// pseudo-random data, produced on the fly (never held in memory).
+struct Generated {
+    headers: Vec<Vec<u8>>,
+    size: u64,
+    index: usize,
+    pos: u64,
+    state: u32,
+    trailer: usize,
+}
+
+impl Generated {
+    fn new(files: usize, size: u64) -> Self {
+        let headers = (0..files)
+            .map(|i| {
+                let mut h = tar::Header::new_gnu();
+                h.set_path(format!("big/file{i}")).unwrap();
+                h.set_size(size);
+                h.set_mode(0o644);
+                h.set_uid(0);
+                h.set_gid(0);
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mtime(MTIME);
+                h.set_cksum();
+                h.as_bytes().to_vec()
+            })
+            .collect();
+        Generated {
+            headers,
+            size,
+            index: 0,
+            pos: 0,
+            state: 1,
+            trailer: 1024,
+        }
+    }
+}
+
+impl Read for Generated {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let padded = self.size.div_ceil(512) * 512;
+        if self.index == self.headers.len() {
+            let n = buf.len().min(self.trailer);
+            buf[..n].fill(0);
+            self.trailer -= n;
+            return Ok(n);
+        }
+        if self.pos < 512 {
+            let header = &self.headers[self.index];
+            let n = buf.len().min(512 - self.pos as usize);
+            buf[..n].copy_from_slice(&header[self.pos as usize..self.pos as usize + n]);
+            self.pos += n as u64;
+            return Ok(n);
+        }
+        let offset = self.pos - 512;
+        let n = buf.len().min((padded - offset) as usize);
+        for (i, b) in buf[..n].iter_mut().enumerate() {
+            if offset + (i as u64) < self.size {
+                self.state ^= self.state << 13;
+                self.state ^= self.state >> 17;
+                self.state ^= self.state << 5;
+                *b = (self.state as u8) | 1;
+            } else {
+                *b = 0;
+            }
+        }
+        self.pos += n as u64;
+        if self.pos == 512 + padded {
+            self.index += 1;
+            self.pos = 0;
+        }
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_large_layer_streams_through() {
+    require_root!();
+    let work = tempfile::tempdir().unwrap();
+    let (files, size) = (3usize, 16 * 1024 * 1024 + 123);
+    let start = Instant::now();
+    let report = apply_layer(
+        work.path(),
+        Generated::new(files, size),
+        Compression::None,
+        &ApplyOptions::new("generated"),
+    )
+    .unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(report.files, files as u64);
+    assert_eq!(report.file_bytes, files as u64 * size);
+    for i in 0..files {
+        let p = work.path().join(format!("big/file{i}"));
+        assert_eq!(fs::metadata(&p).unwrap().len(), size);
+    }
+    eprintln!(
+        "applied {} MiB in {:?} ({:.0} MiB/s)",
+        report.tar_bytes >> 20,
+        elapsed,
+        (report.tar_bytes as f64 / 1048576.0) / elapsed.as_secs_f64()
+    );
+}

@@ -1,0 +1,527 @@
+//! The btrfs driver: every layer a read-only subvolume, snapshot of its parent's, and every
+//! container a writable snapshot of its top layer, so that a container costs one snapshot
+//! whatever the size of its image. It drives the `btrfs` command (btrfs-progs) through
+//! [`command::run`]; `BASE` must be a directory on a btrfs filesystem.
+//!
+//! ```text
+//! BASE/layers/ID               a committed layer: read-only subvolume, tree in root/,
+//!                              its parent's ID in parent (absent for a base layer)
+//! BASE/containers/NAME         a container: writable snapshot of its top layer, rootfs in
+//!                              root/, the top layer's ID in layer
+//! BASE/pending/HANDLE          a layer being built (HANDLE = ID-PID-ATTEMPT), or a container
+//!                              being made (container-NAME-PID-ATTEMPT); HANDLE.lock held meanwhile
+//! ```
+//!
+//! A layer is built in a writable subvolume under `pending/` (a snapshot of its parent, or a
+//! new empty subvolume), and committed by a *read-only snapshot* of it taken straight under
+//! its final name, after which the pending subvolume is deleted: the layer appears at once,
+//! complete and frozen (snapshot creation flushes the data and commits a transaction). A
+//! container is snapshotted under `pending/` and renamed into `containers/` with
+//! `RENAME_NOREPLACE`, so that a name is never half-made and never taken twice.
+//!
+//! Observed with btrfs-progs 6.2 on Linux 6.x, and handled here:
+//! - A read-only subvolume cannot be renamed (EROFS): hence the read-only snapshot taken
+//!   under the final name instead of `property set ro` followed by a rename.
+//! - `btrfs subvolume snapshot SRC DEST` snapshots *into* `DEST` (as `DEST/basename(SRC)`)
+//!   when `DEST` exists: a destination is always a fresh name, checked first, and a name that
+//!   may be taken meanwhile (a container's) is only ever reached by a `RENAME_NOREPLACE`.
+//! - A read-only subvolume can be deleted as it is (`btrfs subvolume delete`, as root); a
+//!   subvolume holding other subvolumes cannot (ENOTEMPTY): nested ones (made inside a
+//!   container) are deleted first. Deletion returns at once; the space is freed later.
+//! - Deletion does not wait for users: a subvolume that is a process's working directory or
+//!   has files open goes anyway (as with `rm -rf`). Only something mounted inside a container
+//!   (which deletion would detach) makes [`Driver::remove_container`] refuse, with `InUse`.
+//! - Snapshots do not depend on their source: a layer can be destroyed while layers and
+//!   containers made from it live on (they keep the shared extents).
+//! - `used_bytes` needs quota groups: with quotas enabled (`btrfs quota enable`, which the
+//!   driver never does itself: it slows snapshots down) it is the subvolume's *exclusive*
+//!   bytes (what deleting it would free: data it shares with its snapshots is not counted,
+//!   nor, until the cleaner has dropped them, with deleted subvolumes such as a committed
+//!   layer's pending one; `btrfs subvolume sync` waits for that), read after a
+//!   `btrfs filesystem sync`; without quotas it is the size of the files in the tree (the
+//!   parent's included).
+//! - The cleaner that drops deleted subvolumes runs after a transaction commit: without one
+//!   (`btrfs filesystem sync`), `btrfs subvolume sync` waits up to the 30 s commit interval.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::command;
+use crate::pending;
+use crate::{
+    check_container_name, read_layer_note, tree_bytes, write_note, Dataset, DatasetKind, DiffForm,
+    Driver, DriverKind, LayerId, PendingLayer, Result, StorageError,
+};
+
+/// `BTRFS_SUPER_MAGIC`, the `f_type` statfs reports for btrfs.
+const BTRFS_SUPER_MAGIC: u32 = 0x9123_683E;
+
+/// Layers and containers as btrfs subvolumes below one directory.
+#[derive(Debug)]
+pub struct BtrfsDriver {
+    base: PathBuf,
+}
+
+impl BtrfsDriver {
+    /// Uses `base` (created if missing), which must be on a btrfs filesystem; creates its
+    /// `layers`, `containers` and `pending` directories.
+    pub fn new(base: PathBuf) -> Result<Self> {
+        fs::create_dir_all(&base).map_err(StorageError::io(&base))?;
+        let stat = rustix::fs::statfs(&base).map_err(|e| StorageError::io(&base)(e.into()))?;
+        #[allow(clippy::unnecessary_cast)] // f_type is i64, i32 or u32 depending on the target
+        let magic = stat.f_type as u32;
+        if magic != BTRFS_SUPER_MAGIC {
+            return Err(StorageError::Unsupported {
+                driver: "btrfs",
+                reason: format!(
+                    "{} is not on a btrfs filesystem (statfs type {magic:#x}, btrfs is {BTRFS_SUPER_MAGIC:#x})",
+                    base.display()
+                ),
+            });
+        }
+        if let Err(e) = command::run("btrfs", ["--version"]) {
+            return Err(StorageError::Unsupported {
+                driver: "btrfs",
+                reason: format!("the btrfs command does not work ({e}): install btrfs-progs"),
+            });
+        }
+        for sub in ["layers", "containers", "pending"] {
+            let dir = base.join(sub);
+            fs::create_dir_all(&dir).map_err(StorageError::io(&dir))?;
+        }
+        Ok(BtrfsDriver { base })
+    }
+
+    /// The directory the driver keeps everything in.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// The subvolume of a committed layer (its tree is in `root/` inside).
+    pub fn layer_path(&self, id: &LayerId) -> PathBuf {
+        self.base.join("layers").join(id.as_str())
+    }
+
+    /// The subvolume of a container (its rootfs is `root/` inside).
+    pub fn container_path(&self, name: &str) -> PathBuf {
+        self.base.join("containers").join(name)
+    }
+
+    fn pending_dir(&self) -> PathBuf {
+        self.base.join("pending")
+    }
+
+    /// Fails with `InUse` when anything is mounted at or below `path`.
+    fn check_no_mounts(&self, what: &'static str, name: &str, path: &Path) -> Result<()> {
+        let text = fs::read_to_string("/proc/self/mountinfo")
+            .map_err(StorageError::io("/proc/self/mountinfo"))?;
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let mounts = crate::detect::parse_mountinfo(&text);
+        match mounts
+            .iter()
+            .find(|m| m.mount_point.starts_with(&canonical))
+        {
+            Some(m) => Err(StorageError::InUse {
+                what,
+                name: name.to_string(),
+                reason: format!("{} is mounted ({})", m.mount_point.display(), m.fs_type),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Exclusive bytes per subvolume ID, when quotas are enabled on the filesystem.
+    fn exclusive_bytes(&self) -> Option<std::collections::HashMap<u64, u64>> {
+        let base = self.base.as_os_str();
+        // Without quotas this fails ("quotas not enabled"): then there is nothing to sync.
+        command::run("btrfs", ["qgroup".as_ref(), "show".as_ref(), base]).ok()?;
+        // Qgroup numbers are brought up to date when a transaction commits.
+        command::run("btrfs", ["filesystem".as_ref(), "sync".as_ref(), base]).ok()?;
+        let text = command::run(
+            "btrfs",
+            ["qgroup".as_ref(), "show".as_ref(), "--raw".as_ref(), base],
+        )
+        .ok()?;
+        Some(parse_qgroups(&text))
+    }
+}
+
+/// `0/ID REFERENCED EXCLUSIVE …` lines of `btrfs qgroup show --raw`: ID → exclusive bytes.
+fn parse_qgroups(text: &str) -> std::collections::HashMap<u64, u64> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let id = fields.next()?.strip_prefix("0/")?.parse().ok()?;
+            let _referenced = fields.next()?;
+            let exclusive = fields.next()?.parse().ok()?;
+            Some((id, exclusive))
+        })
+        .collect()
+}
+
+/// The subvolume ID of the subvolume at `path`.
+fn subvolume_id(path: &Path) -> Option<u64> {
+    command::run(
+        "btrfs",
+        [
+            "inspect-internal".as_ref(),
+            "rootid".as_ref(),
+            path.as_os_str(),
+        ],
+    )
+    .ok()?
+    .trim()
+    .parse()
+    .ok()
+}
+
+/// `btrfs subvolume snapshot [-r] FROM TO`; `TO` must not exist (else btrfs-progs would
+/// snapshot into it).
+fn snapshot(from: &Path, to: &Path, read_only: bool) -> Result<()> {
+    match fs::symlink_metadata(to) {
+        Ok(_) => {
+            return Err(StorageError::Io {
+                path: to.to_path_buf(),
+                source: io::Error::from(io::ErrorKind::AlreadyExists),
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StorageError::io(to)(e)),
+    }
+    let mut args = vec!["subvolume".as_ref(), "snapshot".as_ref()];
+    if read_only {
+        args.push("-r".as_ref());
+    }
+    args.extend([from.as_os_str(), to.as_os_str()]);
+    command::run("btrfs", args)?;
+    Ok(())
+}
+
+/// Whether `path` is the root of a btrfs subvolume (whose inode number is always 256).
+fn is_subvolume(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.is_dir() && meta.ino() == 256
+}
+
+/// Deletes the subvolume at `path` with any subvolume nested in it; nothing if it is gone.
+/// A plain directory (a pending layer whose subvolume was never made) is removed as such.
+fn delete_subvolume(path: &Path) -> Result<()> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StorageError::io(path)(e)),
+    };
+    if !is_subvolume(&meta) {
+        return if meta.is_dir() {
+            fs::remove_dir_all(path).map_err(StorageError::io(path))
+        } else {
+            fs::remove_file(path).map_err(StorageError::io(path))
+        };
+    }
+    let delete = || {
+        command::run(
+            "btrfs",
+            ["subvolume".as_ref(), "delete".as_ref(), path.as_os_str()],
+        )
+    };
+    match delete() {
+        Ok(_) => Ok(()),
+        Err(failure) if failure.stderr.contains("Directory not empty") => {
+            delete_nested_subvolumes(path, &meta)?;
+            delete()?;
+            Ok(())
+        }
+        Err(failure) => Err(failure.into()),
+    }
+}
+
+/// Deletes every subvolume nested below the subvolume `dir` (whose metadata is `meta`).
+fn delete_nested_subvolumes(dir: &Path, meta: &fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let entries = fs::read_dir(dir).map_err(StorageError::io(dir))?;
+    for entry in entries {
+        let entry = entry.map_err(StorageError::io(dir))?;
+        let path = entry.path();
+        let Ok(child) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !child.is_dir() {
+            continue;
+        }
+        if is_subvolume(&child) && child.dev() != meta.dev() {
+            delete_subvolume(&path)?;
+        } else if child.dev() == meta.dev() {
+            delete_nested_subvolumes(&path, meta)?;
+        }
+    }
+    Ok(())
+}
+
+/// A fresh pending name for container `name`: never a layer's (those start with hex digits).
+fn container_handle(name: &str) -> String {
+    static ATTEMPT: AtomicU64 = AtomicU64::new(0);
+    let attempt = ATTEMPT.fetch_add(1, Ordering::Relaxed);
+    format!("container-{name}-{}-{attempt}", std::process::id())
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StorageError::io(path)(e)),
+    }
+}
+
+impl Driver for BtrfsDriver {
+    fn kind(&self) -> DriverKind {
+        DriverKind::Btrfs
+    }
+
+    fn diff_form(&self) -> DiffForm {
+        DiffForm::FullTree
+    }
+
+    fn has_layer(&self, id: &LayerId) -> Result<bool> {
+        Ok(self.layer_path(id).join("root").is_dir())
+    }
+
+    fn begin_layer(&self, id: &LayerId, parent: Option<&LayerId>) -> Result<PendingLayer> {
+        if let Some(parent) = parent {
+            if !self.has_layer(parent)? {
+                return Err(StorageError::NoSuchLayer(parent.clone()));
+            }
+        }
+        let handle = pending::handle(id);
+        let lock = pending::lock(&self.pending_dir(), &handle)?;
+        let subvolume = self.pending_dir().join(&handle);
+        let made = match parent {
+            Some(parent) => snapshot(&self.layer_path(parent), &subvolume, false)
+                .and_then(|()| write_note(&subvolume.join("parent"), parent.as_str())),
+            None => command::run(
+                "btrfs",
+                [
+                    "subvolume".as_ref(),
+                    "create".as_ref(),
+                    subvolume.as_os_str(),
+                ],
+            )
+            .map_err(StorageError::from)
+            .and_then(|_| {
+                let root = subvolume.join("root");
+                fs::create_dir(&root).map_err(StorageError::io(&root))
+            }),
+        };
+        if let Err(e) = made {
+            let _ = delete_subvolume(&subvolume);
+            pending::unlock(&self.pending_dir(), &handle);
+            return Err(e);
+        }
+        Ok(PendingLayer {
+            id: id.clone(),
+            parent: parent.cloned(),
+            root: subvolume.join("root"),
+            lowers: Vec::new(),
+            handle,
+            _lock: lock,
+        })
+    }
+
+    fn commit_layer(&self, pending: PendingLayer) -> Result<()> {
+        if self.has_layer(&pending.id)? {
+            // Another process committed the same layer first; its copy is as good as ours.
+            return self.abort_layer(pending);
+        }
+        let from = self.pending_dir().join(&pending.handle);
+        let to = self.layer_path(&pending.id);
+        if let Err(e) = snapshot(&from, &to, true) {
+            // Lost a race: the winner's read-only subvolume is there (and refused ours inside).
+            let lost = self.has_layer(&pending.id);
+            let discarded = self.abort_layer(pending);
+            return match lost {
+                Ok(true) => discarded,
+                _ => Err(e),
+            };
+        }
+        // The layer is committed; the writable subvolume it was snapshotted from goes.
+        self.abort_layer(pending)
+    }
+
+    fn abort_layer(&self, pending: PendingLayer) -> Result<()> {
+        delete_subvolume(&self.pending_dir().join(&pending.handle))?;
+        pending::unlock(&self.pending_dir(), &pending.handle);
+        Ok(())
+    }
+
+    fn create_container(&self, name: &str, top: &LayerId) -> Result<PathBuf> {
+        check_container_name(name)?;
+        if !self.has_layer(top)? {
+            return Err(StorageError::NoSuchLayer(top.clone()));
+        }
+        let path = self.container_path(name);
+        if fs::symlink_metadata(&path).is_ok() {
+            return Err(StorageError::ContainerExists(name.to_string()));
+        }
+        let handle = container_handle(name);
+        let _lock = pending::lock(&self.pending_dir(), &handle)?;
+        let made = self.pending_dir().join(&handle);
+        let result = snapshot(&self.layer_path(top), &made, false)
+            .and_then(|()| remove_if_present(&made.join("parent")))
+            .and_then(|()| write_note(&made.join("layer"), top.as_str()))
+            .and_then(|()| {
+                rustix::fs::renameat_with(
+                    rustix::fs::CWD,
+                    &made,
+                    rustix::fs::CWD,
+                    &path,
+                    rustix::fs::RenameFlags::NOREPLACE,
+                )
+                .map_err(|e| match e {
+                    rustix::io::Errno::EXIST => StorageError::ContainerExists(name.to_string()),
+                    e => StorageError::io(&path)(e.into()),
+                })
+            });
+        if let Err(e) = result {
+            let _ = delete_subvolume(&made);
+            pending::unlock(&self.pending_dir(), &handle);
+            return Err(e);
+        }
+        pending::unlock(&self.pending_dir(), &handle);
+        Ok(path.join("root"))
+    }
+
+    fn container_rootfs(&self, name: &str) -> Result<PathBuf> {
+        check_container_name(name)?;
+        let root = self.container_path(name).join("root");
+        if root.is_dir() {
+            Ok(root)
+        } else {
+            Err(StorageError::NoSuchContainer(name.to_string()))
+        }
+    }
+
+    fn remove_container(&self, name: &str) -> Result<()> {
+        check_container_name(name)?;
+        let path = self.container_path(name);
+        if fs::symlink_metadata(&path).is_err() {
+            return Err(StorageError::NoSuchContainer(name.to_string()));
+        }
+        // Deleting a subvolume would detach whatever is mounted in it (a runtime's /proc).
+        self.check_no_mounts("container", name, &path)?;
+        delete_subvolume(&path)
+    }
+
+    fn destroy_layer(&self, id: &LayerId) -> Result<()> {
+        if !self.has_layer(id)? {
+            return Err(StorageError::NoSuchLayer(id.clone()));
+        }
+        // Snapshots do not depend on their source: nothing else needs to be checked.
+        delete_subvolume(&self.layer_path(id))
+    }
+
+    fn list(&self) -> Result<Vec<Dataset>> {
+        let exclusive = self.exclusive_bytes();
+        let mut datasets = Vec::new();
+        for (sub, kind, note) in [
+            ("layers", DatasetKind::Layer, "parent"),
+            ("containers", DatasetKind::Container, "layer"),
+        ] {
+            let dir = self.base.join(sub);
+            let entries = fs::read_dir(&dir).map_err(StorageError::io(&dir))?;
+            for entry in entries {
+                let path = entry.map_err(StorageError::io(&dir))?.path();
+                if !path.join("root").is_dir() {
+                    continue;
+                }
+                let used_bytes = match &exclusive {
+                    Some(by_id) => subvolume_id(&path)
+                        .and_then(|id| by_id.get(&id).copied())
+                        .unwrap_or(0),
+                    None => tree_bytes(&path.join("root")),
+                };
+                datasets.push(Dataset {
+                    name: path
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned(),
+                    kind,
+                    parent: read_layer_note(&path.join(note)),
+                    used_bytes,
+                });
+            }
+        }
+        datasets.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(datasets)
+    }
+
+    fn clean_leftovers(&self) -> Result<Vec<String>> {
+        let dir = self.pending_dir();
+        let entries = fs::read_dir(&dir).map_err(StorageError::io(&dir))?;
+        let mut removed = Vec::new();
+        for entry in entries {
+            let name = entry.map_err(StorageError::io(&dir))?.file_name();
+            let Some(handle) = name.to_str() else {
+                continue;
+            };
+            if handle.ends_with(".lock") || !pending::is_abandoned(&dir, handle)? {
+                continue;
+            }
+            delete_subvolume(&dir.join(handle))?;
+            pending::unlock(&dir, handle);
+            removed.push(handle.to_string());
+        }
+        // Locks left without their pending subvolume (a crash between the two removals); a
+        // builder's lock file exists a moment before its subvolume does.
+        for handle in pending::abandoned(&dir)? {
+            if !dir.join(&handle).exists() {
+                pending::remove_if_abandoned(&dir, &handle)?;
+            }
+        }
+        removed.sort();
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qgroup_lines_give_exclusive_bytes() {
+        let text = "\
+Qgroupid    Referenced    Exclusive   Path 
+--------    ----------    ---------   ---- 
+0/5              16384        16384   <toplevel>
+0/261          2019328        16384   layers/x
+0/263          2322432       319488   <stale>
+1/100          2322432       319488   
+";
+        let by_id = parse_qgroups(text);
+        assert_eq!(by_id.len(), 3);
+        assert_eq!(by_id[&263], 319_488);
+        assert_eq!(by_id[&5], 16384);
+    }
+
+    #[test]
+    fn a_directory_not_on_btrfs_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("storage");
+        match BtrfsDriver::new(base.clone()) {
+            Ok(_) => {} // the temporary directory happens to be on btrfs
+            Err(e) => {
+                let text = e.to_string();
+                assert!(matches!(
+                    e,
+                    StorageError::Unsupported {
+                        driver: "btrfs",
+                        ..
+                    }
+                ));
+                assert!(text.contains(&base.display().to_string()), "{text}");
+                assert!(text.contains("not on a btrfs filesystem"), "{text}");
+            }
+        }
+    }
+}

@@ -1,0 +1,1027 @@
+//! The ZFS driver: every layer a dataset cloned from its parent's `@final` snapshot, every
+//! container a clone of its top layer's `@final`, so that a container costs one clone whatever
+//! the size of its image. It drives the `zfs` command (the same on illumos, FreeBSD and Linux,
+//! and on Linux also zfs-fuse's), always through [`command::run`], so it compiles everywhere.
+//!
+//! ```text
+//! PARENT/layers/ID             a committed layer: tree in MOUNTPOINT/root, snapshot @final,
+//!                              readonly=on; a clone of its parent layer's @final
+//! PARENT/containers/NAME       a container: a clone of its top layer's @final, rootfs in
+//!                              MOUNTPOINT/root (so the dataset can be an illumos zonepath)
+//! PARENT/pending/HANDLE        a layer being built (HANDLE = ID-PID-ATTEMPT)
+//! STATE_DIR/HANDLE.lock        held by the builder while PARENT/pending/HANDLE is pending
+//! ```
+//!
+//! As imgadm does, a layer is built under a temporary name and renamed into place only once it
+//! is complete (`zfs snapshot @final`, `zfs rename`); a failure destroys it. Pending datasets
+//! live under their own parent, so nothing that lists `PARENT/layers` can mistake one for a
+//! committed layer, and a committed layer always has its `@final` (the snapshot is taken before
+//! the rename). Pending datasets are told from live ones by their lock: free, or missing
+//! (builders lock before creating anything, so a pending dataset without a lock file outlived
+//! its builder, e.g. when the state directory was lost on reboot), means abandoned.
+//!
+//! Observed on zfs-fuse 0.7.0 (Debian 12, pool version 23), and handled here so that the same
+//! commands work there and on illumos:
+//! - `zfs rename` and `zfs destroy` of a *mounted* filesystem fail with "dataset is busy" even
+//!   when nothing uses it (and `zfs destroy -f` too): the driver unmounts first.
+//! - Right after `zfs umount` returns, the daemon may still hold the dataset for some
+//!   milliseconds: a `rename` or `destroy` then fails with "dataset is busy" (about one try in
+//!   three in a tight loop); the driver retries those, briefly, after its own unmount.
+//! - A renamed filesystem stays unmounted: the driver mounts it again.
+//! - `zfs list` has no `-p` (exact numbers): sizes come from `zfs get -Hp`, whose output is the
+//!   same on illumos. There is no `clones` property ("bad property list: invalid property
+//!   'clones'"): the driver asks for it, and where it is missing finds a snapshot's clones
+//!   from the `origin` of every filesystem in the pool.
+//! - A `umount` refused because a file is open says "umount: …: target is busy" (zfs-fuse
+//!   runs umount(8)); the driver reports it, naming the dataset, and does not retry it.
+//! - `zfs get readonly` on a mounted filesystem says `off` (source `temporary`, from the `rw`
+//!   FUSE mount option) although writes fail with EROFS; only when unmounted does it say `on`.
+//!   The driver never reads `readonly` back.
+//! - `origin` is `-` for a filesystem that is not a clone (as on illumos).
+//! - `used` lags behind writes until the next transaction group is synced (a snapshot syncs).
+//! - Two mounts at the same moment (two `zfs clone`, `zfs create`, `zfs mount` or `zpool
+//!   create` running concurrently) can freeze the daemon and every filesystem it serves: each
+//!   mount is announced to its FUSE listener with two `write`s to one shared pipe, and when
+//!   two announcements interleave the listener reads a garbage length and then blocks in
+//!   `read` on that pipe forever, holding the lock every FUSE request needs (seen: a thread in
+//!   `read(6, …, 0x6c516ef3)`, `zfs` commands stuck in `fuse_get_req`). The driver therefore
+//!   runs its mounting commands one at a time, under a lock in the state directory shared by
+//!   every process using the parent dataset; on real ZFS this costs a few milliseconds per
+//!   clone at most.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::command::{self, CommandFailure};
+use crate::pending;
+use crate::{
+    check_container_name, Dataset, DatasetKind, DiffForm, Driver, DriverKind, LayerId,
+    PendingLayer, Result, StorageError,
+};
+
+/// The snapshot that freezes a committed layer (imgadm's name for it too).
+const FINAL: &str = "final";
+
+/// ZFS refuses names of 256 characters or more.
+const MAX_NAME_LEN: usize = 255;
+
+/// The longest name the driver builds below its parent dataset: a pending layer's snapshot,
+/// `/pending/ID-PID-ATTEMPT@final` (64 hex digits, a u32 and a u64).
+const LONGEST_SUFFIX: usize = "/pending/".len() + 64 + 1 + 10 + 1 + 20 + "@final".len();
+
+/// How long to retry a `rename` or `destroy` that zfs-fuse calls busy after an unmount.
+const BUSY_RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// In the state directory: locked while a command that mounts runs (see the module docs).
+/// Not `*.lock`, which names the locks of pending layers.
+const MOUNT_SERIAL: &str = "zfs-mount.serial";
+
+/// Layers and containers as ZFS datasets below one parent dataset.
+#[derive(Debug)]
+pub struct ZfsDriver {
+    parent: String,
+    state_dir: PathBuf,
+}
+
+impl ZfsDriver {
+    /// Uses `parent_dataset` (e.g. `pool/aurora`), creating it and its `layers`, `containers`
+    /// and `pending` children if missing. `state_dir` holds the locks of pending layers; every
+    /// process using `parent_dataset` must use the same one.
+    pub fn new(parent_dataset: &str, state_dir: PathBuf) -> Result<Self> {
+        check_parent_name(parent_dataset).map_err(|reason| bad_name(parent_dataset, &reason))?;
+        fs::create_dir_all(&state_dir).map_err(StorageError::io(&state_dir))?;
+        let driver = ZfsDriver {
+            parent: parent_dataset.to_string(),
+            state_dir,
+        };
+        for child in ["layers", "containers", "pending"] {
+            driver.ensure_filesystem(&format!("{}/{child}", driver.parent))?;
+        }
+        // Fails early, naming the dataset, when the parent has no usable mountpoint.
+        driver.mountpoint(&driver.pending_parent())?;
+        Ok(driver)
+    }
+
+    /// The dataset given to [`ZfsDriver::new`].
+    pub fn parent_dataset(&self) -> &str {
+        &self.parent
+    }
+
+    /// The dataset of layer `id`, committed or not.
+    pub fn layer_dataset(&self, id: &LayerId) -> String {
+        format!("{}/layers/{id}", self.parent)
+    }
+
+    /// The dataset of container `name`.
+    pub fn container_dataset(&self, name: &str) -> String {
+        format!("{}/containers/{name}", self.parent)
+    }
+
+    /// The tree of a committed layer (read-only), mounting its dataset if it is not.
+    pub fn layer_root(&self, id: &LayerId) -> Result<PathBuf> {
+        if !self.has_layer(id)? {
+            return Err(StorageError::NoSuchLayer(id.clone()));
+        }
+        Ok(self.mounted(&self.layer_dataset(id))?.join("root"))
+    }
+
+    fn pending_parent(&self) -> String {
+        format!("{}/pending", self.parent)
+    }
+
+    fn pending_dataset(&self, handle: &str) -> String {
+        format!("{}/{handle}", self.pending_parent())
+    }
+
+    fn exists(&self, dataset: &str) -> Result<bool> {
+        match zfs(["get", "-H", "-o", "value", "type", dataset]) {
+            Ok(_) => Ok(true),
+            Err(e) if is_missing(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates a filesystem and its missing parents, tolerating a concurrent creator.
+    fn ensure_filesystem(&self, dataset: &str) -> Result<()> {
+        if self.exists(dataset)? {
+            return Ok(());
+        }
+        match self.mounting(|| zfs(["create", "-p", dataset]))? {
+            Ok(_) => Ok(()),
+            Err(_) if self.exists(dataset)? => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The `mountpoint` property, which must be a path for the driver to use the dataset.
+    fn mountpoint(&self, dataset: &str) -> Result<PathBuf> {
+        let props = get_props(dataset, &["mountpoint"])?;
+        mountpoint_path(dataset, props.get("mountpoint").map(String::as_str))
+    }
+
+    /// The dataset's mountpoint, after mounting it if it is not mounted.
+    fn mounted(&self, dataset: &str) -> Result<PathBuf> {
+        let props = get_props(dataset, &["mounted", "mountpoint"])?;
+        let path = mountpoint_path(dataset, props.get("mountpoint").map(String::as_str))?;
+        if props.get("mounted").map(String::as_str) != Some("yes") {
+            match self.mounting(|| zfs(["mount", dataset]))? {
+                Ok(_) => {}
+                Err(e) if e.stderr.contains("already mounted") => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(path)
+    }
+
+    /// Runs a `zfs` command that mounts a filesystem, never two at once (see the module docs).
+    fn mounting(
+        &self,
+        op: impl FnOnce() -> Result<String, CommandFailure>,
+    ) -> Result<Result<String, CommandFailure>> {
+        let path = self.state_dir.join(MOUNT_SERIAL);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(StorageError::io(&path))?;
+        file.lock().map_err(StorageError::io(&path))?;
+        Ok(op())
+    }
+
+    /// Unmounts a filesystem and the filesystems below it, deepest first.
+    fn unmount_tree(&self, dataset: &str) -> Result<()> {
+        let listed = zfs([
+            "list",
+            "-H",
+            "-o",
+            "name",
+            "-r",
+            "-t",
+            "filesystem",
+            dataset,
+        ])?;
+        let mut names: Vec<&str> = listed.lines().filter(|l| !l.is_empty()).collect();
+        names.sort_unstable_by(|a, b| b.cmp(a));
+        for name in names {
+            match zfs(["umount", name]) {
+                Ok(_) => {}
+                Err(e) if e.stderr.contains("not currently mounted") || is_missing(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Destroys a dataset with its snapshots and children (never clones of them: zfs refuses
+    /// then); returns whether there was one to destroy.
+    fn destroy(&self, dataset: &str) -> Result<bool> {
+        match self.unmount_tree(dataset) {
+            Ok(()) => {}
+            Err(StorageError::Command(e)) if is_missing(&e) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        match retry_busy(|| zfs(["destroy", "-r", dataset])) {
+            Ok(_) => Ok(true),
+            Err(e) if is_missing(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Gives up a pending layer after a failure: destroys its dataset if it can (otherwise
+    /// `clean_leftovers` will, its lock being gone) and removes its lock file.
+    fn discard(&self, handle: &str) {
+        let dataset = self.pending_dataset(handle);
+        if let Err(e) = self.destroy(&dataset) {
+            tracing::warn!(%dataset, error = %e, "could not destroy a failed pending layer");
+        }
+        pending::unlock(&self.state_dir, handle);
+    }
+
+    /// Every filesystem cloned from a snapshot of `dataset`: from the snapshots' `clones`
+    /// property where zfs has it (illumos, OpenZFS), else from every filesystem's `origin` in
+    /// the pool (zfs-fuse has no `clones`).
+    fn clones_of(&self, dataset: &str) -> Result<Vec<String>> {
+        match zfs([
+            "get",
+            "-H",
+            "-r",
+            "-d",
+            "1",
+            "-o",
+            "name,property,value",
+            "clones",
+            dataset,
+        ]) {
+            Ok(out) => return Ok(parse_clones(&out)),
+            Err(e) if e.stderr.contains("invalid property 'clones'") => {}
+            Err(e) => return Err(e.into()),
+        }
+        let pool = self.parent.split('/').next().unwrap_or(&self.parent);
+        let listed = zfs([
+            "list",
+            "-H",
+            "-o",
+            "name,origin",
+            "-r",
+            "-t",
+            "filesystem",
+            pool,
+        ])?;
+        let prefix = format!("{dataset}@");
+        Ok(parse_origins(&listed)
+            .into_iter()
+            .filter(|(_, origin)| origin.as_deref().is_some_and(|o| o.starts_with(&prefix)))
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    fn make_pending(&self, dataset: &str, parent: Option<&LayerId>) -> Result<PathBuf> {
+        match parent {
+            Some(parent) => {
+                let origin = format!("{}@{FINAL}", self.layer_dataset(parent));
+                self.mounting(|| zfs(["clone", &origin, dataset]))??;
+            }
+            None => {
+                self.mounting(|| zfs(["create", dataset]))??;
+            }
+        }
+        let root = self.mounted(dataset)?.join("root");
+        if parent.is_none() {
+            fs::create_dir(&root).map_err(StorageError::io(&root))?;
+        }
+        Ok(root)
+    }
+}
+
+/// Runs `zfs ARGS…`.
+fn zfs<const N: usize>(args: [&str; N]) -> Result<String, CommandFailure> {
+    command::run("zfs", args)
+}
+
+/// Retries `op` while zfs says "dataset is busy", which zfs-fuse does for a moment after an
+/// unmount. Only called after the driver unmounted the dataset itself, so "busy" cannot mean
+/// that a process is using it.
+fn retry_busy(
+    mut op: impl FnMut() -> Result<String, CommandFailure>,
+) -> Result<String, CommandFailure> {
+    let deadline = Instant::now() + BUSY_RETRY_FOR;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match op() {
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                tracing::debug!(command = %e.argv.join(" "), "dataset busy; retrying");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// `zfs get -Hp -o name,property,value PROPS DATASET`, as property → value.
+fn get_props(dataset: &str, props: &[&str]) -> Result<BTreeMap<String, String>> {
+    let list = props.join(",");
+    let out = zfs(["get", "-Hp", "-o", "name,property,value", &list, dataset])?;
+    Ok(parse_get(&out)
+        .into_iter()
+        .filter(|row| row.name == dataset)
+        .map(|row| (row.property, row.value))
+        .collect())
+}
+
+fn mountpoint_path(dataset: &str, value: Option<&str>) -> Result<PathBuf> {
+    match value {
+        Some(path) if path.starts_with('/') => Ok(PathBuf::from(path)),
+        other => Err(StorageError::Unsupported {
+            driver: "zfs",
+            reason: format!(
+                "dataset {dataset} has mountpoint {}; the driver needs datasets mounted at a \
+                 path (set a mountpoint on the parent dataset)",
+                other.unwrap_or("(none reported)")
+            ),
+        }),
+    }
+}
+
+fn bad_name(name: &str, reason: &str) -> StorageError {
+    StorageError::Unsupported {
+        driver: "zfs",
+        reason: format!("invalid dataset name {name:?}: {reason}"),
+    }
+}
+
+/// Checks a filesystem name: `/`-separated components of `[A-Za-z0-9-_.:]`, the first (the
+/// pool) starting with a letter, no `.` or `..` component, shorter than 256 characters.
+pub fn check_dataset_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "it has {} characters; ZFS allows at most {MAX_NAME_LEN}",
+            name.len()
+        ));
+    }
+    for component in name.split('/') {
+        if component.is_empty() {
+            return Err("it has an empty component (a leading, trailing or double '/')".into());
+        }
+        if component == "." || component == ".." {
+            return Err(format!("it has a {component:?} component"));
+        }
+        if let Some(c) = component
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
+        {
+            return Err(format!(
+                "{c:?} is not allowed: use letters, digits, '-', '_', '.' and ':'"
+            ));
+        }
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err("a pool name must start with a letter".into());
+    }
+    Ok(())
+}
+
+/// A parent dataset must leave room for the longest name the driver builds below it.
+fn check_parent_name(name: &str) -> std::result::Result<(), String> {
+    check_dataset_name(name)?;
+    let room = MAX_NAME_LEN - LONGEST_SUFFIX;
+    if name.len() > room {
+        return Err(format!(
+            "it has {} characters; the names built below it need it to have at most {room}",
+            name.len()
+        ));
+    }
+    Ok(())
+}
+
+/// One line of `zfs get -H -o name,property,value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PropRow {
+    name: String,
+    property: String,
+    value: String,
+}
+
+/// Parses `zfs get -H[p] -o name,property,value …`: one tab-separated line per dataset and
+/// property. Lines without three fields are skipped; the value keeps any further tabs.
+fn parse_get(text: &str) -> Vec<PropRow> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            let name = fields.next()?;
+            let property = fields.next()?;
+            let value = fields.next()?;
+            (!name.is_empty()).then(|| PropRow {
+                name: name.to_string(),
+                property: property.to_string(),
+                value: value.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Parses `zfs list -H -o name,origin`: each filesystem with the snapshot it was cloned from
+/// (`-`, or an empty field, for none). Lines without two fields are skipped.
+fn parse_origins(text: &str) -> Vec<(String, Option<String>)> {
+    text.lines()
+        .filter_map(|line| {
+            let (name, origin) = line.split_once('\t')?;
+            let origin = origin.split('\t').next().unwrap_or("").trim();
+            let origin = (!origin.is_empty() && origin != "-").then(|| origin.to_string());
+            (!name.is_empty()).then(|| (name.to_string(), origin))
+        })
+        .collect()
+}
+
+/// The clones named by `zfs get -H -o name,property,value clones …` (comma-separated, `-` for
+/// none; illumos before #7668 printed an empty value, or left the column out).
+fn parse_clones(text: &str) -> Vec<String> {
+    let mut clones: Vec<String> = parse_get(text)
+        .into_iter()
+        .filter(|row| row.property == "clones")
+        .flat_map(|row| {
+            row.value
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty() && *c != "-")
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    clones.sort();
+    clones.dedup();
+    clones
+}
+
+/// Parses a size as `zfs get -p` prints it (bytes), or as zfs prints it without `-p`
+/// (`1.14M`, `512`, `2G`, `-`); `None` when it is neither.
+fn parse_size(value: &str) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(bytes) = value.parse::<u64>() {
+        return Some(bytes);
+    }
+    let (number, unit) = value.split_at(value.find(|c: char| c.is_ascii_alphabetic())?);
+    let shift = match unit
+        .trim_end_matches(['B', 'b'])
+        .to_ascii_uppercase()
+        .as_str()
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        "P" => 50,
+        "E" => 60,
+        _ => return None,
+    };
+    let number: f64 = number.parse().ok()?;
+    (number.is_finite() && number >= 0.0).then(|| (number * (1u64 << shift) as f64) as u64)
+}
+
+/// What `list` reports, from `zfs get -Hp -r -o name,property,value type,origin,used PARENT`:
+/// the filesystems `PARENT/layers/ID` and `PARENT/containers/NAME`, each with the layer its
+/// origin snapshot belongs to. Pending layers, snapshots and anything else are left out.
+fn datasets_from_get(parent: &str, text: &str) -> Vec<Dataset> {
+    let mut props: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for row in parse_get(text) {
+        props
+            .entry(row.name)
+            .or_default()
+            .insert(row.property, row.value);
+    }
+    let layers = format!("{parent}/layers/");
+    let containers = format!("{parent}/containers/");
+    let mut datasets: Vec<Dataset> = props
+        .iter()
+        .filter(|(_, p)| p.get("type").is_none_or(|t| t == "filesystem"))
+        .filter_map(|(name, p)| {
+            let (kind, short) = if let Some(rest) = name.strip_prefix(&layers) {
+                LayerId::parse(rest)?;
+                (DatasetKind::Layer, rest)
+            } else if let Some(rest) = name.strip_prefix(&containers) {
+                check_container_name(rest).ok()?;
+                (DatasetKind::Container, rest)
+            } else {
+                return None;
+            };
+            let parent = p
+                .get("origin")
+                .and_then(|origin| origin.strip_prefix(&layers))
+                .and_then(|snapshot| snapshot.split_once('@'))
+                .and_then(|(id, _)| LayerId::parse(id));
+            Some(Dataset {
+                name: short.to_string(),
+                kind,
+                parent,
+                used_bytes: p.get("used").and_then(|u| parse_size(u)).unwrap_or(0),
+            })
+        })
+        .collect();
+    datasets.sort_by(|a, b| a.name.cmp(&b.name));
+    datasets
+}
+
+/// zfs's "cannot open 'X': dataset does not exist" (illumos, OpenZFS and zfs-fuse alike).
+fn is_missing(failure: &CommandFailure) -> bool {
+    failure.stderr.contains("dataset does not exist")
+}
+
+/// zfs's "cannot destroy 'X': dataset is busy" (also for `rename`).
+fn is_busy(failure: &CommandFailure) -> bool {
+    failure.stderr.contains("dataset is busy")
+}
+
+impl Driver for ZfsDriver {
+    fn kind(&self) -> DriverKind {
+        DriverKind::Zfs
+    }
+
+    fn diff_form(&self) -> DiffForm {
+        DiffForm::FullTree
+    }
+
+    fn has_layer(&self, id: &LayerId) -> Result<bool> {
+        // The snapshot is taken before the rename, so a layer dataset without it is not one
+        // this driver committed.
+        self.exists(&format!("{}@{FINAL}", self.layer_dataset(id)))
+    }
+
+    fn begin_layer(&self, id: &LayerId, parent: Option<&LayerId>) -> Result<PendingLayer> {
+        if let Some(parent) = parent {
+            if !self.has_layer(parent)? {
+                return Err(StorageError::NoSuchLayer(parent.clone()));
+            }
+        }
+        let handle = pending::handle(id);
+        // The lock comes first: a pending dataset always has a lock file while its builder
+        // lives, which is what `clean_leftovers` relies on.
+        let lock = pending::lock(&self.state_dir, &handle)?;
+        let dataset = self.pending_dataset(&handle);
+        let root = match self.make_pending(&dataset, parent) {
+            Ok(root) => root,
+            Err(e) => {
+                self.discard(&handle);
+                return Err(e);
+            }
+        };
+        Ok(PendingLayer {
+            id: id.clone(),
+            parent: parent.cloned(),
+            root,
+            lowers: Vec::new(),
+            handle,
+            _lock: lock,
+        })
+    }
+
+    fn commit_layer(&self, pending: PendingLayer) -> Result<()> {
+        if self.has_layer(&pending.id)? {
+            // Another process committed the same layer first; its copy is as good as ours.
+            return self.abort_layer(pending);
+        }
+        let from = self.pending_dataset(&pending.handle);
+        let to = self.layer_dataset(&pending.id);
+        // Frozen before the rename: whoever sees `to` sees it complete, with its @final.
+        let frozen = zfs(["snapshot", &format!("{from}@{FINAL}")])
+            .and_then(|_| zfs(["set", "readonly=on", &from]))
+            .map_err(StorageError::from)
+            .and_then(|_| self.unmount_tree(&from));
+        if let Err(e) = frozen {
+            self.discard(&pending.handle);
+            return Err(e);
+        }
+        match retry_busy(|| zfs(["rename", &from, &to])) {
+            Ok(_) => {}
+            // Another process renamed its copy into place first; ours is not needed.
+            Err(_) if self.has_layer(&pending.id)? => return self.abort_layer(pending),
+            Err(e) => {
+                self.discard(&pending.handle);
+                return Err(e.into());
+            }
+        }
+        pending::unlock(&self.state_dir, &pending.handle);
+        // Committed; mounted so that its tree can be read (clones do not need it mounted).
+        self.mounted(&to)?;
+        Ok(())
+    }
+
+    fn abort_layer(&self, pending: PendingLayer) -> Result<()> {
+        self.destroy(&self.pending_dataset(&pending.handle))?;
+        pending::unlock(&self.state_dir, &pending.handle);
+        Ok(())
+    }
+
+    fn create_container(&self, name: &str, top: &LayerId) -> Result<PathBuf> {
+        check_container_name(name)?;
+        if !self.has_layer(top)? {
+            return Err(StorageError::NoSuchLayer(top.clone()));
+        }
+        let dataset = self.container_dataset(name);
+        let origin = format!("{}@{FINAL}", self.layer_dataset(top));
+        // The clone claims the name, also against a concurrent process.
+        if let Err(e) = self.mounting(|| zfs(["clone", &origin, &dataset]))? {
+            return Err(if self.exists(&dataset)? {
+                StorageError::ContainerExists(name.to_string())
+            } else {
+                e.into()
+            });
+        }
+        match self.mounted(&dataset) {
+            Ok(path) => Ok(path.join("root")),
+            Err(e) => {
+                if let Err(cleanup) = self.destroy(&dataset) {
+                    tracing::warn!(%dataset, error = %cleanup, "could not destroy a container that failed to mount");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn container_rootfs(&self, name: &str) -> Result<PathBuf> {
+        check_container_name(name)?;
+        let dataset = self.container_dataset(name);
+        if !self.exists(&dataset)? {
+            return Err(StorageError::NoSuchContainer(name.to_string()));
+        }
+        Ok(self.mounted(&dataset)?.join("root"))
+    }
+
+    fn remove_container(&self, name: &str) -> Result<()> {
+        check_container_name(name)?;
+        let dataset = self.container_dataset(name);
+        if !self.exists(&dataset)? {
+            return Err(StorageError::NoSuchContainer(name.to_string()));
+        }
+        self.destroy(&dataset).map(drop)
+    }
+
+    fn destroy_layer(&self, id: &LayerId) -> Result<()> {
+        if !self.has_layer(id)? {
+            return Err(StorageError::NoSuchLayer(id.clone()));
+        }
+        let dataset = self.layer_dataset(id);
+        let clones = self.clones_of(&dataset)?;
+        if !clones.is_empty() {
+            return Err(StorageError::InUse {
+                what: "layer",
+                name: id.to_string(),
+                reason: format!("clones of {dataset} exist: {}", clones.join(", ")),
+            });
+        }
+        self.destroy(&dataset).map(drop)
+    }
+
+    fn list(&self) -> Result<Vec<Dataset>> {
+        let out = zfs([
+            "get",
+            "-Hp",
+            "-r",
+            "-o",
+            "name,property,value",
+            "type,origin,used",
+            &format!("{}/layers", self.parent),
+            &format!("{}/containers", self.parent),
+        ])?;
+        Ok(datasets_from_get(&self.parent, &out))
+    }
+
+    /// Destroys pending datasets whose builder is gone (its lock is free, or missing) and
+    /// returns their names; also removes lock files left without a dataset.
+    fn clean_leftovers(&self) -> Result<Vec<String>> {
+        // Datasets first, locks second: a builder takes its lock before creating its dataset,
+        // so every pending dataset seen here already had its lock file.
+        let parent = self.pending_parent();
+        let listed = zfs([
+            "list",
+            "-H",
+            "-o",
+            "name",
+            "-r",
+            "-d",
+            "1",
+            "-t",
+            "filesystem",
+            &parent,
+        ])?;
+        let prefix = format!("{parent}/");
+        let handles: Vec<&str> = listed
+            .lines()
+            .filter_map(|name| name.strip_prefix(&prefix))
+            .filter(|handle| !handle.is_empty() && !handle.contains('/'))
+            .collect();
+        let mut removed = Vec::new();
+        for handle in &handles {
+            if pending::is_abandoned(&self.state_dir, handle)? {
+                let dataset = self.pending_dataset(handle);
+                // Gone meanwhile when its builder just committed or aborted it.
+                if self.destroy(&dataset)? {
+                    removed.push(dataset);
+                }
+                pending::unlock(&self.state_dir, handle);
+            }
+        }
+        for handle in pending::abandoned(&self.state_dir)? {
+            if !handles.contains(&handle.as_str()) {
+                pending::remove_if_abandoned(&self.state_dir, &handle)?;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dataset_names_follow_zfs_rules() {
+        for good in ["pool", "pool/aurora", "tank/a-b_c.d:e/F9", "zones/aurora"] {
+            assert_eq!(check_dataset_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "/pool",
+            "pool/",
+            "pool//x",
+            "pool/./x",
+            "pool/../x",
+            "pool/with space",
+            "pool/snap@x",
+            "pool/a%b",
+            "9pool/x",
+            "-pool",
+            "pool/ünï",
+        ] {
+            assert!(check_dataset_name(bad).is_err(), "{bad:?} accepted");
+        }
+        let long = format!("pool/{}", "a".repeat(251));
+        assert!(check_dataset_name(&long).unwrap_err().contains("255"));
+        assert_eq!(check_dataset_name(&long[..255]), Ok(()));
+    }
+
+    #[test]
+    fn the_parent_leaves_room_for_pending_snapshots() {
+        let room = MAX_NAME_LEN - LONGEST_SUFFIX;
+        let fits = format!("p/{}", "a".repeat(room - 2));
+        assert_eq!(check_parent_name(&fits), Ok(()));
+        let id = LayerId::parse(&"f".repeat(64)).unwrap();
+        let longest = format!("{fits}/pending/{id}-{}-{}@final", u32::MAX, u64::MAX);
+        assert_eq!(longest.len(), MAX_NAME_LEN);
+        assert!(check_parent_name(&format!("{fits}a")).is_err());
+    }
+
+    #[test]
+    fn new_refuses_bad_parents_before_running_zfs() {
+        let err = ZfsDriver::new("pool/../etc", PathBuf::from("/nonexistent")).unwrap_err();
+        assert!(
+            matches!(&err, StorageError::Unsupported { driver: "zfs", reason } if reason.contains("pool/../etc")),
+            "{err}"
+        );
+    }
+
+    /// Recorded from zfs-fuse 0.7.0 (`zfs get -Hp -r -o name,property,value
+    /// type,origin,used aurtest/aurora`), after a layer, a container and a pending layer.
+    const ZFS_FUSE_GET: &str = "\
+aurtest/aurora\ttype\tfilesystem
+aurtest/aurora\torigin\t-
+aurtest/aurora\tused\t1056768
+aurtest/aurora/containers\ttype\tfilesystem
+aurtest/aurora/containers\torigin\t-
+aurtest/aurora/containers\tused\t217088
+aurtest/aurora/containers/c1\ttype\tfilesystem
+aurtest/aurora/containers/c1\torigin\taurtest/aurora/layers/1111111111111111111111111111111111111111111111111111111111111111@final
+aurtest/aurora/containers/c1\tused\t94208
+aurtest/aurora/layers\ttype\tfilesystem
+aurtest/aurora/layers\torigin\t-
+aurtest/aurora/layers\tused\t331776
+aurtest/aurora/layers/1111111111111111111111111111111111111111111111111111111111111111\ttype\tfilesystem
+aurtest/aurora/layers/1111111111111111111111111111111111111111111111111111111111111111\torigin\t-
+aurtest/aurora/layers/1111111111111111111111111111111111111111111111111111111111111111\tused\t208896
+aurtest/aurora/layers/1111111111111111111111111111111111111111111111111111111111111111@final\ttype\tsnapshot
+aurtest/aurora/layers/1111111111111111111111111111111111111111111111111111111111111111@final\torigin\t-
+aurtest/aurora/layers/1111111111111111111111111111111111111111111111111111111111111111@final\tused\t81920
+aurtest/aurora/pending\ttype\tfilesystem
+aurtest/aurora/pending\torigin\t-
+aurtest/aurora/pending\tused\t368640
+aurtest/aurora/pending/1111111111111111111111111111111111111111111111111111111111111111-77-0\ttype\tfilesystem
+aurtest/aurora/pending/1111111111111111111111111111111111111111111111111111111111111111-77-0\torigin\t-
+aurtest/aurora/pending/1111111111111111111111111111111111111111111111111111111111111111-77-0\tused\t114688
+";
+
+    /// The same shape as illumos prints it (zfs(8): `-H` tab-separated, `-p` exact numbers),
+    /// with a layer chain, a user snapshot of a container, a foreign dataset and a value with
+    /// a tab, and a line cut short.
+    const ILLUMOS_GET: &str = "\
+zones/aurora/layers\ttype\tfilesystem
+zones/aurora/layers\torigin\t-
+zones/aurora/layers\tused\t1234
+zones/aurora/layers/2222222222222222222222222222222222222222222222222222222222222222\ttype\tfilesystem
+zones/aurora/layers/2222222222222222222222222222222222222222222222222222222222222222\torigin\tzones/aurora/layers/1111111111111111111111111111111111111111111111111111111111111111@final
+zones/aurora/layers/2222222222222222222222222222222222222222222222222222222222222222\tused\t40960
+zones/aurora/layers/1111111111111111111111111111111111111111111111111111111111111111\ttype\tfilesystem
+zones/aurora/layers/1111111111111111111111111111111111111111111111111111111111111111\torigin\t-
+zones/aurora/layers/1111111111111111111111111111111111111111111111111111111111111111\tused\t5368709120
+zones/aurora/layers/not-a-layer\ttype\tfilesystem
+zones/aurora/layers/not-a-layer\torigin\t-
+zones/aurora/containers/web.1\ttype\tfilesystem
+zones/aurora/containers/web.1\torigin\tzones/aurora/layers/2222222222222222222222222222222222222222222222222222222222222222@final
+zones/aurora/containers/web.1\tused\t8192
+zones/aurora/containers/web.1@before-upgrade\ttype\tsnapshot
+zones/aurora/containers/web.1@before-upgrade\tused\t0
+zones/aurora/containers/odd\ttype\tfilesystem
+zones/aurora/containers/odd\torigin\tsomewhere/else@snap\twith a tab
+zones/aurora/containers/odd\tused\t12
+zones/aurora/containers/cut\ttype
+";
+
+    fn id(n: char) -> LayerId {
+        LayerId::parse(&n.to_string().repeat(64)).unwrap()
+    }
+
+    #[test]
+    fn list_from_zfs_fuse_output() {
+        let datasets = datasets_from_get("aurtest/aurora", ZFS_FUSE_GET);
+        assert_eq!(
+            datasets,
+            [
+                Dataset {
+                    name: id('1').to_string(),
+                    kind: DatasetKind::Layer,
+                    parent: None,
+                    used_bytes: 208896,
+                },
+                Dataset {
+                    name: "c1".into(),
+                    kind: DatasetKind::Container,
+                    parent: Some(id('1')),
+                    used_bytes: 94208,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn list_from_illumos_output() {
+        let datasets = datasets_from_get("zones/aurora", ILLUMOS_GET);
+        let summary: Vec<_> = datasets
+            .iter()
+            .map(|d| (d.name.as_str(), d.kind, d.parent.clone(), d.used_bytes))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (id('1').as_str(), DatasetKind::Layer, None, 5368709120),
+                (id('2').as_str(), DatasetKind::Layer, Some(id('1')), 40960),
+                ("odd", DatasetKind::Container, None, 12),
+                ("web.1", DatasetKind::Container, Some(id('2')), 8192),
+            ]
+        );
+    }
+
+    #[test]
+    fn get_rows_keep_tabs_in_values_and_skip_short_lines() {
+        let rows = parse_get("a\tp\tv\tw\nshort\tline\n\nb\tmountpoint\t/x y\n");
+        assert_eq!(
+            rows,
+            [
+                PropRow {
+                    name: "a".into(),
+                    property: "p".into(),
+                    value: "v\tw".into()
+                },
+                PropRow {
+                    name: "b".into(),
+                    property: "mountpoint".into(),
+                    value: "/x y".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn origins_as_zfs_list_prints_them() {
+        // zfs-fuse 0.7.0, `zfs list -H -o name,origin -r -t filesystem aurtest`.
+        let text = "aurtest\t-\naurtest/aurora/containers/c1\taurtest/aurora/layers/L1@final\n\
+                    garbage\nempty-origin\t\n";
+        assert_eq!(
+            parse_origins(text),
+            [
+                ("aurtest".to_string(), None),
+                (
+                    "aurtest/aurora/containers/c1".to_string(),
+                    Some("aurtest/aurora/layers/L1@final".to_string())
+                ),
+                ("empty-origin".to_string(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn clones_as_illumos_prints_them() {
+        // `zfs get -H -r -d 1 -o name,property,value clones zones/aurora/layers/L` (zfs(8)):
+        // the filesystem itself says `-`, its snapshots list their clones.
+        let text = "zones/aurora/layers/L\tclones\t-\n\
+                    zones/aurora/layers/L@final\tclones\tzones/aurora/containers/b,zones/aurora/layers/M\n\
+                    zones/aurora/layers/L@other\tclones\tzones/aurora/containers/a\n";
+        assert_eq!(
+            parse_clones(text),
+            [
+                "zones/aurora/containers/a",
+                "zones/aurora/containers/b",
+                "zones/aurora/layers/M"
+            ]
+        );
+        // No clones: `-` now; an empty value, or no value column, before illumos #7668.
+        for none in [
+            "z/l@final\tclones\t-\n",
+            "z/l@final\tclones\t\n",
+            "z/l@final\tclones\n",
+            "",
+        ] {
+            assert!(parse_clones(none).is_empty(), "{none:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_exact_and_human() {
+        assert_eq!(parse_size("1056768"), Some(1056768));
+        assert_eq!(parse_size("0"), Some(0));
+        assert_eq!(parse_size("112K"), Some(112 * 1024));
+        assert_eq!(parse_size("1.50M"), Some(3 * 512 * 1024));
+        assert_eq!(parse_size("2G"), Some(2 << 30));
+        assert_eq!(parse_size("-"), None);
+        assert_eq!(parse_size("none"), None);
+        assert_eq!(parse_size(""), None);
+        assert_eq!(parse_size("1.2Q"), None);
+    }
+
+    fn failure(stderr: &str) -> CommandFailure {
+        CommandFailure {
+            argv: vec!["zfs".into()],
+            status: Some(1),
+            stdout: String::new(),
+            stderr: stderr.into(),
+        }
+    }
+
+    #[test]
+    fn errors_recognised_from_stderr() {
+        // zfs-fuse 0.7.0's messages; illumos prints the same ones.
+        assert!(is_missing(&failure(
+            "cannot open 'aurtest/aurora/nope': dataset does not exist\n"
+        )));
+        assert!(is_busy(&failure(
+            "cannot rename 'aurtest/aurora/pending/t1': dataset is busy\n"
+        )));
+        assert!(is_busy(&failure(
+            "cannot destroy 'aurtest/aurora/pending/t3': dataset is busy\n"
+        )));
+        assert!(!is_busy(&failure(
+            "cannot unmount '/tank/x': Device busy\n"
+        )));
+        assert!(!is_missing(&failure(
+            "cannot create 'aurtest/aurora/a/b': parent does not exist\n"
+        )));
+    }
+
+    #[test]
+    fn mountpoints_must_be_paths() {
+        assert_eq!(
+            mountpoint_path("p/x", Some("/mnt/p/x")).unwrap(),
+            PathBuf::from("/mnt/p/x")
+        );
+        for odd in [Some("legacy"), Some("none"), Some("-"), None] {
+            let err = mountpoint_path("p/x", odd).unwrap_err().to_string();
+            assert!(err.contains("p/x"), "{err}");
+        }
+    }
+
+    #[test]
+    fn busy_is_retried_and_other_failures_are_not() {
+        let mut calls = 0;
+        let result = retry_busy(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(failure("cannot destroy 'p/x': dataset is busy"))
+            } else {
+                Ok(String::new())
+            }
+        });
+        assert!(result.is_ok());
+        assert_eq!(calls, 3);
+        let mut calls = 0;
+        let result = retry_busy(|| {
+            calls += 1;
+            Err(failure("cannot destroy 'p/x': dataset does not exist"))
+        });
+        assert!(result.is_err());
+        assert_eq!(calls, 1);
+    }
+}
