@@ -6,103 +6,23 @@
 //! crun 1.8 refuses to start, so it runs in a private mount namespace with
 //! `/sys/fs/cgroup/unified` unmounted.
 
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Output;
 
 use aurora_bundle::{convert, parse_image_config, write_bundle_config, Overrides};
+use aurora_testkit::OciRuntime as Runtime;
 
 const BUSYBOX: &str = "/bin/busybox";
 const APPLETS: &[&str] = &["sh", "echo", "id", "pwd", "env", "cat", "grep"];
 
-#[derive(Clone, Copy, Debug)]
-enum Runtime {
-    Runc,
-    Crun,
-}
-
-impl Runtime {
-    fn name(self) -> &'static str {
-        match self {
-            Runtime::Runc => "runc",
-            Runtime::Crun => "crun",
-        }
-    }
-
-    /// The command line for `args` of this runtime (crun in its own mount namespace
-    /// without the cgroup2 mount of a hybrid host).
-    fn command(self, args: &[&str]) -> Command {
-        match self {
-            Runtime::Runc => {
-                let mut cmd = Command::new("timeout");
-                cmd.arg("60").arg("runc").args(args);
-                cmd
-            }
-            Runtime::Crun => {
-                let mut cmd = Command::new("timeout");
-                cmd.args(["60", "unshare", "-m", "sh", "-c"])
-                    .arg("umount /sys/fs/cgroup/unified 2>/dev/null; exec crun \"$@\"")
-                    .arg("sh")
-                    .args(args);
-                cmd
-            }
-        }
-    }
-}
-
 fn skip_reason(runtime: Runtime) -> Option<String> {
-    let euid = std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(1);
-    if euid != 0 {
-        return Some("needs root".into());
-    }
     if !Path::new(BUSYBOX).exists() {
         return Some(format!(
             "{BUSYBOX} missing (apt-get install -y busybox-static)"
         ));
     }
-    if Command::new(runtime.name())
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_err()
-    {
-        return Some(format!(
-            "{} is not installed (apt-get install -y {})",
-            runtime.name(),
-            runtime.name()
-        ));
-    }
-    None
-}
-
-/// Deletes the container, whatever happened to the test.
-struct Container {
-    runtime: Runtime,
-    id: String,
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = self
-            .runtime
-            .command(&["delete", "-f", &self.id])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn unique_id(runtime: Runtime) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "aurora-bundle-test-{}-{}-{}",
-        runtime.name(),
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
+    runtime.unavailable()
 }
 
 /// A bundle directory with a busybox rootfs and the image's passwd/group files.
@@ -150,16 +70,7 @@ fn run_image(runtime: Runtime, image_config: &str, overrides: &Overrides) -> Opt
     let converted = convert(image, &config, &rootfs, overrides).unwrap();
     write_bundle_config(bundle.path(), &converted.spec).unwrap();
 
-    let container = Container {
-        runtime,
-        id: unique_id(runtime),
-    };
-    let bundle_arg = bundle.path().to_str().unwrap();
-    let out: Output = runtime
-        .command(&["run", "--bundle", bundle_arg, &container.id])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out: Output = runtime.run_bundle(bundle.path());
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
@@ -169,7 +80,6 @@ fn run_image(runtime: Runtime, image_config: &str, overrides: &Overrides) -> Opt
         out.status,
         std::fs::read_to_string(bundle.path().join("config.json")).unwrap()
     );
-    drop(container);
     Some(stdout.lines().map(String::from).collect())
 }
 

@@ -279,11 +279,10 @@ fn client(cli: &Cli, credentials: CredentialStore) -> Result<RegistryClient> {
 
 /// The store's storage, if it has been used (so that `gc` and `df` create nothing).
 fn storage_in_use(cli: &Cli) -> Result<Option<Box<dyn aurora_storage::Driver>>> {
-    let choice = storage_choice(cli)?;
-    if choice.zfs_dataset.is_none() && !cli.root.join("storage").exists() {
-        return Ok(None);
-    }
-    Ok(Some(aurora_images::open_storage(&cli.root, &choice)?))
+    Ok(aurora_images::open_storage_if_used(
+        &cli.root,
+        &storage_choice(cli)?,
+    )?)
 }
 
 /// The storage driver and dataset from the flags, else the config file.

@@ -15,7 +15,7 @@ use aurora_testkit::{
     host_platform, require_tools, sha256_digest, skopeo_inspect_raw, skopeo_push, BuiltImage,
     BuiltIndex, FaultProxy, ImageBuilder, IndexBuilder, Layer, LayerBuilder, PushOpts, Registry,
 };
-use common::{blob_path, scratch_files, skopeo_inspect_store, snapshot, World};
+use common::{blob_path, push, scratch_files, skopeo_inspect_store, snapshot, umoci_unpack, World};
 use serde_json::{json, Value};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -46,14 +46,6 @@ fn app(files: &[(&str, &str)]) -> ImageBuilder {
         ImageBuilder::new().layer(busybox()).cmd(&["/bin/sh"]),
         |image, (path, contents)| image.layer(file_layer(path, contents)),
     )
-}
-
-/// Writes `image` to a scratch layout and pushes it to `registry` as `repo_tag`.
-fn push(registry: &Registry, image: &ImageBuilder, repo_tag: &str, opts: &PushOpts) -> BuiltImage {
-    let layout = tempfile::tempdir().expect("layout directory");
-    let built = image.write(layout.path(), "t");
-    skopeo_push(layout.path(), "t", &registry.image_ref(repo_tag), opts);
-    built
 }
 
 /// Writes `index` to a scratch layout and pushes it with every platform.
@@ -196,17 +188,6 @@ fn assert_untouched(dir: &Path, before: &BTreeMap<String, (u32, Vec<u8>)>, conte
         .filter(|path| before.get(*path) != after.get(*path))
         .collect();
     assert!(changed.is_empty(), "{context}: changed {changed:?}");
-}
-
-/// `umoci unpack --image ROOT:NAME BUNDLE`.
-fn umoci_unpack(root: &Path, name: &str, bundle: &Path) -> std::process::Output {
-    Command::new("umoci")
-        .arg("unpack")
-        .arg("--image")
-        .arg(format!("{}:{name}", root.display()))
-        .arg(bundle)
-        .output()
-        .expect("run umoci")
 }
 
 /// `skopeo copy oci:ROOT:NAME dir:DEST`, which reads and verifies every blob of the image.

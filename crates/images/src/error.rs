@@ -44,6 +44,21 @@ pub enum ImageError {
     BundleExists(std::path::PathBuf),
     #[error("{0} is not a bundle made by `imageadm unpack` (no .aurora-bundle.json)")]
     NotABundle(std::path::PathBuf),
+    #[error(
+        "the store at {} keeps its layers and containers with {recorded}, not {wanted}; \
+         use another --root for {wanted}",
+        root.display()
+    )]
+    StorageMismatch {
+        root: std::path::PathBuf,
+        recorded: String,
+        wanted: String,
+    },
+    #[error("{}: the store's storage record is damaged: {reason}", path.display())]
+    StorageRecord {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("{0}: a tag cannot carry a digest; name the new tag as name:tag")]
     TagWithDigest(String),
 }

@@ -8,6 +8,7 @@ mod local;
 mod progress;
 mod pull;
 mod sink;
+mod storage;
 mod unpack;
 
 pub use error::{ImageError, Result};
@@ -15,6 +16,5 @@ pub use layers::{collect_layers, disk_usage, Usage};
 pub use local::{find_image, gc, inspect, list_images, remove, tag, ImageSummary, Inspection};
 pub use progress::{NoProgress, Progress};
 pub use pull::{pull, PullOptions, PullReport, SOURCE_DIGEST_ANNOTATION};
-pub use unpack::{
-    open_storage, remove_bundle, unpack, PlannedLayer, StorageChoice, UnpackOptions, UnpackReport,
-};
+pub use storage::{open_storage, open_storage_if_used, StorageChoice};
+pub use unpack::{remove_bundle, unpack, PlannedLayer, UnpackOptions, UnpackReport};

@@ -7,10 +7,10 @@ use aurora_spec::media;
 use aurora_spec::Digest;
 use aurora_storage::{DiffForm, LayerId, PendingLayer};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 
 use crate::error::{ImageError, Result};
 use crate::local::Resolved;
+use crate::storage::{is_root, StorageChoice};
 
 /// One layer of an image, as storage needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,117 +92,6 @@ fn is_layer_media_type(media_type: &str) -> bool {
     )
 }
 
-/// Where and with which driver a store keeps its layers and containers.
-#[derive(Debug, Clone, Default)]
-pub struct StorageChoice {
-    /// The driver; chosen from the filesystem under the store when `None`.
-    pub driver: Option<aurora_storage::DriverKind>,
-    /// For zfs: the dataset under which layers and containers live.
-    pub zfs_dataset: Option<String>,
-}
-
-/// Opens the storage of the store at `store_root`: `STORE/storage` for the directory-based
-/// drivers; for zfs the given dataset, or, when the store root is itself a mounted dataset,
-/// its child `storage` (which then mounts at `STORE/storage`).
-pub fn open_storage(
-    store_root: &Path,
-    choice: &StorageChoice,
-) -> Result<Box<dyn aurora_storage::Driver>> {
-    use aurora_storage::detect::{self, Suggestion};
-    use aurora_storage::DriverKind;
-
-    let base = store_root.join("storage");
-    let suggestion = match (choice.driver, &choice.zfs_dataset) {
-        (Some(DriverKind::Zfs) | None, Some(dataset)) => Suggestion::Zfs(dataset.clone()),
-        (Some(DriverKind::Zfs), None) => {
-            Suggestion::Zfs(zfs_dataset_of(store_root).ok_or_else(|| {
-                aurora_storage::StorageError::Unsupported {
-                    driver: "zfs",
-                    reason: format!(
-                        "{} is not the mountpoint of a ZFS dataset: name the dataset to use with \
-                     --zfs-dataset (or [storage] zfs_dataset in aurora.toml)",
-                        store_root.display()
-                    ),
-                }
-            })?)
-        }
-        (Some(kind), None) => Suggestion::Other(kind),
-        (None, None) => match zfs_dataset_of(store_root) {
-            Some(dataset) => Suggestion::Zfs(dataset),
-            None => {
-                let mounts = read_mounts();
-                let canonical = store_root
-                    .canonicalize()
-                    .unwrap_or_else(|_| store_root.to_path_buf());
-                match detect::suggest(detect::mount_of(&mounts, &canonical), is_root()) {
-                    // A store inside a dataset (not at its root): not ours to carve up.
-                    Suggestion::Zfs(_) => Suggestion::Other(DriverKind::Dir),
-                    other => other,
-                }
-            }
-        },
-        (Some(kind), Some(_)) => {
-            return Err(aurora_storage::StorageError::Unsupported {
-                driver: kind.name(),
-                reason: "--zfs-dataset is for the zfs driver only".into(),
-            }
-            .into())
-        }
-    };
-    let driver: Box<dyn aurora_storage::Driver> = match suggestion {
-        Suggestion::Zfs(dataset) => {
-            let state = zfs_state_dir(&dataset);
-            Box::new(aurora_storage::zfs::ZfsDriver::new(&dataset, state)?)
-        }
-        Suggestion::Other(DriverKind::Dir) => Box::new(aurora_storage::dir::DirDriver::new(base)?),
-        #[cfg(target_os = "linux")]
-        Suggestion::Other(DriverKind::Btrfs) => {
-            Box::new(aurora_storage::btrfs::BtrfsDriver::new(base)?)
-        }
-        #[cfg(target_os = "linux")]
-        Suggestion::Other(DriverKind::Overlay) => {
-            Box::new(aurora_storage::overlay::OverlayDriver::new(base)?)
-        }
-        #[allow(unreachable_patterns)]
-        Suggestion::Other(kind) => {
-            return Err(aurora_storage::StorageError::Unsupported {
-                driver: kind.name(),
-                reason: "this driver is for Linux only".into(),
-            }
-            .into())
-        }
-    };
-    Ok(driver)
-}
-
-fn read_mounts() -> Vec<aurora_storage::detect::Mount> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|t| aurora_storage::detect::parse_mountinfo(&t))
-        .unwrap_or_default()
-}
-
-/// `DATASET/storage` when `store_root` is exactly where ZFS dataset DATASET is mounted: its
-/// child then mounts at `STORE/storage` by inheritance, beside the image layout.
-fn zfs_dataset_of(store_root: &Path) -> Option<String> {
-    let canonical = store_root.canonicalize().ok()?;
-    let mounts = read_mounts();
-    let mount = aurora_storage::detect::mount_of(&mounts, &canonical)?;
-    let is_zfs = matches!(mount.fs_type.as_str(), "zfs" | "fuse.zfs" | "fuse.zfs-fuse")
-        && aurora_storage::zfs::check_dataset_name(&mount.source).is_ok();
-    (is_zfs && mount.mount_point == canonical).then(|| format!("{}/storage", mount.source))
-}
-
-/// Where the zfs driver keeps the locks of pending layers: one directory per dataset for the
-/// whole machine, so that every store using the dataset agrees. Under /var/run (/run on
-/// Linux, which a reboot empties along with the builders those locks belonged to).
-fn zfs_state_dir(dataset: &str) -> PathBuf {
-    PathBuf::from("/var/run/aurora/zfs").join(dataset.replace('/', "%"))
-}
-
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
 /// How to unpack.
 #[derive(Debug, Clone, Default)]
 pub struct UnpackOptions {
@@ -252,23 +141,21 @@ pub fn unpack(
     let config_bytes = serde_json::to_vec(&image.config).unwrap_or_default();
     let config = aurora_bundle::parse_image_config(&image.name, &config_bytes)?;
     let name = container_name(bundle, options.name.as_deref())?;
-    prepare_bundle_dir(bundle)?;
-
-    let (created, reused) = ensure_layers(store, driver, &layers)?;
-    let top = layers
-        .last()
-        .map(|l| l.id.clone())
-        .ok_or_else(|| ImageError::BadManifest {
-            reference: image.name.clone(),
-            digest: image.manifest_digest.to_string(),
-            reason: "the image has no layers".into(),
-        })?;
-    let rootfs = driver.create_container(&name, &top)?;
-    let written = write_bundle(bundle, &rootfs, &image, &config, options, driver, &name);
-    if let Err(e) = written {
-        let _ = driver.remove_container(&name);
-        return Err(e);
-    }
+    let created_dir = prepare_bundle_dir(bundle)?;
+    let made = make_container(store, driver, &image, &layers, &name).and_then(|made| {
+        let written = write_bundle(bundle, &made.2, &image, &config, options, driver, &name);
+        if written.is_err() {
+            let _ = driver.remove_container(&name);
+        }
+        written.map(|()| made)
+    });
+    let (created, reused, rootfs) = match made {
+        Ok(made) => made,
+        Err(e) => {
+            clear_bundle(bundle, created_dir);
+            return Err(e);
+        }
+    };
     Ok(UnpackReport {
         image: image.name,
         manifest: image.manifest_digest.to_string(),
@@ -279,6 +166,28 @@ pub fn unpack(
         layers_created: created,
         layers_reused: reused,
     })
+}
+
+/// Lays down the layers the storage lacks and clones the container from the top one.
+/// Returns (layers created, layers reused, the container's rootfs).
+fn make_container(
+    store: &aurora_store::Store,
+    driver: &dyn aurora_storage::Driver,
+    image: &Resolved,
+    layers: &[PlannedLayer],
+    name: &str,
+) -> Result<(usize, usize, std::path::PathBuf)> {
+    let top = layers
+        .last()
+        .map(|l| l.id.clone())
+        .ok_or_else(|| ImageError::BadManifest {
+            reference: image.name.clone(),
+            digest: image.manifest_digest.to_string(),
+            reason: "the image has no layers".into(),
+        })?;
+    let (created, reused) = ensure_layers(store, driver, layers)?;
+    let rootfs = driver.create_container(name, &top)?;
+    Ok((created, reused, rootfs))
 }
 
 fn write_bundle(
@@ -334,20 +243,32 @@ fn container_name(bundle: &std::path::Path, given: Option<&str>) -> Result<Strin
     Ok(name)
 }
 
-/// The bundle directory must be new or empty: an unpack never overwrites a bundle.
-fn prepare_bundle_dir(bundle: &std::path::Path) -> Result<()> {
+/// The bundle directory must be new or empty: an unpack never overwrites a bundle. Returns
+/// whether it was created here (and so is removed again if the unpack fails).
+fn prepare_bundle_dir(bundle: &std::path::Path) -> Result<bool> {
     let err = |source| {
         ImageError::from(aurora_storage::StorageError::Io {
             path: bundle.to_path_buf(),
             source,
         })
     };
+    let existed = bundle.exists();
     std::fs::create_dir_all(bundle).map_err(err)?;
     let mut entries = std::fs::read_dir(bundle).map_err(err)?;
     if entries.next().is_some() {
         return Err(ImageError::BundleExists(bundle.to_path_buf()));
     }
-    Ok(())
+    Ok(!existed)
+}
+
+/// Removes what an unpack wrote into a bundle directory, and the directory if it made it.
+fn clear_bundle(bundle: &std::path::Path, remove_dir: bool) {
+    for file in ["config.json", "rootfs", BUNDLE_NOTE] {
+        let _ = std::fs::remove_file(bundle.join(file));
+    }
+    if remove_dir {
+        let _ = std::fs::remove_dir(bundle);
+    }
 }
 
 /// Lays down the layers the storage lacks, base first. Returns (created, reused).
@@ -385,19 +306,13 @@ pub fn remove_bundle(
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| ImageError::NotABundle(bundle.to_path_buf()))?;
-    let mut choice = choice.clone();
-    if choice.driver.is_none() {
-        choice.driver = note.driver.parse().ok();
-    }
-    let driver = open_storage(store_root, &choice)?;
+    let driver = crate::storage::open_storage_if_used(store_root, choice)?
+        .ok_or_else(|| ImageError::NotABundle(bundle.to_path_buf()))?;
     match driver.remove_container(&note.container) {
         Ok(()) | Err(aurora_storage::StorageError::NoSuchContainer(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    for file in ["config.json", "rootfs", BUNDLE_NOTE] {
-        let _ = std::fs::remove_file(bundle.join(file));
-    }
-    let _ = std::fs::remove_dir(bundle);
+    clear_bundle(bundle, true);
     Ok(note.container)
 }
 

@@ -52,9 +52,11 @@ mod image;
 mod layer;
 mod proxy;
 mod registry;
+mod runtime;
 mod skopeo;
 mod token;
 mod tools;
+pub mod tree;
 mod zfs;
 
 pub use btrfs::{BtrfsUnavailable, BtrfsVolume};
@@ -65,6 +67,7 @@ pub use image::{
 pub use layer::{pseudo_random_bytes, sha256_digest, Compression, Layer, LayerBuilder};
 pub use proxy::{Fault, FaultProxy, RecordedRequest};
 pub use registry::Registry;
+pub use runtime::OciRuntime;
 pub use skopeo::{
     skopeo_inspect_raw, skopeo_push, try_skopeo_inspect_raw, try_skopeo_push, PushOpts,
 };

@@ -15,17 +15,29 @@ use tempfile::TempDir;
 /// that the developer's own credentials and config never leak into a test.
 pub struct World {
     pub dir: TempDir,
+    root: Option<PathBuf>,
 }
 
 impl World {
     pub fn new() -> Self {
         World {
             dir: tempfile::tempdir().expect("temporary directory"),
+            root: None,
+        }
+    }
+
+    /// A world whose store is at `root` (on a filesystem the test made, e.g. btrfs).
+    pub fn with_root(root: PathBuf) -> Self {
+        World {
+            root: Some(root),
+            ..World::new()
         }
     }
 
     pub fn root(&self) -> PathBuf {
-        self.dir.path().join("store")
+        self.root
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("store"))
     }
 
     pub fn authfile(&self) -> PathBuf {
@@ -156,7 +168,6 @@ pub fn push_image(
     extra_layers: usize,
     opts: &PushOpts,
 ) -> BuiltImage {
-    let layout = tempfile::tempdir().expect("layout directory");
     let mut builder = ImageBuilder::new()
         .layer(LayerBuilder::busybox_rootfs().build())
         .cmd(&["/bin/sh"]);
@@ -171,13 +182,11 @@ pub fn push_image(
                 .build(),
         );
     }
-    let built = builder.write(layout.path(), "t");
     let mut opts = opts.clone();
     if opts.creds.is_none() {
         opts.creds = registry.credentials();
     }
-    skopeo_push(layout.path(), "t", &registry.image_ref(repo_tag), &opts);
-    built
+    push(registry, &builder, repo_tag, &opts)
 }
 
 /// `skopeo inspect --raw oci:ROOT:NAME`: the manifest as skopeo reads it from our store.
@@ -193,6 +202,42 @@ pub fn skopeo_inspect_store(root: &Path, name: &str) -> Vec<u8> {
         String::from_utf8_lossy(&output.stderr)
     );
     output.stdout
+}
+
+/// Writes `image` to a scratch layout and pushes it to `registry` as `repo_tag`.
+pub fn push(
+    registry: &Registry,
+    image: &ImageBuilder,
+    repo_tag: &str,
+    opts: &PushOpts,
+) -> BuiltImage {
+    let layout = tempfile::tempdir().expect("layout directory");
+    let built = image.write(layout.path(), "t");
+    skopeo_push(layout.path(), "t", &registry.image_ref(repo_tag), opts);
+    built
+}
+
+/// True when running as root; otherwise says the calling test is skipped.
+pub fn is_root(test: &str) -> bool {
+    let root = fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    if !root {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "SKIPPED {test}: needs root");
+    }
+    root
+}
+
+/// `umoci unpack --image ROOT:NAME BUNDLE`.
+pub fn umoci_unpack(root: &Path, name: &str, bundle: &Path) -> Output {
+    Command::new("umoci")
+        .arg("unpack")
+        .arg("--image")
+        .arg(format!("{}:{name}", root.display()))
+        .arg(bundle)
+        .output()
+        .expect("run umoci")
 }
 
 /// Where a sha256 blob lives in a store.

@@ -1,0 +1,112 @@
+//! The real OCI runtimes, `runc` and `crun`, run on a bundle the way an operator would, with
+//! the container deleted afterwards whatever happened.
+//!
+//! On a host with cgroup v1 and v2 mounted together (hybrid), crun 1.8 refuses to start, so
+//! it runs in a private mount namespace with `/sys/fs/cgroup/unified` unmounted.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// One of the runtimes Aurora's bundles must work with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OciRuntime {
+    /// `runc`.
+    Runc,
+    /// `crun`.
+    Crun,
+}
+
+impl OciRuntime {
+    /// The runtime's command name.
+    pub fn name(self) -> &'static str {
+        match self {
+            OciRuntime::Runc => "runc",
+            OciRuntime::Crun => "crun",
+        }
+    }
+
+    /// The command line for `args` of this runtime, under a 60 s timeout (crun in its own
+    /// mount namespace without the cgroup2 mount of a hybrid host).
+    pub fn command(self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("timeout");
+        match self {
+            OciRuntime::Runc => {
+                cmd.arg("60").arg("runc").args(args);
+            }
+            OciRuntime::Crun => {
+                cmd.args(["60", "unshare", "-m", "sh", "-c"])
+                    .arg("umount /sys/fs/cgroup/unified 2>/dev/null; exec crun \"$@\"")
+                    .arg("sh")
+                    .args(args);
+            }
+        }
+        cmd
+    }
+
+    /// Why this runtime cannot run here (not root, not installed), if it cannot.
+    pub fn unavailable(self) -> Option<String> {
+        let euid = std::fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .unwrap_or(1);
+        if euid != 0 {
+            return Some("needs root".into());
+        }
+        let installed = Command::new(self.name())
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+        if !installed {
+            return Some(format!(
+                "{} is not installed (apt-get install -y {})",
+                self.name(),
+                self.name()
+            ));
+        }
+        None
+    }
+
+    /// `RUNTIME run --bundle BUNDLE ID` with no stdin, a fresh container ID, and the
+    /// container deleted afterwards. Returns what it printed and how it exited.
+    pub fn run_bundle(self, bundle: &Path) -> Output {
+        let container = Container {
+            runtime: self,
+            id: unique_id(self),
+        };
+        let bundle = bundle.to_string_lossy();
+        self.command(&["run", "--bundle", &bundle, &container.id])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.name()))
+    }
+}
+
+/// Deletes the container, whatever happened to the test.
+struct Container {
+    runtime: OciRuntime,
+    id: String,
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = self
+            .runtime
+            .command(&["delete", "-f", &self.id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn unique_id(runtime: OciRuntime) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "aurora-test-{}-{}-{}",
+        runtime.name(),
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
