@@ -60,6 +60,8 @@ pub fn disk_usage(store: &Store, driver: &dyn Driver) -> Result<Vec<Usage>> {
 /// Destroys the layers no image names and no container is made from, children before their
 /// parents (a zfs layer is a clone of its parent). Returns the destroyed IDs.
 pub fn collect_layers(store: &Store, driver: &dyn Driver) -> Result<Vec<LayerId>> {
+    // No unpack runs meanwhile: none can be about to clone a layer that looks unused.
+    let _gc = store.gc_lock()?;
     driver.clean_leftovers()?;
     let datasets = driver.list()?;
     let parents: HashMap<LayerId, Option<LayerId>> = datasets

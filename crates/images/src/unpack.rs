@@ -136,6 +136,8 @@ pub fn unpack(
     bundle: &std::path::Path,
     options: &UnpackOptions,
 ) -> Result<UnpackReport> {
+    // Shared, as pulls hold it: gc (exclusive) cannot take layers this unpack is using.
+    let _writer = store.writer_lock()?;
     let image = crate::local::resolve(store, reference, options.platform.as_ref())?;
     let layers = plan_layers(&image)?;
     let config_bytes = serde_json::to_vec(&image.config).unwrap_or_default();
@@ -272,16 +274,23 @@ fn clear_bundle(bundle: &std::path::Path, remove_dir: bool) {
 }
 
 /// Lays down the layers the storage lacks, base first. Returns (created, reused).
+///
+/// A committed layer implies its whole chain below (every driver commits a layer only on a
+/// committed parent, and refuses to destroy a layer others are built on), so the search goes
+/// from the top down and usually stops at once: a second container costs one lookup.
 fn ensure_layers(
     store: &aurora_store::Store,
     driver: &dyn aurora_storage::Driver,
     layers: &[PlannedLayer],
 ) -> Result<(usize, usize)> {
-    let mut created = 0;
-    for layer in layers {
+    let mut present = 0;
+    for (index, layer) in layers.iter().enumerate().rev() {
         if driver.has_layer(&layer.id)? {
-            continue;
+            present = index + 1;
+            break;
         }
+    }
+    for layer in &layers[present..] {
         let pending = driver.begin_layer(&layer.id, layer.parent.as_ref())?;
         match apply_layer(store, driver.diff_form(), layer, &pending) {
             Ok(_) => driver.commit_layer(pending)?,
@@ -290,9 +299,8 @@ fn ensure_layers(
                 return Err(e);
             }
         }
-        created += 1;
     }
-    Ok((created, layers.len() - created))
+    Ok((layers.len() - present, present))
 }
 
 /// Removes the container a bundle was made for, and the bundle's own files.

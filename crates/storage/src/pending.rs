@@ -132,7 +132,11 @@ mod tests {
         // A child forked by another test thread may hold the descriptor until it execs.
         let removed = (0..100).any(|_| {
             remove_if_abandoned(dir.path(), "live").unwrap()
-                || (std::thread::sleep(std::time::Duration::from_millis(10)), false).1
+                || (
+                    std::thread::sleep(std::time::Duration::from_millis(10)),
+                    false,
+                )
+                    .1
         });
         assert!(removed);
         assert!(!lock_path(dir.path(), "live").exists());

@@ -620,14 +620,14 @@ impl Driver for ZfsDriver {
 
     fn create_container(&self, name: &str, top: &LayerId) -> Result<PathBuf> {
         check_container_name(name)?;
-        if !self.has_layer(top)? {
-            return Err(StorageError::NoSuchLayer(top.clone()));
-        }
         let dataset = self.container_dataset(name);
         let origin = format!("{}@{FINAL}", self.layer_dataset(top));
-        // The clone claims the name, also against a concurrent process.
+        // The clone claims the name, also against a concurrent process; why it failed is
+        // only asked afterwards, so that the usual case costs one command.
         if let Err(e) = self.mounting(|| zfs(["clone", &origin, &dataset]))? {
-            return Err(if self.exists(&dataset)? {
+            return Err(if !self.has_layer(top)? {
+                StorageError::NoSuchLayer(top.clone())
+            } else if self.exists(&dataset)? {
                 StorageError::ContainerExists(name.to_string())
             } else {
                 e.into()

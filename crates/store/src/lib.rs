@@ -163,7 +163,8 @@ impl Store {
         Ok(LockGuard { _file: file })
     }
 
-    pub(crate) fn gc_lock(&self) -> Result<LockGuard> {
+    /// Excludes every holder of [`Store::writer_lock`]: for collecting what nothing names.
+    pub fn gc_lock(&self) -> Result<LockGuard> {
         let file = self.lock_file("gc.lock")?;
         file.lock()
             .map_err(StoreError::io(self.root.join(PRIVATE_DIR).join("gc.lock")))?;
