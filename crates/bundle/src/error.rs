@@ -128,4 +128,8 @@ pub enum BundleError {
         #[source]
         source: std::io::Error,
     },
+
+    /// A part of the runtime configuration could not be built (an internal error).
+    #[error("cannot build the runtime configuration: {0}")]
+    Invalid(String),
 }

@@ -28,6 +28,7 @@ mod convert;
 mod defaults;
 mod error;
 pub mod user;
+mod userns;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ pub use convert::{
 pub use defaults::{default_spec, DEFAULT_HOSTNAME, DEFAULT_PATH, OCI_VERSION};
 pub use error::BundleError;
 pub use user::{resolve_user, ResolvedUser, MAX_ID_FILE_SIZE};
+pub use userns::{add_user_namespace, IdMapping};
 
 /// The runtime configuration as a JSON value in canonical form: object keys sorted and
 /// capability sets sorted, so that the same spec always gives the same bytes (oci-spec

@@ -162,6 +162,13 @@ pub enum Command {
         /// The container's hostname.
         #[arg(long)]
         hostname: Option<String>,
+        /// Map the layers' uids: CONTAINER_ID:HOST_ID:AMOUNT (repeatable, as podman's). Files
+        /// are owned by the host ids, and the bundle gets a user namespace with this map.
+        #[arg(long, value_name = "CONTAINER:HOST:AMOUNT", value_parser = parse_id_range)]
+        uidmap: Vec<aurora_images::IdRange>,
+        /// Map the layers' gids likewise (default: the same as --uidmap).
+        #[arg(long, value_name = "CONTAINER:HOST:AMOUNT", value_parser = parse_id_range)]
+        gidmap: Vec<aurora_images::IdRange>,
         /// The command to run instead of the image's.
         #[arg(last = true, value_name = "COMMAND")]
         command: Vec<String>,
@@ -184,4 +191,27 @@ pub enum Command {
     },
     /// Forget the credentials for a registry.
     Logout { registry: String },
+}
+
+/// `CONTAINER:HOST:AMOUNT`, all decimal, AMOUNT at least 1, no range past 2^32.
+fn parse_id_range(text: &str) -> Result<aurora_images::IdRange, String> {
+    let numbers: Vec<u32> = text
+        .split(':')
+        .map(|part| part.parse::<u32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{text:?} is not CONTAINER_ID:HOST_ID:AMOUNT (decimal ids)"))?;
+    let [container, host, len] = numbers[..] else {
+        return Err(format!("{text:?} is not CONTAINER_ID:HOST_ID:AMOUNT"));
+    };
+    let fits = |start: u32| u64::from(start) + u64::from(len) <= 1 << 32;
+    if len == 0 || !fits(container) || !fits(host) {
+        return Err(format!(
+            "{text:?}: the amount must be at least 1 and the ranges end below 2^32"
+        ));
+    }
+    Ok(aurora_images::IdRange {
+        container,
+        host,
+        len,
+    })
 }

@@ -186,6 +186,8 @@ fn run(cli: Cli) -> Result<()> {
             env,
             tty,
             hostname,
+            uidmap,
+            gidmap,
             command,
         } => {
             let options = aurora_images::UnpackOptions {
@@ -200,12 +202,21 @@ fn run(cli: Cli) -> Result<()> {
                     terminal: *tty,
                     hostname: hostname.clone(),
                 },
+                id_map: id_map(uidmap, gidmap)?,
             };
             let store = store()?;
             let driver = aurora_images::open_storage(&cli.root, &storage_choice(&cli)?)?;
-            let unpacked =
-                aurora_images::unpack(&store, driver.as_ref(), reference, bundle, &options)
-                    .with_context(|| format!("unpacking {reference} into {}", bundle.display()))?;
+            let unpacked = with_progress(&cli, |progress| {
+                aurora_images::unpack(
+                    &store,
+                    driver.as_ref(),
+                    reference,
+                    bundle,
+                    &options,
+                    progress,
+                )
+            })
+            .with_context(|| format!("unpacking {reference} into {}", bundle.display()))?;
             report(&cli, &serde_json::to_value(&unpacked)?, || {
                 format!(
                     "Unpacked {} into {} ({} driver, container {}): {} layers laid down, {} reused",
@@ -285,6 +296,21 @@ fn storage_in_use(cli: &Cli) -> Result<Option<Box<dyn aurora_storage::Driver>>> 
     )?)
 }
 
+/// The --uidmap and --gidmap ranges; gids as uids when only --uidmap is given.
+fn id_map(
+    uids: &[aurora_images::IdRange],
+    gids: &[aurora_images::IdRange],
+) -> Result<Option<aurora_images::IdMap>> {
+    match (uids.is_empty(), gids.is_empty()) {
+        (true, true) => Ok(None),
+        (true, false) => bail!("--gidmap needs --uidmap too"),
+        (false, _) => Ok(Some(aurora_images::IdMap {
+            uids: uids.to_vec(),
+            gids: if gids.is_empty() { uids } else { gids }.to_vec(),
+        })),
+    }
+}
+
 /// The storage driver and dataset from the flags, else the config file.
 fn storage_choice(cli: &Cli) -> Result<aurora_images::StorageChoice> {
     let config = Config::load(&cli.config)?;
@@ -318,8 +344,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn pull(cli: &Cli, store: &Store, image: &ImageRef, options: &PullOptions) -> Result<()> {
-    let client = client(cli, credential_store(cli))?;
+/// Runs `work` with progress shown as the flags and standard error call for: bars on a
+/// terminal, plain lines otherwise, nothing with --quiet or --format json.
+fn with_progress<T>(cli: &Cli, work: impl FnOnce(&dyn Progress) -> T) -> T {
     let show_bars = !cli.quiet && cli.format == Format::Text && std::io::stderr().is_terminal();
     let bars = show_bars.then(progress::Bars::new);
     let progress: &dyn Progress = match (&bars, cli.quiet || cli.format == Format::Json) {
@@ -327,12 +354,21 @@ fn pull(cli: &Cli, store: &Store, image: &ImageRef, options: &PullOptions) -> Re
         (None, true) => &NoProgress,
         (None, false) => &progress::Lines,
     };
-    let result = runtime()?.block_on(aurora_images::pull(
-        store, &client, image, options, progress,
-    ));
+    let result = work(progress);
     if let Some(bars) = &bars {
         bars.finish();
     }
+    result
+}
+
+fn pull(cli: &Cli, store: &Store, image: &ImageRef, options: &PullOptions) -> Result<()> {
+    let client = client(cli, credential_store(cli))?;
+    let runtime = runtime()?;
+    let result = with_progress(cli, |progress| {
+        runtime.block_on(aurora_images::pull(
+            store, &client, image, options, progress,
+        ))
+    });
     let pulled = result.with_context(|| format!("pulling {image}"))?;
     report(cli, &serde_json::to_value(&pulled)?, || {
         format!(

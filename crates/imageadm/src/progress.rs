@@ -1,4 +1,4 @@
-//! Showing pull progress: bars on a terminal, plain lines otherwise, nothing when quiet.
+//! Showing pull and unpack progress: bars on a terminal, plain lines otherwise, nothing when quiet.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -64,6 +64,45 @@ impl Progress for Bars {
     }
 
     fn blob_started(&self, digest: &Digest, size: u64, offset: u64) {
+        self.add_bar(digest, size, offset);
+    }
+
+    fn blob_advanced(&self, digest: &Digest, bytes: u64) {
+        self.advance(digest, bytes);
+    }
+
+    fn blob_restarted(&self, digest: &Digest) {
+        self.with_bar(digest, |bar| {
+            self.total
+                .set_position(self.total.position().saturating_sub(bar.position()));
+            bar.set_position(0);
+        });
+    }
+
+    fn blob_retrying(&self, digest: &Digest, error: &str) {
+        self.with_bar(digest, |bar| bar.set_message(format!("retrying: {error}")));
+    }
+
+    fn blob_done(&self, digest: &Digest) {
+        self.finish_bar(digest);
+    }
+
+    fn layer_started(&self, blob: &Digest, size: u64) {
+        self.add_bar(blob, size, 0);
+        self.with_bar(blob, |bar| bar.set_message("unpacking"));
+    }
+
+    fn layer_advanced(&self, blob: &Digest, bytes: u64) {
+        self.advance(blob, bytes);
+    }
+
+    fn layer_done(&self, blob: &Digest) {
+        self.finish_bar(blob);
+    }
+}
+
+impl Bars {
+    fn add_bar(&self, digest: &Digest, size: u64, offset: u64) {
         let bar = self
             .multi
             .insert_before(&self.total, ProgressBar::new(size));
@@ -82,24 +121,12 @@ impl Progress for Bars {
             .insert(digest.to_string(), bar);
     }
 
-    fn blob_advanced(&self, digest: &Digest, bytes: u64) {
+    fn advance(&self, digest: &Digest, bytes: u64) {
         self.with_bar(digest, |bar| bar.inc(bytes));
         self.total.inc(bytes);
     }
 
-    fn blob_restarted(&self, digest: &Digest) {
-        self.with_bar(digest, |bar| {
-            self.total
-                .set_position(self.total.position().saturating_sub(bar.position()));
-            bar.set_position(0);
-        });
-    }
-
-    fn blob_retrying(&self, digest: &Digest, error: &str) {
-        self.with_bar(digest, |bar| bar.set_message(format!("retrying: {error}")));
-    }
-
-    fn blob_done(&self, digest: &Digest) {
+    fn finish_bar(&self, digest: &Digest) {
         self.with_bar(digest, |bar| {
             bar.set_message("done");
             bar.finish();
@@ -134,5 +161,11 @@ impl Progress for Lines {
     }
     fn blob_done(&self, digest: &Digest) {
         eprintln!("Blob {} done", short(digest));
+    }
+    fn layer_started(&self, blob: &Digest, size: u64) {
+        eprintln!("Unpacking layer {} ({})", short(blob), HumanBytes(size));
+    }
+    fn layer_done(&self, blob: &Digest) {
+        eprintln!("Layer {} unpacked", short(blob));
     }
 }

@@ -154,6 +154,16 @@ fn df(world: &World, flags: &[&str]) -> Vec<Value> {
     }
 }
 
+/// Nothing left in the storage's pending directory but lock files.
+fn assert_no_pending_layers(world: &World, driver: &str) {
+    let left: Vec<_> = fs::read_dir(world.root().join("storage/pending"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| !n.to_string_lossy().ends_with(".lock"))
+        .collect();
+    assert!(left.is_empty(), "{driver}: pending layers left: {left:?}");
+}
+
 fn count_kind(rows: &[Value], kind: &str) -> usize {
     rows.iter().filter(|r| r["kind"] == kind).count()
 }
@@ -392,13 +402,7 @@ fn parallel_unpacks_of_one_image_both_succeed_with_one_set_of_layers() {
         let rows = df(&world, &["--storage", driver]);
         assert_eq!(count_kind(&rows, "layer"), 3, "{driver}: {rows:?}");
         assert_eq!(count_kind(&rows, "container"), 3, "{driver}: {rows:?}");
-        let pending = world.root().join("storage/pending");
-        let left: Vec<_> = fs::read_dir(&pending)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .filter(|n| !n.to_string_lossy().ends_with(".lock"))
-            .collect();
-        assert!(left.is_empty(), "{driver}: pending layers left: {left:?}");
+        assert_no_pending_layers(&world, driver);
     }
 }
 
@@ -450,13 +454,7 @@ fn a_hostile_layer_fails_the_unpack_and_leaves_storage_usable() {
         let rows = df(&world, &flags);
         assert_eq!(count_kind(&rows, "layer"), 1, "{driver}: {rows:?}");
         assert_eq!(count_kind(&rows, "container"), 0, "{driver}: {rows:?}");
-        let pending = world.root().join("storage/pending");
-        let left: Vec<_> = fs::read_dir(&pending)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .filter(|n| !n.to_string_lossy().ends_with(".lock"))
-            .collect();
-        assert!(left.is_empty(), "{driver}: pending layers left: {left:?}");
+        assert_no_pending_layers(&world, driver);
 
         let good_bundle = world.dir.path().join("good");
         let made = unpack(&world, &flags, &good_ref, &good_bundle, &[]);
@@ -505,4 +503,206 @@ fn a_store_keeps_the_driver_it_started_with() {
         .run(&["unpack", &reference, first.to_str().unwrap()])
         .assert_fails(1, &["not empty"]);
     assert!(first.join("config.json").exists());
+}
+
+/// `imageadm [flags] --format json unpack EXTRA… REFERENCE BUNDLE`, for unpack's own options.
+fn unpack_with(
+    world: &World,
+    flags: &[&str],
+    extra: &[&str],
+    reference: &str,
+    bundle: &Path,
+) -> Value {
+    let mut all: Vec<&str> = flags.to_vec();
+    all.extend(["--format", "json", "unpack"]);
+    all.extend(extra);
+    all.extend([reference, bundle.to_str().unwrap()]);
+    world.ok(&all).json()
+}
+
+#[test]
+fn an_id_map_shifts_owners_and_the_bundle_runs_in_a_user_namespace() {
+    if !is_root("an_id_map_shifts_owners_and_the_bundle_runs_in_a_user_namespace") {
+        return;
+    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let registry = registry_with(&[("team/rich:1", rich_image())]);
+    let reference = registry.image_ref("team/rich:1");
+    let world = World::new();
+    // The container's root (host uid 100000) must be able to reach its rootfs.
+    fs::set_permissions(world.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    world.ok(&["--quiet", "pull", &reference]);
+    let flags = ["--storage", "dir"];
+    let bundle = world.dir.path().join("mapped");
+    let made = unpack_with(
+        &world,
+        &flags,
+        &["--uidmap", "0:100000:65536"],
+        &reference,
+        &bundle,
+    );
+    assert_eq!(made["layers_created"], 3);
+    let rootfs = PathBuf::from(made["rootfs"].as_str().unwrap());
+    let owner = |path: &str| {
+        let meta = fs::symlink_metadata(rootfs.join(path)).unwrap();
+        (meta.uid(), meta.gid())
+    };
+    assert_eq!(owner("bin/busybox"), (100_000, 100_000));
+    assert_eq!(owner("home/user/own.txt"), (101_000, 101_000));
+    assert_eq!(owner("data/link"), (100_000, 100_000));
+    let config: Value =
+        serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let expected = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    assert_eq!(config["linux"]["uidMappings"], expected);
+    assert_eq!(config["linux"]["gidMappings"], expected);
+
+    // Inside, the image's owners again.
+    fs::remove_dir_all(&bundle).unwrap_or(());
+    let run_bundle = world.dir.path().join("mapped-run");
+    world.ok(&[
+        "--storage",
+        "dir",
+        "unpack",
+        "--uidmap",
+        "0:100000:65536",
+        &reference,
+        run_bundle.to_str().unwrap(),
+        "--",
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "busybox stat -c %u:%g /home/user/own.txt /bin/busybox; busybox id -u",
+    ]);
+    assert_eq!(run(OciRuntime::Runc, &run_bundle), "1000:1000\n0:0\n0\n");
+
+    // Mapped layers are their own: the same image unmapped lays its layers down again.
+    let plain = unpack(
+        &world,
+        &flags,
+        &reference,
+        &world.dir.path().join("plain"),
+        &[],
+    );
+    assert_eq!(plain["layers_created"], 3);
+    assert_eq!(count_kind(&df(&world, &flags), "layer"), 6);
+    world
+        .run(&["unpack", "--gidmap", "0:1:1", &reference, "/nonexistent/x"])
+        .assert_fails(1, &["--uidmap"]);
+    world
+        .run(&["unpack", "--uidmap", "0:1", &reference, "/nonexistent/x"])
+        .assert_fails(2, &["CONTAINER_ID:HOST_ID:AMOUNT"]);
+}
+
+#[test]
+fn an_unprivileged_user_unpacks_with_the_dir_driver() {
+    if !is_root("an_unprivileged_user_unpacks_with_the_dir_driver") {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    const NOBODY: u32 = 65534;
+    let registry = registry_with(&[("team/rich:1", rich_image())]);
+    let reference = registry.image_ref("team/rich:1");
+    let world = World::new();
+    world.ok(&["--quiet", "pull", &reference]);
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(world.dir.path())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+
+    let bundle = world.dir.path().join("mine");
+    let out = world
+        .imageadm()
+        .args(["--storage", "dir", "--format", "json", "unpack", &reference])
+        .arg(&bundle)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rootfs = PathBuf::from(made["rootfs"].as_str().unwrap());
+    assert_eq!(
+        fs::read(rootfs.join("data/keep.txt")).unwrap(),
+        b"keep v2\n"
+    );
+    assert_eq!(fs::read(rootfs.join("data/hl")).unwrap(), b"keep v1\n");
+    // Owners are the user's own; the device node could not be made.
+    let own = fs::metadata(rootfs.join("home/user/own.txt")).unwrap();
+    assert_eq!((own.uid(), own.gid()), (NOBODY, NOBODY));
+    assert!(!rootfs.join("data/null").exists());
+    assert!(rootfs.join("data/fifo").exists());
+    assert!(!rootfs.join("data/sub").exists());
+}
+
+/// Four layers with no hardlink into a lower layer: the overlay driver applies them side by
+/// side, and lays the last one down again on its committed parent (it writes into `srv`
+/// without carrying `srv` itself, whose attributes only the layers below know). The result
+/// must still be what umoci makes, as it is on the dir driver.
+#[test]
+fn layers_applied_side_by_side_match_umoci() {
+    if !is_root("layers_applied_side_by_side_match_umoci") {
+        return;
+    }
+    let image = ImageBuilder::new()
+        .layer(busybox())
+        .layer(
+            LayerBuilder::new()
+                .dir("srv", 0o751)
+                .file("srv/a", "a\n", 0o600)
+                .file("srv/b", "b\n", 0o644)
+                .hardlink("srv/a2", "srv/a")
+                .dir("etc", 0o755)
+                .whiteout("etc/group")
+                .build(),
+        )
+        .layer(
+            LayerBuilder::new()
+                .dir("srv", 0o751)
+                .opaque_whiteout("srv")
+                .file("srv/c", "c\n", 0o644)
+                .symlink("srv/to-c", "c")
+                .build(),
+        )
+        .layer(
+            LayerBuilder::new()
+                .file_owned("srv/d", "d\n", 0o640, 7, 8)
+                .fifo("srv/pipe", 0o600)
+                .build(),
+        )
+        .cmd(&["/bin/sh"]);
+    let registry = registry_with(&[("team/four:1", image)]);
+    let reference = registry.image_ref("team/four:1");
+    for driver in ["overlay", "dir"] {
+        let world = World::new();
+        world.ok(&["--quiet", "pull", &reference]);
+        let expected = umoci_tree(&world, &reference);
+        let bundle = world.dir.path().join("b");
+        let made = unpack(
+            &world,
+            &["--storage", driver],
+            &reference,
+            &bundle,
+            &[
+                "/bin/sh",
+                "-c",
+                "ls /srv; cat /srv/c; test -e /etc/group || echo no-group",
+            ],
+        );
+        assert_eq!(made["layers_created"], 4);
+        let rootfs = PathBuf::from(made["rootfs"].as_str().unwrap());
+        if let Some(differences) = diff("umoci", &expected, driver, &tree_of(&rootfs)) {
+            panic!("{driver}: differs from umoci:\n{differences}");
+        }
+        let root = snapshot(&rootfs, COMPARE)[""].clone();
+        assert_eq!((root.mode, root.uid, root.gid), (0o755, 0, 0), "{driver}");
+        assert_eq!(
+            run(OciRuntime::Runc, &bundle),
+            "c\nd\npipe\nto-c\nc\nno-group\n"
+        );
+        assert_no_pending_layers(&world, driver);
+    }
 }

@@ -3,6 +3,7 @@
 
 mod convert;
 mod error;
+mod laydown;
 mod layers;
 mod local;
 mod progress;
@@ -11,6 +12,7 @@ mod sink;
 mod storage;
 mod unpack;
 
+pub use aurora_layers::{IdMap, IdRange};
 pub use error::{ImageError, Result};
 pub use layers::{collect_layers, disk_usage, Usage};
 pub use local::{find_image, gc, inspect, list_images, remove, tag, ImageSummary, Inspection};

@@ -19,6 +19,29 @@ pub trait Progress: Send + Sync {
     fn blob_retrying(&self, _digest: &Digest, _error: &str) {}
     /// The blob is verified and stored.
     fn blob_done(&self, _digest: &Digest) {}
+    /// Unpacking: the layer of this blob starts being laid down (`size`: the blob's bytes).
+    fn layer_started(&self, _blob: &Digest, _size: u64) {}
+    /// `bytes` more of the layer's blob were read.
+    fn layer_advanced(&self, _blob: &Digest, _bytes: u64) {}
+    /// The layer is laid down and committed.
+    fn layer_done(&self, _blob: &Digest) {}
+}
+
+/// Reports the bytes read through it as the layer's progress.
+pub(crate) struct ProgressReader<'a, R> {
+    pub inner: R,
+    pub blob: &'a Digest,
+    pub progress: &'a dyn Progress,
+}
+
+impl<R: std::io::Read> std::io::Read for ProgressReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.progress.layer_advanced(self.blob, n as u64);
+        }
+        Ok(n)
+    }
 }
 
 /// Shows nothing.

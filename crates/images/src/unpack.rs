@@ -5,12 +5,13 @@
 use aurora_spec::chain::chain_ids;
 use aurora_spec::media;
 use aurora_spec::Digest;
-use aurora_storage::{DiffForm, LayerId, PendingLayer};
+use aurora_storage::LayerId;
 use serde_json::Value;
 
 use crate::error::{ImageError, Result};
+use crate::laydown::{ensure_layers, LayDown};
 use crate::local::Resolved;
-use crate::storage::{is_root, StorageChoice};
+use crate::storage::StorageChoice;
 
 /// One layer of an image, as storage needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,15 @@ pub struct PlannedLayer {
 
 /// The image's layers, base first, each with its chain ID and parent.
 pub(crate) fn plan_layers(image: &Resolved) -> Result<Vec<PlannedLayer>> {
+    plan_layers_mapped(image, None)
+}
+
+/// As [`plan_layers`]; layers unpacked through an id map hold other owners than the same
+/// layers unmapped, so their IDs are the chain IDs hashed with the map.
+fn plan_layers_mapped(
+    image: &Resolved,
+    id_map: Option<&aurora_layers::IdMap>,
+) -> Result<Vec<PlannedLayer>> {
     let bad = |reason: String| ImageError::BadManifest {
         reference: image.name.clone(),
         digest: image.manifest_digest.to_string(),
@@ -53,8 +63,14 @@ pub(crate) fn plan_layers(image: &Resolved) -> Result<Vec<PlannedLayer>> {
                 link.media_type
             )));
         }
+        let id = match id_map {
+            None => LayerId::from_chain_id(chain_id),
+            Some(map) => LayerId::from_chain_id(&aurora_spec::sha256_digest(
+                format!("{chain_id} mapped {}", id_map_text(map)).as_bytes(),
+            )),
+        };
         planned.push(PlannedLayer {
-            id: LayerId::from_chain_id(chain_id),
+            id,
             parent: planned.last().map(|p| p.id.clone()),
             blob,
             media_type: link.media_type.clone(),
@@ -62,6 +78,18 @@ pub(crate) fn plan_layers(image: &Resolved) -> Result<Vec<PlannedLayer>> {
         });
     }
     Ok(planned)
+}
+
+/// `u:CONTAINER:HOST:LEN,…;g:…`, the map as its ID derivation and the bundle note spell it.
+fn id_map_text(map: &aurora_layers::IdMap) -> String {
+    let ranges = |prefix: &str, ranges: &[aurora_layers::IdRange]| {
+        ranges
+            .iter()
+            .map(|r| format!("{prefix}:{}:{}:{}", r.container, r.host, r.len))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    format!("{};{}", ranges("u", &map.uids), ranges("g", &map.gids))
 }
 
 fn diff_ids(config: &Value) -> std::result::Result<Vec<Digest>, String> {
@@ -99,6 +127,9 @@ pub struct UnpackOptions {
     /// The container's name in storage; the bundle directory's name when `None`.
     pub name: Option<String>,
     pub overrides: aurora_bundle::Overrides,
+    /// Owners mapped through this map (container id → host id), and the bundle given a user
+    /// namespace with the same mappings; `None` keeps the layers' owners.
+    pub id_map: Option<aurora_layers::IdMap>,
 }
 
 /// What an unpack did.
@@ -135,16 +166,23 @@ pub fn unpack(
     reference: &str,
     bundle: &std::path::Path,
     options: &UnpackOptions,
+    progress: &dyn crate::Progress,
 ) -> Result<UnpackReport> {
     // Shared, as pulls hold it: gc (exclusive) cannot take layers this unpack is using.
     let _writer = store.writer_lock()?;
     let image = crate::local::resolve(store, reference, options.platform.as_ref())?;
-    let layers = plan_layers(&image)?;
+    let layers = plan_layers_mapped(&image, options.id_map.as_ref())?;
     let config_bytes = serde_json::to_vec(&image.config).unwrap_or_default();
     let config = aurora_bundle::parse_image_config(&image.name, &config_bytes)?;
     let name = container_name(bundle, options.name.as_deref())?;
     let created_dir = prepare_bundle_dir(bundle)?;
-    let made = make_container(store, driver, &image, &layers, &name).and_then(|made| {
+    let work = LayDown {
+        store,
+        driver,
+        progress,
+        id_map: options.id_map.as_ref(),
+    };
+    let made = make_container(&work, &image, &layers, &name).and_then(|made| {
         let written = write_bundle(bundle, &made.2, &image, &config, options, driver, &name);
         if written.is_err() {
             let _ = driver.remove_container(&name);
@@ -173,8 +211,7 @@ pub fn unpack(
 /// Lays down the layers the storage lacks and clones the container from the top one.
 /// Returns (layers created, layers reused, the container's rootfs).
 fn make_container(
-    store: &aurora_store::Store,
-    driver: &dyn aurora_storage::Driver,
+    work: &LayDown<'_>,
     image: &Resolved,
     layers: &[PlannedLayer],
     name: &str,
@@ -187,8 +224,8 @@ fn make_container(
             digest: image.manifest_digest.to_string(),
             reason: "the image has no layers".into(),
         })?;
-    let (created, reused) = ensure_layers(store, driver, layers)?;
-    let rootfs = driver.create_container(name, &top)?;
+    let (created, reused) = ensure_layers(work, layers)?;
+    let rootfs = work.driver.create_container(name, &top)?;
     Ok((created, reused, rootfs))
 }
 
@@ -203,6 +240,19 @@ fn write_bundle(
 ) -> Result<()> {
     let converted = aurora_bundle::convert(&image.name, config, rootfs, &options.overrides)?;
     let mut spec = converted.spec;
+    if let Some(map) = &options.id_map {
+        let ranges = |ranges: &[aurora_layers::IdRange]| -> Vec<aurora_bundle::IdMapping> {
+            ranges
+                .iter()
+                .map(|r| aurora_bundle::IdMapping {
+                    container_id: r.container,
+                    host_id: r.host,
+                    size: r.len,
+                })
+                .collect()
+        };
+        aurora_bundle::add_user_namespace(&mut spec, &ranges(&map.uids), &ranges(&map.gids))?;
+    }
     // The rootfs lives in the driver's storage; config.json names it absolutely, and the
     // `rootfs` link in the bundle shows where it is.
     if let Some(root) = spec.root().clone() {
@@ -273,36 +323,6 @@ fn clear_bundle(bundle: &std::path::Path, remove_dir: bool) {
     }
 }
 
-/// Lays down the layers the storage lacks, base first. Returns (created, reused).
-///
-/// A committed layer implies its whole chain below (every driver commits a layer only on a
-/// committed parent, and refuses to destroy a layer others are built on), so the search goes
-/// from the top down and usually stops at once: a second container costs one lookup.
-fn ensure_layers(
-    store: &aurora_store::Store,
-    driver: &dyn aurora_storage::Driver,
-    layers: &[PlannedLayer],
-) -> Result<(usize, usize)> {
-    let mut present = 0;
-    for (index, layer) in layers.iter().enumerate().rev() {
-        if driver.has_layer(&layer.id)? {
-            present = index + 1;
-            break;
-        }
-    }
-    for layer in &layers[present..] {
-        let pending = driver.begin_layer(&layer.id, layer.parent.as_ref())?;
-        match apply_layer(store, driver.diff_form(), layer, &pending) {
-            Ok(_) => driver.commit_layer(pending)?,
-            Err(e) => {
-                let _ = driver.abort_layer(pending);
-                return Err(e);
-            }
-        }
-    }
-    Ok((layers.len() - present, present))
-}
-
 /// Removes the container a bundle was made for, and the bundle's own files.
 pub fn remove_bundle(
     store_root: &std::path::Path,
@@ -322,50 +342,4 @@ pub fn remove_bundle(
     }
     clear_bundle(bundle, true);
     Ok(note.container)
-}
-
-/// Applies one layer's blob from the store onto a pending layer's root, checking its diff ID
-/// while streaming.
-fn apply_layer(
-    store: &aurora_store::Store,
-    form: DiffForm,
-    layer: &PlannedLayer,
-    pending: &PendingLayer,
-) -> Result<aurora_layers::ApplyReport> {
-    use aurora_layers::{ApplyOptions, Compression, WhiteoutMode};
-
-    let label = layer.blob.to_string();
-    let compression =
-        Compression::from_media_type(&layer.media_type).map_err(|kind| aurora_layers::Error {
-            layer: label.clone(),
-            entry: None,
-            kind,
-        })?;
-    let path = store.blob_path(&layer.blob);
-    let blob = std::fs::File::open(&path).map_err(|source| {
-        ImageError::from(aurora_storage::StorageError::Io {
-            path: path.clone(),
-            source,
-        })
-    })?;
-    let mut options = if is_root() {
-        ApplyOptions::new(label)
-    } else {
-        ApplyOptions::unprivileged(label)
-    };
-    options.whiteouts = match form {
-        DiffForm::FullTree => WhiteoutMode::Delete,
-        DiffForm::OverlayUpper => WhiteoutMode::Overlay,
-    };
-    options.expected_diff_id = Some(layer.diff_id.clone());
-    options.overlay_lowers = pending.lowers.clone();
-    let report = aurora_layers::apply_layer(&pending.root, blob, compression, &options)?;
-    tracing::debug!(
-        layer = %layer.id,
-        blob = %layer.blob,
-        entries = report.entries,
-        bytes = report.file_bytes,
-        "layer applied"
-    );
-    Ok(report)
 }

@@ -182,6 +182,7 @@ fn apply_entries(
     target
         .finish(&mut ctx)
         .map_err(|k| Error::new(label, None, k))?;
+    report.implied_dirs = target.implied_dirs();
     // The diff ID covers the whole stream: the end-of-archive blocks and any padding too.
     let mut rest = archive.into_inner();
     io::copy(&mut rest, &mut io::sink()).map_err(|e| Error::new(label, None, ErrorKind::Tar(e)))?;
@@ -233,6 +234,9 @@ fn apply_entry<R: Read>(
         }
     }
 
+    if path.is_root() {
+        report.root_entry = true;
+    }
     let bad_header = |e: io::Error| ErrorKind::InvalidEntry(format!("bad header field: {e}"));
     let size = entry.size();
     let mode = header.mode().map_err(bad_header)? & 0o7777;

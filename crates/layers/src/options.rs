@@ -202,6 +202,13 @@ pub struct ApplyReport {
     /// The digest of the uncompressed stream (the diff ID), in the expected diff ID's
     /// algorithm, or sha256.
     pub diff_id: Option<Digest>,
+    /// Whether the layer had an entry for the root directory itself (`./`), which sets the
+    /// root's owner, mode and times; without one the root keeps what it had.
+    pub root_entry: bool,
+    /// Overlay mode: parent directories this layer needed but does not have, that none of
+    /// [`ApplyOptions::overlay_lowers`] has either, made 0755. With the lowers all given they
+    /// are new; without them, the merged tree may show other attributes than a full apply.
+    pub implied_dirs: u64,
     /// Warnings (unsupported xattrs, skipped devices, …), at most [`ApplyReport::MAX_WARNINGS`];
     /// `warning_count` counts them all.
     pub warnings: Vec<String>,

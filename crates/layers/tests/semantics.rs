@@ -287,10 +287,13 @@ fn the_root_entry_sets_the_roots_metadata() {
         E::dir("./", 0o750).owner(1, 2).mtime(1_000_000),
         E::file("f", "f", 0o644),
     ]);
-    apply(work.path(), &layer, "root-entry").unwrap();
+    let report = apply(work.path(), &layer, "root-entry").unwrap();
+    assert!(report.root_entry);
     let tree = snapshot(work.path(), EXACT);
     assert_eq!((tree[""].mode, tree[""].uid, tree[""].gid), (0o750, 1, 2));
     assert_eq!(tree[""].mtime, Some((1_000_000, 0)));
+    let without = apply(work.path(), &tar(&[E::file("g", "g", 0o644)]), "no-root").unwrap();
+    assert!(!without.root_entry);
     // Anything else standing for the root is refused.
     let err = apply(work.path(), &tar(&[E::symlink(".", "/etc")]), "bad-root").unwrap_err();
     assert_eq!(err.entry.as_deref(), Some("."));
@@ -398,4 +401,55 @@ fn a_large_layer_streams_through() {
         elapsed,
         (report.tar_bytes as f64 / 1048576.0) / elapsed.as_secs_f64()
     );
+}
+
+/// Overlay mode: a parent directory a layer needs but does not carry takes the attributes
+/// the lower layers give it (the upper directory's are what the merged tree shows); without
+/// lowers it is made 0755 and counted, so that the caller knows the tree may differ.
+#[test]
+fn overlay_mode_takes_implied_parents_from_the_lowers() {
+    require_root!();
+    let work = tempfile::tempdir().unwrap();
+    let lower = work.path().join("lower");
+    let upper = work.path().join("upper");
+    let bare = work.path().join("bare");
+    for dir in [&lower, &upper, &bare] {
+        fs::create_dir(dir).unwrap();
+    }
+    let mut options = ApplyOptions::new("lower");
+    options.whiteouts = WhiteoutMode::Overlay;
+    let base = tar(&[
+        E::dir("srv", 0o751).owner(3, 4).mtime(1_000),
+        E::dir("srv/deep", 0o700).mtime(2_000),
+        E::file("srv/deep/old", "old\n", 0o644),
+    ]);
+    apply_layer(&lower, &base[..], Compression::None, &options).unwrap();
+    let above = tar(&[
+        E::file("srv/deep/new", "new\n", 0o644),
+        E::whiteout("srv/deep", "old"),
+        E::file("fresh/x", "x\n", 0o644),
+    ]);
+
+    options.overlay_lowers = vec![lower.clone()];
+    let report = apply_layer(&upper, &above[..], Compression::None, &options).unwrap();
+    assert_eq!(report.implied_dirs, 1, "only fresh/ is new");
+    let tree = snapshot(&upper, EXACT);
+    assert_eq!(
+        (tree["srv"].mode, tree["srv"].uid, tree["srv"].gid),
+        (0o751, 3, 4)
+    );
+    assert_eq!(tree["srv"].mtime, Some((1_000, 0)));
+    assert_eq!(
+        (tree["srv/deep"].mode, tree["srv/deep"].mtime),
+        (0o700, Some((2_000, 0)))
+    );
+    assert_eq!(tree["fresh"].mode, 0o755);
+
+    options.overlay_lowers.clear();
+    let report = apply_layer(&bare, &above[..], Compression::None, &options).unwrap();
+    assert_eq!(
+        report.implied_dirs, 3,
+        "srv, srv/deep and fresh made without knowing"
+    );
+    assert_eq!(snapshot(&bare, EXACT)["srv"].mode, 0o755);
 }

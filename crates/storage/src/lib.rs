@@ -138,6 +138,18 @@ pub(crate) fn tree_bytes(path: &std::path::Path) -> u64 {
         .sum()
 }
 
+/// Gives `to` the owner and mode of `from` (the root directory of a layer that does not set
+/// its own takes its parent's, as a full copy of the tree would).
+#[cfg(unix)]
+pub fn copy_root_attributes(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(from).map_err(StorageError::io(from))?;
+    std::os::unix::fs::chown(to, Some(meta.uid()), Some(meta.gid()))
+        .map_err(StorageError::io(to))?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+        .map_err(StorageError::io(to))
+}
+
 /// Writes a small note (a layer's parent, a container's top layer) beside a tree.
 #[cfg(target_os = "linux")]
 pub(crate) fn write_note(path: &std::path::Path, text: &str) -> Result<()> {
@@ -249,6 +261,19 @@ pub trait Driver: Send + Sync {
 
     /// Starts layer `id` on top of `parent` (which must exist), under a temporary name.
     fn begin_layer(&self, id: &LayerId, parent: Option<&LayerId>) -> Result<PendingLayer>;
+
+    /// Starts layer `id` on a parent that may itself still be pending, so that layers can be
+    /// applied side by side; they must still be committed base first. Only drivers whose
+    /// pending layers hold just their own changes ([`DiffForm::OverlayUpper`]) can: the
+    /// others return `None`. The pending layer has no `lowers`, and its root keeps default
+    /// attributes (the caller copies the parent's when the layer does not set them).
+    fn begin_layer_on_pending(
+        &self,
+        _id: &LayerId,
+        _parent: &LayerId,
+    ) -> Result<Option<PendingLayer>> {
+        Ok(None)
+    }
 
     /// Freezes the pending layer under its final name. If another process committed the same
     /// layer meanwhile, this one is discarded and that is not an error.

@@ -34,14 +34,13 @@
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::pending;
 use crate::{
-    check_container_name, read_layer_note, tree_bytes, write_note, Dataset, DatasetKind, DiffForm,
-    Driver, DriverKind, LayerId, PendingLayer, Result, StorageError,
+    check_container_name, copy_root_attributes, read_layer_note, tree_bytes, write_note, Dataset,
+    DatasetKind, DiffForm, Driver, DriverKind, LayerId, PendingLayer, Result, StorageError,
 };
 
 /// `OVERLAYFS_SUPER_MAGIC`: overlayfs cannot have its upper directory on overlayfs.
@@ -135,6 +134,44 @@ impl OverlayDriver {
         })?;
         file.lock().map_err(StorageError::io(&dir))?;
         Ok(file)
+    }
+
+    /// Makes pending layer `id`: `pending/HANDLE/diff`, the parent's ID beside it, the root's
+    /// owner and mode from `attributes_from` when given.
+    fn begin(
+        &self,
+        id: &LayerId,
+        parent: Option<&LayerId>,
+        attributes_from: Option<&Path>,
+        lowers: Vec<PathBuf>,
+    ) -> Result<PendingLayer> {
+        let handle = pending::handle(id);
+        let lock = pending::lock(&self.pending_dir(), &handle)?;
+        let dir = self.pending_dir().join(&handle);
+        let root = dir.join("diff");
+        let made = create_dir(&dir)
+            .and_then(|()| create_dir(&root))
+            .and_then(|()| match attributes_from {
+                Some(from) => copy_root_attributes(from, &root),
+                None => Ok(()),
+            })
+            .and_then(|()| match parent {
+                Some(parent) => write_note(&dir.join("parent"), parent.as_str()),
+                None => Ok(()),
+            });
+        if let Err(e) = made {
+            let _ = fs::remove_dir_all(&dir);
+            pending::unlock(&self.pending_dir(), &handle);
+            return Err(e);
+        }
+        Ok(PendingLayer {
+            id: id.clone(),
+            parent: parent.cloned(),
+            root,
+            lowers,
+            handle,
+            _lock: lock,
+        })
     }
 
     /// The layers under `top`, `top` first; all must exist.
@@ -366,14 +403,6 @@ fn mount_overlay(cwd: &Path, target: &Path, data: &str) -> io::Result<()> {
 }
 
 /// Gives `to` the owner and mode of `from` (a layer's root directory).
-fn copy_root_attributes(from: &Path, to: &Path) -> Result<()> {
-    let meta = fs::metadata(from).map_err(StorageError::io(from))?;
-    std::os::unix::fs::chown(to, Some(meta.uid()), Some(meta.gid()))
-        .map_err(StorageError::io(to))?;
-    fs::set_permissions(to, fs::Permissions::from_mode(meta.mode() & 0o7777))
-        .map_err(StorageError::io(to))
-}
-
 fn create_dir(path: &Path) -> Result<()> {
     fs::create_dir(path).map_err(StorageError::io(path))
 }
@@ -400,35 +429,17 @@ impl Driver for OverlayDriver {
                 .collect(),
             None => Vec::new(),
         };
-        let handle = pending::handle(id);
-        let lock = pending::lock(&self.pending_dir(), &handle)?;
-        let dir = self.pending_dir().join(&handle);
-        let root = dir.join("diff");
-        let made = create_dir(&dir)
-            .and_then(|()| create_dir(&root))
-            .and_then(|()| {
-                match parent {
-                    // The root directory carries the tree's owner and mode, as a full copy would.
-                    Some(parent) => {
-                        copy_root_attributes(&self.layer_path(parent).join("diff"), &root)?;
-                        write_note(&dir.join("parent"), parent.as_str())
-                    }
-                    None => Ok(()),
-                }
-            });
-        if let Err(e) = made {
-            let _ = fs::remove_dir_all(&dir);
-            pending::unlock(&self.pending_dir(), &handle);
-            return Err(e);
-        }
-        Ok(PendingLayer {
-            id: id.clone(),
-            parent: parent.cloned(),
-            root,
-            lowers,
-            handle,
-            _lock: lock,
-        })
+        // The root directory carries the tree's owner and mode, as a full copy would.
+        let attributes_from = lowers.first().cloned();
+        self.begin(id, parent, attributes_from.as_deref(), lowers)
+    }
+
+    fn begin_layer_on_pending(
+        &self,
+        id: &LayerId,
+        parent: &LayerId,
+    ) -> Result<Option<PendingLayer>> {
+        self.begin(id, Some(parent), None, Vec::new()).map(Some)
     }
 
     fn commit_layer(&self, pending: PendingLayer) -> Result<()> {

@@ -96,12 +96,38 @@ impl ZfsDriver {
             parent: parent_dataset.to_string(),
             state_dir,
         };
+        if driver.children_ready() {
+            return Ok(driver);
+        }
         for child in ["layers", "containers", "pending"] {
             driver.ensure_filesystem(&format!("{}/{child}", driver.parent))?;
         }
         // Fails early, naming the dataset, when the parent has no usable mountpoint.
         driver.mountpoint(&driver.pending_parent())?;
         Ok(driver)
+    }
+
+    /// Whether `layers`, `containers` and `pending` all exist with a mountpoint path: one
+    /// command for the usual case, where an earlier run made them.
+    fn children_ready(&self) -> bool {
+        let children = ["layers", "containers", "pending"].map(|c| format!("{}/{c}", self.parent));
+        let Ok(out) = zfs([
+            "get",
+            "-H",
+            "-o",
+            "name,property,value",
+            "mountpoint",
+            &children[0],
+            &children[1],
+            &children[2],
+        ]) else {
+            return false;
+        };
+        let rows = parse_get(&out);
+        children.iter().all(|child| {
+            rows.iter()
+                .any(|row| &row.name == child && row.value.starts_with('/'))
+        })
     }
 
     /// The dataset given to [`ZfsDriver::new`].

@@ -56,6 +56,7 @@ pub(crate) fn open(root: &Path, options: &ApplyOptions) -> Result<Box<dyn Target
         cache: None,
         deferred: Vec::new(),
         buf: vec![0; COPY_BUFFER],
+        implied_dirs: 0,
     }))
 }
 
@@ -73,6 +74,8 @@ struct Linux {
     /// Directories whose mode and times are set at the end.
     deferred: Vec<Deferred>,
     buf: Vec<u8>,
+    /// Overlay mode: parent directories created (0755) that no lower layer given has.
+    implied_dirs: u64,
 }
 
 /// A directory's mode and times, set after the layer's last entry; the inode is remembered
@@ -554,6 +557,45 @@ impl Linux {
         })
     }
 
+    /// Overlay mode: before anything is made in `dir`, its missing components are made as
+    /// the lower layers have them (owner, mode, times, xattrs), since the upper directory's
+    /// attributes are what the merged directory shows; components no lower layer has are
+    /// left for [`Linux::dir`] to create (0755) and counted.
+    fn parents_from_lowers(
+        &mut self,
+        ctx: &mut Ctx<'_, '_>,
+        dir: &RelPath,
+    ) -> Result<(), ErrorKind> {
+        if self.whiteouts != WhiteoutMode::Overlay || dir.is_root() {
+            return Ok(());
+        }
+        if matches!(&self.cache, Some((cached, _)) if cached == dir)
+            || self.existing_dir(dir)?.is_some()
+        {
+            return Ok(());
+        }
+        let mut current = RelPath::default();
+        for part in dir.bytes().split(|&b| b == b'/') {
+            let next = current.join(part);
+            let parent = self.dir(&current)?;
+            let missing = lstat_at(parent.as_fd(), part)
+                .map_err(|e| ErrorKind::fs("stat", e))?
+                .is_none();
+            // Something else in the way is left to the caller, as without lowers.
+            if missing {
+                match self.lower_lookup(&next)? {
+                    Some((handle, st)) if is(&st, FileType::Directory) => {
+                        let meta = self.lower_meta(&handle, &st)?;
+                        self.put(ctx, &next, &Node::Dir, &meta, &mut io::empty())?;
+                    }
+                    _ => self.implied_dirs += 1,
+                }
+            }
+            current = next;
+        }
+        Ok(())
+    }
+
     /// Overlay mode: copies `target` up from the lower layers into this one (with any parent
     /// directory it lacks), so that a hardlink to it can be made here. False if no lower
     /// layer has it.
@@ -645,6 +687,7 @@ impl Target for Linux {
                 )),
             };
         }
+        self.parents_from_lowers(ctx, &parent)?;
         let dir = self.dir(&parent)?;
         let dir = dir.as_fd();
         let existing = lstat_at(dir, name).map_err(|e| ErrorKind::fs("stat", e))?;
@@ -699,6 +742,7 @@ impl Target for Linux {
                 self.prune(ctx, dir.as_fd(), full, name, &st)
             }
             WhiteoutMode::Overlay => {
+                self.parents_from_lowers(ctx, &parent)?;
                 let dir = self.dir(&parent)?;
                 match lstat_at(dir.as_fd(), name).map_err(|e| ErrorKind::fs("stat", e))? {
                     // This layer has put a directory there: hide the lower one's content.
@@ -744,11 +788,16 @@ impl Target for Linux {
                 self.prune_children(ctx, fd.as_fd(), dir)
             }
             WhiteoutMode::Overlay => {
+                self.parents_from_lowers(ctx, dir)?;
                 let fd = self.dir(dir)?;
                 rfs::fsetxattr(&*fd, os(OVERLAY_OPAQUE), b"y", XattrFlags::empty())
                     .map_err(|e| ErrorKind::fs("marking the directory opaque", e))
             }
         }
+    }
+
+    fn implied_dirs(&self) -> u64 {
+        self.implied_dirs
     }
 
     fn finish(&mut self, _ctx: &mut Ctx<'_, '_>) -> Result<(), ErrorKind> {

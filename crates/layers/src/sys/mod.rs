@@ -111,6 +111,12 @@ pub(crate) trait Target {
 
     /// After the last entry: directories' modes and times.
     fn finish(&mut self, ctx: &mut Ctx<'_, '_>) -> Result<(), ErrorKind>;
+
+    /// Overlay mode: parent directories made with default attributes because no lower layer
+    /// given has them.
+    fn implied_dirs(&self) -> u64 {
+        0
+    }
 }
 
 /// The target for this platform.

@@ -1,0 +1,252 @@
+//! Laying layers down in storage: the missing part of an image's chain found, each layer's
+//! blob applied onto a pending layer (side by side where the driver allows) and committed
+//! base first.
+
+use aurora_layers::{ApplyOptions, ApplyReport, Compression, IdMap, Ownership, WhiteoutMode};
+use aurora_storage::{DiffForm, Driver, PendingLayer};
+
+use crate::error::{ImageError, Result};
+use crate::storage::is_root;
+use crate::unpack::PlannedLayer;
+use crate::Progress;
+
+/// What laying layers down needs: where the blobs are, where the layers go, whom to tell.
+pub(crate) struct LayDown<'a> {
+    pub store: &'a aurora_store::Store,
+    pub driver: &'a dyn Driver,
+    pub progress: &'a dyn Progress,
+    /// Owners mapped through this map instead of kept.
+    pub id_map: Option<&'a IdMap>,
+}
+
+/// Lays down the layers the storage lacks, base first. Returns (created, reused).
+///
+/// A committed layer implies its whole chain below (every driver commits a layer only on a
+/// committed parent, and refuses to destroy a layer others are built on), so the search goes
+/// from the top down and usually stops at once: a second container costs one lookup.
+pub(crate) fn ensure_layers(work: &LayDown<'_>, layers: &[PlannedLayer]) -> Result<(usize, usize)> {
+    let driver = work.driver;
+    let mut present = 0;
+    for (index, layer) in layers.iter().enumerate().rev() {
+        if driver.has_layer(&layer.id)? {
+            present = index + 1;
+            break;
+        }
+    }
+    let missing = &layers[present..];
+    if missing.len() > 1 && driver.diff_form() == DiffForm::OverlayUpper {
+        lay_down_side_by_side(work, missing)?;
+    } else {
+        for layer in missing {
+            lay_down(work, layer)?;
+        }
+    }
+    Ok((missing.len(), present))
+}
+
+/// One layer on its committed parent: begin, apply, commit (or abort).
+fn lay_down(work: &LayDown<'_>, layer: &PlannedLayer) -> Result<()> {
+    let (driver, progress) = (work.driver, work.progress);
+    let pending = driver.begin_layer(&layer.id, layer.parent.as_ref())?;
+    match apply_layer(work, layer, &pending) {
+        Ok(_) => {
+            driver.commit_layer(pending)?;
+            progress.layer_done(&layer.blob);
+            Ok(())
+        }
+        Err(e) => {
+            let _ = driver.abort_layer(pending);
+            Err(e)
+        }
+    }
+}
+
+/// Layers whose pending trees hold only their own changes (overlay) are applied side by
+/// side, as many at once as there are cores, and committed base first. From the first layer
+/// that fails side by side on (a hardlink to a file of a lower layer needs that layer
+/// committed, to copy the file up from), the rest are laid down one by one.
+fn lay_down_side_by_side(work: &LayDown<'_>, layers: &[PlannedLayer]) -> Result<()> {
+    let (driver, progress) = (work.driver, work.progress);
+    let abort_all = |pendings: Vec<PendingLayer>| {
+        for pending in pendings {
+            let _ = driver.abort_layer(pending);
+        }
+    };
+    let mut pendings: Vec<PendingLayer> = Vec::with_capacity(layers.len());
+    for (index, layer) in layers.iter().enumerate() {
+        let begun = match index {
+            0 => driver
+                .begin_layer(&layer.id, layer.parent.as_ref())
+                .map(Some),
+            _ => driver.begin_layer_on_pending(&layer.id, &layers[index - 1].id),
+        };
+        match begun {
+            Ok(Some(pending)) => pendings.push(pending),
+            Ok(None) => {
+                // The driver cannot: one by one, from where the side-by-side start ends.
+                abort_all(pendings);
+                for layer in layers {
+                    lay_down(work, layer)?;
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                abort_all(pendings);
+                return Err(e.into());
+            }
+        }
+    }
+
+    let reports = apply_side_by_side(work, layers, &pendings);
+    // A layer above the first that made parent directories of its own could not know their
+    // attributes in the layers below (no lowers side by side): it is laid down again.
+    let failed = reports
+        .iter()
+        .enumerate()
+        .position(|(index, report)| match report {
+            Err(_) => true,
+            Ok(report) => index > 0 && report.implied_dirs > 0,
+        })
+        .unwrap_or(layers.len());
+    if failed < layers.len() {
+        tracing::debug!(layer = %layers[failed].id, "not side by side: one by one from here");
+    }
+    // A layer without its own root entry takes its parent's root attributes, as it would
+    // have on a committed parent.
+    for index in 1..failed {
+        if matches!(&reports[index], Ok(report) if !report.root_entry) {
+            let (below, above) = pendings.split_at(index);
+            let inherited =
+                aurora_storage::copy_root_attributes(&below[index - 1].root, &above[0].root);
+            if let Err(e) = inherited {
+                abort_all(pendings);
+                return Err(e.into());
+            }
+        }
+    }
+    let mut pendings = pendings.into_iter();
+    for layer in &layers[..failed] {
+        let pending = pendings.next().expect("one pending layer per layer");
+        if let Err(e) = driver.commit_layer(pending) {
+            abort_all(pendings.collect());
+            return Err(e.into());
+        }
+        progress.layer_done(&layer.blob);
+    }
+    abort_all(pendings.collect());
+    for layer in &layers[failed..] {
+        lay_down(work, layer)?;
+    }
+    Ok(())
+}
+
+/// Applies `layers[i]` onto `pendings[i]` for every i, on as many threads as there are cores,
+/// base first.
+fn apply_side_by_side(
+    work: &LayDown<'_>,
+    layers: &[PlannedLayer],
+    pendings: &[PendingLayer],
+) -> Vec<Result<ApplyReport>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    let results: Vec<Mutex<Option<Result<ApplyReport>>>> =
+        layers.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(layers.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let (Some(layer), Some(pending)) = (layers.get(index), pendings.get(index)) else {
+                    break;
+                };
+                let result = apply_layer(work, layer, pending);
+                *results[index].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| {
+                    Err(ImageError::from(
+                        aurora_storage::StorageError::Unsupported {
+                            driver: "overlay",
+                            reason: "a layer was not applied (its worker thread panicked)".into(),
+                        },
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// Applies one layer's blob from the store onto a pending layer's root, checking its diff ID
+/// while streaming.
+fn apply_layer(
+    work: &LayDown<'_>,
+    layer: &PlannedLayer,
+    pending: &PendingLayer,
+) -> Result<ApplyReport> {
+    let (store, progress) = (work.store, work.progress);
+
+    let label = layer.blob.to_string();
+    let compression =
+        Compression::from_media_type(&layer.media_type).map_err(|kind| aurora_layers::Error {
+            layer: label.clone(),
+            entry: None,
+            kind,
+        })?;
+    let path = store.blob_path(&layer.blob);
+    let blob = std::fs::File::open(&path).map_err(|source| {
+        ImageError::from(aurora_storage::StorageError::Io {
+            path: path.clone(),
+            source,
+        })
+    })?;
+    let size = blob.metadata().map(|m| m.len()).unwrap_or(0);
+    progress.layer_started(&layer.blob, size);
+    let blob = crate::progress::ProgressReader {
+        inner: blob,
+        blob: &layer.blob,
+        progress,
+    };
+    let mut options = if is_root() {
+        ApplyOptions::new(label)
+    } else {
+        ApplyOptions::unprivileged(label)
+    };
+    if let Some(map) = work.id_map {
+        options.ownership = Ownership::Map(map.clone());
+        if layer.parent.is_none() {
+            // The root directory is the driver's until a layer sets it: the container's root
+            // user must own it, as the image's root does without a map.
+            let (uid, gid) = (map.uid(0), map.gid(0));
+            std::os::unix::fs::chown(&pending.root, uid, gid).map_err(|source| {
+                ImageError::from(aurora_storage::StorageError::Io {
+                    path: pending.root.clone(),
+                    source,
+                })
+            })?;
+        }
+    }
+    options.whiteouts = match work.driver.diff_form() {
+        DiffForm::FullTree => WhiteoutMode::Delete,
+        DiffForm::OverlayUpper => WhiteoutMode::Overlay,
+    };
+    options.expected_diff_id = Some(layer.diff_id.clone());
+    options.overlay_lowers = pending.lowers.clone();
+    let report = aurora_layers::apply_layer(&pending.root, blob, compression, &options)?;
+    tracing::debug!(
+        layer = %layer.id,
+        blob = %layer.blob,
+        entries = report.entries,
+        bytes = report.file_bytes,
+        "layer applied"
+    );
+    Ok(report)
+}
