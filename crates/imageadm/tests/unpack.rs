@@ -634,6 +634,10 @@ fn an_unprivileged_user_unpacks_with_the_dir_driver() {
     let own = fs::metadata(rootfs.join("home/user/own.txt")).unwrap();
     assert_eq!((own.uid(), own.gid()), (NOBODY, NOBODY));
     assert!(!rootfs.join("data/null").exists());
+    assert!(
+        stderr.contains("data/null") && stderr.contains("skipped"),
+        "the skipped device is reported: {stderr}"
+    );
     assert!(rootfs.join("data/fifo").exists());
     assert!(!rootfs.join("data/sub").exists());
 }

@@ -241,6 +241,13 @@ fn apply_layer(
     options.expected_diff_id = Some(layer.diff_id.clone());
     options.overlay_lowers = pending.lowers.clone();
     let report = aurora_layers::apply_layer(&pending.root, blob, compression, &options)?;
+    for warning in &report.warnings {
+        tracing::warn!(layer = %layer.blob, "{warning}");
+    }
+    let unlisted = report.warning_count - report.warnings.len() as u64;
+    if unlisted > 0 {
+        tracing::warn!(layer = %layer.blob, "{unlisted} more warnings of the same kinds");
+    }
     tracing::debug!(
         layer = %layer.id,
         blob = %layer.blob,
