@@ -23,7 +23,7 @@ pub(crate) struct LayDown<'a> {
 ///
 /// A committed layer implies its whole chain below (every driver commits a layer only on a
 /// committed parent, and refuses to destroy a layer others are built on), so the search goes
-/// from the top down and usually stops at once: a second container costs one lookup.
+/// from the top down and usually stops at once.
 pub(crate) fn ensure_layers(work: &LayDown<'_>, layers: &[PlannedLayer]) -> Result<(usize, usize)> {
     let driver = work.driver;
     let mut present = 0;

@@ -224,6 +224,12 @@ fn make_container(
             digest: image.manifest_digest.to_string(),
             reason: "the image has no layers".into(),
         })?;
+    // Usually the layers are there (a second container of an image): the clone alone says so.
+    match work.driver.create_container(name, &top) {
+        Ok(rootfs) => return Ok((0, layers.len(), rootfs)),
+        Err(aurora_storage::StorageError::NoSuchLayer(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
     let (created, reused) = ensure_layers(work, layers)?;
     let rootfs = work.driver.create_container(name, &top)?;
     Ok((created, reused, rootfs))

@@ -83,6 +83,9 @@ const MOUNT_SERIAL: &str = "zfs-mount.serial";
 pub struct ZfsDriver {
     parent: String,
     state_dir: PathBuf,
+    /// Where `PARENT/containers` is mounted, when [`ZfsDriver::new`] learnt it: a new clone
+    /// below it is found there without asking zfs again.
+    containers_mountpoint: Option<PathBuf>,
 }
 
 impl ZfsDriver {
@@ -92,11 +95,13 @@ impl ZfsDriver {
     pub fn new(parent_dataset: &str, state_dir: PathBuf) -> Result<Self> {
         check_parent_name(parent_dataset).map_err(|reason| bad_name(parent_dataset, &reason))?;
         fs::create_dir_all(&state_dir).map_err(StorageError::io(&state_dir))?;
-        let driver = ZfsDriver {
+        let mut driver = ZfsDriver {
             parent: parent_dataset.to_string(),
             state_dir,
+            containers_mountpoint: None,
         };
-        if driver.children_ready() {
+        if let Some(containers) = driver.children_ready() {
+            driver.containers_mountpoint = Some(containers);
             return Ok(driver);
         }
         for child in ["layers", "containers", "pending"] {
@@ -107,9 +112,10 @@ impl ZfsDriver {
         Ok(driver)
     }
 
-    /// Whether `layers`, `containers` and `pending` all exist with a mountpoint path: one
-    /// command for the usual case, where an earlier run made them.
-    fn children_ready(&self) -> bool {
+    /// Whether `layers`, `containers` and `pending` all exist with a mountpoint path (and
+    /// then the containers' one): one command for the usual case, where an earlier run made
+    /// them.
+    fn children_ready(&self) -> Option<PathBuf> {
         let children = ["layers", "containers", "pending"].map(|c| format!("{}/{c}", self.parent));
         let Ok(out) = zfs([
             "get",
@@ -121,13 +127,27 @@ impl ZfsDriver {
             &children[1],
             &children[2],
         ]) else {
-            return false;
+            return None;
         };
         let rows = parse_get(&out);
-        children.iter().all(|child| {
+        let mountpoint = |child: &String| {
             rows.iter()
-                .any(|row| &row.name == child && row.value.starts_with('/'))
-        })
+                .find(|row| &row.name == child && row.value.starts_with('/'))
+                .map(|row| PathBuf::from(&row.value))
+        };
+        let ready = children.iter().all(|child| mountpoint(child).is_some());
+        ready.then(|| mountpoint(&children[1])).flatten()
+    }
+
+    /// Where a clone just made below `PARENT/containers` is mounted, found without a `zfs`
+    /// command when it inherited its mountpoint and zfs mounted it (a different device there
+    /// than its parent directory's).
+    fn mounted_clone(&self, name: &str) -> Option<PathBuf> {
+        use std::os::unix::fs::MetadataExt;
+        let parent = self.containers_mountpoint.as_ref()?;
+        let path = parent.join(name);
+        let (above, here) = (fs::metadata(parent).ok()?, fs::metadata(&path).ok()?);
+        (above.dev() != here.dev()).then_some(path)
     }
 
     /// The dataset given to [`ZfsDriver::new`].
@@ -659,7 +679,11 @@ impl Driver for ZfsDriver {
                 e.into()
             });
         }
-        match self.mounted(&dataset) {
+        let mounted = match self.mounted_clone(name) {
+            Some(path) => Ok(path),
+            None => self.mounted(&dataset),
+        };
+        match mounted {
             Ok(path) => Ok(path.join("root")),
             Err(e) => {
                 if let Err(cleanup) = self.destroy(&dataset) {

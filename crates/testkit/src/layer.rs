@@ -169,6 +169,25 @@ impl LayerBuilder {
         self
     }
 
+    /// A regular file owned by root with extended attributes, as PAX `SCHILY.xattr.NAME`
+    /// records (what GNU tar, docker and umoci write).
+    pub fn file_with_xattrs(
+        mut self,
+        path: &str,
+        contents: impl AsRef<[u8]>,
+        mode: u32,
+        xattrs: &[(&str, &[u8])],
+    ) -> Self {
+        let records: Vec<(String, &[u8])> = xattrs
+            .iter()
+            .map(|(name, value)| (format!("SCHILY.xattr.{name}"), *value))
+            .collect();
+        self.tar
+            .append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))
+            .unwrap_or_else(|err| panic!("adding xattrs of {path} to layer: {err}"));
+        self.file(path, contents, mode)
+    }
+
     /// A directory.
     pub fn dir(mut self, path: &str, mode: u32) -> Self {
         let mut header = header(EntryType::Directory, mode, 0);
