@@ -140,6 +140,7 @@ impl Driver for DirDriver {
             // Another process committed the same layer first; its copy is as good as ours.
             return self.abort_layer(pending);
         }
+        sync_filesystem(&from)?;
         match fs::rename(&from, &to) {
             Ok(()) => {}
             Err(_) if self.has_layer(&pending.id)? => return self.abort_layer(pending),
@@ -234,6 +235,21 @@ impl Driver for DirDriver {
         }
         Ok(abandoned)
     }
+}
+
+/// Everything written into a pending layer reaches the disk before the rename commits it,
+/// so that a committed layer is complete after a power loss too.
+#[cfg(target_os = "linux")]
+fn sync_filesystem(dir: &Path) -> Result<()> {
+    let file = fs::File::open(dir).map_err(StorageError::io(dir))?;
+    rustix::fs::syncfs(&file).map_err(|e| StorageError::io(dir)(e.into()))
+}
+
+/// Elsewhere no per-filesystem sync is portable: the rename alone (complete after a crash or
+/// a kill, not necessarily after a power loss).
+#[cfg(not(target_os = "linux"))]
+fn sync_filesystem(_dir: &Path) -> Result<()> {
+    Ok(())
 }
 
 #[cfg(test)]
