@@ -32,33 +32,6 @@ STORE=$DEMO_DIR/store
 
 say() { printf '\n%s\n' "$*"; }
 
-# build_demo_image REF: 2-layer image (static busybox + applet symlinks; /etc),
-# Cmd ["/bin/sh"], pushed to REF.
-build_demo_image() {
-	local work rootfs applet
-	work=$(mktemp -d "$DEMO_DIR/build.XXXXXX")
-	on_exit rm -rf "$work"
-	oci_new "$work/layout" demo "$work/bundle"
-	rootfs=$work/bundle/rootfs
-
-	mkdir -p "$rootfs/bin"
-	cp /bin/busybox "$rootfs/bin/busybox"
-	for applet in sh ls cat echo env id ps mkdir rm uname wget vi; do
-		ln -s busybox "$rootfs/bin/$applet"
-	done
-	oci_layer "$work/layout" demo "$work/bundle" "static busybox and applet links in /bin"
-
-	mkdir -p "$rootfs/etc" "$rootfs/root" "$rootfs/tmp"
-	chmod 1777 "$rootfs/tmp"
-	printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$rootfs/etc/passwd"
-	printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$rootfs/etc/group"
-	oci_layer "$work/layout" demo "$work/bundle" "/etc/passwd, /etc/group, /root, /tmp"
-
-	oci_config "$work/layout" demo --config.cmd /bin/sh --config.env PATH=/bin \
-		--history.created_by 'CMD ["/bin/sh"]'
-	oci_push "$work/layout" demo "$1"
-}
-
 mkdir -p "$DEMO_DIR"
 DEMO_DIR=$(cd "$DEMO_DIR" && pwd)
 
@@ -77,7 +50,7 @@ if ((REGISTRY_STARTED)); then
 fi
 
 log "step 4/6: building and pushing $REF"
-build_demo_image "$REF"
+build_demo_image "$REF" "$DEMO_DIR"
 
 log "step 5/6: pulling with imageadm into $STORE"
 BUNDLE=$DEMO_DIR/bundle
