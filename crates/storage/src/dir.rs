@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use crate::command;
 use crate::pending;
 use crate::{
-    check_container_name, Dataset, DatasetKind, DiffForm, Driver, DriverKind, LayerId,
-    PendingLayer, Result, StorageError,
+    check_container_name, read_layer_note, tree_bytes, write_note, Dataset, DatasetKind, DiffForm,
+    Driver, DriverKind, LayerId, PendingLayer, Result, StorageError,
 };
 
 pub struct DirDriver {
@@ -67,31 +67,6 @@ fn remove_tree(path: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(StorageError::io(path)(e)),
     }
-}
-
-fn write_note(path: &Path, text: &str) -> Result<()> {
-    fs::write(path, text).map_err(StorageError::io(path))
-}
-
-fn read_layer_note(path: &Path) -> Option<LayerId> {
-    fs::read_to_string(path)
-        .ok()
-        .and_then(|t| LayerId::parse(t.trim()))
-}
-
-/// Bytes of the regular files under `path` (links and directories are not counted).
-fn tree_bytes(path: &Path) -> u64 {
-    let Ok(entries) = fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| match entry.file_type() {
-            Ok(t) if t.is_dir() => tree_bytes(&entry.path()),
-            Ok(t) if t.is_file() => entry.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
-        })
-        .sum()
 }
 
 impl Driver for DirDriver {

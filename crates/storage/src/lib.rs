@@ -123,7 +123,6 @@ pub fn check_container_name(name: &str) -> Result<()> {
 
 /// Bytes of the regular files under `path` (links and directories are not counted); 0 when
 /// it cannot be read.
-#[cfg(target_os = "linux")]
 pub(crate) fn tree_bytes(path: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else {
         return 0;
@@ -151,13 +150,11 @@ pub fn copy_root_attributes(from: &std::path::Path, to: &std::path::Path) -> Res
 }
 
 /// Writes a small note (a layer's parent, a container's top layer) beside a tree.
-#[cfg(target_os = "linux")]
 pub(crate) fn write_note(path: &std::path::Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(StorageError::io(path))
 }
 
 /// Reads back a note naming a layer; `None` when missing or not a layer ID.
-#[cfg(target_os = "linux")]
 pub(crate) fn read_layer_note(path: &std::path::Path) -> Option<LayerId> {
     std::fs::read_to_string(path)
         .ok()
