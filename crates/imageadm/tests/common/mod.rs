@@ -28,10 +28,9 @@ impl World {
 
     /// A world whose store is at `root` (on a filesystem the test made, e.g. btrfs).
     pub fn with_root(root: PathBuf) -> Self {
-        World {
-            root: Some(root),
-            ..World::new()
-        }
+        let mut world = World::new();
+        world.root = Some(root);
+        world
     }
 
     pub fn root(&self) -> PathBuf {
@@ -73,6 +72,31 @@ impl World {
         let run = self.run(args);
         assert_eq!(run.code, 0, "imageadm {args:?} failed:\n{run}");
         run
+    }
+}
+
+/// Containers the test left mounted (overlay) are unmounted before the directory goes, so
+/// that no mount outlives its test.
+impl Drop for World {
+    fn drop(&mut self) {
+        let Ok(mountinfo) = fs::read_to_string("/proc/self/mountinfo") else {
+            return;
+        };
+        let mut inside: Vec<&str> = mountinfo
+            .lines()
+            .filter_map(|line| line.split(' ').nth(4))
+            .filter(|point| {
+                Path::new(point).starts_with(self.dir.path())
+                    || self
+                        .root
+                        .as_ref()
+                        .is_some_and(|r| Path::new(point).starts_with(r))
+            })
+            .collect();
+        inside.sort_unstable_by_key(|point| std::cmp::Reverse(point.len()));
+        for point in inside {
+            let _ = Command::new("umount").arg("-l").arg(point).status();
+        }
     }
 }
 
