@@ -1,48 +1,24 @@
 //! The zfs driver against real ZFS: zfs-fuse on Linux, a file-backed pool per test.
 //! Needs root; outside CI a test without root or zfs-fuse is skipped, saying why.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use aurora_storage::zfs::ZfsDriver;
-use aurora_storage::{DatasetKind, Driver, LayerId, StorageError};
+use aurora_storage::{DatasetKind, Driver, StorageError};
 use aurora_testkit::ZfsPool;
-
-fn id(n: u8) -> LayerId {
-    LayerId::parse(&format!("{n:064x}")).unwrap()
-}
+use common::*;
 
 /// A pool and a driver on `POOL/aurora`, or `None` (with the reason printed) outside CI.
 fn setup(test: &str) -> Option<(ZfsPool, ZfsDriver)> {
     let pool = ZfsPool::create_or_skip(test)?;
     let driver = ZfsDriver::new(&format!("{}/aurora", pool.name()), pool.scratch()).unwrap();
     Some((pool, driver))
-}
-
-/// Builds layer `id` on `parent` with `files` (path, content), unless it exists; returns
-/// whether it built it.
-fn ensure_layer(
-    driver: &ZfsDriver,
-    id: &LayerId,
-    parent: Option<&LayerId>,
-    files: &[(&str, &str)],
-) -> bool {
-    if driver.has_layer(id).unwrap() {
-        return false;
-    }
-    let pending = driver.begin_layer(id, parent).unwrap();
-    for (path, content) in files {
-        let path = pending.root.join(path);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, content).unwrap();
-    }
-    driver.commit_layer(pending).unwrap();
-    true
 }
 
 fn pending_children(pool: &ZfsPool, driver: &ZfsDriver) -> Vec<String> {
@@ -315,29 +291,15 @@ fn a_killed_builder_leaves_a_pending_layer_that_is_cleaned() {
         return;
     };
     let state = pool.scratch();
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(&exe)
-        .args([
-            "--exact",
-            "builder_to_be_killed",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(
-            "AURORA_ZFS_BUILDER",
-            format!("{}\n{}", driver.parent_dataset(), state.display()),
-        )
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run this test binary again ({}): {e}", exe.display()));
-    let mut dead = None;
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        if let Some(dataset) = line.unwrap().strip_prefix("PENDING ") {
-            dead = Some(dataset.to_string());
-            break;
-        }
-    }
-    let dead = dead.expect("the builder printed its pending dataset");
+    let (mut child, line) = start_builder(
+        "AURORA_ZFS_BUILDER",
+        &format!("{}\n{}", driver.parent_dataset(), state.display()),
+        "PENDING ",
+    );
+    let dead = line
+        .strip_prefix("PENDING ")
+        .expect("the builder printed its pending dataset")
+        .to_string();
     child.kill().unwrap(); // SIGKILL: no destructor runs
     child.wait().unwrap();
 
