@@ -151,32 +151,24 @@ fn decide(store_root: &Path, choice: &StorageChoice) -> Result<Record> {
             }
             .into())
         }
-        (Some(DriverKind::Zfs), None) => {
-            zfs(
-                zfs_dataset_of(store_root).ok_or_else(|| StorageError::Unsupported {
+        (Some(DriverKind::Zfs), None) => match detected(store_root) {
+            Suggestion::Zfs(dataset) => zfs(dataset),
+            Suggestion::Other(_) => {
+                return Err(StorageError::Unsupported {
                     driver: "zfs",
                     reason: format!(
                         "{} is not where a ZFS dataset is mounted: name the dataset to use with \
-                     --zfs-dataset (or [storage] zfs_dataset in aurora.toml)",
+                         --zfs-dataset (or [storage] zfs_dataset in aurora.toml)",
                         store_root.display()
                     ),
-                })?,
-            )
-        }
-        (Some(kind), None) => other(kind),
-        (None, None) => match zfs_dataset_of(store_root) {
-            Some(dataset) => zfs(dataset),
-            None => {
-                let mounts = read_mounts();
-                let canonical = store_root
-                    .canonicalize()
-                    .unwrap_or_else(|_| store_root.to_path_buf());
-                match detect::suggest(detect::mount_of(&mounts, &canonical), is_root()) {
-                    // A store inside a dataset, not at its root: not ours to carve up.
-                    Suggestion::Zfs(_) => other(DriverKind::Dir),
-                    Suggestion::Other(kind) => other(kind),
                 }
+                .into())
             }
+        },
+        (Some(kind), None) => other(kind),
+        (None, None) => match detected(store_root) {
+            Suggestion::Zfs(dataset) => zfs(dataset),
+            Suggestion::Other(kind) => other(kind),
         },
     })
 }
@@ -217,21 +209,25 @@ fn open_recorded(store_root: &Path, record: &Record) -> Result<Box<dyn Driver>> 
     })
 }
 
-fn read_mounts() -> Vec<detect::Mount> {
-    std::fs::read_to_string("/proc/self/mountinfo")
+/// The driver the filesystem under the store suggests. ZFS only when the store root is
+/// exactly where a dataset is mounted, as `DATASET/storage` (which then mounts at
+/// `STORE/storage` by inheritance, beside the image layout); a store deeper inside a dataset
+/// gets the dir driver: that tree is not ours to carve datasets out of.
+fn detected(store_root: &Path) -> Suggestion {
+    let canonical = store_root
+        .canonicalize()
+        .unwrap_or_else(|_| store_root.to_path_buf());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
         .map(|t| detect::parse_mountinfo(&t))
-        .unwrap_or_default()
-}
-
-/// `DATASET/storage` when `store_root` is exactly where ZFS dataset DATASET is mounted: its
-/// child then mounts at `STORE/storage` by inheritance, beside the image layout.
-fn zfs_dataset_of(store_root: &Path) -> Option<String> {
-    let canonical = store_root.canonicalize().ok()?;
-    let mounts = read_mounts();
-    let mount = detect::mount_of(&mounts, &canonical)?;
-    let is_zfs = matches!(mount.fs_type.as_str(), "zfs" | "fuse.zfs" | "fuse.zfs-fuse")
-        && aurora_storage::zfs::check_dataset_name(&mount.source).is_ok();
-    (is_zfs && mount.mount_point == canonical).then(|| format!("{}/storage", mount.source))
+        .unwrap_or_default();
+    let mount = detect::mount_of(&mounts, &canonical);
+    match detect::suggest(mount, is_root()) {
+        Suggestion::Zfs(dataset) if mount.is_some_and(|m| m.mount_point == canonical) => {
+            Suggestion::Zfs(format!("{dataset}/storage"))
+        }
+        Suggestion::Zfs(_) => Suggestion::Other(DriverKind::Dir),
+        other => other,
+    }
 }
 
 /// Where the zfs driver keeps the locks of pending layers: one directory per dataset for the
