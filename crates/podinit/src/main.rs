@@ -1,0 +1,54 @@
+//! podinit: the init inside an Aurora container or zone. See the library docs for the
+//! command line, file formats and exit statuses.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use aurora_podinit::cli::{self, Invocation};
+use aurora_podinit::init::{self, InitError};
+use aurora_podinit::status::ExitRecord;
+
+fn main() {
+    let invocation = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("podinit: {e}\n{}", cli::USAGE);
+            std::process::exit(aurora_podinit::EXIT_USAGE);
+        }
+    };
+    let (result, status_file) = match invocation {
+        Invocation::Help => {
+            print!("{}", cli::USAGE);
+            return;
+        }
+        Invocation::Version => {
+            println!("podinit {}", env!("CARGO_PKG_VERSION"));
+            return;
+        }
+        Invocation::Run { command, options } => {
+            (init::run_command(command, &options), options.status_file)
+        }
+        Invocation::Config { config, options } => {
+            (init::run_config(&config, &options), options.status_file)
+        }
+        Invocation::Action { name, actions } => (init::run_action(&name, &actions), None),
+    };
+    std::process::exit(finish(result, status_file.as_deref()));
+}
+
+/// Reports a failure, writes the status file and returns the exit status.
+fn finish(result: Result<ExitRecord, InitError>, status_file: Option<&Path>) -> i32 {
+    let record = result.unwrap_or_else(|e| {
+        eprintln!("podinit: {e}");
+        ExitRecord::failed(e.exit_code(), e.to_string())
+    });
+    if let Some(path) = status_file {
+        if let Err(e) = record
+            .write(path)
+            .context("the child's status was not recorded")
+        {
+            eprintln!("podinit: {e:#}");
+        }
+    }
+    record.exit_code
+}
