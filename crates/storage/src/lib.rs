@@ -20,7 +20,7 @@
 
 #[cfg(target_os = "linux")]
 pub mod btrfs;
-pub mod command;
+pub use aurora_command as command;
 pub mod detect;
 pub mod dir;
 #[cfg(target_os = "linux")]

@@ -1,4 +1,4 @@
-//! The one way drivers run external commands (`zfs`, `btrfs`, `cp`, `mount`): every failure
+//! The one way Aurora runs external commands (`zfs`, `btrfs`, `zonecfg`, `zoneadm`, …): every failure
 //! records the command line, exit status, standard output and standard error.
 
 use std::ffi::OsStr;

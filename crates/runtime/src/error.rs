@@ -1,0 +1,63 @@
+//! Errors of the runtime, each naming the container (or bundle) it is about.
+
+use std::path::PathBuf;
+
+/// What went wrong, and on which container.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid container ID {id:?}: {why}")]
+    InvalidId { id: String, why: &'static str },
+    #[error("container {0:?} does not exist")]
+    NotFound(String),
+    #[error("container {0:?} already exists")]
+    Exists(String),
+    #[error("container {id:?} is {status}: cannot {action} it{hint}")]
+    WrongStatus {
+        id: String,
+        status: String,
+        action: &'static str,
+        hint: &'static str,
+    },
+    #[error("bundle {bundle}: {why}")]
+    Bundle { bundle: PathBuf, why: String },
+    #[error("unknown signal {0:?} (use a name such as TERM, SIGKILL, or a number)")]
+    UnknownSignal(String),
+    #[error("{action} container {id:?}")]
+    Backend {
+        id: String,
+        action: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{what} {path}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn backend(
+        id: &str,
+        action: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Backend {
+            id: id.to_string(),
+            action,
+            source: Box::new(source),
+        }
+    }
+
+    /// runc's exit status for this error: always 1 (runc has no finer codes); `runz` adds 2
+    /// for usage errors, which clap reports before any of these.
+    pub fn exit_code(&self) -> i32 {
+        1
+    }
+}

@@ -1,0 +1,19 @@
+//! The OCI runtime behind `runz`: it executes a runtime-spec bundle and nothing else.
+//!
+//! The portable core (container IDs, signals, the state report, the podinit injection) compiles
+//! everywhere; the Linux backend ([`linux`]) runs bundles with namespaces and cgroups through
+//! youki's `libcontainer`, and on illumos bundles become zones through `aurora-zones`.
+//! `runz` owns its state directory (`--root`, one directory per container), its command line
+//! and its error messages; this crate returns typed errors that name the container.
+
+pub mod error;
+pub mod id;
+pub mod init;
+pub mod signal;
+pub mod state;
+
+#[cfg(target_os = "linux")]
+pub mod linux;
+
+pub use error::{Error, Result};
+pub use state::{StateReport, Status};

@@ -1,0 +1,528 @@
+//! The Linux backend: bundles run with namespaces, cgroups (v1, v2 and the hybrid layout),
+//! seccomp, capabilities and the rest of the runtime spec, through youki's `libcontainer`
+//! (see docs/decisions.md for why). This module owns what `runz` adds around it: the state
+//! directory and its notes, ID checks, clear errors, cleanup of failed creates, the init
+//! injection, and waiting for a foreground container with signals passed on.
+
+mod foreground;
+mod note;
+mod stdio;
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::{Container, ContainerStatus};
+use libcontainer::error::LibcontainerError;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
+use oci_spec::runtime::{LinuxResources, Spec};
+
+use crate::error::{Error, Result};
+use crate::state::{StateReport, Status};
+use crate::{id, init};
+
+pub use foreground::wait_foreground;
+use note::Note;
+
+/// How to create a container (runc's `create` and `run` flags).
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    /// Extra file descriptors passed on from 3 upwards (runc's `--preserve-fds`).
+    pub preserve_fds: i32,
+    /// Run this podinit binary (host path) as the container's first process.
+    pub init: Option<PathBuf>,
+}
+
+/// What `exec` runs in a container (runc's `exec` flags, or a process.json).
+#[derive(Clone, Debug, Default)]
+pub struct ExecOptions {
+    pub args: Vec<String>,
+    pub process_file: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    pub user: Option<(u32, Option<u32>)>,
+    pub additional_gids: Vec<u32>,
+    pub capabilities: Vec<String>,
+    pub no_new_privs: bool,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: i32,
+    pub detach: bool,
+    pub ignore_paused: bool,
+    pub cgroup: Option<String>,
+}
+
+/// The runtime over one state directory (`runz --root`).
+pub struct Runtime {
+    root: PathBuf,
+}
+
+impl Runtime {
+    /// Opens (creating, mode 0700) the state directory.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&root)
+            .map_err(|source| Error::Io {
+                what: "cannot create the state directory",
+                path: root.clone(),
+                source,
+            })?;
+        Ok(Runtime { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    fn load(&self, id: &str) -> Result<Container> {
+        id::validate(id)?;
+        let dir = self.container_dir(id);
+        if !dir.join("state.json").exists() {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        Container::load(dir).map_err(|e| Error::backend(id, "cannot load the state of", e))
+    }
+
+    /// `create`: sets the container up and leaves its process waiting for `start`.
+    pub fn create(&self, id: &str, options: &CreateOptions) -> Result<Container> {
+        self.build(id, options, true)
+    }
+
+    fn build(&self, id: &str, options: &CreateOptions, detach: bool) -> Result<Container> {
+        id::validate(id)?;
+        if self.container_dir(id).exists() {
+            return Err(Error::Exists(id.to_string()));
+        }
+        let bundle = absolute(&options.bundle)?;
+        let spec = load_spec(&bundle)?;
+        let rootfs = rootfs_of(&spec, &bundle)?;
+        let (run_bundle, staged) = match &options.init {
+            Some(podinit) => (self.stage_with_init(id, spec, &rootfs, podinit)?, true),
+            None => (bundle.clone(), false),
+        };
+        let builder = stdio::guard_dev_null_outputs(ContainerBuilder::new(
+            id.to_string(),
+            SyscallType::default(),
+        ))?;
+        let built = builder
+            .with_executor(DefaultExecutor {})
+            .with_root_path(&self.root)
+            .and_then(|b| b.with_pid_file(options.pid_file.as_ref()))
+            .map(|b| {
+                b.with_console_socket(options.console_socket.as_ref())
+                    .with_preserved_fds(options.preserve_fds)
+                    .as_init(&run_bundle)
+                    .with_systemd(false)
+                    .with_detach(detach)
+                    .with_no_pivot(options.no_pivot)
+            })
+            .and_then(|b| b.build());
+        if staged {
+            let _ = fs::remove_dir_all(self.staging_dir(id));
+        }
+        let mut container = match built {
+            Ok(container) => container,
+            Err(e) => {
+                self.clean_failed_create(id);
+                return Err(create_error(id, &bundle, e));
+            }
+        };
+        if staged {
+            container.state.bundle = bundle.clone();
+            container
+                .save()
+                .map_err(|e| Error::backend(id, "cannot record the state of", e))?;
+        }
+        Note {
+            rootfs,
+            init: options.init.is_some(),
+        }
+        .write(&self.container_dir(id))?;
+        Ok(container)
+    }
+
+    fn staging_dir(&self, id: &str) -> PathBuf {
+        self.root.join(".staging").join(id)
+    }
+
+    /// A copy of config.json with podinit injected and the rootfs made absolute, for
+    /// libcontainer to read; the state keeps the real bundle.
+    fn stage_with_init(
+        &self,
+        id: &str,
+        mut spec: Spec,
+        rootfs: &Path,
+        podinit: &Path,
+    ) -> Result<PathBuf> {
+        init::inject(&mut spec, podinit)?;
+        if let Some(root) = spec.root_mut().as_mut() {
+            root.set_path(rootfs.to_path_buf());
+        }
+        let dir = self.staging_dir(id);
+        fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            what: "cannot create",
+            path: dir.clone(),
+            source,
+        })?;
+        spec.save(dir.join("config.json"))
+            .map_err(|e| Error::Invalid(format!("cannot write the staged config.json: {e}")))?;
+        Ok(dir)
+    }
+
+    /// A create that failed part way may have left a process, a cgroup and a state directory:
+    /// remove them all, so that the ID can be used again and nothing leaks.
+    fn clean_failed_create(&self, id: &str) {
+        let dir = self.container_dir(id);
+        if dir.join("state.json").exists() {
+            if let Ok(mut container) = Container::load(dir.clone()) {
+                if let Err(e) = container.delete(true) {
+                    tracing::warn!(id, error = %e, "cleaning up a failed create");
+                }
+            }
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// `start`: runs the user's process in a created container.
+    pub fn start(&self, id: &str) -> Result<()> {
+        let mut container = self.load(id)?;
+        if container.status() != ContainerStatus::Created {
+            return Err(wrong_status(id, container.status(), "start", ""));
+        }
+        container
+            .start()
+            .map_err(|e| Error::backend(id, "cannot start", e))
+    }
+
+    /// `run`: create and start; unless `detach`, wait for the container, pass signals on,
+    /// delete it, and return its exit status (128+N when killed by signal N).
+    pub fn run(&self, id: &str, options: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
+        let mut container = self.build(id, options, detach)?;
+        if let Err(e) = container.start() {
+            let _ = container.delete(true);
+            let _ = fs::remove_dir_all(self.container_dir(id));
+            return Err(Error::backend(id, "cannot start", e));
+        }
+        if detach {
+            return Ok(0);
+        }
+        let pid = container
+            .pid()
+            .ok_or_else(|| Error::Invalid(format!("container {id:?} started without a process")))?;
+        let status = wait_foreground(pid.as_raw());
+        if !keep {
+            if let Err(e) = self.delete(id, true) {
+                tracing::error!(id, error = %e, "deleting the container after it ran");
+            }
+        }
+        status
+    }
+
+    /// `state`: the runtime spec's state of one container.
+    pub fn state(&self, id: &str) -> Result<StateReport> {
+        let container = self.load(id)?;
+        Ok(self.report(&container))
+    }
+
+    fn report(&self, container: &Container) -> StateReport {
+        let status = status_of(container.status());
+        let note = Note::read(&container.root).unwrap_or_default();
+        let pid = match status {
+            Status::Stopped => 0,
+            _ => container.pid().map_or(0, |p| p.as_raw()),
+        };
+        StateReport {
+            oci_version: container.state.oci_version.clone(),
+            id: container.id().to_string(),
+            pid,
+            status,
+            bundle: container.bundle().clone(),
+            rootfs: note.rootfs,
+            created: container
+                .created()
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+                .unwrap_or_default(),
+            owner: String::new(),
+            annotations: container
+                .state
+                .annotations
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// `list`: every container in the state directory, by ID.
+    pub fn list(&self) -> Result<Vec<StateReport>> {
+        let entries = fs::read_dir(&self.root).map_err(|source| Error::Io {
+            what: "cannot read the state directory",
+            path: self.root.clone(),
+            source,
+        })?;
+        let mut reports = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(id) = name.to_str() else { continue };
+            if id.starts_with('.') || !entry.path().join("state.json").exists() {
+                continue;
+            }
+            match Container::load(entry.path()) {
+                Ok(container) => reports.push(self.report(&container)),
+                Err(e) => tracing::warn!(id, error = %e, "skipping an unreadable container state"),
+            }
+        }
+        reports.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(reports)
+    }
+
+    /// `kill`: sends `signal` to the container's init (or, with `all`, every process).
+    pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
+        let mut container = self.load(id)?;
+        if !container.can_kill() {
+            return Err(wrong_status(id, container.status(), "signal", ""));
+        }
+        let signal = libcontainer::signal::Signal::try_from(signal)
+            .map_err(|e| Error::backend(id, "cannot signal", e))?;
+        container
+            .kill(signal, all)
+            .map_err(|e| Error::backend(id, "cannot signal", e))
+    }
+
+    /// `delete`: removes a stopped (or created) container; `force` kills a running one first.
+    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let mut container = match self.load(id) {
+            Ok(container) => container,
+            // runc: `delete --force` of a container that is not there succeeds.
+            Err(Error::NotFound(_)) if force => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let status = container.status();
+        if !force && matches!(status, ContainerStatus::Running | ContainerStatus::Paused) {
+            return Err(wrong_status(
+                id,
+                status,
+                "delete",
+                " (stop it first, or use --force)",
+            ));
+        }
+        container
+            .delete(force)
+            .map_err(|e| Error::backend(id, "cannot delete", e))?;
+        // libcontainer leaves the directory when it had nothing to clean; runz owns it.
+        let _ = fs::remove_dir_all(self.container_dir(id));
+        Ok(())
+    }
+
+    pub fn pause(&self, id: &str) -> Result<()> {
+        let mut container = self.load(id)?;
+        if !container.can_pause() {
+            return Err(wrong_status(id, container.status(), "pause", ""));
+        }
+        container
+            .pause()
+            .map_err(|e| Error::backend(id, "cannot pause", e))
+    }
+
+    pub fn resume(&self, id: &str) -> Result<()> {
+        let mut container = self.load(id)?;
+        if !container.can_resume() {
+            return Err(wrong_status(id, container.status(), "resume", ""));
+        }
+        container
+            .resume()
+            .map_err(|e| Error::backend(id, "cannot resume", e))
+    }
+
+    /// `ps`: the host PIDs of every process in the container's cgroup.
+    pub fn ps(&self, id: &str) -> Result<Vec<i32>> {
+        let container = self.load(id)?;
+        let manager = self.cgroup_manager(&container)?;
+        use libcgroups::common::CgroupManager;
+        let mut pids: Vec<i32> = manager
+            .get_all_pids()
+            .map_err(|e| Error::backend(id, "cannot list the processes of", e))?
+            .into_iter()
+            .map(|p| p.as_raw())
+            .collect();
+        pids.sort_unstable();
+        Ok(pids)
+    }
+
+    /// `update`: applies new cgroup resources to a running container.
+    pub fn update(&self, id: &str, resources: &LinuxResources) -> Result<()> {
+        let container = self.load(id)?;
+        let manager = self.cgroup_manager(&container)?;
+        use libcgroups::common::{CgroupManager, ControllerOpt};
+        manager
+            .apply(&ControllerOpt {
+                resources,
+                disable_oom_killer: false,
+                oom_score_adj: None,
+                freezer_state: None,
+            })
+            .map_err(|e| Error::backend(id, "cannot update the resources of", e))
+    }
+
+    /// `events`: prints the container's statistics (once with `stats`, else every
+    /// `interval` seconds) as runc does, until the container stops.
+    pub fn events(&self, id: &str, interval: u32, stats: bool) -> Result<()> {
+        let mut container = self.load(id)?;
+        container
+            .events(interval, stats)
+            .map_err(|e| Error::backend(id, "cannot read the events of", e))
+    }
+
+    fn cgroup_manager(
+        &self,
+        container: &Container,
+    ) -> Result<libcgroups::common::AnyCgroupManager> {
+        let id = container.id();
+        let config = container
+            .spec()
+            .map_err(|e| Error::backend(id, "cannot read the cgroup of", e))?;
+        libcgroups::common::create_cgroup_manager(libcgroups::common::CgroupConfig {
+            cgroup_path: config.cgroup_path,
+            systemd_cgroup: container.systemd(),
+            container_name: id.to_string(),
+        })
+        .map_err(|e| Error::backend(id, "cannot open the cgroup of", e))
+    }
+
+    /// `exec`: runs another process in a running container; returns its exit status unless
+    /// detached.
+    pub fn exec(&self, id: &str, options: &ExecOptions) -> Result<i32> {
+        let container = self.load(id)?;
+        let paused_ok = options.ignore_paused && container.status() == ContainerStatus::Paused;
+        if container.status() != ContainerStatus::Running && !paused_ok {
+            return Err(wrong_status(id, container.status(), "exec in", ""));
+        }
+        if options.args.is_empty() && options.process_file.is_none() {
+            return Err(Error::Invalid(
+                "exec needs a command, or --process FILE".to_string(),
+            ));
+        }
+        let pid = ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_executor(DefaultExecutor {})
+            .with_root_path(&self.root)
+            .and_then(|b| b.with_pid_file(options.pid_file.as_ref()))
+            .map(|b| {
+                b.with_console_socket(options.console_socket.as_ref())
+                    .with_preserved_fds(options.preserve_fds)
+                    .as_tenant()
+                    .with_detach(options.detach)
+                    .with_cwd(options.cwd.as_ref())
+                    .with_env(options.env.iter().cloned().collect())
+                    .with_process(options.process_file.as_ref())
+                    .with_no_new_privs(options.no_new_privs)
+                    .with_container_args(options.args.clone())
+                    .with_additional_gids(options.additional_gids.clone())
+                    .with_user(options.user.map(|(uid, _)| uid))
+                    .with_group(options.user.and_then(|(_, gid)| gid))
+                    .with_capabilities(options.capabilities.clone())
+                    .with_ignore_paused(options.ignore_paused)
+                    .with_sub_cgroup(options.cgroup.clone())
+            })
+            .and_then(|b| b.build())
+            .map_err(|e| Error::backend(id, "cannot exec in", e))?;
+        if options.detach {
+            return Ok(0);
+        }
+        foreground::wait_child(pid.as_raw())
+    }
+}
+
+fn status_of(status: ContainerStatus) -> Status {
+    match status {
+        ContainerStatus::Creating => Status::Creating,
+        ContainerStatus::Created => Status::Created,
+        ContainerStatus::Running => Status::Running,
+        ContainerStatus::Paused => Status::Paused,
+        ContainerStatus::Stopped => Status::Stopped,
+    }
+}
+
+fn wrong_status(
+    id: &str,
+    status: ContainerStatus,
+    action: &'static str,
+    hint: &'static str,
+) -> Error {
+    Error::WrongStatus {
+        id: id.to_string(),
+        status: status_of(status).to_string(),
+        action,
+        hint,
+    }
+}
+
+fn absolute(bundle: &Path) -> Result<PathBuf> {
+    fs::canonicalize(bundle).map_err(|source| Error::Bundle {
+        bundle: bundle.to_path_buf(),
+        why: format!("cannot open it: {source}"),
+    })
+}
+
+/// The bundle's config.json, with errors that name the file and what is wrong in it.
+fn load_spec(bundle: &Path) -> Result<Spec> {
+    let path = bundle.join("config.json");
+    let text = fs::read(&path).map_err(|source| Error::Bundle {
+        bundle: bundle.to_path_buf(),
+        why: match source.kind() {
+            std::io::ErrorKind::NotFound => "it has no config.json".to_string(),
+            _ => format!("cannot read config.json: {source}"),
+        },
+    })?;
+    serde_json::from_slice(&text).map_err(|e| Error::Bundle {
+        bundle: bundle.to_path_buf(),
+        why: format!("config.json is not a valid runtime spec: {e}"),
+    })
+}
+
+fn rootfs_of(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
+    let root = spec.root().as_ref().ok_or_else(|| Error::Bundle {
+        bundle: bundle.to_path_buf(),
+        why: "config.json has no root".to_string(),
+    })?;
+    let path = bundle.join(root.path());
+    fs::canonicalize(&path).map_err(|source| Error::Bundle {
+        bundle: bundle.to_path_buf(),
+        why: format!("its root {} cannot be opened: {source}", path.display()),
+    })
+}
+
+fn create_error(id: &str, bundle: &Path, error: LibcontainerError) -> Error {
+    match error {
+        LibcontainerError::Exist => Error::Exists(id.to_string()),
+        other => Error::Backend {
+            id: id.to_string(),
+            action: "cannot create",
+            source: Box::new(BundleContext {
+                bundle: bundle.to_path_buf(),
+                source: other,
+            }),
+        },
+    }
+}
+
+/// Keeps the bundle in the message of a create that failed inside libcontainer.
+#[derive(Debug, thiserror::Error)]
+#[error("from bundle {}", bundle.display())]
+struct BundleContext {
+    bundle: PathBuf,
+    #[source]
+    source: LibcontainerError,
+}
