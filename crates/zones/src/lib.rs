@@ -1,0 +1,35 @@
+//! illumos zones for OCI bundles.
+//!
+//! **None of this has run on illumos yet.** It is compiled and tested on Linux only: the
+//! translation against golden files, the executor against a fake runner that records the
+//! commands it would run. Facts marked "unverified" in the docs are guesses from man pages and
+//! sources, to be checked on a real OmniOS/SmartOS host.
+//!
+//! `runz` on illumos turns a runtime-spec bundle into a zone whose init is `podinit`. This
+//! crate is the part that decides and a thin part that executes:
+//!
+//! - [`plan`] — pure: config.json ([`oci_spec::runtime::Spec`]) plus [`PlanOptions`] →
+//!   [`ZonePlan`] (brand, zonepath, fs, net, resource controls, attrs, bootargs), with a
+//!   [`Warning`] for each field that has no zone equivalent and a [`PlanError`] for each that
+//!   must be honoured and cannot be.
+//! - [`zonecfg`] — the only place that knows zonecfg's resource and property names and its
+//!   quoting; [`ZonePlan::zonecfg`] renders the command file.
+//! - [`exec`] — create/start/kill/delete/state as zonecfg/zoneadm/pkill commands through a
+//!   narrow [`Runner`] trait ([`SystemRunner`] for real, [`FakeRunner`] for tests).
+//! - [`state`] — `zoneadm list -cp` parsing and zone state → OCI status.
+//! - [`zlogin`] — quoting a process into the single shell string zlogin runs.
+//!
+//! Nothing here is gated on `target_os = "illumos"`: the commands are only run when a real
+//! runner is used on a host that has them.
+
+pub mod exec;
+pub mod name;
+pub mod plan;
+pub mod state;
+pub mod zlogin;
+pub mod zonecfg;
+
+pub use exec::{ContainerState, FakeRunner, Runner, Signal, SystemRunner, ZoneError, Zones};
+pub use name::{ZoneName, ZoneNameError};
+pub use plan::{plan, BrandKind, PlanError, PlanOptions, Platform, Warning, ZonePlan};
+pub use state::{parse_list, InitExit, OciStatus, ZoneEntry, ZoneState};
