@@ -205,17 +205,21 @@ pub fn zone_file(zonepath: &Path, in_zone: &Path) -> Result<PathBuf, StatusError
         return Err(StatusError::BadPath(in_zone.to_path_buf()));
     }
     let root = zonepath.join("root");
+    let target = root.join(in_zone.strip_prefix("/").unwrap_or(in_zone));
     let mut path = root.clone();
-    for c in in_zone.components() {
+    // The root itself first, then each component below it.
+    let below = std::iter::once(None).chain(in_zone.components().map(Some));
+    for c in below {
         match c {
-            Component::RootDir | Component::CurDir => continue,
-            Component::Normal(n) => path.push(n),
-            _ => return Err(StatusError::BadPath(in_zone.to_path_buf())),
+            None => {}
+            Some(Component::RootDir | Component::CurDir) => continue,
+            Some(Component::Normal(n)) => path.push(n),
+            Some(_) => return Err(StatusError::BadPath(in_zone.to_path_buf())),
         }
         match std::fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_symlink() => {
                 return Err(StatusError::Symlink {
-                    path: root.join(in_zone.strip_prefix("/").unwrap_or(in_zone)),
+                    path: target,
                     component: path,
                 })
             }
@@ -224,7 +228,7 @@ pub fn zone_file(zonepath: &Path, in_zone: &Path) -> Result<PathBuf, StatusError
             Err(e) => return Err(StatusError::Io { path, source: e }),
         }
     }
-    Ok(root.join(in_zone.strip_prefix("/").unwrap_or(in_zone)))
+    Ok(target)
 }
 
 /// Reads podinit's exit record from `<zonepath>/root/<in_zone>`: `None` when there is none
