@@ -261,7 +261,7 @@ impl<R: Runner> Zones<R> {
     }
 
     /// Every zone, from `zoneadm list -cp`.
-    pub fn list(&self, op: Op, zone: &ZoneName) -> Result<Vec<ZoneEntry>, ZoneError> {
+    fn list(&self, op: Op, zone: &ZoneName) -> Result<Vec<ZoneEntry>, ZoneError> {
         Ok(state::parse_list(&self.run(
             op,
             zone,

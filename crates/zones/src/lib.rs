@@ -8,7 +8,7 @@
 //! `runz` on illumos turns a runtime-spec bundle into a zone whose init is `podinit`. This
 //! crate is the part that decides and a thin part that executes:
 //!
-//! - [`plan`] — pure: config.json ([`oci_spec::runtime::Spec`]) plus [`PlanOptions`] →
+//! - [`mod@plan`] — pure: config.json ([`oci_spec::runtime::Spec`]) plus [`PlanOptions`] →
 //!   [`ZonePlan`] (brand, zonepath, fs, net, resource controls, attrs, bootargs), with a
 //!   [`Warning`] for each field that has no zone equivalent and a [`PlanError`] for each that
 //!   must be honoured and cannot be.

@@ -10,7 +10,9 @@
 //! of `" ; = [ ] ( )`, nor `,` inside a list or a complex value. A double-quoted value may
 //! contain anything except `"` and a newline: there is no escape character, so such values
 //! cannot be written at all and [`Text::new`] refuses them. Keywords (`swap`, `default`, `net`
-//! …) are accepted as values by the grammar, so they need no quotes.
+//! …) are accepted as values by the grammar, so they need no quotes. Quoted tokens inside a
+//! complex value `(name=…,value=…)` are lexed by illumos since the 2011 Joyent changes to
+//! `zonecfg_lex.l`; Aurora's complex values (net properties: addresses, `true`) stay unquoted.
 
 use std::fmt;
 
@@ -494,6 +496,55 @@ mod tests {
             assert!(err.to_string().contains("hostname"), "{err}");
         }
         assert!(Text::new("x", "a b;c=d[e](f),g").is_ok());
+    }
+
+    /// Reads one value back the way `zonecfg_lex.l` does in a state: a quoted token runs to
+    /// the next `"` (no escapes); an unquoted one stops at blanks, `"`, `;`, `=`, `(`, `)`, and
+    /// also `[`, `]` (simple and list values) and `,` (list and complex values).
+    fn lex_back(s: &str, stops: &str) -> Option<String> {
+        if let Some(rest) = s.strip_prefix('"') {
+            let end = rest.find(['"', '\n'])?;
+            return (end + 1 == rest.len()).then(|| rest[..end].to_string());
+        }
+        let all_stops = format!(" \t\n\";=(){stops}");
+        (!s.is_empty() && !s.chars().any(|c| all_stops.contains(c))).then(|| s.to_string())
+    }
+
+    #[test]
+    fn quoted_values_read_back_unchanged_in_every_state() {
+        let values = [
+            "plain",
+            "/a/b",
+            "a b",
+            "a,b",
+            "a=b",
+            "(x)",
+            "[x]",
+            "a;b",
+            "",
+            "swap",
+            "#x",
+            "'q'",
+            "tab\tx",
+            "é",
+            "size=64m",
+            "10.0.0.1/24",
+            "~user",
+            "a\\b",
+        ];
+        for v in values {
+            if Text::new("f", v).is_err() {
+                continue;
+            }
+            let q = quote(v);
+            for (state, stops) in [("simple", "[]"), ("list", "[],"), ("complex", ",")] {
+                assert_eq!(
+                    lex_back(&q, stops).as_deref(),
+                    Some(v),
+                    "{v:?} as {q} in {state}"
+                );
+            }
+        }
     }
 
     #[test]
