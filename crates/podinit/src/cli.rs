@@ -8,6 +8,7 @@ use std::path::PathBuf;
 pub const USAGE: &str = "\
 usage: podinit [-g|--process-group] [--status-file FILE] [--] CMD [ARGS...]
        podinit [-g|--process-group] [--status-file FILE] --config FILE
+       podinit [-s] [-m MILESTONE]    (as a zone's init: --config /.aurora/podinit.json)
        podinit action NAME [--actions FILE]
        podinit --help | --version
 
@@ -15,6 +16,7 @@ usage: podinit [-g|--process-group] [--status-file FILE] [--] CMD [ARGS...]
   --status-file FILE  write the child's exit status (JSON) to FILE before exiting
   -g, --process-group forward signals to the child's process group, not the child alone
   --actions FILE      actions file for `action` (default /etc/aurora/actions.json)
+  -s, -m MILESTONE    boot arguments zoneadmd passes to a zone's init: accepted, ignored
 ";
 
 /// What podinit was asked to do.
@@ -25,10 +27,13 @@ pub enum Invocation {
         command: Vec<OsString>,
         options: SuperviseOptions,
     },
-    /// Apply a config file and run its process (zone-init mode).
+    /// Apply a config file and run its process (zone-init mode). `implicit`: no command and
+    /// no `--config` were given (a zone booting podinit as its init), so `config` is
+    /// [`DEFAULT_CONFIG_PATH`] and the status file defaults to [`DEFAULT_STATUS_PATH`].
     Config {
         config: PathBuf,
         options: SuperviseOptions,
+        implicit: bool,
     },
     /// Run a named action.
     Action { name: String, actions: PathBuf },
@@ -37,6 +42,13 @@ pub enum Invocation {
     /// Print the version.
     Version,
 }
+
+/// The config podinit reads when started without a command, as a zone's init is: zoneadmd
+/// passes only its own boot arguments (`-s`, `-m milestone=…`) to init.
+pub const DEFAULT_CONFIG_PATH: &str = "/.aurora/podinit.json";
+/// The status file when started without a command and neither `--status-file` nor the
+/// config's `statusFile` names one.
+pub const DEFAULT_STATUS_PATH: &str = "/.aurora/status.json";
 
 /// Options shared by the supervising modes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,8 +64,6 @@ pub enum UsageError {
     MissingValue(String),
     #[error("unknown option {0:?}")]
     UnknownOption(String),
-    #[error("no command given (use `podinit -- CMD ARGS...` or `--config FILE`)")]
-    NoCommand,
     #[error("--config and a command cannot be given together")]
     ConfigAndCommand,
     #[error("`action` needs the name of an action")]
@@ -111,6 +121,12 @@ where
             "-h" | "--help" => return Ok(Invocation::Help),
             "-V" | "--version" => return Ok(Invocation::Version),
             "-g" | "--process-group" => options.process_group = true,
+            // zoneadmd's boot arguments for init (single-user, milestone): not podinit's
+            // business, since it starts no service manager.
+            "-s" => {}
+            "-m" => {
+                value(name)?;
+            }
             "--status-file" => {
                 if options.status_file.is_some() {
                     return Err(UsageError::Repeated(name.into()));
@@ -130,8 +146,16 @@ where
     let command: Vec<OsString> = args[i..].to_vec();
     match (config, command.is_empty()) {
         (Some(_), false) => Err(UsageError::ConfigAndCommand),
-        (Some(config), true) => Ok(Invocation::Config { config, options }),
-        (None, true) => Err(UsageError::NoCommand),
+        (Some(config), true) => Ok(Invocation::Config {
+            config,
+            options,
+            implicit: false,
+        }),
+        (None, true) => Ok(Invocation::Config {
+            config: PathBuf::from(DEFAULT_CONFIG_PATH),
+            options,
+            implicit: true,
+        }),
         (None, false) => Ok(Invocation::Run { command, options }),
     }
 }
@@ -220,12 +244,28 @@ mod tests {
                 options: SuperviseOptions {
                     status_file: Some("/s".into()),
                     process_group: false
-                }
+                },
+                implicit: false,
             }
         );
         assert_eq!(
             p(&["--config", "/c", "--", "x"]),
             Err(UsageError::ConfigAndCommand)
+        );
+    }
+
+    #[test]
+    fn zone_boot_without_arguments() {
+        let boot = Invocation::Config {
+            config: DEFAULT_CONFIG_PATH.into(),
+            options: SuperviseOptions::default(),
+            implicit: true,
+        };
+        assert_eq!(p(&[]).unwrap(), boot);
+        assert_eq!(p(&["--"]).unwrap(), boot);
+        assert_eq!(
+            p(&["-s", "-m", "milestone=svc:/milestone/multi-user"]).unwrap(),
+            boot
         );
     }
 
@@ -258,8 +298,7 @@ mod tests {
 
     #[test]
     fn usage_errors() {
-        assert_eq!(p(&[]), Err(UsageError::NoCommand));
-        assert_eq!(p(&["--"]), Err(UsageError::NoCommand));
+        assert_eq!(p(&["-m"]), Err(UsageError::MissingValue("-m".into())));
         assert_eq!(
             p(&["--bogus"]),
             Err(UsageError::UnknownOption("--bogus".into()))

@@ -21,7 +21,8 @@
 //!   "configMaps": [
 //!     { "path": "/etc/app/app.toml", "mode": "0640", "data": { "server.port": "8080" },
 //!       "types": { "server.port": "integer" } }
-//!   ]
+//!   ],
+//!   "statusFile": "/.aurora/status.json"
 //! }
 //! ```
 //!
@@ -41,6 +42,11 @@
 //!   the terminal on stdin whenever stdin is one, whatever this says.
 //! * `hostname`: set with `sethostname` when it differs from the current one.
 //! * `configMaps`: see [`crate::configmap::ConfigMap`].
+//! * `statusFile`: where to write the [`crate::status::ExitRecord`] unless `--status-file`
+//!   says; when podinit was started without arguments (a zone's init) and neither names one,
+//!   [`crate::cli::DEFAULT_STATUS_PATH`].
+//!
+//! Started without a command or `--config`, podinit reads [`crate::cli::DEFAULT_CONFIG_PATH`].
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -58,6 +64,8 @@ pub struct InitConfig {
     pub hostname: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config_maps: Vec<ConfigMap>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_file: Option<PathBuf>,
 }
 
 /// The runtime-spec process section, as far as podinit applies it.

@@ -118,10 +118,19 @@ pub fn write_config_maps(config: &InitConfig) -> Result<(), InitError> {
     Ok(())
 }
 
-/// Zone-init mode: apply the config file and supervise its process.
-pub fn run_config(path: &Path, options: &SuperviseOptions) -> Result<ExitRecord, InitError> {
+/// Zone-init mode: apply the config file and supervise its process. `status_file` is the
+/// status file chosen so far (`--status-file`, or the default for a zone's init); the
+/// config's `statusFile` replaces it unless `--status-file` was given.
+pub fn run_config(
+    path: &Path,
+    options: &SuperviseOptions,
+    status_file: &mut Option<PathBuf>,
+) -> Result<ExitRecord, InitError> {
     let signals = prepare()?;
     let config = InitConfig::load(path)?;
+    if let (None, Some(s)) = (&options.status_file, &config.status_file) {
+        *status_file = Some(s.clone());
+    }
     if let Some(h) = &config.hostname {
         apply_hostname(h)?;
     }

@@ -10,6 +10,7 @@
 //! podinit [-g|--process-group] [--status-file FILE] [--] CMD [ARGS...]
 //! podinit [-g|--process-group] [--status-file FILE] --config FILE
 //! podinit action NAME [--actions FILE]
+//! podinit [-s] [-m MILESTONE]
 //! podinit --help | --version
 //! ```
 //!
@@ -18,6 +19,10 @@
 //! * `--config FILE` is the zone-init mode: FILE is an [`config::InitConfig`] (JSON) that
 //!   carries the bundle's process section; podinit applies it, renders the config maps
 //!   ([`configmap`]) and starts the process.
+//! * Without a command or `--config` (a zone booting podinit as its init: zoneadmd passes it
+//!   only `-s` or `-m milestone=…`, which podinit ignores), podinit reads
+//!   [`cli::DEFAULT_CONFIG_PATH`] and writes its status to the config's `statusFile` or
+//!   [`cli::DEFAULT_STATUS_PATH`].
 //! * `action NAME` runs one named action of an [`actions::ActionsFile`]
 //!   (default [`actions::DEFAULT_ACTIONS_PATH`]).
 //!

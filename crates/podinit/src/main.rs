@@ -28,8 +28,25 @@ fn main() {
         Invocation::Run { command, options } => {
             (init::run_command(command, &options), options.status_file)
         }
-        Invocation::Config { config, options } => {
-            (init::run_config(&config, &options), options.status_file)
+        Invocation::Config {
+            config,
+            options,
+            implicit,
+        } => {
+            if implicit && !config.exists() {
+                eprintln!(
+                    "podinit: no command given and no {} (use `podinit -- CMD ARGS...` or `--config FILE`)\n{}",
+                    config.display(),
+                    cli::USAGE
+                );
+                std::process::exit(aurora_podinit::EXIT_USAGE);
+            }
+            let mut status_file = options
+                .status_file
+                .clone()
+                .or_else(|| implicit.then(|| std::path::PathBuf::from(cli::DEFAULT_STATUS_PATH)));
+            let result = init::run_config(&config, &options, &mut status_file);
+            (result, status_file)
         }
         Invocation::Action { name, actions } => (init::run_action(&name, &actions), None),
     };

@@ -20,7 +20,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{write_atomic, FileAttrs, WriteError};
 
-/// The content of the status file.
+/// Longest `error` message kept in a record, in bytes.
+pub const MAX_ERROR_LEN: usize = 2048;
+
+/// The content of the status file. Readers that know only `exitCode` and `signal` (such as
+/// aurora-zones' `InitExit`) can ignore the other fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExitRecord {
@@ -58,8 +62,17 @@ impl ExitRecord {
         }
     }
 
-    /// podinit failed with `error` and exits with `code`.
-    pub fn failed(code: i32, error: String) -> Self {
+    /// podinit failed with `error` and exits with `code`. The message is cut to
+    /// [`MAX_ERROR_LEN`] bytes so the whole record stays small (readers may cap their read).
+    pub fn failed(code: i32, mut error: String) -> Self {
+        if error.len() > MAX_ERROR_LEN {
+            let mut end = MAX_ERROR_LEN;
+            while !error.is_char_boundary(end) {
+                end -= 1;
+            }
+            error.truncate(end);
+            error.push('…');
+        }
         ExitRecord {
             error: Some(error),
             ..Self::exited(code)
@@ -103,6 +116,14 @@ mod tests {
             out.extend(r.to_bytes());
         }
         assert_eq!(String::from_utf8(out).unwrap(), golden);
+    }
+
+    #[test]
+    fn long_errors_are_cut() {
+        let r = ExitRecord::failed(125, "é".repeat(2000));
+        let e = r.error.unwrap();
+        assert_eq!(e.len(), 2048 + '…'.len_utf8());
+        assert!(e.ends_with("é…"));
     }
 
     #[test]

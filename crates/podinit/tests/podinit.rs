@@ -190,7 +190,7 @@ fn usage_errors_exit_2() {
     for (args, first_line) in [
         (
             &[][..],
-            "podinit: no command given (use `podinit -- CMD ARGS...` or `--config FILE`)",
+            "podinit: no command given and no /.aurora/podinit.json (use `podinit -- CMD ARGS...` or `--config FILE`)",
         ),
         (
             &["--bogus", "--", "true"][..],
@@ -507,6 +507,38 @@ fn config_hostname_is_set() {
         .arg(&p)
         .stdin(Stdio::null()));
     assert_eq!((rc, out.as_str(), err.as_str()), (0, "podinit-test\n", ""));
+}
+
+#[test]
+fn config_names_the_status_file_unless_the_command_line_does() {
+    let t = tempfile::tempdir().unwrap();
+    let from_config = t.path().join("from-config.json");
+    let from_cli = t.path().join("from-cli.json");
+    let p = write_json(
+        t.path(),
+        "podinit.json",
+        &json!({"statusFile": from_config, "process": {"args": ["sh", "-c", "exit 6"],
+                "env": ["PATH=/usr/bin:/bin"]}}),
+    );
+    let (rc, _, _) = run(&mut podinit(&["--config", p.to_str().unwrap()]));
+    assert_eq!(rc, 6);
+    assert_eq!(
+        std::fs::read_to_string(&from_config).unwrap(),
+        "{\"exitCode\":6}\n"
+    );
+    std::fs::remove_file(&from_config).unwrap();
+    let (rc, _, _) = run(&mut podinit(&[
+        "--config",
+        p.to_str().unwrap(),
+        "--status-file",
+        from_cli.to_str().unwrap(),
+    ]));
+    assert_eq!(rc, 6);
+    assert_eq!(
+        std::fs::read_to_string(&from_cli).unwrap(),
+        "{\"exitCode\":6}\n"
+    );
+    assert!(!from_config.exists());
 }
 
 #[test]
