@@ -161,7 +161,7 @@ fn print_list(
             "{:<12} {:<8} {:<10} {:<40} {:<31} {}",
             r.id,
             r.pid,
-            r.status,
+            r.status.as_str(),
             r.bundle.display(),
             r.created,
             r.owner
@@ -271,15 +271,32 @@ mod platform {
             Command::Ps(p) => print_ps(&runtime.ps(&p.id)?, p.format, &p.ps_options).map(|()| 0),
             Command::Pause(c) => runtime.pause(&c.id).map(|()| 0).map_err(Into::into),
             Command::Resume(c) => runtime.resume(&c.id).map(|()| 0).map_err(Into::into),
-            Command::Events(e) => runtime
-                .events(&e.id, e.interval, e.stats)
-                .map(|()| 0)
-                .map_err(Into::into),
+            Command::Events(e) => events(&runtime, &e.id, e.interval, e.stats).map(|()| 0),
             Command::Update(u) => runtime
                 .update(&u.id, &resources(u)?)
                 .map(|()| 0)
                 .map_err(Into::into),
             Command::Spec(_) | Command::Features => unreachable!("handled before the platform"),
+        }
+    }
+
+    /// runc's `events`: one `{"type":"stats","id":…,"data":…}` line now (`--stats`), or every
+    /// `interval` seconds until the container stops.
+    fn events(runtime: &Runtime, id: &str, interval: u32, once: bool) -> Result<()> {
+        use std::io::Write;
+        loop {
+            let line = serde_json::json!({"type": "stats", "id": id, "data": runtime.stats(id)?});
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{line}")?;
+            out.flush()?;
+            drop(out);
+            if once {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_secs(u64::from(interval.max(1))));
+            if !runtime.is_live(id)? {
+                return Ok(());
+            }
         }
     }
 

@@ -13,6 +13,8 @@
 //! - [`require_tools`]: fail early and clearly when a host tool is missing.
 //! - [`BtrfsVolume`]: a btrfs filesystem on a sparse file, loop-mounted for one test
 //!   (needs root and btrfs-progs).
+//! - [`BusyboxBundle`], [`ConsoleSocket`]: runtime bundles of the host's static busybox with
+//!   runc's default config.json, and a console socket that receives a container's terminal.
 //! - [`ZfsPool`]: a file-backed ZFS pool for one test, through zfs-fuse (needs root and
 //!   zfs-fuse; one pool at a time per machine).
 //!
@@ -47,6 +49,7 @@
 #![warn(missing_docs)]
 
 mod btrfs;
+mod bundle;
 mod http;
 mod image;
 mod layer;
@@ -60,6 +63,7 @@ pub mod tree;
 mod zfs;
 
 pub use btrfs::{BtrfsUnavailable, BtrfsVolume};
+pub use bundle::{write_busybox_rootfs, BusyboxBundle, ConsoleSocket};
 pub use image::{
     host_platform, write_image, write_multi_platform_image, BuiltImage, BuiltIndex, BuiltLayer,
     ImageBuilder, IndexBuilder,
@@ -73,4 +77,5 @@ pub use skopeo::{
 };
 pub use token::TokenRequest;
 pub use tools::require_tools;
+pub(crate) use tools::find_tool;
 pub use zfs::{ZfsPool, ZfsUnavailable};

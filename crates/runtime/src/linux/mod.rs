@@ -107,11 +107,13 @@ impl Runtime {
             return Err(Error::Exists(id.to_string()));
         }
         let bundle = absolute(&options.bundle)?;
-        let spec = load_spec(&bundle)?;
+        let mut spec = load_spec(&bundle)?;
         let rootfs = rootfs_of(&spec, &bundle)?;
-        let (run_bundle, staged) = match &options.init {
-            Some(podinit) => (self.stage_with_init(id, spec, &rootfs, podinit)?, true),
-            None => (bundle.clone(), false),
+        let staged = self.adapt(id, &mut spec, options)?;
+        let run_bundle = if staged {
+            self.stage(id, spec, &rootfs)?
+        } else {
+            bundle.clone()
         };
         let builder = stdio::guard_dev_null_outputs(ContainerBuilder::new(
             id.to_string(),
@@ -130,9 +132,6 @@ impl Runtime {
                     .with_no_pivot(options.no_pivot)
             })
             .and_then(|b| b.build());
-        if staged {
-            let _ = fs::remove_dir_all(self.staging_dir(id));
-        }
         let mut container = match built {
             Ok(container) => container,
             Err(e) => {
@@ -158,16 +157,28 @@ impl Runtime {
         self.root.join(".staging").join(id)
     }
 
-    /// A copy of config.json with podinit injected and the rootfs made absolute, for
-    /// libcontainer to read; the state keeps the real bundle.
-    fn stage_with_init(
-        &self,
-        id: &str,
-        mut spec: Spec,
-        rootfs: &Path,
-        podinit: &Path,
-    ) -> Result<PathBuf> {
-        init::inject(&mut spec, podinit)?;
+    /// What runz changes in a bundle's configuration before libcontainer reads it: podinit
+    /// injected for `--init`, and a cgroup under `/runz` when config.json names none
+    /// (libcontainer's default would be `:youki:ID`). Returns whether anything changed.
+    fn adapt(&self, id: &str, spec: &mut Spec, options: &CreateOptions) -> Result<bool> {
+        let mut changed = false;
+        if let Some(podinit) = &options.init {
+            init::inject(spec, podinit)?;
+            changed = true;
+        }
+        if let Some(linux) = spec.linux_mut().as_mut() {
+            if linux.cgroups_path().is_none() {
+                linux.set_cgroups_path(Some(PathBuf::from(format!("/runz/{id}"))));
+                changed = true;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// A copy of the adapted config.json, with the rootfs made absolute, for libcontainer to
+    /// read; kept until the container is deleted (hooks may read it), while the state names
+    /// the real bundle.
+    fn stage(&self, id: &str, mut spec: Spec, rootfs: &Path) -> Result<PathBuf> {
         if let Some(root) = spec.root_mut().as_mut() {
             root.set_path(rootfs.to_path_buf());
         }
@@ -194,6 +205,7 @@ impl Runtime {
             }
         }
         let _ = fs::remove_dir_all(&dir);
+        let _ = fs::remove_dir_all(self.staging_dir(id));
     }
 
     /// `start`: runs the user's process in a created container.
@@ -213,7 +225,7 @@ impl Runtime {
         let mut container = self.build(id, options, detach)?;
         if let Err(e) = container.start() {
             let _ = container.delete(true);
-            let _ = fs::remove_dir_all(self.container_dir(id));
+            self.clean_failed_create(id);
             return Err(Error::backend(id, "cannot start", e));
         }
         if detach {
@@ -324,6 +336,7 @@ impl Runtime {
             .map_err(|e| Error::backend(id, "cannot delete", e))?;
         // libcontainer leaves the directory when it had nothing to clean; runz owns it.
         let _ = fs::remove_dir_all(self.container_dir(id));
+        let _ = fs::remove_dir_all(self.staging_dir(id));
         Ok(())
     }
 
@@ -377,13 +390,26 @@ impl Runtime {
             .map_err(|e| Error::backend(id, "cannot update the resources of", e))
     }
 
-    /// `events`: prints the container's statistics (once with `stats`, else every
-    /// `interval` seconds) as runc does, until the container stops.
-    pub fn events(&self, id: &str, interval: u32, stats: bool) -> Result<()> {
-        let mut container = self.load(id)?;
-        container
-            .events(interval, stats)
-            .map_err(|e| Error::backend(id, "cannot read the events of", e))
+    /// The container's resource statistics (its cgroup's), as runc's `events` reports them
+    /// under `data`.
+    pub fn stats(&self, id: &str) -> Result<serde_json::Value> {
+        let container = self.load(id)?;
+        let manager = self.cgroup_manager(&container)?;
+        use libcgroups::common::CgroupManager;
+        let stats = manager
+            .stats()
+            .map_err(|e| Error::backend(id, "cannot read the statistics of", e))?;
+        serde_json::to_value(stats)
+            .map_err(|e| Error::backend(id, "cannot encode the statistics of", e))
+    }
+
+    /// Whether the container still has processes (created, running or paused).
+    pub fn is_live(&self, id: &str) -> Result<bool> {
+        let container = self.load(id)?;
+        Ok(matches!(
+            container.status(),
+            ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Created
+        ))
     }
 
     fn cgroup_manager(
