@@ -1,5 +1,6 @@
 //! The config.json we write runs: a busybox root filesystem, an image configuration with a
-//! user, working directory and environment, run with the real `runc` and `crun`.
+//! user, working directory and environment, run with the real `runc` and `crun`, and with
+//! Aurora's `runz`.
 //!
 //! Needs root and the runtimes (`apt-get install -y runc crun busybox-static`); skipped
 //! (with a message) otherwise. On a host with cgroup v1 and v2 mounted together (hybrid),
@@ -167,4 +168,14 @@ fn runc_runs_numeric_user_with_overrides() {
 #[test]
 fn crun_runs_numeric_user_with_overrides() {
     check_numeric_user_with_overrides(Runtime::Crun);
+}
+
+#[test]
+fn runz_runs_named_user() {
+    check_named_user(Runtime::Runz);
+}
+
+#[test]
+fn runz_runs_numeric_user_with_overrides() {
+    check_numeric_user_with_overrides(Runtime::Runz);
 }

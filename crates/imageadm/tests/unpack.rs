@@ -327,6 +327,29 @@ fn crun_runs_an_unpacked_bundle() {
 }
 
 #[test]
+fn runz_runs_an_unpacked_bundle_on_every_driver_it_can() {
+    if !is_root("runz_runs_an_unpacked_bundle_on_every_driver_it_can") {
+        return;
+    }
+    let registry = registry_with(&[("team/rich:1", rich_image())]);
+    let reference = registry.image_ref("team/rich:1");
+    for driver in ["overlay", "dir"] {
+        let world = World::new();
+        world.ok(&["--quiet", "pull", &reference]);
+        let bundle = world.dir.path().join(format!("runz-{driver}"));
+        unpack(
+            &world,
+            &["--storage", driver],
+            &reference,
+            &bundle,
+            &["/bin/sh", "-c", RICH_CHECK],
+        );
+        assert_eq!(run(OciRuntime::Runz, &bundle), RICH_OUTPUT, "{driver}");
+        world.ok(&["--quiet", "rm-bundle", bundle.to_str().unwrap()]);
+    }
+}
+
+#[test]
 fn images_that_share_base_layers_share_them_in_storage() {
     if !is_root("images_that_share_base_layers_share_them_in_storage") {
         return;

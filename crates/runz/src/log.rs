@@ -4,7 +4,7 @@
 //! to report why the runtime failed.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -36,16 +36,25 @@ impl Log {
         let result = match (&file, format) {
             (Some((_, f)), LogFormat::Json) => match f.try_clone() {
                 Ok(f) => builder.json().with_writer(Mutex::new(f)).try_init(),
-                Err(_) => builder.with_writer(std::io::stderr).try_init(),
+                Err(_) => builder
+                    .with_ansi(false)
+                    .with_writer(std::io::stderr)
+                    .try_init(),
             },
             (Some((_, f)), LogFormat::Text) => match f.try_clone() {
                 Ok(f) => builder
                     .with_ansi(false)
                     .with_writer(Mutex::new(f))
                     .try_init(),
-                Err(_) => builder.with_writer(std::io::stderr).try_init(),
+                Err(_) => builder
+                    .with_ansi(false)
+                    .with_writer(std::io::stderr)
+                    .try_init(),
             },
-            (None, _) => builder.with_writer(std::io::stderr).try_init(),
+            (None, _) => builder
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr)
+                .try_init(),
         };
         let _ = result;
         Log {

@@ -32,7 +32,11 @@ impl BusyboxBundle {
             .arg(dir.path())
             .output()
             .expect("runc spec (apt-get install -y runc)");
-        assert!(out.status.success(), "runc spec: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "runc spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let bundle = BusyboxBundle { dir };
         bundle.edit(|config| {
             config["process"]["terminal"] = json!(false);
@@ -70,11 +74,16 @@ impl BusyboxBundle {
 /// /etc/passwd and /etc/group with root and a user `app` (1000:1000).
 pub fn write_busybox_rootfs(rootfs: &Path) {
     let busybox = crate::find_tool("busybox").expect("busybox (apt-get install -y busybox-static)");
-    for dir in ["bin", "etc", "tmp", "proc", "sys", "dev", "root", "home/app"] {
+    for dir in [
+        "bin", "etc", "tmp", "proc", "sys", "dev", "root", "home/app",
+    ] {
         std::fs::create_dir_all(rootfs.join(dir)).expect("rootfs directory");
     }
     std::fs::copy(&busybox, rootfs.join("bin/busybox")).expect("copy busybox");
-    let list = Command::new(&busybox).arg("--list").output().expect("busybox --list");
+    let list = Command::new(&busybox)
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         if applet != "busybox" && !applet.is_empty() {
             let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
@@ -85,8 +94,11 @@ pub fn write_busybox_rootfs(rootfs: &Path) {
         "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
     )
     .expect("passwd");
-    std::fs::write(rootfs.join("etc/group"), "root:x:0:\napp:x:1000:\nextra:x:2000:app\n")
-        .expect("group");
+    std::fs::write(
+        rootfs.join("etc/group"),
+        "root:x:0:\napp:x:1000:\nextra:x:2000:app\n",
+    )
+    .expect("group");
 }
 
 /// A console socket (runc's `--console-socket`): receives the pseudo-terminal master a
@@ -106,8 +118,12 @@ impl ConsoleSocket {
         let listener = UnixListener::bind(&path).expect("bind the console socket");
         let (tx, received) = mpsc::channel();
         thread::spawn(move || {
-            let Ok((stream, _)) = listener.accept() else { return };
-            let Some(master) = receive_fd(&stream) else { return };
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let Some(master) = receive_fd(&stream) else {
+                return;
+            };
             let mut file = std::fs::File::from(master);
             let mut output = Vec::new();
             let mut buf = [0u8; 4096];

@@ -71,11 +71,11 @@ pub use image::{
 pub use layer::{pseudo_random_bytes, sha256_digest, Compression, Layer, LayerBuilder};
 pub use proxy::{Fault, FaultProxy, RecordedRequest};
 pub use registry::Registry;
-pub use runtime::OciRuntime;
+pub use runtime::{runz_binary, OciRuntime};
 pub use skopeo::{
     skopeo_inspect_raw, skopeo_push, try_skopeo_inspect_raw, try_skopeo_push, PushOpts,
 };
 pub use token::TokenRequest;
-pub use tools::require_tools;
 pub(crate) use tools::find_tool;
+pub use tools::require_tools;
 pub use zfs::{ZfsPool, ZfsUnavailable};

@@ -16,6 +16,8 @@ pub enum OciRuntime {
     Runc,
     /// `crun`.
     Crun,
+    /// Aurora's own `runz`, from this workspace's target directory (built if missing).
+    Runz,
 }
 
 impl OciRuntime {
@@ -24,6 +26,7 @@ impl OciRuntime {
         match self {
             OciRuntime::Runc => "runc",
             OciRuntime::Crun => "crun",
+            OciRuntime::Runz => "runz",
         }
     }
 
@@ -41,6 +44,9 @@ impl OciRuntime {
                     .arg("sh")
                     .args(args);
             }
+            OciRuntime::Runz => {
+                cmd.arg("60").arg(runz_binary()).args(args);
+            }
         }
         cmd
     }
@@ -52,6 +58,9 @@ impl OciRuntime {
             .unwrap_or(1);
         if euid != 0 {
             return Some("needs root".into());
+        }
+        if self == OciRuntime::Runz {
+            return None;
         }
         let installed = Command::new(self.name())
             .arg("--version")
@@ -109,4 +118,32 @@ fn unique_id(runtime: OciRuntime) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     )
+}
+
+/// `runz` from the workspace's target directory: the test binary runs from
+/// `target/PROFILE/deps/`, and `runz` is built into `target/PROFILE/`. Built with cargo
+/// when a test of another package needs it before the workspace built it.
+pub fn runz_binary() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("the test's own path");
+            let profile_dir = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .expect("test binaries live in target/PROFILE/deps");
+            let runz = profile_dir.join("runz");
+            if !runz.exists() {
+                let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+                let mut build = Command::new(cargo);
+                build.args(["build", "--locked", "-p", "runz"]);
+                if profile_dir.file_name().is_some_and(|p| p == "release") {
+                    build.arg("--release");
+                }
+                let status = build.status().expect("run cargo to build runz");
+                assert!(status.success(), "cargo build -p runz failed");
+            }
+            runz
+        })
+        .clone()
 }
