@@ -7,10 +7,12 @@
 //! and its error messages; this crate returns typed errors that name the container.
 
 pub mod error;
+pub mod hooks;
 pub mod id;
 pub mod init;
 pub mod signal;
 pub mod state;
+pub mod zone;
 
 #[cfg(target_os = "linux")]
 pub mod linux;

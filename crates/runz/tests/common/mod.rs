@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+#[allow(unused_imports)] // each test file uses a different part
 pub use aurora_testkit::{BusyboxBundle, ConsoleSocket};
 
 /// None (after printing why) unless the test can run: as root, with cgroups.
