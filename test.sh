@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - the test command: installs what the tests need, then runs every test of the
-# workspace against the real parts (docker-registry, skopeo, umoci). Run as root on Debian 12:
+# workspace against the real parts (docker-registry, skopeo, umoci, runc, crun, podman,
+# zfs-fuse, btrfs). Run as root on Debian 12:
 #
 #     ./test.sh
 #
@@ -8,4 +9,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 ./scripts/install-deps.sh
+# runz's --init tests bind-mount podinit into busybox containers: it must be static.
+AURORA_PODINIT=$(./scripts/build-podinit.sh)
+export AURORA_PODINIT
 cargo test --workspace --locked "$@"

@@ -1,0 +1,219 @@
+//! The Linux backend's less common fields, checked from inside the container: seccomp,
+//! sysctl, oomScoreAdj, joining another container's namespace by path, a user namespace with
+//! id maps, and runz's --init (podinit as PID 1, reaping orphans and passing signals on).
+//! Needs root.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::*;
+use serde_json::json;
+
+fn sh(script: &str) -> BusyboxBundle {
+    BusyboxBundle::new(&["sh", "-c", script])
+}
+
+#[test]
+fn seccomp_denies_what_the_profile_denies() {
+    let Some(runz) = runz_or_skip("seccomp_denies_what_the_profile_denies") else {
+        return;
+    };
+    let bundle = sh("mkdir /tmp/x 2>&1 && echo made; echo still-running");
+    bundle.edit(|c| {
+        c["root"]["readonly"] = json!(false);
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        });
+    });
+    let (code, stdout, stderr) = runz.run(&bundle);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "mkdir: can't create directory '/tmp/x': Operation not permitted\nstill-running\n"
+    );
+    assert!(!bundle.rootfs().join("tmp/x").exists());
+}
+
+#[test]
+fn sysctl_and_oom_score_adj_are_applied() {
+    let Some(runz) = runz_or_skip("sysctl_and_oom_score_adj_are_applied") else {
+        return;
+    };
+    let bundle = sh("cat /proc/sys/kernel/shm_rmid_forced /proc/self/oom_score_adj");
+    bundle.edit(|c| {
+        c["linux"]["sysctl"] = json!({"kernel.shm_rmid_forced": "1"});
+        // Root here lacks CAP_SYS_RESOURCE: a score above the caller's is what it may set.
+        c["process"]["oomScoreAdj"] = json!(500);
+    });
+    let (code, stdout, stderr) = runz.run(&bundle);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "1\n500\n");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/shm_rmid_forced").unwrap(),
+        "0\n",
+        "the host's own value is untouched"
+    );
+}
+
+#[test]
+fn a_container_joins_another_s_network_namespace_by_path() {
+    let Some(runz) = runz_or_skip("a_container_joins_another_s_network_namespace_by_path") else {
+        return;
+    };
+    let first = BusyboxBundle::new(&["sleep", "100"]);
+    let a = unique_id();
+    runz.ok(&["run", "-d", "--bundle", &first.path().to_string_lossy(), &a]);
+    let pid = runz.state(&a)["pid"].as_i64().unwrap();
+    let netns = format!("/proc/{pid}/ns/net");
+    let theirs = std::fs::read_link(&netns)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let second = sh("readlink /proc/self/ns/net; readlink /proc/self/ns/uts");
+    second.edit(|c| {
+        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
+        for ns in namespaces.iter_mut() {
+            if ns["type"] == "network" {
+                ns["path"] = json!(netns);
+            }
+        }
+    });
+    let (code, stdout, stderr) = runz.run(&second);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0], theirs,
+        "joined the first container's network namespace"
+    );
+    let uts = std::fs::read_link(format!("/proc/{pid}/ns/uts")).unwrap();
+    assert_ne!(
+        lines[1],
+        uts.to_string_lossy(),
+        "but has a UTS namespace of its own"
+    );
+    runz.ok(&["delete", "--force", &a]);
+}
+
+#[test]
+fn a_user_namespace_maps_ids() {
+    let Some(runz) = runz_or_skip("a_user_namespace_maps_ids") else {
+        return;
+    };
+    let bundle = sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /bin/busybox");
+    // The rootfs belongs to the mapped range's root, as an image unpacked with --uidmap would.
+    for entry in walk(&bundle.rootfs()) {
+        let _ = std::os::unix::fs::lchown(&entry, Some(100000), Some(100000));
+    }
+    bundle.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    let (code, stdout, stderr) = runz.run(&bundle);
+    assert_eq!(code, 0, "{stderr}");
+    let fields: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(fields[0], ["0", "100000", "65536"]);
+    assert_eq!(fields[1], ["0", "100000", "65536"]);
+    assert_eq!(fields[2], ["0"]);
+    assert_eq!(fields[3], ["0"], "the host's 100000 is root inside");
+}
+
+fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![root.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn init_runs_podinit_as_pid_1_which_reaps_orphans_and_passes_signals_on() {
+    let Some(runz) =
+        runz_or_skip("init_runs_podinit_as_pid_1_which_reaps_orphans_and_passes_signals_on")
+    else {
+        return;
+    };
+    let podinit = static_podinit();
+    // An orphan that exits must be reaped by PID 1 (podinit), and the command is PID 2.
+    let bundle = sh("cat /proc/1/cmdline | tr '\\0' ' '; echo; echo pid=$$; \
+         (sleep 0.2 &) ; sleep 0.5; \
+         grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l");
+    let id = unique_id();
+    let out = runz.output(&[
+        "run",
+        "--init",
+        "--init-path",
+        &podinit.to_string_lossy(),
+        "--bundle",
+        &bundle.path().to_string_lossy(),
+        &id,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("/dev/.aurora-init -- sh -c"),
+        "{stdout}"
+    );
+    assert_eq!(lines[1], "pid=2");
+    assert_eq!(lines[2].trim(), "0", "no zombies: {stdout}");
+    // The image's tree is untouched by the injection.
+    assert!(!bundle.rootfs().join("dev/.aurora-init").exists());
+
+    // SIGTERM to `runz run` reaches podinit, which passes it to the command; its exit status
+    // comes back out.
+    let bundle = sh("trap 'exit 9' TERM; echo ready > /tmp/ready; while true; do sleep 0.1; done");
+    bundle.edit(|c| c["root"]["readonly"] = json!(false));
+    let mut child = runz
+        .command(&[
+            "run",
+            "--init",
+            "--init-path",
+            &podinit.to_string_lossy(),
+            "--bundle",
+            &bundle.path().to_string_lossy(),
+            &unique_id(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(|| bundle.rootfs().join("tmp/ready").exists()));
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    assert_eq!(child.wait().unwrap().code(), Some(9));
+
+    let err = runz.fails(
+        &[
+            "run",
+            "--init",
+            "--init-path",
+            "/nonexistent/podinit",
+            "--bundle",
+            &bundle.path().to_string_lossy(),
+            "x",
+        ],
+        1,
+    );
+    assert!(err.contains("/nonexistent/podinit"), "{err}");
+}
