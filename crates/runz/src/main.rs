@@ -20,15 +20,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    if enters_container(&cli.command) {
-        // CVE-2019-5736: a process in the container must never be able to open runz's own
-        // binary for writing through /proc/PID/exe. Re-run from a sealed in-memory copy
-        // before any container exists; only the commands that run code inside one pay for it.
-        #[cfg(target_os = "linux")]
-        if let Err(e) = pentacle::ensure_sealed() {
-            eprintln!("runz: cannot run from a sealed copy of itself: {e}");
-            return ExitCode::from(1);
-        }
+    #[cfg(target_os = "linux")]
+    if let Err(e) = protect_binary(&cli.command) {
+        eprintln!("runz: {e}");
+        return ExitCode::from(1);
     }
     let log = log::Log::init(cli.log.as_deref(), cli.log_format, cli.debug);
     match commands::dispatch(&cli) {
@@ -40,9 +35,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn enters_container(command: &Command) -> bool {
-    matches!(
-        command,
-        Command::Create(_) | Command::Run(_) | Command::Exec(_)
-    )
+/// CVE-2019-5736: a container must never reach runz's own binary on the host. The commands
+/// that set up processes inside a container make runz non-dumpable, and its container processes
+/// start their programs through the sealed runz-exec helper; only where that is not enough
+/// (see aurora_runtime::linux::sealed) does runz re-run itself from a sealed in-memory copy.
+#[cfg(target_os = "linux")]
+fn protect_binary(command: &Command) -> Result<(), String> {
+    use aurora_runtime::linux::sealed;
+    let whole_binary = match command {
+        Command::Create(c) => sealed::needs_sealed_binary(&c.flags.bundle),
+        Command::Run(r) => sealed::needs_sealed_binary(&r.flags.bundle),
+        Command::Exec(_) => !sealed::helper_available(),
+        _ => return Ok(()),
+    };
+    sealed::forbid_ptrace_access().map_err(|e| format!("cannot make runz non-dumpable: {e}"))?;
+    if whole_binary {
+        pentacle::ensure_sealed()
+            .map_err(|e| format!("cannot run from a sealed copy of itself: {e}"))?;
+    }
+    Ok(())
 }

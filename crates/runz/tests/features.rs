@@ -217,3 +217,35 @@ fn init_runs_podinit_as_pid_1_which_reaps_orphans_and_passes_signals_on() {
     );
     assert!(err.contains("/nonexistent/podinit"), "{err}");
 }
+
+#[test]
+fn a_program_whose_interpreter_is_proc_self_exe_never_reaches_the_host_binary() {
+    let Some(runz) =
+        runz_or_skip("a_program_whose_interpreter_is_proc_self_exe_never_reaches_the_host_binary")
+    else {
+        return;
+    };
+    // CVE-2019-5736's entry point: the kernel runs the interpreter /proc/self/exe of the
+    // process that executes the program. That must be the sealed runz-exec, not runz.
+    let bundle = BusyboxBundle::new(&["/evil", "--version"]);
+    std::fs::write(bundle.rootfs().join("evil"), "#!/proc/self/exe\n").unwrap();
+    std::fs::set_permissions(
+        bundle.rootfs().join("evil"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let before = std::fs::read(Runz::binary()).unwrap();
+    let (code, stdout, stderr) = runz.run(&bundle);
+    assert!(
+        !stdout.contains("runz"),
+        "runz ran inside the container: {stdout}"
+    );
+    assert!(
+        !stderr.contains("Usage: runz"),
+        "runz ran inside the container: {stderr}"
+    );
+    // runz-exec, run as the interpreter with only the script as argument, refuses.
+    assert_eq!(code, 127, "{stdout}{stderr}");
+    assert!(stderr.contains("runz-exec: usage"), "{stderr}");
+    assert_eq!(std::fs::read(Runz::binary()).unwrap(), before);
+}

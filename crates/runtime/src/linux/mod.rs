@@ -6,6 +6,7 @@
 
 mod foreground;
 mod note;
+pub mod sealed;
 mod stdio;
 
 use std::fs;
@@ -16,7 +17,6 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::error::LibcontainerError;
 use libcontainer::syscall::syscall::SyscallType;
-use libcontainer::workload::default::DefaultExecutor;
 use oci_spec::runtime::{LinuxResources, Spec};
 
 use crate::error::{Error, Result};
@@ -25,6 +25,7 @@ use crate::{id, init};
 
 pub use foreground::wait_foreground;
 use note::Note;
+use sealed::RunzExecutor;
 
 /// How to create a container (runc's `create` and `run` flags).
 #[derive(Clone, Debug, Default)]
@@ -115,12 +116,13 @@ impl Runtime {
         } else {
             bundle.clone()
         };
+        let executor = runz_executor(id)?;
         let builder = stdio::guard_dev_null_outputs(ContainerBuilder::new(
             id.to_string(),
             SyscallType::default(),
         ))?;
         let built = builder
-            .with_executor(DefaultExecutor {})
+            .with_executor(executor)
             .with_root_path(&self.root)
             .and_then(|b| b.with_pid_file(options.pid_file.as_ref()))
             .map(|b| {
@@ -441,8 +443,9 @@ impl Runtime {
                 "exec needs a command, or --process FILE".to_string(),
             ));
         }
+        let executor = runz_executor(id)?;
         let pid = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_executor(DefaultExecutor {})
+            .with_executor(executor)
             .with_root_path(&self.root)
             .and_then(|b| b.with_pid_file(options.pid_file.as_ref()))
             .map(|b| {
@@ -469,6 +472,11 @@ impl Runtime {
         }
         foreground::wait_child(pid.as_raw())
     }
+}
+
+fn runz_executor(id: &str) -> Result<RunzExecutor> {
+    RunzExecutor::new()
+        .map_err(|e| Error::backend(id, "cannot prepare the sealed exec helper for", e))
 }
 
 fn status_of(status: ContainerStatus) -> Status {
