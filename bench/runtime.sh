@@ -21,7 +21,8 @@
 # - Prints medians (ms) and peak RSS (MiB) per runtime and phase, the ratios against runz,
 #   then one JSON line as the last line of stdout. Progress on stderr.
 #
-# Env: RUNZ       runz binary (default target/release/runz, built if missing)
+# Env: RUNZ       runz binary (default target/runtime/runz: the small-binary profile that
+#                 installations use, built if missing)
 #      RUNS       rounds (default 50)
 #      BENCH_DIR  work dir (default /var/tmp/aurora-bench)
 # Requires: root; runc, crun, busybox-static, jq, time (scripts/install-deps.sh).
@@ -44,10 +45,10 @@ if mountpoint -q /sys/fs/cgroup/unified; then
 	umount /sys/fs/cgroup/unified
 fi
 
-RUNZ=${RUNZ:-$AURORA_ROOT_DIR/target/release/runz}
+RUNZ=${RUNZ:-$AURORA_ROOT_DIR/target/runtime/runz}
 if [[ ! -x $RUNZ ]]; then
-	log "building runz (release)"
-	(cd "$AURORA_ROOT_DIR" && cargo build --release --locked -p runz >&2)
+	log "building runz (profile runtime)"
+	(cd "$AURORA_ROOT_DIR" && cargo build --profile runtime --locked -p runz >&2)
 fi
 
 work=$BENCH_DIR/runtime
