@@ -64,8 +64,7 @@ fn a_container_joins_another_s_network_namespace_by_path() {
         return;
     };
     let first = BusyboxBundle::new(&["sleep", "100"]);
-    let a = unique_id();
-    runz.ok(&["run", "-d", "--bundle", &first.path().to_string_lossy(), &a]);
+    let a = runz.run_detached(&first);
     let pid = runz.state(&a)["pid"].as_i64().unwrap();
     let netns = format!("/proc/{pid}/ns/net");
     let theirs = std::fs::read_link(&netns)

@@ -285,14 +285,7 @@ fn delete_force_kills_a_running_container_and_tolerates_a_missing_one() {
         return;
     };
     let bundle = BusyboxBundle::new(&["sleep", "100"]);
-    let id = unique_id();
-    runz.ok(&[
-        "run",
-        "--detach",
-        "--bundle",
-        &bundle.path().to_string_lossy(),
-        &id,
-    ]);
+    let id = runz.run_detached(&bundle);
     let pid = runz.state(&id)["pid"].as_i64().unwrap();
     runz.ok(&["delete", "--force", &id]);
     assert!(eventually(|| !std::path::Path::new(&format!(
@@ -468,14 +461,7 @@ fn exec_runs_with_its_own_env_cwd_and_user_and_returns_its_status() {
         return;
     };
     let bundle = BusyboxBundle::new(&["sleep", "100"]);
-    let id = unique_id();
-    runz.ok(&[
-        "run",
-        "-d",
-        "--bundle",
-        &bundle.path().to_string_lossy(),
-        &id,
-    ]);
+    let id = runz.run_detached(&bundle);
     let out = runz.ok(&[
         "exec",
         "-e",
@@ -526,14 +512,7 @@ fn pause_resume_ps_update_and_events() {
         return;
     };
     let bundle = BusyboxBundle::new(&["sh", "-c", "sleep 100 & sleep 101 & wait"]);
-    let id = unique_id();
-    runz.ok(&[
-        "run",
-        "-d",
-        "--bundle",
-        &bundle.path().to_string_lossy(),
-        &id,
-    ]);
+    let id = runz.run_detached(&bundle);
     let init = runz.state(&id)["pid"].as_i64().unwrap();
     assert!(eventually(|| {
         let pids: Vec<i64> =

@@ -108,6 +108,19 @@ impl Runz {
         )
     }
 
+    /// `run --detach` of the bundle under a new ID, which it returns.
+    pub fn run_detached(&self, bundle: &BusyboxBundle) -> String {
+        let id = unique_id();
+        self.ok(&[
+            "run",
+            "--detach",
+            "--bundle",
+            &bundle.path().to_string_lossy(),
+            &id,
+        ]);
+        id
+    }
+
     /// `state ID` as JSON.
     pub fn state(&self, id: &str) -> serde_json::Value {
         serde_json::from_str(&self.ok(&["state", id])).expect("state prints JSON")
