@@ -5,7 +5,7 @@
 #     ./demo.sh
 #
 # 1. installs the Debian packages it needs (skipped when already installed),
-# 2. builds imageadm (cargo build --release -p imageadm; needs Rust >= 1.89),
+# 2. builds imageadm and runz (cargo build --release; needs Rust >= 1.89),
 # 3. starts a local registry on 127.0.0.1:$AURORA_DEMO_PORT (reuses one that
 #    already answers there; stops it again at exit if this script started it),
 # 4. builds a 2-layer busybox image with umoci and pushes it with skopeo as
@@ -13,13 +13,13 @@
 # 5. pulls it with imageadm into a fresh store, lists it, and reads the store
 #    back with skopeo to show it is a standard OCI image layout,
 # 6. unpacks it into a runtime bundle (layers laid down once in the store's
-#    storage, the container a clone of them), runs it with runc, shows `df`, and
-#    removes the bundle again.
+#    storage, the container a clone of them), runs it with runz (and, to show that
+#    the bundle is standard, with runc), shows `df`, and removes the bundle again.
 #
 # Safe to re-run: the image is rebuilt and re-pushed, the store is recreated.
 # Env: AURORA_DEMO_DIR  work dir (default /var/tmp/aurora-demo: registry/, store/)
 #      AURORA_DEMO_PORT registry port (default 5000)
-#      IMAGEADM         use this imageadm binary instead of building one
+#      IMAGEADM, RUNZ   use these binaries instead of building them
 
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -40,8 +40,9 @@ install_packages
 need_cmds docker-registry skopeo umoci curl jq runc
 [[ -x /bin/busybox ]] || die "/bin/busybox missing (apt-get install -y busybox-static)"
 
-log "step 2/6: imageadm"
-IMAGEADM_BIN=$(imageadm_bin --build)
+log "step 2/6: imageadm and runz"
+IMAGEADM_BIN=$(aurora_bin imageadm --build)
+RUNZ_BIN=$(aurora_bin runz --build)
 
 log "step 3/6: local registry on 127.0.0.1:$PORT"
 registry_start "$DEMO_DIR/registry" "$PORT"
@@ -67,10 +68,13 @@ say "\$ imageadm --root $STORE images"
 say "\$ skopeo inspect oci:$STORE:$REF"
 skopeo inspect "oci:$STORE:$REF"
 
-log "step 6/6: unpacking into $BUNDLE and running it with runc"
+log "step 6/6: unpacking into $BUNDLE and running it with runz, then runc"
 say "\$ imageadm --root $STORE unpack $REF $BUNDLE -- /bin/sh -c '…'"
 "$IMAGEADM_BIN" --root "$STORE" unpack "$REF" "$BUNDLE" -- \
 	/bin/sh -c 'echo "hello from $(uname -n): $(ls /bin | wc -l) entries in /bin, running as $(id -un)"'
+say "\$ runz run --bundle $BUNDLE aurora-demo"
+"$RUNZ_BIN" delete -f aurora-demo >/dev/null 2>&1 || true
+"$RUNZ_BIN" run --bundle "$BUNDLE" aurora-demo </dev/null
 say "\$ runc run --bundle $BUNDLE aurora-demo"
 runc delete -f aurora-demo >/dev/null 2>&1 || true
 runc run --bundle "$BUNDLE" aurora-demo </dev/null
@@ -90,7 +94,8 @@ What happened:
     implementation, read the image back straight from it.
   - imageadm unpack laid the two layers down once in the store's storage
     ($(jq -r .driver "$STORE/.aurora/storage.json") driver, chosen from the filesystem), made the container
-    a clone of them, and wrote a runtime bundle that runc ran as it is.
+    a clone of them, and wrote a runtime bundle that runz ($RUNZ_BIN), and then
+    runc, ran as it is.
     A second unpack of the same image is only a clone.
 EOF
 if ((REGISTRY_STARTED)); then

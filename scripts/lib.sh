@@ -18,7 +18,8 @@
 #   oci_new / oci_layer / oci_config / oci_manifest / oci_push
 #                                       build OCI image layouts with umoci, push with skopeo
 #   remote_manifest REF                 manifest of REF in an HTTP registry (via skopeo)
-#   imageadm_bin [--build]              locate (and if needed build) the imageadm binary
+#   aurora_bin NAME [--build] / imageadm_bin [--build]
+#                                       locate (and if needed build) imageadm or runz
 #   install_packages                    apt-get install what of AURORA_APT_PACKAGES is missing
 #   bench_image_build / bench_image_ensure DIR REF
 #                                       the benchmarks' >= 300 MB image, built once, pushed
@@ -265,30 +266,35 @@ remote_manifest() {
 }
 
 # ---------------------------------------------------------------------------
-# imageadm_bin [--build]: print the imageadm binary to use. $IMAGEADM wins if
-# set (must be executable). Otherwise target/release/imageadm, built with cargo
-# when it is missing, or always with --build (cargo makes that a no-op when it
-# is up to date).
-imageadm_bin() {
-	if [[ -n ${IMAGEADM:-} ]]; then
-		[[ -x $IMAGEADM ]] || die "IMAGEADM=$IMAGEADM is not an executable file"
-		echo "$IMAGEADM"
+# aurora_bin NAME [--build]: print the binary NAME (imageadm, runz) to use. $IMAGEADM or
+# $RUNZ wins if set (must be executable). Otherwise target/release/NAME, built with cargo
+# when it is missing, or always with --build (cargo makes that a no-op when it is up to date).
+aurora_bin() {
+	local name=$1 override
+	override=${name^^}
+	if [[ -n ${!override:-} ]]; then
+		[[ -x ${!override} ]] || die "$override=${!override} is not an executable file"
+		echo "${!override}"
 		return 0
 	fi
-	local bin=$AURORA_ROOT_DIR/target/release/imageadm
-	if [[ ${1:-} == --build || ! -x $bin ]]; then
+	local bin=$AURORA_ROOT_DIR/target/release/$name
+	if [[ ${2:-} == --build || ! -x $bin ]]; then
 		if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
 			PATH=$HOME/.cargo/bin:$PATH
 		fi
 		command -v cargo >/dev/null ||
 			die "cargo not found; install Rust >= 1.89 with rustup (https://rustup.rs) - Debian's rustc is too old"
-		log "building imageadm (cargo build --release -p imageadm)"
-		(cd "$AURORA_ROOT_DIR" && cargo build --release -p imageadm >&2)
+		log "building $name (cargo build --release -p $name)"
+		(cd "$AURORA_ROOT_DIR" && cargo build --release -p "$name" >&2)
 	fi
 	[[ -x $bin ]] || die "cargo build did not produce $bin"
 	echo "$bin"
 }
 
+# imageadm_bin [--build]: aurora_bin imageadm.
+imageadm_bin() { aurora_bin imageadm "$@"; }
+
+# ---------------------------------------------------------------------------
 # install_packages: apt-get installs whatever of AURORA_APT_PACKAGES is missing.
 install_packages() {
 	local p missing=()

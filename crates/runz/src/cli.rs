@@ -121,6 +121,7 @@ pub struct CreateFlags {
 pub struct Create {
     #[command(flatten)]
     pub flags: CreateFlags,
+    /// The container's ID.
     pub id: String,
 }
 
@@ -134,6 +135,7 @@ pub struct Run {
     /// Keep the container's state after it exits (delete it later with `delete`).
     #[arg(long)]
     pub keep: bool,
+    /// The container's ID.
     pub id: String,
 }
 
@@ -142,6 +144,7 @@ pub struct Kill {
     /// Signal every process in the container, not only its init.
     #[arg(short, long)]
     pub all: bool,
+    /// The container's ID.
     pub id: String,
     /// Signal name or number (TERM, SIGKILL, 9, RTMIN+1).
     #[arg(default_value = "TERM")]
@@ -153,6 +156,7 @@ pub struct Delete {
     /// Kill the container first if it is running; succeed if it does not exist.
     #[arg(short, long)]
     pub force: bool,
+    /// The container's ID.
     pub id: String,
 }
 
@@ -206,6 +210,7 @@ pub struct Exec {
     /// Run in this sub-cgroup of the container.
     #[arg(long, value_name = "PATH")]
     pub cgroup: Option<String>,
+    /// The container's ID.
     pub id: String,
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -233,6 +238,7 @@ pub struct Ps {
     /// Output format: table (ps(1)'s columns) or json (the PIDs).
     #[arg(short, long, default_value = "table")]
     pub format: ListFormat,
+    /// The container's ID.
     pub id: String,
     /// Options for ps(1) in table format (default -ef).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -247,6 +253,7 @@ pub struct Events {
     /// Print statistics once and exit.
     #[arg(long)]
     pub stats: bool,
+    /// The container's ID.
     pub id: String,
 }
 
@@ -279,6 +286,7 @@ pub struct Update {
     /// Maximum number of processes (-1: unlimited).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// The container's ID.
     pub id: String,
 }
 

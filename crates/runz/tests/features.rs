@@ -248,3 +248,31 @@ fn a_program_whose_interpreter_is_proc_self_exe_never_reaches_the_host_binary() 
     assert!(stderr.contains("runz-exec: usage"), "{stderr}");
     assert_eq!(std::fs::read(Runz::binary()).unwrap(), before);
 }
+
+#[test]
+fn devices_and_cgroup_resources_come_from_the_config() {
+    let Some(runz) = runz_or_skip("devices_and_cgroup_resources_come_from_the_config") else {
+        return;
+    };
+    let bundle = sh("stat -c '%n %F %t:%T %a' /dev/null /dev/zero /dev/fuse; \
+         cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes");
+    bundle.edit(|c| {
+        c["linux"]["devices"] = json!([{
+            "path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o640, "uid": 0, "gid": 0
+        }]);
+        c["linux"]["resources"]["pids"] = json!({"limit": 42});
+        c["linux"]["resources"]["memory"] = json!({"limit": 134217728});
+        c["linux"]["resources"]["devices"].as_array_mut().unwrap().push(json!({
+            "allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"
+        }));
+    });
+    let (code, stdout, stderr) = runz.run(&bundle);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "/dev/null character special file 1:3 666\n\
+         /dev/zero character special file 1:5 666\n\
+         /dev/fuse character special file a:e5 640\n\
+         42\n134217728\n"
+    );
+}
