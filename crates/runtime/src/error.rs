@@ -54,10 +54,4 @@ impl Error {
             source: Box::new(source),
         }
     }
-
-    /// runc's exit status for this error: always 1 (runc has no finer codes); `runz` adds 2
-    /// for usage errors, which clap reports before any of these.
-    pub fn exit_code(&self) -> i32 {
-        1
-    }
 }

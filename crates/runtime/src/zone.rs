@@ -216,10 +216,13 @@ impl<R: Runner> ZoneRuntime<R> {
         Ok(self.report(id, &record, status))
     }
 
+    /// Signals the zone's init; `signal` as runz's other backends take it (names, numbers).
     pub fn kill(&self, id: &str, signal: &str) -> Result<()> {
         self.load(id)?;
         let name = Self::zone_name(id)?;
-        let signal = Signal::new(signal).map_err(|e| Error::backend(id, "cannot signal", e))?;
+        let number = crate::signal::parse(signal)?;
+        let signal =
+            Signal::new(&number.to_string()).map_err(|e| Error::backend(id, "cannot signal", e))?;
         let init = PlanOptions::new(name.clone(), "/", "/").podinit;
         self.zones
             .kill(&name, &init, &signal)
@@ -513,7 +516,7 @@ mod tests {
             "{calls:?}"
         );
         assert!(
-            calls.contains(&"pkill -TERM -z runz-c1 -o -x podinit".to_string()),
+            calls.contains(&"pkill -15 -z runz-c1 -o -x podinit".to_string()),
             "{calls:?}"
         );
         assert!(

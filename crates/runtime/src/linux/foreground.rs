@@ -30,11 +30,6 @@ pub fn wait_foreground(pid: i32) -> Result<i32> {
     }
 }
 
-/// `exec` waits the same way.
-pub(crate) fn wait_child(pid: i32) -> Result<i32> {
-    wait_foreground(pid)
-}
-
 fn reap(target: Pid) -> Result<Option<i32>> {
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {

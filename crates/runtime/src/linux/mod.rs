@@ -470,7 +470,7 @@ impl Runtime {
         if options.detach {
             return Ok(0);
         }
-        foreground::wait_child(pid.as_raw())
+        wait_foreground(pid.as_raw())
     }
 }
 
