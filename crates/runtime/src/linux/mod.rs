@@ -5,6 +5,7 @@
 //! injection, and waiting for a foreground container with signals passed on.
 
 mod foreground;
+mod grace;
 mod note;
 pub mod sealed;
 mod stdio;
@@ -107,6 +108,7 @@ impl Runtime {
         if self.container_dir(id).exists() {
             return Err(Error::Exists(id.to_string()));
         }
+        grace::start();
         let bundle = absolute(&options.bundle)?;
         let mut spec = load_spec(&bundle)?;
         let rootfs = rootfs_of(&spec, &bundle)?;
