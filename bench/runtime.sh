@@ -13,7 +13,10 @@
 #     run      RUNTIME run --bundle B ID             (create + start + wait + delete in one)
 #     steps    RUNTIME create --bundle B ID; RUNTIME start ID; RUNTIME state ID until
 #              "stopped"; RUNTIME delete ID           (the lifecycle as conmon drives it)
-#   Every run is checked (exit status 0, no container left in the runtime's state).
+#   Every run is checked (exit status 0, no container left in the runtime's state). Each run
+#   starts after GAP seconds of quiet (untimed): the kernel's first cgroup move after a quiet
+#   spell waits for an RCU grace period, and back-to-back runs would let one runtime inherit
+#   the wait another paid.
 # - Fair ground: crun 1.8 refuses this host's hybrid cgroup layout, so the script re-runs
 #   itself in a private mount namespace where /sys/fs/cgroup/unified is unmounted, and all
 #   three runtimes run there (each then uses the cgroup v1 hierarchies). Each runtime
@@ -24,6 +27,7 @@
 # Env: RUNZ       runz binary (default target/runtime/runz: the small-binary profile that
 #                 installations use, built if missing)
 #      RUNS       rounds (default 50)
+#      GAP        seconds of quiet before each timed run (default 0.1; 0 for back to back)
 #      BENCH_DIR  work dir (default /var/tmp/aurora-bench)
 # Requires: root; runc, crun, busybox-static, jq, time (scripts/install-deps.sh).
 
@@ -32,6 +36,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 RUNS=${RUNS:-50}
+GAP=${GAP:-0.1}
 BENCH_DIR=${BENCH_DIR:-/var/tmp/aurora-bench}
 check_positive_int RUNS "$RUNS"
 (($(id -u) == 0)) || die "bench/runtime.sh needs root"
@@ -90,11 +95,13 @@ log "$RUNS rounds of: run, then create/start/state/delete, for ${runtimes[*]}"
 for ((i = 0; i < RUNS; i++)); do
 	order=("${runtimes[@]:i%3}" "${runtimes[@]:0:i%3}")
 	for r in "${order[@]}"; do
+		sleep "$GAP"
 		timed "$work/logs/$r.run.log" "${bin[$r]}" --root "${state_root[$r]}" run --bundle "$bundle" "r$i" </dev/null
 		us[run.$r]+="$TIMED_US "
 		rss[run.$r]+="$TIMED_RSS_KIB "
 		# GNU time reports the peak of one process; for the steps, that of `create`,
 		# the step that sets the container up.
+		sleep "$GAP"
 		t0=$EPOCHREALTIME
 		/usr/bin/time -f %M -o "$work/logs/$r.create.rss" "${bin[$r]}" --root "${state_root[$r]}" create --bundle "$bundle" "s$i" </dev/null >"$work/logs/$r.steps.log" 2>&1 ||
 			die "$r create failed: $(tail -n 5 "$work/logs/$r.steps.log")"
@@ -113,7 +120,7 @@ for ((i = 0; i < RUNS; i++)); do
 done
 
 printf '\n%-8s %-6s %12s %12s %10s %14s\n' runtime phase "median ms" "min ms" "RSS MiB" "runz faster by"
-json="{\"runs\":$RUNS,\"load\":$load"
+json="{\"runs\":$RUNS,\"gap_s\":$GAP,\"load\":$load"
 for phase in run steps; do
 	# shellcheck disable=SC2086 # the lists are space-separated numbers
 	base=$(median ${us[$phase.runz]})

@@ -1,6 +1,7 @@
 //! Builds runz-exec (exec-helper/runz-exec.c) as a static binary for the Linux backend to embed
-//! (see src/linux/sealed.rs). Without a C compiler or a static libc the build goes on without
-//! it, and runz then seals a copy of its whole binary instead, which is slower but as safe.
+//! (see src/linux/sealed.rs): freestanding, no C library, x86_64 and aarch64. Without a C
+//! compiler, or on another architecture, the build goes on without it, and runz then seals a
+//! copy of its whole binary instead, which is slower but as safe.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,7 +18,22 @@ fn main() {
     let helper = out.join("runz-exec");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
     let status = Command::new(&cc)
-        .args(["-static", "-Os", "-s", "-Wall", "-o"])
+        .args([
+            "-static",
+            "-nostdlib",
+            "-nostartfiles",
+            "-ffreestanding",
+            "-fno-builtin",
+            "-fno-pie",
+            "-no-pie",
+            "-fno-stack-protector",
+            "-fno-asynchronous-unwind-tables",
+            "-Wl,--build-id=none",
+            "-Os",
+            "-s",
+            "-Wall",
+            "-o",
+        ])
         .arg(&helper)
         .arg("exec-helper/runz-exec.c")
         .status();
