@@ -15,8 +15,12 @@ use std::path::PathBuf;
 
 /// Forks the child that takes the grace period, if this process can write a `cgroup.procs`.
 pub(super) fn start() {
-    let Some(procs) = own_cgroup_procs() else { return };
-    let Ok(path) = CString::new(procs.into_os_string().into_encoded_bytes()) else { return };
+    let Some(procs) = own_cgroup_procs() else {
+        return;
+    };
+    let Ok(path) = CString::new(procs.into_os_string().into_encoded_bytes()) else {
+        return;
+    };
     // SAFETY: open takes a NUL-terminated path.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
     if fd < 0 {
@@ -67,6 +71,10 @@ mod tests {
         assert!(procs.ends_with("cgroup.procs"));
         let pid = std::process::id().to_string();
         let members = std::fs::read_to_string(&procs).unwrap();
-        assert!(members.lines().any(|l| l == pid), "{} does not list {pid}", procs.display());
+        assert!(
+            members.lines().any(|l| l == pid),
+            "{} does not list {pid}",
+            procs.display()
+        );
     }
 }

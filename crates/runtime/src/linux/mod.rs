@@ -60,6 +60,14 @@ pub struct ExecOptions {
     pub cgroup: Option<String>,
 }
 
+/// A container just made, before runz has recorded it: the state on disk names the staged
+/// bundle when `staged`, and the note is not written yet.
+struct Built {
+    container: Container,
+    note: Note,
+    staged: bool,
+}
+
 /// The runtime over one state directory (`runz --root`).
 pub struct Runtime {
     root: PathBuf,
@@ -100,10 +108,20 @@ impl Runtime {
 
     /// `create`: sets the container up and leaves its process waiting for `start`.
     pub fn create(&self, id: &str, options: &CreateOptions) -> Result<Container> {
-        self.build(id, options, true)
+        let built = self.build(id, options, true)?;
+        if built.staged {
+            built
+                .container
+                .save()
+                .map_err(|e| Error::backend(id, "cannot record the state of", e))?;
+        }
+        built.note.write(&self.container_dir(id))?;
+        Ok(built.container)
     }
 
-    fn build(&self, id: &str, options: &CreateOptions, detach: bool) -> Result<Container> {
+    /// Creates the container; its state (in memory) names the real bundle, and the note is
+    /// for the caller to write (`run` starts the process first: the start records the state).
+    fn build(&self, id: &str, options: &CreateOptions, detach: bool) -> Result<Built> {
         id::validate(id)?;
         if self.container_dir(id).exists() {
             return Err(Error::Exists(id.to_string()));
@@ -143,18 +161,16 @@ impl Runtime {
                 return Err(create_error(id, &bundle, e));
             }
         };
-        if staged {
-            container.state.bundle = bundle.clone();
-            container
-                .save()
-                .map_err(|e| Error::backend(id, "cannot record the state of", e))?;
-        }
-        Note {
+        container.state.bundle = bundle;
+        let note = Note {
             rootfs,
             init: options.init.is_some(),
-        }
-        .write(&self.container_dir(id))?;
-        Ok(container)
+        };
+        Ok(Built {
+            container,
+            note,
+            staged,
+        })
     }
 
     fn staging_dir(&self, id: &str) -> PathBuf {
@@ -226,12 +242,18 @@ impl Runtime {
     /// `run`: create and start; unless `detach`, wait for the container, pass signals on,
     /// delete it, and return its exit status (128+N when killed by signal N).
     pub fn run(&self, id: &str, options: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
-        let mut container = self.build(id, options, detach)?;
+        let Built {
+            mut container,
+            note,
+            ..
+        } = self.build(id, options, detach)?;
+        // start() records the state (with the real bundle), so only the note is left to write.
         if let Err(e) = container.start() {
             let _ = container.delete(true);
             self.clean_failed_create(id);
             return Err(Error::backend(id, "cannot start", e));
         }
+        note.write(&self.container_dir(id))?;
         if detach {
             return Ok(0);
         }
@@ -240,7 +262,7 @@ impl Runtime {
             .ok_or_else(|| Error::Invalid(format!("container {id:?} started without a process")))?;
         let status = wait_foreground(pid.as_raw());
         if !keep {
-            if let Err(e) = self.delete(id, true) {
+            if let Err(e) = self.remove(id, &mut container, true) {
                 tracing::error!(id, error = %e, "deleting the container after it ran");
             }
         }
@@ -335,6 +357,11 @@ impl Runtime {
                 " (stop it first, or use --force)",
             ));
         }
+        self.remove(id, &mut container, force)
+    }
+
+    /// libcontainer's delete (process, cgroups, poststop hooks), then what runz keeps.
+    fn remove(&self, id: &str, container: &mut Container, force: bool) -> Result<()> {
         container
             .delete(force)
             .map_err(|e| Error::backend(id, "cannot delete", e))?;
