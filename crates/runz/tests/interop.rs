@@ -71,7 +71,7 @@ fn umoci_image(dir: &Path, cmd: &[&str]) -> String {
         "--config.workingdir",
         "/home/app",
     ];
-    config.extend(["--config.env", "GREETING=hi"]);
+    config.extend(["--config.env", "PATH=/bin", "--config.env", "GREETING=hi"]);
     for arg in cmd {
         config.extend(["--config.cmd", arg]);
     }
@@ -283,5 +283,178 @@ fn podman_runs_containers_with_runz_as_its_runtime() {
             .output()
             .unwrap(),
         "podman rm",
+    );
+}
+
+/// containerd with a root, state and socket of its own, stopped (and its mounts removed) when
+/// the test ends.
+struct Containerd {
+    dir: tempfile::TempDir,
+    daemon: std::process::Child,
+}
+
+impl Containerd {
+    fn start() -> Self {
+        // A unix socket path must stay under 108 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("ctrd-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let config = format!(
+            "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n\
+             [grpc]\n  address = \"{0}/sock\"\n\
+             [plugins.\"io.containerd.grpc.v1.cri\"]\n  disable_tcp_service = true\n",
+            dir.path().display()
+        );
+        std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let daemon = Command::new("containerd")
+            .arg("--config")
+            .arg(dir.path().join("config.toml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start containerd (apt-get install -y containerd)");
+        let ctrd = Containerd { dir, daemon };
+        assert!(
+            eventually(|| ctrd.ctr(&["version"]).status.success()),
+            "containerd did not answer: {}",
+            std::fs::read_to_string(ctrd.dir.path().join("log")).unwrap_or_default()
+        );
+        ctrd
+    }
+
+    fn ctr(&self, args: &[&str]) -> std::process::Output {
+        Command::new("timeout")
+            .args(["60", "ctr", "--address"])
+            .arg(self.dir.path().join("sock"))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        let _ = Command::new("umount")
+            .arg("-R")
+            .arg(self.dir.path().join("root"))
+            .output();
+    }
+}
+
+#[test]
+fn containerd_s_runc_shim_drives_runz() {
+    let Some(_runz) = runz_or_skip("containerd_s_runc_shim_drives_runz") else {
+        return;
+    };
+    aurora_testkit::require_tools(&["containerd", "ctr", "umoci"]);
+    let dir = tempfile::tempdir().unwrap();
+    let image = umoci_image(
+        dir.path(),
+        &["sh", "-c", "echo $GREETING from containerd; pwd; exit 4"],
+    );
+    let layout = image.rsplit_once(':').unwrap().0;
+    let archive = dir.path().join("image.tar");
+    check(
+        &Command::new("tar")
+            .arg("-C")
+            .arg(layout)
+            .arg("-cf")
+            .arg(&archive)
+            .arg(".")
+            .output()
+            .unwrap(),
+        "tar",
+    );
+    let ctrd = Containerd::start();
+    check(
+        &ctrd.ctr(&[
+            "images",
+            "import",
+            "--base-name",
+            "localhost/aurora-test",
+            &archive.to_string_lossy(),
+        ]),
+        "ctr images import",
+    );
+    let image_ref = "localhost/aurora-test:v1";
+    let runz = Runz::binary();
+    let runz = runz.to_str().unwrap();
+
+    let out = ctrd.ctr(&[
+        "run",
+        "--rm",
+        "--runc-binary",
+        runz,
+        image_ref,
+        &unique_id(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hi from containerd\n/home/app\n"
+    );
+
+    // A task left running: exec, kill, delete through the shim.
+    let id = unique_id();
+    check(
+        &ctrd.ctr(&[
+            "run",
+            "-d",
+            "--runc-binary",
+            runz,
+            image_ref,
+            &id,
+            "sleep",
+            "300",
+        ]),
+        "ctr run -d",
+    );
+    let exec = ctrd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        &id,
+        "sh",
+        "-c",
+        "echo exec works; exit 6",
+    ]);
+    assert_eq!(
+        exec.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&exec.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&exec.stdout), "exec works\n");
+    let tasks = check(&ctrd.ctr(&["task", "ls"]), "ctr task ls");
+    assert!(
+        tasks
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains("RUNNING")),
+        "{tasks}"
+    );
+    check(
+        &ctrd.ctr(&["task", "kill", "--signal", "KILL", &id]),
+        "ctr task kill",
+    );
+    assert!(eventually(|| {
+        check(&ctrd.ctr(&["task", "ls"]), "ctr task ls")
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains("STOPPED"))
+    }));
+    check(&ctrd.ctr(&["task", "delete", &id]), "ctr task delete");
+    check(
+        &ctrd.ctr(&["containers", "delete", &id]),
+        "ctr containers delete",
     );
 }
