@@ -727,3 +727,43 @@ fn errors_reach_a_json_log_file_as_runc_writes_them() {
     assert_eq!(last["msg"], "container \"ghost\" does not exist");
     assert!(last["time"].as_str().unwrap().ends_with('Z'));
 }
+
+#[test]
+fn run_in_a_terminal_relays_the_container_s_own_terminal() {
+    let Some(runz) = runz_or_skip("run_in_a_terminal_relays_the_container_s_own_terminal") else {
+        return;
+    };
+    // `runc spec` bundles ask for a terminal; in the foreground runz relays one, as runc does.
+    // script(1) gives runz a terminal of its own here.
+    let bundle = BusyboxBundle::new(&["sh", "-c", "tty; read line; echo got:$line; exit 5"]);
+    bundle.edit(|c| c["process"]["terminal"] = json!(true));
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let command = format!(
+        "{} --root {} run --bundle {} {}",
+        Runz::binary().display(),
+        runz.root().display(),
+        bundle.path().display(),
+        unique_id()
+    );
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(sleep 1; printf 'typed\\r'; sleep 1) | timeout 60 script -qec '{command}' {}",
+            log.path().display()
+        ))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    let typescript = std::fs::read_to_string(log.path()).unwrap();
+    assert!(typescript.contains("/dev/pts/0"), "{typescript}");
+    assert!(typescript.contains("got:typed"), "{typescript}");
+    assert!(
+        typescript.contains("COMMAND_EXIT_CODE=\"5\""),
+        "runz passed the exit status on: {typescript} {status}"
+    );
+    assert!(runz.ids().is_empty());
+    assert!(!std::fs::read_dir(runz.root())
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(".console")));
+}

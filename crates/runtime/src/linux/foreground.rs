@@ -7,13 +7,21 @@ use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
 
-/// Blocks every signal, passes each one received on to `pid` (not SIGCHLD), reaps children,
-/// and returns `pid`'s exit status: its code, or 128+N when signal N killed it.
-pub fn wait_foreground(pid: i32) -> Result<i32> {
+/// Blocks every signal in this thread and in the threads it starts afterwards, so that each
+/// signal reaches [`wait_foreground`] and none is lost to a relay thread.
+pub fn block_signals() -> Result<()> {
+    SigSet::all()
+        .thread_block()
+        .map_err(|e| Error::Invalid(format!("cannot block signals: {e}")))
+}
+
+/// Blocks every signal, passes each one received on to `pid` (not SIGCHLD; SIGWINCH goes to
+/// `on_resize` when there is one), reaps children, and returns `pid`'s exit status: its code,
+/// or 128+N when signal N killed it.
+pub fn wait_foreground(pid: i32, on_resize: Option<&dyn Fn()>) -> Result<i32> {
     let target = Pid::from_raw(pid);
     let all = SigSet::all();
-    all.thread_block()
-        .map_err(|e| Error::Invalid(format!("cannot block signals: {e}")))?;
+    block_signals()?;
     loop {
         // The process may have exited before the signals were blocked: reap first.
         if let Some(status) = reap(target)? {
@@ -22,7 +30,14 @@ pub fn wait_foreground(pid: i32) -> Result<i32> {
         let signal = all
             .wait()
             .map_err(|e| Error::Invalid(format!("waiting for signals: {e}")))?;
-        if signal != Signal::SIGCHLD {
+        if signal == Signal::SIGCHLD {
+            continue;
+        }
+        if let (Signal::SIGWINCH, Some(resize)) = (signal, on_resize) {
+            resize();
+            continue;
+        }
+        {
             if let Err(e) = kill(target, signal) {
                 tracing::warn!(pid, ?signal, error = %e, "cannot pass the signal on");
             }

@@ -9,6 +9,7 @@ mod grace;
 mod note;
 pub mod sealed;
 mod stdio;
+mod terminal;
 
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
@@ -27,6 +28,7 @@ use crate::{id, init};
 pub use foreground::wait_foreground;
 use note::Note;
 use sealed::RunzExecutor;
+use terminal::{Console, Relay};
 
 /// How to create a container (runc's `create` and `run` flags).
 #[derive(Clone, Debug, Default)]
@@ -66,6 +68,8 @@ struct Built {
     container: Container,
     note: Note,
     staged: bool,
+    /// runz's own console socket, when it relays the container's terminal itself.
+    console: Option<Console>,
 }
 
 /// The runtime over one state directory (`runz --root`).
@@ -130,6 +134,18 @@ impl Runtime {
         let bundle = absolute(&options.bundle)?;
         let mut spec = load_spec(&bundle)?;
         let rootfs = rootfs_of(&spec, &bundle)?;
+        // A terminal in the foreground without a console socket: runz takes the terminal
+        // itself, through a console socket of its own (libcontainer hands it over no other way).
+        let wants_terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+        let console = if wants_terminal && !detach && options.console_socket.is_none() {
+            Some(Console::listen(&self.root)?)
+        } else {
+            None
+        };
+        let console_socket = match &console {
+            Some(console) => Some(console.path().to_path_buf()),
+            None => options.console_socket.clone(),
+        };
         let staged = self.adapt(id, &mut spec, options)?;
         let run_bundle = if staged {
             self.stage(id, spec, &rootfs)?
@@ -146,11 +162,12 @@ impl Runtime {
             .with_root_path(&self.root)
             .and_then(|b| b.with_pid_file(options.pid_file.as_ref()))
             .map(|b| {
-                b.with_console_socket(options.console_socket.as_ref())
+                b.with_console_socket(console_socket.as_ref())
                     .with_preserved_fds(options.preserve_fds)
                     .as_init(&run_bundle)
                     .with_systemd(false)
-                    .with_detach(detach)
+                    // libcontainer only checks the console socket against this.
+                    .with_detach(detach || console.is_some())
                     .with_no_pivot(options.no_pivot)
             })
             .and_then(|b| b.build());
@@ -170,6 +187,7 @@ impl Runtime {
             container,
             note,
             staged,
+            console,
         })
     }
 
@@ -245,8 +263,23 @@ impl Runtime {
         let Built {
             mut container,
             note,
+            console,
             ..
         } = self.build(id, options, detach)?;
+        let relay = match console.map(|c| {
+            c.receive().and_then(|master| {
+                foreground::block_signals()?;
+                Relay::start(master)
+            })
+        }) {
+            Some(Ok(relay)) => Some(relay),
+            Some(Err(e)) => {
+                let _ = container.delete(true);
+                self.clean_failed_create(id);
+                return Err(e);
+            }
+            None => None,
+        };
         // start() records the state (with the real bundle), so only the note is left to write.
         if let Err(e) = container.start() {
             let _ = container.delete(true);
@@ -260,7 +293,11 @@ impl Runtime {
         let pid = container
             .pid()
             .ok_or_else(|| Error::Invalid(format!("container {id:?} started without a process")))?;
-        let status = wait_foreground(pid.as_raw());
+        let resize = relay.as_ref().map(|r| move || r.resize());
+        let status = wait_foreground(pid.as_raw(), resize.as_ref().map(|f| f as &dyn Fn()));
+        if let Some(relay) = relay {
+            relay.finish();
+        }
         if !keep {
             if let Err(e) = self.remove(id, &mut container, true) {
                 tracing::error!(id, error = %e, "deleting the container after it ran");
@@ -499,7 +536,7 @@ impl Runtime {
         if options.detach {
             return Ok(0);
         }
-        wait_foreground(pid.as_raw())
+        wait_foreground(pid.as_raw(), None)
     }
 }
 
