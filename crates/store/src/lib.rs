@@ -54,8 +54,16 @@ impl Store {
         let store = Store { root: root.into() };
         fsutil::create_dir_all(&store.root)?;
         if !store.check_layout_file()? {
-            store.refuse_non_empty()?;
-            store.write_layout_file()?;
+            match store.refuse_non_empty() {
+                Ok(()) => store.write_layout_file()?,
+                // A concurrent first open may have finished its layout after we looked for
+                // it: then what is there is ours.
+                Err(e) => {
+                    if !store.check_layout_file()? {
+                        return Err(e);
+                    }
+                }
+            }
         }
         fsutil::create_dir_all(&store.scratch_dir())?;
         fsutil::create_dir_all(&store.root.join("blobs").join("sha256"))?;

@@ -1804,3 +1804,30 @@ fn naming_the_same_thing_again_leaves_index_json_untouched() {
     assert_eq!(before, after);
     assert_eq!(names(&store), ["a", "b"]);
 }
+
+#[test]
+fn concurrent_first_opens_of_a_new_store_all_succeed() {
+    // One open may find another's oci-layout (and more) appear between its two looks.
+    for round in 0..300 {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        let barrier = Arc::new(Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (root, barrier) = (root.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Store::open(&root).map(|_| ())
+                })
+            })
+            .collect();
+        for handle in handles {
+            let result = handle.join().unwrap();
+            assert!(result.is_ok(), "round {round}: {:?}", result.err());
+        }
+        assert_eq!(
+            std::fs::read_to_string(root.join("oci-layout")).unwrap(),
+            "{\"imageLayoutVersion\":\"1.0.0\"}"
+        );
+    }
+}

@@ -146,17 +146,18 @@ impl Runtime {
             Some(console) => Some(console.path().to_path_buf()),
             None => options.console_socket.clone(),
         };
+        let executor = runz_executor(id)?;
+        let builder = stdio::guard_dev_null_outputs(ContainerBuilder::new(
+            id.to_string(),
+            SyscallType::default(),
+        ))?;
+        // From here on a failure goes through clean_failed_create, which removes the staging.
         let staged = self.adapt(id, &mut spec, options)?;
         let run_bundle = if staged {
             self.stage(id, spec, &rootfs)?
         } else {
             bundle.clone()
         };
-        let executor = runz_executor(id)?;
-        let builder = stdio::guard_dev_null_outputs(ContainerBuilder::new(
-            id.to_string(),
-            SyscallType::default(),
-        ))?;
         let built = builder
             .with_executor(executor)
             .with_root_path(&self.root)
@@ -226,8 +227,12 @@ impl Runtime {
             path: dir.clone(),
             source,
         })?;
-        spec.save(dir.join("config.json"))
-            .map_err(|e| Error::Invalid(format!("cannot write the staged config.json: {e}")))?;
+        if let Err(e) = spec.save(dir.join("config.json")) {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(Error::Invalid(format!(
+                "cannot write the staged config.json: {e}"
+            )));
+        }
         Ok(dir)
     }
 
