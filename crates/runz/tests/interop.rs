@@ -316,8 +316,16 @@ impl Containerd {
             .spawn()
             .expect("start containerd (apt-get install -y containerd)");
         let ctrd = Containerd { dir, daemon };
+        // containerd loads its plugins first: give it up to 30 s on a busy machine.
+        let answered = (0..300).any(|_| {
+            let up = ctrd.ctr(&["version"]).status.success();
+            if !up {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            up
+        });
         assert!(
-            eventually(|| ctrd.ctr(&["version"]).status.success()),
+            answered,
             "containerd did not answer: {}",
             std::fs::read_to_string(ctrd.dir.path().join("log")).unwrap_or_default()
         );
