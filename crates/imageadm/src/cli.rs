@@ -109,6 +109,21 @@ pub enum Command {
         #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=64))]
         jobs: u16,
     },
+    /// Upload an image of the store to a registry.
+    ///
+    /// Blobs the repository has are skipped (HEAD), blobs of an image pulled from another
+    /// repository of the same registry are mounted from there, the rest are uploaded several
+    /// at a time; then the manifests (an index's children by digest, the top one by tag or
+    /// digest). Every upload is checked against the digest the registry reports.
+    Push {
+        /// The image in the store: a name (as `imageadm images` shows it) or a digest.
+        source: String,
+        /// Where to push it (default: the source's own name), e.g. 127.0.0.1:5000/team/app:1.0.
+        destination: Option<String>,
+        /// How many blobs to upload at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+    },
     /// List the images in the store.
     #[command(visible_alias = "list", visible_alias = "ls")]
     Images,

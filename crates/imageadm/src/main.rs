@@ -104,6 +104,14 @@ fn run(cli: Cli) -> Result<()> {
             };
             pull(&cli, &store()?, &image, &options)
         }
+        Command::Push {
+            source,
+            destination,
+            jobs,
+        } => {
+            let destination = ImageRef::parse(destination.as_deref().unwrap_or(source))?;
+            push(&cli, &store()?, source, &destination, usize::from(*jobs))
+        }
         Command::Images => images(&cli, &store()?),
         Command::Inspect {
             reference,
@@ -378,6 +386,34 @@ fn pull(cli: &Cli, store: &Store, image: &ImageRef, options: &PullOptions) -> Re
             pulled.blobs_fetched,
             HumanBytes(pulled.bytes_fetched),
             pulled.blobs_present
+        )
+    });
+    Ok(())
+}
+
+fn push(cli: &Cli, store: &Store, source: &str, destination: &ImageRef, jobs: usize) -> Result<()> {
+    let client = client(cli, credential_store(cli))?;
+    let runtime = runtime()?;
+    let result = with_progress(cli, |progress| {
+        runtime.block_on(aurora_images::push(
+            store,
+            &client,
+            source,
+            destination,
+            jobs,
+            progress,
+        ))
+    });
+    let pushed = result.with_context(|| format!("pushing {source} to {destination}"))?;
+    report(cli, &serde_json::to_value(&pushed)?, || {
+        format!(
+            "Pushed {} ({}): {} blobs uploaded ({}), {} mounted, {} already there",
+            pushed.destination,
+            pushed.digest,
+            pushed.uploaded,
+            HumanBytes(pushed.uploaded_bytes),
+            pushed.mounted,
+            pushed.present
         )
     });
     Ok(())

@@ -99,7 +99,7 @@ impl Access {
 pub struct Target {
     pub registry: String,
     pub repository: String,
-    base: Url,
+    pub(crate) base: Url,
 }
 
 impl Target {
@@ -110,6 +110,28 @@ impl Target {
             url: format!("{}{}", self.base, joined),
             reason: e.to_string(),
         })
+    }
+}
+
+/// A request body that can be made again: for retries and redirects.
+pub(crate) enum Payload<'a> {
+    Bytes(bytes::Bytes),
+    /// A file in the store, streamed.
+    File(&'a std::path::Path),
+}
+
+impl Payload<'_> {
+    async fn body(&self, url: &Url) -> Result<reqwest::Body> {
+        match self {
+            Payload::Bytes(bytes) => Ok(reqwest::Body::from(bytes.clone())),
+            Payload::File(path) => tokio::fs::File::open(path)
+                .await
+                .map(reqwest::Body::from)
+                .map_err(|e| RegistryError::Protocol {
+                    url: url.to_string(),
+                    reason: format!("cannot read {} to upload it: {e}", path.display()),
+                }),
+        }
     }
 }
 
@@ -207,13 +229,33 @@ impl RegistryClient {
         url: Url,
         headers: HeaderMap,
     ) -> Result<Response> {
+        self.send_with(target, access, method, url, headers, None)
+            .await
+    }
+
+    /// [`send`](Self::send) with a body, made anew for every attempt and redirect.
+    pub(crate) async fn send_with(
+        &self,
+        target: &Target,
+        access: Access,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        payload: Option<&Payload<'_>>,
+    ) -> Result<Response> {
         let scope = access.scope(&target.repository);
         let mut answered_challenge = false;
         let mut attempt = 0;
         loop {
             let authorization = self.authorization(target, &scope).await?;
             let result = self
-                .send_following_redirects(&method, &url, &headers, authorization.as_deref())
+                .send_following_redirects(
+                    &method,
+                    &url,
+                    &headers,
+                    authorization.as_deref(),
+                    payload,
+                )
                 .await;
             let retry_in = match &result {
                 Ok(r) if r.status() == StatusCode::UNAUTHORIZED && !answered_challenge => {
@@ -253,6 +295,7 @@ impl RegistryClient {
         url: &Url,
         headers: &HeaderMap,
         authorization: Option<&str>,
+        payload: Option<&Payload<'_>>,
     ) -> Result<Response> {
         let origin = url.origin();
         let mut current = url.clone();
@@ -261,6 +304,9 @@ impl RegistryClient {
                 .http
                 .request(method.clone(), current.clone())
                 .headers(headers.clone());
+            if let Some(payload) = payload {
+                request = request.body(payload.body(&current).await?);
+            }
             // Credentials and tokens are for the registry alone, never for a host it
             // redirects to (blob storage, a CDN).
             if let Some(value) = authorization.filter(|_| current.origin() == origin) {

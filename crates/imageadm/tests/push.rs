@@ -1,0 +1,163 @@
+//! `imageadm push` against real docker-registry servers, read back with skopeo: digests kept,
+//! blobs mounted within a registry and uploaded to another, nothing sent twice, Basic auth,
+//! a failed upload tried again, and clear errors.
+
+mod common;
+
+use aurora_testkit::{
+    require_tools, sha256_digest, skopeo_inspect_raw, Fault, FaultProxy, PushOpts, Registry,
+};
+use common::{push_image, skopeo_inspect_store, World};
+
+/// A registry holding `team/src:1` (busybox + 2 layers), pulled into a new store.
+fn pulled(registry: &Registry) -> (World, String) {
+    require_tools(&["docker-registry", "skopeo"]);
+    push_image(registry, "team/src:1", 2, &PushOpts::default());
+    let world = World::new();
+    let reference = registry.image_ref("team/src:1");
+    world.ok(&["--quiet", "pull", &reference]);
+    (world, reference)
+}
+
+fn push_json(world: &World, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--format", "json", "push"];
+    all.extend_from_slice(args);
+    world.ok(&all).json()
+}
+
+#[test]
+fn a_push_within_a_registry_mounts_the_blobs_and_keeps_the_digest() {
+    let registry = Registry::open();
+    let (world, source) = pulled(&registry);
+    let destination = registry.image_ref("other/dst:2");
+    let report = push_json(&world, &[&source, &destination]);
+    assert_eq!(report["mounted"], 4, "{report}");
+    assert_eq!(report["uploaded"], 0, "{report}");
+    let ours = skopeo_inspect_store(&world.root(), &source);
+    let theirs = skopeo_inspect_raw(&destination, None);
+    assert_eq!(
+        theirs, ours,
+        "the registry holds the store's manifest byte for byte"
+    );
+    assert_eq!(report["digest"], sha256_digest(&ours).to_string());
+
+    // Again: everything is there already.
+    let again = push_json(&world, &[&source, &destination]);
+    assert_eq!(
+        (
+            again["present"].as_u64(),
+            again["uploaded"].as_u64(),
+            again["mounted"].as_u64()
+        ),
+        (Some(4), Some(0), Some(0)),
+        "{again}"
+    );
+}
+
+#[test]
+fn a_push_to_another_registry_uploads_and_skopeo_copies_it_back() {
+    let first = Registry::open();
+    let (world, source) = pulled(&first);
+    let second = Registry::open();
+    let proxy = FaultProxy::in_front_of(&second);
+    let destination = format!("{}/copied/app:1", proxy.host());
+    let report = push_json(&world, &[&source, &destination]);
+    assert_eq!(report["uploaded"], 4, "{report}");
+    let uploads = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/blobs/uploads/"))
+        .count();
+    assert_eq!(uploads, 4, "one PUT per blob");
+
+    // skopeo copies it back into a layout: same manifest, same blobs.
+    let layout = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{destination}"))
+        .arg(format!("oci:{}:back", layout.path().display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let back = skopeo_inspect_store(layout.path(), "back");
+    assert_eq!(back, skopeo_inspect_store(&world.root(), &source));
+
+    // A second push sends no blob.
+    proxy.clear_requests();
+    let again = push_json(&world, &[&source, &destination]);
+    assert_eq!(again["uploaded"], 0, "{again}");
+    assert!(proxy
+        .requests()
+        .iter()
+        .all(|r| r.method != "PUT" || r.path.contains("/manifests/")));
+}
+
+#[test]
+fn a_failed_upload_is_tried_again() {
+    let first = Registry::open();
+    let (world, source) = pulled(&first);
+    let second = Registry::open();
+    let proxy = FaultProxy::in_front_of(&second);
+    proxy.push_fault(Fault::Status {
+        path_contains: "digest=sha256".into(),
+        status: 503,
+        times: 2,
+    });
+    let destination = format!("{}/retried/app:1", proxy.host());
+    let report = push_json(&world, &[&source, &destination]);
+    assert_eq!(report["uploaded"], 4, "{report}");
+    assert!(proxy.pending_faults().is_empty(), "both failures were met");
+    let theirs = skopeo_inspect_raw(&destination, None);
+    assert_eq!(theirs, skopeo_inspect_store(&world.root(), &source));
+}
+
+#[test]
+fn pushing_with_basic_auth_uses_the_login() {
+    let open = Registry::open();
+    let (world, source) = pulled(&open);
+    let private = Registry::basic_auth("alice", "secret");
+    let destination = private.image_ref("private/app:1");
+    // Without a login the registry refuses, and says what to do.
+    world
+        .run(&["push", &source, &destination])
+        .assert_fails(4, &["denied", "imageadm login"]);
+    world.ok(&["login", &private.host(), "-u", "alice", "-p", "secret"]);
+    let report = push_json(&world, &[&source, &destination]);
+    assert_eq!(report["uploaded"], 4, "{report}");
+    let creds = ("alice".to_string(), "secret".to_string());
+    let theirs = skopeo_inspect_raw(&destination, Some(&creds));
+    assert_eq!(theirs, skopeo_inspect_store(&world.root(), &source));
+}
+
+#[test]
+fn pushing_what_is_not_there_or_to_nowhere_fails_clearly() {
+    let registry = Registry::open();
+    let (world, source) = pulled(&registry);
+    world
+        .run(&["push", "no/such:image", &registry.image_ref("x:1")])
+        .assert_fails(3, &["no image no/such:image in the store"]);
+    world
+        .run(&["push", &source, "127.0.0.1:1/nowhere:1"])
+        .assert_fails(1, &["127.0.0.1:1"]);
+    world
+        .run(&["push", &source, "Not A Reference"])
+        .assert_fails(1, &["invalid image reference", "Not A Reference"]);
+}
+
+#[test]
+fn pushing_with_token_auth_asks_for_push_access() {
+    let open = Registry::open();
+    let (world, source) = pulled(&open);
+    let private = Registry::token_auth("alice", "secret");
+    let destination = private.image_ref("tokens/app:1");
+    world.ok(&["login", &private.host(), "-u", "alice", "-p", "secret"]);
+    let report = push_json(&world, &[&source, &destination]);
+    assert_eq!(report["uploaded"], 4, "{report}");
+    let creds = ("alice".to_string(), "secret".to_string());
+    let theirs = skopeo_inspect_raw(&destination, Some(&creds));
+    assert_eq!(theirs, skopeo_inspect_store(&world.root(), &source));
+}

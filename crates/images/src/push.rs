@@ -1,0 +1,184 @@
+//! `imageadm push`: an image of the store to a registry. Blobs first (several at a time, each
+//! checked for, mounted from the repository it was pulled from when that is on the same
+//! registry, or uploaded from the store's file), then manifests bottom up (an index's
+//! children by digest, then the top one by tag or digest). The store is only read.
+
+use aurora_registry::{BlobUpload, RegistryClient};
+use aurora_spec::document::Document;
+use aurora_spec::media::{self, Kind};
+use aurora_spec::{Digest, ImageRef};
+use aurora_store::Store;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use tracing::info;
+
+use crate::error::{ImageError, Result};
+use crate::local::find_image;
+use crate::progress::Progress;
+
+/// What a push sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PushReport {
+    pub destination: String,
+    /// The digest of the manifest (or index) pushed.
+    pub digest: String,
+    pub uploaded: usize,
+    pub uploaded_bytes: u64,
+    pub mounted: usize,
+    pub present: usize,
+    pub manifests: usize,
+}
+
+/// One blob to send.
+struct Blob {
+    digest: Digest,
+    size: u64,
+}
+
+/// A manifest (or index) to put, in order, with its media type.
+struct Manifest {
+    digest: Digest,
+    media_type: String,
+    bytes: Vec<u8>,
+}
+
+/// Pushes the store's image `source` (a name or digest, as `imageadm images` shows them) to
+/// `destination`, `jobs` blobs at a time.
+pub async fn push(
+    store: &Store,
+    client: &RegistryClient,
+    source: &str,
+    destination: &ImageRef,
+    jobs: usize,
+    progress: &dyn Progress,
+) -> Result<PushReport> {
+    let (name, descriptor) = find_image(store, source)?;
+    let top_digest = descriptor.digest().clone();
+    let top_media = descriptor.media_type().to_string();
+    let (manifests, blobs) = collect(store, &name, &top_digest, &top_media)?;
+    let mount_from = ImageRef::parse(&name)
+        .ok()
+        .filter(|pulled| pulled.registry() == destination.registry())
+        .map(|pulled| pulled.repository().to_string());
+    let mut report = PushReport {
+        destination: destination.to_string(),
+        ..PushReport::default()
+    };
+    let outcomes: Vec<(BlobUpload, u64)> = stream::iter(blobs.iter().map(|blob| {
+        let mount_from = mount_from.as_deref();
+        async move {
+            progress.blob_started(&blob.digest, blob.size, 0);
+            let path = store.blob_path(&blob.digest);
+            let outcome = client
+                .push_blob(destination, &blob.digest, blob.size, &path, mount_from)
+                .await?;
+            match outcome {
+                BlobUpload::Uploaded => progress.blob_advanced(&blob.digest, blob.size),
+                _ => progress.blob_present(&blob.digest, blob.size),
+            }
+            progress.blob_done(&blob.digest);
+            Ok::<_, ImageError>((outcome, blob.size))
+        }
+    }))
+    .buffer_unordered(jobs.max(1))
+    .try_collect()
+    .await?;
+    for (outcome, size) in outcomes {
+        match outcome {
+            BlobUpload::Present => report.present += 1,
+            BlobUpload::Mounted => report.mounted += 1,
+            BlobUpload::Uploaded => {
+                report.uploaded += 1;
+                report.uploaded_bytes += size;
+            }
+        }
+    }
+    let (top, children) = manifests
+        .split_last()
+        .expect("collect returns the top manifest");
+    for child in children {
+        client
+            .put_manifest(
+                destination,
+                child.digest.as_ref(),
+                &child.media_type,
+                &child.bytes,
+            )
+            .await?;
+        report.manifests += 1;
+    }
+    let reference = destination.manifest_reference();
+    let digest = client
+        .put_manifest(destination, &reference, &top.media_type, &top.bytes)
+        .await?;
+    report.manifests += 1;
+    report.digest = digest.to_string();
+    info!(destination = %destination, digest = %digest, uploaded = report.uploaded, "pushed");
+    Ok(report)
+}
+
+/// The manifests to put (children first, the top one last) and every blob they link to,
+/// each once, largest first (so the long uploads start early).
+fn collect(
+    store: &Store,
+    name: &str,
+    top: &Digest,
+    top_media: &str,
+) -> Result<(Vec<Manifest>, Vec<Blob>)> {
+    let bad = |digest: &Digest, reason: String| ImageError::BadManifest {
+        reference: name.to_string(),
+        digest: digest.to_string(),
+        reason,
+    };
+    let read = |digest: &Digest, media_type: &str| -> Result<(Manifest, Document)> {
+        let bytes = store.read_blob(digest, media::MAX_MANIFEST_BYTES)?;
+        let document = Document::parse(&bytes).map_err(|e| bad(digest, e.to_string()))?;
+        Ok((
+            Manifest {
+                digest: digest.clone(),
+                media_type: media_type.to_string(),
+                bytes,
+            },
+            document,
+        ))
+    };
+    let (top_manifest, top_document) = read(top, top_media)?;
+    let mut manifests = Vec::new();
+    let mut blobs: Vec<Blob> = Vec::new();
+    let mut add_blobs = |document: &Document, digest: &Digest| -> Result<()> {
+        for link in document.config.iter().chain(document.layers.iter()) {
+            let blob: Digest = link
+                .digest
+                .parse()
+                .map_err(|_| bad(digest, format!("bad digest {:?}", link.digest)))?;
+            if store.blob_size(&blob)?.is_none() {
+                return Err(bad(
+                    digest,
+                    format!("blob {blob} is not in the store (pull the image again)"),
+                ));
+            }
+            if !blobs.iter().any(|b| b.digest == blob) {
+                blobs.push(Blob {
+                    digest: blob,
+                    size: link.size,
+                });
+            }
+        }
+        Ok(())
+    };
+    if media::kind(top_media) == Kind::Index {
+        for link in &top_document.manifests {
+            let child: Digest = link
+                .digest
+                .parse()
+                .map_err(|_| bad(top, format!("bad digest {:?}", link.digest)))?;
+            let (manifest, document) = read(&child, &link.media_type)?;
+            add_blobs(&document, &child)?;
+            manifests.push(manifest);
+        }
+    } else {
+        add_blobs(&top_document, top)?;
+    }
+    manifests.push(top_manifest);
+    blobs.sort_by_key(|b| std::cmp::Reverse(b.size));
+    Ok((manifests, blobs))
+}
