@@ -123,6 +123,10 @@ pub enum Command {
         /// How many blobs to upload at once.
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
         jobs: u16,
+        /// Upload blobs larger than this many bytes in chunks of this size, resuming a chunk
+        /// that fails (for registries that limit request sizes); 0 sends every blob whole.
+        #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
+        chunk_size: u64,
     },
     /// List the images in the store.
     #[command(visible_alias = "list", visible_alias = "ls")]

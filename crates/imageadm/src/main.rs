@@ -108,9 +108,14 @@ fn run(cli: Cli) -> Result<()> {
             source,
             destination,
             jobs,
+            chunk_size,
         } => {
             let destination = ImageRef::parse(destination.as_deref().unwrap_or(source))?;
-            push(&cli, &store()?, source, &destination, usize::from(*jobs))
+            let options = aurora_images::PushOptions {
+                jobs: usize::from(*jobs),
+                chunk: *chunk_size,
+            };
+            push(&cli, &store()?, source, &destination, &options)
         }
         Command::Images => images(&cli, &store()?),
         Command::Inspect {
@@ -391,7 +396,13 @@ fn pull(cli: &Cli, store: &Store, image: &ImageRef, options: &PullOptions) -> Re
     Ok(())
 }
 
-fn push(cli: &Cli, store: &Store, source: &str, destination: &ImageRef, jobs: usize) -> Result<()> {
+fn push(
+    cli: &Cli,
+    store: &Store,
+    source: &str,
+    destination: &ImageRef,
+    options: &aurora_images::PushOptions,
+) -> Result<()> {
     let client = client(cli, credential_store(cli))?;
     let runtime = runtime()?;
     let result = with_progress(cli, |progress| {
@@ -400,7 +411,7 @@ fn push(cli: &Cli, store: &Store, source: &str, destination: &ImageRef, jobs: us
             &client,
             source,
             destination,
-            jobs,
+            options,
             progress,
         ))
     });

@@ -161,3 +161,43 @@ fn pushing_with_token_auth_asks_for_push_access() {
     let theirs = skopeo_inspect_raw(&destination, Some(&creds));
     assert_eq!(theirs, skopeo_inspect_store(&world.root(), &source));
 }
+
+#[test]
+fn large_blobs_go_in_chunks_and_a_failed_chunk_is_sent_again() {
+    let first = Registry::open();
+    let (world, source) = pulled(&first);
+    let second = Registry::open();
+    let proxy = FaultProxy::in_front_of(&second);
+    // The first chunk request of a session fails once (before reaching the registry).
+    proxy.push_fault(Fault::Status {
+        path_contains: "_state=".into(),
+        status: 503,
+        times: 1,
+    });
+    let destination = format!("{}/chunked/app:1", proxy.host());
+    let report = push_json(&world, &["--chunk-size", "65536", &source, &destination]);
+    assert_eq!(report["uploaded"], 4, "{report}");
+    let patches: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    // The busybox layer is about a megabyte: many chunks, each at most 64 KiB.
+    assert!(patches.len() > 8, "{} PATCH requests", patches.len());
+    assert!(proxy.pending_faults().is_empty());
+    let theirs = skopeo_inspect_raw(&destination, None);
+    assert_eq!(theirs, skopeo_inspect_store(&world.root(), &source));
+    // And skopeo can read every blob back (the chunks were put together right).
+    let layout = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{destination}"))
+        .arg(format!("oci:{}:back", layout.path().display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -19,6 +19,6 @@ pub use layers::{collect_layers, disk_usage, Usage};
 pub use local::{find_image, gc, inspect, list_images, remove, tag, ImageSummary, Inspection};
 pub use progress::{NoProgress, Progress};
 pub use pull::{pull, PullOptions, PullReport, SOURCE_DIGEST_ANNOTATION};
-pub use push::{push, PushReport};
+pub use push::{push, PushOptions, PushReport};
 pub use storage::{open_storage, open_storage_if_used, StorageChoice};
 pub use unpack::{remove_bundle, unpack, PlannedLayer, UnpackOptions, UnpackReport};

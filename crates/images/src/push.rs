@@ -41,14 +41,32 @@ struct Manifest {
     bytes: Vec<u8>,
 }
 
+/// How to push.
+#[derive(Debug, Clone, Copy)]
+pub struct PushOptions {
+    /// Blobs uploaded at once.
+    pub jobs: usize,
+    /// Blobs larger than this go in chunks of this size (0: always in one request).
+    pub chunk: u64,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        PushOptions {
+            jobs: 4,
+            chunk: 64 << 20,
+        }
+    }
+}
+
 /// Pushes the store's image `source` (a name or digest, as `imageadm images` shows them) to
-/// `destination`, `jobs` blobs at a time.
+/// `destination`.
 pub async fn push(
     store: &Store,
     client: &RegistryClient,
     source: &str,
     destination: &ImageRef,
-    jobs: usize,
+    options: &PushOptions,
     progress: &dyn Progress,
 ) -> Result<PushReport> {
     let (name, descriptor) = find_image(store, source)?;
@@ -69,7 +87,14 @@ pub async fn push(
             progress.blob_started(&blob.digest, blob.size, 0);
             let path = store.blob_path(&blob.digest);
             let outcome = client
-                .push_blob(destination, &blob.digest, blob.size, &path, mount_from)
+                .push_blob(
+                    destination,
+                    &blob.digest,
+                    blob.size,
+                    &path,
+                    mount_from,
+                    options.chunk,
+                )
                 .await?;
             match outcome {
                 BlobUpload::Uploaded => progress.blob_advanced(&blob.digest, blob.size),
@@ -79,7 +104,7 @@ pub async fn push(
             Ok::<_, ImageError>((outcome, blob.size))
         }
     }))
-    .buffer_unordered(jobs.max(1))
+    .buffer_unordered(options.jobs.max(1))
     .try_collect()
     .await?;
     for (outcome, size) in outcomes {

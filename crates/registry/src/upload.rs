@@ -1,11 +1,13 @@
 //! The way up: blobs checked for (HEAD), mounted from another repository of the same
-//! registry, or uploaded (POST for a session, then one PUT with the digest), and manifests put
-//! by tag or digest. Every upload is verified by the digest the registry reports back.
+//! registry, or uploaded (POST for a session, then one PUT with the digest; or, above a size,
+//! in chunks: PATCHes of a bounded size, resumed from what the registry says it has, then the
+//! PUT), and manifests put by tag or digest. Every upload is verified by the digest the
+//! registry reports back.
 
 use std::path::Path;
 
 use aurora_spec::{sha256_digest, Digest, ImageRef};
-use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
 use reqwest::{Method, Response, StatusCode};
 use tracing::{debug, warn};
 use url::Url;
@@ -55,7 +57,9 @@ impl RegistryClient {
 
     /// Makes the blob `digest` (`size` bytes, in the file `path`) part of `image`'s
     /// repository: nothing when it is there, a cross-repository mount from `mount_from` (a
-    /// repository of the same registry) when the registry allows it, else an upload.
+    /// repository of the same registry) when the registry allows it, else an upload: in one
+    /// request, or in chunks of `chunk` bytes (at least the registry's minimum) when the blob
+    /// is larger than that (`chunk` 0: always in one request).
     pub async fn push_blob(
         &self,
         image: &ImageRef,
@@ -63,6 +67,7 @@ impl RegistryClient {
         size: u64,
         path: &Path,
         mount_from: Option<&str>,
+        chunk: u64,
     ) -> Result<BlobUpload> {
         if self.blob_size(image, digest).await?.is_some() {
             return Ok(BlobUpload::Present);
@@ -72,7 +77,7 @@ impl RegistryClient {
         loop {
             attempt += 1;
             let result = self
-                .try_push_blob(&target, digest, size, path, mount_from)
+                .try_push_blob(&target, digest, size, path, mount_from, chunk)
                 .await;
             match result {
                 Err(e) if e.is_transient() && attempt < self.config().retry.attempts => {
@@ -92,6 +97,7 @@ impl RegistryClient {
         size: u64,
         path: &Path,
         mount_from: Option<&str>,
+        chunk: u64,
     ) -> Result<BlobUpload> {
         let mut start = target.url("blobs/uploads/")?;
         if let Some(from) = mount_from.filter(|from| *from != target.repository) {
@@ -116,7 +122,19 @@ impl RegistryClient {
         if response.status() != StatusCode::ACCEPTED {
             return Err(status_error(response, &start).await);
         }
-        let mut put = upload_location(target, &response, &start)?;
+        let session = upload_location(target, &response, &start)?;
+        let minimum = response
+            .headers()
+            .get("oci-chunk-min-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if chunk > 0 && size > chunk {
+            self.upload_chunks(target, session, digest, size, path, chunk.max(minimum))
+                .await?;
+            return Ok(BlobUpload::Uploaded);
+        }
+        let mut put = session;
         put.query_pairs_mut().append_pair("digest", digest.as_ref());
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, header_value("application/octet-stream"));
@@ -136,6 +154,98 @@ impl RegistryClient {
         }
         check_reported_digest(&response, digest, &put)?;
         Ok(BlobUpload::Uploaded)
+    }
+
+    /// Sends the blob in PATCHes of `chunk` bytes, each read from the file when it is sent
+    /// (memory stays bounded by one chunk); after a failed PATCH the registry is asked how
+    /// much it has and the upload goes on from there. Then the closing PUT with the digest.
+    async fn upload_chunks(
+        &self,
+        target: &Target,
+        mut location: Url,
+        digest: &Digest,
+        size: u64,
+        path: &Path,
+        chunk: u64,
+    ) -> Result<()> {
+        let mut offset = 0;
+        let mut failures = 0;
+        while offset < size {
+            let len = chunk.min(size - offset);
+            let bytes = read_range(path, offset, len, &location).await?;
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, header_value("application/octet-stream"));
+            headers.insert(CONTENT_LENGTH, header_value(&len.to_string()));
+            headers.insert(
+                CONTENT_RANGE,
+                header_value(&format!("{}-{}", offset, offset + len - 1)),
+            );
+            let sent = self
+                .send_with(
+                    target,
+                    Access::PullPush,
+                    Method::PATCH,
+                    location.clone(),
+                    headers,
+                    Some(&Payload::Bytes(bytes)),
+                )
+                .await;
+            let response = match sent {
+                Ok(r) if r.status() == StatusCode::ACCEPTED => r,
+                Ok(r) => {
+                    failures += 1;
+                    if failures >= self.config().retry.attempts {
+                        return Err(status_error(r, &location).await);
+                    }
+                    offset = self.uploaded_so_far(target, &location).await?;
+                    continue;
+                }
+                Err(e) if e.is_transient() && failures + 1 < self.config().retry.attempts => {
+                    failures += 1;
+                    warn!(%digest, offset, error = %e, "a chunk failed; asking the registry what it has");
+                    offset = self.uploaded_so_far(target, &location).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            offset = range_end(&response).map_or(offset + len, |end| end + 1);
+            location = upload_location(target, &response, &location)?;
+        }
+        location
+            .query_pairs_mut()
+            .append_pair("digest", digest.as_ref());
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_LENGTH, header_value("0"));
+        let response = self
+            .send(
+                target,
+                Access::PullPush,
+                Method::PUT,
+                location.clone(),
+                headers,
+            )
+            .await?;
+        if response.status() != StatusCode::CREATED {
+            return Err(status_error(response, &location).await);
+        }
+        check_reported_digest(&response, digest, &location)
+    }
+
+    /// How many bytes of an upload session the registry has (GET: `Range: 0-N`).
+    async fn uploaded_so_far(&self, target: &Target, location: &Url) -> Result<u64> {
+        let response = self
+            .send(
+                target,
+                Access::PullPush,
+                Method::GET,
+                location.clone(),
+                HeaderMap::new(),
+            )
+            .await?;
+        if response.status() != StatusCode::NO_CONTENT {
+            return Err(status_error(response, location).await);
+        }
+        Ok(range_end(&response).map_or(0, |end| end + 1))
     }
 
     /// Puts a manifest (or index) as `reference` (a tag or its digest) of `image`'s
@@ -193,6 +303,29 @@ fn upload_location(target: &Target, response: &Response, request: &Url) -> Resul
         });
     }
     Ok(url)
+}
+
+/// The last byte the registry has, from `Range: 0-N` (`0-0` with nothing is ambiguous in the
+/// spec; registries answer it only after the first byte).
+fn range_end(response: &Response) -> Option<u64> {
+    let value = response.headers().get(RANGE)?.to_str().ok()?;
+    value.trim().rsplit('-').next()?.trim().parse().ok()
+}
+
+/// `len` bytes of the file from `offset`.
+async fn read_range(path: &Path, offset: u64, len: u64, url: &Url) -> Result<bytes::Bytes> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let fail = |e: std::io::Error| RegistryError::Protocol {
+        url: url.to_string(),
+        reason: format!("cannot read {} to upload it: {e}", path.display()),
+    };
+    let mut file = tokio::fs::File::open(path).await.map_err(fail)?;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(fail)?;
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact(&mut buf).await.map_err(fail)?;
+    Ok(bytes::Bytes::from(buf))
 }
 
 fn check_reported_digest(response: &Response, expected: &Digest, url: &Url) -> Result<()> {
