@@ -10,9 +10,9 @@
 #   and cached in $BENCH_DIR), pulled with imageadm into a store once; the store is an OCI
 #   layout, so skopeo reads the very same blobs (oci:STORE:NAME). Every blob is read once,
 #   untimed, so both tools find it in the page cache.
-# - Destination: a second docker-registry on 127.0.0.1:$DEST_PORT (data in $BENCH_DIR/runs,
-#   removed at exit), a new repository for every run, so nothing is there and nothing can be
-#   mounted: every byte is uploaded by both tools.
+# - Destination: a second docker-registry on 127.0.0.1:$DEST_PORT, started anew with empty
+#   storage before every run (untimed), so nothing is there and nothing can be mounted (skopeo
+#   would otherwise mount blobs it remembers pushing before): every byte is uploaded.
 # - RUNS rounds, alternating which tool goes first; each run is checked by reading the pushed
 #   manifest back with skopeo and comparing its digest with the store's.
 # - Prints medians, peak RSS and the ratio, then one JSON line as the last line of stdout.
@@ -50,7 +50,12 @@ if ((REGISTRY_STARTED)); then
 	on_exit registry_stop "$BENCH_DIR/registry"
 fi
 bench_image_ensure "$BENCH_DIR" "$REF"
-registry_start "$RUNS_DIR/dest" "$DEST_PORT"
+# fresh_destination: the destination registry, empty.
+fresh_destination() {
+	registry_stop "$RUNS_DIR/dest" 2>/dev/null || true
+	rm -rf "$RUNS_DIR/dest"
+	registry_start "$RUNS_DIR/dest" "$DEST_PORT" >/dev/null 2>&1 || die "cannot start the destination registry on $DEST_PORT"
+}
 on_exit registry_stop "$RUNS_DIR/dest"
 
 STORE=$RUNS_DIR/store
@@ -74,6 +79,7 @@ for ((round = 1; round <= RUNS; round++)); do
 	for tool in "${order[@]}"; do
 		dest=127.0.0.1:$DEST_PORT/bench/$tool-$round:latest
 		logf=$RUNS_DIR/$tool-$round.log
+		fresh_destination
 		sync
 		case $tool in
 		imageadm) timed "$logf" "$IMAGEADM_BIN" --quiet --root "$STORE" push "$REF" "$dest" ;;
@@ -99,7 +105,7 @@ done
 ratio=$(awk -v s="${MED_US[skopeo]}" -v i="${MED_US[imageadm]}" 'BEGIN { printf "%.2f", s / i }')
 echo
 echo "Image:  $REF - $LAYERS layers, $(mib "$COMPRESSED") MiB compressed, from $STORE"
-echo "Runs:   $RUNS per tool, alternating, a new repository of 127.0.0.1:$DEST_PORT each run"
+echo "Runs:   $RUNS per tool, alternating, into an empty registry on 127.0.0.1:$DEST_PORT each run"
 echo
 printf '%-10s %10s %22s\n' tool "median s" "median peak RSS MiB"
 for tool in imageadm skopeo; do

@@ -201,3 +201,52 @@ fn large_blobs_go_in_chunks_and_a_failed_chunk_is_sent_again() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_multi_platform_index_goes_up_whole_and_by_digest() {
+    require_tools(&["docker-registry", "skopeo"]);
+    let first = Registry::open();
+    let shared = aurora_testkit::LayerBuilder::new()
+        .file("etc/motd", "shared\n", 0o644)
+        .build();
+    let index = ["linux/amd64", "linux/arm64"].iter().fold(
+        aurora_testkit::IndexBuilder::new(),
+        |index, platform| {
+            index.image(
+                aurora_testkit::ImageBuilder::new()
+                    .platform(platform)
+                    .layer(shared.clone())
+                    .layer(
+                        aurora_testkit::LayerBuilder::new()
+                            .file("etc/platform", format!("{platform}\n"), 0o644)
+                            .build(),
+                    ),
+            )
+        },
+    );
+    let layout = tempfile::tempdir().unwrap();
+    let built = index.write(layout.path(), "t");
+    let opts = PushOpts {
+        all_platforms: true,
+        ..PushOpts::default()
+    };
+    aurora_testkit::skopeo_push(layout.path(), "t", &first.image_ref("multi/app:1"), &opts);
+    let world = World::new();
+    let source = first.image_ref("multi/app:1");
+    world.ok(&["--quiet", "pull", "--all-platforms", &source]);
+
+    let second = Registry::open();
+    let destination = second.image_ref("copied/multi:1");
+    let report = push_json(&world, &[&source, &destination]);
+    // Two configs, the shared layer once, one layer each; two manifests and the index.
+    assert_eq!(report["uploaded"], 5, "{report}");
+    assert_eq!(report["manifests"], 3, "{report}");
+    assert_eq!(report["digest"], built.index_digest.as_str(), "{report}");
+    let theirs = skopeo_inspect_raw(&destination, None);
+    assert_eq!(theirs, skopeo_inspect_store(&world.root(), &source));
+    // The children are there by digest, and the index can be pushed by digest too.
+    let by_digest = second.image_ref(&format!("copied/multi@{}", built.index_digest));
+    let again = push_json(&world, &[&source, &by_digest]);
+    assert_eq!(again["uploaded"], 0, "{again}");
+    assert_eq!(skopeo_inspect_raw(&by_digest, None), theirs);
+}

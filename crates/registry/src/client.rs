@@ -20,6 +20,8 @@ use crate::auth::{fetch_token, Token};
 use crate::error::{is_transient_status, RegistryError, Result};
 
 const MAX_REDIRECTS: usize = 10;
+/// Uploads read their files this much at a time: few trips to the blocking pool.
+const UPLOAD_READ_BYTES: usize = 1 << 20;
 /// Error bodies are read only this far: enough for the registry's message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
@@ -118,21 +120,55 @@ pub(crate) enum Payload<'a> {
     Bytes(bytes::Bytes),
     /// A file in the store, streamed.
     File(&'a std::path::Path),
+    /// `len` bytes of a file from `offset`, streamed (one chunk of a chunked upload).
+    FileRange {
+        path: &'a std::path::Path,
+        offset: u64,
+        len: u64,
+    },
 }
 
 impl Payload<'_> {
     async fn body(&self, url: &Url) -> Result<reqwest::Body> {
         match self {
             Payload::Bytes(bytes) => Ok(reqwest::Body::from(bytes.clone())),
-            Payload::File(path) => tokio::fs::File::open(path)
-                .await
-                .map(reqwest::Body::from)
-                .map_err(|e| RegistryError::Protocol {
-                    url: url.to_string(),
-                    reason: format!("cannot read {} to upload it: {e}", path.display()),
-                }),
+            Payload::File(path) => {
+                let file = open_for_upload(path, 0, url).await?;
+                Ok(stream_body(file))
+            }
+            Payload::FileRange { path, offset, len } => {
+                use tokio::io::AsyncReadExt;
+                let file = open_for_upload(path, *offset, url).await?;
+                Ok(stream_body(file.take(*len)))
+            }
         }
     }
+}
+
+async fn open_for_upload(
+    path: &std::path::Path,
+    offset: u64,
+    url: &Url,
+) -> Result<tokio::fs::File> {
+    use tokio::io::AsyncSeekExt;
+    let fail = |e: std::io::Error| RegistryError::Protocol {
+        url: url.to_string(),
+        reason: format!("cannot read {} to upload it: {e}", path.display()),
+    };
+    let mut file = tokio::fs::File::open(path).await.map_err(fail)?;
+    if offset > 0 {
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(fail)?;
+    }
+    Ok(file)
+}
+
+fn stream_body(reader: impl tokio::io::AsyncRead + Send + Sync + 'static) -> reqwest::Body {
+    reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+        reader,
+        UPLOAD_READ_BYTES,
+    ))
 }
 
 /// What we know about a registry's authentication, learned from its challenges.

@@ -156,8 +156,7 @@ impl RegistryClient {
         Ok(BlobUpload::Uploaded)
     }
 
-    /// Sends the blob in PATCHes of `chunk` bytes, each read from the file when it is sent
-    /// (memory stays bounded by one chunk); after a failed PATCH the registry is asked how
+    /// Sends the blob in PATCHes of `chunk` bytes, each streamed from its range of the file; after a failed PATCH the registry is asked how
     /// much it has and the upload goes on from there. Then the closing PUT with the digest.
     async fn upload_chunks(
         &self,
@@ -172,7 +171,6 @@ impl RegistryClient {
         let mut failures = 0;
         while offset < size {
             let len = chunk.min(size - offset);
-            let bytes = read_range(path, offset, len, &location).await?;
             let mut headers = HeaderMap::new();
             headers.insert(CONTENT_TYPE, header_value("application/octet-stream"));
             headers.insert(CONTENT_LENGTH, header_value(&len.to_string()));
@@ -187,7 +185,7 @@ impl RegistryClient {
                     Method::PATCH,
                     location.clone(),
                     headers,
-                    Some(&Payload::Bytes(bytes)),
+                    Some(&Payload::FileRange { path, offset, len }),
                 )
                 .await;
             let response = match sent {
@@ -310,22 +308,6 @@ fn upload_location(target: &Target, response: &Response, request: &Url) -> Resul
 fn range_end(response: &Response) -> Option<u64> {
     let value = response.headers().get(RANGE)?.to_str().ok()?;
     value.trim().rsplit('-').next()?.trim().parse().ok()
-}
-
-/// `len` bytes of the file from `offset`.
-async fn read_range(path: &Path, offset: u64, len: u64, url: &Url) -> Result<bytes::Bytes> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let fail = |e: std::io::Error| RegistryError::Protocol {
-        url: url.to_string(),
-        reason: format!("cannot read {} to upload it: {e}", path.display()),
-    };
-    let mut file = tokio::fs::File::open(path).await.map_err(fail)?;
-    file.seek(std::io::SeekFrom::Start(offset))
-        .await
-        .map_err(fail)?;
-    let mut buf = vec![0u8; len as usize];
-    file.read_exact(&mut buf).await.map_err(fail)?;
-    Ok(bytes::Bytes::from(buf))
 }
 
 fn check_reported_digest(response: &Response, expected: &Digest, url: &Url) -> Result<()> {
