@@ -87,6 +87,28 @@ impl Progress for Bars {
         self.finish_bar(digest);
     }
 
+    fn upload_started(&self, digest: &Digest, size: u64) {
+        self.add_bar(digest, size, 0);
+        self.with_bar(digest, |bar| bar.set_message("uploading"));
+    }
+
+    fn upload_skipped(&self, digest: &Digest, size: u64, how: &str) {
+        let has_bar = self
+            .blobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(digest.as_ref());
+        if has_bar {
+            self.with_bar(digest, |bar| bar.set_message(how.to_string()));
+        } else {
+            let _ = self.multi.println(format!(
+                "{:>14}: {how} ({})",
+                short(digest),
+                HumanBytes(size)
+            ));
+        }
+    }
+
     fn layer_started(&self, blob: &Digest, size: u64) {
         self.add_bar(blob, size, 0);
         self.with_bar(blob, |bar| bar.set_message("unpacking"));
@@ -161,6 +183,12 @@ impl Progress for Lines {
     }
     fn blob_done(&self, digest: &Digest) {
         eprintln!("Blob {} done", short(digest));
+    }
+    fn upload_started(&self, digest: &Digest, size: u64) {
+        eprintln!("Uploading blob {} ({})", short(digest), HumanBytes(size));
+    }
+    fn upload_skipped(&self, digest: &Digest, _size: u64, how: &str) {
+        eprintln!("Blob {} {how}", short(digest));
     }
     fn layer_started(&self, blob: &Digest, size: u64) {
         eprintln!("Unpacking layer {} ({})", short(blob), HumanBytes(size));

@@ -250,3 +250,32 @@ fn a_multi_platform_index_goes_up_whole_and_by_digest() {
     assert_eq!(again["uploaded"], 0, "{again}");
     assert_eq!(skopeo_inspect_raw(&by_digest, None), theirs);
 }
+
+#[test]
+fn push_reports_each_blob_on_stderr_and_a_summary_on_stdout() {
+    let first = Registry::open();
+    let (world, source) = pulled(&first);
+    let second = Registry::open();
+    let destination = second.image_ref("lines/app:1");
+    let run = world.ok(&["push", &source, &destination]);
+    let uploads = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("Uploading blob "))
+        .count();
+    assert_eq!(uploads, 4, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .starts_with(&format!("Pushed {destination} (sha256:")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("4 blobs uploaded"), "{}", run.stdout);
+    let again = world.ok(&["push", &source, &destination]);
+    let skipped = again
+        .stderr
+        .lines()
+        .filter(|l| l.ends_with("already in the repository"))
+        .count();
+    assert_eq!(skipped, 4, "{}", again.stderr);
+}

@@ -17,8 +17,12 @@ pub trait Progress: Send + Sync {
     fn blob_restarted(&self, _digest: &Digest) {}
     /// A transient failure; the download will be tried again.
     fn blob_retrying(&self, _digest: &Digest, _error: &str) {}
-    /// The blob is verified and stored.
+    /// The blob is verified and stored (or, pushing, uploaded).
     fn blob_done(&self, _digest: &Digest) {}
+    /// Pushing: the blob's upload starts.
+    fn upload_started(&self, _digest: &Digest, _size: u64) {}
+    /// Pushing: the blob needs no upload (`how`: "already in the repository", "mounted from …").
+    fn upload_skipped(&self, _digest: &Digest, _size: u64, _how: &str) {}
     /// Unpacking: the layer of this blob starts being laid down (`size`: the blob's bytes).
     fn layer_started(&self, _blob: &Digest, _size: u64) {}
     /// `bytes` more of the layer's blob were read.

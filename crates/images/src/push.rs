@@ -81,10 +81,14 @@ pub async fn push(
         destination: destination.to_string(),
         ..PushReport::default()
     };
-    let outcomes: Vec<(BlobUpload, u64)> = stream::iter(blobs.iter().map(|blob| {
+    let outcomes: Vec<(Option<BlobUpload>, u64)> = stream::iter(blobs.iter().map(|blob| {
         let mount_from = mount_from.as_deref();
         async move {
-            progress.blob_started(&blob.digest, blob.size, 0);
+            if client.blob_size(destination, &blob.digest).await?.is_some() {
+                progress.upload_skipped(&blob.digest, blob.size, "already in the repository");
+                return Ok::<_, ImageError>((None, blob.size));
+            }
+            progress.upload_started(&blob.digest, blob.size);
             let path = store.blob_path(&blob.digest);
             let outcome = client
                 .push_blob(
@@ -98,10 +102,14 @@ pub async fn push(
                 .await?;
             match outcome {
                 BlobUpload::Uploaded => progress.blob_advanced(&blob.digest, blob.size),
-                _ => progress.blob_present(&blob.digest, blob.size),
+                BlobUpload::Mounted => progress.upload_skipped(
+                    &blob.digest,
+                    blob.size,
+                    &format!("mounted from {}", mount_from.unwrap_or_default()),
+                ),
             }
             progress.blob_done(&blob.digest);
-            Ok::<_, ImageError>((outcome, blob.size))
+            Ok((Some(outcome), blob.size))
         }
     }))
     .buffer_unordered(options.jobs.max(1))
@@ -109,9 +117,9 @@ pub async fn push(
     .await?;
     for (outcome, size) in outcomes {
         match outcome {
-            BlobUpload::Present => report.present += 1,
-            BlobUpload::Mounted => report.mounted += 1,
-            BlobUpload::Uploaded => {
+            None => report.present += 1,
+            Some(BlobUpload::Mounted) => report.mounted += 1,
+            Some(BlobUpload::Uploaded) => {
                 report.uploaded += 1;
                 report.uploaded_bytes += size;
             }

@@ -19,8 +19,6 @@ use crate::RegistryClient;
 /// How a blob came to be in the destination repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobUpload {
-    /// It was there already.
-    Present,
     /// The registry linked it from another repository.
     Mounted,
     /// Its bytes were sent.
@@ -56,8 +54,9 @@ impl RegistryClient {
     }
 
     /// Makes the blob `digest` (`size` bytes, in the file `path`) part of `image`'s
-    /// repository: nothing when it is there, a cross-repository mount from `mount_from` (a
-    /// repository of the same registry) when the registry allows it, else an upload: in one
+    /// repository (callers check [`blob_size`](Self::blob_size) first): a cross-repository
+    /// mount from `mount_from` (a repository of the same registry) when the registry allows
+    /// it, else an upload: in one
     /// request, or in chunks of `chunk` bytes (at least the registry's minimum) when the blob
     /// is larger than that (`chunk` 0: always in one request).
     pub async fn push_blob(
@@ -69,9 +68,6 @@ impl RegistryClient {
         mount_from: Option<&str>,
         chunk: u64,
     ) -> Result<BlobUpload> {
-        if self.blob_size(image, digest).await?.is_some() {
-            return Ok(BlobUpload::Present);
-        }
         let target = self.target(image)?;
         let mut attempt = 0;
         loop {
