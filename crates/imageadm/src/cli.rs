@@ -128,6 +128,17 @@ pub enum Command {
         #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
         chunk_size: u64,
     },
+    /// Copy an image between registries, OCI layouts and archives, and the store.
+    ///
+    /// Locations as skopeo writes them: docker://REF, oci:DIR[:TAG], oci-archive:FILE[:TAG],
+    /// or a plain REF for the store. Digests are kept; every blob is verified on the way, and
+    /// blobs the destination has are not copied again.
+    Copy {
+        /// Where the image is.
+        source: String,
+        /// Where it goes.
+        destination: String,
+    },
     /// List the images in the store.
     #[command(visible_alias = "list", visible_alias = "ls")]
     Images,

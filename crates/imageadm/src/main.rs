@@ -117,6 +117,14 @@ fn run(cli: Cli) -> Result<()> {
             };
             push(&cli, &store()?, source, &destination, &options)
         }
+        Command::Copy {
+            source,
+            destination,
+        } => {
+            let from: aurora_images::Location = source.parse()?;
+            let to: aurora_images::Location = destination.parse()?;
+            copy(&cli, &store()?, &from, &to)
+        }
         Command::Images => images(&cli, &store()?),
         Command::Inspect {
             reference,
@@ -425,6 +433,37 @@ fn push(
             HumanBytes(pushed.uploaded_bytes),
             pushed.mounted,
             pushed.present
+        )
+    });
+    Ok(())
+}
+
+fn copy(
+    cli: &Cli,
+    store: &Store,
+    source: &aurora_images::Location,
+    destination: &aurora_images::Location,
+) -> Result<()> {
+    let client = client(cli, credential_store(cli))?;
+    let runtime = runtime()?;
+    let result = with_progress(cli, |progress| {
+        runtime.block_on(aurora_images::copy(
+            store,
+            &client,
+            source,
+            destination,
+            progress,
+        ))
+    });
+    let copied = result.with_context(|| "copying the image")?;
+    report(cli, &serde_json::to_value(&copied)?, || {
+        format!(
+            "Copied {} to {} ({}): {} blobs copied, {} already there",
+            copied.source,
+            copied.destination,
+            copied.digest,
+            copied.blobs_copied,
+            copied.blobs_present
         )
     });
     Ok(())

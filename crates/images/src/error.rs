@@ -61,6 +61,12 @@ pub enum ImageError {
     },
     #[error("{0}: a tag cannot carry a digest; name the new tag as name:tag")]
     TagWithDigest(String),
+    #[error("copy: {0}")]
+    Copy(String),
+    #[error(
+        "the {0}: transport is not supported yet (docker://, oci:, oci-archive: and the store are)"
+    )]
+    UnsupportedTransport(String),
 }
 
 fn available_list(platforms: &[String]) -> String {

@@ -2,6 +2,7 @@
 //! command line over this crate.
 
 mod convert;
+mod copy;
 mod error;
 mod laydown;
 mod layers;
@@ -14,6 +15,7 @@ mod storage;
 mod unpack;
 
 pub use aurora_layers::{IdMap, IdRange};
+pub use copy::{copy, CopyReport, Location};
 pub use error::{ImageError, Result};
 pub use layers::{collect_layers, disk_usage, Usage};
 pub use local::{find_image, gc, inspect, list_images, remove, tag, ImageSummary, Inspection};

@@ -1,0 +1,234 @@
+//! `imageadm copy` between the store, registries, OCI layouts and OCI archives, checked with
+//! skopeo and podman both ways: what we write they read, what they write we read, digests kept,
+//! and hostile archives refused without writing outside.
+
+mod common;
+
+use std::process::Command;
+
+use aurora_testkit::{require_tools, sha256_digest, skopeo_inspect_raw, PushOpts, Registry};
+use common::{push_image, skopeo_inspect_store, World};
+
+fn pulled(registry: &Registry) -> (World, String) {
+    require_tools(&["docker-registry", "skopeo"]);
+    push_image(registry, "team/src:1", 2, &PushOpts::default());
+    let world = World::new();
+    let reference = registry.image_ref("team/src:1");
+    world.ok(&["--quiet", "pull", &reference]);
+    (world, reference)
+}
+
+fn skopeo(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("skopeo")
+        .arg("--insecure-policy")
+        .args(args)
+        .output()
+        .expect("run skopeo");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn copy_json(world: &World, source: &str, destination: &str) -> serde_json::Value {
+    world
+        .ok(&["--format", "json", "copy", source, destination])
+        .json()
+}
+
+#[test]
+fn the_store_to_an_oci_layout_and_back_keeps_every_digest() {
+    let registry = Registry::open();
+    let (world, source) = pulled(&registry);
+    let ours = skopeo_inspect_store(&world.root(), &source);
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let report = copy_json(&world, &source, &format!("oci:{}:v1", layout.display()));
+    assert_eq!(
+        report["digest"],
+        sha256_digest(&ours).to_string(),
+        "{report}"
+    );
+    assert_eq!(
+        report["blobs_copied"], 5,
+        "manifest, config and 3 layers: {report}"
+    );
+    // skopeo reads the layout we wrote, byte for byte.
+    let theirs = skopeo(&["inspect", "--raw", &format!("oci:{}:v1", layout.display())]);
+    assert_eq!(theirs, ours);
+    // Again: nothing to copy.
+    let again = copy_json(&world, &source, &format!("oci:{}:v1", layout.display()));
+    assert_eq!(again["blobs_copied"], 0, "{again}");
+
+    // A layout skopeo wrote comes into a new store under a name of our choosing.
+    let from_skopeo = dir.path().join("skopeo");
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{source}"),
+        &format!("oci:{}:s", from_skopeo.display()),
+    ]);
+    let other = World::new();
+    let report = copy_json(
+        &other,
+        &format!("oci:{}:s", from_skopeo.display()),
+        "example.com/imported:1",
+    );
+    let digest = sha256_digest(&skopeo(&[
+        "inspect",
+        "--raw",
+        &format!("oci:{}:s", from_skopeo.display()),
+    ]));
+    assert_eq!(report["digest"], digest.to_string(), "{report}");
+    let listed = other.ok(&["--format", "json", "images"]).json();
+    assert!(
+        listed.to_string().contains("example.com/imported"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn oci_archives_both_ways_with_skopeo_and_podman() {
+    let registry = Registry::open();
+    let (world, source) = pulled(&registry);
+    let ours = skopeo_inspect_store(&world.root(), &source);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("image.tar");
+    copy_json(
+        &world,
+        &source,
+        &format!("oci-archive:{}:v1", archive.display()),
+    );
+    let theirs = skopeo(&[
+        "inspect",
+        "--raw",
+        &format!("oci-archive:{}:v1", archive.display()),
+    ]);
+    assert_eq!(theirs, ours);
+    if Command::new("podman").arg("--version").output().is_ok() {
+        let root = tempfile::tempdir().unwrap();
+        let podman = |args: &[&str]| {
+            Command::new("podman")
+                .arg("--root")
+                .arg(root.path().join("storage"))
+                .arg("--runroot")
+                .arg(root.path().join("run"))
+                .args([
+                    "--storage-driver",
+                    "vfs",
+                    "--events-backend",
+                    "file",
+                    "--cgroup-manager",
+                    "cgroupfs",
+                ])
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let loaded = podman(&["load", "-i", &archive.to_string_lossy()]);
+        assert!(
+            loaded.status.success(),
+            "podman load: {}",
+            String::from_utf8_lossy(&loaded.stderr)
+        );
+        let _ = podman(&["system", "reset", "--force"]);
+    }
+
+    // An archive skopeo wrote comes into a store with the same digest.
+    let from_skopeo = dir.path().join("skopeo.tar");
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{source}"),
+        &format!("oci-archive:{}:s", from_skopeo.display()),
+    ]);
+    let other = World::new();
+    let report = copy_json(
+        &other,
+        &format!("oci-archive:{}", from_skopeo.display()),
+        "example.com/from-archive:1",
+    );
+    let digest = sha256_digest(&skopeo(&[
+        "inspect",
+        "--raw",
+        &format!("oci-archive:{}:s", from_skopeo.display()),
+    ]));
+    assert_eq!(report["digest"], digest.to_string(), "{report}");
+}
+
+#[test]
+fn registry_to_layout_and_layout_to_registry() {
+    let registry = Registry::open();
+    let (world, source) = pulled(&registry);
+    let ours = skopeo_inspect_store(&world.root(), &source);
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fresh = World::new();
+    copy_json(
+        &fresh,
+        &format!("docker://{source}"),
+        &format!("oci:{}:x", layout.display()),
+    );
+    assert_eq!(
+        skopeo(&["inspect", "--raw", &format!("oci:{}:x", layout.display())]),
+        ours
+    );
+    assert!(
+        fresh
+            .ok(&["--format", "json", "images"])
+            .json()
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "the store is left as it was"
+    );
+    let back = registry.image_ref("team/back:2");
+    copy_json(
+        &fresh,
+        &format!("oci:{}:x", layout.display()),
+        &format!("docker://{back}"),
+    );
+    assert_eq!(skopeo_inspect_raw(&back, None), ours);
+}
+
+#[test]
+fn hostile_or_wrong_sources_fail_clearly_and_write_nothing_outside() {
+    let world = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    // An archive with a path that climbs out.
+    let evil = dir.path().join("evil.tar");
+    {
+        let mut tar = tar::Builder::new(std::fs::File::create(&evil).unwrap());
+        let mut header = tar::Header::new_old();
+        let data = b"pwned";
+        let name = b"blobs/../../escaped";
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        tar.append(&header, &data[..]).unwrap();
+        tar.finish().unwrap();
+    }
+    world
+        .run(&["copy", &format!("oci-archive:{}", evil.display()), "x/y:1"])
+        .assert_fails(1, &["no OCI layout has"]);
+    assert!(!dir.path().join("escaped").exists());
+    assert!(!world.root().join("escaped").exists());
+    // A directory that is not a layout; a tag that is not there; a transport not supported.
+    world
+        .run(&["copy", &format!("oci:{}", dir.path().display()), "x/y:1"])
+        .assert_fails(1, &["is not an OCI image layout"]);
+    world
+        .run(&["copy", "docker-archive:/tmp/x.tar", "x/y:1"])
+        .assert_fails(1, &["docker-archive: transport is not supported yet"]);
+    world
+        .run(&[
+            "copy",
+            "no/such:image",
+            &format!("oci:{}/out:1", dir.path().display()),
+        ])
+        .assert_fails(3, &["no image no/such:image in the store"]);
+}

@@ -1,0 +1,445 @@
+//! `imageadm copy SRC DST` between the places images live, named as skopeo names them:
+//! `docker://REF` (a registry), `oci:DIR[:TAG]` (an OCI layout), `oci-archive:FILE[:TAG]` (a
+//! tar of one), and a plain `REF` for imageadm's own store. Every OCI layout is opened as a
+//! [`Store`], so a copy is always the same thing: each blob the image needs streamed from one
+//! layout into the other and verified on the way (what the destination has is skipped), then
+//! the name set. Registries are reached through a scratch layout (pull, or push from it);
+//! archives are unpacked into one, or packed from one. Digests are kept.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use aurora_registry::RegistryClient;
+use aurora_spec::document::Document;
+use aurora_spec::media::{self, Kind};
+use aurora_spec::{Digest, ImageRef};
+use aurora_store::Store;
+use oci_spec::image::Descriptor;
+
+use crate::error::{ImageError, Result};
+use crate::local::find_image;
+use crate::progress::Progress;
+use crate::pull::{pull, PullOptions};
+use crate::push::{push, PushOptions};
+
+/// Where an image is, in skopeo's transport syntax.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// imageadm's own store, by name or digest.
+    Store(String),
+    Registry(ImageRef),
+    Oci {
+        dir: PathBuf,
+        tag: Option<String>,
+    },
+    OciArchive {
+        file: PathBuf,
+        tag: Option<String>,
+    },
+}
+
+impl std::str::FromStr for Location {
+    type Err = ImageError;
+
+    fn from_str(text: &str) -> Result<Self> {
+        let path_and_tag = |rest: &str| -> (PathBuf, Option<String>) {
+            // The last `:` separates a tag, unless what follows looks like a path.
+            match rest.rsplit_once(':') {
+                Some((path, tag)) if !tag.is_empty() && !tag.contains('/') => {
+                    (PathBuf::from(path), Some(tag.to_string()))
+                }
+                _ => (PathBuf::from(rest), None),
+            }
+        };
+        if let Some(rest) = text.strip_prefix("docker://") {
+            return Ok(Location::Registry(ImageRef::parse(rest)?));
+        }
+        if let Some(rest) = text.strip_prefix("oci:") {
+            let (dir, tag) = path_and_tag(rest);
+            return Ok(Location::Oci { dir, tag });
+        }
+        if let Some(rest) = text.strip_prefix("oci-archive:") {
+            let (file, tag) = path_and_tag(rest);
+            return Ok(Location::OciArchive { file, tag });
+        }
+        if let Some((transport, _)) = text.split_once(':').filter(|(t, rest)| {
+            !t.contains('/')
+                && !t.contains('.')
+                && !rest.starts_with(|c: char| c.is_ascii_digit())
+                && matches!(
+                    *t,
+                    "docker-archive" | "containers-storage" | "dir" | "docker-daemon"
+                )
+        }) {
+            return Err(ImageError::UnsupportedTransport(transport.to_string()));
+        }
+        Ok(Location::Store(text.to_string()))
+    }
+}
+
+/// What a copy did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CopyReport {
+    pub source: String,
+    pub destination: String,
+    /// The digest of the manifest (or index) copied: the same on both sides.
+    pub digest: String,
+    pub blobs_copied: usize,
+    pub blobs_present: usize,
+}
+
+/// Copies the image at `source` to `destination`.
+pub async fn copy(
+    store: &Store,
+    client: &RegistryClient,
+    source: &Location,
+    destination: &Location,
+    progress: &dyn Progress,
+) -> Result<CopyReport> {
+    let scratch = tempfile::Builder::new()
+        .prefix("copy-")
+        .tempdir_in(store.root().join(".aurora").join("tmp"))
+        .map_err(|e| ImageError::Copy(format!("cannot make a scratch directory: {e}")))?;
+    let (from, from_name) = open_source(store, client, source, scratch.path(), progress).await?;
+    let descriptor = from
+        .find_ref(&from_name)?
+        .ok_or_else(|| ImageError::NotInStore(from_name.clone()))?;
+    let mut report = CopyReport {
+        source: describe(source),
+        destination: describe(destination),
+        digest: descriptor.digest().to_string(),
+        ..CopyReport::default()
+    };
+    match destination {
+        Location::Store(name) => {
+            let name = ImageRef::parse(name)?.store_name();
+            transfer(&from, &descriptor, store, &name, &mut report)?;
+        }
+        Location::Registry(image) => {
+            // push finds images by reference: a layout's bare tag goes through a scratch
+            // layout under the destination's own name.
+            let (layout, name) = if matches!(source, Location::Store(_)) {
+                (None, from_name.clone())
+            } else {
+                let staging = open_layout(&scratch.path().join("out"))?;
+                let mut staged = CopyReport::default();
+                transfer(
+                    &from,
+                    &descriptor,
+                    &staging,
+                    &image.store_name(),
+                    &mut staged,
+                )?;
+                (Some(staging), image.store_name())
+            };
+            let pushing = layout.as_ref().unwrap_or(&from);
+            let options = PushOptions::default();
+            let pushed = push(pushing, client, &name, image, &options, progress).await?;
+            report.blobs_copied = pushed.uploaded + pushed.mounted;
+            report.blobs_present = pushed.present;
+        }
+        Location::Oci { dir, tag } => {
+            let to = open_layout(dir)?;
+            transfer(
+                &from,
+                &descriptor,
+                &to,
+                tag.as_deref().unwrap_or("latest"),
+                &mut report,
+            )?;
+        }
+        Location::OciArchive { file, tag } => {
+            let packed = scratch.path().join("out");
+            let to = open_layout(&packed)?;
+            transfer(
+                &from,
+                &descriptor,
+                &to,
+                tag.as_deref().unwrap_or("latest"),
+                &mut report,
+            )?;
+            write_archive(&packed, file)?;
+        }
+    }
+    Ok(report)
+}
+
+/// The layout holding the source image, and its name there.
+async fn open_source(
+    store: &Store,
+    client: &RegistryClient,
+    source: &Location,
+    scratch: &Path,
+    progress: &dyn Progress,
+) -> Result<(Store, String)> {
+    match source {
+        Location::Store(name) => {
+            let (found, _) = find_image(store, name)?;
+            Ok((Store::open(store.root())?, found))
+        }
+        Location::Registry(image) => {
+            let layout = Store::open(scratch.join("in"))?;
+            pull(&layout, client, image, &PullOptions::default(), progress).await?;
+            Ok((layout, image.store_name()))
+        }
+        Location::Oci { dir, tag } => {
+            let layout = open_existing_layout(dir)?;
+            let name = only_name(&layout, tag.as_deref(), dir)?;
+            Ok((layout, name))
+        }
+        Location::OciArchive { file, tag } => {
+            let dir = scratch.join("in");
+            read_archive(file, &dir)?;
+            let layout = open_existing_layout(&dir)?;
+            let name = only_name(&layout, tag.as_deref(), file)?;
+            Ok((layout, name))
+        }
+    }
+}
+
+fn describe(location: &Location) -> String {
+    match location {
+        Location::Store(name) => name.clone(),
+        Location::Registry(image) => format!("docker://{image}"),
+        Location::Oci { dir, tag } => format!("oci:{}{}", dir.display(), tag_suffix(tag)),
+        Location::OciArchive { file, tag } => {
+            format!("oci-archive:{}{}", file.display(), tag_suffix(tag))
+        }
+    }
+}
+
+fn tag_suffix(tag: &Option<String>) -> String {
+    tag.as_ref().map(|t| format!(":{t}")).unwrap_or_default()
+}
+
+fn open_layout(dir: &Path) -> Result<Store> {
+    Ok(Store::open(dir)?)
+}
+
+/// A layout that must exist already (a source): an empty or missing directory is no image.
+fn open_existing_layout(dir: &Path) -> Result<Store> {
+    if !dir.join("oci-layout").is_file() {
+        return Err(ImageError::Copy(format!(
+            "{} is not an OCI image layout (no oci-layout file)",
+            dir.display()
+        )));
+    }
+    open_layout(dir)
+}
+
+/// The image named `tag` in a layout, or its only image when no tag is given.
+fn only_name(layout: &Store, tag: Option<&str>, place: &Path) -> Result<String> {
+    let refs = layout.list_refs()?;
+    match tag {
+        Some(tag) if refs.iter().any(|(name, _)| name == tag) => Ok(tag.to_string()),
+        Some(tag) => Err(ImageError::NotInStore(format!(
+            "{tag} in {}",
+            place.display()
+        ))),
+        None => match refs.as_slice() {
+            [(name, _)] => Ok(name.clone()),
+            [] => Err(ImageError::NotInStore(format!(
+                "any image in {}",
+                place.display()
+            ))),
+            _ => Err(ImageError::Copy(format!(
+                "{} holds {} images; name one with :TAG",
+                place.display(),
+                refs.len()
+            ))),
+        },
+    }
+}
+
+/// Every blob `descriptor` reaches, from `from` into `to` (verified, skipping what `to`
+/// has), then `name` in `to`.
+fn transfer(
+    from: &Store,
+    descriptor: &Descriptor,
+    to: &Store,
+    name: &str,
+    report: &mut CopyReport,
+) -> Result<()> {
+    // Shared locks: a gc of either layout waits until the copy is done.
+    let _reading = from.writer_lock()?;
+    let _writer = to.writer_lock()?;
+    let top = descriptor.digest().to_string();
+    let mut pending = vec![(top.clone(), descriptor.media_type().to_string())];
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some((digest, media_type)) = pending.pop() {
+        if !seen.insert(digest.clone()) {
+            continue;
+        }
+        let digest: Digest = digest
+            .parse()
+            .map_err(|_| ImageError::Copy(format!("bad digest {digest:?} in {top}")))?;
+        if matches!(media::kind(&media_type), Kind::Manifest | Kind::Index) {
+            let bytes = from.read_blob(&digest, media::MAX_MANIFEST_BYTES)?;
+            let document = Document::parse(&bytes).map_err(|e| ImageError::BadManifest {
+                reference: top.clone(),
+                digest: digest.to_string(),
+                reason: e.to_string(),
+            })?;
+            pending.extend(
+                document
+                    .links()
+                    .map(|l| (l.digest.clone(), l.media_type.clone())),
+            );
+        }
+        if to.blob_size(&digest)?.is_some() {
+            report.blobs_present += 1;
+            continue;
+        }
+        copy_blob(from, to, &digest)?;
+        report.blobs_copied += 1;
+    }
+    to.set_ref(name, descriptor)?;
+    Ok(())
+}
+
+fn copy_blob(from: &Store, to: &Store, digest: &Digest) -> Result<()> {
+    let size = from
+        .blob_size(digest)?
+        .ok_or_else(|| ImageError::Copy(format!("blob {digest} is missing from the source")))?;
+    let path = from.blob_path(digest);
+    let mut file = std::fs::File::open(&path)
+        .map_err(|e| ImageError::Copy(format!("cannot read {}: {e}", path.display())))?;
+    let mut writer = to.begin_blob(digest, Some(size))?;
+    writer.restart()?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| ImageError::Copy(format!("cannot read {}: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        writer.write(&buf[..n])?;
+    }
+    writer.commit()?;
+    Ok(())
+}
+
+/// A tar of the layout's own files (oci-layout, index.json, blobs/), as skopeo writes one.
+fn write_archive(layout: &Path, file: &Path) -> Result<()> {
+    let fail =
+        |e: std::io::Error| ImageError::Copy(format!("cannot write {}: {e}", file.display()));
+    let parent = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".oci-archive-")
+        .tempfile_in(parent)
+        .map_err(fail)?;
+    {
+        let mut tar = tar::Builder::new(std::io::BufWriter::new(tmp.as_file()));
+        tar.mode(tar::HeaderMode::Deterministic);
+        tar.append_path_with_name(layout.join("oci-layout"), "oci-layout")
+            .map_err(fail)?;
+        tar.append_path_with_name(layout.join("index.json"), "index.json")
+            .map_err(fail)?;
+        tar.append_dir_all("blobs", layout.join("blobs"))
+            .map_err(fail)?;
+        tar.into_inner()
+            .map_err(fail)?
+            .into_inner()
+            .map_err(|e| fail(e.into_error()))?;
+    }
+    tmp.persist(file).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+/// Unpacks an OCI archive into `dir`: only `oci-layout`, `index.json` and
+/// `blobs/ALGORITHM/HEX` are taken (written by their checked names, never by the archive's
+/// paths), each at most what a layout file may be; anything else is an error naming it.
+fn read_archive(file: &Path, dir: &Path) -> Result<()> {
+    let fail = |e: std::io::Error| ImageError::Copy(format!("cannot read {}: {e}", file.display()));
+    let input = std::fs::File::open(file).map_err(fail)?;
+    std::fs::create_dir_all(dir.join("blobs").join("sha256")).map_err(fail)?;
+    let mut archive = tar::Archive::new(input);
+    for entry in archive.entries().map_err(fail)? {
+        let mut entry = entry.map_err(fail)?;
+        let raw = entry.path().map_err(fail)?.to_string_lossy().into_owned();
+        let name = raw.trim_start_matches("./");
+        let kind = entry.header().entry_type();
+        if kind.is_dir() && matches!(name.trim_end_matches('/'), "blobs" | "blobs/sha256" | "") {
+            continue;
+        }
+        let target = match name {
+            "oci-layout" | "index.json" => dir.join(name),
+            _ => match name.strip_prefix("blobs/sha256/") {
+                Some(hex) if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) => {
+                    dir.join("blobs").join("sha256").join(hex)
+                }
+                _ => {
+                    return Err(ImageError::Copy(format!(
+                        "{}: the archive holds {raw:?}, which no OCI layout has",
+                        file.display()
+                    )))
+                }
+            },
+        };
+        if !kind.is_file() {
+            return Err(ImageError::Copy(format!(
+                "{}: {raw:?} is not a regular file",
+                file.display()
+            )));
+        }
+        let mut out = std::fs::File::create(&target).map_err(fail)?;
+        std::io::copy(&mut entry, &mut out).map_err(fail)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_in_skopeo_s_syntax() {
+        let parse = |t: &str| t.parse::<Location>().unwrap();
+        assert_eq!(
+            parse("oci:/tmp/x:v1"),
+            Location::Oci {
+                dir: "/tmp/x".into(),
+                tag: Some("v1".into())
+            }
+        );
+        assert_eq!(
+            parse("oci:/tmp/x"),
+            Location::Oci {
+                dir: "/tmp/x".into(),
+                tag: None
+            }
+        );
+        assert_eq!(
+            parse("oci:rel/dir"),
+            Location::Oci {
+                dir: "rel/dir".into(),
+                tag: None
+            }
+        );
+        assert_eq!(
+            parse("oci-archive:/a/b.tar:latest"),
+            Location::OciArchive {
+                file: "/a/b.tar".into(),
+                tag: Some("latest".into())
+            }
+        );
+        assert_eq!(
+            parse("docker://alpine:3.19"),
+            Location::Registry(ImageRef::parse("alpine:3.19").unwrap())
+        );
+        assert_eq!(
+            parse("127.0.0.1:5000/a:1"),
+            Location::Store("127.0.0.1:5000/a:1".into())
+        );
+        assert_eq!(parse("alpine"), Location::Store("alpine".into()));
+        assert!(matches!(
+            "docker-archive:/x.tar".parse::<Location>(),
+            Err(ImageError::UnsupportedTransport(_))
+        ));
+        assert!("docker://Not Valid".parse::<Location>().is_err());
+    }
+}
