@@ -18,6 +18,8 @@ fn pulled(registry: &Registry) -> (World, String) {
     (world, reference)
 }
 
+static PODMAN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn skopeo(args: &[&str]) -> Vec<u8> {
     let out = Command::new("skopeo")
         .arg("--insecure-policy")
@@ -108,6 +110,8 @@ fn oci_archives_both_ways_with_skopeo_and_podman() {
     ]);
     assert_eq!(theirs, ours);
     if Command::new("podman").arg("--version").output().is_ok() {
+        // podman processes of parallel tests share its tmpdir and locks: one test at a time.
+        let _podman = PODMAN.lock().unwrap_or_else(|e| e.into_inner());
         let root = tempfile::tempdir().unwrap();
         let podman = |args: &[&str]| {
             Command::new("podman")
@@ -133,7 +137,6 @@ fn oci_archives_both_ways_with_skopeo_and_podman() {
             "podman load: {}",
             String::from_utf8_lossy(&loaded.stderr)
         );
-        let _ = podman(&["system", "reset", "--force"]);
     }
 
     // An archive skopeo wrote comes into a store with the same digest.
@@ -222,8 +225,8 @@ fn hostile_or_wrong_sources_fail_clearly_and_write_nothing_outside() {
         .run(&["copy", &format!("oci:{}", dir.path().display()), "x/y:1"])
         .assert_fails(1, &["is not an OCI image layout"]);
     world
-        .run(&["copy", "docker-archive:/tmp/x.tar", "x/y:1"])
-        .assert_fails(1, &["docker-archive: transport is not supported yet"]);
+        .run(&["copy", "containers-storage:x", "x/y:1"])
+        .assert_fails(1, &["containers-storage: transport is not supported yet"]);
     world
         .run(&[
             "copy",
@@ -231,4 +234,183 @@ fn hostile_or_wrong_sources_fail_clearly_and_write_nothing_outside() {
             &format!("oci:{}/out:1", dir.path().display()),
         ])
         .assert_fails(3, &["no image no/such:image in the store"]);
+}
+
+#[test]
+fn docker_archives_both_ways_with_skopeo_and_podman() {
+    let registry = Registry::open();
+    let (world, source) = pulled(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("saved.tar");
+    let report = copy_json(
+        &world,
+        &source,
+        &format!("docker-archive:{}:example.com/saved:1", archive.display()),
+    );
+    assert!(
+        report["note"].as_str().unwrap().contains("uncompressed"),
+        "{report}"
+    );
+    // skopeo reads it: same config, the layers' diff IDs as their digests.
+    let config: serde_json::Value = serde_json::from_slice(&skopeo(&[
+        "inspect",
+        "--config",
+        &format!("docker-archive:{}", archive.display()),
+    ]))
+    .unwrap();
+    let ours: serde_json::Value = world.ok(&["inspect", &source]).json();
+    assert_eq!(config["rootfs"], ours["config"]["rootfs"]);
+    assert_eq!(config["config"], ours["config"]["config"]);
+    if Command::new("podman").arg("--version").output().is_ok() {
+        // podman processes of parallel tests share its tmpdir and locks: one test at a time.
+        let _podman = PODMAN.lock().unwrap_or_else(|e| e.into_inner());
+        let root = tempfile::tempdir().unwrap();
+        let podman = |args: &[&str]| {
+            Command::new("podman")
+                .arg("--root")
+                .arg(root.path().join("storage"))
+                .arg("--runroot")
+                .arg(root.path().join("run"))
+                .args([
+                    "--storage-driver",
+                    "vfs",
+                    "--events-backend",
+                    "file",
+                    "--cgroup-manager",
+                    "cgroupfs",
+                ])
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let loaded = podman(&["load", "-i", &archive.to_string_lossy()]);
+        assert!(
+            loaded.status.success(),
+            "podman load: {}",
+            String::from_utf8_lossy(&loaded.stderr)
+        );
+        let images = String::from_utf8_lossy(
+            &podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout,
+        )
+        .into_owned();
+        assert!(images.contains("example.com/saved:1"), "{images}");
+        // podman save writes one back, which we read.
+        let resaved = dir.path().join("podman.tar");
+        let saved = podman(&[
+            "save",
+            "--format",
+            "docker-archive",
+            "-o",
+            &resaved.to_string_lossy(),
+            "example.com/saved:1",
+        ]);
+        assert!(
+            saved.status.success(),
+            "podman save: {}",
+            String::from_utf8_lossy(&saved.stderr)
+        );
+        let other = World::new();
+        let back = copy_json(
+            &other,
+            &format!("docker-archive:{}", resaved.display()),
+            "example.com/back:1",
+        );
+        let inspected: serde_json::Value = other.ok(&["inspect", "example.com/back:1"]).json();
+        assert_eq!(
+            inspected["config"]["rootfs"], ours["config"]["rootfs"],
+            "{back}"
+        );
+    }
+
+    // An archive skopeo wrote comes in; its layers are checked against the config.
+    let from_skopeo = dir.path().join("skopeo.tar");
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{source}"),
+        &format!("docker-archive:{}:example.com/s:1", from_skopeo.display()),
+    ]);
+    let other = World::new();
+    copy_json(
+        &other,
+        &format!("docker-archive:{}", from_skopeo.display()),
+        "example.com/from-docker:1",
+    );
+    let inspected: serde_json::Value = other.ok(&["inspect", "example.com/from-docker:1"]).json();
+    assert_eq!(inspected["config"]["rootfs"], ours["config"]["rootfs"]);
+    // And the image unpacks: its layers are there in full.
+    let layout_check = skopeo(&[
+        "inspect",
+        "--raw",
+        &format!("oci:{}:example.com/from-docker:1", other.root().display()),
+    ]);
+    assert!(!layout_check.is_empty());
+}
+
+#[test]
+fn a_docker_archive_with_a_wrong_layer_or_a_strange_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let hex = "a".repeat(64);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{hex}")]}
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!([{
+        "Config": format!("{hex}.json"), "RepoTags": ["x:1"], "Layers": [format!("{hex}/layer.tar")]
+    }]))
+    .unwrap();
+    let write = |path: &std::path::Path, files: &[(&str, &[u8])]| {
+        let mut tar = tar::Builder::new(std::fs::File::create(path).unwrap());
+        for (name, data) in files {
+            let mut header = tar::Header::new_old();
+            header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_cksum();
+            tar.append(&header, *data).unwrap();
+        }
+        tar.finish().unwrap();
+    };
+    let layer_name = format!("{hex}/layer.tar");
+    let config_name = format!("{hex}.json");
+    // The layer is not what the config's diff ID says.
+    let wrong = dir.path().join("wrong.tar");
+    write(
+        &wrong,
+        &[
+            ("manifest.json", &manifest),
+            (&config_name, &config),
+            (&layer_name, b"not that layer"),
+        ],
+    );
+    let world = World::new();
+    world
+        .run(&[
+            "copy",
+            &format!("docker-archive:{}", wrong.display()),
+            "x/y:1",
+        ])
+        .assert_fails(1, &["the config says"]);
+    // A name docker never writes, climbing out.
+    let strange = dir.path().join("strange.tar");
+    write(
+        &strange,
+        &[("../escaped", b"x"), ("manifest.json", &manifest)],
+    );
+    world
+        .run(&[
+            "copy",
+            &format!("docker-archive:{}", strange.display()),
+            "x/y:1",
+        ])
+        .assert_fails(1, &["does not write"]);
+    assert!(!dir.path().parent().unwrap().join("escaped").exists());
+    assert!(world
+        .ok(&["--format", "json", "images"])
+        .json()
+        .as_array()
+        .unwrap()
+        .is_empty());
 }

@@ -16,6 +16,7 @@ use aurora_spec::{Digest, ImageRef};
 use aurora_store::Store;
 use oci_spec::image::Descriptor;
 
+use crate::docker_archive;
 use crate::error::{ImageError, Result};
 use crate::local::find_image;
 use crate::progress::Progress;
@@ -35,6 +36,11 @@ pub enum Location {
     OciArchive {
         file: PathBuf,
         tag: Option<String>,
+    },
+    /// `docker save`'s format; the reference names (or picks) the image in it.
+    DockerArchive {
+        file: PathBuf,
+        reference: Option<String>,
     },
 }
 
@@ -62,14 +68,21 @@ impl std::str::FromStr for Location {
             let (file, tag) = path_and_tag(rest);
             return Ok(Location::OciArchive { file, tag });
         }
+        if let Some(rest) = text.strip_prefix("docker-archive:") {
+            // skopeo's rule: the path ends at the first `:`; a reference may have more.
+            let (file, reference) = match rest.split_once(':') {
+                Some((file, reference)) if !reference.is_empty() => {
+                    (PathBuf::from(file), Some(reference.to_string()))
+                }
+                _ => (PathBuf::from(rest), None),
+            };
+            return Ok(Location::DockerArchive { file, reference });
+        }
         if let Some((transport, _)) = text.split_once(':').filter(|(t, rest)| {
             !t.contains('/')
                 && !t.contains('.')
                 && !rest.starts_with(|c: char| c.is_ascii_digit())
-                && matches!(
-                    *t,
-                    "docker-archive" | "containers-storage" | "dir" | "docker-daemon"
-                )
+                && matches!(*t, "containers-storage" | "dir" | "docker-daemon")
         }) {
             return Err(ImageError::UnsupportedTransport(transport.to_string()));
         }
@@ -86,6 +99,9 @@ pub struct CopyReport {
     pub digest: String,
     pub blobs_copied: usize,
     pub blobs_present: usize,
+    /// What the destination's format changed (docker archives hold uncompressed layers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Copies the image at `source` to `destination`.
@@ -148,6 +164,24 @@ pub async fn copy(
                 &mut report,
             )?;
         }
+        Location::DockerArchive { file, reference } => {
+            let tag = reference
+                .as_deref()
+                .map(ImageRef::parse)
+                .transpose()?
+                .map(|r| r.to_string());
+            docker_archive::write(
+                &from,
+                &descriptor,
+                tag.as_deref(),
+                file,
+                &scratch.path().join("layers"),
+            )?;
+            report.note = Some(
+                "a docker archive holds uncompressed layers: loading it back gives other layer and manifest digests"
+                    .to_string(),
+            );
+        }
         Location::OciArchive { file, tag } => {
             let packed = scratch.path().join("out");
             let to = open_layout(&packed)?;
@@ -187,6 +221,17 @@ async fn open_source(
             let name = only_name(&layout, tag.as_deref(), dir)?;
             Ok((layout, name))
         }
+        Location::DockerArchive { file, reference } => {
+            let layout = Store::open(scratch.join("in"))?;
+            docker_archive::read(
+                file,
+                reference.as_deref(),
+                &layout,
+                "image",
+                &scratch.join("extract"),
+            )?;
+            Ok((layout, "image".to_string()))
+        }
         Location::OciArchive { file, tag } => {
             let dir = scratch.join("in");
             read_archive(file, &dir)?;
@@ -204,6 +249,9 @@ fn describe(location: &Location) -> String {
         Location::Oci { dir, tag } => format!("oci:{}{}", dir.display(), tag_suffix(tag)),
         Location::OciArchive { file, tag } => {
             format!("oci-archive:{}{}", file.display(), tag_suffix(tag))
+        }
+        Location::DockerArchive { file, reference } => {
+            format!("docker-archive:{}{}", file.display(), tag_suffix(reference))
         }
     }
 }
@@ -436,8 +484,15 @@ mod tests {
             Location::Store("127.0.0.1:5000/a:1".into())
         );
         assert_eq!(parse("alpine"), Location::Store("alpine".into()));
+        assert_eq!(
+            parse("docker-archive:/x.tar:127.0.0.1:5000/a:1"),
+            Location::DockerArchive {
+                file: "/x.tar".into(),
+                reference: Some("127.0.0.1:5000/a:1".into())
+            }
+        );
         assert!(matches!(
-            "docker-archive:/x.tar".parse::<Location>(),
+            "containers-storage:x".parse::<Location>(),
             Err(ImageError::UnsupportedTransport(_))
         ));
         assert!("docker://Not Valid".parse::<Location>().is_err());

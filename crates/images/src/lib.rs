@@ -3,6 +3,7 @@
 
 mod convert;
 mod copy;
+mod docker_archive;
 mod error;
 mod laydown;
 mod layers;

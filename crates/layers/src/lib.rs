@@ -98,6 +98,7 @@ pub use error::{Error, ErrorKind};
 pub use options::{
     ApplyOptions, ApplyReport, Compression, IdMap, IdRange, Ownership, WhiteoutMode,
 };
+pub use stream::decoder;
 
 /// The most bytes of headers (GNU long names and links, PAX records) one entry may have.
 /// Paths are at most 4 KiB on Linux and xattr values 64 KiB, so this is generous.

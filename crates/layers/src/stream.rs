@@ -58,7 +58,7 @@ pub(crate) fn produce<R: Read>(
     recycled: Receiver<Vec<u8>>,
 ) -> Result<Produced, ProduceError> {
     let count = Rc::new(Cell::new(0));
-    let mut counted = Counted {
+    let counted = Counted {
         inner: blob,
         count: count.clone(),
     };
@@ -67,32 +67,9 @@ pub(crate) fn produce<R: Read>(
         source,
     };
 
-    // Look at the magic bytes if asked to, then give them back in front of the rest.
-    let mut magic = [0u8; 4];
-    let mut have = 0;
-    if compression == Compression::Detect {
-        while have < magic.len() {
-            match counted.read(&mut magic[have..]) {
-                Ok(0) => break,
-                Ok(n) => have += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(read_err(compression, e)),
-            }
-        }
-    }
-    let compression = match compression {
-        Compression::Detect => Compression::from_magic(&magic[..have]),
-        other => other,
-    };
-    let input = io::Cursor::new(magic[..have].to_vec()).chain(counted);
-    let mut decoder: Box<dyn Read> = match compression {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
-            CHUNK, input,
-        ))),
-        Compression::Zstd => {
-            Box::new(zstd::stream::read::Decoder::new(input).map_err(|e| read_err(compression, e))?)
-        }
-        Compression::None | Compression::Detect => Box::new(input),
+    let (compression, mut decoder) = match decoder(counted, compression) {
+        Ok(found) => found,
+        Err((compression, e)) => return Err(read_err(compression, e)),
     };
 
     let mut tar_bytes = 0u64;
@@ -208,4 +185,39 @@ impl Read for ChunkReader {
         self.pos += n;
         Ok(n)
     }
+}
+
+/// A reader of the uncompressed bytes of a layer blob, and the compression it was in:
+/// `Detect` looks at the magic bytes (and gives them back in front of the rest).
+pub fn decoder<'a, R: Read + 'a>(
+    mut blob: R,
+    compression: Compression,
+) -> Result<(Compression, Box<dyn Read + 'a>), (Compression, io::Error)> {
+    let mut magic = [0u8; 4];
+    let mut have = 0;
+    if compression == Compression::Detect {
+        while have < magic.len() {
+            match blob.read(&mut magic[have..]) {
+                Ok(0) => break,
+                Ok(n) => have += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err((compression, e)),
+            }
+        }
+    }
+    let compression = match compression {
+        Compression::Detect => Compression::from_magic(&magic[..have]),
+        other => other,
+    };
+    let input = io::Cursor::new(magic[..have].to_vec()).chain(blob);
+    let decoder: Box<dyn Read + 'a> = match compression {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+            CHUNK, input,
+        ))),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::new(input).map_err(|e| (compression, e))?)
+        }
+        Compression::None | Compression::Detect => Box::new(input),
+    };
+    Ok((compression, decoder))
 }

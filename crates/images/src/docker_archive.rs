@@ -1,0 +1,409 @@
+//! The `docker save` format (`docker-archive:`), which `docker load`, `podman load` and skopeo
+//! read: `manifest.json` naming a config `HEX.json` and one uncompressed `HEX/layer.tar` per
+//! layer (HEX the layer's diff ID). Layers are stored uncompressed there, so the manifest a
+//! round trip gives has other layer digests than the original: the copy says so.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use aurora_layers::{decoder, Compression};
+use aurora_spec::document::Document;
+use aurora_spec::media::{self, Kind};
+use aurora_spec::{sha256_digest, Digest, Platform};
+use aurora_store::Store;
+use oci_spec::image::Descriptor;
+use serde_json::{json, Value};
+
+use crate::error::{ImageError, Result};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+
+fn fail(file: &Path, why: impl std::fmt::Display) -> ImageError {
+    ImageError::Copy(format!("{}: {why}", file.display()))
+}
+
+/// Writes the image `descriptor` of `from` (for an index: the host platform's manifest) as a
+/// docker archive at `file`, tagged `tag` (a full reference) when given. `scratch` holds the
+/// uncompressed layers while the archive is written.
+pub(crate) fn write(
+    from: &Store,
+    descriptor: &Descriptor,
+    tag: Option<&str>,
+    file: &Path,
+    scratch: &Path,
+) -> Result<()> {
+    let manifest_digest = single_manifest(from, descriptor)?;
+    let manifest = read_document(from, &manifest_digest)?;
+    let config_link = manifest
+        .config
+        .as_ref()
+        .ok_or_else(|| fail(file, "the image has no config"))?;
+    let config_digest: Digest = parse_digest(&config_link.digest, file)?;
+    let config_bytes = from.read_blob(&config_digest, media::MAX_CONFIG_BYTES)?;
+    std::fs::create_dir_all(scratch).map_err(|e| fail(scratch, e))?;
+    let mut layer_files = Vec::new();
+    for link in &manifest.layers {
+        let digest = parse_digest(&link.digest, file)?;
+        let compression =
+            Compression::from_media_type(&link.media_type).unwrap_or(Compression::Detect);
+        let blob = std::fs::File::open(from.blob_path(&digest)).map_err(|e| fail(file, e))?;
+        let (_, mut tar) = decoder(blob, compression)
+            .map_err(|(_, e)| fail(file, format!("layer {digest}: {e}")))?;
+        let out_path = scratch.join(format!("layer-{}", layer_files.len()));
+        let mut out = std::fs::File::create(&out_path).map_err(|e| fail(&out_path, e))?;
+        let mut hasher = aurora_spec::Hasher::sha256();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = tar
+                .read(&mut buf)
+                .map_err(|e| fail(file, format!("layer {digest}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(|e| fail(&out_path, e))?;
+        }
+        let diff_id = hasher.finish();
+        layer_files.push((out_path, diff_id));
+    }
+    let config_hex = config_digest
+        .as_ref()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let entry = json!({
+        "Config": format!("{config_hex}.json"),
+        "RepoTags": tag.map(|t| vec![t.to_string()]).unwrap_or_default(),
+        "Layers": layer_files.iter().map(|(_, d)| format!("{}/layer.tar", d.trim_start_matches("sha256:"))).collect::<Vec<_>>(),
+    });
+    let manifest_json = serde_json::to_vec(&json!([entry])).map_err(|e| fail(file, e))?;
+
+    let parent = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".docker-archive-")
+        .tempfile_in(parent)
+        .map_err(|e| fail(file, e))?;
+    {
+        let mut tar = tar::Builder::new(std::io::BufWriter::new(tmp.as_file()));
+        tar.mode(tar::HeaderMode::Deterministic);
+        let io = |e: std::io::Error| fail(file, e);
+        append_bytes(&mut tar, &format!("{config_hex}.json"), &config_bytes).map_err(io)?;
+        for (path, diff_id) in &layer_files {
+            let name = format!("{}/layer.tar", diff_id.trim_start_matches("sha256:"));
+            tar.append_path_with_name(path, &name).map_err(io)?;
+        }
+        append_bytes(&mut tar, "manifest.json", &manifest_json).map_err(io)?;
+        tar.into_inner()
+            .map_err(io)?
+            .into_inner()
+            .map_err(|e| io(e.into_error()))?;
+    }
+    tmp.persist(file).map_err(|e| fail(file, e.error))?;
+    Ok(())
+}
+
+fn append_bytes<W: Write>(
+    tar: &mut tar::Builder<W>,
+    name: &str,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(bytes.len() as u64);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut header, name, bytes)
+}
+
+/// Reads the docker archive `file` into the layout `to` as an OCI image (config kept byte for
+/// byte, layers as uncompressed tar, each checked against the config's diff IDs) named `name`.
+/// `tag` picks an image by its RepoTags when the archive holds several. Only the file names
+/// docker and podman write are taken, each written under a path built from its checked name.
+pub(crate) fn read(
+    file: &Path,
+    tag: Option<&str>,
+    to: &Store,
+    name: &str,
+    scratch: &Path,
+) -> Result<Descriptor> {
+    std::fs::create_dir_all(scratch).map_err(|e| fail(scratch, e))?;
+    let input = std::fs::File::open(file).map_err(|e| fail(file, e))?;
+    let mut archive = tar::Archive::new(input);
+    let mut extracted = std::collections::BTreeMap::new();
+    let mut aliases = Vec::new();
+    for entry in archive.entries().map_err(|e| fail(file, e))? {
+        let mut entry = entry.map_err(|e| fail(file, e))?;
+        let raw = entry
+            .path()
+            .map_err(|e| fail(file, e))?
+            .to_string_lossy()
+            .into_owned();
+        let archive_name = raw.trim_start_matches("./").to_string();
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            continue;
+        }
+        if !is_known_name(&archive_name) {
+            return Err(fail(
+                file,
+                format!("the archive holds {raw:?}, which `docker save` does not write"),
+            ));
+        }
+        if kind.is_symlink() {
+            // docker save links a layer repeated in an image to its first copy.
+            let link = entry.link_name().map_err(|e| fail(file, e))?;
+            let link = link
+                .map(|l| l.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let target = resolve_link(&archive_name, &link)
+                .filter(|t| is_known_name(t))
+                .ok_or_else(|| {
+                    fail(
+                        file,
+                        format!("{raw:?} links to {link:?}, outside the archive's names"),
+                    )
+                })?;
+            aliases.push((archive_name, target));
+            continue;
+        }
+        if !kind.is_file() {
+            continue;
+        }
+        let target = scratch.join(format!("f{}", extracted.len()));
+        let mut out = std::fs::File::create(&target).map_err(|e| fail(&target, e))?;
+        std::io::copy(&mut entry, &mut out).map_err(|e| fail(file, e))?;
+        extracted.insert(archive_name, target);
+    }
+    for (alias, target) in aliases {
+        if let Some(path) = extracted.get(&target).cloned() {
+            extracted.insert(alias, path);
+        }
+    }
+    let get = |n: &str| {
+        extracted
+            .get(n)
+            .ok_or_else(|| fail(file, format!("it has no {n}")))
+    };
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(get("manifest.json")?).map_err(|e| fail(file, e))?)
+            .map_err(|e| fail(file, format!("manifest.json: {e}")))?;
+    let entries = manifest
+        .as_array()
+        .ok_or_else(|| fail(file, "manifest.json is not a list"))?;
+    let entry = match tag {
+        Some(tag) => entries.iter().find(|e| {
+            e["RepoTags"].as_array().is_some_and(|tags| {
+                tags.iter()
+                    .filter_map(Value::as_str)
+                    .any(|t| same_reference(t, tag))
+            })
+        }),
+        None if entries.len() == 1 => entries.first(),
+        None => {
+            return Err(fail(
+                file,
+                format!("it holds {} images; name one with :REF", entries.len()),
+            ))
+        }
+    }
+    .ok_or_else(|| {
+        fail(
+            file,
+            format!("no image tagged {} in it", tag.unwrap_or_default()),
+        )
+    })?;
+    let config_name = entry["Config"]
+        .as_str()
+        .ok_or_else(|| fail(file, "an entry without Config"))?;
+    let config_bytes = std::fs::read(get(config_name)?).map_err(|e| fail(file, e))?;
+    let config: Value = serde_json::from_slice(&config_bytes)
+        .map_err(|e| fail(file, format!("{config_name}: {e}")))?;
+    let diff_ids: Vec<&str> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let layers: Vec<&str> = entry["Layers"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if layers.len() != diff_ids.len() {
+        return Err(fail(
+            file,
+            format!(
+                "{} layers but the config lists {} diff IDs",
+                layers.len(),
+                diff_ids.len()
+            ),
+        ));
+    }
+    let _writer = to.writer_lock()?;
+    let mut layer_links = Vec::new();
+    for (layer, diff_id) in layers.iter().zip(&diff_ids) {
+        let path = get(layer)?;
+        let (digest, size) = store_file(to, path)?;
+        if digest.as_ref() != *diff_id {
+            return Err(fail(
+                file,
+                format!("layer {layer} has digest {digest}, the config says {diff_id}"),
+            ));
+        }
+        layer_links
+            .push(json!({"mediaType": OCI_LAYER_TAR, "digest": digest.to_string(), "size": size}));
+    }
+    let config_digest = sha256_digest(&config_bytes);
+    to.put_blob(&config_digest, &config_bytes)?;
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest.to_string(), "size": config_bytes.len()},
+        "layers": layer_links,
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| fail(file, e))?;
+    let manifest_digest = sha256_digest(&manifest_bytes);
+    to.put_blob(&manifest_digest, &manifest_bytes)?;
+    let descriptor: Descriptor = serde_json::from_value(json!({
+        "mediaType": OCI_MANIFEST, "digest": manifest_digest.to_string(), "size": manifest_bytes.len()
+    }))
+    .map_err(|e| fail(file, e))?;
+    to.set_ref(name, &descriptor)?;
+    Ok(descriptor)
+}
+
+/// `HEX.json`, `HEX/layer.tar`, `HEX/json`, `HEX/VERSION`, `HEX.tar`, `blobs/sha256/HEX`,
+/// `manifest.json`, `repositories`, `index.json`, `oci-layout`.
+fn is_known_name(name: &str) -> bool {
+    let hex = |s: &str| s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit());
+    matches!(
+        name,
+        "manifest.json" | "repositories" | "index.json" | "oci-layout"
+    ) || name.strip_suffix(".json").is_some_and(hex)
+        || name.strip_suffix(".tar").is_some_and(hex)
+        || name.strip_prefix("blobs/sha256/").is_some_and(hex)
+        || name
+            .split_once('/')
+            .is_some_and(|(dir, file)| hex(dir) && matches!(file, "layer.tar" | "json" | "VERSION"))
+}
+
+/// `RepoTags` as docker writes them (`alpine:3.19`) against a reference as given: the same
+/// image when they normalise alike.
+fn same_reference(tagged: &str, wanted: &str) -> bool {
+    tagged == wanted
+        || matches!(
+            (aurora_spec::ImageRef::parse(tagged), aurora_spec::ImageRef::parse(wanted)),
+            (Ok(a), Ok(b)) if a.to_string() == b.to_string()
+        )
+}
+
+/// The archive name a symlink at `from` pointing at `link` (relative, as docker writes
+/// them: `../HEX/layer.tar`) stands for; None when it climbs out.
+fn resolve_link(from: &str, link: &str) -> Option<String> {
+    let mut parts: Vec<&str> = from.split('/').collect();
+    parts.pop();
+    for part in link.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            other => parts.push(other),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// Stores a file as a blob under its own digest.
+fn store_file(to: &Store, path: &Path) -> Result<(Digest, u64)> {
+    let mut file = std::fs::File::open(path).map_err(|e| fail(path, e))?;
+    let mut hasher = aurora_spec::Hasher::sha256();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(|e| fail(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    let digest: Digest = parse_digest(&hasher.finish(), path)?;
+    if to.blob_size(&digest)?.is_none() {
+        let mut writer = to.begin_blob(&digest, Some(size))?;
+        writer.restart()?;
+        let mut file = std::fs::File::open(path).map_err(|e| fail(path, e))?;
+        loop {
+            let n = file.read(&mut buf).map_err(|e| fail(path, e))?;
+            if n == 0 {
+                break;
+            }
+            writer.write(&buf[..n])?;
+        }
+        writer.commit()?;
+    }
+    Ok((digest, size))
+}
+
+fn parse_digest(text: &str, place: &Path) -> Result<Digest> {
+    text.parse()
+        .map_err(|_| fail(place, format!("bad digest {text:?}")))
+}
+
+fn read_document(store: &Store, digest: &Digest) -> Result<Document> {
+    let bytes = store.read_blob(digest, media::MAX_MANIFEST_BYTES)?;
+    Document::parse(&bytes).map_err(|e| ImageError::BadManifest {
+        reference: digest.to_string(),
+        digest: digest.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// The manifest to write: the descriptor's own, or an index's entry for this host.
+fn single_manifest(from: &Store, descriptor: &Descriptor) -> Result<Digest> {
+    let digest = descriptor.digest().clone();
+    let digest: Digest = parse_digest(digest.as_ref(), Path::new("index"))?;
+    if media::kind(descriptor.media_type().as_ref()) != Kind::Index {
+        return Ok(digest);
+    }
+    let index = read_document(from, &digest)?;
+    let entry = index.entry_for(&Platform::host()).ok_or_else(|| {
+        ImageError::Copy(format!(
+            "{digest}: no image for this host's platform to write as a docker archive"
+        ))
+    })?;
+    parse_digest(&entry.digest, Path::new("index"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_links_resolve_inside_the_archive_only() {
+        let a = "a".repeat(64);
+        let b = "b".repeat(64);
+        assert_eq!(
+            resolve_link(&format!("{b}/layer.tar"), &format!("../{a}/layer.tar")),
+            Some(format!("{a}/layer.tar"))
+        );
+        assert_eq!(
+            resolve_link(&format!("{b}/layer.tar"), "../../etc/passwd"),
+            None
+        );
+        assert!(is_known_name(&format!("{a}/layer.tar")));
+        assert!(is_known_name(&format!("{a}.json")));
+        assert!(!is_known_name("etc/passwd"));
+        assert!(!is_known_name(&format!("{a}/../x")));
+    }
+
+    #[test]
+    fn repo_tags_match_by_normalised_reference() {
+        assert!(same_reference(
+            "alpine:3.19",
+            "docker.io/library/alpine:3.19"
+        ));
+        assert!(same_reference("127.0.0.1:5000/a:1", "127.0.0.1:5000/a:1"));
+        assert!(!same_reference("alpine:3.19", "alpine:3.20"));
+    }
+}
