@@ -6,19 +6,46 @@ mod common;
 
 use std::process::Command;
 
-use aurora_testkit::{require_tools, sha256_digest, skopeo_inspect_raw, PushOpts, Registry};
-use common::{push_image, skopeo_inspect_store, World};
+use aurora_testkit::{sha256_digest, skopeo_inspect_raw, Registry};
+use common::{pulled, skopeo_inspect_store, World};
 
-fn pulled(registry: &Registry) -> (World, String) {
-    require_tools(&["docker-registry", "skopeo"]);
-    push_image(registry, "team/src:1", 2, &PushOpts::default());
-    let world = World::new();
-    let reference = registry.image_ref("team/src:1");
-    world.ok(&["--quiet", "pull", &reference]);
-    (world, reference)
+/// podman with storage of its own (vfs, no daemon), one test at a time: podman processes of
+/// parallel tests share its tmpdir and locks. None when podman is not installed.
+struct Podman {
+    root: tempfile::TempDir,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
-static PODMAN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static PODMAN_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl Podman {
+    fn new() -> Option<Self> {
+        Command::new("podman").arg("--version").output().ok()?;
+        Some(Podman {
+            _turn: PODMAN_TURN.lock().unwrap_or_else(|e| e.into_inner()),
+            root: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("podman")
+            .arg("--root")
+            .arg(self.root.path().join("storage"))
+            .arg("--runroot")
+            .arg(self.root.path().join("run"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--events-backend",
+                "file",
+                "--cgroup-manager",
+                "cgroupfs",
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
 
 fn skopeo(args: &[&str]) -> Vec<u8> {
     let out = Command::new("skopeo")
@@ -109,29 +136,8 @@ fn oci_archives_both_ways_with_skopeo_and_podman() {
         &format!("oci-archive:{}:v1", archive.display()),
     ]);
     assert_eq!(theirs, ours);
-    if Command::new("podman").arg("--version").output().is_ok() {
-        // podman processes of parallel tests share its tmpdir and locks: one test at a time.
-        let _podman = PODMAN.lock().unwrap_or_else(|e| e.into_inner());
-        let root = tempfile::tempdir().unwrap();
-        let podman = |args: &[&str]| {
-            Command::new("podman")
-                .arg("--root")
-                .arg(root.path().join("storage"))
-                .arg("--runroot")
-                .arg(root.path().join("run"))
-                .args([
-                    "--storage-driver",
-                    "vfs",
-                    "--events-backend",
-                    "file",
-                    "--cgroup-manager",
-                    "cgroupfs",
-                ])
-                .args(args)
-                .output()
-                .unwrap()
-        };
-        let loaded = podman(&["load", "-i", &archive.to_string_lossy()]);
+    if let Some(podman) = Podman::new() {
+        let loaded = podman.run(&["load", "-i", &archive.to_string_lossy()]);
         assert!(
             loaded.status.success(),
             "podman load: {}",
@@ -261,42 +267,23 @@ fn docker_archives_both_ways_with_skopeo_and_podman() {
     let ours: serde_json::Value = world.ok(&["inspect", &source]).json();
     assert_eq!(config["rootfs"], ours["config"]["rootfs"]);
     assert_eq!(config["config"], ours["config"]["config"]);
-    if Command::new("podman").arg("--version").output().is_ok() {
-        // podman processes of parallel tests share its tmpdir and locks: one test at a time.
-        let _podman = PODMAN.lock().unwrap_or_else(|e| e.into_inner());
-        let root = tempfile::tempdir().unwrap();
-        let podman = |args: &[&str]| {
-            Command::new("podman")
-                .arg("--root")
-                .arg(root.path().join("storage"))
-                .arg("--runroot")
-                .arg(root.path().join("run"))
-                .args([
-                    "--storage-driver",
-                    "vfs",
-                    "--events-backend",
-                    "file",
-                    "--cgroup-manager",
-                    "cgroupfs",
-                ])
-                .args(args)
-                .output()
-                .unwrap()
-        };
-        let loaded = podman(&["load", "-i", &archive.to_string_lossy()]);
+    if let Some(podman) = Podman::new() {
+        let loaded = podman.run(&["load", "-i", &archive.to_string_lossy()]);
         assert!(
             loaded.status.success(),
             "podman load: {}",
             String::from_utf8_lossy(&loaded.stderr)
         );
         let images = String::from_utf8_lossy(
-            &podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout,
+            &podman
+                .run(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+                .stdout,
         )
         .into_owned();
         assert!(images.contains("example.com/saved:1"), "{images}");
         // podman save writes one back, which we read.
         let resaved = dir.path().join("podman.tar");
-        let saved = podman(&[
+        let saved = podman.run(&[
             "save",
             "--format",
             "docker-archive",

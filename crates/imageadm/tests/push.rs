@@ -7,17 +7,7 @@ mod common;
 use aurora_testkit::{
     require_tools, sha256_digest, skopeo_inspect_raw, Fault, FaultProxy, PushOpts, Registry,
 };
-use common::{push_image, skopeo_inspect_store, World};
-
-/// A registry holding `team/src:1` (busybox + 2 layers), pulled into a new store.
-fn pulled(registry: &Registry) -> (World, String) {
-    require_tools(&["docker-registry", "skopeo"]);
-    push_image(registry, "team/src:1", 2, &PushOpts::default());
-    let world = World::new();
-    let reference = registry.image_ref("team/src:1");
-    world.ok(&["--quiet", "pull", &reference]);
-    (world, reference)
-}
+use common::{pulled, skopeo_copy_to_layout, skopeo_inspect_store, World};
 
 fn push_json(world: &World, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["--format", "json", "push"];
@@ -72,17 +62,7 @@ fn a_push_to_another_registry_uploads_and_skopeo_copies_it_back() {
 
     // skopeo copies it back into a layout: same manifest, same blobs.
     let layout = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new("skopeo")
-        .args(["--insecure-policy", "copy", "--src-tls-verify=false"])
-        .arg(format!("docker://{destination}"))
-        .arg(format!("oci:{}:back", layout.path().display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    skopeo_copy_to_layout(&format!("docker://{destination}"), layout.path(), "back");
     let back = skopeo_inspect_store(layout.path(), "back");
     assert_eq!(back, skopeo_inspect_store(&world.root(), &source));
 
@@ -189,17 +169,7 @@ fn large_blobs_go_in_chunks_and_a_failed_chunk_is_sent_again() {
     assert_eq!(theirs, skopeo_inspect_store(&world.root(), &source));
     // And skopeo can read every blob back (the chunks were put together right).
     let layout = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new("skopeo")
-        .args(["--insecure-policy", "copy", "--src-tls-verify=false"])
-        .arg(format!("docker://{destination}"))
-        .arg(format!("oci:{}:back", layout.path().display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    skopeo_copy_to_layout(&format!("docker://{destination}"), layout.path(), "back");
 }
 
 #[test]

@@ -349,16 +349,19 @@ fn copy_blob(from: &Store, to: &Store, digest: &Digest) -> Result<()> {
     let size = from
         .blob_size(digest)?
         .ok_or_else(|| ImageError::Copy(format!("blob {digest} is missing from the source")))?;
-    let path = from.blob_path(digest);
-    let mut file = std::fs::File::open(&path)
-        .map_err(|e| ImageError::Copy(format!("cannot read {}: {e}", path.display())))?;
+    store_file_as(to, digest, size, &from.blob_path(digest))
+}
+
+/// Streams the file at `path` into `to` as the blob `digest` of `size` bytes, verified by the
+/// store's writer (a file that is not that blob is refused and leaves nothing).
+pub(crate) fn store_file_as(to: &Store, digest: &Digest, size: u64, path: &Path) -> Result<()> {
+    let unreadable = |e: std::io::Error| ImageError::Copy(format!("cannot read {}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
     let mut writer = to.begin_blob(digest, Some(size))?;
     writer.restart()?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| ImageError::Copy(format!("cannot read {}: {e}", path.display())))?;
+        let n = file.read(&mut buf).map_err(unreadable)?;
         if n == 0 {
             break;
         }

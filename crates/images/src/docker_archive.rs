@@ -330,17 +330,7 @@ fn store_file(to: &Store, path: &Path) -> Result<(Digest, u64)> {
     }
     let digest: Digest = parse_digest(&hasher.finish(), path)?;
     if to.blob_size(&digest)?.is_none() {
-        let mut writer = to.begin_blob(&digest, Some(size))?;
-        writer.restart()?;
-        let mut file = std::fs::File::open(path).map_err(|e| fail(path, e))?;
-        loop {
-            let n = file.read(&mut buf).map_err(|e| fail(path, e))?;
-            if n == 0 {
-                break;
-            }
-            writer.write(&buf[..n])?;
-        }
-        writer.commit()?;
+        crate::copy::store_file_as(to, &digest, size, path)?;
     }
     Ok((digest, size))
 }

@@ -282,3 +282,34 @@ pub fn store_names(root: &Path) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// A registry holding `team/src:1` (busybox + 2 layers), pulled into a new store: the
+/// world and the image's reference.
+pub fn pulled(registry: &Registry) -> (World, String) {
+    aurora_testkit::require_tools(&["docker-registry", "skopeo"]);
+    push_image(registry, "team/src:1", 2, &PushOpts::default());
+    let world = World::new();
+    let reference = registry.image_ref("team/src:1");
+    world.ok(&["--quiet", "pull", &reference]);
+    (world, reference)
+}
+
+/// `skopeo copy` of `source` (a transport:reference) into the OCI layout `dir` as `tag`,
+/// asserting success.
+pub fn skopeo_copy_to_layout(source: &str, dir: &Path, tag: &str) {
+    let out = Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "copy",
+            "--src-tls-verify=false",
+            source,
+        ])
+        .arg(format!("oci:{}:{tag}", dir.display()))
+        .output()
+        .expect("run skopeo");
+    assert!(
+        out.status.success(),
+        "skopeo copy {source}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
