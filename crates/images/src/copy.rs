@@ -355,7 +355,8 @@ fn copy_blob(from: &Store, to: &Store, digest: &Digest) -> Result<()> {
 /// Streams the file at `path` into `to` as the blob `digest` of `size` bytes, verified by the
 /// store's writer (a file that is not that blob is refused and leaves nothing).
 pub(crate) fn store_file_as(to: &Store, digest: &Digest, size: u64, path: &Path) -> Result<()> {
-    let unreadable = |e: std::io::Error| ImageError::Copy(format!("cannot read {}: {e}", path.display()));
+    let unreadable =
+        |e: std::io::Error| ImageError::Copy(format!("cannot read {}: {e}", path.display()));
     let mut file = std::fs::File::open(path).map_err(unreadable)?;
     let mut writer = to.begin_blob(digest, Some(size))?;
     writer.restart()?;
