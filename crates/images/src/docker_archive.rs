@@ -7,7 +7,6 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use aurora_layers::{decoder, Compression};
-use aurora_spec::document::Document;
 use aurora_spec::media::{self, Kind};
 use aurora_spec::{sha256_digest, Digest, Platform};
 use aurora_store::Store;
@@ -15,6 +14,7 @@ use oci_spec::image::Descriptor;
 use serde_json::{json, Value};
 
 use crate::error::{ImageError, Result};
+use crate::local::read_document;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
@@ -338,15 +338,6 @@ fn store_file(to: &Store, path: &Path) -> Result<(Digest, u64)> {
 fn parse_digest(text: &str, place: &Path) -> Result<Digest> {
     text.parse()
         .map_err(|_| fail(place, format!("bad digest {text:?}")))
-}
-
-fn read_document(store: &Store, digest: &Digest) -> Result<Document> {
-    let bytes = store.read_blob(digest, media::MAX_MANIFEST_BYTES)?;
-    Document::parse(&bytes).map_err(|e| ImageError::BadManifest {
-        reference: digest.to_string(),
-        digest: digest.to_string(),
-        reason: e.to_string(),
-    })
 }
 
 /// The manifest to write: the descriptor's own, or an index's entry for this host.

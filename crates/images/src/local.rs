@@ -192,7 +192,7 @@ fn read_json(store: &Store, digest: &Digest, limit: u64) -> Result<Value> {
     })
 }
 
-fn read_document(store: &Store, digest: &Digest) -> Result<Document> {
+pub(crate) fn read_document(store: &Store, digest: &Digest) -> Result<Document> {
     let bytes = store.read_blob(digest, media::MAX_MANIFEST_BYTES)?;
     Document::parse(&bytes).map_err(|e| ImageError::BadManifest {
         reference: digest.to_string(),
