@@ -61,6 +61,18 @@ fn skopeo(args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// skopeo copies `source` (docker://…) to `written` (a transport:location:tag); a new store
+/// copies it in from `read_as` (the same place, as imageadm names it) as `name`. The digest
+/// reported must be the one skopeo reads back from what it wrote.
+fn import_what_skopeo_wrote(source: &str, written: &str, read_as: &str, name: &str) -> World {
+    skopeo(&["copy", "--src-tls-verify=false", source, written]);
+    let other = World::new();
+    let report = copy_json(&other, read_as, name);
+    let digest = sha256_digest(&skopeo(&["inspect", "--raw", written]));
+    assert_eq!(report["digest"], digest.to_string(), "{report}");
+    other
+}
+
 fn copy_json(world: &World, source: &str, destination: &str) -> serde_json::Value {
     world
         .ok(&["--format", "json", "copy", source, destination])
@@ -92,25 +104,13 @@ fn the_store_to_an_oci_layout_and_back_keeps_every_digest() {
     assert_eq!(again["blobs_copied"], 0, "{again}");
 
     // A layout skopeo wrote comes into a new store under a name of our choosing.
-    let from_skopeo = dir.path().join("skopeo");
-    skopeo(&[
-        "copy",
-        "--src-tls-verify=false",
+    let from_skopeo = format!("oci:{}:s", dir.path().join("skopeo").display());
+    let other = import_what_skopeo_wrote(
         &format!("docker://{source}"),
-        &format!("oci:{}:s", from_skopeo.display()),
-    ]);
-    let other = World::new();
-    let report = copy_json(
-        &other,
-        &format!("oci:{}:s", from_skopeo.display()),
+        &from_skopeo,
+        &from_skopeo,
         "example.com/imported:1",
     );
-    let digest = sha256_digest(&skopeo(&[
-        "inspect",
-        "--raw",
-        &format!("oci:{}:s", from_skopeo.display()),
-    ]));
-    assert_eq!(report["digest"], digest.to_string(), "{report}");
     let listed = other.ok(&["--format", "json", "images"]).json();
     assert!(
         listed.to_string().contains("example.com/imported"),
@@ -146,25 +146,13 @@ fn oci_archives_both_ways_with_skopeo_and_podman() {
     }
 
     // An archive skopeo wrote comes into a store with the same digest.
-    let from_skopeo = dir.path().join("skopeo.tar");
-    skopeo(&[
-        "copy",
-        "--src-tls-verify=false",
+    let archive = dir.path().join("skopeo.tar");
+    import_what_skopeo_wrote(
         &format!("docker://{source}"),
-        &format!("oci-archive:{}:s", from_skopeo.display()),
-    ]);
-    let other = World::new();
-    let report = copy_json(
-        &other,
-        &format!("oci-archive:{}", from_skopeo.display()),
+        &format!("oci-archive:{}:s", archive.display()),
+        &format!("oci-archive:{}", archive.display()),
         "example.com/from-archive:1",
     );
-    let digest = sha256_digest(&skopeo(&[
-        "inspect",
-        "--raw",
-        &format!("oci-archive:{}:s", from_skopeo.display()),
-    ]));
-    assert_eq!(report["digest"], digest.to_string(), "{report}");
 }
 
 #[test]

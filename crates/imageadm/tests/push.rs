@@ -9,6 +9,16 @@ use aurora_testkit::{
 };
 use common::{pulled, skopeo_copy_to_layout, skopeo_inspect_store, World};
 
+/// The registry holds the store's manifest of `source` byte for byte as `destination`.
+fn assert_pushed(world: &World, source: &str, destination: &str, creds: Option<&(String, String)>) {
+    let theirs = skopeo_inspect_raw(destination, creds);
+    assert_eq!(
+        theirs,
+        skopeo_inspect_store(&world.root(), source),
+        "{destination}"
+    );
+}
+
 fn push_json(world: &World, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["--format", "json", "push"];
     all.extend_from_slice(args);
@@ -91,8 +101,7 @@ fn a_failed_upload_is_tried_again() {
     let report = push_json(&world, &[&source, &destination]);
     assert_eq!(report["uploaded"], 4, "{report}");
     assert!(proxy.pending_faults().is_empty(), "both failures were met");
-    let theirs = skopeo_inspect_raw(&destination, None);
-    assert_eq!(theirs, skopeo_inspect_store(&world.root(), &source));
+    assert_pushed(&world, &source, &destination, None);
 }
 
 #[test]
@@ -109,8 +118,7 @@ fn pushing_with_basic_auth_uses_the_login() {
     let report = push_json(&world, &[&source, &destination]);
     assert_eq!(report["uploaded"], 4, "{report}");
     let creds = ("alice".to_string(), "secret".to_string());
-    let theirs = skopeo_inspect_raw(&destination, Some(&creds));
-    assert_eq!(theirs, skopeo_inspect_store(&world.root(), &source));
+    assert_pushed(&world, &source, &destination, Some(&creds));
 }
 
 #[test]
@@ -138,8 +146,7 @@ fn pushing_with_token_auth_asks_for_push_access() {
     let report = push_json(&world, &[&source, &destination]);
     assert_eq!(report["uploaded"], 4, "{report}");
     let creds = ("alice".to_string(), "secret".to_string());
-    let theirs = skopeo_inspect_raw(&destination, Some(&creds));
-    assert_eq!(theirs, skopeo_inspect_store(&world.root(), &source));
+    assert_pushed(&world, &source, &destination, Some(&creds));
 }
 
 #[test]
@@ -165,8 +172,7 @@ fn large_blobs_go_in_chunks_and_a_failed_chunk_is_sent_again() {
     // The busybox layer is about a megabyte: many chunks, each at most 64 KiB.
     assert!(patches.len() > 8, "{} PATCH requests", patches.len());
     assert!(proxy.pending_faults().is_empty());
-    let theirs = skopeo_inspect_raw(&destination, None);
-    assert_eq!(theirs, skopeo_inspect_store(&world.root(), &source));
+    assert_pushed(&world, &source, &destination, None);
     // And skopeo can read every blob back (the chunks were put together right).
     let layout = tempfile::tempdir().unwrap();
     skopeo_copy_to_layout(&format!("docker://{destination}"), layout.path(), "back");
@@ -212,13 +218,12 @@ fn a_multi_platform_index_goes_up_whole_and_by_digest() {
     assert_eq!(report["uploaded"], 5, "{report}");
     assert_eq!(report["manifests"], 3, "{report}");
     assert_eq!(report["digest"], built.index_digest.as_str(), "{report}");
-    let theirs = skopeo_inspect_raw(&destination, None);
-    assert_eq!(theirs, skopeo_inspect_store(&world.root(), &source));
+    assert_pushed(&world, &source, &destination, None);
     // The children are there by digest, and the index can be pushed by digest too.
     let by_digest = second.image_ref(&format!("copied/multi@{}", built.index_digest));
     let again = push_json(&world, &[&source, &by_digest]);
     assert_eq!(again["uploaded"], 0, "{again}");
-    assert_eq!(skopeo_inspect_raw(&by_digest, None), theirs);
+    assert_pushed(&world, &source, &by_digest, None);
 }
 
 #[test]

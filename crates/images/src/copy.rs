@@ -137,7 +137,7 @@ pub async fn copy(
             let (layout, name) = if matches!(source, Location::Store(_)) {
                 (None, from_name.clone())
             } else {
-                let staging = open_layout(&scratch.path().join("out"))?;
+                let staging = Store::open(scratch.path().join("out"))?;
                 let mut staged = CopyReport::default();
                 transfer(
                     &from,
@@ -155,14 +155,7 @@ pub async fn copy(
             report.blobs_present = pushed.present;
         }
         Location::Oci { dir, tag } => {
-            let to = open_layout(dir)?;
-            transfer(
-                &from,
-                &descriptor,
-                &to,
-                tag.as_deref().unwrap_or("latest"),
-                &mut report,
-            )?;
+            into_layout(&from, &descriptor, dir, tag.as_deref(), &mut report)?;
         }
         Location::DockerArchive { file, reference } => {
             let tag = reference
@@ -184,14 +177,7 @@ pub async fn copy(
         }
         Location::OciArchive { file, tag } => {
             let packed = scratch.path().join("out");
-            let to = open_layout(&packed)?;
-            transfer(
-                &from,
-                &descriptor,
-                &to,
-                tag.as_deref().unwrap_or("latest"),
-                &mut report,
-            )?;
+            into_layout(&from, &descriptor, &packed, tag.as_deref(), &mut report)?;
             write_archive(&packed, file)?;
         }
     }
@@ -260,8 +246,17 @@ fn tag_suffix(tag: &Option<String>) -> String {
     tag.as_ref().map(|t| format!(":{t}")).unwrap_or_default()
 }
 
-fn open_layout(dir: &Path) -> Result<Store> {
-    Ok(Store::open(dir)?)
+/// The image into the OCI layout at `dir` (made if missing) as `tag` (skopeo's default:
+/// `latest`).
+fn into_layout(
+    from: &Store,
+    descriptor: &Descriptor,
+    dir: &Path,
+    tag: Option<&str>,
+    report: &mut CopyReport,
+) -> Result<()> {
+    let to = Store::open(dir)?;
+    transfer(from, descriptor, &to, tag.unwrap_or("latest"), report)
 }
 
 /// A layout that must exist already (a source): an empty or missing directory is no image.
@@ -272,7 +267,7 @@ fn open_existing_layout(dir: &Path) -> Result<Store> {
             dir.display()
         )));
     }
-    open_layout(dir)
+    Ok(Store::open(dir)?)
 }
 
 /// The image named `tag` in a layout, or its only image when no tag is given.

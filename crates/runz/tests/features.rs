@@ -10,16 +10,12 @@ use std::process::Stdio;
 use common::*;
 use serde_json::json;
 
-fn sh(script: &str) -> BusyboxBundle {
-    BusyboxBundle::new(&["sh", "-c", script])
-}
-
 #[test]
 fn seccomp_denies_what_the_profile_denies() {
     let Some(runz) = runz_or_skip("seccomp_denies_what_the_profile_denies") else {
         return;
     };
-    let bundle = sh("mkdir /tmp/x 2>&1 && echo made; echo still-running");
+    let bundle = BusyboxBundle::shell("mkdir /tmp/x 2>&1 && echo made; echo still-running");
     bundle.edit(|c| {
         c["root"]["readonly"] = json!(false);
         c["linux"]["seccomp"] = json!({
@@ -42,7 +38,8 @@ fn sysctl_and_oom_score_adj_are_applied() {
     let Some(runz) = runz_or_skip("sysctl_and_oom_score_adj_are_applied") else {
         return;
     };
-    let bundle = sh("cat /proc/sys/kernel/shm_rmid_forced /proc/self/oom_score_adj");
+    let bundle =
+        BusyboxBundle::shell("cat /proc/sys/kernel/shm_rmid_forced /proc/self/oom_score_adj");
     bundle.edit(|c| {
         c["linux"]["sysctl"] = json!({"kernel.shm_rmid_forced": "1"});
         // Root here lacks CAP_SYS_RESOURCE: a score above the caller's is what it may set.
@@ -71,7 +68,7 @@ fn a_container_joins_another_s_network_namespace_by_path() {
         .unwrap()
         .to_string_lossy()
         .into_owned();
-    let second = sh("readlink /proc/self/ns/net; readlink /proc/self/ns/uts");
+    let second = BusyboxBundle::shell("readlink /proc/self/ns/net; readlink /proc/self/ns/uts");
     second.edit(|c| {
         let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
         for ns in namespaces.iter_mut() {
@@ -101,7 +98,9 @@ fn a_user_namespace_maps_ids() {
     let Some(runz) = runz_or_skip("a_user_namespace_maps_ids") else {
         return;
     };
-    let bundle = sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /bin/busybox");
+    let bundle = BusyboxBundle::shell(
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /bin/busybox",
+    );
     // The rootfs belongs to the mapped range's root, as an image unpacked with --uidmap would.
     for entry in walk(&bundle.rootfs()) {
         let _ = std::os::unix::fs::lchown(&entry, Some(100000), Some(100000));
@@ -150,9 +149,11 @@ fn init_runs_podinit_as_pid_1_which_reaps_orphans_and_passes_signals_on() {
     };
     let podinit = static_podinit();
     // An orphan that exits must be reaped by PID 1 (podinit), and the command is PID 2.
-    let bundle = sh("cat /proc/1/cmdline | tr '\\0' ' '; echo; echo pid=$$; \
+    let bundle = BusyboxBundle::shell(
+        "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo pid=$$; \
          (sleep 0.2 &) ; sleep 0.5; \
-         grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l");
+         grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l",
+    );
     let id = unique_id();
     let out = runz.output(&[
         "run",
@@ -181,7 +182,9 @@ fn init_runs_podinit_as_pid_1_which_reaps_orphans_and_passes_signals_on() {
 
     // SIGTERM to `runz run` reaches podinit, which passes it to the command; its exit status
     // comes back out.
-    let bundle = sh("trap 'exit 9' TERM; echo ready > /tmp/ready; while true; do sleep 0.1; done");
+    let bundle = BusyboxBundle::shell(
+        "trap 'exit 9' TERM; echo ready > /tmp/ready; while true; do sleep 0.1; done",
+    );
     bundle.edit(|c| c["root"]["readonly"] = json!(false));
     let mut child = runz
         .command(&[
@@ -254,8 +257,10 @@ fn devices_and_cgroup_resources_come_from_the_config() {
     let Some(runz) = runz_or_skip("devices_and_cgroup_resources_come_from_the_config") else {
         return;
     };
-    let bundle = sh("stat -c '%n %F %t:%T %a' /dev/null /dev/zero /dev/fuse; \
-         cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes");
+    let bundle = BusyboxBundle::shell(
+        "stat -c '%n %F %t:%T %a' /dev/null /dev/zero /dev/fuse; \
+         cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes",
+    );
     bundle.edit(|c| {
         c["linux"]["devices"] = json!([{
             "path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o640, "uid": 0, "gid": 0

@@ -11,16 +11,12 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 
-fn sh(script: &str) -> BusyboxBundle {
-    BusyboxBundle::new(&["sh", "-c", script])
-}
-
 #[test]
 fn run_passes_output_and_exit_status_and_leaves_nothing() {
     let Some(runz) = runz_or_skip("run_passes_output_and_exit_status_and_leaves_nothing") else {
         return;
     };
-    let bundle = sh("echo out; echo err >&2; exit 3");
+    let bundle = BusyboxBundle::shell("echo out; echo err >&2; exit 3");
     let (code, stdout, stderr) = runz.run(&bundle);
     assert_eq!(code, 3, "stderr: {stderr}");
     assert_eq!(stdout, "out\n");
@@ -76,7 +72,9 @@ fn run_passes_signals_on_to_the_container() {
     let Some(runz) = runz_or_skip("run_passes_signals_on_to_the_container") else {
         return;
     };
-    let bundle = sh("trap 'exit 7' TERM; echo ready > /tmp/ready; while true; do sleep 0.1; done");
+    let bundle = BusyboxBundle::shell(
+        "trap 'exit 7' TERM; echo ready > /tmp/ready; while true; do sleep 0.1; done",
+    );
     bundle.edit(|c| c["root"]["readonly"] = json!(false));
     let (mut child, _) = run_in_background(&runz, &bundle, &unique_id());
     assert!(eventually(|| bundle.rootfs().join("tmp/ready").exists()));
@@ -91,7 +89,7 @@ fn the_process_gets_its_env_cwd_user_groups_hostname_and_rlimits() {
     else {
         return;
     };
-    let bundle = sh(
+    let bundle = BusyboxBundle::shell(
         "echo \"$FOO\"; pwd; id -u; id -g; id -G; hostname; ulimit -n; ulimit -Hn; \
          grep -E '^(NoNewPrivs|CapEff)' /proc/self/status",
     );
@@ -128,7 +126,7 @@ fn root_gets_exactly_the_configured_capabilities() {
     let Some(runz) = runz_or_skip("root_gets_exactly_the_configured_capabilities") else {
         return;
     };
-    let bundle = sh("grep -E '^Cap(Eff|Bnd|Prm)' /proc/self/status");
+    let bundle = BusyboxBundle::shell("grep -E '^Cap(Eff|Bnd|Prm)' /proc/self/status");
     // runc spec: CAP_AUDIT_WRITE (29), CAP_KILL (5), CAP_NET_BIND_SERVICE (10).
     let (code, stdout, stderr) = runz.run(&bundle);
     assert_eq!(code, 0, "{stderr}");
@@ -148,7 +146,7 @@ fn mounts_masked_and_read_only_paths_and_binds() {
     };
     let data = tempfile::tempdir().unwrap();
     std::fs::write(data.path().join("hello.txt"), "from the host\n").unwrap();
-    let bundle = sh(
+    let bundle = BusyboxBundle::shell(
         "cut -d' ' -f1-3 /proc/mounts | grep -E ' (/proc|/dev|/dev/pts|/data)( |$)' | sort; \
          echo timer_list=$(wc -c < /proc/timer_list) firmware=$(ls /sys/firmware | wc -l); \
          cat /data/hello.txt; \

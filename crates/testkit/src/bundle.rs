@@ -45,6 +45,11 @@ impl BusyboxBundle {
         bundle
     }
 
+    /// A bundle running `sh -c script`.
+    pub fn shell(script: &str) -> Self {
+        BusyboxBundle::new(&["sh", "-c", script])
+    }
+
     /// The bundle directory.
     pub fn path(&self) -> &Path {
         self.dir.path()

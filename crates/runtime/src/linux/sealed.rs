@@ -47,6 +47,14 @@ pub fn needs_sealed_binary(bundle: &Path) -> bool {
     let Ok(bytes) = std::fs::read(bundle.join("config.json")) else {
         return false;
     };
+    // Every create comes here before the runtime reads config.json itself: most bundles
+    // have no such hook, and a scan is enough to say so without a second parse.
+    if !bytes
+        .windows(b"startContainer".len())
+        .any(|w| w == b"startContainer")
+    {
+        return false;
+    }
     let Ok(spec) = serde_json::from_slice::<Spec>(&bytes) else {
         return false;
     };
