@@ -139,6 +139,37 @@ pub enum Command {
         /// Where it goes.
         destination: String,
     },
+    /// Make a new image from a container's changes: what it added, changed and deleted since
+    /// its top layer becomes one new layer on top of the image it was unpacked from.
+    ///
+    /// The storage driver tells what changed (overlay: the container's upper directory; zfs
+    /// and btrfs: the clone against its origin, by inode; dir: a comparison of the trees).
+    /// Deletions become whiteouts, a directory whose contents were replaced an opaque one.
+    Commit {
+        /// The container: a bundle directory made by `imageadm unpack`, or a container name.
+        #[arg(value_name = "CONTAINER_OR_BUNDLE")]
+        container: String,
+        /// The new image's name, name[:tag].
+        #[arg(value_name = "NEW_REF")]
+        reference: String,
+        /// How to compress the new layer.
+        #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd", "none"])]
+        compression: String,
+        /// A comment for the new history entry.
+        #[arg(short, long)]
+        message: Option<String>,
+        /// The author recorded in the config and history.
+        #[arg(short, long)]
+        author: Option<String>,
+        /// A Dockerfile instruction to apply to the config: CMD, ENTRYPOINT, ENV, EXPOSE,
+        /// LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME or WORKDIR (repeatable).
+        #[arg(short, long = "change", value_name = "INSTRUCTION")]
+        changes: Vec<String>,
+        /// The same tree gives the same digest: mtimes clamped to SOURCE_DATE_EPOCH (or 0),
+        /// which is also the time recorded as created.
+        #[arg(long)]
+        reproducible: bool,
+    },
     /// List the images in the store.
     #[command(visible_alias = "list", visible_alias = "ls")]
     Images,

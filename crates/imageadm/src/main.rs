@@ -125,6 +125,59 @@ fn run(cli: Cli) -> Result<()> {
             let to: aurora_images::Location = destination.parse()?;
             copy(&cli, &store()?, &from, &to)
         }
+        Command::Commit {
+            container,
+            reference,
+            compression,
+            message,
+            author,
+            changes,
+            reproducible,
+        } => {
+            let epoch = if *reproducible {
+                Some(source_date_epoch()?)
+            } else {
+                None
+            };
+            let options = aurora_images::CommitOptions {
+                pack: aurora_layers::PackOptions {
+                    compression: match compression.as_str() {
+                        "zstd" => aurora_layers::Compression::Zstd,
+                        "none" => aurora_layers::Compression::None,
+                        _ => aurora_layers::Compression::Gzip,
+                    },
+                    level: None,
+                    clamp_mtime: epoch,
+                },
+                message: message.clone(),
+                author: author.clone(),
+                changes: changes.clone(),
+                created: epoch,
+            };
+            let Some(driver) = storage_in_use(&cli)? else {
+                bail!(
+                    "nothing has been unpacked in this store, so there is no container to commit"
+                );
+            };
+            let store = store()?;
+            let committed =
+                aurora_images::commit(&store, driver.as_ref(), container, reference, &options)
+                    .with_context(|| format!("committing {container} as {reference}"))?;
+            report(&cli, &serde_json::to_value(&committed)?, || {
+                format!(
+                    "Committed {} as {} ({}): layer {} ({}, {} entries, {} whiteouts) on {}",
+                    committed.container,
+                    committed.image,
+                    committed.manifest,
+                    committed.layer,
+                    HumanBytes(committed.layer_size),
+                    committed.entries,
+                    committed.whiteouts,
+                    committed.base
+                )
+            });
+            Ok(())
+        }
         Command::Images => images(&cli, &store()?),
         Command::Inspect {
             reference,
@@ -307,6 +360,19 @@ fn client(cli: &Cli, credentials: CredentialStore) -> Result<RegistryClient> {
         credentials,
         ..ClientConfig::default()
     })?)
+}
+
+/// SOURCE_DATE_EPOCH (seconds), or 0 when it is not set.
+fn source_date_epoch() -> Result<i64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) => text
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|s| *s >= 0)
+            .with_context(|| format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds")),
+        Err(_) => Ok(0),
+    }
 }
 
 /// The store's storage, if it has been used (so that `gc` and `df` create nothing).

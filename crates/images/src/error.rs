@@ -63,6 +63,8 @@ pub enum ImageError {
     TagWithDigest(String),
     #[error("copy: {0}")]
     Copy(String),
+    #[error("commit: {0}")]
+    Commit(String),
     #[error(
         "the {0}: transport is not supported yet (docker://, oci:, oci-archive: and the store are)"
     )]

@@ -1,6 +1,8 @@
 //! Image operations over the local store and registries. The binary `imageadm` is a thin
 //! command line over this crate.
 
+mod change;
+mod commit;
 mod convert;
 mod copy;
 mod docker_archive;
@@ -16,6 +18,8 @@ mod storage;
 mod unpack;
 
 pub use aurora_layers::{IdMap, IdRange};
+pub use change::{apply_change, INSTRUCTIONS as CHANGE_INSTRUCTIONS};
+pub use commit::{commit, CommitOptions, CommitReport};
 pub use copy::{copy, CopyReport, Location};
 pub use error::{ImageError, Result};
 pub use layers::{collect_layers, disk_usage, Usage};

@@ -248,14 +248,46 @@ pub(crate) fn resolve(store: &Store, text: &str, platform: Option<&Platform>) ->
             reason: format!("bad digest {:?}", entry.digest),
         })?;
     }
-    let manifest_json = read_json(store, &manifest_digest, media::MAX_MANIFEST_BYTES)?;
-    let manifest = read_document(store, &manifest_digest)?;
+    let mut resolved = resolve_manifest(store, &name, &manifest_digest)?;
+    resolved.descriptor = descriptor;
+    resolved.index = index;
+    Ok(resolved)
+}
+
+/// Reads the manifest `manifest_digest` and its config, for the image called `name`.
+pub(crate) fn resolve_manifest(
+    store: &Store,
+    name: &str,
+    manifest_digest: &Digest,
+) -> Result<Resolved> {
+    let manifest_json = read_json(store, manifest_digest, media::MAX_MANIFEST_BYTES)?;
+    let manifest = read_document(store, manifest_digest)?;
     let config = read_config(store, &manifest)?.unwrap_or(Value::Null);
+    let size = serde_json::to_vec(&manifest_json).map_or(0, |b| b.len() as u64);
+    let descriptor = oci_spec::image::DescriptorBuilder::default()
+        .media_type(oci_spec::image::MediaType::ImageManifest)
+        .digest(
+            manifest_digest
+                .to_string()
+                .parse::<oci_spec::image::Digest>()
+                .map_err(|e| ImageError::BadManifest {
+                    reference: name.to_string(),
+                    digest: manifest_digest.to_string(),
+                    reason: e.to_string(),
+                })?,
+        )
+        .size(store.blob_size(manifest_digest)?.unwrap_or(size))
+        .build()
+        .map_err(|e| ImageError::BadManifest {
+            reference: name.to_string(),
+            digest: manifest_digest.to_string(),
+            reason: e.to_string(),
+        })?;
     Ok(Resolved {
-        name,
+        name: name.to_string(),
         descriptor,
-        index,
-        manifest_digest,
+        index: None,
+        manifest_digest: manifest_digest.clone(),
         manifest,
         manifest_json,
         config,

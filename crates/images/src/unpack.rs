@@ -150,11 +150,18 @@ pub struct UnpackReport {
 const BUNDLE_NOTE: &str = ".aurora-bundle.json";
 
 #[derive(serde::Serialize, serde::Deserialize)]
-struct BundleNote {
-    driver: String,
-    container: String,
-    image: String,
-    manifest: String,
+pub(crate) struct BundleNote {
+    pub driver: String,
+    pub container: String,
+    pub image: String,
+    pub manifest: String,
+}
+
+/// The note in a bundle made by `imageadm unpack`; `None` for anything else.
+pub(crate) fn read_bundle_note(bundle: &std::path::Path) -> Option<BundleNote> {
+    std::fs::read(bundle.join(BUNDLE_NOTE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 /// Unpacks `reference` from the store into a runtime bundle at `bundle`: lays down the layers
@@ -335,11 +342,8 @@ pub fn remove_bundle(
     choice: &StorageChoice,
     bundle: &std::path::Path,
 ) -> Result<String> {
-    let note_path = bundle.join(BUNDLE_NOTE);
-    let note: BundleNote = std::fs::read(&note_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| ImageError::NotABundle(bundle.to_path_buf()))?;
+    let note =
+        read_bundle_note(bundle).ok_or_else(|| ImageError::NotABundle(bundle.to_path_buf()))?;
     let driver = crate::storage::open_storage_if_used(store_root, choice)?
         .ok_or_else(|| ImageError::NotABundle(bundle.to_path_buf()))?;
     match driver.remove_container(&note.container) {

@@ -71,6 +71,8 @@ pub enum ErrorKind {
     DiffIdMismatch { expected: String, actual: String },
     #[error("unsupported: {0}")]
     Unsupported(String),
+    #[error("cannot pack the changes: {0}")]
+    Pack(io::Error),
 }
 
 impl ErrorKind {

@@ -87,8 +87,11 @@
 #![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
 mod apply;
+#[cfg(target_os = "linux")]
+mod diff;
 mod error;
 mod options;
+mod pack;
 mod path;
 mod stream;
 mod sys;
@@ -98,7 +101,22 @@ pub use error::{Error, ErrorKind};
 pub use options::{
     ApplyOptions, ApplyReport, Compression, IdMap, IdRange, Ownership, WhiteoutMode,
 };
+pub use pack::{pack_layer, ChangeSource, PackOptions, PackReport};
 pub use stream::decoder;
+
+/// Packing needs the walk, which only Linux has so far.
+#[cfg(not(target_os = "linux"))]
+mod diff {
+    pub(crate) fn walk(
+        _source: &crate::ChangeSource,
+        _emit: &mut dyn FnMut(crate::pack::Entry<'_>) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "packing layers is implemented for Linux only",
+        ))
+    }
+}
 
 /// The most bytes of headers (GNU long names and links, PAX records) one entry may have.
 /// Paths are at most 4 KiB on Linux and xattr values 64 KiB, so this is generous.

@@ -51,8 +51,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::command;
 use crate::pending;
 use crate::{
-    check_container_name, read_layer_note, tree_bytes, write_note, Dataset, DatasetKind, DiffForm,
-    Driver, DriverKind, LayerId, PendingLayer, Result, StorageError,
+    check_container_name, read_layer_note, tree_bytes, write_note, ContainerChanges, Dataset,
+    DatasetKind, DiffForm, Driver, DriverKind, LayerId, PendingLayer, Result, StorageError,
 };
 
 /// `BTRFS_SUPER_MAGIC`, the `f_type` statfs reports for btrfs.
@@ -399,6 +399,22 @@ impl Driver for BtrfsDriver {
         } else {
             Err(StorageError::NoSuchContainer(name.to_string()))
         }
+    }
+
+    fn container_changes(&self, name: &str) -> Result<(LayerId, ContainerChanges)> {
+        let changed = self.container_rootfs(name)?;
+        let top = read_layer_note(&self.container_path(name).join("layer"))
+            .ok_or_else(|| StorageError::NoSuchContainer(name.to_string()))?;
+        let base = self.layer_path(&top).join("root");
+        // A writable snapshot shares the unchanged inodes with the layer it was taken of.
+        Ok((
+            top,
+            ContainerChanges::Trees {
+                base,
+                changed,
+                inodes_kept: true,
+            },
+        ))
     }
 
     fn remove_container(&self, name: &str) -> Result<()> {

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use crate::command;
 use crate::pending;
 use crate::{
-    check_container_name, read_layer_note, tree_bytes, write_note, Dataset, DatasetKind, DiffForm,
-    Driver, DriverKind, LayerId, PendingLayer, Result, StorageError,
+    check_container_name, read_layer_note, tree_bytes, write_note, ContainerChanges, Dataset,
+    DatasetKind, DiffForm, Driver, DriverKind, LayerId, PendingLayer, Result, StorageError,
 };
 
 pub struct DirDriver {
@@ -160,6 +160,21 @@ impl Driver for DirDriver {
         } else {
             Err(StorageError::NoSuchContainer(name.to_string()))
         }
+    }
+
+    fn container_changes(&self, name: &str) -> Result<(LayerId, ContainerChanges)> {
+        let changed = self.container_rootfs(name)?;
+        let top = read_layer_note(&self.container_dir(name).join("layer"))
+            .ok_or_else(|| StorageError::NoSuchContainer(name.to_string()))?;
+        let base = self.layer_dir(&top).join("root");
+        Ok((
+            top,
+            ContainerChanges::Trees {
+                base,
+                changed,
+                inodes_kept: false,
+            },
+        ))
     }
 
     fn remove_container(&self, name: &str) -> Result<()> {

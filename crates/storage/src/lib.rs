@@ -171,6 +171,21 @@ pub enum DiffForm {
     OverlayUpper,
 }
 
+/// Where the changes a container made to its top layer can be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerChanges {
+    /// An overlayfs upper directory: the container's writes alone, whiteouts and opaque
+    /// directories in overlayfs's form.
+    OverlayUpper(PathBuf),
+    /// The container's tree and its top layer's, to compare. `inodes_kept`: the container is
+    /// a clone (zfs, btrfs), in which unchanged files keep their inode and ctime.
+    Trees {
+        base: PathBuf,
+        changed: PathBuf,
+        inodes_kept: bool,
+    },
+}
+
 /// Which driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -284,6 +299,9 @@ pub trait Driver: Send + Sync {
 
     /// The rootfs of an existing container.
     fn container_rootfs(&self, name: &str) -> Result<PathBuf>;
+
+    /// The container's top layer, and where the changes made since can be read.
+    fn container_changes(&self, name: &str) -> Result<(LayerId, ContainerChanges)>;
 
     /// Removes a container and everything in it.
     fn remove_container(&self, name: &str) -> Result<()>;

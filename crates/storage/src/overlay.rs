@@ -39,8 +39,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::pending;
 use crate::{
-    check_container_name, copy_root_attributes, read_layer_note, tree_bytes, write_note, Dataset,
-    DatasetKind, DiffForm, Driver, DriverKind, LayerId, PendingLayer, Result, StorageError,
+    check_container_name, copy_root_attributes, read_layer_note, tree_bytes, write_note,
+    ContainerChanges, Dataset, DatasetKind, DiffForm, Driver, DriverKind, LayerId, PendingLayer,
+    Result, StorageError,
 };
 
 /// `OVERLAYFS_SUPER_MAGIC`: overlayfs cannot have its upper directory on overlayfs.
@@ -535,6 +536,14 @@ impl Driver for OverlayDriver {
             self.mount(name, &chain)?;
         }
         Ok(root)
+    }
+
+    fn container_changes(&self, name: &str) -> Result<(LayerId, ContainerChanges)> {
+        check_container_name(name)?;
+        let dir = self.container_path(name);
+        let top = read_layer_note(&dir.join("layer"))
+            .ok_or_else(|| StorageError::NoSuchContainer(name.to_string()))?;
+        Ok((top, ContainerChanges::OverlayUpper(dir.join("upper"))))
     }
 
     fn remove_container(&self, name: &str) -> Result<()> {

@@ -57,8 +57,8 @@ use std::time::{Duration, Instant};
 use crate::command::{self, CommandFailure};
 use crate::pending;
 use crate::{
-    check_container_name, Dataset, DatasetKind, DiffForm, Driver, DriverKind, LayerId,
-    PendingLayer, Result, StorageError,
+    check_container_name, ContainerChanges, Dataset, DatasetKind, DiffForm, Driver, DriverKind,
+    LayerId, PendingLayer, Result, StorageError,
 };
 
 /// The snapshot that freezes a committed layer (imgadm's name for it too).
@@ -701,6 +701,36 @@ impl Driver for ZfsDriver {
             return Err(StorageError::NoSuchContainer(name.to_string()));
         }
         Ok(self.mounted(&dataset)?.join("root"))
+    }
+
+    fn container_changes(&self, name: &str) -> Result<(LayerId, ContainerChanges)> {
+        let changed = self.container_rootfs(name)?;
+        let dataset = self.container_dataset(name);
+        let origin = zfs(["get", "-H", "-o", "value", "origin", &dataset])?;
+        let layers = format!("{}/layers/", self.parent);
+        let top = origin
+            .trim()
+            .strip_prefix(&layers)
+            .and_then(|rest| rest.strip_suffix(&format!("@{FINAL}")))
+            .and_then(LayerId::parse)
+            .ok_or_else(|| StorageError::Unsupported {
+                driver: "zfs",
+                reason: format!(
+                    "{dataset} is a clone of {:?}, not of a layer's @{FINAL}",
+                    origin.trim()
+                ),
+            })?;
+        let base = self.layer_root(&top)?;
+        // A clone shares the unchanged inodes (number and ctime) with its origin snapshot.
+        // (`zfs diff` would say the same, but zfs-fuse's pool version has none.)
+        Ok((
+            top,
+            ContainerChanges::Trees {
+                base,
+                changed,
+                inodes_kept: true,
+            },
+        ))
     }
 
     fn remove_container(&self, name: &str) -> Result<()> {

@@ -206,6 +206,52 @@ impl Store {
         BlobWriter::start(digest, expected_size, self.scratch_dir(), final_path)
     }
 
+    /// A new file in the store's scratch directory, for a blob whose digest is known only once
+    /// it is written (a layer being packed); removed if dropped unpublished.
+    pub fn scratch_file(&self) -> Result<tempfile::NamedTempFile> {
+        let dir = self.scratch_dir();
+        fsutil::create_dir_all(&dir)?;
+        tempfile::Builder::new()
+            .prefix("new-")
+            .tempfile_in(&dir)
+            .map_err(StoreError::io(&dir))
+    }
+
+    /// Publishes a scratch file as blob `digest`, which the caller computed over the very
+    /// bytes it wrote: synced, then renamed into `blobs/`. Returns the blob's size.
+    pub fn publish_file(&self, file: tempfile::NamedTempFile, digest: &Digest) -> Result<u64> {
+        let final_path = self.blob_path(digest);
+        let size = file
+            .as_file()
+            .metadata()
+            .map_err(StoreError::io(file.path()))?
+            .len();
+        if self.blob_size(digest)? == Some(size) {
+            return Ok(size);
+        }
+        // Blobs are world-readable, as the ones the store writes itself (tempfile makes 0600).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.as_file()
+                .set_permissions(fs::Permissions::from_mode(0o644))
+                .map_err(StoreError::io(file.path()))?;
+        }
+        file.as_file()
+            .sync_all()
+            .map_err(StoreError::io(file.path()))?;
+        let dir = final_path.parent().map(Path::to_path_buf);
+        if let Some(dir) = &dir {
+            fsutil::create_dir_all(dir)?;
+        }
+        file.persist(&final_path)
+            .map_err(|e| StoreError::io(&final_path)(e.error))?;
+        if let Some(dir) = &dir {
+            fsutil::sync_dir(dir)?;
+        }
+        Ok(size)
+    }
+
     /// Stores a small document (manifest, config) whose bytes are already in memory.
     pub fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<()> {
         if self.blob_size(digest)? == Some(bytes.len() as u64) {

@@ -1,0 +1,320 @@
+//! `imageadm commit`, end to end, on every storage driver: a container is unpacked, changed
+//! the ways a container changes its files (new, changed, chmod/chown, deleted files,
+//! symlinks and fifos, a deleted directory, a directory emptied and refilled, a file
+//! replacing a directory and the other way round, new hardlinks, long names, xattrs), and
+//! committed; the new image, unpacked again by imageadm and by `umoci unpack`, must equal the
+//! changed tree path by path. The layer itself is checked for its whiteouts and opaque
+//! markers, and `--reproducible` for giving the same digest twice.
+//!
+//! Needs root (overlay mounts, owners, devices); btrfs and zfs are skipped when their tools
+//! are missing, except in CI.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aurora_testkit::tree::{diff, snapshot, Snap, Tree};
+use aurora_testkit::{require_tools, BtrfsVolume, ImageBuilder, LayerBuilder, ZfsPool};
+use common::{blob_path, is_root, umoci_unpack, World};
+use serde_json::Value;
+
+/// Directory mtimes left out (applying children changes them); overlay xattrs hidden.
+const COMPARE: Snap = Snap {
+    dir_mtimes: false,
+    hide_overlay_xattrs: true,
+};
+
+const BASE: &str = "test/base:1";
+const NEW: &str = "test/committed:1";
+
+/// A base image with something of every kind to change.
+fn base_image() -> ImageBuilder {
+    let layer = LayerBuilder::busybox_rootfs()
+        .dir("data", 0o755)
+        .file("data/keep.txt", "keep\n", 0o644)
+        .file("data/edit.txt", "before\n", 0o644)
+        .file("data/gone.txt", "deleted by the container\n", 0o644)
+        .symlink("data/link", "keep.txt")
+        .fifo("data/fifo", 0o620)
+        .dir("data/tree", 0o755)
+        .file("data/tree/a", "a\n", 0o644)
+        .dir("data/tree/b", 0o700)
+        .file("data/tree/b/c", "c\n", 0o600)
+        .dir("opt", 0o755)
+        .dir("opt/old", 0o755)
+        .file("opt/old/x", "replaced with its directory\n", 0o644)
+        .file("opt/old/y", "replaced too\n", 0o644)
+        .dir("srv", 0o755)
+        .file("srv/was-a-file", "becomes a directory\n", 0o644)
+        .dir("srv/was-a-dir", 0o755)
+        .file("srv/was-a-dir/inner", "goes with it\n", 0o644)
+        .dir("home", 0o755)
+        .file_owned("home/own.txt", "mine\n", 0o640, 1000, 1000)
+        .file("usr/bin/tool", "#!/bin/sh\n", 0o755)
+        .build();
+    ImageBuilder::new().layer(layer).cmd(&["/bin/sh"])
+}
+
+/// What a container does to its root, as root in the host (`xattrs`: whether the
+/// filesystem takes user xattrs; zfs-fuse has none).
+fn change(rootfs: &Path, xattrs: bool) {
+    let at = |p: &str| rootfs.join(p);
+    fs::write(at("data/edit.txt"), "after, and longer\n").unwrap();
+    fs::write(at("data/new.txt"), "new\n").unwrap();
+    fs::remove_file(at("data/gone.txt")).unwrap();
+    fs::remove_file(at("data/link")).unwrap();
+    fs::remove_file(at("data/fifo")).unwrap();
+    std::os::unix::fs::symlink("../keep.txt", at("data/tree/newlink")).unwrap();
+    fs::remove_dir_all(at("data/tree/b")).unwrap();
+    // Emptied and refilled: an opaque directory.
+    fs::remove_dir_all(at("opt/old")).unwrap();
+    fs::create_dir(at("opt/old")).unwrap();
+    fs::write(at("opt/old/z"), "the only entry now\n").unwrap();
+    // A file becomes a directory, a directory a file.
+    fs::remove_file(at("srv/was-a-file")).unwrap();
+    fs::create_dir(at("srv/was-a-file")).unwrap();
+    fs::write(at("srv/was-a-file/inside"), "inside\n").unwrap();
+    fs::remove_dir_all(at("srv/was-a-dir")).unwrap();
+    fs::write(at("srv/was-a-dir"), "a file now\n").unwrap();
+    // Metadata only.
+    fs::set_permissions(at("usr/bin/tool"), fs::Permissions::from_mode(0o4750)).unwrap();
+    std::os::unix::fs::chown(at("home/own.txt"), Some(2000), Some(3000)).unwrap();
+    // New hardlinks, a long name, a fifo.
+    fs::create_dir_all(at("new/deep")).unwrap();
+    fs::write(at("new/first"), "linked\n").unwrap();
+    fs::hard_link(at("new/first"), at("new/deep/second")).unwrap();
+    let long = format!("new/{}", "d".repeat(120));
+    fs::create_dir(at(&long)).unwrap();
+    fs::write(at(&format!("{long}/{}", "f".repeat(100))), "long name\n").unwrap();
+    let status = Command::new("mkfifo").arg(at("new/pipe")).status().unwrap();
+    assert!(status.success());
+    if xattrs {
+        rustix::fs::lsetxattr(
+            at("new/first"),
+            "user.aurora.note",
+            b"kept",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
+    }
+}
+
+/// A tree for comparing: the root left out, mtimes to whole seconds (what tar keeps).
+fn tree_of(rootfs: &Path) -> Tree {
+    let mut tree = snapshot(rootfs, COMPARE);
+    tree.remove("");
+    for node in tree.values_mut() {
+        if let Some((seconds, _)) = node.mtime {
+            node.mtime = Some((seconds, 0));
+        }
+    }
+    tree
+}
+
+/// The base image copied into a new store.
+fn world_with_base(world: &World) {
+    require_tools(&["umoci"]);
+    let layout = world.dir.path().join("layout");
+    base_image().write(&layout, "base");
+    world.ok(&[
+        "--quiet",
+        "copy",
+        &format!("oci:{}:base", layout.display()),
+        BASE,
+    ]);
+}
+
+fn unpack(world: &World, flags: &[&str], reference: &str, bundle: &Path) -> PathBuf {
+    let mut args = flags.to_vec();
+    args.extend([
+        "--format",
+        "json",
+        "unpack",
+        reference,
+        bundle.to_str().unwrap(),
+    ]);
+    let made = world.ok(&args).json();
+    PathBuf::from(made["rootfs"].as_str().unwrap())
+}
+
+fn commit(world: &World, flags: &[&str], target: &str, reference: &str, extra: &[&str]) -> Value {
+    let mut args = flags.to_vec();
+    args.extend(["--format", "json", "commit", target, reference]);
+    args.extend(extra);
+    world.ok(&args).json()
+}
+
+fn manifest_of(world: &World, reference: &str) -> Value {
+    world.ok(&["inspect", reference]).json()["manifest"].clone()
+}
+
+/// Entry names of a layer blob (any compression), in order.
+fn layer_names(world: &World, digest: &str) -> Vec<String> {
+    let blob = fs::File::open(blob_path(&world.root(), digest)).unwrap();
+    let (_, reader) = aurora_layers::decoder(blob, aurora_layers::Compression::Detect).unwrap();
+    let mut archive = tar::Archive::new(reader);
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            String::from_utf8_lossy(&e.path_bytes()).into_owned()
+        })
+        .collect()
+}
+
+/// The whole story on one driver.
+fn check_driver(world: &World, flags: &[&str], driver: &str) {
+    world_with_base(world);
+    let xattrs = driver != "zfs";
+    let bundle = world.dir.path().join("container");
+    let rootfs = unpack(world, flags, BASE, &bundle);
+    change(&rootfs, xattrs);
+    let expected = tree_of(&rootfs);
+
+    let made = commit(
+        world,
+        flags,
+        bundle.to_str().unwrap(),
+        NEW,
+        &[
+            "--message",
+            "changed",
+            "--change",
+            "CMD [\"/bin/cat\", \"/data/new.txt\"]",
+        ],
+    );
+    assert_eq!(made["driver"], driver, "{made}");
+    assert_eq!(made["base"], "docker.io/test/base:1", "{made}");
+
+    // The layer: exactly the changes, with the markers the image spec asks for.
+    let manifest = manifest_of(world, NEW);
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2, "{manifest}");
+    assert_eq!(layers[1]["digest"], made["layer"]);
+    assert_eq!(
+        layers[1]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    let names = layer_names(world, made["layer"].as_str().unwrap());
+    for marker in [
+        "data/.wh.gone.txt",
+        "data/.wh.link",
+        "data/.wh.fifo",
+        "data/tree/.wh.b",
+        "opt/old/.wh..wh..opq",
+        "opt/old/z",
+        "srv/was-a-file/inside",
+        "srv/was-a-dir",
+        "new/deep/second",
+        "home/own.txt",
+        "usr/bin/tool",
+    ] {
+        assert!(
+            names.iter().any(|n| n == marker),
+            "{driver}: no {marker} in {names:?}"
+        );
+    }
+    for unchanged in [
+        "data/keep.txt",
+        "bin/busybox",
+        "opt/old/x",
+        "srv/was-a-dir/inner",
+    ] {
+        assert!(
+            !names.iter().any(|n| n == unchanged),
+            "{driver}: {unchanged} is in the layer: {names:?}"
+        );
+    }
+    let opaque = names
+        .iter()
+        .position(|n| n == "opt/old/.wh..wh..opq")
+        .unwrap();
+    let refilled = names.iter().position(|n| n == "opt/old/z").unwrap();
+    assert!(
+        opaque < refilled,
+        "the opaque marker comes before the new entries"
+    );
+
+    // The config: one more diff ID and history entry, the change applied.
+    let config = world.ok(&["inspect", NEW]).json()["config"].clone();
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    assert_eq!(config["rootfs"]["diff_ids"][1], made["diff_id"]);
+    assert_eq!(
+        config["config"]["Cmd"],
+        serde_json::json!(["/bin/cat", "/data/new.txt"])
+    );
+    let history = config["history"].as_array().unwrap();
+    assert_eq!(history.last().unwrap()["comment"], "changed", "{config}");
+
+    // Unpacked again by imageadm and by umoci: the changed tree, path by path.
+    let again = unpack(world, flags, NEW, &world.dir.path().join("again"));
+    if let Some(differences) = diff("changed", &expected, "committed", &tree_of(&again)) {
+        panic!("{driver}: the committed image unpacks differently:\n{differences}");
+    }
+    let umoci_bundle = world.dir.path().join("umoci");
+    let out = umoci_unpack(&world.root(), &format!("docker.io/{NEW}"), &umoci_bundle);
+    assert!(
+        out.status.success(),
+        "umoci unpack: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut umoci_tree = tree_of(&umoci_bundle.join("rootfs"));
+    let mut expected_for_umoci = expected.clone();
+    if !xattrs {
+        // umoci's tree is on the host's filesystem, which has the xattrs zfs-fuse lacks.
+        for node in umoci_tree
+            .values_mut()
+            .chain(expected_for_umoci.values_mut())
+        {
+            node.xattrs.clear();
+        }
+    }
+    if let Some(differences) = diff("changed", &expected_for_umoci, "umoci", &umoci_tree) {
+        panic!("{driver}: umoci unpacks the committed image differently:\n{differences}");
+    }
+    assert_eq!(
+        fs::read_to_string(umoci_bundle.join("rootfs/opt/old/z")).unwrap(),
+        "the only entry now\n"
+    );
+    assert!(!umoci_bundle.join("rootfs/opt/old/x").exists());
+}
+
+#[test]
+fn dir_driver_commits_what_changed() {
+    if !is_root("dir_driver_commits_what_changed") {
+        return;
+    }
+    let world = World::new();
+    check_driver(&world, &["--storage", "dir"], "dir");
+}
+
+#[test]
+fn overlay_driver_commits_what_changed() {
+    if !is_root("overlay_driver_commits_what_changed") {
+        return;
+    }
+    let world = World::new();
+    check_driver(&world, &["--storage", "overlay"], "overlay");
+}
+
+#[test]
+fn btrfs_driver_commits_what_changed() {
+    let Some(volume) = BtrfsVolume::create_or_skip("btrfs_driver_commits_what_changed") else {
+        return;
+    };
+    let world = World::with_root(volume.path().join("store"));
+    check_driver(&world, &[], "btrfs");
+}
+
+#[test]
+fn zfs_driver_commits_what_changed() {
+    let Some(pool) = ZfsPool::create_or_skip("zfs_driver_commits_what_changed") else {
+        return;
+    };
+    let world = World::with_root(pool.mountpoint());
+    check_driver(&world, &[], "zfs");
+}
