@@ -318,3 +318,228 @@ fn zfs_driver_commits_what_changed() {
     let world = World::with_root(pool.mountpoint());
     check_driver(&world, &[], "zfs");
 }
+
+/// The blobs in the store, by name.
+fn blobs(world: &World) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(world.root().join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn reproducible_commits_of_the_same_changes_give_the_same_digests() {
+    if !is_root("reproducible_commits_of_the_same_changes_give_the_same_digests") {
+        return;
+    }
+    let world = World::new();
+    world_with_base(&world);
+    let flags = ["--storage", "overlay"];
+    let mut made = Vec::new();
+    for (i, name) in ["one", "two"].iter().enumerate() {
+        let bundle = world.dir.path().join(name);
+        let rootfs = unpack(&world, &flags, BASE, &bundle);
+        fs::write(rootfs.join("data/new.txt"), "the same change\n").unwrap();
+        fs::remove_file(rootfs.join("data/gone.txt")).unwrap();
+        // Made at different times: only the clamp makes them equal.
+        let when = std::time::SystemTime::now() - std::time::Duration::from_secs(100 * i as u64);
+        fs::File::options()
+            .write(true)
+            .open(rootfs.join("data/new.txt"))
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+        made.push(commit(
+            &world,
+            &flags,
+            bundle.to_str().unwrap(),
+            &format!("test/repro:{name}"),
+            &["--reproducible"],
+        ));
+    }
+    assert_eq!(made[0]["layer"], made[1]["layer"], "{made:?}");
+    assert_eq!(made[0]["manifest"], made[1]["manifest"], "{made:?}");
+    let config = world.ok(&["inspect", "test/repro:one"]).json()["config"].clone();
+    assert_eq!(config["created"], "1970-01-01T00:00:00Z");
+
+    // SOURCE_DATE_EPOCH sets the clamp and the time recorded.
+    let out = world
+        .imageadm()
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(["--storage", "overlay", "--format", "json", "commit"])
+        .arg(world.dir.path().join("one"))
+        .args(["test/repro:epoch", "--reproducible"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let epoch: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(epoch["manifest"], made[0]["manifest"]);
+    let config = world.ok(&["inspect", "test/repro:epoch"]).json()["config"].clone();
+    assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+    assert_eq!(
+        config["history"].as_array().unwrap().last().unwrap()["created"],
+        "2023-11-14T22:13:20Z"
+    );
+}
+
+#[test]
+fn commits_stack_in_every_compression_and_by_container_name() {
+    if !is_root("commits_stack_in_every_compression_and_by_container_name") {
+        return;
+    }
+    let world = World::new();
+    world_with_base(&world);
+    let flags = ["--storage", "dir"];
+    let first = world.dir.path().join("first");
+    let rootfs = unpack(&world, &flags, BASE, &first);
+    fs::write(rootfs.join("data/first.txt"), "first commit\n").unwrap();
+    commit(
+        &world,
+        &flags,
+        first.to_str().unwrap(),
+        "test/stack:1",
+        &["--compression", "zstd"],
+    );
+
+    // The second generation, committed by the container's name.
+    let second = world.dir.path().join("second");
+    let rootfs = unpack(&world, &flags, "test/stack:1", &second);
+    assert_eq!(
+        fs::read_to_string(rootfs.join("data/first.txt")).unwrap(),
+        "first commit\n"
+    );
+    fs::remove_file(rootfs.join("data/first.txt")).unwrap();
+    fs::write(rootfs.join("data/second.txt"), "second commit\n").unwrap();
+    let made = commit(
+        &world,
+        &flags,
+        "second",
+        "test/stack:2",
+        &["--compression", "none"],
+    );
+    assert_eq!(made["container"], "second");
+    assert_eq!(made["base"], "docker.io/test/stack:1");
+    let expected = tree_of(&rootfs);
+
+    let manifest = manifest_of(&world, "test/stack:2");
+    let types: Vec<&str> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types[1..],
+        [
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            "application/vnd.oci.image.layer.v1.tar"
+        ]
+    );
+    let third = unpack(
+        &world,
+        &flags,
+        "test/stack:2",
+        &world.dir.path().join("third"),
+    );
+    if let Some(differences) = diff("changed", &expected, "committed", &tree_of(&third)) {
+        panic!("the second commit unpacks differently:\n{differences}");
+    }
+    assert!(!third.join("data/first.txt").exists());
+    // The image pushes to and reads back from other tools as any other: skopeo reads it.
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!(
+            "oci:{}:docker.io/test/stack:2",
+            world.root().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(raw["layers"], manifest["layers"]);
+}
+
+#[test]
+fn bad_commits_are_refused_and_leave_the_store_as_it_was() {
+    if !is_root("bad_commits_are_refused_and_leave_the_store_as_it_was") {
+        return;
+    }
+    let world = World::new();
+    world_with_base(&world);
+    let flags = ["--storage", "dir"];
+    let nowhere = world.dir.path().join("nowhere");
+    world
+        .run(&["commit", nowhere.to_str().unwrap(), NEW])
+        .assert_fails(1, &["nothing has been unpacked"]);
+
+    let bundle = world.dir.path().join("container");
+    let rootfs = unpack(&world, &flags, BASE, &bundle);
+    fs::write(rootfs.join("data/new.txt"), "new\n").unwrap();
+    let target = bundle.to_str().unwrap();
+    let names = common::store_names(&world.root());
+    let before = blobs(&world);
+    let fails = |args: &[&str], code: i32, words: &[&str]| {
+        let mut all = flags.to_vec();
+        all.extend(args);
+        world.run(&all).assert_fails(code, words);
+        assert_eq!(
+            common::store_names(&world.root()),
+            names,
+            "{args:?} named something"
+        );
+        assert_eq!(blobs(&world), before, "{args:?} left blobs");
+    };
+    fails(
+        &["commit", target, NEW, "--change", "RUN rm -rf /"],
+        1,
+        &["cannot be changed by a commit"],
+    );
+    fails(
+        &["commit", target, NEW, "--change", "EXPOSE 99999"],
+        1,
+        &["give PORT"],
+    );
+    fails(
+        &[
+            "commit",
+            target,
+            "test/x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        ],
+        1,
+        &["cannot carry a digest"],
+    );
+    fails(&["commit", target, "Bad/Name"], 1, &["Bad/Name"]);
+    fails(
+        &["commit", "no-such-container", NEW],
+        1,
+        &["no-such-container", "does not exist"],
+    );
+    let other = world.dir.path().join("other-bundle");
+    fs::create_dir(&other).unwrap();
+    fs::write(other.join("config.json"), "{}").unwrap();
+    fails(
+        &["commit", other.to_str().unwrap(), NEW],
+        1,
+        &["not a bundle made by `imageadm unpack`"],
+    );
+    world
+        .run(&["commit", target, NEW, "--compression", "lz4"])
+        .assert_fails(2, &["lz4"]);
+
+    // The image the container came from removed and collected: said plainly.
+    world.ok(&["--quiet", "rm", BASE]);
+    world.ok(&["--quiet", "gc"]);
+    let mut all = flags.to_vec();
+    all.extend(["commit", target, NEW]);
+    world.run(&all).assert_fails(1, &["no longer in the store"]);
+}

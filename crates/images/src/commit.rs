@@ -147,7 +147,8 @@ fn find_container(store: &Store, driver: &dyn Driver, target: &str) -> Result<(S
         )?;
         return Ok((note.container, base));
     }
-    if bundle.join("config.json").is_file() {
+    // A directory named as a path is a bundle or nothing; a bare word may be a container.
+    if bundle.join("config.json").is_file() || (target.contains('/') && bundle.is_dir()) {
         return Err(ImageError::NotABundle(bundle.to_path_buf()));
     }
     aurora_storage::check_container_name(target)?;

@@ -485,3 +485,47 @@ impl<R: Read> Read for ExactReader<R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_shrinks_while_it_is_read_fails_instead_of_cutting_the_entry_short() {
+        let mut short = ExactReader {
+            inner: &b"only seven"[..7],
+            left: 10,
+        };
+        let mut out = Vec::new();
+        let error = short.read_to_end(&mut out).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(error.to_string().contains("shrank by 3 bytes"), "{error}");
+        let mut exact = ExactReader {
+            inner: &b"exactly"[..],
+            left: 7,
+        };
+        out.clear();
+        exact.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"exactly");
+    }
+
+    #[test]
+    fn media_types_follow_the_compression() {
+        let with = |compression| PackOptions {
+            compression,
+            ..PackOptions::default()
+        };
+        assert_eq!(
+            PackOptions::default().media_type(),
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
+        assert_eq!(
+            with(Compression::Zstd).media_type(),
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
+        assert_eq!(
+            with(Compression::None).media_type(),
+            "application/vnd.oci.image.layer.v1.tar"
+        );
+    }
+}
