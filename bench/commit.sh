@@ -71,6 +71,7 @@ build_base() {
 		            out.write(words[:4096])
 	EOF
 	oci_layer "$BASE/layout" base "$BASE/bundle" "busybox and the data tree"
+	oci_config "$BASE/layout" base --config.cmd /bin/sh
 	rm -rf "$BASE/bundle"
 	touch "$BASE/built"
 }
@@ -78,6 +79,7 @@ build_base() {
 
 # change ROOT: 600 files rewritten, 300 added, 100 deleted.
 change() {
+	[[ -d $1/data/d000 ]] || die "change: $1 holds no base image tree"
 	python3 - "$1/data" <<-'EOF'
 		import os, sys
 		data = sys.argv[1]
@@ -112,14 +114,15 @@ for ((round = 1; round <= RUNS; round++)); do
 		bundle=$RUNS_DIR/$tool-$round
 		case $tool in
 		imageadm)
-			rootfs=$("$IMAGEADM_BIN" --root "$STORE" --storage "$DRIVER" --format json unpack bench/base:1 "$bundle" | jq -r .rootfs)
+			rootfs=$("$IMAGEADM_BIN" --root "$STORE" --storage "$DRIVER" --format json unpack bench/base:1 "$bundle" | jq -r .rootfs) ||
+				die "imageadm unpack failed"
 			change "$rootfs"
 			sync
 			timed "$logf" "$IMAGEADM_BIN" --root "$STORE" --storage "$DRIVER" --format json commit "$bundle" "bench/new:$round"
 			[[ $(jq .whiteouts "$logf") == 100 ]] || die "imageadm's layer: $(cat "$logf")"
 			;;
 		umoci)
-			umoci unpack --image "$LAYOUT:base" "$bundle" >/dev/null
+			umoci unpack --image "$LAYOUT:base" "$bundle" >/dev/null || die "umoci unpack failed"
 			change "$bundle/rootfs"
 			sync
 			timed "$logf" umoci repack --image "$LAYOUT:new-$round" "$bundle"

@@ -15,7 +15,8 @@
 #   would otherwise mount blobs it remembers pushing before): every byte is uploaded.
 # - RUNS rounds, alternating which tool goes first; each run is checked by reading the pushed
 #   manifest back with skopeo and comparing its digest with the store's.
-# - Prints medians, peak RSS and the ratio, then one JSON line as the last line of stdout.
+# - Prints medians, peak RSS and the ratio, then one JSON line; then runs bench/commit.sh
+#   (COMMIT=0 skips it), whose own JSON line is the last line of stdout.
 #
 # Env: IMAGEADM   imageadm binary (default target/release/imageadm, built if missing)
 #      RUNS       rounds (default 5)
@@ -120,3 +121,10 @@ jq -nc --argjson runs "$RUNS" --argjson layers "$LAYERS" --argjson bytes "$COMPR
 	'{benchmark: "push", runs: $runs, layers: $layers, compressed_bytes: $bytes, loadavg_at_start: $load,
 	  imageadm: {median_s: ($i / 1e6), median_peak_rss_kib: $ir},
 	  skopeo: {median_s: ($s / 1e6), median_peak_rss_kib: $sr}, speedup_skopeo_over_imageadm: $ratio}'
+
+# The second half of the round trip: commit of 1,000 changed files against umoci repack
+# (bench/commit.sh, whose JSON line then comes last). COMMIT=0 skips it.
+if [[ ${COMMIT:-1} != 0 ]]; then
+	echo
+	"$(dirname "${BASH_SOURCE[0]}")/commit.sh"
+fi
