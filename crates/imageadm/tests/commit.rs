@@ -35,6 +35,7 @@ fn base_image() -> ImageBuilder {
     let layer = LayerBuilder::busybox_rootfs()
         .dir("data", 0o755)
         .file("data/keep.txt", "keep\n", 0o644)
+        .file("data/link-me", "gains a name\n", 0o644)
         .file("data/edit.txt", "before\n", 0o644)
         .file("data/gone.txt", "deleted by the container\n", 0o644)
         .symlink("data/link", "keep.txt")
@@ -86,6 +87,8 @@ fn change(rootfs: &Path, xattrs: bool) {
     fs::create_dir_all(at("new/deep")).unwrap();
     fs::write(at("new/first"), "linked\n").unwrap();
     fs::hard_link(at("new/first"), at("new/deep/second")).unwrap();
+    // A new name for a file of the image.
+    fs::hard_link(at("data/link-me"), at("new/second-name")).unwrap();
     let long = format!("new/{}", "d".repeat(120));
     fs::create_dir(at(&long)).unwrap();
     fs::write(at(&format!("{long}/{}", "f".repeat(100))), "long name\n").unwrap();
@@ -210,6 +213,7 @@ fn check_driver(world: &World, flags: &[&str], driver: &str) {
         "srv/was-a-file/inside",
         "srv/was-a-dir",
         "new/deep/second",
+        "new/second-name",
         "home/own.txt",
         "usr/bin/tool",
     ] {

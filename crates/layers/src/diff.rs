@@ -295,7 +295,7 @@ impl<'a, 'e> Walker<'a, 'e> {
     }
 
     /// Whether an entry is unchanged: what a layer records of it is the same (contents by
-    /// size and mtime). In a clone, an unchanged inode also keeps its number and its ctime,
+    /// size and mtime, hardlinks by link count). In a clone, an unchanged inode also keeps its number and its ctime,
     /// which any change to its data, metadata or xattrs sets, so that decides the rest
     /// (zfs-fuse leaves ctime alone on chmod and chown, hence the metadata check first).
     fn same(
@@ -313,6 +313,8 @@ impl<'a, 'e> Walker<'a, 'e> {
             && st.st_mtime == before.st_mtime
             && st.st_mtime_nsec == before.st_mtime_nsec
             && (kind == FileType::Directory || st.st_size == before.st_size)
+            // A new name for an unchanged file: both names go into the layer, linked.
+            && (kind == FileType::Directory || st.st_nlink == before.st_nlink)
             && st.st_rdev == before.st_rdev;
         if !quick {
             return Ok(false);
