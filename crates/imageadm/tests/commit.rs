@@ -16,16 +16,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use aurora_testkit::tree::{diff, snapshot, Snap, Tree};
+use aurora_testkit::tree::{diff, layer_tree};
 use aurora_testkit::{require_tools, BtrfsVolume, ImageBuilder, LayerBuilder, ZfsPool};
 use common::{blob_path, is_root, umoci_unpack, World};
 use serde_json::Value;
-
-/// Directory mtimes left out (applying children changes them); overlay xattrs hidden.
-const COMPARE: Snap = Snap {
-    dir_mtimes: false,
-    hide_overlay_xattrs: true,
-};
 
 const BASE: &str = "test/base:1";
 const NEW: &str = "test/committed:1";
@@ -105,18 +99,6 @@ fn change(rootfs: &Path, xattrs: bool) {
     }
 }
 
-/// A tree for comparing: the root left out, mtimes to whole seconds (what tar keeps).
-fn tree_of(rootfs: &Path) -> Tree {
-    let mut tree = snapshot(rootfs, COMPARE);
-    tree.remove("");
-    for node in tree.values_mut() {
-        if let Some((seconds, _)) = node.mtime {
-            node.mtime = Some((seconds, 0));
-        }
-    }
-    tree
-}
-
 /// The base image copied into a new store.
 fn world_with_base(world: &World) {
     require_tools(&["umoci"]);
@@ -176,7 +158,7 @@ fn check_driver(world: &World, flags: &[&str], driver: &str) {
     let bundle = world.dir.path().join("container");
     let rootfs = unpack(world, flags, BASE, &bundle);
     change(&rootfs, xattrs);
-    let expected = tree_of(&rootfs);
+    let expected = layer_tree(&rootfs);
 
     let made = commit(
         world,
@@ -256,7 +238,7 @@ fn check_driver(world: &World, flags: &[&str], driver: &str) {
 
     // Unpacked again by imageadm and by umoci: the changed tree, path by path.
     let again = unpack(world, flags, NEW, &world.dir.path().join("again"));
-    if let Some(differences) = diff("changed", &expected, "committed", &tree_of(&again)) {
+    if let Some(differences) = diff("changed", &expected, "committed", &layer_tree(&again)) {
         panic!("{driver}: the committed image unpacks differently:\n{differences}");
     }
     let umoci_bundle = world.dir.path().join("umoci");
@@ -266,7 +248,7 @@ fn check_driver(world: &World, flags: &[&str], driver: &str) {
         "umoci unpack: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut umoci_tree = tree_of(&umoci_bundle.join("rootfs"));
+    let mut umoci_tree = layer_tree(&umoci_bundle.join("rootfs"));
     let mut expected_for_umoci = expected.clone();
     if !xattrs {
         // umoci's tree is on the host's filesystem, which has the xattrs zfs-fuse lacks.
@@ -429,7 +411,7 @@ fn commits_stack_in_every_compression_and_by_container_name() {
     );
     assert_eq!(made["container"], "second");
     assert_eq!(made["base"], "docker.io/test/stack:1");
-    let expected = tree_of(&rootfs);
+    let expected = layer_tree(&rootfs);
 
     let manifest = manifest_of(&world, "test/stack:2");
     let types: Vec<&str> = manifest["layers"]
@@ -451,7 +433,7 @@ fn commits_stack_in_every_compression_and_by_container_name() {
         "test/stack:2",
         &world.dir.path().join("third"),
     );
-    if let Some(differences) = diff("changed", &expected, "committed", &tree_of(&third)) {
+    if let Some(differences) = diff("changed", &expected, "committed", &layer_tree(&third)) {
         panic!("the second commit unpacks differently:\n{differences}");
     }
     assert!(!third.join("data/first.txt").exists());

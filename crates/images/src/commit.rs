@@ -345,17 +345,11 @@ fn put_image_parts(
         .map_err(|e| ImageError::Commit(format!("serialising the manifest: {e}")))?;
     let manifest_digest = aurora_spec::sha256_digest(&manifest_bytes);
     store.put_blob(&manifest_digest, &manifest_bytes)?;
-    let descriptor = oci_spec::image::DescriptorBuilder::default()
-        .media_type(oci_spec::image::MediaType::ImageManifest)
-        .digest(
-            manifest_digest
-                .to_string()
-                .parse::<oci_spec::image::Digest>()
-                .map_err(|e| ImageError::Commit(format!("manifest digest: {e}")))?,
-        )
-        .size(manifest_bytes.len() as u64)
-        .build()
-        .map_err(|e| ImageError::Commit(format!("manifest descriptor: {e}")))?;
+    let descriptor = oci_spec::image::Descriptor::new(
+        oci_spec::image::MediaType::ImageManifest,
+        manifest_bytes.len() as u64,
+        manifest_digest.clone(),
+    );
     store.set_ref(name, &descriptor)?;
     Ok((manifest_digest, config_digest))
 }

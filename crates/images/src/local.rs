@@ -263,26 +263,12 @@ pub(crate) fn resolve_manifest(
     let manifest_json = read_json(store, manifest_digest, media::MAX_MANIFEST_BYTES)?;
     let manifest = read_document(store, manifest_digest)?;
     let config = read_config(store, &manifest)?.unwrap_or(Value::Null);
-    let size = serde_json::to_vec(&manifest_json).map_or(0, |b| b.len() as u64);
-    let descriptor = oci_spec::image::DescriptorBuilder::default()
-        .media_type(oci_spec::image::MediaType::ImageManifest)
-        .digest(
-            manifest_digest
-                .to_string()
-                .parse::<oci_spec::image::Digest>()
-                .map_err(|e| ImageError::BadManifest {
-                    reference: name.to_string(),
-                    digest: manifest_digest.to_string(),
-                    reason: e.to_string(),
-                })?,
-        )
-        .size(store.blob_size(manifest_digest)?.unwrap_or(size))
-        .build()
-        .map_err(|e| ImageError::BadManifest {
-            reference: name.to_string(),
-            digest: manifest_digest.to_string(),
-            reason: e.to_string(),
-        })?;
+    let size = store.blob_size(manifest_digest)?.unwrap_or_default();
+    let descriptor = oci_spec::image::Descriptor::new(
+        oci_spec::image::MediaType::ImageManifest,
+        size,
+        manifest_digest.clone(),
+    );
     Ok(Resolved {
         name: name.to_string(),
         descriptor,

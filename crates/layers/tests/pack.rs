@@ -15,12 +15,7 @@ use aurora_layers::{
     apply_layer, pack_layer, ApplyOptions, ChangeSource, Compression, ErrorKind, PackOptions,
     PackReport,
 };
-use aurora_testkit::tree::{diff, snapshot, Snap, Tree};
-
-const COMPARE: Snap = Snap {
-    dir_mtimes: false,
-    hide_overlay_xattrs: true,
-};
+use aurora_testkit::tree::{diff, layer_tree};
 
 fn pack(source: &ChangeSource, options: &PackOptions) -> (PackReport, Vec<u8>) {
     pack_layer(source, Vec::new(), options).expect("pack")
@@ -53,15 +48,9 @@ fn names(tar_bytes: &[u8]) -> Vec<String> {
     entries(tar_bytes).into_iter().map(|(n, _)| n).collect()
 }
 
-fn tree_of(root: &Path) -> Tree {
-    let mut tree = snapshot(root, COMPARE);
-    tree.remove("");
-    for node in tree.values_mut() {
-        if let Some((seconds, _)) = node.mtime {
-            node.mtime = Some((seconds, 0));
-        }
-    }
-    tree
+fn set_mtime(path: &Path, when: std::time::SystemTime) {
+    let file = fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(when).unwrap();
 }
 
 fn mkfifo(path: &Path) {
@@ -120,7 +109,8 @@ fn a_tree_packs_and_applies_back_identically_in_every_compression() {
         let mut apply = ApplyOptions::new("packed");
         apply.expected_diff_id = Some(report.diff_id.clone());
         apply_layer(&out, &bytes[..], compression, &apply).expect("apply");
-        if let Some(differences) = diff("packed", &tree_of(&tree), "applied", &tree_of(&out)) {
+        if let Some(differences) = diff("packed", &layer_tree(&tree), "applied", &layer_tree(&out))
+        {
             panic!("{compression}: the applied layer differs:\n{differences}");
         }
     }
@@ -148,12 +138,7 @@ fn the_same_tree_gives_the_same_bytes_and_clamped_mtimes_hide_when_it_was_made()
         symlink("b/file", root.join("a/link")).unwrap();
     }
     let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(500);
-    fs::File::options()
-        .write(true)
-        .open(one.join("a/b/file"))
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
+    set_mtime(&one.join("a/b/file"), old);
     let clamped = PackOptions {
         clamp_mtime: Some(1000),
         ..PackOptions::default()
@@ -165,14 +150,9 @@ fn the_same_tree_gives_the_same_bytes_and_clamped_mtimes_hide_when_it_was_made()
     // The other tree's file is newer than the clamp, this one's older: not the same tree.
     let (other, _) = pack(&ChangeSource::Tree(two.clone()), &clamped);
     assert_ne!(first.diff_id, other.diff_id);
-    fs::File::options()
-        .write(true)
-        .open(two.join("a/b/file"))
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
+    set_mtime(&two.join("a/b/file"), old);
     let (same, bytes_two) = pack(&ChangeSource::Tree(two.clone()), &clamped);
-    assert_eq!(same.digest, first.digest, "now equal trees: {bytes_two:?}");
+    assert_eq!(same.digest, first.digest, "now the trees are equal");
     // Every mtime is at most the clamp, and the gzip header carries no time or name.
     let (_, uncompressed) = pack(
         &ChangeSource::Tree(two.clone()),
@@ -271,7 +251,12 @@ fn two_trees_compare_into_exactly_the_changes() {
         &ApplyOptions::unprivileged("diff"),
     )
     .unwrap();
-    if let Some(differences) = diff("changed", &tree_of(&changed), "applied", &tree_of(&applied)) {
+    if let Some(differences) = diff(
+        "changed",
+        &layer_tree(&changed),
+        "applied",
+        &layer_tree(&applied),
+    ) {
         panic!("the diff applied to the base is not the changed tree:\n{differences}");
     }
 
@@ -332,7 +317,7 @@ fn an_overlay_upper_directory_is_read_as_overlayfs_means_it() {
     fs::write(upper.join("plain/copied-up"), "changed\n").unwrap();
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &upper.join("plain/deleted"),
+        upper.join("plain/deleted"),
         rustix::fs::FileType::CharacterDevice,
         rustix::fs::Mode::from_raw_mode(0),
         0,

@@ -93,6 +93,26 @@ pub fn snapshot(root: &Path, snap: Snap) -> Tree {
     tree
 }
 
+/// What a layer can carry of the tree under `root`, to compare a tree with the same tree
+/// packed and applied again: the root itself left out (a layer need not say anything of it),
+/// mtimes to whole seconds (tar's), directories' mtimes and overlay xattrs left out.
+pub fn layer_tree(root: &Path) -> Tree {
+    let mut tree = snapshot(
+        root,
+        Snap {
+            dir_mtimes: false,
+            hide_overlay_xattrs: true,
+        },
+    );
+    tree.remove("");
+    for node in tree.values_mut() {
+        if let Some((seconds, _)) = node.mtime {
+            node.mtime = Some((seconds, 0));
+        }
+    }
+    tree
+}
+
 fn walk(
     root: &Path,
     path: &Path,
