@@ -40,26 +40,32 @@ pub fn apply_change(config: &mut Map<String, Value>, change: &str) -> Result<(),
                 set_env(config, &key, &value);
             }
         }
+        // Each parsed whole before anything is set: a bad instruction changes nothing.
         "LABEL" => {
-            let labels = object(config, "Labels");
-            for (key, value) in pairs(rest, "LABEL")? {
-                labels.insert(key, Value::String(value));
+            let labels = pairs(rest, "LABEL")?;
+            let map = object(config, "Labels");
+            for (key, value) in labels {
+                map.insert(key, Value::String(value));
             }
         }
         "EXPOSE" => {
-            let ports = object(config, "ExposedPorts");
-            for port in words(rest)? {
-                ports.insert(port_key(&port)?, json!({}));
+            let ports = words(rest)?
+                .iter()
+                .map(|p| port_key(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let map = object(config, "ExposedPorts");
+            for port in ports {
+                map.insert(port, json!({}));
             }
         }
         "VOLUME" => {
-            let volumes = object(config, "Volumes");
             let paths = match json_array(rest)? {
                 Some(list) => list,
                 None => words(rest)?,
             };
+            let map = object(config, "Volumes");
             for path in paths {
-                volumes.insert(path, json!({}));
+                map.insert(path, json!({}));
             }
         }
         "USER" => {
