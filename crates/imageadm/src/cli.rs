@@ -237,6 +237,35 @@ pub enum Command {
     /// Remove a bundle made by `unpack` and its container.
     #[command(visible_alias = "unmount")]
     RmBundle { bundle: PathBuf },
+    /// Import a SmartOS image (imgadm's manifest and its zfs send file) as an image of the
+    /// store; zfs storage driver only.
+    ///
+    /// The file's size and sha1 are checked against the manifest, the stream (gzip, bzip2, xz
+    /// or uncompressed) received into a temporary dataset and renamed into place as the
+    /// image's one layer, so that unpacking it is one clone. An incremental image (with an
+    /// origin) needs its origin imported first.
+    ImportSmartos {
+        /// The image manifest (JSON, manifest v2).
+        manifest: PathBuf,
+        /// The image file the manifest describes.
+        file: PathBuf,
+        /// The name in the store (default: smartos/NAME:VERSION from the manifest).
+        #[arg(long, value_name = "REF")]
+        tag: Option<String>,
+    },
+    /// Export an image of the store as a SmartOS image: OUT_DIR/NAME-VERSION.json and
+    /// OUT_DIR/NAME-VERSION.zfs.gz (a gzip'd zfs send of its top layer); zfs storage driver
+    /// only. Lays the image's layers down first if it was not unpacked.
+    ExportSmartos {
+        /// The image, by name or digest.
+        reference: String,
+        /// Where to write the manifest and the file (created when missing).
+        out_dir: PathBuf,
+        /// Only the top layer's changes since its parent layer; the manifest names the
+        /// parent layer's image as its origin.
+        #[arg(long)]
+        incremental: bool,
+    },
     /// Store credentials for a registry, after checking them with it.
     Login {
         /// The registry, e.g. docker.io or 127.0.0.1:5000.

@@ -315,6 +315,16 @@ fn run(cli: Cli) -> Result<()> {
             });
             Ok(())
         }
+        Command::ImportSmartos {
+            manifest,
+            file,
+            tag,
+        } => import_smartos(&cli, &store()?, manifest, file, tag.clone()),
+        Command::ExportSmartos {
+            reference,
+            out_dir,
+            incremental,
+        } => export_smartos(&cli, &store()?, reference, out_dir, *incremental),
         Command::Login {
             registry,
             username,
@@ -676,4 +686,63 @@ fn prompt(text: &str) -> Result<String> {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     Ok(line.trim().to_string())
+}
+
+fn import_smartos(
+    cli: &Cli,
+    store: &Store,
+    manifest: &std::path::Path,
+    file: &std::path::Path,
+    tag: Option<String>,
+) -> Result<()> {
+    let options = aurora_images::ImportOptions { tag };
+    let imported =
+        aurora_images::import_smartos(store, &storage_choice(cli)?, manifest, file, &options)
+            .with_context(|| format!("importing the SmartOS image {}", manifest.display()))?;
+    report(cli, &serde_json::to_value(&imported)?, || {
+        format!(
+            "Imported SmartOS image {} as {} ({}): layer {} ({})",
+            imported.uuid,
+            imported.image,
+            imported.manifest,
+            imported.layer,
+            if imported.layer_created {
+                "received"
+            } else {
+                "already in storage"
+            }
+        )
+    });
+    Ok(())
+}
+
+fn export_smartos(
+    cli: &Cli,
+    store: &Store,
+    reference: &str,
+    out_dir: &std::path::Path,
+    incremental: bool,
+) -> Result<()> {
+    let options = aurora_images::ExportOptions { incremental };
+    let choice = storage_choice(cli)?;
+    let exported = with_progress(cli, |progress| {
+        aurora_images::export_smartos(store, &choice, reference, out_dir, &options, progress)
+    })
+    .with_context(|| format!("exporting {reference} as a SmartOS image"))?;
+    report(cli, &serde_json::to_value(&exported)?, || {
+        format!(
+            "Exported {} as SmartOS image {}{}: {} ({}), {}",
+            exported.image,
+            exported.uuid,
+            exported
+                .origin
+                .as_ref()
+                .map(|o| format!(" (incremental from {o})"))
+                .unwrap_or_default(),
+            exported.file_path.display(),
+            HumanBytes(exported.size),
+            exported.manifest_path.display()
+        )
+    });
+    Ok(())
 }

@@ -202,7 +202,6 @@ pub(crate) fn pack_into_store(
 }
 
 /// Packs the whole tree under `root` as one layer blob in the store.
-#[allow(dead_code)] // for the SmartOS import, being written
 pub(crate) fn pack_tree_into_store(
     store: &Store,
     root: &Path,
@@ -301,7 +300,6 @@ fn new_config(
 
 /// Writes `config` and a manifest of `layers` into the store and names it `name`; returns
 /// the manifest's digest.
-#[allow(dead_code)] // for the SmartOS import, being written
 pub(crate) fn put_image(
     store: &Store,
     config: &Value,

@@ -65,6 +65,8 @@ pub enum ImageError {
     Copy(String),
     #[error("commit: {0}")]
     Commit(String),
+    #[error(transparent)]
+    Smartos(#[from] crate::smartos::SmartosError),
     #[error(
         "the {0}: transport is not supported yet (docker://, oci:, oci-archive: and the store are)"
     )]

@@ -14,6 +14,7 @@ mod progress;
 mod pull;
 mod push;
 mod sink;
+mod smartos;
 mod storage;
 mod unpack;
 
@@ -27,5 +28,9 @@ pub use local::{find_image, gc, inspect, list_images, remove, tag, ImageSummary,
 pub use progress::{NoProgress, Progress};
 pub use pull::{pull, PullOptions, PullReport, SOURCE_DIGEST_ANNOTATION};
 pub use push::{push, PushOptions, PushReport};
+pub use smartos::{
+    export_smartos, import_smartos, ExportOptions, ExportReport, ImportOptions, ImportReport,
+    SmartosError,
+};
 pub use storage::{open_storage, open_storage_if_used, StorageChoice};
 pub use unpack::{remove_bundle, unpack, PlannedLayer, UnpackOptions, UnpackReport};

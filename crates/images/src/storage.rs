@@ -209,6 +209,38 @@ fn open_recorded(store_root: &Path, record: &Record) -> Result<Box<dyn Driver>> 
     })
 }
 
+/// The store's storage as the zfs driver itself, for what only zfs can do (SmartOS images);
+/// chosen and recorded as [`open_storage`] does, and refused when the store uses another.
+pub(crate) fn open_zfs_storage(
+    store_root: &Path,
+    choice: &StorageChoice,
+) -> Result<aurora_storage::zfs::ZfsDriver> {
+    let store_root = absolute(store_root)?;
+    let (record, new) = match read_record(&store_root)? {
+        Some(record) => {
+            check_choice(&store_root, &record, choice)?;
+            (record, false)
+        }
+        None => (decide(&store_root, choice)?, true),
+    };
+    let Some(dataset) = record
+        .zfs_dataset
+        .as_ref()
+        .filter(|_| record.driver == DriverKind::Zfs.name())
+    else {
+        return Err(ImageError::StorageMismatch {
+            root: store_root,
+            recorded: format!("the {} driver", record.driver),
+            wanted: "the zfs driver".into(),
+        });
+    };
+    let driver = aurora_storage::zfs::ZfsDriver::new(dataset, zfs_state_dir(dataset))?;
+    if new {
+        write_record(&store_root, &record)?;
+    }
+    Ok(driver)
+}
+
 /// The driver the filesystem under the store suggests. ZFS only when the store root is
 /// exactly where a dataset is mounted, as `DATASET/storage` (which then mounts at
 /// `STORE/storage` by inheritance, beside the image layout); a store deeper inside a dataset

@@ -61,6 +61,8 @@ use crate::{
     LayerId, PendingLayer, Result, StorageError,
 };
 
+pub mod send;
+
 /// The snapshot that freezes a committed layer (imgadm's name for it too).
 const FINAL: &str = "final";
 
