@@ -29,33 +29,6 @@ const COMPARE: Snap = Snap {
     hide_overlay_xattrs: false,
 };
 
-fn base_layer() -> LayerBuilder {
-    LayerBuilder::busybox_rootfs()
-        .dir("data", 0o755)
-        .file("data/keep.txt", "keep v1\n", 0o644)
-        .file("data/gone.txt", "whited out later\n", 0o644)
-        .dir("data/sub", 0o750)
-        .file("data/sub/a.txt", "whited out with its directory\n", 0o600)
-        .symlink("data/link", "keep.txt")
-        .hardlink("data/hl", "data/keep.txt")
-        .fifo("data/fifo", 0o620)
-        .dir("home", 0o755)
-        .dir("home/user", 0o700)
-        .file_owned("home/user/own.txt", "mine\n", 0o640, 1000, 1000)
-        .dir("usr", 0o755)
-        .dir("usr/bin", 0o755)
-        .file("usr/bin/suid", "#!/bin/sh\n", 0o4755)
-        .file_with_xattrs(
-            "usr/bin/tagged",
-            "has xattrs (not on zfs-fuse)\n",
-            0o755,
-            &[("user.aurora.test", b"one")],
-        )
-        .dir("opt", 0o755)
-        .dir("opt/old", 0o755)
-        .file("opt/old/x", "hidden by the opaque directory\n", 0o644)
-}
-
 /// Layers that change what is below them: whiteouts, an opaque directory, a replaced file,
 /// a hardlink across layers, a device.
 fn top_layer() -> LayerBuilder {
@@ -92,7 +65,7 @@ fn world_with(pool: &ZfsPool, images: &[(&str, ImageBuilder)]) -> World {
 
 fn rich_image() -> ImageBuilder {
     ImageBuilder::new()
-        .layer(base_layer().build())
+        .layer(common::rich_base_layer().build())
         .layer(top_layer().build())
         .cmd(&["/bin/sh"])
 }
@@ -350,7 +323,7 @@ fn an_incremental_export_imports_on_top_of_its_imported_origin() {
     else {
         return;
     };
-    let base = || base_layer().build();
+    let base = || common::rich_base_layer().build();
     let world = world_with(
         &pool,
         &[

@@ -33,31 +33,7 @@ fn busybox() -> Layer {
 /// earlier one: replaced files, hardlinks within and across layers, whiteouts of files and
 /// directories, an opaque directory, a fifo, a device, owners, setuid, xattrs.
 fn rich_image() -> ImageBuilder {
-    let base = LayerBuilder::busybox_rootfs()
-        .dir("data", 0o755)
-        .file("data/keep.txt", "keep v1\n", 0o644)
-        .file("data/gone.txt", "whited out by layer 2\n", 0o644)
-        .dir("data/sub", 0o750)
-        .file("data/sub/a.txt", "whited out with its directory\n", 0o600)
-        .symlink("data/link", "keep.txt")
-        .hardlink("data/hl", "data/keep.txt")
-        .fifo("data/fifo", 0o620)
-        .dir("home", 0o755)
-        .dir("home/user", 0o700)
-        .file_owned("home/user/own.txt", "mine\n", 0o640, 1000, 1000)
-        .dir("usr", 0o755)
-        .dir("usr/bin", 0o755)
-        .file("usr/bin/suid", "#!/bin/sh\n", 0o4755)
-        .file_with_xattrs(
-            "usr/bin/tagged",
-            "has xattrs\n",
-            0o755,
-            &[("user.aurora.test", b"one"), ("trusted.aurora", b"two")],
-        )
-        .dir("opt", 0o755)
-        .dir("opt/old", 0o755)
-        .file("opt/old/x", "hidden by the opaque directory\n", 0o644)
-        .build();
+    let base = common::rich_base_layer().build();
     let middle = LayerBuilder::new()
         .whiteout("data/gone.txt")
         .dir("opt/old", 0o755)

@@ -313,3 +313,33 @@ pub fn skopeo_copy_to_layout(source: &str, dir: &Path, tag: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A busybox base layer with something of every kind: files to replace and white out, a
+/// directory to white out, a symlink, a hardlink, a fifo, owners, setuid, xattrs (user and
+/// trusted), and a directory for a later layer to make opaque.
+pub fn rich_base_layer() -> LayerBuilder {
+    LayerBuilder::busybox_rootfs()
+        .dir("data", 0o755)
+        .file("data/keep.txt", "keep v1\n", 0o644)
+        .file("data/gone.txt", "whited out by layer 2\n", 0o644)
+        .dir("data/sub", 0o750)
+        .file("data/sub/a.txt", "whited out with its directory\n", 0o600)
+        .symlink("data/link", "keep.txt")
+        .hardlink("data/hl", "data/keep.txt")
+        .fifo("data/fifo", 0o620)
+        .dir("home", 0o755)
+        .dir("home/user", 0o700)
+        .file_owned("home/user/own.txt", "mine\n", 0o640, 1000, 1000)
+        .dir("usr", 0o755)
+        .dir("usr/bin", 0o755)
+        .file("usr/bin/suid", "#!/bin/sh\n", 0o4755)
+        .file_with_xattrs(
+            "usr/bin/tagged",
+            "has xattrs\n",
+            0o755,
+            &[("user.aurora.test", b"one"), ("trusted.aurora", b"two")],
+        )
+        .dir("opt", 0o755)
+        .dir("opt/old", 0o755)
+        .file("opt/old/x", "hidden by the opaque directory\n", 0o644)
+}
