@@ -529,3 +529,49 @@ fn bad_commits_are_refused_and_leave_the_store_as_it_was() {
     all.extend(["commit", target, NEW]);
     world.run(&all).assert_fails(1, &["no longer in the store"]);
 }
+
+#[test]
+fn what_a_container_run_by_runz_wrote_is_what_the_commit_holds() {
+    if !is_root("what_a_container_run_by_runz_wrote_is_what_the_commit_holds") {
+        return;
+    }
+    let world = World::new();
+    world_with_base(&world);
+    let flags = ["--storage", "overlay"];
+    let bundle = world.dir.path().join("ran");
+    let script = "echo written inside > /data/inside.txt; rm /data/gone.txt; \
+                  rm -r /opt/old; mkdir -p /opt/old/fresh; chmod 700 /home; \
+                  ln /data/keep.txt /data/keep-again";
+    let mut args = flags.to_vec();
+    args.extend(["--quiet", "unpack", BASE, bundle.to_str().unwrap()]);
+    args.extend(["--", "/bin/sh", "-c", script]);
+    world.ok(&args);
+    let runtime = aurora_testkit::OciRuntime::Runz;
+    if let Some(why) = runtime.unavailable() {
+        panic!("runz cannot run here: {why}");
+    }
+    let out = runtime.run_bundle(&bundle);
+    assert!(
+        out.status.success(),
+        "runz: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rootfs = fs::read_link(bundle.join("rootfs")).unwrap();
+    let expected = layer_tree(&rootfs);
+    let made = commit(&world, &flags, bundle.to_str().unwrap(), NEW, &[]);
+    let names = layer_names(&world, made["layer"].as_str().unwrap());
+    for entry in [
+        "data/inside.txt",
+        "data/.wh.gone.txt",
+        "opt/old/.wh..wh..opq",
+        "opt/old/fresh/",
+        "home/",
+        "data/keep-again",
+    ] {
+        assert!(names.iter().any(|n| n == entry), "no {entry} in {names:?}");
+    }
+    let again = unpack(&world, &flags, NEW, &world.dir.path().join("again"));
+    if let Some(differences) = diff("ran", &expected, "committed", &layer_tree(&again)) {
+        panic!("the committed image differs from what the container left:\n{differences}");
+    }
+}
