@@ -160,9 +160,17 @@ fn run(cli: Cli) -> Result<()> {
                 );
             };
             let store = store()?;
-            let committed =
-                aurora_images::commit(&store, driver.as_ref(), container, reference, &options)
-                    .with_context(|| format!("committing {container} as {reference}"))?;
+            let committed = with_progress(&cli, |progress| {
+                aurora_images::commit(
+                    &store,
+                    driver.as_ref(),
+                    container,
+                    reference,
+                    &options,
+                    progress,
+                )
+            })
+            .with_context(|| format!("committing {container} as {reference}"))?;
             report(&cli, &serde_json::to_value(&committed)?, || {
                 format!(
                     "Committed {} as {} ({}): layer {} ({}, {} entries, {} whiteouts) on {}",

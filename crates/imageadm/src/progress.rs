@@ -1,4 +1,4 @@
-//! Showing pull and unpack progress: bars on a terminal, plain lines otherwise, nothing when quiet.
+//! Showing pull, push, unpack and commit progress: bars on a terminal, plain lines otherwise, nothing when quiet.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -121,6 +121,25 @@ impl Progress for Bars {
     fn layer_done(&self, blob: &Digest) {
         self.finish_bar(blob);
     }
+
+    fn pack_started(&self, what: &str) {
+        // The layer's size is known only at the end: the total becomes a counter.
+        self.total.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {bytes} {bytes_per_sec}")
+                .expect("valid template"),
+        );
+        self.total.set_message(format!("packing {what}:"));
+    }
+
+    fn pack_advanced(&self, bytes: u64) {
+        self.total.inc(bytes);
+    }
+
+    fn pack_done(&self, blob: &Digest, size: u64) {
+        let _ = self
+            .multi
+            .println(format!("new layer {} ({})", short(blob), HumanBytes(size)));
+    }
 }
 
 impl Bars {
@@ -195,5 +214,11 @@ impl Progress for Lines {
     }
     fn layer_done(&self, blob: &Digest) {
         eprintln!("Layer {} unpacked", short(blob));
+    }
+    fn pack_started(&self, what: &str) {
+        eprintln!("Packing the changes of {what}");
+    }
+    fn pack_done(&self, blob: &Digest, size: u64) {
+        eprintln!("New layer {} ({})", short(blob), HumanBytes(size));
     }
 }

@@ -65,6 +65,7 @@ pub fn commit(
     target: &str,
     new_ref: &str,
     options: &CommitOptions,
+    progress: &dyn crate::Progress,
 ) -> Result<CommitReport> {
     let name = ImageRef::parse(new_ref)?;
     if name.digest().is_some() {
@@ -92,7 +93,9 @@ pub fn commit(
             inodes_kept,
         },
     };
-    let (layer, packed) = pack_into_store(store, &source, &options.pack)?;
+    progress.pack_started(&container);
+    let (layer, packed) = pack_into_store(store, &source, &options.pack, progress)?;
+    progress.pack_done(&layer.digest, layer.size);
     let created = options.created.unwrap_or_else(now);
     let config = new_config(&base, &layer, options, created)?;
     let mut layers = base_layers(&base)?;
@@ -184,11 +187,16 @@ pub(crate) fn pack_into_store(
     store: &Store,
     source: &ChangeSource,
     options: &PackOptions,
+    progress: &dyn crate::Progress,
 ) -> Result<(NewLayer, PackReport)> {
     let scratch = store.scratch_file()?;
-    let writer = std::io::BufWriter::with_capacity(1 << 20, scratch);
+    let writer = crate::progress::ProgressWriter {
+        inner: std::io::BufWriter::with_capacity(1 << 20, scratch),
+        progress,
+    };
     let (report, writer) = aurora_layers::pack_layer(source, writer, options)?;
     let scratch = writer
+        .inner
         .into_inner()
         .map_err(|e| ImageError::Commit(format!("writing the layer: {}", e.error())))?;
     store.publish_file(scratch, &report.digest)?;
@@ -207,7 +215,13 @@ pub(crate) fn pack_tree_into_store(
     root: &Path,
     options: &PackOptions,
 ) -> Result<NewLayer> {
-    pack_into_store(store, &ChangeSource::Tree(root.to_path_buf()), options).map(|(l, _)| l)
+    pack_into_store(
+        store,
+        &ChangeSource::Tree(root.to_path_buf()),
+        options,
+        &crate::NoProgress,
+    )
+    .map(|(l, _)| l)
 }
 
 /// The base image's layers, with the diff IDs its config gives them.

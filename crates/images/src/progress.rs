@@ -29,6 +29,31 @@ pub trait Progress: Send + Sync {
     fn layer_advanced(&self, _blob: &Digest, _bytes: u64) {}
     /// The layer is laid down and committed.
     fn layer_done(&self, _blob: &Digest) {}
+    /// Committing: packing `what` (a container's changes) into a new layer starts.
+    fn pack_started(&self, _what: &str) {}
+    /// `bytes` more of the new (compressed) layer were written.
+    fn pack_advanced(&self, _bytes: u64) {}
+    /// The new layer is written and stored.
+    fn pack_done(&self, _blob: &Digest, _size: u64) {}
+}
+
+/// Reports the bytes written through it as the new layer's progress.
+pub(crate) struct ProgressWriter<'a, W> {
+    pub inner: W,
+    pub progress: &'a dyn Progress,
+}
+
+impl<W: std::io::Write> std::io::Write for ProgressWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if n > 0 {
+            self.progress.pack_advanced(n as u64);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Reports the bytes read through it as the layer's progress.
