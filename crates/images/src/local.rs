@@ -260,10 +260,17 @@ pub(crate) fn resolve_manifest(
     name: &str,
     manifest_digest: &Digest,
 ) -> Result<Resolved> {
-    let manifest_json = read_json(store, manifest_digest, media::MAX_MANIFEST_BYTES)?;
-    let manifest = read_document(store, manifest_digest)?;
+    // Read once, parsed twice: as JSON (shown and extended as it is) and as a document.
+    let bytes = store.read_blob(manifest_digest, media::MAX_MANIFEST_BYTES)?;
+    let bad = |reason: String| ImageError::BadManifest {
+        reference: name.to_string(),
+        digest: manifest_digest.to_string(),
+        reason,
+    };
+    let manifest_json: Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    let manifest = Document::parse(&bytes).map_err(|e| bad(e.to_string()))?;
     let config = read_config(store, &manifest)?.unwrap_or(Value::Null);
-    let size = store.blob_size(manifest_digest)?.unwrap_or_default();
+    let size = bytes.len() as u64;
     let descriptor = oci_spec::image::Descriptor::new(
         oci_spec::image::MediaType::ImageManifest,
         size,
