@@ -103,7 +103,7 @@ log "copying the base image into $STORE and $LAYOUT"
 cp -a "$BASE/layout" "$LAYOUT"
 
 LOADAVG=$(load_check)
-# shellcheck disable=SC2034 # read through namerefs
+# shellcheck disable=SC2034 # filled and read through namerefs (record_run, medians)
 WALL_US_imageadm=() RSS_KIB_imageadm=() WALL_US_umoci=() RSS_KIB_umoci=()
 for ((round = 1; round <= RUNS; round++)); do
 	order=(imageadm umoci)
@@ -128,23 +128,14 @@ for ((round = 1; round <= RUNS; round++)); do
 			timed "$logf" umoci repack --image "$LAYOUT:new-$round" "$bundle"
 			;;
 		esac || die "$tool failed (see $logf)"
-		declare -n wall=WALL_US_$tool peak=RSS_KIB_$tool
-		wall+=("$TIMED_US")
-		peak+=("$TIMED_RSS_KIB")
-		log "  $tool: $(fmt_s "$TIMED_US") s, peak RSS $(kib_mib "$TIMED_RSS_KIB") MiB"
-		unset -n wall peak
+		record_run "$tool"
 	done
 	"$IMAGEADM_BIN" --quiet --root "$STORE" --storage "$DRIVER" rm-bundle "$RUNS_DIR/imageadm-$round"
 	rm -rf "$RUNS_DIR/umoci-$round"
 done
 
 declare -A MED_US MED_RSS
-for tool in imageadm umoci; do
-	declare -n w=WALL_US_$tool r=RSS_KIB_$tool
-	MED_US[$tool]=$(median "${w[@]}")
-	MED_RSS[$tool]=$(median "${r[@]}")
-	unset -n w r
-done
+medians imageadm umoci
 ratio=$(awk -v u="${MED_US[umoci]}" -v i="${MED_US[imageadm]}" 'BEGIN { printf "%.2f", u / i }')
 echo
 echo "Base:   busybox + $((BASE_DIRS * BASE_FILES)) files of 4 KiB; 1,000 files changed (600 rewritten, 300 added, 100 deleted)"

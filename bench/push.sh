@@ -71,7 +71,7 @@ log "reading every blob once (untimed, for the page cache)"
 cat "$STORE"/blobs/sha256/* >/dev/null
 
 LOADAVG=$(load_check)
-# shellcheck disable=SC2034 # read through namerefs
+# shellcheck disable=SC2034 # filled and read through namerefs (record_run, medians)
 WALL_US_imageadm=() RSS_KIB_imageadm=() WALL_US_skopeo=() RSS_KIB_skopeo=()
 for ((round = 1; round <= RUNS; round++)); do
 	order=(imageadm skopeo)
@@ -88,21 +88,12 @@ for ((round = 1; round <= RUNS; round++)); do
 		esac || die "$tool push failed (see $logf)"
 		pushed=$(skopeo inspect --raw --tls-verify=false "docker://$dest" | sha256sum | cut -d' ' -f1)
 		[[ sha256:$pushed == "$DIGEST" ]] || die "$tool pushed manifest sha256:$pushed, the store holds $DIGEST"
-		declare -n wall=WALL_US_$tool peak=RSS_KIB_$tool
-		wall+=("$TIMED_US")
-		peak+=("$TIMED_RSS_KIB")
-		log "  $tool: $(fmt_s "$TIMED_US") s, peak RSS $(kib_mib "$TIMED_RSS_KIB") MiB"
-		unset -n wall peak
+		record_run "$tool"
 	done
 done
 
 declare -A MED_US MED_RSS
-for tool in imageadm skopeo; do
-	declare -n w=WALL_US_$tool r=RSS_KIB_$tool
-	MED_US[$tool]=$(median "${w[@]}")
-	MED_RSS[$tool]=$(median "${r[@]}")
-	unset -n w r
-done
+medians imageadm skopeo
 ratio=$(awk -v s="${MED_US[skopeo]}" -v i="${MED_US[imageadm]}" 'BEGIN { printf "%.2f", s / i }')
 echo
 echo "Image:  $REF - $LAYERS layers, $(mib "$COMPRESSED") MiB compressed, from $STORE"

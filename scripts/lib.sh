@@ -467,6 +467,27 @@ timed() {
 	TIMED_US=$((${t1/./} - ${t0/./})) TIMED_RSS_KIB=$(tail -n 1 "$logf.rss")
 }
 
+# record_run TOOL: append the last timed run (TIMED_US, TIMED_RSS_KIB) to the arrays
+# WALL_US_TOOL and RSS_KIB_TOOL (declared by the caller), and log it.
+record_run() {
+	declare -n _wall=WALL_US_$1 _peak=RSS_KIB_$1
+	_wall+=("$TIMED_US")
+	_peak+=("$TIMED_RSS_KIB")
+	log "  $1: $(fmt_s "$TIMED_US") s, peak RSS $(kib_mib "$TIMED_RSS_KIB") MiB"
+}
+
+# medians TOOL...: MED_US[TOOL] and MED_RSS[TOOL] (associative arrays the caller declares)
+# from the runs record_run kept.
+medians() {
+	local tool
+	for tool in "$@"; do
+		declare -n _w=WALL_US_$tool _r=RSS_KIB_$tool
+		MED_US[$tool]=$(median "${_w[@]}")
+		MED_RSS[$tool]=$(median "${_r[@]}")
+		unset -n _w _r
+	done
+}
+
 # ---------------------------------------------------------------------------
 # Throwaway filesystems for benchmarks and tests: zfs-fuse pools and btrfs
 # filesystems on sparse files, and removal of trees that hold mounts and btrfs
