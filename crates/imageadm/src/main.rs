@@ -68,7 +68,9 @@ fn exit_code(error: &anyhow::Error) -> u8 {
         match registry {
             Some(RegistryError::NotFound { .. }) => return 3,
             Some(
-                RegistryError::Unauthorized { .. } | RegistryError::Token { denied: true, .. },
+                RegistryError::Unauthorized { .. }
+                | RegistryError::Token { denied: true, .. }
+                | RegistryError::ForeignChallenge { .. },
             ) => return 4,
             _ => {}
         }

@@ -30,6 +30,14 @@ pub enum RegistryError {
         message: String,
         hint: &'static str,
     },
+    #[error("{registry}/{repository}: {host}, where the registry redirected the request ({url}), asks for credentials; the registry's credentials are sent to the registry alone, so the request fails")]
+    ForeignChallenge {
+        registry: String,
+        repository: String,
+        /// `host[:port]` of the origin that answered 401.
+        host: String,
+        url: String,
+    },
     #[error("{registry}: the registry asked for authentication in a way Aurora does not understand: {challenge:?}")]
     BadChallenge { registry: String, challenge: String },
     #[error("token service {realm}: {reason}")]
