@@ -411,6 +411,35 @@ fn token_auth_refuses_wrong_credentials_and_login_checks_them() {
     );
 }
 
+/// A token service may claim any lifetime; one near `u64::MAX` seconds is taken as long but
+/// bounded (it once overflowed the clock and panicked the pull): the pull works, and the token
+/// is reused rather than asked for again.
+#[test]
+fn token_lifetimes_near_u64_max_are_bounded_not_overflowed() {
+    // skopeo (Go, an int) cannot take such a claim: push first, then make it.
+    let (registry, image) = token_registry(3);
+    let reference = registry.image_ref("team/app:1");
+    for expires_in in [u64::MAX, 1 << 63, u64::MAX / 1000] {
+        registry.claim_token_lifetime(expires_in);
+        let world = World::new();
+        write_file(
+            &world.authfile(),
+            &auth_file_text(&registry.host(), USER, PASSWORD),
+        );
+        let earlier = registry.token_requests();
+
+        let pulled = world.run(&["pull", &reference]);
+
+        assert_pulled(&pulled, &world, &reference, &image);
+        assert!(!pulled.stderr.contains("panicked"), "{pulled}");
+        let asked = &registry.token_request_log()[earlier..];
+        assert!(
+            (1..=2).contains(&asked.len()),
+            "expires_in {expires_in}: token requests for one pull: {asked:#?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Credentials stay with their origin
 

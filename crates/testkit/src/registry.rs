@@ -163,6 +163,15 @@ impl Registry {
             .unwrap_or_default()
     }
 
+    /// Makes the token service claim, from now on, that its tokens live `seconds` (e.g.
+    /// `u64::MAX`; the tokens themselves still live five minutes). Panics without one.
+    pub fn claim_token_lifetime(&self, seconds: u64) {
+        self.token_service
+            .as_ref()
+            .expect("a registry with token auth")
+            .claim_lifetime(seconds);
+    }
+
     /// The registry's own log (warnings and errors) so far, for debugging.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
