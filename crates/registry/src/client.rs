@@ -63,6 +63,9 @@ pub struct ClientConfig {
     pub credentials: CredentialStore,
     pub retry: RetryPolicy,
     pub user_agent: String,
+    /// The largest blob (layer or config) a manifest may name: larger ones are refused
+    /// before any byte is downloaded. See [`crate::DEFAULT_MAX_BLOB_SIZE`].
+    pub max_blob_size: u64,
 }
 
 impl Default for ClientConfig {
@@ -72,6 +75,7 @@ impl Default for ClientConfig {
             credentials: CredentialStore::from_environment(),
             retry: RetryPolicy::default(),
             user_agent: concat!("aurora/", env!("CARGO_PKG_VERSION")).to_string(),
+            max_blob_size: crate::blob::DEFAULT_MAX_BLOB_SIZE,
         }
     }
 }

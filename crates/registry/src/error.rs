@@ -49,6 +49,13 @@ pub enum RegistryError {
     },
     #[error("manifest {reference}: larger than the {limit} bytes allowed")]
     ManifestTooLarge { reference: String, limit: u64 },
+    #[error("{reference}: blob {digest} is said to be {size} bytes, more than the {limit} bytes allowed for a blob; nothing was downloaded (raise `max_blob_size` under [limits] in the config file if the image is genuine)")]
+    BlobTooLarge {
+        reference: String,
+        digest: String,
+        size: u64,
+        limit: u64,
+    },
     #[error("manifest {reference}: Docker schema 1 manifests are not supported; push the image again with a current client (schema 2 or OCI)")]
     Schema1 { reference: String },
     #[error("manifest {reference}: unsupported media type {media_type:?}")]
