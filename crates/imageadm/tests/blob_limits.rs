@@ -89,6 +89,17 @@ fn a_layer_said_to_be_2_pow_62_bytes_is_refused_before_any_download() {
             .any(|n| n.contains("huge")),
         "nothing is named"
     );
+
+    // A copy out of the registry pulls the same way, and is refused the same way.
+    let out = world.dir.path().join("out");
+    let copied = world.run(&[
+        "copy",
+        &format!("docker://{}/team/app:huge", proxy.host()),
+        &format!("oci:{}:huge", out.display()),
+    ]);
+    assert_eq!(blob_gets(&proxy), Vec::<String>::new(), "copy downloaded");
+    copied.assert_fails(1, &[&lying_digest, "max_blob_size"]);
+    assert_eq!(snapshot(&world.root()), before, "the store is unchanged");
 }
 
 #[test]
@@ -150,7 +161,7 @@ fn max_blob_size_in_the_config_file_bounds_layers_and_configs() {
         &["pull", &reference],
     );
     assert_eq!(pulled.code, 0, "{pulled}");
-    assert_eq!(store_names(&world.root()), [reference.clone()]);
+    assert_eq!(store_names(&world.root()), vec![reference.clone()]);
     // A size that is not one is refused by name.
     run_with_config(
         &world,
