@@ -105,3 +105,43 @@ fn range_start(response: &Response) -> Option<u64> {
         .parse()
         .ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ClientConfig, CredentialStore};
+
+    #[test]
+    fn blob_sizes_over_the_limit_are_refused_naming_digest_size_limit_and_key() {
+        let client = |max_blob_size| {
+            RegistryClient::new(ClientConfig {
+                credentials: CredentialStore::from_files(Vec::new()),
+                max_blob_size,
+                ..ClientConfig::default()
+            })
+            .unwrap()
+        };
+        let image = ImageRef::parse("127.0.0.1:5000/team/app:1").unwrap();
+        let digest: Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+        let default = client(DEFAULT_MAX_BLOB_SIZE);
+        default
+            .check_blob_size(&image, &digest, DEFAULT_MAX_BLOB_SIZE)
+            .unwrap();
+        let err = default
+            .check_blob_size(&image, &digest, 1 << 62)
+            .unwrap_err()
+            .to_string();
+        for word in [
+            digest.as_ref(),
+            "4611686018427387904",
+            "68719476736",
+            "max_blob_size",
+            "127.0.0.1:5000/team/app:1",
+        ] {
+            assert!(err.contains(word), "{word} in {err}");
+        }
+        let small = client(1000);
+        small.check_blob_size(&image, &digest, 1000).unwrap();
+        assert!(small.check_blob_size(&image, &digest, 1001).is_err());
+    }
+}
