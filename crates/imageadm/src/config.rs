@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Context;
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -12,6 +12,65 @@ pub struct Config {
     pub registries: Registries,
     #[serde(default)]
     pub storage: Storage,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Bounds on what untrusted input may make Aurora do.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// The largest blob (layer or config) a pull downloads, in bytes (`68719476736`) or
+    /// with a unit (`"64GiB"`, `"500M"`); 64 GiB when not set.
+    pub max_blob_size: Option<ByteSize>,
+}
+
+/// A number of bytes, written as an integer or a string with a binary unit: `K`, `M`, `G`,
+/// `T`, each optionally followed by `iB` or `B` (all powers of 1024).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => Ok(ByteSize(n)),
+            Raw::Text(text) => parse_size(&text)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let bad = || format!("{text:?} is not a size (e.g. 68719476736, \"64GiB\", \"500M\")");
+    let number: u64 = digits.parse().map_err(|_| bad())?;
+    let unit = unit.trim();
+    let unit = unit
+        .strip_suffix("iB")
+        .or_else(|| unit.strip_suffix('B'))
+        .unwrap_or(unit);
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(bad()),
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is more bytes than can be counted"))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -33,7 +92,7 @@ pub struct Registries {
 
 impl Config {
     /// Reads `path`; a missing file is an empty config, a broken one an error.
-    pub fn load(path: &Path) -> Result<Self> {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
@@ -41,5 +100,29 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(e).with_context(|| format!("config file {}", path.display())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_bytes_or_binary_units() {
+        assert_eq!(parse_size("68719476736"), Ok(64 << 30));
+        assert_eq!(parse_size("64GiB"), Ok(64 << 30));
+        assert_eq!(parse_size("64G"), Ok(64 << 30));
+        assert_eq!(parse_size("500 MB"), Ok(500 << 20));
+        assert_eq!(parse_size("1k"), Ok(1024));
+        assert_eq!(parse_size("2TiB"), Ok(2 << 40));
+        for bad in ["", "GiB", "12 parsecs", "-1", "1.5G", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        let config: Config = toml::from_str("[limits]\nmax_blob_size = 1000\n").unwrap();
+        assert_eq!(config.limits.max_blob_size, Some(ByteSize(1000)));
+        let config: Config = toml::from_str("[limits]\nmax_blob_size = \"2GiB\"\n").unwrap();
+        assert_eq!(config.limits.max_blob_size, Some(ByteSize(2 << 30)));
+        let err = toml::from_str::<Config>("[limits]\nmax_blob_size = \"lots\"\n").unwrap_err();
+        assert!(err.to_string().contains("lots"), "{err}");
     }
 }

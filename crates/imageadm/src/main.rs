@@ -68,7 +68,9 @@ fn exit_code(error: &anyhow::Error) -> u8 {
         match registry {
             Some(RegistryError::NotFound { .. }) => return 3,
             Some(
-                RegistryError::Unauthorized { .. } | RegistryError::Token { denied: true, .. },
+                RegistryError::Unauthorized { .. }
+                | RegistryError::Token { denied: true, .. }
+                | RegistryError::ForeignChallenge { .. },
             ) => return 4,
             _ => {}
         }
@@ -373,10 +375,15 @@ fn client(cli: &Cli, credentials: CredentialStore) -> Result<RegistryClient> {
     let config = Config::load(&cli.config)?;
     let mut insecure = cli.insecure_registries.clone();
     insecure.extend(config.registries.insecure);
+    let defaults = ClientConfig::default();
     Ok(RegistryClient::new(ClientConfig {
         insecure_registries: insecure,
         credentials,
-        ..ClientConfig::default()
+        max_blob_size: config
+            .limits
+            .max_blob_size
+            .map_or(defaults.max_blob_size, |size| size.0),
+        ..defaults
     })?)
 }
 

@@ -411,6 +411,35 @@ fn token_auth_refuses_wrong_credentials_and_login_checks_them() {
     );
 }
 
+/// A token service may claim any lifetime; one near `u64::MAX` seconds is taken as long but
+/// bounded (it once overflowed the clock and panicked the pull): the pull works, and the token
+/// is reused rather than asked for again.
+#[test]
+fn token_lifetimes_near_u64_max_are_bounded_not_overflowed() {
+    // skopeo (Go, an int) cannot take such a claim: push first, then make it.
+    let (registry, image) = token_registry(3);
+    let reference = registry.image_ref("team/app:1");
+    for expires_in in [u64::MAX, 1 << 63, u64::MAX / 1000] {
+        registry.claim_token_lifetime(expires_in);
+        let world = World::new();
+        write_file(
+            &world.authfile(),
+            &auth_file_text(&registry.host(), USER, PASSWORD),
+        );
+        let earlier = registry.token_requests();
+
+        let pulled = world.run(&["pull", &reference]);
+
+        assert_pulled(&pulled, &world, &reference, &image);
+        assert!(!pulled.stderr.contains("panicked"), "{pulled}");
+        let asked = &registry.token_request_log()[earlier..];
+        assert!(
+            (1..=2).contains(&asked.len()),
+            "expires_in {expires_in}: token requests for one pull: {asked:#?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Credentials stay with their origin
 
@@ -490,4 +519,92 @@ fn basic_credentials_are_not_sent_where_blobs_are_redirected() {
 fn tokens_are_not_sent_where_blobs_are_redirected() {
     require_tools(&["openssl"]);
     credentials_stay_with_their_origin(Registry::token_auth(USER, PASSWORD));
+}
+
+/// The private registry behind proxy A redirects blob downloads to B, a host that answers
+/// 401 with a Bearer challenge whose realm is C, a collector that would hand out a token to
+/// anyone. Only A's origin may see the registry's credentials: the challenge from B is not
+/// answered with them (nor with a token got with them), C never sees a credential, nothing
+/// learned from B is used for A, and the pull fails naming B's host.
+fn challenge_from_a_redirect_target_is_not_answered(private: Registry) {
+    require_tools(&["docker-registry", "skopeo"]);
+    let (layout, _) = build_image(1);
+    push_layout(layout.path(), &private, "team/app:1");
+    let front = FaultProxy::in_front_of(&private);
+    // B and C answer everything themselves: their upstream is a port nobody listens on.
+    let storage = FaultProxy::start("127.0.0.1:1");
+    let collector = FaultProxy::start("127.0.0.1:1");
+    collector.push_fault(Fault::ReplaceBody {
+        path_contains: "/".into(),
+        status: 200,
+        content_type: "application/json".into(),
+        body: br#"{"token":"collected","expires_in":300}"#.to_vec(),
+        times: 100,
+    });
+    storage.push_fault(Fault::Challenge {
+        path_contains: "/blobs/".into(),
+        challenge: format!(
+            r#"Bearer realm="{}/token",service="storage",scope="repository:team/app:pull""#,
+            collector.base_url()
+        ),
+        times: 100,
+    });
+    front.push_fault(Fault::Redirect {
+        path_contains: "/blobs/".into(),
+        to: storage.base_url(),
+        status: 307,
+        times: 100,
+    });
+    let world = World::new();
+    write_file(
+        &world.authfile(),
+        &auth_file_text(&front.host(), USER, PASSWORD),
+    );
+    let reference = format!("{}/team/app:1", front.host());
+
+    let refused = world.run(&["pull", &reference]);
+
+    let asked = storage.requests_to("/blobs/");
+    assert!(!asked.is_empty(), "the blob store was asked: {asked:#?}");
+    for request in &asked {
+        assert!(
+            !request.authorization,
+            "credentials must not follow a redirect: {request:?}"
+        );
+        assert_eq!(request.status, Some(401));
+    }
+    for request in collector.requests() {
+        assert!(
+            !request.authorization,
+            "the collector must never see a credential: {request:?}"
+        );
+        // The password's first word survives any encoding of it in a query.
+        let query = request.query.clone().unwrap_or_default();
+        assert!(
+            !query.contains("s3cret"),
+            "password in a query: {request:?}"
+        );
+    }
+    // Nothing learned from B's challenge was used for A: A refused only the first, anonymous
+    // request (its own challenge), never a token from C.
+    let refused_by_a = front
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == Some(401))
+        .count();
+    assert!(refused_by_a <= 1, "A refused {refused_by_a} requests");
+    refused.assert_fails(4, &[&storage.host(), "redirected"]);
+    assert_no_image(&world.root());
+}
+
+#[test]
+fn a_bearer_challenge_from_a_redirect_target_gets_no_token_credentials() {
+    require_tools(&["openssl"]);
+    challenge_from_a_redirect_target_is_not_answered(Registry::token_auth(USER, PASSWORD));
+}
+
+#[test]
+fn a_bearer_challenge_from_a_redirect_target_gets_no_basic_credentials() {
+    require_tools(&["htpasswd"]);
+    challenge_from_a_redirect_target_is_not_answered(Registry::basic_auth(USER, PASSWORD));
 }

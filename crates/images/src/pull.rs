@@ -104,7 +104,7 @@ pub async fn pull(
         ),
     };
 
-    let blobs = blobs_of(image, &manifests)?;
+    let blobs = blobs_of(client, image, &manifests)?;
     let (verified, present) =
         fetch_blobs(store, client, image, &blobs, options.concurrency, progress).await?;
     // Only now that every blob has arrived does any of them enter the layout: a failed pull
@@ -314,8 +314,13 @@ async fn fetch_all_children(
     Ok(children)
 }
 
-/// The distinct blobs (config and layers) the manifests need, by digest.
-fn blobs_of(image: &ImageRef, manifests: &[Resolved]) -> Result<BTreeMap<String, (Digest, u64)>> {
+/// The distinct blobs (config and layers) the manifests need, by digest, each within the
+/// client's size limit: a descriptor claiming more fails the pull before any byte moves.
+fn blobs_of(
+    client: &RegistryClient,
+    image: &ImageRef,
+    manifests: &[Resolved],
+) -> Result<BTreeMap<String, (Digest, u64)>> {
     let mut blobs = BTreeMap::new();
     for resolved in manifests {
         let document = parse_document(image, &resolved.manifest)?;
@@ -337,6 +342,7 @@ fn blobs_of(image: &ImageRef, manifests: &[Resolved]) -> Result<BTreeMap<String,
         }
         for link in std::iter::once(config).chain(&document.layers) {
             let digest = parse_link_digest(image, owner, link)?;
+            client.check_blob_size(image, &digest, link.size)?;
             blobs.insert(digest.to_string(), (digest, link.size));
         }
     }

@@ -7,6 +7,11 @@ use reqwest::{Method, Response, StatusCode};
 use crate::client::{expect_success, header_value, Access, RegistryClient};
 use crate::error::{RegistryError, Result};
 
+/// The default largest blob a pull accepts: far above any real layer (the largest images in
+/// use carry layers of a few GiB; machine-learning ones some tens), far below what a lying
+/// descriptor (up to 2^63 bytes) would have the store fill its disk with.
+pub const DEFAULT_MAX_BLOB_SIZE: u64 = 64 << 30;
+
 /// A blob response whose body starts at `start` (0 when the registry ignored the range).
 pub struct BlobResponse {
     pub response: Response,
@@ -28,6 +33,22 @@ impl BlobResponse {
 }
 
 impl RegistryClient {
+    /// Refuses a blob whose descriptor claims more than the client's `max_blob_size`: called
+    /// for every blob of an image before any is downloaded. (The store's writer then holds the
+    /// download to the descriptor's size.)
+    pub fn check_blob_size(&self, image: &ImageRef, digest: &Digest, size: u64) -> Result<()> {
+        let limit = self.config().max_blob_size;
+        if size <= limit {
+            return Ok(());
+        }
+        Err(RegistryError::BlobTooLarge {
+            reference: image.to_string(),
+            digest: digest.to_string(),
+            size,
+            limit,
+        })
+    }
+
     /// Starts downloading a blob, asking for the bytes from `offset` on when it is not 0.
     pub async fn open_blob(
         &self,
@@ -83,4 +104,44 @@ fn range_start(response: &Response) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ClientConfig, CredentialStore};
+
+    #[test]
+    fn blob_sizes_over_the_limit_are_refused_naming_digest_size_limit_and_key() {
+        let client = |max_blob_size| {
+            RegistryClient::new(ClientConfig {
+                credentials: CredentialStore::from_files(Vec::new()),
+                max_blob_size,
+                ..ClientConfig::default()
+            })
+            .unwrap()
+        };
+        let image = ImageRef::parse("127.0.0.1:5000/team/app:1").unwrap();
+        let digest: Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+        let default = client(DEFAULT_MAX_BLOB_SIZE);
+        default
+            .check_blob_size(&image, &digest, DEFAULT_MAX_BLOB_SIZE)
+            .unwrap();
+        let err = default
+            .check_blob_size(&image, &digest, 1 << 62)
+            .unwrap_err()
+            .to_string();
+        for word in [
+            digest.as_ref(),
+            "4611686018427387904",
+            "68719476736",
+            "max_blob_size",
+            "127.0.0.1:5000/team/app:1",
+        ] {
+            assert!(err.contains(word), "{word} in {err}");
+        }
+        let small = client(1000);
+        small.check_blob_size(&image, &digest, 1000).unwrap();
+        assert!(small.check_blob_size(&image, &digest, 1001).is_err());
+    }
 }

@@ -63,6 +63,9 @@ pub struct ClientConfig {
     pub credentials: CredentialStore,
     pub retry: RetryPolicy,
     pub user_agent: String,
+    /// The largest blob (layer or config) a manifest may name: larger ones are refused
+    /// before any byte is downloaded. See [`crate::DEFAULT_MAX_BLOB_SIZE`].
+    pub max_blob_size: u64,
 }
 
 impl Default for ClientConfig {
@@ -72,6 +75,7 @@ impl Default for ClientConfig {
             credentials: CredentialStore::from_environment(),
             retry: RetryPolicy::default(),
             user_agent: concat!("aurora/", env!("CARGO_PKG_VERSION")).to_string(),
+            max_blob_size: crate::blob::DEFAULT_MAX_BLOB_SIZE,
         }
     }
 }
@@ -171,7 +175,9 @@ fn stream_body(reader: impl tokio::io::AsyncRead + Send + Sync + 'static) -> req
     ))
 }
 
-/// What we know about a registry's authentication, learned from its challenges.
+/// What we know about a registry's authentication, learned from its challenges. Kept per
+/// origin (scheme, host, port): a realm or token learned from one origin is never used for
+/// another.
 #[derive(Default)]
 struct HostAuth {
     basic: bool,
@@ -185,6 +191,11 @@ pub struct RegistryClient {
     http: reqwest::Client,
     config: ClientConfig,
     auth: Mutex<HashMap<String, HostAuth>>,
+}
+
+/// The key of a target's auth state: the origin its credentials belong to.
+fn origin_key(target: &Target) -> String {
+    target.base.origin().ascii_serialization()
 }
 
 impl RegistryClient {
@@ -289,11 +300,20 @@ impl RegistryClient {
                     &method,
                     &url,
                     &headers,
-                    authorization.as_deref(),
+                    authorization.as_deref().map(|a| (a, &target.base)),
                     payload,
                 )
                 .await;
             let retry_in = match &result {
+                // A challenge from another origin (a host the registry redirected to) is not
+                // the registry's: answering it would send the registry's credentials, or a
+                // token got with them, to whoever that host names as its realm.
+                Ok(r)
+                    if r.status() == StatusCode::UNAUTHORIZED
+                        && r.url().origin() != target.base.origin() =>
+                {
+                    return Err(foreign_challenge(target, r));
+                }
                 Ok(r) if r.status() == StatusCode::UNAUTHORIZED && !answered_challenge => {
                     let header = r
                         .headers()
@@ -330,10 +350,9 @@ impl RegistryClient {
         method: &Method,
         url: &Url,
         headers: &HeaderMap,
-        authorization: Option<&str>,
+        authorization: Option<(&str, &Url)>,
         payload: Option<&Payload<'_>>,
     ) -> Result<Response> {
-        let origin = url.origin();
         let mut current = url.clone();
         for _ in 0..=MAX_REDIRECTS {
             let mut request = self
@@ -343,9 +362,11 @@ impl RegistryClient {
             if let Some(payload) = payload {
                 request = request.body(payload.body(&current).await?);
             }
-            // Credentials and tokens are for the registry alone, never for a host it
-            // redirects to (blob storage, a CDN).
-            if let Some(value) = authorization.filter(|_| current.origin() == origin) {
+            // Credentials and tokens are for the origin they were chosen for (the
+            // registry's) alone, never for a host it redirects to (blob storage, a CDN).
+            if let Some((value, _)) =
+                authorization.filter(|(_, owner)| current.origin() == owner.origin())
+            {
                 request = request.header(AUTHORIZATION, value);
             }
             let response = request
@@ -389,7 +410,7 @@ impl RegistryClient {
 
     /// The `Authorization` value to send, from what earlier challenges taught us.
     async fn authorization(&self, target: &Target, scope: &str) -> Result<Option<String>> {
-        let host = target.base.authority().to_string();
+        let host = origin_key(target);
         let (basic, bearer) = {
             let auth = self.auth.lock().unwrap_or_else(|p| p.into_inner());
             match auth.get(&host) {
@@ -415,7 +436,7 @@ impl RegistryClient {
     }
 
     async fn answer_challenge(&self, target: &Target, scope: &str, header: &str) -> Result<()> {
-        let host = target.base.authority().to_string();
+        let host = origin_key(target);
         match challenge::parse(header) {
             Some(Challenge::Basic) => {
                 if self.credential(target)?.is_none() {
@@ -466,9 +487,8 @@ impl RegistryClient {
         };
         let scope_param = Some(scope).filter(|s| !s.is_empty());
         let token = fetch_token(&self.http, realm, service, scope_param, basic.as_deref()).await?;
-        let host = target.base.authority().to_string();
         let mut auth = self.auth.lock().unwrap_or_else(|p| p.into_inner());
-        auth.entry(host)
+        auth.entry(origin_key(target))
             .or_default()
             .tokens
             .insert(scope.to_string(), token.clone());
@@ -534,6 +554,22 @@ const NO_CREDENTIALS_HINT: &str =
 const WRONG_LOGIN_HINT: &str = "the registry refused the user name or password";
 const REFUSED_CREDENTIALS_HINT: &str =
     "the stored credentials were refused or lack access: run `imageadm login REGISTRY` again";
+
+/// The error for a 401 that came from another origin than the registry's.
+fn foreign_challenge(target: &Target, response: &Response) -> RegistryError {
+    let url = response.url();
+    let host = match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_string(),
+        (None, _) => url.to_string(),
+    };
+    RegistryError::ForeignChallenge {
+        registry: target.registry.clone(),
+        repository: target.repository.clone(),
+        host,
+        url: url.to_string(),
+    }
+}
 
 fn basic_header(c: &Credential) -> String {
     let raw = format!("{}:{}", c.username, c.password);
@@ -671,6 +707,20 @@ mod tests {
             t.url("blobs/x").unwrap().as_str(),
             "https://registry-1.docker.io/v2/library/alpine/blobs/x"
         );
+    }
+
+    #[test]
+    fn auth_state_is_kept_per_origin_scheme_host_and_port() {
+        let c = client(&["registry.lan:5000"]);
+        let key =
+            |reference: &str| origin_key(&c.target(&ImageRef::parse(reference).unwrap()).unwrap());
+        assert_eq!(key("127.0.0.1:5000/a"), key("127.0.0.1:5000/b/c"));
+        assert_eq!(key("127.0.0.1:5000/a"), "http://127.0.0.1:5000");
+        assert_ne!(key("127.0.0.1:5000/a"), key("127.0.0.1:5001/a"));
+        assert_ne!(key("127.0.0.1:5000/a"), key("127.0.0.2:5000/a"));
+        // The same host and port over HTTPS is another origin.
+        assert_eq!(key("registry.lan:5000/a"), "http://registry.lan:5000");
+        assert_eq!(key("registry.lan:5001/a"), "https://registry.lan:5001");
     }
 
     #[test]

@@ -30,6 +30,14 @@ pub enum RegistryError {
         message: String,
         hint: &'static str,
     },
+    #[error("{registry}/{repository}: {host}, where the registry redirected the request ({url}), asks for credentials; the registry's credentials are sent to the registry alone, so the request fails")]
+    ForeignChallenge {
+        registry: String,
+        repository: String,
+        /// `host[:port]` of the origin that answered 401.
+        host: String,
+        url: String,
+    },
     #[error("{registry}: the registry asked for authentication in a way Aurora does not understand: {challenge:?}")]
     BadChallenge { registry: String, challenge: String },
     #[error("token service {realm}: {reason}")]
@@ -41,6 +49,13 @@ pub enum RegistryError {
     },
     #[error("manifest {reference}: larger than the {limit} bytes allowed")]
     ManifestTooLarge { reference: String, limit: u64 },
+    #[error("{reference}: blob {digest} is said to be {size} bytes, more than the {limit} bytes allowed for a blob; nothing was downloaded (raise `max_blob_size` under [limits] in the config file if the image is genuine)")]
+    BlobTooLarge {
+        reference: String,
+        digest: String,
+        size: u64,
+        limit: u64,
+    },
     #[error("manifest {reference}: Docker schema 1 manifests are not supported; push the image again with a current client (schema 2 or OCI)")]
     Schema1 { reference: String },
     #[error("manifest {reference}: unsupported media type {media_type:?}")]

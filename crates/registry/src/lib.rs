@@ -13,7 +13,7 @@ mod manifest;
 mod upload;
 
 pub use auth::credentials::{self, Credential, CredentialStore};
-pub use blob::BlobResponse;
+pub use blob::{BlobResponse, DEFAULT_MAX_BLOB_SIZE};
 pub use client::{Access, ClientConfig, RegistryClient, RetryPolicy};
 pub use error::{RegistryError, Result};
 pub use manifest::FetchedManifest;

@@ -166,6 +166,32 @@ pub(crate) fn get_head(host: &str, path: &str, timeout: Duration) -> io::Result<
     parse_response_head(&head)
 }
 
+/// Sends `PUT path` with `body` of `content_type` to `host` and returns the response head:
+/// for documents a client would not send (a manifest whose descriptors lie), which the
+/// registry stores as long as the blobs they name exist.
+pub(crate) fn put(
+    host: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> io::Result<ResponseHead> {
+    let stream = TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    (&stream).write_all(head.as_bytes())?;
+    (&stream).write_all(body)?;
+    let mut reader = BufReader::new(&stream);
+    let head = read_head(&mut reader)?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no response"))?;
+    parse_response_head(&head)
+}
+
 fn invalid(message: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message.to_string())
 }

@@ -88,6 +88,17 @@ pub enum Fault {
         /// How many matching requests are redirected.
         times: usize,
     },
+    /// Answer 401 with `WWW-Authenticate: {challenge}` and an empty body
+    /// instead of forwarding, as a host that wants credentials does (e.g.
+    /// `Bearer realm="http://127.0.0.1:PORT/token"` pointing at a collector).
+    Challenge {
+        /// Substring of the request target to match.
+        path_contains: String,
+        /// The `WWW-Authenticate` value.
+        challenge: String,
+        /// How many matching requests get this answer.
+        times: usize,
+    },
 }
 
 impl Fault {
@@ -97,7 +108,8 @@ impl Fault {
             | Fault::Truncate { path_contains, .. }
             | Fault::ReplaceBody { path_contains, .. }
             | Fault::CorruptBody { path_contains, .. }
-            | Fault::Redirect { path_contains, .. } => path_contains,
+            | Fault::Redirect { path_contains, .. }
+            | Fault::Challenge { path_contains, .. } => path_contains,
         }
     }
 
@@ -107,7 +119,8 @@ impl Fault {
             | Fault::Truncate { times, .. }
             | Fault::ReplaceBody { times, .. }
             | Fault::CorruptBody { times, .. }
-            | Fault::Redirect { times, .. } => times,
+            | Fault::Redirect { times, .. }
+            | Fault::Challenge { times, .. } => times,
         }
     }
 
@@ -356,6 +369,10 @@ fn handle_connection(client: TcpStream, shared: &Shared) -> io::Result<()> {
             drain_in_background(reader, None);
             let location = redirect_location(&to, &exchange.request.target);
             exchange.respond_with(status, &[("Location", &location)], "", &[])
+        }
+        Some(Fault::Challenge { challenge, .. }) => {
+            drain_in_background(reader, None);
+            exchange.respond_with(401, &[("WWW-Authenticate", &challenge)], "", &[])
         }
         body_fault => exchange.forward(reader, body_fault.as_ref()),
     };

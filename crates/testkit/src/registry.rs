@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::http::{get_head, header_str};
+use crate::http::{get_head, header_str, put};
 use crate::token::{TokenRequest, TokenService, ISSUER, SERVICE};
 use crate::tools::{require_tools, run_checked};
 
@@ -145,6 +145,29 @@ impl Registry {
             .join("data")
     }
 
+    /// Stores `manifest` (of `media_type`) as `repository:reference` with a plain HTTP PUT,
+    /// whatever it says, and returns the registry's status (201 when stored). For manifests
+    /// no client would push, e.g. one whose layer descriptor claims 2^62 bytes. Needs a
+    /// registry without auth ([`Registry::open`]).
+    pub fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        manifest: &[u8],
+    ) -> u16 {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        put(
+            &self.host,
+            &path,
+            media_type,
+            manifest,
+            Duration::from_secs(30),
+        )
+        .unwrap_or_else(|err| panic!("PUT {path} to {}: {err}", self.host))
+        .status
+    }
+
     /// The user and password this registry accepts, if it requires any.
     pub fn credentials(&self) -> Option<(String, String)> {
         self.credentials.clone()
@@ -161,6 +184,15 @@ impl Registry {
             .as_ref()
             .map(TokenService::requests)
             .unwrap_or_default()
+    }
+
+    /// Makes the token service claim, from now on, that its tokens live `seconds` (e.g.
+    /// `u64::MAX`; the tokens themselves still live five minutes). Panics without one.
+    pub fn claim_token_lifetime(&self, seconds: u64) {
+        self.token_service
+            .as_ref()
+            .expect("a registry with token auth")
+            .claim_lifetime(seconds);
     }
 
     /// The registry's own log (warnings and errors) so far, for debugging.

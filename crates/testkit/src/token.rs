@@ -9,6 +9,7 @@
 use std::io::Cursor;
 use std::net::SocketAddr;
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -45,6 +46,9 @@ struct Policy {
     user: String,
     password: String,
     anonymous_pull: bool,
+    /// The `expires_in` answers claim (the JWT itself lives [`TOKEN_LIFETIME`]); tests
+    /// change it to see how clients take odd claims.
+    expires_in: Arc<AtomicU64>,
 }
 
 /// A running token service; stops on drop.
@@ -53,6 +57,7 @@ pub(crate) struct TokenService {
     thread: Option<JoinHandle<()>>,
     log: Arc<Mutex<Vec<TokenRequest>>>,
     addr: SocketAddr,
+    expires_in: Arc<AtomicU64>,
 }
 
 impl TokenService {
@@ -67,10 +72,12 @@ impl TokenService {
             .to_ip()
             .expect("token service listens on an IP address");
         let log = Arc::new(Mutex::new(Vec::new()));
+        let expires_in = Arc::new(AtomicU64::new(TOKEN_LIFETIME));
         let policy = Policy {
             user: user.to_string(),
             password: password.to_string(),
             anonymous_pull,
+            expires_in: expires_in.clone(),
         };
         let thread = {
             let (server, log) = (server.clone(), log.clone());
@@ -81,7 +88,13 @@ impl TokenService {
             thread: Some(thread),
             log,
             addr,
+            expires_in,
         }
+    }
+
+    /// From now on, answers claim their tokens live `seconds` (e.g. `u64::MAX`).
+    pub(crate) fn claim_lifetime(&self, seconds: u64) {
+        self.expires_in.store(seconds, Ordering::SeqCst);
     }
 
     /// The `realm` URL the registry sends clients to.
@@ -148,9 +161,15 @@ fn answer(
             401,
             json!({"errors": [{"code": "UNAUTHORIZED", "message": "bad credentials"}]}),
         ),
-        Some(true) => (200, token_response(&policy.user, &grant(&scopes, None))),
-        None if policy.anonymous_pull => (200, token_response("", &grant(&scopes, Some("pull")))),
-        None => (200, token_response("", &[])),
+        Some(true) => (
+            200,
+            token_response(policy, &policy.user, &grant(&scopes, None)),
+        ),
+        None if policy.anonymous_pull => (
+            200,
+            token_response(policy, "", &grant(&scopes, Some("pull"))),
+        ),
+        None => (200, token_response(policy, "", &[])),
     };
     log.lock().expect("token log poisoned").push(TokenRequest {
         had_credentials: credentials.is_some(),
@@ -208,13 +227,13 @@ fn grant(scopes: &[String], only_action: Option<&str>) -> Vec<Value> {
 }
 
 /// The token endpoint's JSON answer carrying a freshly signed JWT.
-fn token_response(subject: &str, access: &[Value]) -> Value {
+fn token_response(policy: &Policy, subject: &str, access: &[Value]) -> Value {
     let now = SystemTime::now();
     let token = sign_token(subject, access, now);
     json!({
         "token": token,
         "access_token": token,
-        "expires_in": TOKEN_LIFETIME,
+        "expires_in": policy.expires_in.load(Ordering::SeqCst),
         "issued_at": humantime::format_rfc3339_seconds(now).to_string(),
     })
 }

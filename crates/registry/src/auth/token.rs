@@ -12,6 +12,10 @@ const MAX_TOKEN_RESPONSE: usize = 1024 * 1024;
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
 /// Renew a little early so a token does not expire in flight.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
+/// The longest a token is trusted, whatever the service claims: `expires_in` is the
+/// service's word (up to `u64::MAX` seconds), and a token kept past its real end only costs
+/// a refused request and a new token, while an unbounded one overflows the clock.
+const MAX_LIFETIME: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Debug, Clone)]
 pub(crate) struct Token {
@@ -98,13 +102,43 @@ pub(crate) async fn fetch_token(
         .or(parsed.access_token)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| fail("answer has no token".into()))?;
-    let lifetime = parsed
-        .expires_in
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_LIFETIME)
-        .max(EXPIRY_MARGIN * 2);
     Ok(Token {
         value,
-        expires: Instant::now() + lifetime - EXPIRY_MARGIN,
+        expires: expiry(Instant::now(), parsed.expires_in),
     })
+}
+
+/// When a token got at `now` with the service's `expires_in` is to be renewed: a little
+/// before it ends, its lifetime bounded below (to be usable at all) and above (by
+/// [`MAX_LIFETIME`]).
+fn expiry(now: Instant, expires_in: Option<u64>) -> Instant {
+    let lifetime = expires_in
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_LIFETIME)
+        .clamp(EXPIRY_MARGIN * 2, MAX_LIFETIME);
+    // Cannot fail with the lifetime bounded; `now` (renew at once) if a clock ever says so.
+    now.checked_add(lifetime - EXPIRY_MARGIN).unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_are_bounded_whatever_the_service_claims() {
+        let now = Instant::now();
+        let lives = |expires_in| expiry(now, expires_in) - now;
+        assert_eq!(lives(Some(300)), Duration::from_secs(290));
+        assert_eq!(lives(None), DEFAULT_LIFETIME - EXPIRY_MARGIN);
+        assert_eq!(lives(Some(0)), EXPIRY_MARGIN);
+        for huge in [
+            u64::MAX,
+            u64::MAX - 1,
+            1 << 63,
+            u64::MAX / 1000,
+            10 * 365 * 86400,
+        ] {
+            assert_eq!(lives(Some(huge)), MAX_LIFETIME - EXPIRY_MARGIN, "{huge}");
+        }
+    }
 }
