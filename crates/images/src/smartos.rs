@@ -8,6 +8,12 @@
 //! the store records the SmartOS UUID (an annotation, and a zfs user property on the dataset,
 //! by which an incremental image finds its origin).
 //!
+//! The stream must be a plain one of one snapshot, full, or incremental from the origin
+//! image's snapshot when the manifest names an origin; the driver refuses any other (a
+//! compound `zfs send -p`/`-R`/`-I` stream would bring its own mountpoint, canmount, sharenfs,
+//! children and snapshots) before `zfs receive` sees it, and the error names the file and
+//! the image's UUID.
+//!
 //! Export writes NAME-VERSION.json (manifest v2) and NAME-VERSION.zfs.gz (gzip'd `zfs send`
 //! of the image's top layer, whole or incremental from its parent layer). UUIDs follow
 //! SmartOS's scheme for docker layers, so the same chain gets the same UUID everywhere.
@@ -67,6 +73,12 @@ pub enum SmartosError {
     BadStream {
         path: PathBuf,
         compression: String,
+        reason: String,
+    },
+    #[error("{}: SmartOS image {uuid}: its zfs stream is refused: {reason}", path.display())]
+    RefusedStream {
+        path: PathBuf,
+        uuid: String,
         reason: String,
     },
     #[error("{0:?}: no image name can be made of it; give one with --tag")]
@@ -596,15 +608,33 @@ fn receive(
         match received {
             Ok(received) => received,
             Err(e) => {
+                let refused = |reason: String| -> ImageError {
+                    SmartosError::RefusedStream {
+                        path: path.to_path_buf(),
+                        uuid: manifest.uuid.clone(),
+                        reason,
+                    }
+                    .into()
+                };
                 return Err(match (stream.error, e) {
                     (Some(reason), _) => bad_stream(reason),
+                    (None, aurora_storage::StorageError::Stream { source, .. }) => {
+                        if source.is_malformed() {
+                            bad_stream(source.to_string())
+                        } else {
+                            refused(source.to_string())
+                        }
+                    }
+                    (None, e @ aurora_storage::StorageError::Received { .. }) => {
+                        refused(e.to_string())
+                    }
                     (None, aurora_storage::StorageError::Command(failure))
                         if failure.argv.get(1).map(String::as_str) == Some("receive") =>
                     {
                         bad_stream(failure.to_string())
                     }
                     (None, e) => e.into(),
-                })
+                });
             }
         }
     };
