@@ -131,29 +131,6 @@ fn describing(template: &Value, file: &Path, uuid: &str) -> Value {
     manifest
 }
 
-/// What a layer dataset has of its own (`zfs get -s local,received`), `readonly` left out
-/// (zfs-fuse shows it `temporary` while mounted).
-fn own_properties(pool: &ZfsPool, dataset: &str) -> Vec<String> {
-    let text = pool.zfs(&[
-        "get",
-        "-Hp",
-        "-r",
-        "-s",
-        "local,received",
-        "-o",
-        "name,property,value",
-        "all",
-        dataset,
-    ]);
-    let mut rows: Vec<String> = text
-        .lines()
-        .filter(|l| !l.split('\t').nth(1).is_some_and(|p| p == "readonly"))
-        .map(|l| l.replace('\t', " "))
-        .collect();
-    rows.sort();
-    rows
-}
-
 #[test]
 fn streams_with_their_own_properties_children_or_snapshots_are_refused() {
     let Some(pool) = ZfsPool::create_or_skip(
@@ -217,7 +194,7 @@ fn streams_with_their_own_properties_children_or_snapshots_are_refused() {
     let dataset = imported["dataset"].as_str().unwrap();
     let uuid = template["uuid"].as_str().unwrap();
     assert_eq!(
-        own_properties(&pool, dataset),
+        pool.own_properties(dataset),
         [
             format!("{dataset} canmount noauto"),
             format!("{dataset} org.smartos.image:uuid {uuid}"),

@@ -54,29 +54,6 @@ fn leftovers(pool: &ZfsPool, driver: &ZfsDriver) -> Vec<String> {
     found
 }
 
-/// `zfs get -Hp -r -s local,received -o name,property,value all DATASET`, sorted, `readonly`
-/// left out (zfs-fuse shows it `temporary` while mounted).
-fn own_properties(pool: &ZfsPool, dataset: &str) -> Vec<String> {
-    let text = pool.zfs(&[
-        "get",
-        "-Hp",
-        "-r",
-        "-s",
-        "local,received",
-        "-o",
-        "name,property,value",
-        "all",
-        dataset,
-    ]);
-    let mut rows: Vec<String> = text
-        .lines()
-        .filter(|l| l.split('\t').nth(1) != Some("readonly"))
-        .map(|l| l.replace('\t', " "))
-        .collect();
-    rows.sort();
-    rows
-}
-
 fn send(args: &[&str]) -> Vec<u8> {
     let out = Command::new("zfs").arg("send").args(args).output().unwrap();
     assert!(
@@ -162,7 +139,7 @@ fn a_received_layer_has_the_drivers_properties_and_nothing_else() {
     };
     assert_eq!(snapshot, &format!("{dataset}@final"));
     assert_eq!(
-        own_properties(&pool, dataset),
+        pool.own_properties(dataset),
         [
             format!("{dataset} canmount noauto"),
             format!("{dataset} sharenfs off"),
