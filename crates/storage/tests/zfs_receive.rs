@@ -36,16 +36,19 @@ impl Read for Counting<'_> {
     }
 }
 
-/// Everything below the driver's pending parent, and the lock files of pending layers: what a
-/// failed receive must not leave.
-fn leftovers(pool: &ZfsPool, driver: &ZfsDriver) -> Vec<String> {
+/// The datasets and snapshots below the driver's pending parent.
+fn pending(pool: &ZfsPool, driver: &ZfsDriver) -> Vec<String> {
     let parent = format!("{}/pending", driver.parent_dataset());
-    let mut found: Vec<String> = pool
-        .zfs(&["list", "-H", "-o", "name", "-r", "-t", "all", &parent])
+    pool.zfs(&["list", "-H", "-o", "name", "-r", "-t", "all", &parent])
         .lines()
         .filter(|name| *name != parent)
         .map(str::to_string)
-        .collect();
+        .collect()
+}
+
+/// What a failed receive must not leave: anything pending, datasets or lock files.
+fn leftovers(pool: &ZfsPool, driver: &ZfsDriver) -> Vec<String> {
+    let mut found = pending(pool, driver);
     found.extend(
         names_in(&pool.scratch())
             .into_iter()
@@ -118,22 +121,7 @@ fn a_received_layer_has_the_drivers_properties_and_nothing_else() {
         tree(&received.root),
         tree(&driver.layer_root(&id(1)).unwrap())
     );
-    let pending_parent = format!("{}/pending", driver.parent_dataset());
-    let pending = pool
-        .zfs(&[
-            "list",
-            "-H",
-            "-o",
-            "name",
-            "-r",
-            "-t",
-            "all",
-            &pending_parent,
-        ])
-        .lines()
-        .filter(|n| *n != pending_parent)
-        .map(str::to_string)
-        .collect::<Vec<_>>();
+    let pending = pending(&pool, &driver);
     let [dataset, snapshot] = &pending[..] else {
         panic!("one dataset and its snapshot expected: {pending:?}");
     };
