@@ -16,6 +16,7 @@ use std::process::Command;
 
 use aurora_testkit::tree::{diff, snapshot, Snap, Tree};
 use aurora_testkit::{ImageBuilder, LayerBuilder, OciRuntime, ZfsPool};
+use common::smartos::{datasets, export, import, read_json, sha1_of, world_with, write_json};
 use common::{store_names, World};
 use serde_json::Value;
 
@@ -44,25 +45,6 @@ fn top_layer() -> LayerBuilder {
         .file("etc/motd", "from a SmartOS image\n", 0o644)
 }
 
-/// A store on the pool (the driver takes POOL/storage, detected) holding `images`.
-fn world_with(pool: &ZfsPool, images: &[(&str, ImageBuilder)]) -> World {
-    let world = World::with_root(pool.mountpoint());
-    for (tag, image) in images {
-        let layout = world
-            .dir
-            .path()
-            .join(format!("layout-{}", tag.replace([':', '/'], "-")));
-        image.write(&layout, "t");
-        world.ok(&[
-            "--quiet",
-            "copy",
-            &format!("oci:{}:t", layout.display()),
-            tag,
-        ]);
-    }
-    world
-}
-
 fn rich_image() -> ImageBuilder {
     ImageBuilder::new()
         .layer(common::rich_base_layer().build())
@@ -82,59 +64,6 @@ fn unpack(world: &World, reference: &str, bundle: &Path, args: &[&str]) -> Value
 
 fn tree(made: &Value) -> Tree {
     snapshot(Path::new(made["rootfs"].as_str().unwrap()), COMPARE)
-}
-
-fn export(world: &World, reference: &str, out: &Path, extra: &[&str]) -> Value {
-    let mut all = vec![
-        "--format",
-        "json",
-        "export-smartos",
-        reference,
-        out.to_str().unwrap(),
-    ];
-    all.extend(extra);
-    world.ok(&all).json()
-}
-
-fn import(world: &World, manifest: &Path, file: &Path, extra: &[&str]) -> Value {
-    let mut all = vec![
-        "--format",
-        "json",
-        "import-smartos",
-        manifest.to_str().unwrap(),
-        file.to_str().unwrap(),
-    ];
-    all.extend(extra);
-    world.ok(&all).json()
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
-}
-
-fn write_json(path: &Path, value: &Value) {
-    fs::write(path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
-}
-
-fn sha1_of(path: &Path) -> String {
-    let out = Command::new("sha1sum").arg(path).output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
-
-/// Every dataset and snapshot in the pool.
-fn datasets(pool: &ZfsPool) -> Vec<String> {
-    let mut names: Vec<String> = pool
-        .zfs(&["list", "-H", "-o", "name", "-r", "-t", "all", pool.name()])
-        .lines()
-        .map(str::to_string)
-        .collect();
-    names.sort();
-    names
 }
 
 /// The layer digests of an image in the store, base first.

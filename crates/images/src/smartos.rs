@@ -1,27 +1,27 @@
 //! SmartOS images (imgadm's manifest v2 and its file, a compressed `zfs send` stream) in and
 //! out of the store, on the zfs storage driver.
 //!
-//! Import checks the manifest and the file (size, sha1), receives the stream into a pending
+//! Import (`import`) checks the manifest and the file (size, sha1), receives the stream into a pending
 //! dataset (see `aurora_storage::zfs::send`), packs the dataset's `root/` as one layer blob
 //! and makes the received dataset *be* that layer in storage: its layer ID is the chain ID of
 //! the one layer, so a later unpack finds it and clones it, laying nothing down. The image in
 //! the store records the SmartOS UUID (an annotation, and a zfs user property on the dataset,
 //! by which an incremental image finds its origin).
 //!
+//! The stream must be a plain one of one snapshot, full, or incremental from the origin
+//! image's snapshot when the manifest names an origin; the driver refuses any other (a
+//! compound `zfs send -p`/`-R`/`-I` stream would bring its own mountpoint, canmount, sharenfs,
+//! children and snapshots) before `zfs receive` sees it, and the error names the file and
+//! the image's UUID.
+//!
 //! Export writes NAME-VERSION.json (manifest v2) and NAME-VERSION.zfs.gz (gzip'd `zfs send`
 //! of the image's top layer, whole or incremental from its parent layer). UUIDs follow
 //! SmartOS's scheme for docker layers, so the same chain gets the same UUID everywhere.
 
-use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use aurora_layers::PackOptions;
-use aurora_spec::{Digest, ImageRef, Platform};
-use aurora_storage::zfs::send::ReceivedDataset;
-use aurora_storage::zfs::ZfsDriver;
-use aurora_storage::LayerId;
+use aurora_spec::{Digest, ImageRef};
 use aurora_store::Store;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -31,6 +31,9 @@ use crate::error::{ImageError, Result};
 use crate::laydown::{ensure_layers, LayDown};
 use crate::storage::StorageChoice;
 use crate::Progress;
+
+mod import;
+pub use import::{import_smartos, ImportOptions, ImportReport};
 
 /// The annotation (on the manifest) and label (in the config) naming the SmartOS image.
 pub const UUID_ANNOTATION: &str = "org.smartos.image.uuid";
@@ -67,6 +70,12 @@ pub enum SmartosError {
     BadStream {
         path: PathBuf,
         compression: String,
+        reason: String,
+    },
+    #[error("{}: SmartOS image {uuid}: its zfs stream is refused: {reason}", path.display())]
+    RefusedStream {
+        path: PathBuf,
+        uuid: String,
         reason: String,
     },
     #[error("{0:?}: no image name can be made of it; give one with --tag")]
@@ -339,322 +348,6 @@ pub fn default_image_name(name: &str, version: &str) -> std::result::Result<Stri
     ImageRef::parse(&text)
         .map(|r| r.store_name())
         .map_err(|_| name.to_string())
-}
-
-/// How to import.
-#[derive(Debug, Clone, Default)]
-pub struct ImportOptions {
-    /// The name in the store; `smartos/NAME:VERSION` when `None`.
-    pub tag: Option<String>,
-}
-
-/// What an import made.
-#[derive(Debug, Clone, Serialize)]
-pub struct ImportReport {
-    pub image: String,
-    pub manifest: String,
-    pub uuid: String,
-    pub origin: Option<String>,
-    pub layer: String,
-    pub dataset: String,
-    pub diff_id: String,
-    /// False when the layer was in storage already (the same image imported before).
-    pub layer_created: bool,
-}
-
-/// Imports the SmartOS image `file` described by `manifest_path` into the store, on its zfs
-/// storage.
-pub fn import_smartos(
-    store: &Store,
-    choice: &StorageChoice,
-    manifest_path: &Path,
-    file: &Path,
-    options: &ImportOptions,
-) -> Result<ImportReport> {
-    let manifest = read_manifest(manifest_path)?;
-    let name = match &options.tag {
-        Some(tag) => {
-            let name = ImageRef::parse(tag)?;
-            if name.digest().is_some() {
-                return Err(ImageError::TagWithDigest(name.to_string()));
-            }
-            name.store_name()
-        }
-        None => {
-            default_image_name(&manifest.name, &manifest.version).map_err(SmartosError::NoName)?
-        }
-    };
-    // Before anything touches zfs: the file is the one the manifest describes.
-    verify_file(file, &manifest)?;
-    let driver = crate::storage::open_zfs_storage(store.root(), choice)?;
-    // Shared, as unpacks hold it: gc cannot take the new blob or layer before the image
-    // names them.
-    let _writer = store.writer_lock()?;
-    let origin =
-        match &manifest.origin {
-            None => None,
-            Some(origin) => Some(driver.find_layer_by_uuid(origin)?.ok_or_else(|| {
-                SmartosError::MissingOrigin {
-                    uuid: manifest.uuid.clone(),
-                    origin: origin.clone(),
-                }
-            })?),
-        };
-    let received = receive(&driver, file, &manifest, origin.as_ref())?;
-    let packed =
-        crate::commit::pack_tree_into_store(store, &received.root, &PackOptions::default());
-    let layer = match packed {
-        Ok(layer) => layer,
-        Err(e) => {
-            driver.discard_received(received);
-            return Err(e);
-        }
-    };
-    let chain = aurora_spec::chain::chain_ids(std::slice::from_ref(&layer.diff_id));
-    let id = LayerId::from_chain_id(&chain[0]);
-    let created = driver.adopt_received(received, &id, &manifest.uuid)?;
-    let config = image_config(&manifest, &layer.diff_id);
-    let mut annotations = BTreeMap::new();
-    annotations.insert(UUID_ANNOTATION.to_string(), manifest.uuid.clone());
-    annotations.insert("org.smartos.image.name".into(), manifest.name.clone());
-    annotations.insert("org.smartos.image.version".into(), manifest.version.clone());
-    annotations.insert("org.smartos.image.type".into(), manifest.kind.clone());
-    annotations.insert("org.smartos.image.os".into(), manifest.os.clone());
-    if let Some(origin) = &manifest.origin {
-        annotations.insert("org.smartos.image.origin".into(), origin.clone());
-    }
-    if let Some(created) = config["created"].as_str() {
-        annotations.insert(
-            "org.opencontainers.image.created".into(),
-            created.to_string(),
-        );
-    }
-    let digest = match crate::commit::put_image(
-        store,
-        &config,
-        std::slice::from_ref(&layer),
-        annotations,
-        &name,
-    ) {
-        Ok(digest) => digest,
-        Err(e) => {
-            if created {
-                use aurora_storage::Driver;
-                let _ = driver.destroy_layer(&id);
-            }
-            return Err(e);
-        }
-    };
-    Ok(ImportReport {
-        image: name,
-        manifest: digest.to_string(),
-        uuid: manifest.uuid,
-        origin: manifest.origin,
-        dataset: driver.layer_dataset(&id),
-        layer: id.to_string(),
-        diff_id: layer.diff_id.to_string(),
-        layer_created: created,
-    })
-}
-
-fn read_manifest(path: &Path) -> Result<Manifest> {
-    let file = File::open(path).map_err(io(path))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_MANIFEST_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io(path))?;
-    parse_manifest(&bytes).map_err(|reason| {
-        SmartosError::BadManifest {
-            path: path.to_path_buf(),
-            reason,
-        }
-        .into()
-    })
-}
-
-/// Size first (cheap), then the sha1 of the whole file.
-fn verify_file(path: &Path, manifest: &Manifest) -> Result<()> {
-    let file = File::open(path).map_err(io(path))?;
-    let found = file.metadata().map_err(io(path))?.len();
-    if found != manifest.size {
-        return Err(SmartosError::WrongSize {
-            path: path.to_path_buf(),
-            expected: manifest.size,
-            found,
-        }
-        .into());
-    }
-    let mut checked = Checked::new(file, manifest.size);
-    std::io::copy(&mut checked, &mut std::io::sink()).map_err(io(path))?;
-    checked.verify(path, manifest)
-}
-
-/// A reader that counts and hashes what passes, and refuses to pass more than `limit`.
-struct Checked<R> {
-    inner: R,
-    hasher: Sha1,
-    count: u64,
-    limit: u64,
-}
-
-impl<R: Read> Checked<R> {
-    fn new(inner: R, limit: u64) -> Self {
-        Checked {
-            inner,
-            hasher: Sha1::new(),
-            count: 0,
-            limit,
-        }
-    }
-
-    fn verify(self, path: &Path, manifest: &Manifest) -> Result<()> {
-        if self.count != manifest.size {
-            return Err(SmartosError::WrongSize {
-                path: path.to_path_buf(),
-                expected: manifest.size,
-                found: self.count,
-            }
-            .into());
-        }
-        let found = format!("{:x}", self.hasher.finalize());
-        if found != manifest.sha1 {
-            return Err(SmartosError::WrongSha1 {
-                path: path.to_path_buf(),
-                expected: manifest.sha1.clone(),
-                found,
-            }
-            .into());
-        }
-        Ok(())
-    }
-}
-
-impl<R: Read> Read for Checked<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        if self.count > self.limit {
-            return Err(std::io::Error::other(format!(
-                "the file has grown past the manifest's size ({} bytes)",
-                self.limit
-            )));
-        }
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
-/// Keeps the first read error of the decompressing reader, to say what went wrong when
-/// `zfs receive` is stopped by it.
-struct Noting<R> {
-    inner: R,
-    error: Option<String>,
-}
-
-impl<R: Read> Read for Noting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.inner.read(buf).inspect_err(|e| {
-            self.error.get_or_insert_with(|| e.to_string());
-        })
-    }
-}
-
-fn decompressing<'a>(compression: Compression, raw: impl Read + 'a) -> Box<dyn Read + 'a> {
-    let buffered = BufReader::with_capacity(1 << 20, raw);
-    match compression {
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buffered)),
-        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(buffered)),
-        Compression::None => Box::new(buffered),
-    }
-}
-
-/// Streams the file, decompressed, into `zfs receive`, checking it again on the way (it may
-/// have changed since [`verify_file`]).
-fn receive(
-    driver: &ZfsDriver,
-    path: &Path,
-    manifest: &Manifest,
-    origin: Option<&LayerId>,
-) -> Result<ReceivedDataset> {
-    let file = File::open(path).map_err(io(path))?;
-    let mut checked = Checked::new(file, manifest.size);
-    let bad_stream = |reason: String| -> ImageError {
-        SmartosError::BadStream {
-            path: path.to_path_buf(),
-            compression: manifest.compression.name().to_string(),
-            reason,
-        }
-        .into()
-    };
-    let received = {
-        let mut stream = Noting {
-            inner: decompressing(manifest.compression, &mut checked),
-            error: None,
-        };
-        let received = driver.receive_pending(&manifest.uuid, &mut stream, origin);
-        match received {
-            Ok(received) => received,
-            Err(e) => {
-                return Err(match (stream.error, e) {
-                    (Some(reason), _) => bad_stream(reason),
-                    (None, aurora_storage::StorageError::Command(failure))
-                        if failure.argv.get(1).map(String::as_str) == Some("receive") =>
-                    {
-                        bad_stream(failure.to_string())
-                    }
-                    (None, e) => e.into(),
-                })
-            }
-        }
-    };
-    // Whatever the decompressor left unread still counts for the size and sha1.
-    let drained = std::io::copy(&mut checked, &mut std::io::sink());
-    if let Err(e) = drained
-        .map_err(io(path))
-        .and_then(|_| checked.verify(path, manifest))
-    {
-        driver.discard_received(received);
-        return Err(e);
-    }
-    Ok(received)
-}
-
-/// The image config of an imported image: one layer, the platform from the manifest's os.
-fn image_config(manifest: &Manifest, diff_id: &Digest) -> Value {
-    let created = manifest
-        .published_at
-        .as_deref()
-        .and_then(|p| chrono::DateTime::parse_from_rfc3339(p).ok())
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .unwrap_or_else(chrono::Utc::now)
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let os = match manifest.os.as_str() {
-        "linux" => "linux",
-        // SmartOS zones run illumos.
-        _ => "illumos",
-    };
-    json!({
-        "created": created,
-        "architecture": Platform::host().architecture,
-        "os": os,
-        "config": {
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            "Labels": {
-                UUID_ANNOTATION: manifest.uuid,
-                "org.smartos.image.name": manifest.name,
-                "org.smartos.image.version": manifest.version,
-            },
-        },
-        "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
-        "history": [{
-            "created": created,
-            "created_by": format!(
-                "imageadm import-smartos {} {} ({})",
-                manifest.name, manifest.version, manifest.uuid
-            ),
-        }],
-    })
 }
 
 /// How to export.
@@ -1036,31 +729,5 @@ mod tests {
             export_name(&format!("127.0.0.1:5000/app@{digest}"), &digest),
             ("app".to_string(), "84ff92691f90".to_string())
         );
-    }
-
-    #[test]
-    fn checked_reader_counts_hashes_and_stops_at_the_limit() {
-        let data = b"hello world".to_vec();
-        let manifest = Manifest {
-            sha1: "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed".into(),
-            size: data.len() as u64,
-            ..parse(&good()).unwrap()
-        };
-        let mut checked = Checked::new(&data[..], manifest.size);
-        std::io::copy(&mut checked, &mut std::io::sink()).unwrap();
-        checked.verify(Path::new("f"), &manifest).unwrap();
-        let mut short = Checked::new(&data[..], 4);
-        assert!(std::io::copy(&mut short, &mut std::io::sink()).is_err());
-        let wrong = Manifest {
-            sha1: "0".repeat(40),
-            ..manifest.clone()
-        };
-        let mut checked = Checked::new(&data[..], wrong.size);
-        std::io::copy(&mut checked, &mut std::io::sink()).unwrap();
-        let err = checked
-            .verify(Path::new("f"), &wrong)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("sha1 2aae6c35"), "{err}");
     }
 }

@@ -66,6 +66,16 @@ pub enum StorageError {
         driver: &'static str,
         reason: String,
     },
+    /// A received dataset that is not what its stream announced or what the driver set.
+    #[error("received dataset {dataset}: {reason}")]
+    Received { dataset: String, reason: String },
+    /// A `zfs send` stream refused from its first record, before `zfs receive` saw it.
+    #[error("zfs stream {label}: {source}")]
+    Stream {
+        label: String,
+        #[source]
+        source: zfs::stream::StreamError,
+    },
 }
 
 impl StorageError {

@@ -62,6 +62,7 @@ use crate::{
 };
 
 pub mod send;
+pub mod stream;
 
 /// The snapshot that freezes a committed layer (imgadm's name for it too).
 const FINAL: &str = "final";

@@ -180,6 +180,30 @@ impl ZfsPool {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// What `dataset` and its snapshots and children have of their own: `zfs get -Hp -r -s
+    /// local,received all` as sorted "NAME PROPERTY VALUE" lines, `readonly` left out (zfs-fuse
+    /// shows it `temporary`, not `local`, while the dataset is mounted).
+    pub fn own_properties(&self, dataset: &str) -> Vec<String> {
+        let text = self.zfs(&[
+            "get",
+            "-Hp",
+            "-r",
+            "-s",
+            "local,received",
+            "-o",
+            "name,property,value",
+            "all",
+            dataset,
+        ]);
+        let mut rows: Vec<String> = text
+            .lines()
+            .filter(|l| l.split('\t').nth(1) != Some("readonly"))
+            .map(|l| l.replace('\t', " "))
+            .collect();
+        rows.sort();
+        rows
+    }
+
     fn dir(&self) -> &Path {
         self.dir.as_ref().expect("pool directory").path()
     }

@@ -8,10 +8,26 @@
 //! exactly one snapshot, renamed to `@final`, the dataset renamed into place only once it is
 //! complete, and destroyed (`zfs destroy -r`) on any failure.
 //!
+//! Nothing in a stream decides where or whether its dataset is mounted or shared: the first
+//! record is parsed before `zfs receive` starts ([`super::stream`]) and anything but a plain
+//! stream of one filesystem snapshot is refused — a compound stream (`zfs send -p`, `-R`,
+//! `-I`) carries properties (mountpoint, canmount, sharenfs, …), children and more snapshots.
+//! The dataset is received unmounted (`-u`); the driver sets its own properties (read-only,
+//! `canmount=noauto`, `sharenfs`/`sharesmb` off; the mountpoint stays inherited), checks that
+//! `zfs get -s local,received` shows those and nothing else, that the dataset has no children
+//! and only the announced snapshot (by guid), and only then mounts it.
+//!
 //! Observed on zfs-fuse 0.7.0 (Debian 12, pool version 23):
 //! - `zfs receive -u` works (received datasets stay unmounted) although its usage text lists
 //!   only `-vnF`; the driver receives with `-u` so that a long receive is not a mount and
-//!   need not be serialized with the others (see the module docs of `zfs`).
+//!   need not be serialized with the others (see the module docs of `zfs`). `-o` and `-x`
+//!   ("invalid option") do not exist: properties cannot be overridden while receiving.
+//! - `zfs send -p`, `-R` and `-I` write compound streams; received (even with `-u`), a `-p`
+//!   stream sets mountpoint, canmount, sharenfs and user properties with source `received`,
+//!   and the dataset is later mounted at the stream's mountpoint; `-R` also makes the child
+//!   datasets and every snapshot. `zfs get -s local,received` lists exactly those.
+//! - With `canmount=noauto` an explicit `zfs mount` still mounts, and after a `zfs rename`
+//!   too; `zfs set sharenfs=off` and `sharesmb=off` work (there is no `exportfs` to run).
 //! - An incremental stream received into a new name makes a clone of the snapshot whose
 //!   `guid` is the stream's from-snapshot, wherever it is in the pool (with two snapshots of
 //!   that guid — a layer exported and received again in the same pool — one nearer the
@@ -38,6 +54,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::stream::{parse_begin, BeginRecord, BEGIN_RECORD_LEN};
 use super::{get_props, is_missing, parse_get, retry_busy, zfs, ZfsDriver, FINAL};
 use crate::command::CommandFailure;
 use crate::{pending, Driver, LayerId, Result, StorageError};
@@ -57,11 +74,22 @@ pub struct ReceivedDataset {
     _lock: File,
 }
 
+/// The properties the driver sets on a received dataset before it is first mounted, and then
+/// the only ones the dataset may have of its own (`zfs get -s local,received`): read-only;
+/// mounted only when the driver mounts it (not by `zfs mount -a`), where its parent puts it
+/// (`mountpoint` stays inherited); shared with no one.
+const RECEIVED_PROPERTIES: [(&str, &str); 4] = [
+    ("readonly", "on"),
+    ("canmount", "noauto"),
+    ("sharenfs", "off"),
+    ("sharesmb", "off"),
+];
+
 /// Why a received stream was refused after `zfs receive` accepted it.
 fn refused(dataset: &str, reason: String) -> StorageError {
-    StorageError::Unsupported {
-        driver: "zfs",
-        reason: format!("received dataset {dataset}: {reason}"),
+    StorageError::Received {
+        dataset: dataset.to_string(),
+        reason,
     }
 }
 
@@ -98,9 +126,14 @@ impl ZfsDriver {
     /// Receives the `zfs send` stream read from `stream` into a new pending dataset (`label`
     /// names it, e.g. the image's UUID: letters, digits and `-`). For an incremental stream
     /// `origin` must be the layer whose `@final` it was sent from; a full stream needs none.
-    /// On success the dataset has exactly one snapshot, `@final`, is read-only and mounted;
-    /// on any failure nothing is left. A read error of `stream` is returned as
-    /// [`StorageError::Io`] on `label`; the caller that wraps its reader can keep the cause.
+    /// Only a plain stream of one filesystem snapshot is received (full, or incremental from
+    /// `origin`'s `@final` by guid); anything else is refused from its first record, as
+    /// [`StorageError::Stream`], before `zfs receive` runs (see [`super::stream`]).
+    /// On success the dataset has exactly one snapshot, `@final`, no children, no properties
+    /// of its own but those the driver set (read-only, `canmount=noauto`, not shared), and is
+    /// mounted below its parent; on any failure nothing is left. A read error of `stream` is
+    /// returned as [`StorageError::Io`] on `label`; the caller that wraps its reader can keep
+    /// the cause.
     pub fn receive_pending(
         &self,
         label: &str,
@@ -153,7 +186,30 @@ impl ZfsDriver {
         stream: &mut dyn Read,
         expected_origin: Option<&LayerId>,
     ) -> Result<(PathBuf, Option<LayerId>)> {
-        // -u: not mounted while receiving, so not a mount to serialize (module docs).
+        // The stream's first record decides before `zfs receive` sees a byte of it: a compound
+        // stream (`zfs send -p`, `-R`, `-I`) brings its own properties — mountpoint, canmount,
+        // sharenfs — and may bring children and more snapshots, and zfs-fuse's receive can
+        // neither override (`-o`) nor exclude (`-x`) properties. Only the record is read ahead.
+        let mut head = [0u8; BEGIN_RECORD_LEN];
+        let got = read_up_to(stream, &mut head).map_err(|source| StorageError::Io {
+            path: PathBuf::from(label),
+            source,
+        })?;
+        let from_guid = match expected_origin {
+            Some(origin) => Some(guid_number(&format!(
+                "{}@{FINAL}",
+                self.layer_dataset(origin)
+            ))?),
+            None => None,
+        };
+        let begin = parse_begin(&head[..got])
+            .and_then(|begin| begin.check_single_snapshot(from_guid).map(|()| begin))
+            .map_err(|source| StorageError::Stream {
+                label: label.to_string(),
+                source,
+            })?;
+        // -u: not mounted while receiving, so not a mount to serialize (module docs), and not
+        // mounted before the driver has set its properties (`check_received`).
         let argv = ["zfs", "receive", "-u", dataset];
         let child = Command::new(argv[0])
             .args(&argv[1..])
@@ -162,7 +218,8 @@ impl ZfsDriver {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| spawn_failure(&argv, e))?;
-        let fed = feed(child, stream, &argv);
+        let mut whole = (&head[..got]).chain(stream);
+        let fed = feed(child, &mut whole, &argv);
         match fed {
             Feed::Done(Ok(())) => {}
             Feed::Done(Err(failure)) => return Err(failure.into()),
@@ -173,47 +230,93 @@ impl ZfsDriver {
                 })
             }
         }
-        self.check_received(dataset, expected_origin)
+        self.check_received(dataset, expected_origin, &begin)
     }
 
-    /// One snapshot, renamed `@final`; the origin the one expected; read-only; mounted.
+    /// What the stream's first record announced, and nothing else: the dataset alone (no
+    /// children), its one snapshot (by guid), renamed `@final`; the origin the one expected.
+    /// Then, still unmounted, the properties the driver decides, checked to be the only ones
+    /// the dataset has of its own; then mounted where its parent puts it.
     fn check_received(
         &self,
         dataset: &str,
         expected_origin: Option<&LayerId>,
+        begin: &BeginRecord,
     ) -> Result<(PathBuf, Option<LayerId>)> {
-        let listed = zfs([
-            "list", "-H", "-o", "name", "-t", "snapshot", "-r", "-d", "1", dataset,
-        ])?;
-        let prefix = format!("{dataset}@");
-        let snapshots: Vec<&str> = listed
-            .lines()
-            .filter_map(|l| l.strip_prefix(&prefix))
-            .collect();
-        let [snapshot] = snapshots[..] else {
+        let listed = zfs(["list", "-H", "-o", "name", "-t", "all", "-r", dataset])?;
+        let snapshot = format!("{dataset}@{}", begin.snapshot());
+        let names: Vec<&str> = listed.lines().filter(|l| !l.is_empty()).collect();
+        let mut expected = vec![dataset, snapshot.as_str()];
+        let mut found = names.clone();
+        expected.sort_unstable();
+        found.sort_unstable();
+        if found != expected {
             return Err(refused(
                 dataset,
                 format!(
-                    "the stream must hold exactly one snapshot, it held {} ({})",
-                    snapshots.len(),
-                    snapshots.join(", ")
+                    "the stream of {} was to make the dataset and its snapshot {} only, zfs \
+                     made {}",
+                    begin.to_name,
+                    begin.snapshot(),
+                    names.join(", ")
                 ),
             ));
-        };
-        if snapshot != FINAL {
-            retry_busy(|| {
-                zfs([
-                    "rename",
-                    &format!("{dataset}@{snapshot}"),
-                    &format!("{dataset}@{FINAL}"),
-                ])
-            })?;
+        }
+        if guid(&snapshot)? != begin.to_guid.to_string() {
+            return Err(refused(
+                dataset,
+                format!(
+                    "snapshot {snapshot} is not the one the stream announced (guid {})",
+                    begin.to_guid
+                ),
+            ));
+        }
+        if begin.snapshot() != FINAL {
+            retry_busy(|| zfs(["rename", &snapshot, &format!("{dataset}@{FINAL}")]))?;
         }
         let origin = self.received_origin(dataset, expected_origin)?;
         // Before it is ever mounted: reading it then changes nothing (no atime either), so
-        // the live tree stays what @final holds.
-        zfs(["set", "readonly=on", dataset])?;
-        let root = self.mounted(dataset)?.join("root");
+        // the live tree stays what @final holds; it is mounted only by the driver, and shared
+        // with no one, whatever zfs would otherwise take from elsewhere.
+        for (property, value) in RECEIVED_PROPERTIES {
+            zfs(["set", &format!("{property}={value}"), dataset])?;
+        }
+        // Before mounting too: zfs-fuse reports `readonly` as `temporary` on a mounted dataset.
+        let own = zfs([
+            "get",
+            "-Hp",
+            "-r",
+            "-s",
+            "local,received",
+            "-o",
+            "name,property,value",
+            "all",
+            dataset,
+        ])?;
+        let mismatches = property_mismatches(&own, dataset, &RECEIVED_PROPERTIES);
+        if !mismatches.is_empty() {
+            return Err(refused(
+                dataset,
+                format!(
+                    "its own properties are not only those the driver set: {}",
+                    mismatches.join("; ")
+                ),
+            ));
+        }
+        let name = dataset.rsplit('/').next().unwrap_or(dataset);
+        let wanted = self.mountpoint(&self.pending_parent())?.join(name);
+        let mountpoint = self.mounted(dataset)?;
+        if mountpoint != wanted {
+            return Err(refused(
+                dataset,
+                format!(
+                    "it is mounted at {}, not below its parent at {}",
+                    mountpoint.display(),
+                    wanted.display()
+                ),
+            ));
+        }
+        let root = mountpoint.join("root");
         match std::fs::symlink_metadata(&root) {
             Ok(meta) if meta.is_dir() => Ok((root, origin)),
             Ok(_) => Err(refused(dataset, "root is not a directory".into())),
@@ -455,5 +558,132 @@ fn guid(snapshot: &str) -> Result<String> {
             Err(refused(snapshot, "the snapshot does not exist".into()))
         }
         Err(e) => Err(e),
+    }
+}
+
+/// A snapshot's guid as a number.
+fn guid_number(snapshot: &str) -> Result<u64> {
+    let text = guid(snapshot)?;
+    text.parse().map_err(|_| {
+        refused(
+            snapshot,
+            format!("zfs reported guid {text:?}, not a number"),
+        )
+    })
+}
+
+/// Reads until `buf` is full or the stream ends; returns how much was read.
+fn read_up_to(stream: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// What differs between the rows of `zfs get -H -r -s local,received -o name,property,value
+/// all DATASET` and `expected`, the only properties `dataset` may have of its own (its
+/// snapshots none): a row not expected, or an expected one missing or with another value.
+fn property_mismatches(text: &str, dataset: &str, expected: &[(&str, &str)]) -> Vec<String> {
+    let rows = parse_get(text);
+    let mut mismatches: Vec<String> = rows
+        .iter()
+        .filter(|row| {
+            row.name != dataset
+                || !expected
+                    .iter()
+                    .any(|(p, v)| row.property == *p && row.value == *v)
+        })
+        .map(|row| format!("{} {}={}", row.name, row.property, row.value))
+        .collect();
+    for (property, value) in expected {
+        let set = rows
+            .iter()
+            .any(|row| row.name == dataset && row.property == *property && row.value == *value);
+        if !set {
+            mismatches.push(format!("{dataset} {property} is not {value}"));
+        }
+    }
+    mismatches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DATASET: &str = "pool/aurora/pending/x-1-0";
+
+    fn rows(lines: &[&str]) -> String {
+        lines.iter().map(|l| format!("{l}\n")).collect()
+    }
+
+    #[test]
+    fn only_the_properties_the_driver_set() {
+        // As zfs-fuse prints them for a plain stream received with -u and then set.
+        let exact = rows(&[
+            "pool/aurora/pending/x-1-0\tsharenfs\toff",
+            "pool/aurora/pending/x-1-0\treadonly\ton",
+            "pool/aurora/pending/x-1-0\tcanmount\tnoauto",
+            "pool/aurora/pending/x-1-0\tsharesmb\toff",
+        ]);
+        assert!(property_mismatches(&exact, DATASET, &RECEIVED_PROPERTIES).is_empty());
+
+        // What a `zfs send -p` stream leaves (source `received`), beside what was set.
+        let hostile = format!(
+            "{exact}{}",
+            rows(&[
+                "pool/aurora/pending/x-1-0\tmountpoint\t/etc/cron.d",
+                "pool/aurora/pending/x-1-0\tuser:x\ty",
+                "pool/aurora/pending/x-1-0@final\tuser:y\tz",
+                "pool/aurora/pending/x-1-0/child\tcanmount\ton",
+            ])
+        );
+        let found = property_mismatches(&hostile, DATASET, &RECEIVED_PROPERTIES);
+        assert_eq!(
+            found,
+            [
+                "pool/aurora/pending/x-1-0 mountpoint=/etc/cron.d",
+                "pool/aurora/pending/x-1-0 user:x=y",
+                "pool/aurora/pending/x-1-0@final user:y=z",
+                "pool/aurora/pending/x-1-0/child canmount=on",
+            ]
+        );
+
+        // A value that did not take, and one missing.
+        let wrong = rows(&[
+            "pool/aurora/pending/x-1-0\tsharenfs\ton",
+            "pool/aurora/pending/x-1-0\treadonly\ton",
+            "pool/aurora/pending/x-1-0\tcanmount\tnoauto",
+        ]);
+        assert_eq!(
+            property_mismatches(&wrong, DATASET, &RECEIVED_PROPERTIES),
+            [
+                "pool/aurora/pending/x-1-0 sharenfs=on",
+                "pool/aurora/pending/x-1-0 sharenfs is not off",
+                "pool/aurora/pending/x-1-0 sharesmb is not off",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_record_is_read_ahead_and_nothing_more() {
+        let data: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        let mut reader = std::io::Read::chain(&data[..5], &data[5..]);
+        let mut head = [0u8; BEGIN_RECORD_LEN];
+        assert_eq!(
+            read_up_to(&mut reader, &mut head).unwrap(),
+            BEGIN_RECORD_LEN
+        );
+        assert_eq!(&head[..], &data[..BEGIN_RECORD_LEN]);
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, &data[BEGIN_RECORD_LEN..]);
+        let mut short = &data[..10];
+        assert_eq!(read_up_to(&mut short, &mut head).unwrap(), 10);
     }
 }
