@@ -2,10 +2,11 @@
 //! hook kind receives (checked against what runc and crun give, recorded in the comments),
 //! poststart and poststop failures that warn and carry on, `delete --force` that removes a
 //! container whatever is left of it, the CVE-2019-5736 protection decided from the parsed
-//! config, and SELinux labels on a host without SELinux. Needs root.
+//! config. Needs root.
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::*;
@@ -43,7 +44,10 @@ fn every_hook_gets_the_state_the_spec_defines_for_it() {
     bundle.edit(|c| {
         c["root"]["readonly"] = json!(false);
         c["annotations"] = json!({"org.example.key": "value"});
-        assert!(c["linux"].get("cgroupsPath").is_none(), "runz adapts this bundle");
+        assert!(
+            c["linux"].get("cgroupsPath").is_none(),
+            "runz adapts this bundle"
+        );
         c["hooks"] = json!({
             "prestart": [dump_hook(&log("prestart"))],
             "createRuntime": [dump_hook(&log("createRuntime"))],
@@ -95,7 +99,8 @@ fn every_hook_gets_the_state_the_spec_defines_for_it() {
 /// config.json: a JSON escape (`"start\u0043ontainer"`) is the same key to the parser.
 #[test]
 fn a_start_container_hook_however_spelled_runs_under_a_sealed_runz() {
-    let Some(runz) = runz_or_skip("a_start_container_hook_however_spelled_runs_under_a_sealed_runz")
+    let Some(runz) =
+        runz_or_skip("a_start_container_hook_however_spelled_runs_under_a_sealed_runz")
     else {
         return;
     };
@@ -135,4 +140,129 @@ fn a_start_container_hook_however_spelled_runs_under_a_sealed_runz() {
             "{spelling}: not a sealed copy: {exe}"
         );
     }
+}
+
+/// The runtime spec: a failing poststart hook is logged as a warning, the remaining hooks
+/// run, and the lifecycle continues as if it had succeeded.
+#[test]
+fn a_failing_poststart_hook_warns_and_the_container_keeps_running() {
+    let Some(runz) = runz_or_skip("a_failing_poststart_hook_warns_and_the_container_keeps_running")
+    else {
+        return;
+    };
+    let logs = tempfile::tempdir().unwrap();
+    let after = logs.path().join("after.json");
+    let bundle = BusyboxBundle::new(&["sleep", "100"]);
+    bundle.edit(|c| {
+        c["hooks"] = json!({"poststart": [{"path": "/bin/false"}, dump_hook(&after)]});
+    });
+    let id = unique_id();
+    runz.ok(&["create", "--bundle", &bundle.path().to_string_lossy(), &id]);
+    let out = runz.output(&["start", &id]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "start failed: {stderr}");
+    assert!(
+        stderr.contains("poststart hook /bin/false failed"),
+        "no warning: {stderr}"
+    );
+    assert_eq!(read_state(&after)["status"], "running", "the next hook ran");
+    let state = runz.state(&id);
+    assert_eq!(state["status"], "running");
+    let pid = state["pid"].as_i64().unwrap();
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    runz.ok(&["delete", "--force", &id]);
+}
+
+/// The same for poststop: `delete` warns, runs the remaining hooks, and removes the
+/// container, its state and its cgroup.
+#[test]
+fn a_failing_poststop_hook_warns_and_delete_removes_everything() {
+    let Some(runz) = runz_or_skip("a_failing_poststop_hook_warns_and_delete_removes_everything")
+    else {
+        return;
+    };
+    let logs = tempfile::tempdir().unwrap();
+    let after = logs.path().join("after.json");
+    let bundle = BusyboxBundle::new(&["true"]);
+    bundle.edit(|c| {
+        c["hooks"] = json!({"poststop": [{"path": "/bin/false"}, dump_hook(&after)]});
+    });
+    let id = unique_id();
+    runz.ok(&["create", "--bundle", &bundle.path().to_string_lossy(), &id]);
+    runz.ok(&["start", &id]);
+    assert!(eventually(|| runz.state(&id)["status"] == "stopped"));
+    let out = runz.output(&["delete", &id]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "delete failed: {stderr}");
+    assert!(
+        stderr.contains("poststop hook /bin/false failed"),
+        "no warning: {stderr}"
+    );
+    assert_eq!(read_state(&after)["status"], "stopped", "the next hook ran");
+    assert_gone(&runz, &id);
+}
+
+fn assert_gone(runz: &Runz, id: &str) {
+    assert!(runz.ids().is_empty(), "still listed: {:?}", runz.ids());
+    assert!(!runz.root().join(id).exists(), "state directory left");
+    assert!(
+        cgroup_dirs(id).is_empty(),
+        "cgroups left: {:?}",
+        cgroup_dirs(id)
+    );
+}
+
+/// A poststop hook that lived in the bundle, and the bundle removed before `delete` (as a
+/// careless caller does): the hook cannot run, which is a warning, and the container goes.
+#[test]
+fn delete_removes_a_container_whose_bundle_is_gone() {
+    let Some(runz) = runz_or_skip("delete_removes_a_container_whose_bundle_is_gone") else {
+        return;
+    };
+    for force in [false, true] {
+        let bundle = BusyboxBundle::new(&["sleep", "100"]);
+        let hook = bundle.path().join("poststop.sh");
+        std::fs::write(&hook, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        bundle.edit(|c| c["hooks"] = json!({"poststop": [{"path": hook}]}));
+        let id = runz.run_detached(&bundle);
+        let pid = runz.state(&id)["pid"].as_i64().unwrap();
+        if !force {
+            runz.ok(&["kill", &id, "KILL"]);
+            assert!(eventually(|| runz.state(&id)["status"] == "stopped"));
+        }
+        std::fs::remove_dir_all(bundle.path()).unwrap();
+        let args: &[&str] = if force {
+            &["delete", "--force", &id]
+        } else {
+            &["delete", &id]
+        };
+        let out = runz.output(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?} failed: {stderr}");
+        assert!(stderr.contains("poststop hook"), "no warning: {stderr}");
+        assert!(eventually(|| !Path::new(&format!("/proc/{pid}")).exists()));
+        assert_gone(&runz, &id);
+    }
+}
+
+/// A state file cut short (runz killed while writing it, a full disk): `delete --force`
+/// still kills the container's processes and removes its cgroup and state.
+#[test]
+fn delete_force_removes_a_container_whose_state_is_half_written() {
+    let Some(runz) = runz_or_skip("delete_force_removes_a_container_whose_state_is_half_written")
+    else {
+        return;
+    };
+    let bundle = BusyboxBundle::new(&["sleep", "100"]);
+    let id = runz.run_detached(&bundle);
+    let pid = runz.state(&id)["pid"].as_i64().unwrap();
+    let state_file = runz.root().join(&id).join("state.json");
+    let text = std::fs::read(&state_file).unwrap();
+    std::fs::write(&state_file, &text[..text.len() / 2]).unwrap();
+    let err = runz.fails(&["delete", &id], 1);
+    assert!(err.contains(&id), "{err}");
+    runz.ok(&["delete", "--force", &id]);
+    assert!(eventually(|| !Path::new(&format!("/proc/{pid}")).exists()));
+    assert_gone(&runz, &id);
 }

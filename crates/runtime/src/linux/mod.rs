@@ -5,6 +5,7 @@
 //! injection, and waiting for a foreground container with signals passed on.
 
 mod bundle;
+mod cleanup;
 mod foreground;
 mod grace;
 mod note;
@@ -26,9 +27,9 @@ use crate::error::{Error, Result};
 use crate::state::{StateReport, Status};
 use crate::{id, init};
 
+use bundle::rootfs_of;
 pub use bundle::Bundle;
 pub use foreground::wait_foreground;
-use bundle::rootfs_of;
 use note::Note;
 use sealed::RunzExecutor;
 use terminal::{Console, Relay};
@@ -352,12 +353,17 @@ impl Runtime {
             .map_err(|e| Error::backend(id, "cannot signal", e))
     }
 
-    /// `delete`: removes a stopped (or created) container; `force` kills a running one first.
+    /// `delete`: removes a stopped (or created) container; `force` kills a running one first,
+    /// and removes the container whatever is left of it (an unreadable state, a failed hook).
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
         let mut container = match self.load(id) {
             Ok(container) => container,
             // runc: `delete --force` of a container that is not there succeeds.
             Err(Error::NotFound(_)) if force => return Ok(()),
+            Err(e) if force => {
+                tracing::warn!(id, error = %e, "removing what is left of the container");
+                return cleanup::force_remove(id, &self.container_dir(id));
+            }
             Err(e) => return Err(e),
         };
         let status = container.status();
@@ -372,11 +378,16 @@ impl Runtime {
         self.remove(id, &mut container, force)
     }
 
-    /// libcontainer's delete (process, cgroups, poststop hooks), then what runz keeps.
+    /// libcontainer's delete (process, cgroups, poststop hooks), then what runz keeps; with
+    /// `force`, what libcontainer could not remove is removed by runz.
     fn remove(&self, id: &str, container: &mut Container, force: bool) -> Result<()> {
-        container
-            .delete(force)
-            .map_err(|e| Error::backend(id, "cannot delete", e))?;
+        if let Err(e) = container.delete(force) {
+            if !force {
+                return Err(Error::backend(id, "cannot delete", e));
+            }
+            tracing::warn!(id, error = %e, "removing what is left of the container");
+            return cleanup::force_remove(id, &self.container_dir(id));
+        }
         // libcontainer leaves the directory when it had nothing to clean; runz owns it.
         let _ = fs::remove_dir_all(self.container_dir(id));
         Ok(())
