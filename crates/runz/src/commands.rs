@@ -81,11 +81,13 @@ fn features() -> serde_json::Value {
                           "SCMP_ARCH_ARM"]
             },
             "apparmor": {"enabled": false},
+            // runz applies no labels (see the annotation below).
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false}
         },
         "annotations": {
             "org.aurora.runz.init": "podinit is injected with --init",
+            "org.aurora.runz.selinux": aurora_runtime::selinux::features_note(aurora_runtime::selinux::host()),
         }
     })
 }
@@ -285,6 +287,7 @@ mod platform {
                     detach: e.detach,
                     ignore_paused: e.ignore_paused,
                     cgroup: e.cgroup.clone(),
+                    process_label: e.process_label.clone(),
                 };
                 Ok(runtime.exec(&e.id, &options)?)
             }

@@ -2,7 +2,7 @@
 //! hook kind receives (checked against what runc and crun give, recorded in the comments),
 //! poststart and poststop failures that warn and carry on, `delete --force` that removes a
 //! container whatever is left of it, the CVE-2019-5736 protection decided from the parsed
-//! config. Needs root.
+//! config, and SELinux labels on a host without SELinux. Needs root.
 
 mod common;
 
@@ -265,4 +265,56 @@ fn delete_force_removes_a_container_whose_state_is_half_written() {
     runz.ok(&["delete", "--force", &id]);
     assert!(eventually(|| !Path::new(&format!("/proc/{pid}")).exists()));
     assert_gone(&runz, &id);
+}
+
+/// SELinux is not enabled on this host (no selinuxfs): labels are ignored, as the features
+/// document says, and the container runs (with them, the masked directories' tmpfs used to
+/// be mounted with a context= option the kernel refuses without SELinux).
+#[test]
+fn selinux_labels_are_ignored_where_selinux_is_disabled() {
+    let Some(runz) = runz_or_skip("selinux_labels_are_ignored_where_selinux_is_disabled") else {
+        return;
+    };
+    assert!(
+        !Path::new("/sys/fs/selinux/enforce").exists(),
+        "this test expects a host without SELinux"
+    );
+    let bundle = BusyboxBundle::new(&["sleep", "100"]);
+    bundle.edit(|c| {
+        c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0:c1,c2");
+        c["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0:c1,c2");
+        assert!(c["linux"]["maskedPaths"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("/proc/acpi")));
+    });
+    let id = runz.run_detached(&bundle);
+    let out = runz.ok(&[
+        "exec",
+        "--process-label",
+        "system_u:system_r:container_t:s0:c1,c2",
+        &id,
+        "sh",
+        "-c",
+        "ls -A /proc/acpi | wc -l; echo ran",
+    ]);
+    assert_eq!(out, "0\nran\n", "the masked directory is an empty tmpfs");
+    runz.ok(&["delete", "--force", &id]);
+
+    let features: Value = serde_json::from_slice(
+        &std::process::Command::new(Runz::binary())
+            .arg("features")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(features["linux"]["selinux"]["enabled"], false);
+    let note = features["annotations"]["org.aurora.runz.selinux"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        note.contains("ignored") && note.contains("disabled"),
+        "features say nothing of labels: {features}"
+    );
 }

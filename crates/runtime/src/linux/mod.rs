@@ -24,6 +24,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::{LinuxResources, Spec};
 
 use crate::error::{Error, Result};
+use crate::selinux::{self, Decision, Label};
 use crate::state::{StateReport, Status};
 use crate::{id, init};
 
@@ -64,6 +65,8 @@ pub struct ExecOptions {
     pub detach: bool,
     pub ignore_paused: bool,
     pub cgroup: Option<String>,
+    /// runc's `--process-label` (SELinux): see [`crate::selinux`].
+    pub process_label: Option<String>,
 }
 
 /// A container just made, before runz has written its note.
@@ -136,6 +139,7 @@ impl Runtime {
         grace::start();
         let (bundle, mut spec) = bundle.into_parts();
         let rootfs = rootfs_of(&spec, &bundle)?;
+        drop_selinux_labels(id, &mut spec)?;
         // A terminal in the foreground without a console socket: runz takes the terminal
         // itself, through a console socket of its own (libcontainer hands it over no other way).
         let wants_terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
@@ -494,6 +498,7 @@ impl Runtime {
                 "exec needs a command, or --process FILE".to_string(),
             ));
         }
+        check_exec_labels(id, options)?;
         let executor = runz_executor(id)?;
         let pid = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_executor(executor)
@@ -523,6 +528,70 @@ impl Runtime {
         }
         wait_foreground(pid.as_raw(), None)
     }
+}
+
+/// The configuration's SELinux labels: dropped where SELinux is disabled (libcontainer would
+/// otherwise pass the mount label to the kernel, which refuses it), refused where it is
+/// enabled (runz cannot apply them). Without labels the host is not even looked at.
+fn drop_selinux_labels(id: &str, spec: &mut Spec) -> Result<()> {
+    let process = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.selinux_label().clone());
+    let mount = spec.linux().as_ref().and_then(|l| l.mount_label().clone());
+    let labels: Vec<Label> = [
+        ("process.selinuxLabel", process.as_deref()),
+        ("linux.mountLabel", mount.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(field, value)| value.map(|value| Label { field, value }))
+    .collect();
+    if labels.is_empty() {
+        return Ok(());
+    }
+    match selinux::decide(selinux::host(), &labels) {
+        Ok(Decision::Nothing) => {}
+        Ok(Decision::Ignore) => {
+            tracing::debug!(
+                id,
+                "SELinux is disabled: ignoring the configuration's labels"
+            );
+            if let Some(process) = spec.process_mut().as_mut() {
+                process.set_selinux_label(None);
+            }
+            if let Some(linux) = spec.linux_mut().as_mut() {
+                linux.set_mount_label(None);
+            }
+        }
+        Err(e) => return Err(Error::backend(id, "cannot create", e)),
+    }
+    Ok(())
+}
+
+/// exec's SELinux label (`--process-label`, or a `--process` file's `selinuxLabel`), decided
+/// as the container's are; the file is read for it only where SELinux is not disabled.
+fn check_exec_labels(id: &str, options: &ExecOptions) -> Result<()> {
+    if options.process_label.is_none() && options.process_file.is_none() {
+        return Ok(());
+    }
+    let host = selinux::host();
+    let from_file = match &options.process_file {
+        Some(path) if host != selinux::Host::Disabled => fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<oci_spec::runtime::Process>(&bytes).ok())
+            .and_then(|process| process.selinux_label().clone()),
+        _ => None,
+    };
+    let labels: Vec<Label> = [
+        ("exec --process-label", options.process_label.as_deref()),
+        ("the --process file's selinuxLabel", from_file.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(field, value)| value.map(|value| Label { field, value }))
+    .collect();
+    selinux::decide(host, &labels)
+        .map(|_| ())
+        .map_err(|e| Error::backend(id, "cannot exec in", e))
 }
 
 fn runz_executor(id: &str) -> Result<RunzExecutor> {
