@@ -246,25 +246,33 @@ fn delete_removes_a_container_whose_bundle_is_gone() {
     }
 }
 
-/// A state file cut short (runz killed while writing it, a full disk): `delete --force`
-/// still kills the container's processes and removes its cgroup and state.
+/// A state file, or the configuration libcontainer recorded, cut short (runz killed while
+/// writing it, a full disk): `delete --force` still kills the container's processes and
+/// removes its cgroup and state.
 #[test]
 fn delete_force_removes_a_container_whose_state_is_half_written() {
     let Some(runz) = runz_or_skip("delete_force_removes_a_container_whose_state_is_half_written")
     else {
         return;
     };
-    let bundle = BusyboxBundle::new(&["sleep", "100"]);
-    let id = runz.run_detached(&bundle);
-    let pid = runz.state(&id)["pid"].as_i64().unwrap();
-    let state_file = runz.root().join(&id).join("state.json");
-    let text = std::fs::read(&state_file).unwrap();
-    std::fs::write(&state_file, &text[..text.len() / 2]).unwrap();
-    let err = runz.fails(&["delete", &id], 1);
-    assert!(err.contains(&id), "{err}");
-    runz.ok(&["delete", "--force", &id]);
-    assert!(eventually(|| !Path::new(&format!("/proc/{pid}")).exists()));
-    assert_gone(&runz, &id);
+    for file in ["state.json", "youki_config.json"] {
+        let bundle = BusyboxBundle::new(&["sleep", "100"]);
+        let id = runz.run_detached(&bundle);
+        let pid = runz.state(&id)["pid"].as_i64().unwrap();
+        let path = runz.root().join(&id).join(file);
+        let text = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &text[..text.len() / 2]).unwrap();
+        if file == "state.json" {
+            let err = runz.fails(&["delete", &id], 1);
+            assert!(err.contains(&id), "{err}");
+        }
+        runz.ok(&["delete", "--force", &id]);
+        assert!(
+            eventually(|| !Path::new(&format!("/proc/{pid}")).exists()),
+            "{file}: the container's process survived"
+        );
+        assert_gone(&runz, &id);
+    }
 }
 
 /// SELinux is not enabled on this host (no selinuxfs): labels are ignored, as the features

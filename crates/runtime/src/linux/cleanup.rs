@@ -1,19 +1,25 @@
-//! `delete --force` when libcontainer cannot delete the container: its state file cannot be
-//! read (cut short by a crash or a full disk), or its delete failed part way. The container
-//! must go all the same: its processes are killed through its cgroup, the cgroup and the
-//! state directory are removed.
+//! `delete --force` when libcontainer cannot delete the container: its state file or the
+//! configuration libcontainer recorded cannot be read (cut short by a crash or a full disk),
+//! or its delete failed part way. The container must go all the same: its init (when known)
+//! and every process in its cgroup are killed, the cgroup and the state directory removed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use libcgroups::common::{CgroupConfig, CgroupManager, FreezerState};
 use libcontainer::config::YoukiConfig;
+use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
 
-/// Removes what is left of container `id` whose state directory is `dir`. The state
-/// directory is removed even when the cgroup cannot be (that error is returned then).
-pub(super) fn force_remove(id: &str, dir: &Path) -> Result<()> {
+/// Removes what is left of container `id` whose state directory is `dir` and whose init is
+/// `init`, if known. The state directory is removed even when the cgroup cannot be (that
+/// error is returned then).
+pub(super) fn force_remove(id: &str, dir: &Path, init: Option<i32>) -> Result<()> {
+    if let Some(pid) = init.filter(|&pid| pid > 0) {
+        // The init of a PID namespace takes every process of the namespace with it.
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
     let cgroup = remove_cgroup(id, dir);
     let state = match fs::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {

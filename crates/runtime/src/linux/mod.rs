@@ -366,7 +366,7 @@ impl Runtime {
             Err(Error::NotFound(_)) if force => return Ok(()),
             Err(e) if force => {
                 tracing::warn!(id, error = %e, "removing what is left of the container");
-                return cleanup::force_remove(id, &self.container_dir(id));
+                return cleanup::force_remove(id, &self.container_dir(id), None);
             }
             Err(e) => return Err(e),
         };
@@ -385,12 +385,20 @@ impl Runtime {
     /// libcontainer's delete (process, cgroups, poststop hooks), then what runz keeps; with
     /// `force`, what libcontainer could not remove is removed by runz.
     fn remove(&self, id: &str, container: &mut Container, force: bool) -> Result<()> {
+        // Without the configuration it recorded (cgroup, hooks) libcontainer's delete would
+        // leave the processes and the cgroup behind, and succeed.
+        if force {
+            if let Err(e) = container.spec() {
+                tracing::warn!(id, error = %e, "removing what is left of the container");
+                return cleanup::force_remove(id, &self.container_dir(id), pid_of(container));
+            }
+        }
         if let Err(e) = container.delete(force) {
             if !force {
                 return Err(Error::backend(id, "cannot delete", e));
             }
             tracing::warn!(id, error = %e, "removing what is left of the container");
-            return cleanup::force_remove(id, &self.container_dir(id));
+            return cleanup::force_remove(id, &self.container_dir(id), pid_of(container));
         }
         // libcontainer leaves the directory when it had nothing to clean; runz owns it.
         let _ = fs::remove_dir_all(self.container_dir(id));
@@ -592,6 +600,10 @@ fn check_exec_labels(id: &str, options: &ExecOptions) -> Result<()> {
     selinux::decide(host, &labels)
         .map(|_| ())
         .map_err(|e| Error::backend(id, "cannot exec in", e))
+}
+
+fn pid_of(container: &Container) -> Option<i32> {
+    container.pid().map(|p| p.as_raw())
 }
 
 fn runz_executor(id: &str) -> Result<RunzExecutor> {
