@@ -602,8 +602,12 @@ fn check_exec_labels(id: &str, options: &ExecOptions) -> Result<()> {
         .map_err(|e| Error::backend(id, "cannot exec in", e))
 }
 
+/// The container's init, unless it has stopped (its PID may name another process by now).
 fn pid_of(container: &Container) -> Option<i32> {
-    container.pid().map(|p| p.as_raw())
+    match container.status() {
+        ContainerStatus::Stopped => None,
+        _ => container.pid().map(|p| p.as_raw()),
+    }
 }
 
 fn runz_executor(id: &str) -> Result<RunzExecutor> {
