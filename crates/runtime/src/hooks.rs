@@ -1,6 +1,7 @@
 //! Running the runtime spec's hooks where the backend does not (the zone backend; on Linux
 //! libcontainer runs them): each hook gets the container's state JSON on stdin, its own args
-//! and env, and a timeout; the first failure stops the list.
+//! and env, and a timeout; the first failure stops the list ([`run`]), except for poststart
+//! and poststop hooks, whose failures are warnings ([`run_warning_on_failure`]).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -19,6 +20,26 @@ pub fn run(stage: &'static str, hooks: &[Hook], state: &StateReport) -> Result<(
         run_one(stage, hook, &input)?;
     }
     Ok(())
+}
+
+/// Runs every hook of `hooks` (poststart or poststop, named `stage`): the runtime spec says a
+/// failure is logged as a warning and the remaining hooks and the lifecycle carry on.
+pub fn run_warning_on_failure(stage: &'static str, hooks: &[Hook], state: &StateReport) {
+    if hooks.is_empty() {
+        return;
+    }
+    let input = match serde_json::to_vec(state) {
+        Ok(input) => input,
+        Err(e) => {
+            tracing::warn!(id = state.id, "{stage} hooks not run: state JSON: {e}");
+            return;
+        }
+    };
+    for hook in hooks {
+        if let Err(e) = run_one(stage, hook, &input) {
+            tracing::warn!(id = state.id, "{e}, carrying on");
+        }
+    }
 }
 
 fn run_one(stage: &'static str, hook: &Hook, input: &[u8]) -> Result<()> {

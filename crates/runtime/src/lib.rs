@@ -10,6 +10,7 @@ pub mod error;
 pub mod hooks;
 pub mod id;
 pub mod init;
+pub mod selinux;
 pub mod signal;
 pub mod state;
 pub mod zone;

@@ -186,13 +186,11 @@ impl<R: Runner> ZoneRuntime<R> {
         let spec = load_spec(&record.bundle)?;
         let hooks = spec.hooks().clone().unwrap_or_default();
         let report = self.report(id, &record, Status::Running);
-        if let Err(e) = hooks::run(
+        hooks::run_warning_on_failure(
             "poststart",
             hooks.poststart().as_deref().unwrap_or_default(),
             &report,
-        ) {
-            tracing::warn!(id, error = %e, "a poststart hook failed");
-        }
+        );
         Ok(())
     }
 
@@ -253,13 +251,11 @@ impl<R: Runner> ZoneRuntime<R> {
         if let Ok(spec) = load_spec(&record.bundle) {
             let hooks = spec.hooks().clone().unwrap_or_default();
             let stopped = self.report(id, &record, Status::Stopped);
-            if let Err(e) = hooks::run(
+            hooks::run_warning_on_failure(
                 "poststop",
                 hooks.poststop().as_deref().unwrap_or_default(),
                 &stopped,
-            ) {
-                tracing::warn!(id, error = %e, "a poststop hook failed");
-            }
+            );
         }
         fs::remove_dir_all(self.root.join(id)).map_err(|source| Error::Io {
             what: "cannot remove",
@@ -528,6 +524,34 @@ mod tests {
         );
         assert!(!s.state.join("c1").exists());
         assert!(matches!(runtime.state("c1"), Err(Error::NotFound(_))));
+    }
+
+    #[test]
+    fn a_failing_poststart_or_poststop_hook_does_not_stop_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("hooks.log");
+        let s = setup(Some(&log));
+        let path = s.bundle.join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        for stage in ["poststart", "poststop"] {
+            let list = config["hooks"][stage].as_array_mut().unwrap();
+            list.insert(0, serde_json::json!({"path": "/bin/false"}));
+        }
+        fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+        let runner = FakeRunner::new();
+        runner
+            .reply("zoneadm list -cp", "")
+            .reply("zoneadm list -cp", &listing(&s.zonepath, "installed"));
+        let runtime = ZoneRuntime::new(&s.state, runner, &s.podinit).unwrap();
+        runtime.create("c1", &s.bundle, "t0").unwrap();
+        runtime.start("c1").unwrap();
+        runtime.delete("c1", false).unwrap();
+        assert_eq!(
+            fs::read_to_string(&log).unwrap(),
+            "createRuntime\npoststart\npoststop\n"
+        );
+        assert!(!s.state.join("c1").exists());
     }
 
     #[test]

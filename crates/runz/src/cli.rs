@@ -189,7 +189,8 @@ pub struct Exec {
     /// Write the process's PID to FILE.
     #[arg(long, value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
-    /// Accepted for runc compatibility (SELinux label; not applied).
+    /// SELinux label of the process: ignored where SELinux is disabled, refused where it is
+    /// enabled (runz applies no labels).
     #[arg(long, value_name = "LABEL")]
     pub process_label: Option<String>,
     /// Accepted for runc compatibility (AppArmor profile; not applied).

@@ -7,11 +7,14 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::{Cli, Command, ListFormat};
 
-pub fn dispatch(cli: &Cli) -> Result<i32> {
+pub use platform::{load_bundle, LoadedBundle};
+
+/// Runs the command; `bundle` is what [`load_bundle`] read for it.
+pub fn dispatch(cli: &Cli, bundle: LoadedBundle) -> Result<i32> {
     match &cli.command {
         Command::Spec(spec) => write_spec(&spec.bundle).map(|()| 0),
         Command::Features => print_json(&features()).map(|()| 0),
-        command => platform::dispatch(&state_root(cli), command),
+        command => platform::dispatch(&state_root(cli), command, bundle),
     }
 }
 
@@ -78,11 +81,13 @@ fn features() -> serde_json::Value {
                           "SCMP_ARCH_ARM"]
             },
             "apparmor": {"enabled": false},
+            // runz applies no labels (see the annotation below).
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false}
         },
         "annotations": {
             "org.aurora.runz.init": "podinit is injected with --init",
+            "org.aurora.runz.selinux": aurora_runtime::selinux::features_note(aurora_runtime::selinux::host()),
         }
     })
 }
@@ -216,22 +221,40 @@ mod platform {
     use std::path::{Path, PathBuf};
 
     use anyhow::{Context, Result};
-    use aurora_runtime::linux::{CreateOptions, ExecOptions, Runtime};
+    use aurora_runtime::linux::{Bundle, CreateOptions, ExecOptions, Runtime};
     use oci_spec::runtime::LinuxResources;
 
     use super::{print_json, print_list, print_ps};
     use crate::cli::{Command, CreateFlags, Update};
 
-    pub fn dispatch(root: &Path, command: &Command) -> Result<i32> {
+    /// The bundle of a `create` or `run`, read once (None for other commands).
+    pub type LoadedBundle = Option<aurora_runtime::Result<Bundle>>;
+
+    pub fn load_bundle(command: &Command) -> LoadedBundle {
+        match command {
+            Command::Create(c) => Some(Bundle::load(&c.flags.bundle)),
+            Command::Run(r) => Some(Bundle::load(&r.flags.bundle)),
+            _ => None,
+        }
+    }
+
+    fn take_bundle(bundle: LoadedBundle, flags: &CreateFlags) -> Result<Bundle> {
+        Ok(bundle.unwrap_or_else(|| Bundle::load(&flags.bundle))?)
+    }
+
+    pub fn dispatch(root: &Path, command: &Command, bundle: LoadedBundle) -> Result<i32> {
         let runtime = Runtime::open(root)?;
         match command {
             Command::Create(c) => {
-                runtime.create(&c.id, &create_options(&c.flags)?)?;
+                let bundle = take_bundle(bundle, &c.flags)?;
+                runtime.create(&c.id, bundle, &create_options(&c.flags)?)?;
                 Ok(0)
             }
             Command::Start(c) => runtime.start(&c.id).map(|()| 0).map_err(Into::into),
             Command::Run(r) => {
-                Ok(runtime.run(&r.id, &create_options(&r.flags)?, r.detach, r.keep)?)
+                let bundle = take_bundle(bundle, &r.flags)?;
+                let options = create_options(&r.flags)?;
+                Ok(runtime.run(&r.id, bundle, &options, r.detach, r.keep)?)
             }
             Command::State(c) => print_json(&runtime.state(&c.id)?).map(|()| 0),
             Command::Kill(k) => {
@@ -264,6 +287,7 @@ mod platform {
                     detach: e.detach,
                     ignore_paused: e.ignore_paused,
                     cgroup: e.cgroup.clone(),
+                    process_label: e.process_label.clone(),
                 };
                 Ok(runtime.exec(&e.id, &options)?)
             }
@@ -307,7 +331,6 @@ mod platform {
             None
         };
         Ok(CreateOptions {
-            bundle: flags.bundle.clone(),
             console_socket: flags.console_socket.clone(),
             pid_file: flags.pid_file.clone(),
             no_pivot: flags.no_pivot,
@@ -433,7 +456,14 @@ mod platform {
     use super::{print_json, print_list};
     use crate::cli::Command;
 
-    pub fn dispatch(root: &Path, command: &Command) -> Result<i32> {
+    /// Zones read the bundle themselves.
+    pub type LoadedBundle = Option<()>;
+
+    pub fn load_bundle(_command: &Command) -> LoadedBundle {
+        None
+    }
+
+    pub fn dispatch(root: &Path, command: &Command, _bundle: LoadedBundle) -> Result<i32> {
         let podinit = std::env::var_os("RUNZ_PODINIT")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/usr/lib/aurora/podinit"));
@@ -469,7 +499,13 @@ mod platform {
 
     use crate::cli::Command;
 
-    pub fn dispatch(_root: &Path, _command: &Command) -> Result<i32> {
+    pub type LoadedBundle = Option<()>;
+
+    pub fn load_bundle(_command: &Command) -> LoadedBundle {
+        None
+    }
+
+    pub fn dispatch(_root: &Path, _command: &Command, _bundle: LoadedBundle) -> Result<i32> {
         bail!("runz runs containers on Linux (namespaces) and illumos (zones) only")
     }
 }

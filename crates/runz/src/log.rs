@@ -19,8 +19,14 @@ pub struct Log {
 
 impl Log {
     pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> Log {
-        // libcgroups warns about every controller this host lacks: errors only, unless asked.
-        let default_level = if debug { "debug" } else { "error" };
+        // libcgroups warns about every controller this host lacks: errors only, unless asked;
+        // but the warnings the runtime spec asks for (a poststart or poststop hook that
+        // failed) are always shown.
+        let default_level = if debug {
+            "debug"
+        } else {
+            "error,libcontainer::hooks=warn,aurora_runtime=warn"
+        };
         let filter =
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
         let file = path.and_then(

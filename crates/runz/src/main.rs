@@ -20,13 +20,17 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    // The bundle of a create is read once, here: whether runz must seal itself is decided
+    // from the same parsed configuration the create then uses. A bundle that cannot be
+    // read creates no container, so it needs no protection; its error is reported below.
+    let bundle = commands::load_bundle(&cli.command);
     #[cfg(target_os = "linux")]
-    if let Err(e) = protect_binary(&cli.command) {
+    if let Err(e) = protect_binary(&cli.command, bundle.as_ref().and_then(|b| b.as_ref().ok())) {
         eprintln!("runz: {e}");
         return ExitCode::from(1);
     }
     let log = log::Log::init(cli.log.as_deref(), cli.log_format, cli.debug);
-    match commands::dispatch(&cli) {
+    match commands::dispatch(&cli, bundle) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             log.error(&format!("{e:#}"));
@@ -40,11 +44,16 @@ fn main() -> ExitCode {
 /// start their programs through the sealed runz-exec helper; only where that is not enough
 /// (see aurora_runtime::linux::sealed) does runz re-run itself from a sealed in-memory copy.
 #[cfg(target_os = "linux")]
-fn protect_binary(command: &Command) -> Result<(), String> {
+fn protect_binary(
+    command: &Command,
+    bundle: Option<&aurora_runtime::linux::Bundle>,
+) -> Result<(), String> {
     use aurora_runtime::linux::sealed;
     let whole_binary = match command {
-        Command::Create(c) => sealed::needs_sealed_binary(&c.flags.bundle),
-        Command::Run(r) => sealed::needs_sealed_binary(&r.flags.bundle),
+        Command::Create(_) | Command::Run(_) => match bundle {
+            Some(bundle) => sealed::needs_sealed_binary(bundle.spec()),
+            None => return Ok(()),
+        },
         Command::Exec(_) => !sealed::helper_available(),
         _ => return Ok(()),
     };

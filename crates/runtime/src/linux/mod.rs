@@ -4,6 +4,8 @@
 //! directory and its notes, ID checks, clear errors, cleanup of failed creates, the init
 //! injection, and waiting for a foreground container with signals passed on.
 
+mod bundle;
+mod cleanup;
 mod foreground;
 mod grace;
 mod note;
@@ -22,18 +24,21 @@ use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::{LinuxResources, Spec};
 
 use crate::error::{Error, Result};
+use crate::selinux::{self, Decision, Label};
 use crate::state::{StateReport, Status};
 use crate::{id, init};
 
+use bundle::rootfs_of;
+pub use bundle::Bundle;
 pub use foreground::wait_foreground;
 use note::Note;
 use sealed::RunzExecutor;
 use terminal::{Console, Relay};
 
-/// How to create a container (runc's `create` and `run` flags).
+/// How to create a container (runc's `create` and `run` flags; the bundle is loaded first,
+/// see [`Bundle`]).
 #[derive(Clone, Debug, Default)]
 pub struct CreateOptions {
-    pub bundle: PathBuf,
     pub console_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
     pub no_pivot: bool,
@@ -60,14 +65,14 @@ pub struct ExecOptions {
     pub detach: bool,
     pub ignore_paused: bool,
     pub cgroup: Option<String>,
+    /// runc's `--process-label` (SELinux): see [`crate::selinux`].
+    pub process_label: Option<String>,
 }
 
-/// A container just made, before runz has recorded it: the state on disk names the staged
-/// bundle when `staged`, and the note is not written yet.
+/// A container just made, before runz has written its note.
 struct Built {
     container: Container,
     note: Note,
-    staged: bool,
     /// runz's own console socket, when it relays the container's terminal itself.
     console: Option<Console>,
 }
@@ -111,29 +116,30 @@ impl Runtime {
     }
 
     /// `create`: sets the container up and leaves its process waiting for `start`.
-    pub fn create(&self, id: &str, options: &CreateOptions) -> Result<Container> {
-        let built = self.build(id, options, true)?;
-        if built.staged {
-            built
-                .container
-                .save()
-                .map_err(|e| Error::backend(id, "cannot record the state of", e))?;
-        }
+    pub fn create(&self, id: &str, bundle: Bundle, options: &CreateOptions) -> Result<Container> {
+        let built = self.build(id, bundle, options, true)?;
         built.note.write(&self.container_dir(id))?;
         Ok(built.container)
     }
 
-    /// Creates the container; its state (in memory) names the real bundle, and the note is
-    /// for the caller to write (`run` starts the process first: the start records the state).
-    fn build(&self, id: &str, options: &CreateOptions, detach: bool) -> Result<Built> {
+    /// Creates the container from the configuration parsed once (adapted in memory: no copy
+    /// of config.json is written), so that its state and every hook name the caller's bundle;
+    /// the note is for the caller to write.
+    fn build(
+        &self,
+        id: &str,
+        bundle: Bundle,
+        options: &CreateOptions,
+        detach: bool,
+    ) -> Result<Built> {
         id::validate(id)?;
         if self.container_dir(id).exists() {
             return Err(Error::Exists(id.to_string()));
         }
         grace::start();
-        let bundle = absolute(&options.bundle)?;
-        let mut spec = load_spec(&bundle)?;
+        let (bundle, mut spec) = bundle.into_parts();
         let rootfs = rootfs_of(&spec, &bundle)?;
+        drop_selinux_labels(id, &mut spec)?;
         // A terminal in the foreground without a console socket: runz takes the terminal
         // itself, through a console socket of its own (libcontainer hands it over no other way).
         let wants_terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
@@ -151,13 +157,7 @@ impl Runtime {
             id.to_string(),
             SyscallType::default(),
         ))?;
-        // From here on a failure goes through clean_failed_create, which removes the staging.
-        let staged = self.adapt(id, &mut spec, options)?;
-        let run_bundle = if staged {
-            self.stage(id, spec, &rootfs)?
-        } else {
-            bundle.clone()
-        };
+        self.adapt(id, &mut spec, options)?;
         let built = builder
             .with_executor(executor)
             .with_root_path(&self.root)
@@ -165,21 +165,21 @@ impl Runtime {
             .map(|b| {
                 b.with_console_socket(console_socket.as_ref())
                     .with_preserved_fds(options.preserve_fds)
-                    .as_init(&run_bundle)
+                    .as_init(&bundle)
+                    .with_spec(spec)
                     .with_systemd(false)
                     // libcontainer only checks the console socket against this.
                     .with_detach(detach || console.is_some())
                     .with_no_pivot(options.no_pivot)
             })
             .and_then(|b| b.build());
-        let mut container = match built {
+        let container = match built {
             Ok(container) => container,
             Err(e) => {
                 self.clean_failed_create(id);
                 return Err(create_error(id, &bundle, e));
             }
         };
-        container.state.bundle = bundle;
         let note = Note {
             rootfs,
             init: options.init.is_some(),
@@ -187,53 +187,23 @@ impl Runtime {
         Ok(Built {
             container,
             note,
-            staged,
             console,
         })
     }
 
-    fn staging_dir(&self, id: &str) -> PathBuf {
-        self.root.join(".staging").join(id)
-    }
-
     /// What runz changes in a bundle's configuration before libcontainer reads it: podinit
     /// injected for `--init`, and a cgroup under `/runz` when config.json names none
-    /// (libcontainer's default would be `:youki:ID`). Returns whether anything changed.
-    fn adapt(&self, id: &str, spec: &mut Spec, options: &CreateOptions) -> Result<bool> {
-        let mut changed = false;
+    /// (libcontainer's default would be `:youki:ID`).
+    fn adapt(&self, id: &str, spec: &mut Spec, options: &CreateOptions) -> Result<()> {
         if let Some(podinit) = &options.init {
             init::inject(spec, podinit)?;
-            changed = true;
         }
         if let Some(linux) = spec.linux_mut().as_mut() {
             if linux.cgroups_path().is_none() {
                 linux.set_cgroups_path(Some(PathBuf::from(format!("/runz/{id}"))));
-                changed = true;
             }
         }
-        Ok(changed)
-    }
-
-    /// A copy of the adapted config.json, with the rootfs made absolute, for libcontainer to
-    /// read; kept until the container is deleted (hooks may read it), while the state names
-    /// the real bundle.
-    fn stage(&self, id: &str, mut spec: Spec, rootfs: &Path) -> Result<PathBuf> {
-        if let Some(root) = spec.root_mut().as_mut() {
-            root.set_path(rootfs.to_path_buf());
-        }
-        let dir = self.staging_dir(id);
-        fs::create_dir_all(&dir).map_err(|source| Error::Io {
-            what: "cannot create",
-            path: dir.clone(),
-            source,
-        })?;
-        if let Err(e) = spec.save(dir.join("config.json")) {
-            let _ = fs::remove_dir_all(&dir);
-            return Err(Error::Invalid(format!(
-                "cannot write the staged config.json: {e}"
-            )));
-        }
-        Ok(dir)
+        Ok(())
     }
 
     /// A create that failed part way may have left a process, a cgroup and a state directory:
@@ -248,7 +218,6 @@ impl Runtime {
             }
         }
         let _ = fs::remove_dir_all(&dir);
-        let _ = fs::remove_dir_all(self.staging_dir(id));
     }
 
     /// `start`: runs the user's process in a created container.
@@ -264,13 +233,19 @@ impl Runtime {
 
     /// `run`: create and start; unless `detach`, wait for the container, pass signals on,
     /// delete it, and return its exit status (128+N when killed by signal N).
-    pub fn run(&self, id: &str, options: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
+    pub fn run(
+        &self,
+        id: &str,
+        bundle: Bundle,
+        options: &CreateOptions,
+        detach: bool,
+        keep: bool,
+    ) -> Result<i32> {
         let Built {
             mut container,
             note,
             console,
-            ..
-        } = self.build(id, options, detach)?;
+        } = self.build(id, bundle, options, detach)?;
         let relay = match console.map(|c| {
             c.receive().and_then(|master| {
                 foreground::block_signals()?;
@@ -285,7 +260,7 @@ impl Runtime {
             }
             None => None,
         };
-        // start() records the state (with the real bundle), so only the note is left to write.
+        // start() records the state, so only the note is left to write.
         if let Err(e) = container.start() {
             let _ = container.delete(true);
             self.clean_failed_create(id);
@@ -382,12 +357,17 @@ impl Runtime {
             .map_err(|e| Error::backend(id, "cannot signal", e))
     }
 
-    /// `delete`: removes a stopped (or created) container; `force` kills a running one first.
+    /// `delete`: removes a stopped (or created) container; `force` kills a running one first,
+    /// and removes the container whatever is left of it (an unreadable state, a failed hook).
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
         let mut container = match self.load(id) {
             Ok(container) => container,
             // runc: `delete --force` of a container that is not there succeeds.
             Err(Error::NotFound(_)) if force => return Ok(()),
+            Err(e) if force => {
+                tracing::warn!(id, error = %e, "removing what is left of the container");
+                return cleanup::force_remove(id, &self.container_dir(id), None);
+            }
             Err(e) => return Err(e),
         };
         let status = container.status();
@@ -402,14 +382,26 @@ impl Runtime {
         self.remove(id, &mut container, force)
     }
 
-    /// libcontainer's delete (process, cgroups, poststop hooks), then what runz keeps.
+    /// libcontainer's delete (process, cgroups, poststop hooks), then what runz keeps; with
+    /// `force`, what libcontainer could not remove is removed by runz.
     fn remove(&self, id: &str, container: &mut Container, force: bool) -> Result<()> {
-        container
-            .delete(force)
-            .map_err(|e| Error::backend(id, "cannot delete", e))?;
+        // Without the configuration it recorded (cgroup, hooks) libcontainer's delete would
+        // leave the processes and the cgroup behind, and succeed.
+        if force {
+            if let Err(e) = container.spec() {
+                tracing::warn!(id, error = %e, "removing what is left of the container");
+                return cleanup::force_remove(id, &self.container_dir(id), pid_of(container));
+            }
+        }
+        if let Err(e) = container.delete(force) {
+            if !force {
+                return Err(Error::backend(id, "cannot delete", e));
+            }
+            tracing::warn!(id, error = %e, "removing what is left of the container");
+            return cleanup::force_remove(id, &self.container_dir(id), pid_of(container));
+        }
         // libcontainer leaves the directory when it had nothing to clean; runz owns it.
         let _ = fs::remove_dir_all(self.container_dir(id));
-        let _ = fs::remove_dir_all(self.staging_dir(id));
         Ok(())
     }
 
@@ -514,6 +506,7 @@ impl Runtime {
                 "exec needs a command, or --process FILE".to_string(),
             ));
         }
+        check_exec_labels(id, options)?;
         let executor = runz_executor(id)?;
         let pid = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_executor(executor)
@@ -545,6 +538,78 @@ impl Runtime {
     }
 }
 
+/// The configuration's SELinux labels: dropped where SELinux is disabled (libcontainer would
+/// otherwise pass the mount label to the kernel, which refuses it), refused where it is
+/// enabled (runz cannot apply them). Without labels the host is not even looked at.
+fn drop_selinux_labels(id: &str, spec: &mut Spec) -> Result<()> {
+    let process = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.selinux_label().clone());
+    let mount = spec.linux().as_ref().and_then(|l| l.mount_label().clone());
+    let labels: Vec<Label> = [
+        ("process.selinuxLabel", process.as_deref()),
+        ("linux.mountLabel", mount.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(field, value)| value.map(|value| Label { field, value }))
+    .collect();
+    if labels.is_empty() {
+        return Ok(());
+    }
+    match selinux::decide(selinux::host(), &labels) {
+        Ok(Decision::Nothing) => {}
+        Ok(Decision::Ignore) => {
+            tracing::debug!(
+                id,
+                "SELinux is disabled: ignoring the configuration's labels"
+            );
+            if let Some(process) = spec.process_mut().as_mut() {
+                process.set_selinux_label(None);
+            }
+            if let Some(linux) = spec.linux_mut().as_mut() {
+                linux.set_mount_label(None);
+            }
+        }
+        Err(e) => return Err(Error::backend(id, "cannot create", e)),
+    }
+    Ok(())
+}
+
+/// exec's SELinux label (`--process-label`, or a `--process` file's `selinuxLabel`), decided
+/// as the container's are; the file is read for it only where SELinux is not disabled.
+fn check_exec_labels(id: &str, options: &ExecOptions) -> Result<()> {
+    if options.process_label.is_none() && options.process_file.is_none() {
+        return Ok(());
+    }
+    let host = selinux::host();
+    let from_file = match &options.process_file {
+        Some(path) if host != selinux::Host::Disabled => fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<oci_spec::runtime::Process>(&bytes).ok())
+            .and_then(|process| process.selinux_label().clone()),
+        _ => None,
+    };
+    let labels: Vec<Label> = [
+        ("exec --process-label", options.process_label.as_deref()),
+        ("the --process file's selinuxLabel", from_file.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(field, value)| value.map(|value| Label { field, value }))
+    .collect();
+    selinux::decide(host, &labels)
+        .map(|_| ())
+        .map_err(|e| Error::backend(id, "cannot exec in", e))
+}
+
+/// The container's init, unless it has stopped (its PID may name another process by now).
+fn pid_of(container: &Container) -> Option<i32> {
+    match container.status() {
+        ContainerStatus::Stopped => None,
+        _ => container.pid().map(|p| p.as_raw()),
+    }
+}
+
 fn runz_executor(id: &str) -> Result<RunzExecutor> {
     RunzExecutor::new()
         .map_err(|e| Error::backend(id, "cannot prepare the sealed exec helper for", e))
@@ -572,41 +637,6 @@ fn wrong_status(
         action,
         hint,
     }
-}
-
-fn absolute(bundle: &Path) -> Result<PathBuf> {
-    fs::canonicalize(bundle).map_err(|source| Error::Bundle {
-        bundle: bundle.to_path_buf(),
-        why: format!("cannot open it: {source}"),
-    })
-}
-
-/// The bundle's config.json, with errors that name the file and what is wrong in it.
-fn load_spec(bundle: &Path) -> Result<Spec> {
-    let path = bundle.join("config.json");
-    let text = fs::read(&path).map_err(|source| Error::Bundle {
-        bundle: bundle.to_path_buf(),
-        why: match source.kind() {
-            std::io::ErrorKind::NotFound => "it has no config.json".to_string(),
-            _ => format!("cannot read config.json: {source}"),
-        },
-    })?;
-    serde_json::from_slice(&text).map_err(|e| Error::Bundle {
-        bundle: bundle.to_path_buf(),
-        why: format!("config.json is not a valid runtime spec: {e}"),
-    })
-}
-
-fn rootfs_of(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
-    let root = spec.root().as_ref().ok_or_else(|| Error::Bundle {
-        bundle: bundle.to_path_buf(),
-        why: "config.json has no root".to_string(),
-    })?;
-    let path = bundle.join(root.path());
-    fs::canonicalize(&path).map_err(|source| Error::Bundle {
-        bundle: bundle.to_path_buf(),
-        why: format!("its root {} cannot be opened: {source}", path.display()),
-    })
 }
 
 fn create_error(id: &str, bundle: &Path, error: LibcontainerError) -> Error {

@@ -37,31 +37,18 @@ pub fn helper_available() -> bool {
     HELPER.is_some()
 }
 
-/// Whether creating a container from `bundle` needs runz itself to run from a sealed copy:
-/// when it has startContainer hooks, or runz has no helper. An unreadable config.json says no:
-/// the create fails on it before any container exists.
-pub fn needs_sealed_binary(bundle: &Path) -> bool {
-    if !helper_available() {
-        return true;
-    }
-    let Ok(bytes) = std::fs::read(bundle.join("config.json")) else {
-        return false;
-    };
-    // Every create comes here before the runtime reads config.json itself: most bundles
-    // have no such hook, and a scan is enough to say so without a second parse.
-    if !bytes
-        .windows(b"startContainer".len())
-        .any(|w| w == b"startContainer")
-    {
-        return false;
-    }
-    let Ok(spec) = serde_json::from_slice::<Spec>(&bytes) else {
-        return false;
-    };
-    spec.hooks()
-        .as_ref()
-        .and_then(|h| h.start_container().as_ref())
-        .is_some_and(|hooks| !hooks.is_empty())
+/// Whether creating a container from `spec` needs runz itself to run from a sealed copy:
+/// when it has startContainer hooks, or runz has no helper. Decided from the parsed
+/// configuration that the create then uses (see [`super::Bundle`]): however config.json
+/// spells the key (a JSON escape is the same key to the parser), the decision and the
+/// container see the same hooks.
+pub fn needs_sealed_binary(spec: &Spec) -> bool {
+    !helper_available()
+        || spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.start_container().as_ref())
+            .is_some_and(|hooks| !hooks.is_empty())
 }
 
 /// Makes this process (and the forks that become container processes) non-dumpable.

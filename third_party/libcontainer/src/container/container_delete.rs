@@ -45,7 +45,7 @@ impl Container {
                 // deletion of status `created` without `force` flag. But both
                 // `runc` and `crun` allows deleting `created`. Therefore we
                 // decided to follow `runc` and `crun`.
-                self.do_kill(signal::Signal::SIGKILL, true)?;
+                self.kill_for_delete(force)?;
                 self.set_status(ContainerStatus::Stopped).save()?;
             }
             ContainerStatus::Creating | ContainerStatus::Running | ContainerStatus::Paused => {
@@ -53,7 +53,7 @@ impl Container {
                 // force flag is set. In the force case, we need to clean up any
                 // processes associated with containers.
                 if force {
-                    self.do_kill(signal::Signal::SIGKILL, true)?;
+                    self.kill_for_delete(force)?;
                     self.set_status(ContainerStatus::Stopped).save()?;
                 } else {
                     tracing::error!(
@@ -78,6 +78,9 @@ impl Container {
             tracing::warn!("failed to cleanup intel rdt due to: {err:?}, continue to delete");
         }
 
+        // A failure to remove the cgroup is reported once the state is gone (aurora patch):
+        // the container is deleted either way, as runc does.
+        let mut cgroup_error = None;
         if self.root.exists() {
             match YoukiConfig::load(&self.root) {
                 Ok(config) => {
@@ -93,23 +96,25 @@ impl Container {
                             container_name: self.id().to_string(),
                         },
                     )?;
-                    cmanager.remove().map_err(|err| {
+                    if let Err(err) = cmanager.remove() {
                         tracing::error!(cgroup_path = ?config.cgroup_path, "failed to remove cgroup due to: {err:?}");
-                        err
-                    })?;
+                        cgroup_error = Some(err);
+                    }
 
+                    // A failure is a warning (aurora patch): the runtime spec says the
+                    // remaining hooks and the lifecycle carry on. The process is gone, so the
+                    // state carries no PID (a reused one would name another process).
                     if let Some(hooks) = config.hooks.as_ref() {
-                        hooks::run_hooks(
+                        let mut state = self.state.clone();
+                        state.pid = None;
+                        hooks::run_hooks_warning_on_failure(
+                            "poststop",
                             hooks.poststop().as_ref(),
-                            Some(&self.state),
+                            Some(&state),
                             None,
                             None,
                             None,
-                        )
-                        .map_err(|err| {
-                            tracing::error!(err = ?err, "failed to run post stop hooks");
-                            err
-                        })?;
+                        );
                     }
                 }
                 Err(err) => {
@@ -131,6 +136,22 @@ impl Container {
             })?;
         }
 
-        Ok(())
+        match cgroup_error {
+            Some(err) => Err(err.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Kills every process of the container before it is deleted. With `force` a failure
+    /// (a cgroup already gone, say) is a warning (aurora patch): `delete --force` must remove
+    /// the container whatever is left of it.
+    fn kill_for_delete(&self, force: bool) -> Result<(), LibcontainerError> {
+        match self.do_kill(signal::Signal::SIGKILL, true) {
+            Err(err) if force => {
+                tracing::warn!(id = ?self.id(), ?err, "cannot kill the container's processes, deleting it anyway");
+                Ok(())
+            }
+            result => result,
+        }
     }
 }

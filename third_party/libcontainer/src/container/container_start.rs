@@ -52,19 +52,17 @@ impl Container {
             })?;
 
         // Run post start hooks. It runs after the container process is started.
-        // It is called in the runtime namespace.
+        // It is called in the runtime namespace. A failure is a warning (aurora patch): the
+        // runtime spec says the remaining hooks and the lifecycle carry on.
         if let Some(hooks) = config.hooks.as_ref() {
-            hooks::run_hooks(
+            hooks::run_hooks_warning_on_failure(
+                "poststart",
                 hooks.poststart().as_ref(),
                 Some(&self.state),
                 Some(&self.root),
                 None,
                 None,
-            )
-            .map_err(|err| {
-                tracing::error!("failed to run post start hooks: {}", err);
-                err
-            })?;
+            );
         }
 
         Ok(())

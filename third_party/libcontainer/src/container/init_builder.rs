@@ -25,6 +25,8 @@ pub struct InitContainerBuilder {
     detached: bool,
     no_pivot: bool,
     as_sibling: bool,
+    /// The configuration, when the caller has it parsed already (aurora: see `with_spec`).
+    spec: Option<Spec>,
 }
 
 impl InitContainerBuilder {
@@ -38,7 +40,17 @@ impl InitContainerBuilder {
             detached: true,
             no_pivot: false,
             as_sibling: false,
+            spec: None,
         }
+    }
+
+    /// Uses `spec` as the container's configuration instead of reading the bundle's
+    /// config.json (aurora patch): the caller parsed it once and decided from it (a second
+    /// read could differ), and may have adapted it; the bundle stays the caller's, for the
+    /// state and the hooks, and relative paths in `spec` still resolve against it.
+    pub fn with_spec(mut self, spec: Spec) -> Self {
+        self.spec = Some(spec);
+        self
     }
 
     /// Sets if systemd should be used for managing cgroups
@@ -73,7 +85,7 @@ impl InitContainerBuilder {
     }
 
     /// Creates a new container
-    pub fn build(self) -> Result<Container, LibcontainerError> {
+    pub fn build(mut self) -> Result<Container, LibcontainerError> {
         let spec = self.load_spec()?;
         // validate terminal field against console socket presence before any side effects
         // (mirrors runc's checkTerminal called at the top of runner.run())
@@ -163,9 +175,11 @@ impl InitContainerBuilder {
         Ok(container_dir)
     }
 
-    fn load_spec(&self) -> Result<Spec, LibcontainerError> {
-        let source_spec_path = self.bundle.join("config.json");
-        let mut spec = Spec::load(source_spec_path)?;
+    fn load_spec(&mut self) -> Result<Spec, LibcontainerError> {
+        let mut spec = match self.spec.take() {
+            Some(spec) => spec,
+            None => Spec::load(self.bundle.join("config.json"))?,
+        };
         Self::validate_spec(&spec)?;
 
         spec.canonicalize_rootfs(&self.bundle).map_err(|err| {

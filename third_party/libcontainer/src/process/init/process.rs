@@ -45,6 +45,9 @@ pub fn container_init_process(
     init_receiver: &mut channel::InitReceiver,
 ) -> Result<()> {
     let mut ctx = InitContext::try_from(args)?;
+    // Hooks run by this process get its PID as the host sees it (aurora patch), read now,
+    // while /proc is still the runtime's.
+    let host_pid = ctx.hooks.and_then(|_| hooks::host_pid());
 
     setsid().map_err(|err| {
         tracing::error!(?err, "failed to setsid to create a session");
@@ -108,7 +111,7 @@ pub fn container_init_process(
                 hooks.create_container().as_ref(),
                 ctx.container.map(|c| &c.state),
                 None,
-                None,
+                host_pid,
                 None,
             )
             .map_err(|err| {
@@ -460,11 +463,16 @@ pub fn container_init_process(
     // before pivot_root is called. This runs in the container namespaces.
     if matches!(args.container_type, ContainerType::InitContainer) {
         if let Some(hooks) = ctx.hooks {
+            // Start was called and the program is not executed yet: `created` (aurora patch).
+            let created = crate::container::ContainerStatus::Created;
+            let state = ctx
+                .container
+                .map(|c| hooks::state_with_status(&c.state, created, host_pid));
             hooks::run_hooks(
                 hooks.start_container().as_ref(),
-                ctx.container.map(|c| &c.state),
+                state.as_ref(),
                 None,
-                None,
+                host_pid,
                 Some(&start_container_env),
             )
             .map_err(|err| {
