@@ -12,6 +12,34 @@ pub struct Config {
     pub registries: Registries,
     #[serde(default)]
     pub storage: Storage,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Bounds on untrusted input. Sizes in bytes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// The most one layer may unpack to (declared file sizes, holes included, plus 4 KiB per
+    /// entry); default 64 GiB.
+    pub max_layer_unpacked_size: Option<u64>,
+    /// The most the layers one unpack lays down may unpack to together; default 64 GiB.
+    pub max_image_unpacked_size: Option<u64>,
+}
+
+impl Limits {
+    /// The unpack limits, defaults where the file sets none.
+    pub fn unpack(&self) -> aurora_images::UnpackLimits {
+        let defaults = aurora_images::UnpackLimits::default();
+        aurora_images::UnpackLimits {
+            max_layer_unpacked_size: self
+                .max_layer_unpacked_size
+                .unwrap_or(defaults.max_layer_unpacked_size),
+            max_image_unpacked_size: self
+                .max_image_unpacked_size
+                .unwrap_or(defaults.max_image_unpacked_size),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
