@@ -186,15 +186,12 @@ fn lay_down_side_by_side(
 
     let mut reports = apply_side_by_side(work, layers, &pendings, budget);
     // A layer over a limit is over it however it is laid down: nothing is kept.
-    if let Some(at) = reports
+    let over = reports
         .iter()
-        .position(|r| r.as_ref().is_err_and(over_limit))
-    {
+        .position(|r| r.as_ref().is_err_and(over_limit));
+    if let Some(Err(e)) = over.map(|at| reports.swap_remove(at)) {
         abort_all(pendings);
-        return Err(reports
-            .swap_remove(at)
-            .err()
-            .expect("an error at this index"));
+        return Err(e);
     }
     // A layer above the first that made parent directories of its own could not know their
     // attributes in the layers below (no lowers side by side): it is laid down again.
