@@ -229,6 +229,10 @@ fn lay_down_side_by_side(
         progress.layer_done(&layer.blob);
     }
     abort_all(pendings.collect());
+    // What the discarded side-by-side attempts drew is charged again when they are redone.
+    for report in reports[failed..].iter().flatten() {
+        budget.refund(report.unpacked_bytes);
+    }
     for layer in &layers[failed..] {
         lay_down(work, layer, budget)?;
     }

@@ -32,6 +32,23 @@ pub fn apply_layer<R: Read + Send>(
     compression: Compression,
     options: &ApplyOptions,
 ) -> Result<ApplyReport, Error> {
+    let mut meter = Meter::new(options.max_bytes.as_ref(), options.shared_budget.as_deref());
+    let applied = apply_metered(root, blob, compression, options, &mut meter);
+    // A failed layer is discarded: what it drew from a shared budget is given back, so that
+    // laying it down again (or another way) is not charged twice.
+    if applied.is_err() {
+        meter.refund();
+    }
+    applied
+}
+
+fn apply_metered<R: Read + Send>(
+    root: &Path,
+    blob: R,
+    compression: Compression,
+    options: &ApplyOptions,
+    meter: &mut Meter<'_>,
+) -> Result<ApplyReport, Error> {
     let label = options.label.as_str();
     let mut target = sys::open(root, options).map_err(|k| Error::new(label, None, k))?;
     let hasher = match &options.expected_diff_id {
@@ -63,6 +80,7 @@ pub fn apply_layer<R: Read + Send>(
             options,
             &mut report,
             &mut warnings,
+            meter,
         );
         let produced = match producer.join() {
             Ok(produced) => produced,
@@ -124,13 +142,13 @@ fn apply_entries(
     options: &ApplyOptions,
     report: &mut ApplyReport,
     warnings: &mut Warnings<'_>,
+    meter: &mut Meter<'_>,
 ) -> Result<(), Error> {
     let label = options.label.as_str();
     let budget = Rc::new(HeaderBudget::default());
     let mut archive = tar::Archive::new(ChunkReader::new(rx, recycle, budget.clone()));
     let mut layer_paths = LayerPaths::default();
     let mut last: Option<String> = None;
-    let mut meter = Meter::new(options.max_bytes.as_ref(), options.shared_budget.as_deref());
     {
         let mut entries = archive
             .entries()
@@ -168,7 +186,7 @@ fn apply_entries(
                 report,
                 warnings,
                 &mut layer_paths,
-                &mut meter,
+                meter,
             );
             report.unpacked_bytes = meter.used;
             applied.map_err(fail)?;

@@ -78,6 +78,8 @@ impl<'a> Meter<'a> {
         if let Some(shared) = self.shared {
             let before = shared.used.fetch_add(bytes, Ordering::Relaxed);
             if before.saturating_add(bytes) > shared.limit.bytes {
+                // Not written, so not used.
+                shared.used.fetch_sub(bytes, Ordering::Relaxed);
                 return Err(ErrorKind::TooLarge {
                     scope: "one image",
                     limit: shared.limit.bytes,
@@ -87,6 +89,24 @@ impl<'a> Meter<'a> {
         }
         self.used = after;
         Ok(())
+    }
+}
+
+impl Meter<'_> {
+    /// Gives back to the shared budget what this layer drew from it (the layer is discarded).
+    pub(crate) fn refund(&mut self) {
+        if let Some(shared) = self.shared {
+            shared.used.fetch_sub(self.used, Ordering::Relaxed);
+        }
+        self.used = 0;
+    }
+}
+
+impl SharedBudget {
+    /// Gives back what a layer that is discarded after it was applied (to be laid down again
+    /// another way) drew: its [`crate::ApplyReport::unpacked_bytes`].
+    pub fn refund(&self, bytes: u64) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
     }
 }
 
@@ -117,6 +137,9 @@ mod tests {
             second.charge(1),
             Err(ErrorKind::TooLarge { limit: 150, ref setting, .. }) if setting == "image-key"
         ));
+        // A discarded layer gives its share back.
+        second.refund();
+        assert_eq!(shared.used(), 100);
         let mut unbounded = Meter::new(None, None);
         unbounded.charge(u64::MAX).unwrap();
         unbounded.charge(1).unwrap();

@@ -148,4 +148,22 @@ fn the_layers_of_an_image_share_one_budget() {
         "{err}"
     );
     assert!(!second.join("zeros").exists());
+    assert_eq!(
+        budget.used(),
+        10 * MIB + ENTRY_COST,
+        "a refused layer used nothing"
+    );
+
+    // A layer that fails for another reason after writing (a wrong diff ID) is discarded by
+    // its caller: what it drew is given back, so laying it down again is not charged twice.
+    let small = gzip(&tar(&[E::file("small", vec![1u8; 1000], 0o644)]));
+    let third = s.fresh_root("third");
+    opts.label = "sha256:third".into();
+    opts.expected_diff_id = Some(aurora_spec::sha256_digest(b"not this layer"));
+    let err = apply_layer(&third, small.as_slice(), Compression::Gzip, &opts).unwrap_err();
+    assert!(
+        matches!(err.kind, ErrorKind::DiffIdMismatch { .. }),
+        "{err}"
+    );
+    assert_eq!(budget.used(), 10 * MIB + ENTRY_COST);
 }

@@ -84,8 +84,8 @@ impl Store {
     /// Whether `oci-layout` is there (and says 1.0.0); an error if it says anything else.
     fn check_layout_file(&self) -> Result<bool> {
         let path = self.root.join(LAYOUT_FILE);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
+        let bytes = match File::open(&path) {
+            Ok(file) => read_capped(file, &path, aurora_spec::media::MAX_ARCHIVE_METADATA_BYTES)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(StoreError::io(path)(e)),
         };
