@@ -7,29 +7,17 @@
 mod common;
 
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use aurora_testkit::{Compression, ImageBuilder, Layer, ZfsPool};
+use aurora_testkit::{tar_of_zeros, Compression, ImageBuilder, Layer, ZfsPool};
 use common::{is_root, World};
 
 const MIB: u64 = 1024 * 1024;
 
 /// A gzip'd layer of one file of `size` zero bytes.
 fn zeros_layer(name: &str, size: u64) -> Layer {
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_path(name).unwrap();
-    header.set_size(size);
-    header.set_mode(0o644);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(0);
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_cksum();
-    tar.append(&header, std::io::repeat(0).take(size)).unwrap();
-    Layer::from_tar(tar.into_inner().unwrap(), Compression::Gzip)
+    Layer::from_tar(tar_of_zeros(Vec::new(), name, size), Compression::Gzip)
 }
 
 /// The bomb: 64 MiB of zeros in a layer blob of well under 1 MB. Built once per test binary.

@@ -13,23 +13,8 @@ use std::path::Path;
 use std::process::Command;
 
 use aurora_spec::media;
-use aurora_testkit::{sha256_digest, ImageBuilder, LayerBuilder};
+use aurora_testkit::{sha256_digest, write_raw_tar as write_tar, ImageBuilder, LayerBuilder};
 use common::{is_root, World};
-
-/// A tar of `files` (name, bytes), in order, as regular files.
-fn write_tar(path: &Path, files: &[(&str, &[u8])]) {
-    let mut tar = tar::Builder::new(fs::File::create(path).unwrap());
-    for (name, data) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_path(name).unwrap();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_cksum();
-        tar.append(&header, *data).unwrap();
-    }
-    tar.finish().unwrap();
-}
 
 /// A small image written as an OCI layout at `dir`, tagged `v1`.
 fn layout_with_image(dir: &Path) {

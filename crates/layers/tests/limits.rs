@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -19,18 +18,9 @@ const MIB: u64 = 1024 * 1024;
 /// A gzip'd tar holding one file `zeros` of `size` zero bytes, streamed (never in memory).
 fn gzip_of_zeros(size: u64) -> Vec<u8> {
     let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let mut tar = tar::Builder::new(encoder);
-    let mut header = tar::Header::new_gnu();
-    header.set_path("zeros").unwrap();
-    header.set_size(size);
-    header.set_mode(0o644);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(0);
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_cksum();
-    tar.append(&header, std::io::repeat(0).take(size)).unwrap();
-    tar.into_inner().unwrap().finish().unwrap()
+    aurora_testkit::tar_of_zeros(encoder, "zeros", size)
+        .finish()
+        .unwrap()
 }
 
 fn limit(bytes: u64, setting: &str) -> Limit {
