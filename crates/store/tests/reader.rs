@@ -109,3 +109,30 @@ fn an_index_over_the_cap_is_refused_by_store_and_reader_alike() {
     too_large(LayoutReader::open(&root).unwrap().read_index());
     too_large(Store::open(&root).unwrap().read_index());
 }
+
+#[test]
+fn a_store_never_writes_an_index_it_could_not_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("layout");
+    layout_with_blob(&root);
+    let store = Store::open(&root).unwrap();
+    let (_, descriptor) = store.list_refs().unwrap().remove(0);
+    // One name whose annotation brings index.json just under the cap.
+    let mut big = descriptor.clone();
+    let used = fs::metadata(root.join("index.json")).unwrap().len();
+    let pad = "x".repeat((media::MAX_LAYOUT_INDEX_BYTES - used - 200) as usize);
+    big.set_annotations(Some([("pad".to_string(), pad)].into()));
+    store.set_ref("v1", &big).unwrap();
+    let before = fs::read(root.join("index.json")).unwrap();
+    assert!(before.len() as u64 <= media::MAX_LAYOUT_INDEX_BYTES);
+    // Another name would take it over the cap: refused, index.json as it was.
+    match store.set_ref("v2", &descriptor) {
+        Err(StoreError::IndexTooLarge { size, limit }) => {
+            assert_eq!(limit, media::MAX_LAYOUT_INDEX_BYTES);
+            assert!(size > limit);
+        }
+        other => panic!("index grown past the cap: {other:?}"),
+    }
+    assert_eq!(fs::read(root.join("index.json")).unwrap(), before);
+    assert_eq!(store.list_refs().unwrap().len(), 1);
+}
