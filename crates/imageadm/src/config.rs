@@ -16,13 +16,33 @@ pub struct Config {
     pub limits: Limits,
 }
 
-/// Bounds on what untrusted input may make Aurora do.
+/// Bounds on what untrusted input may make Aurora do. Sizes in bytes (`68719476736`) or with
+/// a binary unit (`"64GiB"`, `"500M"`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// The largest blob (layer or config) a pull downloads, in bytes (`68719476736`) or
-    /// with a unit (`"64GiB"`, `"500M"`); 64 GiB when not set.
+    /// The largest blob (layer or config) a pull downloads; 64 GiB when not set.
     pub max_blob_size: Option<ByteSize>,
+    /// The most one layer may unpack to (declared file sizes, holes included, plus 4 KiB per
+    /// entry); default 64 GiB.
+    pub max_layer_unpacked_size: Option<ByteSize>,
+    /// The most the layers one unpack lays down may unpack to together; default 64 GiB.
+    pub max_image_unpacked_size: Option<ByteSize>,
+}
+
+impl Limits {
+    /// The unpack limits, defaults where the file sets none.
+    pub fn unpack(&self) -> aurora_images::UnpackLimits {
+        let defaults = aurora_images::UnpackLimits::default();
+        aurora_images::UnpackLimits {
+            max_layer_unpacked_size: self
+                .max_layer_unpacked_size
+                .map_or(defaults.max_layer_unpacked_size, |size| size.0),
+            max_image_unpacked_size: self
+                .max_image_unpacked_size
+                .map_or(defaults.max_image_unpacked_size, |size| size.0),
+        }
+    }
 }
 
 /// A number of bytes, written as an integer or a string with a binary unit: `K`, `M`, `G`,

@@ -287,6 +287,7 @@ fn run(cli: Cli) -> Result<()> {
                     hostname: hostname.clone(),
                 },
                 id_map: id_map(uidmap, gidmap)?,
+                limits: Config::load(&cli.config)?.limits.unpack(),
             };
             let store = store()?;
             let driver = aurora_images::open_storage(&cli.root, &storage_choice(&cli)?)?;
@@ -738,7 +739,10 @@ fn export_smartos(
     out_dir: &std::path::Path,
     incremental: bool,
 ) -> Result<()> {
-    let options = aurora_images::ExportOptions { incremental };
+    let options = aurora_images::ExportOptions {
+        incremental,
+        limits: Config::load(&cli.config)?.limits.unpack(),
+    };
     let choice = storage_choice(cli)?;
     let exported = with_progress(cli, |progress| {
         aurora_images::export_smartos(store, &choice, reference, out_dir, &options, progress)

@@ -331,25 +331,15 @@ fn a_docker_archive_with_a_wrong_layer_or_a_strange_name_is_refused() {
         "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{hex}")]}
     }))
     .unwrap();
+    // Configs are named by their digest.
+    let config_hex = sha256_digest(&config).to_string()["sha256:".len()..].to_string();
     let manifest = serde_json::to_vec(&serde_json::json!([{
-        "Config": format!("{hex}.json"), "RepoTags": ["x:1"], "Layers": [format!("{hex}/layer.tar")]
+        "Config": format!("{config_hex}.json"), "RepoTags": ["x:1"], "Layers": [format!("{hex}/layer.tar")]
     }]))
     .unwrap();
-    let write = |path: &std::path::Path, files: &[(&str, &[u8])]| {
-        let mut tar = tar::Builder::new(std::fs::File::create(path).unwrap());
-        for (name, data) in files {
-            let mut header = tar::Header::new_old();
-            header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-            header.set_size(data.len() as u64);
-            header.set_mode(0o644);
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_cksum();
-            tar.append(&header, *data).unwrap();
-        }
-        tar.finish().unwrap();
-    };
+    let write = aurora_testkit::write_raw_tar;
     let layer_name = format!("{hex}/layer.tar");
-    let config_name = format!("{hex}.json");
+    let config_name = format!("{config_hex}.json");
     // The layer is not what the config's diff ID says.
     let wrong = dir.path().join("wrong.tar");
     write(

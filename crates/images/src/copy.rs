@@ -5,9 +5,14 @@
 //! layout into the other and verified on the way (what the destination has is skipped), then
 //! the name set. Registries are reached through a scratch layout (pull, or push from it);
 //! archives are unpacked into one, or packed from one. Digests are kept.
+//!
+//! A source layout that is not imageadm's store is someone else's: it is opened as a
+//! [`LayoutReader`], which writes, creates and locks nothing in it and follows no link in it.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use aurora_store::{LayoutReader, ReadLayout};
 
 use aurora_registry::RegistryClient;
 use aurora_spec::document::Document;
@@ -116,7 +121,15 @@ pub async fn copy(
         .prefix("copy-")
         .tempdir_in(store.root().join(".aurora").join("tmp"))
         .map_err(|e| ImageError::Copy(format!("cannot make a scratch directory: {e}")))?;
-    let (from, from_name) = open_source(store, client, source, scratch.path(), progress).await?;
+    let (source_layout, from_name) =
+        open_source(store, client, source, scratch.path(), progress).await?;
+    // Shared lock on a store of ours: its gc waits until the copy is done. A layout only
+    // read is not ours to lock.
+    let _reading = match &source_layout {
+        Source::Store(from) => Some(from.writer_lock()?),
+        Source::Layout(_) => None,
+    };
+    let from = source_layout.layout();
     let descriptor = from
         .find_ref(&from_name)?
         .ok_or_else(|| ImageError::NotInStore(from_name.clone()))?;
@@ -129,33 +142,34 @@ pub async fn copy(
     match destination {
         Location::Store(name) => {
             let name = ImageRef::parse(name)?.store_name();
-            transfer(&from, &descriptor, store, &name, &mut report)?;
+            transfer(from, &descriptor, store, &name, &mut report)?;
         }
         Location::Registry(image) => {
             // push finds images by reference: a layout's bare tag goes through a scratch
             // layout under the destination's own name.
-            let (layout, name) = if matches!(source, Location::Store(_)) {
-                (None, from_name.clone())
-            } else {
-                let staging = Store::open(scratch.path().join("out"))?;
-                let mut staged = CopyReport::default();
-                transfer(
-                    &from,
-                    &descriptor,
-                    &staging,
-                    &image.store_name(),
-                    &mut staged,
-                )?;
-                (Some(staging), image.store_name())
+            let (staging, name) = match (&source_layout, source) {
+                (Source::Store(from), Location::Store(_)) => (from.clone(), from_name.clone()),
+                _ => {
+                    let staging = Store::open(scratch.path().join("out"))?;
+                    let mut staged = CopyReport::default();
+                    transfer(
+                        from,
+                        &descriptor,
+                        &staging,
+                        &image.store_name(),
+                        &mut staged,
+                    )?;
+                    (staging, image.store_name())
+                }
             };
-            let pushing = layout.as_ref().unwrap_or(&from);
+            let pushing = &staging;
             let options = PushOptions::default();
             let pushed = push(pushing, client, &name, image, &options, progress).await?;
             report.blobs_copied = pushed.uploaded + pushed.mounted;
             report.blobs_present = pushed.present;
         }
         Location::Oci { dir, tag } => {
-            into_layout(&from, &descriptor, dir, tag.as_deref(), &mut report)?;
+            into_layout(from, &descriptor, dir, tag.as_deref(), &mut report)?;
         }
         Location::DockerArchive { file, reference } => {
             let tag = reference
@@ -164,7 +178,7 @@ pub async fn copy(
                 .transpose()?
                 .map(|r| r.to_string());
             docker_archive::write(
-                &from,
+                from,
                 &descriptor,
                 tag.as_deref(),
                 file,
@@ -177,11 +191,27 @@ pub async fn copy(
         }
         Location::OciArchive { file, tag } => {
             let packed = scratch.path().join("out");
-            into_layout(&from, &descriptor, &packed, tag.as_deref(), &mut report)?;
+            into_layout(from, &descriptor, &packed, tag.as_deref(), &mut report)?;
             write_archive(&packed, file)?;
         }
     }
     Ok(report)
+}
+
+/// Where a copy reads from: a store of ours (imageadm's, or a scratch one holding what was
+/// pulled or unpacked from an archive), or a layout that is only read.
+enum Source {
+    Store(Store),
+    Layout(LayoutReader),
+}
+
+impl Source {
+    fn layout(&self) -> &dyn ReadLayout {
+        match self {
+            Source::Store(store) => store,
+            Source::Layout(reader) => reader,
+        }
+    }
 }
 
 /// The layout holding the source image, and its name there.
@@ -191,21 +221,21 @@ async fn open_source(
     source: &Location,
     scratch: &Path,
     progress: &dyn Progress,
-) -> Result<(Store, String)> {
+) -> Result<(Source, String)> {
     match source {
         Location::Store(name) => {
             let (found, _) = find_image(store, name)?;
-            Ok((Store::open(store.root())?, found))
+            Ok((Source::Store(store.clone()), found))
         }
         Location::Registry(image) => {
             let layout = Store::open(scratch.join("in"))?;
             pull(&layout, client, image, &PullOptions::default(), progress).await?;
-            Ok((layout, image.store_name()))
+            Ok((Source::Store(layout), image.store_name()))
         }
         Location::Oci { dir, tag } => {
             let layout = open_existing_layout(dir)?;
             let name = only_name(&layout, tag.as_deref(), dir)?;
-            Ok((layout, name))
+            Ok((Source::Layout(layout), name))
         }
         Location::DockerArchive { file, reference } => {
             let layout = Store::open(scratch.join("in"))?;
@@ -216,14 +246,14 @@ async fn open_source(
                 "image",
                 &scratch.join("extract"),
             )?;
-            Ok((layout, "image".to_string()))
+            Ok((Source::Store(layout), "image".to_string()))
         }
         Location::OciArchive { file, tag } => {
             let dir = scratch.join("in");
             read_archive(file, &dir)?;
             let layout = open_existing_layout(&dir)?;
             let name = only_name(&layout, tag.as_deref(), file)?;
-            Ok((layout, name))
+            Ok((Source::Layout(layout), name))
         }
     }
 }
@@ -249,7 +279,7 @@ fn tag_suffix(tag: &Option<String>) -> String {
 /// The image into the OCI layout at `dir` (made if missing) as `tag` (skopeo's default:
 /// `latest`).
 fn into_layout(
-    from: &Store,
+    from: &dyn ReadLayout,
     descriptor: &Descriptor,
     dir: &Path,
     tag: Option<&str>,
@@ -259,19 +289,28 @@ fn into_layout(
     transfer(from, descriptor, &to, tag.unwrap_or("latest"), report)
 }
 
-/// A layout that must exist already (a source): an empty or missing directory is no image.
-fn open_existing_layout(dir: &Path) -> Result<Store> {
-    if !dir.join("oci-layout").is_file() {
-        return Err(ImageError::Copy(format!(
-            "{} is not an OCI image layout (no oci-layout file)",
+/// A layout that must exist already (a source), opened read-only: an empty or missing
+/// directory is no image, and nothing is created in it.
+fn open_existing_layout(dir: &Path) -> Result<LayoutReader> {
+    match LayoutReader::open(dir) {
+        Err(aurora_store::StoreError::NotALayout { reason, .. }) => Err(ImageError::Copy(format!(
+            "{} is not an OCI image layout ({reason})",
             dir.display()
-        )));
+        ))),
+        Err(aurora_store::StoreError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Err(ImageError::Copy(format!(
+                "{} is not an OCI image layout (no such directory)",
+                dir.display()
+            )))
+        }
+        other => Ok(other?),
     }
-    Ok(Store::open(dir)?)
 }
 
 /// The image named `tag` in a layout, or its only image when no tag is given.
-fn only_name(layout: &Store, tag: Option<&str>, place: &Path) -> Result<String> {
+fn only_name(layout: &dyn ReadLayout, tag: Option<&str>, place: &Path) -> Result<String> {
     let refs = layout.list_refs()?;
     match tag {
         Some(tag) if refs.iter().any(|(name, _)| name == tag) => Ok(tag.to_string()),
@@ -297,14 +336,14 @@ fn only_name(layout: &Store, tag: Option<&str>, place: &Path) -> Result<String> 
 /// Every blob `descriptor` reaches, from `from` into `to` (verified, skipping what `to`
 /// has), then `name` in `to`.
 fn transfer(
-    from: &Store,
+    from: &dyn ReadLayout,
     descriptor: &Descriptor,
     to: &Store,
     name: &str,
     report: &mut CopyReport,
 ) -> Result<()> {
-    // Shared locks: a gc of either layout waits until the copy is done.
-    let _reading = from.writer_lock()?;
+    // A gc of the destination waits until the copy is done (the source's lock, if it is a
+    // store of ours, is held by the caller).
     let _writer = to.writer_lock()?;
     let top = descriptor.digest().to_string();
     let mut pending = vec![(top.clone(), descriptor.media_type().to_string())];
@@ -340,19 +379,37 @@ fn transfer(
     Ok(())
 }
 
-fn copy_blob(from: &Store, to: &Store, digest: &Digest) -> Result<()> {
-    let size = from
-        .blob_size(digest)?
-        .ok_or_else(|| ImageError::Copy(format!("blob {digest} is missing from the source")))?;
-    store_file_as(to, digest, size, &from.blob_path(digest))
+fn copy_blob(from: &dyn ReadLayout, to: &Store, digest: &Digest) -> Result<()> {
+    let missing = || ImageError::Copy(format!("blob {digest} is missing from the source"));
+    let file = from.open_blob(digest)?.ok_or_else(missing)?;
+    let path = from
+        .root()
+        .join(format!("blobs/{}/{}", digest.algorithm(), digest.digest()));
+    let size = file
+        .metadata()
+        .map_err(|e| ImageError::Copy(format!("cannot read {}: {e}", path.display())))?
+        .len();
+    store_reader_as(to, digest, size, file, &path)
 }
 
 /// Streams the file at `path` into `to` as the blob `digest` of `size` bytes, verified by the
 /// store's writer (a file that is not that blob is refused and leaves nothing).
 pub(crate) fn store_file_as(to: &Store, digest: &Digest, size: u64, path: &Path) -> Result<()> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| ImageError::Copy(format!("cannot read {}: {e}", path.display())))?;
+    store_reader_as(to, digest, size, file, path)
+}
+
+/// Streams `file` (read from `path`) into `to` as the blob `digest` of `size` bytes.
+fn store_reader_as(
+    to: &Store,
+    digest: &Digest,
+    size: u64,
+    mut file: impl Read,
+    path: &Path,
+) -> Result<()> {
     let unreadable =
         |e: std::io::Error| ImageError::Copy(format!("cannot read {}: {e}", path.display()));
-    let mut file = std::fs::File::open(path).map_err(unreadable)?;
     let mut writer = to.begin_blob(digest, Some(size))?;
     writer.restart()?;
     let mut buf = vec![0u8; 1 << 20];
@@ -399,42 +456,59 @@ fn write_archive(layout: &Path, file: &Path) -> Result<()> {
 
 /// Unpacks an OCI archive into `dir`: only `oci-layout`, `index.json` and
 /// `blobs/ALGORITHM/HEX` are taken (written by their checked names, never by the archive's
-/// paths), each at most what a layout file may be; anything else is an error naming it.
+/// paths), `oci-layout` and `index.json` capped as registry documents are while they are
+/// extracted; anything else, and any name the archive holds twice, is an error naming it.
 fn read_archive(file: &Path, dir: &Path) -> Result<()> {
     let fail = |e: std::io::Error| ImageError::Copy(format!("cannot read {}: {e}", file.display()));
+    let refuse = |why: String| ImageError::Copy(format!("{}: {why}", file.display()));
     let input = std::fs::File::open(file).map_err(fail)?;
     std::fs::create_dir_all(dir.join("blobs").join("sha256")).map_err(fail)?;
     let mut archive = tar::Archive::new(input);
+    let mut seen = std::collections::BTreeSet::new();
     for entry in archive.entries().map_err(fail)? {
         let mut entry = entry.map_err(fail)?;
         let raw = entry.path().map_err(fail)?.to_string_lossy().into_owned();
-        let name = raw.trim_start_matches("./");
+        let mut name = raw.as_str();
+        while let Some(rest) = name.strip_prefix("./") {
+            name = rest;
+        }
+        let name = name.trim_end_matches('/');
+        // Tar readers take the last of two entries of one name, skopeo's the first: an
+        // archive that says two things about one file is refused rather than guessed at.
+        if !seen.insert(name.to_string()) {
+            return Err(refuse(format!("the archive holds {raw:?} twice")));
+        }
         let kind = entry.header().entry_type();
-        if kind.is_dir() && matches!(name.trim_end_matches('/'), "blobs" | "blobs/sha256" | "") {
+        if kind.is_dir() && matches!(name, "blobs" | "blobs/sha256" | "") {
             continue;
         }
-        let target = match name {
-            "oci-layout" | "index.json" => dir.join(name),
+        let (target, cap) = match name {
+            "oci-layout" => (dir.join(name), Some(media::MAX_ARCHIVE_METADATA_BYTES)),
+            "index.json" => (dir.join(name), Some(media::MAX_LAYOUT_INDEX_BYTES)),
             _ => match name.strip_prefix("blobs/sha256/") {
                 Some(hex) if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) => {
-                    dir.join("blobs").join("sha256").join(hex)
+                    (dir.join("blobs").join("sha256").join(hex), None)
                 }
                 _ => {
-                    return Err(ImageError::Copy(format!(
-                        "{}: the archive holds {raw:?}, which no OCI layout has",
-                        file.display()
+                    return Err(refuse(format!(
+                        "the archive holds {raw:?}, which no OCI layout has"
                     )))
                 }
             },
         };
         if !kind.is_file() {
-            return Err(ImageError::Copy(format!(
-                "{}: {raw:?} is not a regular file",
-                file.display()
-            )));
+            return Err(refuse(format!("{raw:?} is not a regular file")));
         }
         let mut out = std::fs::File::create(&target).map_err(fail)?;
-        std::io::copy(&mut entry, &mut out).map_err(fail)?;
+        match cap {
+            Some(limit) => {
+                aurora_store::copy_capped(&mut entry, &mut out, Path::new(name), limit)
+                    .map_err(|e| refuse(e.to_string()))?;
+            }
+            None => {
+                std::io::copy(&mut entry, &mut out).map_err(fail)?;
+            }
+        }
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use aurora_layers::{decoder, Compression};
 use aurora_spec::media::{self, Kind};
 use aurora_spec::{sha256_digest, Digest, Platform};
-use aurora_store::Store;
+use aurora_store::{copy_capped, read_capped, ReadLayout, Store};
 use oci_spec::image::Descriptor;
 use serde_json::{json, Value};
 
@@ -28,7 +28,7 @@ fn fail(file: &Path, why: impl std::fmt::Display) -> ImageError {
 /// docker archive at `file`, tagged `tag` (a full reference) when given. `scratch` holds the
 /// uncompressed layers while the archive is written.
 pub(crate) fn write(
-    from: &Store,
+    from: &dyn ReadLayout,
     descriptor: &Descriptor,
     tag: Option<&str>,
     file: &Path,
@@ -48,7 +48,9 @@ pub(crate) fn write(
         let digest = parse_digest(&link.digest, file)?;
         let compression =
             Compression::from_media_type(&link.media_type).unwrap_or(Compression::Detect);
-        let blob = std::fs::File::open(from.blob_path(&digest)).map_err(|e| fail(file, e))?;
+        let blob = from
+            .open_blob(&digest)?
+            .ok_or_else(|| fail(file, format!("layer {digest} is missing from the source")))?;
         let (_, mut tar) = decoder(blob, compression)
             .map_err(|(_, e)| fail(file, format!("layer {digest}: {e}")))?;
         let out_path = scratch.join(format!("layer-{}", layer_files.len()));
@@ -134,6 +136,7 @@ pub(crate) fn read(
     let mut archive = tar::Archive::new(input);
     let mut extracted = std::collections::BTreeMap::new();
     let mut aliases = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for entry in archive.entries().map_err(|e| fail(file, e))? {
         let mut entry = entry.map_err(|e| fail(file, e))?;
         let raw = entry
@@ -141,7 +144,15 @@ pub(crate) fn read(
             .map_err(|e| fail(file, e))?
             .to_string_lossy()
             .into_owned();
-        let archive_name = raw.trim_start_matches("./").to_string();
+        let archive_name = normalise(&raw);
+        // Two entries of one name leave the reader to pick one (tar tools take the last):
+        // an archive that says two things about one file is refused.
+        if !seen.insert(archive_name.clone()) {
+            return Err(fail(
+                file,
+                format!("the archive holds {raw:?} twice; it is refused rather than guessed at"),
+            ));
+        }
         let kind = entry.header().entry_type();
         if kind.is_dir() {
             continue;
@@ -174,7 +185,15 @@ pub(crate) fn read(
         }
         let target = scratch.join(format!("f{}", extracted.len()));
         let mut out = std::fs::File::create(&target).map_err(|e| fail(&target, e))?;
-        std::io::copy(&mut entry, &mut out).map_err(|e| fail(file, e))?;
+        match extraction_cap(&archive_name) {
+            Some(limit) => {
+                copy_capped(&mut entry, &mut out, Path::new(&archive_name), limit)
+                    .map_err(|e| fail(file, e))?;
+            }
+            None => {
+                std::io::copy(&mut entry, &mut out).map_err(|e| fail(file, e))?;
+            }
+        }
         extracted.insert(archive_name, target);
     }
     for (alias, target) in aliases {
@@ -187,9 +206,16 @@ pub(crate) fn read(
             .get(n)
             .ok_or_else(|| fail(file, format!("it has no {n}")))
     };
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(get("manifest.json")?).map_err(|e| fail(file, e))?)
-            .map_err(|e| fail(file, format!("manifest.json: {e}")))?;
+    let read_small = |n: &str, limit: u64| -> Result<Vec<u8>> {
+        let path = get(n)?;
+        let opened = std::fs::File::open(path).map_err(|e| fail(path, e))?;
+        read_capped(opened, Path::new(n), limit).map_err(|e| fail(file, e))
+    };
+    let manifest: Value = serde_json::from_slice(&read_small(
+        "manifest.json",
+        media::MAX_ARCHIVE_METADATA_BYTES,
+    )?)
+    .map_err(|e| fail(file, format!("manifest.json: {e}")))?;
     let entries = manifest
         .as_array()
         .ok_or_else(|| fail(file, "manifest.json is not a list"))?;
@@ -218,7 +244,8 @@ pub(crate) fn read(
     let config_name = entry["Config"]
         .as_str()
         .ok_or_else(|| fail(file, "an entry without Config"))?;
-    let config_bytes = std::fs::read(get(config_name)?).map_err(|e| fail(file, e))?;
+    let config_bytes = read_small(config_name, media::MAX_CONFIG_BYTES)?;
+    check_config_name(config_name, &config_bytes).map_err(|why| fail(file, why))?;
     let config: Value = serde_json::from_slice(&config_bytes)
         .map_err(|e| fail(file, format!("{config_name}: {e}")))?;
     let diff_ids: Vec<&str> = config["rootfs"]["diff_ids"]
@@ -270,6 +297,45 @@ pub(crate) fn read(
     .map_err(|e| fail(file, e))?;
     to.set_ref(name, &descriptor)?;
     Ok(descriptor)
+}
+
+/// An archive's name as a layout would have it: no `./` in front, no `/` behind.
+fn normalise(raw: &str) -> String {
+    let mut name = raw;
+    while let Some(rest) = name.strip_prefix("./") {
+        name = rest;
+    }
+    name.trim_end_matches('/').to_string()
+}
+
+/// The most bytes an archive file may have while it is extracted: configs and the small
+/// metadata files are capped as registry documents are; layers are not (they are checked
+/// against the config's diff IDs, and laid down under the unpack limits).
+fn extraction_cap(name: &str) -> Option<u64> {
+    let layer = name.ends_with(".tar") || name.starts_with("blobs/");
+    match name {
+        _ if layer => None,
+        _ if name.ends_with(".json") && !name.contains('/') && name != "manifest.json" => {
+            Some(media::MAX_CONFIG_BYTES)
+        }
+        _ => Some(media::MAX_ARCHIVE_METADATA_BYTES),
+    }
+}
+
+/// A config is named by its own digest (`HEX.json` as docker and podman write it, or
+/// `blobs/sha256/HEX` as docker 25 does): a name that is not the digest of its bytes means
+/// the archive was changed or built wrongly.
+fn check_config_name(name: &str, bytes: &[u8]) -> std::result::Result<(), String> {
+    let actual = sha256_digest(bytes);
+    let named = name
+        .strip_suffix(".json")
+        .or_else(|| name.strip_prefix("blobs/sha256/"));
+    match named {
+        Some(hex) if hex == actual.digest() => Ok(()),
+        _ => Err(format!(
+            "the config {name} is not named by its digest (its bytes are {actual})"
+        )),
+    }
 }
 
 /// `HEX.json`, `HEX/layer.tar`, `HEX/json`, `HEX/VERSION`, `HEX.tar`, `blobs/sha256/HEX`,
@@ -341,7 +407,7 @@ fn parse_digest(text: &str, place: &Path) -> Result<Digest> {
 }
 
 /// The manifest to write: the descriptor's own, or an index's entry for this host.
-fn single_manifest(from: &Store, descriptor: &Descriptor) -> Result<Digest> {
+fn single_manifest(from: &dyn ReadLayout, descriptor: &Descriptor) -> Result<Digest> {
     let digest = descriptor.digest().clone();
     let digest: Digest = parse_digest(digest.as_ref(), Path::new("index"))?;
     if media::kind(descriptor.media_type().as_ref()) != Kind::Index {

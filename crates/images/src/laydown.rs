@@ -2,7 +2,11 @@
 //! blob applied onto a pending layer (side by side where the driver allows) and committed
 //! base first.
 
-use aurora_layers::{ApplyOptions, ApplyReport, Compression, IdMap, Ownership, WhiteoutMode};
+use std::sync::Arc;
+
+use aurora_layers::{
+    ApplyOptions, ApplyReport, Compression, IdMap, Limit, Ownership, SharedBudget, WhiteoutMode,
+};
 use aurora_storage::{DiffForm, Driver, PendingLayer};
 
 use crate::error::{ImageError, Result};
@@ -17,6 +21,74 @@ pub(crate) struct LayDown<'a> {
     pub progress: &'a dyn Progress,
     /// Owners mapped through this map instead of kept.
     pub id_map: Option<&'a IdMap>,
+    pub limits: UnpackLimits,
+}
+
+/// The default of both [`UnpackLimits`]: generous for any real image, far below what a
+/// decompression bomb expands to.
+pub const DEFAULT_MAX_UNPACKED_SIZE: u64 = 64 << 30;
+
+/// How much laying layers down may write (counted as `aurora_layers` counts it: declared file
+/// sizes, holes included, plus a block per entry): per layer, and per image for the layers one
+/// operation lays down (layers already in storage were counted when they were laid down).
+/// A layer that would exceed either is stopped while it streams, before writing past it, and
+/// its pending layer removed. imageadm reads them from its config file's `[limits]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnpackLimits {
+    pub max_layer_unpacked_size: u64,
+    pub max_image_unpacked_size: u64,
+}
+
+impl Default for UnpackLimits {
+    fn default() -> Self {
+        UnpackLimits {
+            max_layer_unpacked_size: DEFAULT_MAX_UNPACKED_SIZE,
+            max_image_unpacked_size: DEFAULT_MAX_UNPACKED_SIZE,
+        }
+    }
+}
+
+impl UnpackLimits {
+    fn layer_limit(&self) -> Limit {
+        Limit {
+            bytes: self.max_layer_unpacked_size,
+            setting: "max_layer_unpacked_size in the [limits] section of the config file".into(),
+        }
+    }
+
+    fn image_budget(&self) -> Arc<SharedBudget> {
+        Arc::new(SharedBudget::new(Limit {
+            bytes: self.max_image_unpacked_size,
+            setting: "max_image_unpacked_size in the [limits] section of the config file".into(),
+        }))
+    }
+}
+
+/// Whether a layer failed for breaking an unpack limit: then no other way of laying it down
+/// can help.
+fn over_limit(error: &ImageError) -> bool {
+    matches!(
+        error,
+        ImageError::Layer(aurora_layers::Error {
+            kind: aurora_layers::ErrorKind::TooLarge { .. },
+            ..
+        })
+    )
+}
+
+/// Starts a layer and bounds it in storage too, where the driver can (a zfs quota).
+fn begin(work: &LayDown<'_>, layer: &PlannedLayer) -> Result<PendingLayer> {
+    let mut pending = work.driver.begin_layer(&layer.id, layer.parent.as_ref())?;
+    if let Err(e) = bound(work, &mut pending) {
+        let _ = work.driver.abort_layer(pending);
+        return Err(e);
+    }
+    Ok(pending)
+}
+
+fn bound(work: &LayDown<'_>, pending: &mut PendingLayer) -> Result<()> {
+    let bytes = work.limits.max_layer_unpacked_size;
+    Ok(work.driver.limit_pending(pending, bytes)?)
 }
 
 /// Lays down the layers the storage lacks, base first. Returns (created, reused).
@@ -34,21 +106,22 @@ pub(crate) fn ensure_layers(work: &LayDown<'_>, layers: &[PlannedLayer]) -> Resu
         }
     }
     let missing = &layers[present..];
+    let budget = work.limits.image_budget();
     if missing.len() > 1 && driver.diff_form() == DiffForm::OverlayUpper {
-        lay_down_side_by_side(work, missing)?;
+        lay_down_side_by_side(work, missing, &budget)?;
     } else {
         for layer in missing {
-            lay_down(work, layer)?;
+            lay_down(work, layer, &budget)?;
         }
     }
     Ok((missing.len(), present))
 }
 
 /// One layer on its committed parent: begin, apply, commit (or abort).
-fn lay_down(work: &LayDown<'_>, layer: &PlannedLayer) -> Result<()> {
+fn lay_down(work: &LayDown<'_>, layer: &PlannedLayer, budget: &Arc<SharedBudget>) -> Result<()> {
     let (driver, progress) = (work.driver, work.progress);
-    let pending = driver.begin_layer(&layer.id, layer.parent.as_ref())?;
-    match apply_layer(work, layer, &pending) {
+    let pending = begin(work, layer)?;
+    match apply_layer(work, layer, &pending, budget) {
         Ok(_) => {
             driver.commit_layer(pending)?;
             progress.layer_done(&layer.blob);
@@ -65,7 +138,11 @@ fn lay_down(work: &LayDown<'_>, layer: &PlannedLayer) -> Result<()> {
 /// side, as many at once as there are cores, and committed base first. From the first layer
 /// that fails side by side on (a hardlink to a file of a lower layer needs that layer
 /// committed, to copy the file up from), the rest are laid down one by one.
-fn lay_down_side_by_side(work: &LayDown<'_>, layers: &[PlannedLayer]) -> Result<()> {
+fn lay_down_side_by_side(
+    work: &LayDown<'_>,
+    layers: &[PlannedLayer],
+    budget: &Arc<SharedBudget>,
+) -> Result<()> {
     let (driver, progress) = (work.driver, work.progress);
     let abort_all = |pendings: Vec<PendingLayer>| {
         for pending in pendings {
@@ -75,10 +152,20 @@ fn lay_down_side_by_side(work: &LayDown<'_>, layers: &[PlannedLayer]) -> Result<
     let mut pendings: Vec<PendingLayer> = Vec::with_capacity(layers.len());
     for (index, layer) in layers.iter().enumerate() {
         let begun = match index {
-            0 => driver
-                .begin_layer(&layer.id, layer.parent.as_ref())
-                .map(Some),
-            _ => driver.begin_layer_on_pending(&layer.id, &layers[index - 1].id),
+            0 => begin(work, layer).map(Some),
+            _ => driver
+                .begin_layer_on_pending(&layer.id, &layers[index - 1].id)
+                .map_err(ImageError::from)
+                .and_then(|begun| match begun {
+                    Some(mut pending) => match bound(work, &mut pending) {
+                        Ok(()) => Ok(Some(pending)),
+                        Err(e) => {
+                            let _ = driver.abort_layer(pending);
+                            Err(e)
+                        }
+                    },
+                    None => Ok(None),
+                }),
         };
         match begun {
             Ok(Some(pending)) => pendings.push(pending),
@@ -86,18 +173,26 @@ fn lay_down_side_by_side(work: &LayDown<'_>, layers: &[PlannedLayer]) -> Result<
                 // The driver cannot: one by one, from where the side-by-side start ends.
                 abort_all(pendings);
                 for layer in layers {
-                    lay_down(work, layer)?;
+                    lay_down(work, layer, budget)?;
                 }
                 return Ok(());
             }
             Err(e) => {
                 abort_all(pendings);
-                return Err(e.into());
+                return Err(e);
             }
         }
     }
 
-    let reports = apply_side_by_side(work, layers, &pendings);
+    let mut reports = apply_side_by_side(work, layers, &pendings, budget);
+    // A layer over a limit is over it however it is laid down: nothing is kept.
+    let over = reports
+        .iter()
+        .position(|r| r.as_ref().is_err_and(over_limit));
+    if let Some(Err(e)) = over.map(|at| reports.swap_remove(at)) {
+        abort_all(pendings);
+        return Err(e);
+    }
     // A layer above the first that made parent directories of its own could not know their
     // attributes in the layers below (no lowers side by side): it is laid down again.
     let failed = reports
@@ -134,8 +229,12 @@ fn lay_down_side_by_side(work: &LayDown<'_>, layers: &[PlannedLayer]) -> Result<
         progress.layer_done(&layer.blob);
     }
     abort_all(pendings.collect());
+    // What the discarded side-by-side attempts drew is charged again when they are redone.
+    for report in reports[failed..].iter().flatten() {
+        budget.refund(report.unpacked_bytes);
+    }
     for layer in &layers[failed..] {
-        lay_down(work, layer)?;
+        lay_down(work, layer, budget)?;
     }
     Ok(())
 }
@@ -146,6 +245,7 @@ fn apply_side_by_side(
     work: &LayDown<'_>,
     layers: &[PlannedLayer],
     pendings: &[PendingLayer],
+    budget: &Arc<SharedBudget>,
 ) -> Vec<Result<ApplyReport>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
@@ -163,7 +263,7 @@ fn apply_side_by_side(
                 let (Some(layer), Some(pending)) = (layers.get(index), pendings.get(index)) else {
                     break;
                 };
-                let result = apply_layer(work, layer, pending);
+                let result = apply_layer(work, layer, pending, budget);
                 *results[index].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
             });
         }
@@ -191,6 +291,7 @@ fn apply_layer(
     work: &LayDown<'_>,
     layer: &PlannedLayer,
     pending: &PendingLayer,
+    budget: &Arc<SharedBudget>,
 ) -> Result<ApplyReport> {
     let (store, progress) = (work.store, work.progress);
 
@@ -240,6 +341,8 @@ fn apply_layer(
     };
     options.expected_diff_id = Some(layer.diff_id.clone());
     options.overlay_lowers = pending.lowers.clone();
+    options.max_bytes = Some(work.limits.layer_limit());
+    options.shared_budget = Some(budget.clone());
     let report = aurora_layers::apply_layer(&pending.root, blob, compression, &options)?;
     for warning in &report.warnings {
         tracing::warn!(layer = %layer.blob, "{warning}");

@@ -23,6 +23,7 @@ pub use change::{apply_change, INSTRUCTIONS as CHANGE_INSTRUCTIONS};
 pub use commit::{commit, CommitOptions, CommitReport};
 pub use copy::{copy, CopyReport, Location};
 pub use error::{ImageError, Result};
+pub use laydown::{UnpackLimits, DEFAULT_MAX_UNPACKED_SIZE};
 pub use layers::{collect_layers, disk_usage, Usage};
 pub use local::{find_image, gc, inspect, list_images, remove, tag, ImageSummary, Inspection};
 pub use progress::{NoProgress, Progress};

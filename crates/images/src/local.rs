@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aurora_spec::document::Document;
 use aurora_spec::media::{self, Kind};
 use aurora_spec::{Digest, ImageRef, Platform};
-use aurora_store::{Descriptor, GcReport, Store};
+use aurora_store::{Descriptor, GcReport, ReadLayout, Store};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -192,7 +192,7 @@ fn read_json(store: &Store, digest: &Digest, limit: u64) -> Result<Value> {
     })
 }
 
-pub(crate) fn read_document(store: &Store, digest: &Digest) -> Result<Document> {
+pub(crate) fn read_document(store: &dyn ReadLayout, digest: &Digest) -> Result<Document> {
     let bytes = store.read_blob(digest, media::MAX_MANIFEST_BYTES)?;
     Document::parse(&bytes).map_err(|e| ImageError::BadManifest {
         reference: digest.to_string(),

@@ -355,6 +355,8 @@ pub fn default_image_name(name: &str, version: &str) -> std::result::Result<Stri
 pub struct ExportOptions {
     /// Only the top layer's changes since its parent layer, with `origin` set.
     pub incremental: bool,
+    /// Bounds on laying the image's layers down when storage lacks them.
+    pub limits: crate::UnpackLimits,
 }
 
 /// What an export wrote.
@@ -408,6 +410,7 @@ pub fn export_smartos(
         driver: &driver,
         progress,
         id_map: None,
+        limits: options.limits,
     };
     let (layers_created, _) = ensure_layers(&work, &layers)?;
     let blobs: Vec<Digest> = layers.iter().map(|l| l.blob.clone()).collect();

@@ -130,6 +130,8 @@ pub struct UnpackOptions {
     /// Owners mapped through this map (container id → host id), and the bundle given a user
     /// namespace with the same mappings; `None` keeps the layers' owners.
     pub id_map: Option<aurora_layers::IdMap>,
+    /// How much laying the image's layers down may write.
+    pub limits: crate::UnpackLimits,
 }
 
 /// What an unpack did.
@@ -188,6 +190,7 @@ pub fn unpack(
         driver,
         progress,
         id_map: options.id_map.as_ref(),
+        limits: options.limits,
     };
     let made = make_container(&work, &image, &layers, &name).and_then(|made| {
         let written = write_bundle(bundle, &made.2, &image, &config, options, driver, &name);

@@ -11,6 +11,7 @@ use aurora_spec::Hasher;
 use tar::EntryType;
 
 use crate::error::shown;
+use crate::limits::{Meter, ENTRY_COST};
 use crate::path::{self, LayerPaths, RelPath, Role, WHITEOUT_PREFIX};
 use crate::stream::{self, ChunkReader, HeaderBudget, ProduceError};
 use crate::sys::{self, Ctx, Meta, Node, Target, Time, Warnings};
@@ -30,6 +31,23 @@ pub fn apply_layer<R: Read + Send>(
     blob: R,
     compression: Compression,
     options: &ApplyOptions,
+) -> Result<ApplyReport, Error> {
+    let mut meter = Meter::new(options.max_bytes.as_ref(), options.shared_budget.as_deref());
+    let applied = apply_metered(root, blob, compression, options, &mut meter);
+    // A failed layer is discarded: what it drew from a shared budget is given back, so that
+    // laying it down again (or another way) is not charged twice.
+    if applied.is_err() {
+        meter.refund();
+    }
+    applied
+}
+
+fn apply_metered<R: Read + Send>(
+    root: &Path,
+    blob: R,
+    compression: Compression,
+    options: &ApplyOptions,
+    meter: &mut Meter<'_>,
 ) -> Result<ApplyReport, Error> {
     let label = options.label.as_str();
     let mut target = sys::open(root, options).map_err(|k| Error::new(label, None, k))?;
@@ -62,6 +80,7 @@ pub fn apply_layer<R: Read + Send>(
             options,
             &mut report,
             &mut warnings,
+            meter,
         );
         let produced = match producer.join() {
             Ok(produced) => produced,
@@ -123,6 +142,7 @@ fn apply_entries(
     options: &ApplyOptions,
     report: &mut ApplyReport,
     warnings: &mut Warnings<'_>,
+    meter: &mut Meter<'_>,
 ) -> Result<(), Error> {
     let label = options.label.as_str();
     let budget = Rc::new(HeaderBudget::default());
@@ -157,7 +177,7 @@ fn apply_entries(
             let raw = entry.path_bytes().into_owned();
             let name = shown(&raw);
             let fail = |kind| Error::new(label, Some(name.clone()), kind);
-            apply_entry(
+            let applied = apply_entry(
                 target,
                 &mut entry,
                 &raw,
@@ -166,8 +186,10 @@ fn apply_entries(
                 report,
                 warnings,
                 &mut layer_paths,
-            )
-            .map_err(fail)?;
+                meter,
+            );
+            report.unpacked_bytes = meter.used;
+            applied.map_err(fail)?;
             // Whatever the entry's data the target did not need (links with data, skipped
             // entries) is read here, so the next header read is only headers.
             io::copy(&mut entry, &mut io::sink()).map_err(|e| fail(ErrorKind::Tar(e)))?;
@@ -199,6 +221,7 @@ fn apply_entry<R: Read>(
     report: &mut ApplyReport,
     warnings: &mut Warnings<'_>,
     layer_paths: &mut LayerPaths,
+    meter: &mut Meter<'_>,
 ) -> Result<(), ErrorKind> {
     let header = entry.header();
     let kind = header.entry_type();
@@ -206,6 +229,13 @@ fn apply_entry<R: Read>(
         report.skipped += 1;
         return Ok(());
     }
+    // Charged before anything of the entry is written: a whiteout or marker (a device in an
+    // overlay upper) costs an inode as a file does; a file its declared size, holes included.
+    let contents = match kind {
+        EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => entry.size(),
+        _ => 0,
+    };
+    meter.charge(ENTRY_COST.saturating_add(contents))?;
     let path = RelPath::normalize(raw).ok_or(ErrorKind::OutsideRoot)?;
     let role = path::role(&path).map_err(ErrorKind::InvalidEntry)?;
     match role {
@@ -390,6 +420,10 @@ fn apply_entry<R: Read>(
         entry: name,
     };
     let written = target.put(&mut ctx, &path, &node, &meta, entry)?;
+    // A hardlink to a lower layer's file in an overlay upper is a copy: known once made.
+    if !matches!(node, Node::File { .. }) && written > 0 {
+        meter.charge(written)?;
+    }
     match node {
         Node::File { .. } => report.files += 1,
         Node::Dir => report.directories += 1,

@@ -71,6 +71,13 @@ pub enum ErrorKind {
     DiffIdMismatch { expected: String, actual: String },
     #[error("unsupported: {0}")]
     Unsupported(String),
+    #[error("it unpacks to more than {limit} bytes, the most {scope} may unpack to (set by {setting}); stopped before writing past it")]
+    TooLarge {
+        /// "one layer" or "one image".
+        scope: &'static str,
+        limit: u64,
+        setting: String,
+    },
     #[error("cannot pack the changes: {0}")]
     Pack(io::Error),
 }

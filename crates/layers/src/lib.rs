@@ -57,7 +57,11 @@
 //! 6. **Headers are bounded**: GNU long names and PAX records for one entry may not exceed
 //!    [`MAX_HEADER_BYTES`]; memory stays bounded for any layer size (a bounded queue between
 //!    the decompressing thread and the thread creating files).
-//! 7. **xattrs** in the overlayfs namespaces (`trusted.overlay.*`, `user.overlay.*`) are never
+//! 7. **What a layer writes is bounded** when the caller sets [`ApplyOptions::max_bytes`] or
+//!    [`ApplyOptions::shared_budget`]: each entry is charged (its declared size, holes
+//!    included, plus [`ENTRY_COST`]) before it is written, and the one that would cross a
+//!    limit fails the layer with [`ErrorKind::TooLarge`], naming the limit and its setting.
+//! 8. **xattrs** in the overlayfs namespaces (`trusted.overlay.*`, `user.overlay.*`) are never
 //!    taken from a layer, so a layer cannot forge whiteouts, opaque directories or redirects.
 //!    xattrs the filesystem or the user cannot set are skipped with a warning, as are device
 //!    nodes when [`ApplyOptions::create_devices`] is off.
@@ -90,6 +94,7 @@ mod apply;
 #[cfg(target_os = "linux")]
 mod diff;
 mod error;
+mod limits;
 mod options;
 mod pack;
 mod path;
@@ -98,6 +103,7 @@ mod sys;
 
 pub use apply::apply_layer;
 pub use error::{Error, ErrorKind};
+pub use limits::{Limit, SharedBudget, ENTRY_COST};
 pub use options::{
     ApplyOptions, ApplyReport, Compression, IdMap, IdRange, Ownership, WhiteoutMode,
 };

@@ -3,11 +3,12 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use aurora_spec::media;
 use aurora_spec::Digest;
 
-use crate::ErrorKind;
+use crate::{ErrorKind, Limit, SharedBudget};
 
 /// How the layer blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -148,6 +149,11 @@ pub struct ApplyOptions {
     /// directory it needs), as overlayfs' own copy-up would; without them such a hardlink is
     /// an error.
     pub overlay_lowers: Vec<PathBuf>,
+    /// The most this layer may write (see [`crate::ENTRY_COST`] for what counts); `None`:
+    /// unbounded.
+    pub max_bytes: Option<Limit>,
+    /// A budget this layer draws on together with others (an image's layers).
+    pub shared_budget: Option<Arc<SharedBudget>>,
 }
 
 impl ApplyOptions {
@@ -160,6 +166,8 @@ impl ApplyOptions {
             ownership: Ownership::Preserve,
             create_devices: true,
             overlay_lowers: Vec::new(),
+            max_bytes: None,
+            shared_budget: None,
         }
     }
 
@@ -193,6 +201,9 @@ pub struct ApplyReport {
     pub skipped: u64,
     /// Bytes of regular-file contents written.
     pub file_bytes: u64,
+    /// What the layer was charged against its limits: declared file sizes plus
+    /// [`crate::ENTRY_COST`] per entry.
+    pub unpacked_bytes: u64,
     /// Bytes of the uncompressed tar stream.
     pub tar_bytes: u64,
     /// Bytes read from the blob.

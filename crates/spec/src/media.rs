@@ -23,6 +23,13 @@ pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.man
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 /// Image configs are bounded too, though more loosely: they carry history and labels.
 pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+/// A layout's `index.json` is an image index, and bounded as one from a registry: a store
+/// refuses to grow its own past this (so it can always read it back), and a layout or archive
+/// read as a source is refused when its `index.json` is larger.
+pub const MAX_LAYOUT_INDEX_BYTES: u64 = MAX_MANIFEST_BYTES;
+/// The small files of archives and layouts (`oci-layout`, docker's `manifest.json`,
+/// `repositories`, `HEX/json`, `HEX/VERSION`) are manifests in all but name.
+pub const MAX_ARCHIVE_METADATA_BYTES: u64 = MAX_MANIFEST_BYTES;
 
 /// What a document of a given media type is, as far as pulling and collecting garbage go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -297,6 +297,14 @@ pub trait Driver: Send + Sync {
         Ok(None)
     }
 
+    /// Bounds what the pending layer may hold to about `bytes` (plus the filesystem's own
+    /// overhead), where storage can enforce it itself: zfs puts a `quota` on the pending
+    /// dataset, lifted when it is committed. The others do nothing: the apply stream's own
+    /// limit is what bounds them.
+    fn limit_pending(&self, _pending: &mut PendingLayer, _bytes: u64) -> Result<()> {
+        Ok(())
+    }
+
     /// Freezes the pending layer under its final name. If another process committed the same
     /// layer meanwhile, this one is discarded and that is not an error.
     fn commit_layer(&self, pending: PendingLayer) -> Result<()>;

@@ -61,6 +61,7 @@ use crate::{
     LayerId, PendingLayer, Result, StorageError,
 };
 
+mod quota;
 pub mod send;
 pub mod stream;
 
@@ -89,6 +90,8 @@ pub struct ZfsDriver {
     /// Where `PARENT/containers` is mounted, when [`ZfsDriver::new`] learnt it: a new clone
     /// below it is found there without asking zfs again.
     containers_mountpoint: Option<PathBuf>,
+    /// Pending datasets with a quota of ours, lifted at commit.
+    quotas: quota::Quotas,
 }
 
 impl ZfsDriver {
@@ -102,6 +105,7 @@ impl ZfsDriver {
             parent: parent_dataset.to_string(),
             state_dir,
             containers_mountpoint: None,
+            quotas: quota::Quotas::default(),
         };
         if let Some(containers) = driver.children_ready() {
             driver.containers_mountpoint = Some(containers);
@@ -283,6 +287,7 @@ impl ZfsDriver {
     /// `clean_leftovers` will, its lock being gone) and removes its lock file.
     fn discard(&self, handle: &str) {
         let dataset = self.pending_dataset(handle);
+        self.quotas.forget(&dataset);
         if let Err(e) = self.destroy(&dataset) {
             tracing::warn!(%dataset, error = %e, "could not destroy a failed pending layer");
         }
@@ -638,7 +643,10 @@ impl Driver for ZfsDriver {
         let from = self.pending_dataset(&pending.handle);
         let to = self.layer_dataset(&pending.id);
         // Frozen before the rename: whoever sees `to` sees it complete, with its @final.
-        let frozen = zfs(["snapshot", &format!("{from}@{FINAL}")])
+        let frozen = self
+            .quotas
+            .lift(&from)
+            .and_then(|_| zfs(["snapshot", &format!("{from}@{FINAL}")]))
             .and_then(|_| zfs(["set", "readonly=on", &from]))
             .map_err(StorageError::from)
             .and_then(|_| self.unmount_tree(&from));
@@ -661,7 +669,18 @@ impl Driver for ZfsDriver {
         Ok(())
     }
 
+    fn limit_pending(&self, pending: &mut PendingLayer, bytes: u64) -> Result<()> {
+        match quota::quota_for(bytes) {
+            Some(quota) => {
+                let dataset = self.pending_dataset(&pending.handle);
+                Ok(self.quotas.set(&dataset, quota)?)
+            }
+            None => Ok(()),
+        }
+    }
+
     fn abort_layer(&self, pending: PendingLayer) -> Result<()> {
+        self.quotas.forget(&self.pending_dataset(&pending.handle));
         self.destroy(&self.pending_dataset(&pending.handle))?;
         pending::unlock(&self.state_dir, &pending.handle);
         Ok(())

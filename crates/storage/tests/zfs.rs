@@ -562,3 +562,54 @@ fn a_failed_commit_names_the_dataset_and_leaves_nothing_behind() {
     assert_eq!(driver.clean_leftovers().unwrap(), left);
     assert!(pending_children(&pool, &driver).is_empty());
 }
+
+/// `zfs get -Hp -o value quota DATASET`: bytes, 0 for none.
+fn quota(pool: &ZfsPool, dataset: &str) -> u64 {
+    let value = pool.zfs(&["get", "-Hp", "-o", "value", "quota", dataset]);
+    let value = value.trim();
+    match value {
+        "none" | "-" => 0,
+        number => number
+            .parse()
+            .unwrap_or_else(|_| panic!("quota of {dataset}: {value:?}")),
+    }
+}
+
+#[test]
+fn a_pending_layer_is_bounded_by_a_quota_lifted_at_commit() {
+    let Some((pool, driver)) = setup("a_pending_layer_is_bounded_by_a_quota_lifted_at_commit")
+    else {
+        return;
+    };
+    let mib = 1024 * 1024;
+    ensure_layer(&driver, &id(1), None, &[("etc/os", "base")]);
+    let mut pending = driver.begin_layer(&id(2), Some(&id(1))).unwrap();
+    driver.limit_pending(&mut pending, 16 * mib).unwrap();
+    let building = pending_children(&pool, &driver);
+    assert_eq!(building.len(), 1, "{building:?}");
+    // The limit, plus room for what zfs spends itself.
+    assert_eq!(quota(&pool, &building[0]), 84 * mib);
+    // The quota is zfs's to enforce: writing far past it fails.
+    let big = vec![7u8; mib as usize];
+    let written = (|| -> std::io::Result<()> {
+        use std::io::Write;
+        let mut file = fs::File::create(pending.root.join("big"))?;
+        for _ in 0..200 {
+            file.write_all(&big)?;
+        }
+        file.sync_all()
+    })();
+    assert!(written.is_err(), "200 MiB written under an 84 MiB quota");
+    fs::remove_file(pending.root.join("big")).unwrap();
+    fs::write(pending.root.join("small"), "fits").unwrap();
+    driver.commit_layer(pending).unwrap();
+    // Committed: no quota left on the layer.
+    assert_eq!(quota(&pool, &driver.layer_dataset(&id(2))), 0);
+    assert!(pending_children(&pool, &driver).is_empty());
+
+    // An aborted layer with a quota leaves nothing either.
+    let mut pending = driver.begin_layer(&id(3), Some(&id(2))).unwrap();
+    driver.limit_pending(&mut pending, 16 * mib).unwrap();
+    driver.abort_layer(pending).unwrap();
+    assert!(pending_children(&pool, &driver).is_empty());
+}

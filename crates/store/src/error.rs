@@ -43,6 +43,12 @@ pub enum StoreError {
     Damaged { digest: String, reason: String },
     #[error("no image named {0} in the store")]
     RefNotFound(String),
+    #[error("{path} is larger than {limit} bytes, the most it may be; it was not read")]
+    FileTooLarge { path: PathBuf, limit: u64 },
+    #[error("index.json would be {size} bytes, more than the {limit} bytes an index may be; nothing was changed")]
+    IndexTooLarge { size: u64, limit: u64 },
+    #[error("{path} is {what}; a layout read as a source is only read through plain directories and files, never through links")]
+    NotPlain { path: PathBuf, what: &'static str },
 }
 
 impl StoreError {

@@ -1,7 +1,7 @@
 //! Durable file replacement: write aside, fsync, rename, fsync the directory.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::error::{Result, StoreError};
@@ -33,4 +33,41 @@ pub(crate) fn replace_file(path: &Path, bytes: &[u8], scratch: &Path) -> Result<
 
 pub(crate) fn create_dir_all(path: &Path) -> Result<()> {
     fs::create_dir_all(path).map_err(StoreError::io(path))
+}
+
+/// Reads all of `reader` (the file or archive entry `path`) but never more than `limit`
+/// bytes: it stops at `limit + 1` and refuses, so a huge or endless input costs no more memory
+/// than the cap, whatever size it claims.
+pub fn read_capped(reader: impl Read, path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(StoreError::io(path))?;
+    if bytes.len() as u64 > limit {
+        return Err(StoreError::FileTooLarge {
+            path: path.to_path_buf(),
+            limit,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Copies `reader` (the file or archive entry `path`) into `out`, refusing at `limit + 1`
+/// bytes, so that a small file of an archive is bounded while it is extracted.
+pub fn copy_capped(
+    reader: impl Read,
+    out: &mut impl Write,
+    path: &Path,
+    limit: u64,
+) -> Result<u64> {
+    let copied = std::io::copy(&mut reader.take(limit.saturating_add(1)), out)
+        .map_err(StoreError::io(path))?;
+    if copied > limit {
+        return Err(StoreError::FileTooLarge {
+            path: path.to_path_buf(),
+            limit,
+        });
+    }
+    Ok(copied)
 }

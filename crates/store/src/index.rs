@@ -1,7 +1,8 @@
 //! index.json: the names of the images in the layout.
 
-use std::fs;
+use std::fs::File;
 
+use aurora_spec::media;
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 
 use crate::error::{Result, StoreError};
@@ -38,10 +39,12 @@ fn serialize(index: &ImageIndex) -> Result<Vec<u8>> {
 
 impl Store {
     /// The index as it is now. Readers take no lock: index.json is only ever replaced whole.
+    /// It is read through the index cap, as any layout's is.
     pub fn read_index(&self) -> Result<ImageIndex> {
         let path = self.index_path();
-        let bytes = fs::read(&path).map_err(StoreError::io(&path))?;
-        serde_json::from_slice(&bytes).map_err(|source| StoreError::BadJson { path, source })
+        let file = File::open(&path).map_err(StoreError::io(&path))?;
+        let bytes = crate::read_capped(file, &path, media::MAX_LAYOUT_INDEX_BYTES)?;
+        crate::layout::parse_index(&bytes, path)
     }
 
     /// Reads, changes and atomically replaces index.json while holding the index lock, so
@@ -55,19 +58,22 @@ impl Store {
         // An unchanged index is not rewritten: it would only cost an fsync, and annotation
         // maps serialise in no fixed order, so the bytes could differ for the same content.
         if index != before {
-            fsutil::replace_file(&self.index_path(), &serialize(&index)?, &self.scratch_dir())?;
+            let bytes = serialize(&index)?;
+            // Never written larger than it may be read back.
+            if bytes.len() as u64 > media::MAX_LAYOUT_INDEX_BYTES {
+                return Err(StoreError::IndexTooLarge {
+                    size: bytes.len() as u64,
+                    limit: media::MAX_LAYOUT_INDEX_BYTES,
+                });
+            }
+            fsutil::replace_file(&self.index_path(), &bytes, &self.scratch_dir())?;
         }
         Ok(result)
     }
 
     /// The entry named `name`, if any.
     pub fn find_ref(&self, name: &str) -> Result<Option<Descriptor>> {
-        Ok(self
-            .read_index()?
-            .manifests()
-            .iter()
-            .find(|d| ref_name(d) == Some(name))
-            .cloned())
+        crate::ReadLayout::find_ref(self, name)
     }
 
     /// Names `descriptor` as `name`, replacing whatever had that name.
@@ -108,11 +114,6 @@ impl Store {
 
     /// Every named entry, in index order.
     pub fn list_refs(&self) -> Result<Vec<(String, Descriptor)>> {
-        Ok(self
-            .read_index()?
-            .manifests()
-            .iter()
-            .filter_map(|d| ref_name(d).map(|n| (n.to_string(), d.clone())))
-            .collect())
+        crate::ReadLayout::list_refs(self)
     }
 }

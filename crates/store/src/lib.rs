@@ -15,17 +15,19 @@ mod error;
 mod fsutil;
 mod gc;
 mod index;
+mod layout;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use aurora_spec::Digest;
 
 pub use blob::{BlobWriter, VerifiedBlob};
 pub use error::{Result, StoreError};
+pub use fsutil::{copy_capped, read_capped};
 pub use gc::GcReport;
 pub use index::{ref_name, REF_NAME_ANNOTATION};
+pub use layout::{LayoutReader, ReadLayout};
 pub use oci_spec::image::{Descriptor, ImageIndex};
 
 const LAYOUT_FILE: &str = "oci-layout";
@@ -82,8 +84,8 @@ impl Store {
     /// Whether `oci-layout` is there (and says 1.0.0); an error if it says anything else.
     fn check_layout_file(&self) -> Result<bool> {
         let path = self.root.join(LAYOUT_FILE);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
+        let bytes = match File::open(&path) {
+            Ok(file) => read_capped(file, &path, aurora_spec::media::MAX_ARCHIVE_METADATA_BYTES)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(StoreError::io(path)(e)),
         };
@@ -181,10 +183,7 @@ impl Store {
 
     /// Where a blob lives in the layout.
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.root
-            .join("blobs")
-            .join(digest.algorithm().as_ref())
-            .join(digest.digest())
+        layout::blob_name(&self.root, digest)
     }
 
     /// The size of a stored blob, or `None`. Blobs only reach their final name verified.
@@ -265,28 +264,6 @@ impl Store {
 
     /// Reads a small document, refusing one larger than `limit`, and re-verifies its digest.
     pub fn read_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
-        let path = self.blob_path(digest);
-        let file = File::open(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => StoreError::BlobNotFound(digest.to_string()),
-            _ => StoreError::io(&path)(e),
-        })?;
-        let mut bytes = Vec::new();
-        (&file)
-            .take(limit + 1)
-            .read_to_end(&mut bytes)
-            .map_err(StoreError::io(&path))?;
-        if bytes.len() as u64 > limit {
-            let size = file.metadata().map_or(bytes.len() as u64, |m| m.len());
-            return Err(StoreError::TooLarge {
-                digest: digest.to_string(),
-                size,
-                limit,
-            });
-        }
-        aurora_spec::verify_bytes(digest, &bytes).map_err(|source| StoreError::Digest {
-            digest: digest.to_string(),
-            source,
-        })?;
-        Ok(bytes)
+        ReadLayout::read_blob(self, digest, limit)
     }
 }

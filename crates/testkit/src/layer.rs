@@ -334,6 +334,41 @@ pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// Appends to `out` a tar holding one regular file `name` of `size` zero bytes, streamed
+/// (never in memory), and returns `out`: the body of a decompression bomb.
+pub fn tar_of_zeros<W: Write>(out: W, name: &str, size: u64) -> W {
+    let mut tar = tar::Builder::new(out);
+    let mut header = Header::new_gnu();
+    header.set_path(name).expect("a plain name");
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_entry_type(EntryType::Regular);
+    header.set_cksum();
+    tar.append(&header, std::io::Read::take(std::io::repeat(0), size))
+        .expect("writing a tar");
+    tar.into_inner().expect("finishing a tar")
+}
+
+/// Writes a tar of `files` (name, bytes) at `path`, each a regular file, with the name
+/// written into the header as it is (`../x` too: for archives no honest tool writes).
+pub fn write_raw_tar(path: &Path, files: &[(&str, &[u8])]) {
+    let file = std::fs::File::create(path).expect("creating a tar file");
+    let mut tar = tar::Builder::new(file);
+    for (name, data) in files {
+        let mut header = Header::new_old();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(EntryType::Regular);
+        header.set_cksum();
+        tar.append(&header, *data).expect("writing a tar");
+    }
+    tar.finish().expect("finishing a tar");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,7 +68,10 @@ pub use image::{
     host_platform, write_image, write_multi_platform_image, BuiltImage, BuiltIndex, BuiltLayer,
     ImageBuilder, IndexBuilder,
 };
-pub use layer::{pseudo_random_bytes, sha256_digest, Compression, Layer, LayerBuilder};
+pub use layer::{
+    pseudo_random_bytes, sha256_digest, tar_of_zeros, write_raw_tar, Compression, Layer,
+    LayerBuilder,
+};
 pub use proxy::{Fault, FaultProxy, RecordedRequest};
 pub use registry::Registry;
 pub use runtime::{runz_binary, OciRuntime};
