@@ -7,6 +7,7 @@
 mod foreground;
 mod grace;
 mod note;
+mod resources;
 pub mod sealed;
 mod stdio;
 mod terminal;
@@ -134,6 +135,12 @@ impl Runtime {
         let bundle = absolute(&options.bundle)?;
         let mut spec = load_spec(&bundle)?;
         let rootfs = rootfs_of(&spec, &bundle)?;
+        // A host without a cgroup mount fails in libcontainer, with its own message.
+        if let Ok(setup) = libcgroups::common::get_cgroup_setup() {
+            if let Some(why) = resources::unsupported(&spec, &setup) {
+                return Err(Error::Bundle { bundle, why });
+            }
+        }
         // A terminal in the foreground without a console socket: runz takes the terminal
         // itself, through a console socket of its own (libcontainer hands it over no other way).
         let wants_terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
@@ -452,15 +459,28 @@ impl Runtime {
     pub fn update(&self, id: &str, resources: &LinuxResources) -> Result<()> {
         let container = self.load(id)?;
         let manager = self.cgroup_manager(&container)?;
+        let created = self.created_spec(id, &container);
         use libcgroups::common::{CgroupManager, ControllerOpt};
         manager
             .apply(&ControllerOpt {
                 resources,
-                disable_oom_killer: false,
+                disable_oom_killer: resources::oom_killer_disabled(resources, created.as_ref()),
                 oom_score_adj: None,
                 freezer_state: None,
             })
             .map_err(|e| Error::backend(id, "cannot update the resources of", e))
+    }
+
+    /// The configuration the container was created from: the staged copy when runz adapted
+    /// it, else the bundle's; None when neither can be read any more.
+    fn created_spec(&self, id: &str, container: &Container) -> Option<Spec> {
+        let staged = self.staging_dir(id);
+        let dir = if staged.join("config.json").exists() {
+            staged
+        } else {
+            container.bundle().to_path_buf()
+        };
+        load_spec(&dir).ok()
     }
 
     /// The container's resource statistics (its cgroup's), as runc's `events` reports them
