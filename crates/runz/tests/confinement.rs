@@ -144,7 +144,12 @@ fn masked_and_readonly_paths_mask_and_protect_what_they_name() {
     add_paths(
         &bundle,
         "maskedPaths",
-        &["/secret", "/secret-dir", "/not-there"],
+        &[
+            "/secret",
+            "/secret-dir",
+            "/not-there",
+            "/secret/under-a-file",
+        ],
     );
     add_paths(
         &bundle,
@@ -353,4 +358,26 @@ fn the_program_is_still_denied_what_the_profile_denies_with_its_capabilities_int
             "noNewPrivileges {no_new_privs:?}: {stderr}"
         );
     }
+}
+
+#[test]
+fn features_say_how_disable_oom_killer_and_seccomp_are_handled() {
+    let out = Command::new(Runz::binary())
+        .arg("features")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let features: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let annotations = &features["annotations"];
+    let oom = annotations["org.aurora.runz.linux.resources.memory.disableOOMKiller"]
+        .as_str()
+        .expect("the disableOOMKiller annotation");
+    assert!(
+        oom.contains("cgroup v2") && oom.contains("refused"),
+        "{oom}"
+    );
+    let seccomp = annotations["org.aurora.runz.linux.seccomp"]
+        .as_str()
+        .expect("the seccomp annotation");
+    assert!(seccomp.contains("last step before exec"), "{seccomp}");
 }

@@ -88,19 +88,28 @@ fn container_root() -> Result<Root> {
 }
 
 /// `path` inside `root` as an O_PATH descriptor of its last component (not followed) and
-/// its file type; None when it does not exist.
-fn open_target(root: &Root, path: &Path, action: &'static str) -> Result<Option<(OwnedFd, SFlag)>> {
+/// its file type; None when it does not exist, or (with `under_file_is_absent`, as upstream
+/// treated masked paths) when a parent is not a directory.
+fn open_target(
+    root: &Root,
+    path: &Path,
+    action: &'static str,
+    under_file_is_absent: bool,
+) -> Result<Option<(OwnedFd, SFlag)>> {
     let handle = match root.resolve_nofollow(path) {
         Ok(handle) => handle,
-        Err(err) if err.kind() == pathrs::error::ErrorKind::OsError(Some(libc::ENOENT)) => {
-            return Ok(None);
-        }
-        Err(source) => {
-            return Err(ConfinePathError::Resolve {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
+        Err(err) => match err.kind() {
+            pathrs::error::ErrorKind::OsError(Some(libc::ENOENT)) => return Ok(None),
+            pathrs::error::ErrorKind::OsError(Some(libc::ENOTDIR)) if under_file_is_absent => {
+                return Ok(None);
+            }
+            _ => {
+                return Err(ConfinePathError::Resolve {
+                    path: path.to_path_buf(),
+                    source: err,
+                });
+            }
+        },
     };
     let fd = OwnedFd::from(handle);
     let stat = fstat(fd.as_raw_fd()).map_err(|source| ConfinePathError::Stat {
@@ -153,7 +162,7 @@ pub fn readonly_paths(paths: &[String], syscall: &dyn Syscall) -> Result<()> {
     let root = container_root()?;
     for path in paths.iter().map(Path::new) {
         let action = "make read-only";
-        let Some((target, _)) = open_target(&root, path, action)? else {
+        let Some((target, _)) = open_target(&root, path, action, false)? else {
             continue;
         };
         let tree = syscall
@@ -211,7 +220,7 @@ pub fn masked_paths(
     let dev_null = open_dev_null(&root)?;
     for path in paths.iter().map(Path::new) {
         let action = "mask";
-        let Some((target, kind)) = open_target(&root, path, action)? else {
+        let Some((target, kind)) = open_target(&root, path, action, true)? else {
             continue;
         };
         let tree = if kind == SFlag::S_IFDIR {
