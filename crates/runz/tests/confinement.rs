@@ -306,19 +306,27 @@ fn a_profile_denying_the_runtimes_own_calls_still_starts_the_program() {
     else {
         return;
     };
-    // Without no_new_privs (unset or false: the filter then needs CAP_SYS_ADMIN) and with it.
-    for no_new_privs in [None, Some(false), Some(true)] {
+    // Without no_new_privs (unset or false: the filter then needs CAP_SYS_ADMIN) and with it;
+    // and capabilities that leave the permitted set out (podman's), which the drop keeps.
+    for (no_new_privs, with_permitted) in [
+        (None, true),
+        (Some(false), true),
+        (Some(true), true),
+        (None, false),
+    ] {
         let bundle = BusyboxBundle::new(&["echo", "hello from the program"]);
         bundle.edit(|c| {
             set_no_new_privileges(c, no_new_privs);
             c["linux"]["seccomp"] = deny(RUNTIME_CALLS);
+            if !with_permitted {
+                let caps = c["process"]["capabilities"].as_object_mut().unwrap();
+                caps.remove("permitted");
+            }
         });
         let (code, stdout, stderr) = runz.run(&bundle);
-        assert_eq!(code, 0, "noNewPrivileges {no_new_privs:?}: {stderr}");
-        assert_eq!(
-            stdout, "hello from the program\n",
-            "noNewPrivileges {no_new_privs:?}"
-        );
+        let case = format!("noNewPrivileges {no_new_privs:?}, permitted set {with_permitted}");
+        assert_eq!(code, 0, "{case}: {stderr}");
+        assert_eq!(stdout, "hello from the program\n", "{case}");
     }
 }
 

@@ -23,9 +23,9 @@
 
 use std::os::unix::io::RawFd;
 
-use caps::{CapSet, Capability};
+use caps::CapSet;
 use libseccomp::ScmpFilterContext;
-use oci_spec::runtime::{LinuxCapabilities, LinuxCapabilitiesBuilder, LinuxSeccomp};
+use oci_spec::runtime::{LinuxCapabilities, LinuxSeccomp};
 
 use super::error::InitProcessError;
 use crate::capabilities::CapabilityExt;
@@ -71,37 +71,36 @@ impl PendingFilter {
         self.notify
     }
 
-    /// The capabilities to drop to: `caps`, plus CAP_SYS_ADMIN in the effective and
-    /// permitted sets when the load needs it and they lack it.
+    /// The capabilities to drop to: `caps`, plus CAP_SYS_ADMIN in its effective and
+    /// permitted sets when the load needs it and they lack it. A set the spec leaves out is
+    /// not changed by the drop (it keeps CAP_SYS_ADMIN), so it is left out here too.
     pub fn keep_sys_admin(&mut self, caps: &LinuxCapabilities) -> LinuxCapabilities {
         let Some(restore) = self.restore.as_mut() else {
             return caps.clone();
         };
-        let effective = caps.effective().clone().unwrap_or_default();
-        let permitted = caps.permitted().clone().unwrap_or_default();
         let sys_admin = oci_spec::runtime::Capability::SysAdmin;
-        if effective.contains(&sys_admin) && permitted.contains(&sys_admin) {
-            return caps.clone();
+        let mut kept = caps.clone();
+        if let Some(effective) = caps
+            .effective()
+            .as_ref()
+            .filter(|s| !s.contains(&sys_admin))
+        {
+            restore.effective = Some(effective.iter().map(|c| c.to_cap()).collect());
+            let mut with = effective.clone();
+            with.insert(sys_admin);
+            kept.set_effective(Some(with));
         }
-        restore.effective = Some(effective.iter().map(|c| to_caps(*c)).collect());
-        restore.permitted = Some(permitted.iter().map(|c| to_caps(*c)).collect());
-        let mut effective = effective;
-        let mut permitted = permitted;
-        effective.insert(sys_admin);
-        permitted.insert(sys_admin);
-        let mut builder = LinuxCapabilitiesBuilder::default()
-            .effective(effective)
-            .permitted(permitted);
-        if let Some(bounding) = caps.bounding() {
-            builder = builder.bounding(bounding.clone());
+        if let Some(permitted) = caps
+            .permitted()
+            .as_ref()
+            .filter(|s| !s.contains(&sys_admin))
+        {
+            restore.permitted = Some(permitted.iter().map(|c| c.to_cap()).collect());
+            let mut with = permitted.clone();
+            with.insert(sys_admin);
+            kept.set_permitted(Some(with));
         }
-        if let Some(inheritable) = caps.inheritable() {
-            builder = builder.inheritable(inheritable.clone());
-        }
-        if let Some(ambient) = caps.ambient() {
-            builder = builder.ambient(ambient.clone());
-        }
-        builder.build().unwrap_or_else(|_| caps.clone())
+        kept
     }
 
     /// Loads the filter and drops the CAP_SYS_ADMIN kept for it; returns the listener's
@@ -109,10 +108,9 @@ impl PendingFilter {
     pub fn load(self) -> Result<Option<RawFd>, InitProcessError> {
         // Read before the load: after it, the one call left is the capset itself.
         let restore = match &self.restore {
-            Some(Restore {
-                effective: Some(effective),
-                permitted: Some(permitted),
-            }) => Some(CapData::new(effective, permitted)?),
+            Some(restore) if restore.effective.is_some() || restore.permitted.is_some() => {
+                Some(CapData::new(restore)?)
+            }
             _ => None,
         };
         let fd = seccomp::load_seccomp(self.filter, self.notify)?;
@@ -121,10 +119,6 @@ impl PendingFilter {
         }
         Ok(fd)
     }
-}
-
-fn to_caps(cap: oci_spec::runtime::Capability) -> Capability {
-    cap.to_cap()
 }
 
 /// The three capability sets as capset(2) takes them (version 3: two 32-bit words each).
@@ -155,13 +149,21 @@ fn bits(set: &caps::CapsHashSet) -> u64 {
 }
 
 impl CapData {
-    fn new(
-        effective: &caps::CapsHashSet,
-        permitted: &caps::CapsHashSet,
-    ) -> Result<CapData, InitProcessError> {
-        let inheritable =
-            caps::read(None, CapSet::Inheritable).map_err(InitProcessError::ReadCapabilities)?;
-        let (e, p, i) = (bits(effective), bits(permitted), bits(&inheritable));
+    /// The sets to return to: `restore`'s, and the current ones where it has none.
+    fn new(restore: &Restore) -> Result<CapData, InitProcessError> {
+        let read = |set| caps::read(None, set).map_err(InitProcessError::ReadCapabilities);
+        let effective = match &restore.effective {
+            Some(set) => set.clone(),
+            None => read(CapSet::Effective)?,
+        };
+        let permitted = match &restore.permitted {
+            Some(set) => set.clone(),
+            None => read(CapSet::Permitted)?,
+        };
+        let inheritable = read(CapSet::Inheritable)?;
+        let (p, i) = (bits(&permitted), bits(&inheritable));
+        // The kernel wants effective within permitted.
+        let e = bits(&effective) & p;
         let word = |v: u64, n: u32| (v >> (32 * n)) as u32;
         let mut data = [libc_cap_data::default(); 2];
         for (n, d) in data.iter_mut().enumerate() {
