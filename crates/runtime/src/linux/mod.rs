@@ -458,6 +458,13 @@ impl Runtime {
     /// `update`: applies new cgroup resources to a running container.
     pub fn update(&self, id: &str, resources: &LinuxResources) -> Result<()> {
         let container = self.load(id)?;
+        if let Ok(setup) = libcgroups::common::get_cgroup_setup() {
+            if let Some(why) = resources::unsupported_resources(resources, &setup) {
+                return Err(Error::Invalid(format!(
+                    "cannot update container {id:?}: {why}"
+                )));
+            }
+        }
         let manager = self.cgroup_manager(&container)?;
         let created = self.created_spec(id, &container);
         use libcgroups::common::{CgroupManager, ControllerOpt};

@@ -11,7 +11,14 @@ use oci_spec::runtime::{LinuxResources, Spec};
 
 /// What is wrong with the spec's resources on this cgroup layout, if anything.
 pub(super) fn unsupported(spec: &Spec, setup: &CgroupSetup) -> Option<String> {
-    let resources = spec.linux().as_ref()?.resources().as_ref()?;
+    unsupported_resources(spec.linux().as_ref()?.resources().as_ref()?, setup)
+}
+
+/// What is wrong with `resources` (a spec's, or an update's) on this cgroup layout.
+pub(super) fn unsupported_resources(
+    resources: &LinuxResources,
+    setup: &CgroupSetup,
+) -> Option<String> {
     if matches!(setup, CgroupSetup::Unified) && disables_oom_killer(resources) == Some(true) {
         return Some(
             "linux.resources.memory.disableOOMKiller cannot be honoured on cgroup v2, \
@@ -79,5 +86,10 @@ mod tests {
             serde_json::from_value(serde_json::json!({"memory": {"disableOOMKiller": false}}))
                 .unwrap();
         assert!(!oom_killer_disabled(&explicit, Some(&created)));
+        let disabling: LinuxResources =
+            serde_json::from_value(serde_json::json!({"memory": {"disableOOMKiller": true}}))
+                .unwrap();
+        assert!(unsupported_resources(&disabling, &CgroupSetup::Unified).is_some());
+        assert!(unsupported_resources(&disabling, &CgroupSetup::Hybrid).is_none());
     }
 }
