@@ -37,7 +37,8 @@ fn disable_oom_killer_reaches_the_v1_memory_cgroup_as_with_runc() {
     }
     let bundle = BusyboxBundle::new(&["sleep", "100"]);
     let id = unique_id();
-    let cgroup = format!("/aurora-oom-test/{id}");
+    // One level, so that deleting the container (either runtime) leaves no cgroup behind.
+    let cgroup = format!("/aurora-oom-test-{id}");
     bundle.edit(|c| {
         c["linux"]["cgroupsPath"] = json!(cgroup);
         c["linux"]["resources"]["memory"] = json!({"limit": 64 << 20, "disableOOMKiller": true});
@@ -81,6 +82,39 @@ fn disable_oom_killer_reaches_the_v1_memory_cgroup_as_with_runc() {
     let theirs = oom_control(&cgroup);
     runc(&["delete", "--force", &id]);
     assert!(theirs.contains("oom_kill_disable 1"), "{theirs}");
+}
+
+/// On a pure cgroup v2 host (here: a private mount namespace with cgroup2 on
+/// /sys/fs/cgroup) there is no control for it: create fails naming the setting, as crun's
+/// does ("cannot disable OOM killer with cgroupv2"), and leaves nothing.
+#[test]
+fn disable_oom_killer_is_refused_on_cgroup_v2() {
+    let Some(runz) = runz_or_skip("disable_oom_killer_is_refused_on_cgroup_v2") else {
+        return;
+    };
+    let bundle = BusyboxBundle::new(&["true"]);
+    bundle.edit(|c| {
+        c["linux"]["resources"]["memory"] = json!({"limit": 64 << 20, "disableOOMKiller": true});
+    });
+    let id = unique_id();
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg("mount -t cgroup2 none /sys/fs/cgroup && exec \"$0\" \"$@\"")
+        .arg(Runz::binary())
+        .arg("--root")
+        .arg(runz.root())
+        .args(["run", "--bundle", &bundle.path().to_string_lossy(), &id])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("unshare");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("disableOOMKiller") && stderr.contains("cgroup v2"),
+        "{stderr}"
+    );
+    assert!(runz.ids().is_empty());
+    assert!(cgroup_dirs(&id).is_empty());
 }
 
 #[test]
