@@ -88,6 +88,12 @@ fn features() -> serde_json::Value {
         "annotations": {
             "org.aurora.runz.init": "podinit is injected with --init",
             "org.aurora.runz.selinux": aurora_runtime::selinux::features_note(aurora_runtime::selinux::host()),
+            // No standard field says either; runtimes differ on both (runc ignores the first
+            // on v2 and loads the filter earlier), so users can tell what runz does.
+            "org.aurora.runz.linux.resources.memory.disableOOMKiller":
+                "cgroup v1 (and hybrid): memory.oom_control; cgroup v2 has no such control: refused at create, as crun does",
+            "org.aurora.runz.linux.seccomp":
+                "loaded as the last step before exec (a notifying profile: before create returns)",
         }
     })
 }

@@ -9,6 +9,7 @@ mod cleanup;
 mod foreground;
 mod grace;
 mod note;
+mod resources;
 pub mod sealed;
 mod stdio;
 mod terminal;
@@ -140,6 +141,12 @@ impl Runtime {
         let (bundle, mut spec) = bundle.into_parts();
         let rootfs = rootfs_of(&spec, &bundle)?;
         drop_selinux_labels(id, &mut spec)?;
+        // A host without a cgroup mount fails in libcontainer, with its own message.
+        if let Ok(setup) = libcgroups::common::get_cgroup_setup() {
+            if let Some(why) = resources::unsupported(&spec, &setup) {
+                return Err(Error::Bundle { bundle, why });
+            }
+        }
         // A terminal in the foreground without a console socket: runz takes the terminal
         // itself, through a console socket of its own (libcontainer hands it over no other way).
         let wants_terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
@@ -443,16 +450,33 @@ impl Runtime {
     /// `update`: applies new cgroup resources to a running container.
     pub fn update(&self, id: &str, resources: &LinuxResources) -> Result<()> {
         let container = self.load(id)?;
+        if let Ok(setup) = libcgroups::common::get_cgroup_setup() {
+            if let Some(why) = resources::unsupported_resources(resources, &setup) {
+                return Err(Error::Invalid(format!(
+                    "cannot update container {id:?}: {why}"
+                )));
+            }
+        }
         let manager = self.cgroup_manager(&container)?;
+        let created = self.created_spec(&container);
         use libcgroups::common::{CgroupManager, ControllerOpt};
         manager
             .apply(&ControllerOpt {
                 resources,
-                disable_oom_killer: false,
+                disable_oom_killer: resources::oom_killer_disabled(resources, created.as_ref()),
                 oom_score_adj: None,
                 freezer_state: None,
             })
             .map_err(|e| Error::backend(id, "cannot update the resources of", e))
+    }
+
+    /// The configuration the container was created from, read again from its bundle (runz
+    /// adapts it only in memory, and never in what an update consults); None when it cannot
+    /// be read any more.
+    fn created_spec(&self, container: &Container) -> Option<Spec> {
+        bundle::Bundle::load(container.bundle())
+            .ok()
+            .map(|bundle| bundle.into_parts().1)
     }
 
     /// The container's resource statistics (its cgroup's), as runc's `events` reports them

@@ -66,6 +66,10 @@ pub fn forbid_ptrace_access() -> std::io::Result<()> {
 #[derive(Clone)]
 pub struct SealedExecutor {
     helper: RawFd,
+    /// The program as `validate` found it in the container's `$PATH`: looked up before the
+    /// seccomp filter is loaded, so that `exec`, which runs under it, makes no call but the
+    /// exec itself (a profile may deny the stat and access calls of a lookup).
+    program: std::sync::OnceLock<PathBuf>,
 }
 
 impl SealedExecutor {
@@ -76,7 +80,10 @@ impl SealedExecutor {
         // The descriptor must outlive every fork: it is left open for the life of the process.
         let helper = memfd.as_raw_fd();
         std::mem::forget(memfd);
-        Ok(Some(SealedExecutor { helper }))
+        Ok(Some(SealedExecutor {
+            helper,
+            program: std::sync::OnceLock::new(),
+        }))
     }
 }
 
@@ -109,9 +116,12 @@ impl Executor for SealedExecutor {
             .and_then(|p| p.args().as_ref())
             .filter(|a| !a.is_empty())
             .ok_or(ExecutorError::InvalidArg)?;
-        let path = resolve(&args[0]).ok_or_else(|| {
-            ExecutorError::Other(format!("executable {:?} not found in $PATH", args[0]))
-        })?;
+        let path = match self.program.get() {
+            Some(path) => path.clone(),
+            None => resolve(&args[0], std::env::var_os("PATH")).ok_or_else(|| {
+                ExecutorError::Other(format!("executable {:?} not found in $PATH", args[0]))
+            })?,
+        };
         let cstring = |bytes: &[u8]| CString::new(bytes).map_err(|_| ExecutorError::InvalidArg);
         let mut argv = vec![
             cstring(b"runz-exec")?,
@@ -139,7 +149,20 @@ impl Executor for SealedExecutor {
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        DefaultExecutor {}.validate(spec)
+        DefaultExecutor {}.validate(spec)?;
+        let process = spec.process().as_ref();
+        let program = process
+            .and_then(|p| p.args().as_ref())
+            .and_then(|args| args.first());
+        // The environment exec will have: the process's, which sets PATH as the spec says.
+        let path_var = process
+            .and_then(|p| p.env().as_ref())
+            .and_then(|env| env.iter().find_map(|e| e.strip_prefix("PATH=")))
+            .map(std::ffi::OsString::from);
+        if let Some(found) = program.and_then(|program| resolve(program, path_var)) {
+            let _ = self.program.set(found);
+        }
+        Ok(())
     }
 }
 
@@ -153,11 +176,11 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
 
 /// `execvp`'s search: a name with a slash is used as it is, otherwise the first executable
 /// file of that name in the container's `$PATH`.
-fn resolve(program: &str) -> Option<PathBuf> {
+fn resolve(program: &str, path: Option<std::ffi::OsString>) -> Option<PathBuf> {
     if program.contains('/') {
         return Some(PathBuf::from(program));
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let path = path.unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
         .find(|candidate| is_executable_file(candidate))
@@ -216,12 +239,14 @@ mod tests {
 
     #[test]
     fn path_search_follows_execvp() {
-        assert_eq!(resolve("/x/y"), Some(PathBuf::from("/x/y")));
+        let path = || std::env::var_os("PATH");
+        assert_eq!(resolve("/x/y", path()), Some(PathBuf::from("/x/y")));
         assert_eq!(
-            resolve("sh").map(|p| p.file_name().unwrap().to_owned()),
+            resolve("sh", path()).map(|p| p.file_name().unwrap().to_owned()),
             Some("sh".into())
         );
-        assert_eq!(resolve("no-such-program-anywhere"), None);
+        assert_eq!(resolve("no-such-program-anywhere", path()), None);
+        assert_eq!(resolve("sh", Some("/nonexistent-dir".into())), None);
     }
 }
 
@@ -251,6 +276,9 @@ impl Executor for RunzExecutor {
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        DefaultExecutor {}.validate(spec)
+        match self {
+            RunzExecutor::Sealed(e) => e.validate(spec),
+            RunzExecutor::Plain(e) => e.validate(spec),
+        }
     }
 }

@@ -338,7 +338,13 @@ fn apply_cgroups<
             resources,
             freezer_state: None,
             oom_score_adj: None,
-            disable_oom_killer: false,
+            // Aurora patch: honour linux.resources.memory.disableOOMKiller (upstream 0.7
+            // always passed false, so a v1 memory cgroup kept its OOM killer).
+            disable_oom_killer: resources
+                .memory()
+                .as_ref()
+                .and_then(|memory| memory.disable_oom_killer())
+                .unwrap_or(false),
         };
 
         cmanager.apply(&controller_opt).map_err(|err| {

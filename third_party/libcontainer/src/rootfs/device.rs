@@ -1,10 +1,9 @@
-use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use libc;
 use nix::fcntl::{OFlag, open};
 use nix::mount::MsFlags;
-use nix::sys::stat::{FileStat, Mode, fstat, umask};
+use nix::sys::stat::{FileStat, Mode, umask};
 use nix::unistd::{Gid, Uid, close};
 use oci_spec::runtime::LinuxDevice;
 
@@ -28,17 +27,6 @@ pub enum DeviceError {
 }
 
 type Result<T> = std::result::Result<T, DeviceError>;
-
-pub(crate) fn open_device_fd(dev_path: &Path) -> nix::Result<(OwnedFd, FileStat)> {
-    let fd = open(
-        dev_path,
-        OFlag::O_PATH | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o000),
-    )?;
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    let stat = fstat(owned.as_raw_fd())?;
-    Ok((owned, stat))
-}
 
 pub(crate) fn verify_dev_null(stat: &FileStat) -> Result<()> {
     if stat.st_mode & libc::S_IFMT != libc::S_IFCHR {

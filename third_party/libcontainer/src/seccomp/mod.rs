@@ -148,6 +148,14 @@ fn check_seccomp(seccomp: &LinuxSeccomp) -> Result<()> {
 
 #[tracing::instrument(level = "trace", skip(seccomp))]
 pub fn initialize_seccomp(seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
+    let ctx = prepare_seccomp(seccomp)?;
+    load_seccomp(ctx, is_notify(seccomp))
+}
+
+/// Aurora patch: the filter built from the profile (every check and rule), not loaded yet,
+/// so that a bad profile fails the create while the filter itself is loaded as the last step
+/// before the container's program runs (see process/init/seccomp_last.rs).
+pub fn prepare_seccomp(seccomp: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     check_seccomp(seccomp)?;
 
     tracing::trace!(default_action = ?seccomp.default_action(), errno = ?seccomp.default_errno_ret(), "initializing seccomp");
@@ -297,6 +305,12 @@ pub fn initialize_seccomp(seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
         }
     }
 
+    Ok(ctx)
+}
+
+/// Loads a filter made by [`prepare_seccomp`]; with `notify`, returns its listener's
+/// descriptor.
+pub fn load_seccomp(ctx: ScmpFilterContext, notify: bool) -> Result<Option<io::RawFd>> {
     // In order to use the SECCOMP_SET_MODE_FILTER operation, either the calling
     // thread must have the CAP_SYS_ADMIN capability in its user namespace, or
     // the thread must already have the no_new_privs bit set.
@@ -304,7 +318,7 @@ pub fn initialize_seccomp(seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
     ctx.load()
         .map_err(|err| SeccompError::LoadContext { source: err })?;
 
-    let fd = if is_notify(seccomp) {
+    let fd = if notify {
         Some(
             ctx.get_notify_fd()
                 .map_err(|err| SeccompError::GetNotifyId { source: err })?,

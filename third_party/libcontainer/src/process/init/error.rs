@@ -79,4 +79,11 @@ pub enum InitProcessError {
     Device(#[source] DeviceError),
     #[error("personality flag has not supported at this time")]
     UnsupportedPersonalityFlag,
+    // Aurora patch: masked and read-only paths (confine.rs), late seccomp (seccomp_last.rs).
+    #[error(transparent)]
+    ConfinePath(#[from] super::confine::ConfinePathError),
+    #[error("failed to read the capabilities to restore after loading the seccomp filter")]
+    ReadCapabilities(#[source] caps::errors::CapsError),
+    #[error("failed to drop the CAP_SYS_ADMIN kept for loading the seccomp filter")]
+    DropSysAdmin(#[source] std::io::Error),
 }

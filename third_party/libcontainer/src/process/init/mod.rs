@@ -1,6 +1,9 @@
+mod confine;
 mod context;
 pub mod error;
 pub mod process;
+#[cfg(feature = "libseccomp")]
+mod seccomp_last;
 
 pub use process::container_init_process;
 

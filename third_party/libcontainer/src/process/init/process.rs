@@ -18,8 +18,11 @@ use pathrs::flags::OpenFlags;
 use pathrs::procfs::{ProcfsBase, ProcfsHandle, ProcfsHandleBuilder};
 
 use super::Result;
+use super::confine;
 use super::context::InitContext;
 use super::error::InitProcessError;
+#[cfg(feature = "libseccomp")]
+use super::seccomp_last;
 use crate::config::PersonalityDomain;
 use crate::error::MissingSpecError;
 use crate::namespaces::Namespaces;
@@ -30,9 +33,7 @@ use crate::network::wrapper::create_network_client;
 use crate::process::args::{ContainerArgs, ContainerType};
 use crate::process::{channel, memory_policy};
 use crate::rootfs::RootFS;
-use crate::rootfs::device::{open_device_fd, verify_dev_null};
-#[cfg(feature = "libseccomp")]
-use crate::seccomp;
+use crate::rootfs::device::verify_dev_null;
 use crate::syscall::{Syscall, SyscallError};
 use crate::user_ns::UserNamespaceConfig;
 use crate::{apparmor, capabilities, hooks, tty, utils};
@@ -227,22 +228,21 @@ pub fn container_init_process(
                 })?;
         }
 
+        // Aurora patch: through descriptors, never by path twice (see confine.rs).
         if let Some(paths) = ctx.linux.readonly_paths() {
-            // mount readonly path
-            for path in paths {
-                readonly_path(Path::new(path), ctx.syscall.as_ref()).map_err(|err| {
-                    tracing::error!(?err, ?path, "failed to set readonly path");
-                    err
-                })?;
-            }
+            confine::readonly_paths(paths, ctx.syscall.as_ref()).map_err(|err| {
+                tracing::error!(?err, "failed to set readonly paths");
+                err
+            })?;
         }
 
         if let Some(paths) = ctx.linux.masked_paths() {
-            // mount masked paths
-            masked_paths(paths, ctx.linux.mount_label(), ctx.syscall.as_ref()).map_err(|err| {
-                tracing::error!(?err, "failed to set masked paths");
-                err
-            })?;
+            confine::masked_paths(paths, ctx.linux.mount_label(), ctx.syscall.as_ref()).map_err(
+                |err| {
+                    tracing::error!(?err, "failed to set masked paths");
+                    err
+                },
+            )?;
         }
     }
 
@@ -351,25 +351,25 @@ pub fn container_init_process(
         )?;
     }
 
-    // Without no new privileges, seccomp is a privileged operation. We have to
-    // do this before dropping capabilities. Otherwise, we should do it later,
-    // as close to exec as possible.
+    // Aurora patch: the filter is built here (a bad profile fails the create) and loaded as
+    // the last step before exec (see seccomp_last.rs).
     #[cfg(feature = "libseccomp")]
-    if let Some(seccomp) = ctx.linux.seccomp() {
-        if ctx.process.no_new_privileges().is_none() {
-            let notify_fd = seccomp::initialize_seccomp(seccomp).map_err(|err| {
+    let mut pending_filter = match ctx.linux.seccomp() {
+        Some(profile) => Some(
+            seccomp_last::PendingFilter::prepare(
+                profile,
+                ctx.process.no_new_privileges() == Some(true),
+            )
+            .map_err(|err| {
                 tracing::error!(?err, "failed to initialize seccomp");
                 err
-            })?;
-            sync_seccomp(notify_fd, main_sender, init_receiver).map_err(|err| {
-                tracing::error!(?err, "failed to sync seccomp");
-                err
-            })?;
-        }
-    }
+            })?,
+        ),
+        None => None,
+    };
     #[cfg(not(feature = "libseccomp"))]
-    if ctx.process.no_new_privileges().is_none() {
-        tracing::warn!("seccomp not available, unable to enforce no_new_privileges!")
+    if ctx.linux.seccomp().is_some() {
+        tracing::warn!("seccomp not available, unable to enforce the seccomp profile!")
     }
 
     capabilities::reset_effective(ctx.syscall.as_ref()).map_err(|err| {
@@ -377,6 +377,11 @@ pub fn container_init_process(
         InitProcessError::SyscallOther(err)
     })?;
     if let Some(caps) = ctx.process.capabilities() {
+        #[cfg(feature = "libseccomp")]
+        let caps = &match pending_filter.as_mut() {
+            Some(pending) => pending.keep_sys_admin(caps),
+            None => caps.clone(),
+        };
         capabilities::drop_privileges(caps, ctx.syscall.as_ref()).map_err(|err| {
             tracing::error!(?err, "failed to drop capabilities");
             InitProcessError::SyscallOther(err)
@@ -398,27 +403,6 @@ pub fn container_init_process(
         err
     })?;
 
-    // Initialize seccomp profile right before we are ready to execute the
-    // payload so as few syscalls will happen between here and payload exec. The
-    // notify socket will still need network related syscalls.
-    #[cfg(feature = "libseccomp")]
-    if let Some(seccomp) = ctx.linux.seccomp() {
-        if ctx.process.no_new_privileges().is_some() {
-            let notify_fd = seccomp::initialize_seccomp(seccomp).map_err(|err| {
-                tracing::error!(?err, "failed to initialize seccomp");
-                err
-            })?;
-            sync_seccomp(notify_fd, main_sender, init_receiver).map_err(|err| {
-                tracing::error!(?err, "failed to sync seccomp");
-                err
-            })?;
-        }
-    }
-    #[cfg(not(feature = "libseccomp"))]
-    if ctx.process.no_new_privileges().is_some() {
-        tracing::warn!("seccomp not available, unable to set seccomp privileges!")
-    }
-
     // add HOME into envs if not exists
     set_home_env_if_not_exists(&mut ctx.envs, ctx.process.user().uid().into());
 
@@ -430,6 +414,25 @@ pub fn container_init_process(
 
     args.executor.validate(ctx.spec)?;
     args.executor.setup_envs(ctx.envs)?;
+
+    // A notifying profile's listener goes to the main process, which only listens until the
+    // init reports ready: such a filter is loaded now.
+    #[cfg(feature = "libseccomp")]
+    if pending_filter
+        .as_ref()
+        .is_some_and(|pending| pending.loads_before_ready())
+    {
+        if let Some(pending) = pending_filter.take() {
+            let notify_fd = pending.load().map_err(|err| {
+                tracing::error!(?err, "failed to load seccomp");
+                err
+            })?;
+            sync_seccomp(notify_fd, main_sender, init_receiver).map_err(|err| {
+                tracing::error!(?err, "failed to sync seccomp");
+                err
+            })?;
+        }
+    }
 
     // Notify main process that the init process is ready to execute the
     // payload.  Note, because we are already inside the pid namespace, the pid
@@ -487,6 +490,15 @@ pub fn container_init_process(
         Err(MissingSpecError::Args)?;
     }
 
+    // The last step before exec: from here the profile constrains only what runs next.
+    #[cfg(feature = "libseccomp")]
+    if let Some(pending) = pending_filter.take() {
+        pending.load().map_err(|err| {
+            tracing::error!(?err, "failed to load seccomp");
+            err
+        })?;
+    }
+
     args.executor.exec(ctx.spec).map_err(|err| {
         tracing::error!(?err, "failed to execute payload");
         err
@@ -518,106 +530,6 @@ fn sysctl(kernel_params: &HashMap<String, String>) -> Result<()> {
             tracing::error!("failed to set sysctl {kernel_param}={value}: {err}");
             InitProcessError::Sysctl(err)
         })?;
-    }
-
-    Ok(())
-}
-
-// make a read only path
-// The first time we bind mount, other flags are ignored,
-// so we need to mount it once and then remount it with the necessary flags specified.
-// https://man7.org/linux/man-pages/man2/mount.2.html
-fn readonly_path(path: &Path, syscall: &dyn Syscall) -> Result<()> {
-    if let Err(err) = syscall.mount(
-        Some(path),
-        path,
-        None,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None,
-    ) {
-        if let SyscallError::Nix(errno) = err {
-            // ignore error if path is not exist.
-            if matches!(errno, nix::errno::Errno::ENOENT) {
-                return Ok(());
-            }
-        }
-
-        tracing::error!(?path, ?err, "failed to mount path as readonly");
-        return Err(InitProcessError::MountPathReadonly(err));
-    }
-
-    syscall
-        .mount(
-            Some(path),
-            path,
-            None,
-            MsFlags::MS_NOSUID
-                | MsFlags::MS_NODEV
-                | MsFlags::MS_NOEXEC
-                | MsFlags::MS_BIND
-                | MsFlags::MS_REMOUNT
-                | MsFlags::MS_RDONLY,
-            None,
-        )
-        .map_err(|err| {
-            tracing::error!(?path, ?err, "failed to remount path as readonly");
-            InitProcessError::MountPathReadonly(err)
-        })?;
-
-    tracing::debug!("readonly path {:?} mounted", path);
-    Ok(())
-}
-
-// For files, bind mounts /dev/null over the top of the specified path.
-// For directories, mounts read-only tmpfs over the top of the specified path.
-fn masked_paths(
-    paths: &Vec<String>,
-    mount_label: &Option<String>,
-    syscall: &dyn Syscall,
-) -> Result<()> {
-    let (dev_null_fd, dev_null_stat) =
-        open_device_fd(Path::new("/dev/null")).map_err(InitProcessError::NixOther)?;
-    verify_dev_null(&dev_null_stat).map_err(|err| {
-        tracing::error!(?err, "invalid /dev/null device");
-        InitProcessError::Device(err)
-    })?;
-
-    for path_str in paths {
-        let path = Path::new(path_str);
-        if !path.exists() {
-            // Skip if the path does not exist.
-            continue;
-        }
-
-        if path.is_dir() {
-            // Destination is a directory, mount a read-only tmpfs over the top of it.
-            let label = match mount_label {
-                Some(l) => format!("context=\"{l}\""),
-                None => "".to_string(),
-            };
-            syscall
-                .mount(
-                    Some(Path::new("tmpfs")),
-                    path,
-                    Some("tmpfs"),
-                    MsFlags::MS_RDONLY,
-                    Some(label.as_str()),
-                )
-                .map_err(|err| {
-                    tracing::error!(?path, ?err, "failed to mount path as masked using tempfs");
-                    InitProcessError::MountPathMasked(err)
-                })?;
-        } else {
-            // Destination is a file, bind mount /dev/null over the top of it.
-            syscall.mount_from_fd(&dev_null_fd, path).map_err(|err| {
-                tracing::error!(
-                    ?path,
-                    ?err,
-                    "failed to mount path as masked using /dev/null"
-                );
-                InitProcessError::MountPathMasked(err)
-            })?;
-        }
     }
 
     Ok(())
@@ -1084,43 +996,6 @@ mod tests {
     use crate::syscall::test::{ArgName, IoPriorityArgs, MountArgs, TestHelperSyscall};
 
     #[test]
-    fn test_readonly_path() -> Result<()> {
-        let syscall = create_syscall();
-        readonly_path(Path::new("/proc/sys"), syscall.as_ref())?;
-
-        let want = vec![
-            MountArgs {
-                source: Some(PathBuf::from("/proc/sys")),
-                target: PathBuf::from("/proc/sys"),
-                fstype: None,
-                flags: MsFlags::MS_BIND | MsFlags::MS_REC,
-                data: None,
-            },
-            MountArgs {
-                source: Some(PathBuf::from("/proc/sys")),
-                target: PathBuf::from("/proc/sys"),
-                fstype: None,
-                flags: MsFlags::MS_NOSUID
-                    | MsFlags::MS_NODEV
-                    | MsFlags::MS_NOEXEC
-                    | MsFlags::MS_BIND
-                    | MsFlags::MS_REMOUNT
-                    | MsFlags::MS_RDONLY,
-                data: None,
-            },
-        ];
-        let got = syscall
-            .as_any()
-            .downcast_ref::<TestHelperSyscall>()
-            .unwrap()
-            .get_mount_args();
-
-        assert_eq!(want, *got);
-        assert_eq!(got.len(), 2);
-        Ok(())
-    }
-
-    #[test]
     fn test_apply_rest_namespaces() -> Result<()> {
         let syscall = create_syscall();
         let spec = SpecBuilder::default().build()?;
@@ -1250,119 +1125,6 @@ mod tests {
         assert_eq!(nix::errno::Errno::EBADF, unistd::close(fd).unwrap_err());
         assert!(th.join().is_ok());
         Ok(())
-    }
-
-    #[test]
-    fn test_masked_path_does_not_exist() {
-        let syscall = create_syscall();
-        let mocks = syscall
-            .as_any()
-            .downcast_ref::<TestHelperSyscall>()
-            .unwrap();
-
-        let paths = vec!["/doesnotexist".to_string()];
-        assert!(super::masked_paths(&paths, &None, syscall.as_ref()).is_ok());
-        let got = mocks.get_mount_from_fd_args();
-        assert_eq!(0, got.len());
-        let got = mocks.get_mount_args();
-        assert_eq!(0, got.len());
-    }
-
-    #[test]
-    fn test_masked_path_mounts_via_fd() -> Result<()> {
-        let syscall = create_syscall();
-        let paths = vec!["/proc/sys/kernel/core_pattern".to_string()];
-        super::masked_paths(&paths, &None, syscall.as_ref()).map_err(anyhow::Error::from)?;
-
-        let got = syscall
-            .as_any()
-            .downcast_ref::<TestHelperSyscall>()
-            .unwrap()
-            .get_mount_from_fd_args();
-        assert_eq!(1, got.len());
-        let arg = &got[0];
-        assert!(arg.fd >= 0);
-        assert_eq!(PathBuf::from("/proc/sys/kernel/core_pattern"), arg.target);
-        Ok(())
-    }
-
-    #[test]
-    fn test_masked_path_is_file_with_no_label() {
-        let syscall = create_syscall();
-        let mocks = syscall
-            .as_any()
-            .downcast_ref::<TestHelperSyscall>()
-            .unwrap();
-        mocks.set_ret_err(ArgName::MountFromFd, || {
-            Err(SyscallError::Nix(nix::errno::Errno::ENOTDIR))
-        });
-
-        let paths = vec!["/proc/self".to_string()];
-        assert!(super::masked_paths(&paths, &None, syscall.as_ref()).is_ok());
-
-        let got = mocks.get_mount_args();
-        let want = MountArgs {
-            source: Some(PathBuf::from("tmpfs")),
-            target: PathBuf::from("/proc/self"),
-            fstype: Some("tmpfs".to_string()),
-            flags: MsFlags::MS_RDONLY,
-            data: Some("".to_string()),
-        };
-        assert_eq!(1, got.len());
-        assert_eq!(want, got[0]);
-    }
-
-    #[test]
-    fn test_masked_path_is_file_with_label() {
-        let syscall = create_syscall();
-        let mocks = syscall
-            .as_any()
-            .downcast_ref::<TestHelperSyscall>()
-            .unwrap();
-        mocks.set_ret_err(ArgName::MountFromFd, || {
-            Err(SyscallError::Nix(nix::errno::Errno::ENOTDIR))
-        });
-
-        let paths = vec!["/proc/self".to_string()];
-        assert!(
-            super::masked_paths(&paths, &Some("default".to_string()), syscall.as_ref()).is_ok()
-        );
-
-        let got = mocks.get_mount_args();
-        let want = MountArgs {
-            source: Some(PathBuf::from("tmpfs")),
-            target: PathBuf::from("/proc/self"),
-            fstype: Some("tmpfs".to_string()),
-            flags: MsFlags::MS_RDONLY,
-            data: Some("context=\"default\"".to_string()),
-        };
-        assert_eq!(1, got.len());
-        assert_eq!(want, got[0]);
-    }
-
-    #[test]
-    fn test_masked_path_with_unknown_error() {
-        let syscall = create_syscall();
-        let mocks = syscall
-            .as_any()
-            .downcast_ref::<TestHelperSyscall>()
-            .unwrap();
-        mocks.set_ret_err(ArgName::MountFromFd, || {
-            Err(SyscallError::Nix(nix::errno::Errno::UnknownErrno))
-        });
-
-        let paths = vec!["/proc/self/exe".to_string()];
-        assert!(super::masked_paths(&paths, &None, syscall.as_ref()).is_err());
-        let got = mocks.get_mount_args();
-        assert_eq!(0, got.len());
-
-        mocks.set_ret_err(ArgName::Mount, || {
-            Err(SyscallError::Nix(nix::errno::Errno::UnknownErrno))
-        });
-        let paths = vec!["/proc/self".to_string()];
-        assert!(super::masked_paths(&paths, &None, syscall.as_ref()).is_err());
-        let got = mocks.get_mount_args();
-        assert_eq!(0, got.len());
     }
 
     #[test]
