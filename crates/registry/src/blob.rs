@@ -4,13 +4,10 @@ use aurora_spec::{Digest, ImageRef};
 use reqwest::header::{HeaderMap, CONTENT_RANGE, RANGE};
 use reqwest::{Method, Response, StatusCode};
 
+#[cfg(test)]
+use crate::client::DEFAULT_MAX_BLOB_SIZE;
 use crate::client::{expect_success, header_value, Access, RegistryClient};
 use crate::error::{RegistryError, Result};
-
-/// The default largest blob a pull accepts: far above any real layer (the largest images in
-/// use carry layers of a few GiB; machine-learning ones some tens), far below what a lying
-/// descriptor (up to 2^63 bytes) would have the store fill its disk with.
-pub const DEFAULT_MAX_BLOB_SIZE: u64 = 64 << 30;
 
 /// A blob response whose body starts at `start` (0 when the registry ignored the range).
 pub struct BlobResponse {

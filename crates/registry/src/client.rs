@@ -19,6 +19,11 @@ use crate::auth::credentials::{Credential, CredentialStore};
 use crate::auth::{fetch_token, Token};
 use crate::error::{is_transient_status, RegistryError, Result};
 
+/// The default largest blob a pull accepts: far above any real layer (the largest images in
+/// use carry layers of a few GiB; machine-learning ones some tens), far below what a lying
+/// descriptor (up to 2^63 bytes) would have the store fill its disk with.
+pub const DEFAULT_MAX_BLOB_SIZE: u64 = 64 << 30;
+
 const MAX_REDIRECTS: usize = 10;
 /// Uploads read their files this much at a time: few trips to the blocking pool.
 const UPLOAD_READ_BYTES: usize = 1 << 20;
@@ -75,7 +80,7 @@ impl Default for ClientConfig {
             credentials: CredentialStore::from_environment(),
             retry: RetryPolicy::default(),
             user_agent: concat!("aurora/", env!("CARGO_PKG_VERSION")).to_string(),
-            max_blob_size: crate::blob::DEFAULT_MAX_BLOB_SIZE,
+            max_blob_size: DEFAULT_MAX_BLOB_SIZE,
         }
     }
 }

@@ -13,7 +13,8 @@ mod manifest;
 mod upload;
 
 pub use auth::credentials::{self, Credential, CredentialStore};
-pub use blob::{BlobResponse, DEFAULT_MAX_BLOB_SIZE};
+pub use blob::BlobResponse;
+pub use client::DEFAULT_MAX_BLOB_SIZE;
 pub use client::{Access, ClientConfig, RegistryClient, RetryPolicy};
 pub use error::{RegistryError, Result};
 pub use manifest::FetchedManifest;

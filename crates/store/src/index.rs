@@ -6,19 +6,8 @@ use aurora_spec::media;
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 
 use crate::error::{Result, StoreError};
+use crate::layout::{ref_name, REF_NAME_ANNOTATION};
 use crate::{fsutil, Store};
-
-/// The annotation that names an image in an OCI layout, read by skopeo and umoci.
-pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
-
-/// The name an index entry carries, if any.
-pub fn ref_name(descriptor: &Descriptor) -> Option<&str> {
-    descriptor
-        .annotations()
-        .as_ref()?
-        .get(REF_NAME_ANNOTATION)
-        .map(String::as_str)
-}
 
 pub(crate) fn empty_index() -> Result<Vec<u8>> {
     let index = ImageIndexBuilder::default()

@@ -20,8 +20,19 @@ use rustix::io::Errno;
 
 use crate::error::{Result, StoreError};
 use crate::fsutil::read_capped;
-use crate::index::ref_name;
 use crate::{Store, INDEX_FILE, LAYOUT_FILE};
+
+/// The annotation that names an image in an OCI layout, read by skopeo and umoci.
+pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+
+/// The name an index entry carries, if any.
+pub fn ref_name(descriptor: &Descriptor) -> Option<&str> {
+    descriptor
+        .annotations()
+        .as_ref()?
+        .get(REF_NAME_ANNOTATION)
+        .map(String::as_str)
+}
 
 /// What can be read from an OCI image layout. Documents are read through the caps of
 /// [`aurora_spec::media`] and verified against their digests.

@@ -26,7 +26,7 @@ pub use blob::{BlobWriter, VerifiedBlob};
 pub use error::{Result, StoreError};
 pub use fsutil::{copy_capped, read_capped};
 pub use gc::GcReport;
-pub use index::{ref_name, REF_NAME_ANNOTATION};
+pub use layout::{ref_name, REF_NAME_ANNOTATION};
 pub use layout::{LayoutReader, ReadLayout};
 pub use oci_spec::image::{Descriptor, ImageIndex};
 
