@@ -90,6 +90,9 @@ mod apply;
 #[cfg(target_os = "linux")]
 mod diff;
 mod error;
+#[cfg(target_os = "linux")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod options;
 mod pack;
 mod path;
