@@ -52,7 +52,10 @@ pub fn check_manifest(data: &[u8]) {
             continue;
         };
         assert_eq!(converted.digest, sha256_digest(&converted.bytes));
-        assert_eq!(converted.kind, kind, "{media_type} keeps its kind in OCI form");
+        assert_eq!(
+            converted.kind, kind,
+            "{media_type} keeps its kind in OCI form"
+        );
         let again = aurora_registry::fuzzing::classify(&converted.bytes, "", "fuzz")
             .unwrap_or_else(|e| panic!("{media_type}: the OCI form is refused: {e}"));
         assert_eq!(again, converted.media_type);
@@ -66,7 +69,15 @@ pub fn check_manifest(data: &[u8]) {
                 .ok()
                 .map(|d| d.links().map(|l| l.digest.clone()).collect::<Vec<_>>())
         };
-        assert_eq!(links(&converted.bytes), links(data), "{media_type}: links");
+        // A document the pull refuses (a duplicate key, say) is never converted there; one it
+        // reads must keep every link.
+        if let Some(original) = links(data) {
+            assert_eq!(
+                links(&converted.bytes),
+                Some(original),
+                "{media_type}: links"
+            );
+        }
     }
     if let Ok(config) = aurora_bundle::parse_image_config("fuzz", data) {
         let rootfs = empty_rootfs();
@@ -96,7 +107,11 @@ pub fn check_smartos_manifest(data: &[u8]) {
     if let Ok(name) = default_image_name(&manifest.name, &manifest.version) {
         let reference = ImageRef::parse(&name)
             .unwrap_or_else(|e| panic!("default name {name:?} does not parse: {e}"));
-        assert_eq!(reference.store_name(), name, "the default name is a store name");
+        assert_eq!(
+            reference.store_name(),
+            name,
+            "the default name is a store name"
+        );
     }
     let diff_id = sha256_digest(b"");
     let config = image_config(&manifest, &diff_id);
@@ -111,9 +126,9 @@ pub fn check_smartos_manifest(data: &[u8]) {
             args: Some(vec!["/bin/sh".to_string()]),
             ..Default::default()
         };
-        aurora_bundle::convert("fuzz", &parsed, &rootfs, &overrides).unwrap_or_else(
-            |e| panic!("the image config made for {manifest:?} does not convert: {e}"),
-        );
+        aurora_bundle::convert("fuzz", &parsed, &rootfs, &overrides).unwrap_or_else(|e| {
+            panic!("the image config made for {manifest:?} does not convert: {e}")
+        });
     }
 }
 
@@ -178,7 +193,6 @@ pub fn check_docker_archive(data: &[u8], scratch: &Path) {
         }
     }
 }
-
 
 /// An archive holding `manifest.json` = `manifest`, one image config and one (empty) layer.
 fn write_archive(path: &Path, manifest: &[u8]) -> std::io::Result<()> {

@@ -173,3 +173,31 @@ fn describe_change(before: &BTreeMap<PathBuf, Node>, after: &BTreeMap<PathBuf, N
     }
     lines.join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The check is only as good as its view of the canary: a write, a new file or a new
+    /// hardlink outside the root must all show.
+    #[test]
+    fn changes_outside_the_root_are_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        Jail::new(dir.path(), false).unwrap();
+        let before = snapshot(dir.path()).unwrap();
+        fs::create_dir(dir.path().join("root")).unwrap();
+        fs::write(dir.path().join("root/inside"), b"x").unwrap();
+        assert!(
+            snapshot(dir.path()).unwrap() == before,
+            "the root is not the canary"
+        );
+        fs::hard_link(dir.path().join("outside/secret"), dir.path().join("root/h")).unwrap();
+        let linked = snapshot(dir.path()).unwrap();
+        assert!(describe_change(&before, &linked).contains("changed outside/secret"));
+        fs::write(dir.path().join("escape"), b"x").unwrap();
+        fs::write(dir.path().join("outside/dir/file"), b"evil").unwrap();
+        let text = describe_change(&before, &snapshot(dir.path()).unwrap());
+        assert!(text.contains("created escape"), "{text}");
+        assert!(text.contains("changed outside/dir/file"), "{text}");
+    }
+}

@@ -14,8 +14,15 @@ pub fn check_challenge(data: &[u8]) {
     // tried too, as a lossy string, since a proxy may pass anything.
     let text = String::from_utf8_lossy(data);
     let parsed = challenge::parse(&text);
-    assert_eq!(parsed, challenge::parse(&text), "{text:?} parses twice alike");
+    assert_eq!(
+        parsed,
+        challenge::parse(&text),
+        "{text:?} parses twice alike"
+    );
     if let Some(Challenge::Bearer { realm, .. }) = &parsed {
-        assert!(!realm.is_empty(), "{text:?}: a bearer challenge without a realm");
+        assert!(
+            !realm.is_empty(),
+            "{text:?}: a bearer challenge without a realm"
+        );
     }
 }

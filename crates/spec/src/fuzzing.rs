@@ -59,7 +59,7 @@ fn check_parsed_digest(text: &str, digest: &Digest) {
         );
     }
     assert_eq!(
-        Digest::from_str(&digest.to_string()).ok().as_ref(),
+        Digest::from_str(digest.as_ref()).ok().as_ref(),
         Some(digest),
         "{text:?}: a digest must parse back from its text"
     );

@@ -100,7 +100,9 @@ pub fn check_zonecfg(text: &str) -> Result<(), String> {
 }
 
 fn is_word(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c == '_')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c == '-' || c == '_')
 }
 
 fn property_line(line: &str) -> Result<(), String> {
@@ -232,10 +234,16 @@ mod tests {
 
     #[test]
     fn the_lexer_refuses_injected_lines() {
-        assert!(check_zonecfg("create -b\nset zonepath=/z\nadd fs\n\tset dir=\"/a b\"\nend\ncommit\n").is_ok());
+        assert!(check_zonecfg(
+            "create -b\nset zonepath=/z\nadd fs\n\tset dir=\"/a b\"\nend\ncommit\n"
+        )
+        .is_ok());
         assert!(check_zonecfg("create -b\nset zonepath=\"/z\"\nend\"\ncommit\n").is_err());
         assert!(check_zonecfg("create -b\nadd fs\n\tset dir=/a b\nend\ncommit\n").is_err());
-        assert!(check_zonecfg("create -b\nadd net\n\tadd property (name=a,value=\"x\")\nend\ncommit\n").is_ok());
+        assert!(check_zonecfg(
+            "create -b\nadd net\n\tadd property (name=a,value=\"x\")\nend\ncommit\n"
+        )
+        .is_ok());
     }
 
     #[test]
@@ -246,4 +254,3 @@ mod tests {
         assert!(shell_words("a;b").is_err());
     }
 }
-

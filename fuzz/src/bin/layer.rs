@@ -8,13 +8,18 @@ use std::path::PathBuf;
 
 use aurora_layers::fuzzing::Jail;
 use rustix::mount::{mount, mount_change, MountFlags, MountPropagationFlags};
-use rustix::thread::{unshare, UnshareFlags};
+use rustix::thread::{unshare_unsafe, UnshareFlags};
 
 fn enter_jail() -> std::io::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("aurora-fuzz-layer-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    unshare(UnshareFlags::NEWNS)?;
-    mount_change("/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)?;
+    // SAFETY: called before any thread is started, so no other thread shares the file
+    // system attributes this unshares.
+    unsafe { unshare_unsafe(UnshareFlags::NEWNS) }?;
+    mount_change(
+        "/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )?;
     mount(
         "aurora-fuzz",
         &dir,
