@@ -19,6 +19,10 @@ pub fn check_reference(data: &[u8]) {
     let Ok(reference) = ImageRef::parse(text) else {
         return;
     };
+    assert!(
+        docker_grammar().is_match(text),
+        "{text:?} is taken, but docker's reference grammar refuses it"
+    );
     let shown = reference.to_string();
     let again = ImageRef::parse(&shown)
         .unwrap_or_else(|e| panic!("{text:?} parses, but its normal form does not: {e}"));
@@ -40,6 +44,26 @@ pub fn check_reference(data: &[u8]) {
     if let Some(digest) = reference.digest() {
         check_parsed_digest(text, digest);
     }
+}
+
+/// distribution's `ReferenceRegexp` (reference/regexp.go), in ASCII classes. Aurora's parser
+/// is stricter (no IPv6 hosts, only registered digest algorithms, lower-case repositories),
+/// never looser.
+fn docker_grammar() -> &'static regex::Regex {
+    static GRAMMAR: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    GRAMMAR.get_or_init(|| {
+        let alnum = "[a-z0-9]+";
+        let separator = "(?:[._]|__|[-]*)";
+        let component = format!("{alnum}(?:{separator}{alnum})*");
+        let domain_component = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+        let host = format!(r"(?:{domain_component}(?:\.{domain_component})*|\[[a-fA-F0-9:]+\])");
+        let domain = format!("{host}(?::[0-9]+)?");
+        let name = format!("(?:{domain}/)?{component}(?:/{component})*");
+        let tag = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
+        let digest = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
+        regex::Regex::new(&format!("^{name}(?::{tag})?(?:@{digest})?$"))
+            .expect("docker's reference grammar compiles")
+    })
 }
 
 fn check_digest(text: &str) {

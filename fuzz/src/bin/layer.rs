@@ -2,8 +2,8 @@
 //! canary. As root the target first moves into a private mount namespace and chroots into a
 //! small tmpfs of its own (nodev, nosuid) holding the root, the canary and /proc: whatever a
 //! layer manages, absolute paths land in the jail, where the check sees them, and nothing
-//! can reach the host's files or fill its disk. Unprivileged it works in a directory under
-//! TMPDIR instead, applying as an unprivileged user does.
+//! can reach the host's files or fill its disk. It needs root for that (run.sh skips it
+//! otherwise).
 use std::path::PathBuf;
 
 use aurora_layers::fuzzing::Jail;
@@ -41,14 +41,11 @@ fn enter_jail() -> std::io::Result<PathBuf> {
 }
 
 fn main() {
-    let privileged = rustix::process::geteuid().is_root();
-    let dir = if privileged {
-        enter_jail().expect("entering the jail (a mount namespace and a chroot)")
-    } else {
-        let dir = std::env::temp_dir().join(format!("aurora-fuzz-layer-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("making the jail directory");
-        dir
-    };
-    let jail = Jail::new(&dir, privileged).expect("laying out the canary");
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("the layer target needs root: it applies layers in a jail of its own");
+        std::process::exit(2);
+    }
+    let dir = enter_jail().expect("entering the jail (a mount namespace and a chroot)");
+    let jail = Jail::new(&dir, true).expect("laying out the canary");
     afl::fuzz!(|data: &[u8]| jail.check(data));
 }
