@@ -89,9 +89,10 @@ pub fn check_manifest(data: &[u8]) {
     }
 }
 
-/// An empty directory standing for an image's root file system (no /etc/passwd).
+/// An empty directory standing for an image's root file system (no /etc/passwd); one for all
+/// runs, so that none leaves a directory behind.
 fn empty_rootfs() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aurora-fuzz-rootfs-{}", std::process::id()));
+    let dir = std::env::temp_dir().join("aurora-fuzz-rootfs");
     std::fs::create_dir_all(&dir).expect("making an empty rootfs");
     dir
 }
