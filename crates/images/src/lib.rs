@@ -7,6 +7,8 @@ mod convert;
 mod copy;
 mod docker_archive;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod laydown;
 mod layers;
 mod local;

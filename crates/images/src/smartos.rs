@@ -33,6 +33,7 @@ use crate::storage::StorageChoice;
 use crate::Progress;
 
 mod import;
+pub(crate) use import::image_config;
 pub use import::{import_smartos, ImportOptions, ImportReport};
 
 /// The annotation (on the manifest) and label (in the config) naming the SmartOS image.

@@ -94,6 +94,9 @@ mod apply;
 #[cfg(target_os = "linux")]
 mod diff;
 mod error;
+#[cfg(target_os = "linux")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod limits;
 mod options;
 mod pack;

@@ -9,6 +9,8 @@ pub mod auth;
 mod blob;
 mod client;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod manifest;
 mod upload;
 

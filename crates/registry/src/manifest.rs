@@ -129,8 +129,9 @@ fn verified_digest(
 }
 
 /// The document's media type: its own `mediaType` field, else a specific `Content-Type`,
-/// else its shape. Schema 1 and unknown types are refused here, by name.
-fn classify(bytes: &[u8], content_type: &str, shown: &str) -> Result<String> {
+/// else its shape. Schema 1 and unknown types are refused here, by name. `shown` names the
+/// manifest in errors.
+pub fn classify(bytes: &[u8], content_type: &str, shown: &str) -> Result<String> {
     let shape: Shape =
         serde_json::from_slice(bytes).map_err(|e| RegistryError::UnknownMediaType {
             reference: shown.to_string(),

@@ -4,6 +4,8 @@
 pub mod chain;
 pub mod digest;
 pub mod document;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod media;
 pub mod platform;
 pub mod reference;

@@ -23,6 +23,8 @@
 //! runner is used on a host that has them.
 
 pub mod exec;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod name;
 pub mod plan;
 pub mod state;

@@ -323,7 +323,7 @@ fn receive(
 }
 
 /// The image config of an imported image: one layer, the platform from the manifest's os.
-fn image_config(manifest: &Manifest, diff_id: &Digest) -> Value {
+pub(crate) fn image_config(manifest: &Manifest, diff_id: &Digest) -> Value {
     let created = manifest
         .published_at
         .as_deref()
