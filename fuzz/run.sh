@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-ALL_TARGETS=(reference challenge manifest smartos docker_archive zonecfg layer)
+ALL_TARGETS=(reference challenge manifest smartos docker_archive zonecfg zfs_stream layer)
 SECONDS_PER_TARGET=${1:-60}
 shift || true
 TARGETS=("$@")

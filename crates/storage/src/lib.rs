@@ -23,6 +23,8 @@ pub mod btrfs;
 pub use aurora_command as command;
 pub mod detect;
 pub mod dir;
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(target_os = "linux")]
 pub mod overlay;
 mod pending;
