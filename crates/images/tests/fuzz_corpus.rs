@@ -3,35 +3,22 @@
 //! itself).
 
 use aurora_images::fuzzing::{check_docker_archive, check_manifest, check_smartos_manifest};
-use aurora_spec::fuzzing::corpus;
+use aurora_spec::fuzzing::replay;
 
 #[test]
 fn manifest_corpus_passes_the_fuzz_check() {
-    let inputs = corpus("manifest");
-    assert!(inputs.len() >= 5, "{} inputs", inputs.len());
-    for (path, bytes) in inputs {
-        eprintln!("{}", path.display());
-        check_manifest(&bytes);
-    }
+    replay("manifest", 5, check_manifest);
 }
 
 #[test]
 fn smartos_corpus_passes_the_fuzz_check() {
-    let inputs = corpus("smartos");
-    assert!(inputs.len() >= 3, "{} inputs", inputs.len());
-    for (path, bytes) in inputs {
-        eprintln!("{}", path.display());
-        check_smartos_manifest(&bytes);
-    }
+    replay("smartos", 3, check_smartos_manifest);
 }
 
 #[test]
 fn docker_archive_corpus_passes_the_fuzz_check() {
-    let inputs = corpus("docker_archive");
-    assert!(inputs.len() >= 3, "{} inputs", inputs.len());
     let scratch = tempfile::tempdir().unwrap();
-    for (path, bytes) in inputs {
-        eprintln!("{}", path.display());
-        check_docker_archive(&bytes, &scratch.path().join("check"));
-    }
+    replay("docker_archive", 3, |bytes| {
+        check_docker_archive(bytes, &scratch.path().join("check"))
+    });
 }

@@ -117,3 +117,19 @@ pub fn corpus(target: &str) -> Vec<(std::path::PathBuf, Vec<u8>)> {
         })
         .collect()
 }
+
+/// Replays the committed inputs of fuzz target `target` through `check`, naming each input
+/// on stderr first (so a failing one is known); at least `min_inputs` must be there, so a
+/// corpus that went missing fails instead of passing empty.
+pub fn replay(target: &str, min_inputs: usize, mut check: impl FnMut(&[u8])) {
+    let inputs = corpus(target);
+    assert!(
+        inputs.len() >= min_inputs,
+        "fuzz/corpus/{target}: {} inputs, at least {min_inputs} expected",
+        inputs.len()
+    );
+    for (path, bytes) in inputs {
+        eprintln!("{}", path.display());
+        check(&bytes);
+    }
+}
