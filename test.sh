@@ -12,4 +12,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 # runz's --init tests bind-mount podinit into busybox containers: it must be static.
 AURORA_PODINIT=$(./scripts/build-podinit.sh)
 export AURORA_PODINIT
+# As root every test can run here, so a test that skips itself fails the run (see
+# aurora_testkit::skip): a green run means every test ran. Unset it to allow skips.
+if [ "$(id -u)" = 0 ]; then
+    export AURORA_TEST_REQUIRE_ALL="${AURORA_TEST_REQUIRE_ALL:-1}"
+fi
 cargo test --workspace --locked "$@"

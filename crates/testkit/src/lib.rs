@@ -15,6 +15,8 @@
 //!   (needs root and btrfs-progs).
 //! - [`BusyboxBundle`], [`ConsoleSocket`]: runtime bundles of the host's static busybox with
 //!   runc's default config.json, and a console socket that receives a container's terminal.
+//! - [`skip`]: the one way a test says it did not run; a failure when the run requires
+//!   every test (`AURORA_TEST_REQUIRE_ALL=1`, set by `test.sh` as root and by `.ci/run`).
 //! - [`ZfsPool`]: a file-backed ZFS pool for one test, through zfs-fuse (needs root and
 //!   zfs-fuse; one pool at a time per machine).
 //!
@@ -56,6 +58,7 @@ mod layer;
 mod proxy;
 mod registry;
 mod runtime;
+pub mod skip;
 mod skopeo;
 mod token;
 mod tools;
