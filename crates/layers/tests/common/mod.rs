@@ -1,6 +1,5 @@
 //! Test support: tar layers built entry by entry (including names no well-behaved tool writes),
-//! tree snapshots to compare roots, a canary directory to prove nothing outside changed, and
-//! the root check for tests that need privileges.
+//! tree snapshots to compare roots, a canary directory to prove nothing outside changed.
 #![allow(dead_code)]
 
 use std::fs;
@@ -9,26 +8,6 @@ use std::path::{Path, PathBuf};
 
 use aurora_layers::{apply_layer, ApplyOptions, ApplyReport, Compression, Error};
 use tar::{EntryType, Header};
-
-/// True when running as root; otherwise prints why the calling test is skipped.
-pub fn is_root(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        true
-    } else {
-        eprintln!("skipping {test}: needs root");
-        false
-    }
-}
-
-/// Skips the rest of the test unless running as root.
-#[macro_export]
-macro_rules! require_root {
-    () => {
-        if !common::is_root(module_path!()) {
-            return;
-        }
-    };
-}
 
 /// One tar entry, with every header field under the test's control.
 #[derive(Clone, Debug)]
