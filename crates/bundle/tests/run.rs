@@ -3,7 +3,7 @@
 //! Aurora's `runz`.
 //!
 //! Needs root and the runtimes (`apt-get install -y runc crun busybox-static`); skipped
-//! (with a message) otherwise. On a host with cgroup v1 and v2 mounted together (hybrid),
+//! through `aurora_testkit::skip` otherwise (a failure when the run requires every test). On a host with cgroup v1 and v2 mounted together (hybrid),
 //! crun 1.8 refuses to start, so it runs in a private mount namespace with
 //! `/sys/fs/cgroup/unified` unmounted.
 
@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use aurora_bundle::{convert, parse_image_config, write_bundle_config, Overrides};
+use aurora_testkit::skip::skip;
 use aurora_testkit::OciRuntime as Runtime;
 
 const BUSYBOX: &str = "/bin/busybox";
@@ -60,9 +61,16 @@ fn make_bundle() -> (tempfile::TempDir, PathBuf) {
     (bundle, rootfs)
 }
 
-fn run_image(runtime: Runtime, image_config: &str, overrides: &Overrides) -> Option<Vec<String>> {
+/// The lines the image's process printed, run by `runtime`; `None` when `test` was skipped
+/// because the runtime cannot run here.
+fn run_image(
+    test: &str,
+    runtime: Runtime,
+    image_config: &str,
+    overrides: &Overrides,
+) -> Option<Vec<String>> {
     if let Some(reason) = skip_reason(runtime) {
-        eprintln!("SKIP ({}): {reason}", runtime.name());
+        skip(test, reason);
         return None;
     }
     let (bundle, rootfs) = make_bundle();
@@ -96,8 +104,8 @@ const NAMED_USER_IMAGE: &str = r#"{
   "rootfs": {"type": "layers", "diff_ids": []}
 }"#;
 
-fn check_named_user(runtime: Runtime) {
-    let Some(lines) = run_image(runtime, NAMED_USER_IMAGE, &Overrides::default()) else {
+fn check_named_user(test: &str, runtime: Runtime) {
+    let Some(lines) = run_image(test, runtime, NAMED_USER_IMAGE, &Overrides::default()) else {
         return;
     };
     assert_eq!(
@@ -128,7 +136,7 @@ const NUMERIC_USER_IMAGE: &str = r#"{
   "rootfs": {"type": "layers", "diff_ids": []}
 }"#;
 
-fn check_numeric_user_with_overrides(runtime: Runtime) {
+fn check_numeric_user_with_overrides(test: &str, runtime: Runtime) {
     let overrides = Overrides {
         args: Some(vec![
             "/bin/sh".into(),
@@ -139,7 +147,7 @@ fn check_numeric_user_with_overrides(runtime: Runtime) {
         terminal: false,
         hostname: Some("bundle-test".into()),
     };
-    let Some(lines) = run_image(runtime, NUMERIC_USER_IMAGE, &overrides) else {
+    let Some(lines) = run_image(test, runtime, NUMERIC_USER_IMAGE, &overrides) else {
         return;
     };
     assert_eq!(
@@ -152,30 +160,30 @@ fn check_numeric_user_with_overrides(runtime: Runtime) {
 
 #[test]
 fn runc_runs_named_user() {
-    check_named_user(Runtime::Runc);
+    check_named_user("runc_runs_named_user", Runtime::Runc);
 }
 
 #[test]
 fn crun_runs_named_user() {
-    check_named_user(Runtime::Crun);
+    check_named_user("crun_runs_named_user", Runtime::Crun);
 }
 
 #[test]
 fn runc_runs_numeric_user_with_overrides() {
-    check_numeric_user_with_overrides(Runtime::Runc);
+    check_numeric_user_with_overrides("runc_runs_numeric_user_with_overrides", Runtime::Runc);
 }
 
 #[test]
 fn crun_runs_numeric_user_with_overrides() {
-    check_numeric_user_with_overrides(Runtime::Crun);
+    check_numeric_user_with_overrides("crun_runs_numeric_user_with_overrides", Runtime::Crun);
 }
 
 #[test]
 fn runz_runs_named_user() {
-    check_named_user(Runtime::Runz);
+    check_named_user("runz_runs_named_user", Runtime::Runz);
 }
 
 #[test]
 fn runz_runs_numeric_user_with_overrides() {
-    check_numeric_user_with_overrides(Runtime::Runz);
+    check_numeric_user_with_overrides("runz_runs_numeric_user_with_overrides", Runtime::Runz);
 }

@@ -5,9 +5,11 @@
 use std::process::Command;
 
 use aurora_bundle::{canonical_value, convert, parse_image_config, Overrides};
+use aurora_testkit::skip::skip;
 use serde_json::{json, Value};
 
-fn runc_spec() -> Option<Value> {
+/// `runc spec`'s config.json, canonical; `None` when `test` was skipped for want of runc.
+fn runc_spec(test: &str) -> Option<Value> {
     let dir = tempfile::tempdir().unwrap();
     let out = match Command::new("runc")
         .args(["spec", "--rootless=false", "--bundle"])
@@ -16,7 +18,10 @@ fn runc_spec() -> Option<Value> {
     {
         Ok(out) => out,
         Err(err) => {
-            eprintln!("SKIP: runc is not installed ({err}); apt-get install -y runc");
+            skip(
+                test,
+                format_args!("runc is not installed ({err}); apt-get install -y runc"),
+            );
             return None;
         }
     };
@@ -49,7 +54,9 @@ fn at<'v>(v: &'v Value, pointer: &str) -> &'v Value {
 
 #[test]
 fn defaults_match_runc_spec() {
-    let Some(runc) = runc_spec() else { return };
+    let Some(runc) = runc_spec("defaults_match_runc_spec") else {
+        return;
+    };
     let ours = ours();
 
     // Equal, field for field.

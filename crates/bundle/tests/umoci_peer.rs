@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use aurora_bundle::{canonical_value, convert, parse_image_config, Overrides};
+use aurora_testkit::skip::tools_or_skip;
 use serde_json::{json, Value};
 
 fn umoci(args: &[&str], cwd: &Path) {
@@ -103,14 +104,6 @@ fn both(user: &str) -> (Value, Value) {
     (theirs, canonical_value(&spec).unwrap())
 }
 
-fn umoci_available() -> bool {
-    if Command::new("umoci").arg("--version").output().is_ok() {
-        return true;
-    }
-    eprintln!("SKIP: umoci is not installed (apt-get install -y umoci)");
-    false
-}
-
 fn check(user: &str, numeric_difference: bool) {
     let (theirs, ours) = both(user);
     for pointer in [
@@ -187,7 +180,7 @@ fn check(user: &str, numeric_difference: bool) {
 
 #[test]
 fn agrees_with_umoci() {
-    if !umoci_available() {
+    if !tools_or_skip("agrees_with_umoci", &["umoci"]) {
         return;
     }
     for user in [
