@@ -1,12 +1,13 @@
 //! The real `podinit` binary: exit statuses, the status file, signals, reaping, the config
-//! mode, config maps and actions. Tests that need root print "SKIPPED … needs root" and
-//! return when not run as root.
+//! mode, config maps and actions. Tests that need root skip themselves through
+//! `aurora_testkit::skip` when not run as root (a failure when the run requires every test).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use aurora_testkit::skip::{root_or_skip, skip};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_podinit");
@@ -57,11 +58,6 @@ fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, serde_json::to_vec_pretty(value).unwrap()).unwrap();
@@ -96,6 +92,22 @@ fn proc_state(pid: u32) -> Option<(char, u32)> {
     let state = f.next()?.chars().next()?;
     let ppid = f.next()?.parse().ok()?;
     Some((state, ppid))
+}
+
+/// The signals pending on `pid` (its thread's and its process's, `SigPnd | ShdPnd` of
+/// /proc/PID/status, bit N-1 for signal N), or None once it is gone.
+fn pending_signals(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mut pending = 0;
+    for line in status.lines() {
+        if let Some(mask) = line
+            .strip_prefix("SigPnd:")
+            .or_else(|| line.strip_prefix("ShdPnd:"))
+        {
+            pending |= u64::from_str_radix(mask.trim(), 16).ok()?;
+        }
+    }
+    Some(pending)
 }
 
 fn wait_gone(pid: u32, within: Duration) -> Result<(), (char, u32)> {
@@ -284,14 +296,22 @@ fn process_group_forwarding() {
         let out = wait(child);
         assert_eq!(out.status.code(), Some(143), "group={group}");
         if group {
-            assert_eq!(wait_gone(sleeper, Duration::from_secs(5)), Ok(()));
+            assert_eq!(wait_gone(sleeper, Duration::from_secs(30)), Ok(()));
         } else {
-            std::thread::sleep(Duration::from_millis(200));
+            // podinit has exited, so any signal it sent is already pending on the sleeper
+            // (kill(2) queues it before returning): no wait is needed to see it.
             let state = proc_state(sleeper).map(|s| s.0);
+            let pending = pending_signals(sleeper);
             kill(sleeper, libc::SIGKILL);
             assert!(
                 matches!(state, Some('S') | Some('R')),
                 "the background sleep should still run: {state:?}"
+            );
+            let fatal = (1u64 << (libc::SIGTERM - 1)) | (1u64 << (libc::SIGKILL - 1));
+            assert_eq!(
+                pending.map(|p| p & fatal),
+                Some(0),
+                "the background sleep got a signal meant for the child only"
             );
         }
     }
@@ -299,13 +319,15 @@ fn process_group_forwarding() {
 
 #[test]
 fn orphaned_grandchildren_are_reaped() {
-    // The inner shell starts a short sleep in the background and exits: the sleep is
-    // orphaned, reparented to podinit (its subreaper) and must not stay a zombie.
+    // The inner shell starts a sleep in the background and exits: the sleep is orphaned,
+    // reparented to podinit (its subreaper), and once the test ends it, must not stay a
+    // zombie. The test ends it (rather than a short sleep running out) so that a slow
+    // machine cannot let it end before its reparenting is seen.
     let mut child = podinit(&[
         "--",
         "sh",
         "-c",
-        "sh -c 'sleep 0.5 & echo $!'; exec sleep 30",
+        "sh -c 'sleep 300 & echo $!'; exec sleep 300",
     ])
     .stdout(Stdio::piped())
     .spawn()
@@ -314,7 +336,8 @@ fn orphaned_grandchildren_are_reaped() {
     let mut lines = Lines::new(&mut child);
     let orphan: u32 = lines.next().trim().parse().unwrap();
     // While it runs, its parent becomes podinit.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // The wait is a hang guard only: the reparenting happens as soon as the inner shell exits.
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match proc_state(orphan) {
             Some((_, ppid)) if ppid == pid => break,
@@ -324,7 +347,8 @@ fn orphaned_grandchildren_are_reaped() {
         }
     }
     // Once it exits, podinit reaps it while the main child keeps running.
-    assert_eq!(wait_gone(orphan, Duration::from_secs(5)), Ok(()));
+    kill(orphan, libc::SIGKILL);
+    assert_eq!(wait_gone(orphan, Duration::from_secs(30)), Ok(()));
     assert!(
         child.try_wait().unwrap().is_none(),
         "podinit must still run"
@@ -409,8 +433,7 @@ fn config_rlimits_are_applied() {
 
 #[test]
 fn config_user_groups_umask_and_no_new_privileges() {
-    if !is_root() {
-        println!("SKIPPED config_user_groups_umask_and_no_new_privileges: needs root");
+    if !root_or_skip("config_user_groups_umask_and_no_new_privileges") {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -451,8 +474,7 @@ fn config_user_groups_umask_and_no_new_privileges() {
 
 #[test]
 fn config_user_switch_refused_when_not_permitted() {
-    if !is_root() {
-        println!("SKIPPED config_user_switch_refused_when_not_permitted: needs root");
+    if !root_or_skip("config_user_switch_refused_when_not_permitted") {
         return;
     }
     // Drop to an unprivileged user first (with podinit itself), then ask for uid 0.
@@ -485,8 +507,7 @@ fn config_user_switch_refused_when_not_permitted() {
 
 #[test]
 fn config_hostname_is_set() {
-    if !is_root() {
-        println!("SKIPPED config_hostname_is_set: needs root");
+    if !root_or_skip("config_hostname_is_set") {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -499,7 +520,7 @@ fn config_hostname_is_set() {
     // In a UTS namespace of its own, so the host keeps its name.
     let probe = Command::new("unshare").args(["-u", "true"]).output();
     if !matches!(&probe, Ok(o) if o.status.success()) {
-        println!("SKIPPED config_hostname_is_set: unshare -u does not work here");
+        skip("config_hostname_is_set", "`unshare -u` does not work here");
         return;
     }
     let (rc, out, err) = run(Command::new("unshare")
