@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aurora_spec::media::{
     DOCKER_CONFIG, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
@@ -1644,7 +1644,14 @@ fn gc_waits_for_writers_holding_the_writer_lock() {
         collector.gc().unwrap()
     });
     rx.recv().unwrap();
-    thread::sleep(Duration::from_millis(300));
+    // The event itself: the kernel lists gc as waiting for the lock (a hang guard only).
+    let gc_lock = store.root().join(".aurora/gc.lock");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !waits_for_flock(&gc_lock) {
+        assert!(!gc.is_finished(), "gc did not wait for the writer lock");
+        assert!(Instant::now() < deadline, "gc never waited for the lock");
+        thread::sleep(Duration::from_millis(10));
+    }
     assert!(!gc.is_finished(), "gc did not wait for the writer lock");
     assert!(store.blob_path(&digest).exists());
 
@@ -1654,6 +1661,24 @@ fn gc_waits_for_writers_holding_the_writer_lock() {
     drop(pull);
     assert_eq!(gc.join().unwrap(), GcReport::default());
     assert_eq!(fs::read(store.blob_path(&digest)).unwrap(), bytes);
+}
+
+/// Whether a thread of this process waits for a flock(2) on `path`: /proc/locks lists
+/// waiters as `N: -> FLOCK ADVISORY WRITE PID MAJ:MIN:INODE …`.
+fn waits_for_flock(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let inode = format!(":{}", fs::metadata(path).unwrap().ino());
+    let pid = std::process::id().to_string();
+    fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&"->")
+                && fields.get(2) == Some(&"FLOCK")
+                && fields.get(5) == Some(&pid.as_str())
+                && fields.get(6).is_some_and(|id| id.ends_with(&inode))
+        })
 }
 
 /// Each way a named document can be damaged makes gc refuse to delete anything, naming the
