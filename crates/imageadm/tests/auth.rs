@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use aurora_testkit::{
     require_tools, skopeo_push, BuiltImage, Fault, FaultProxy, ImageBuilder, LayerBuilder,
     PushOpts, Registry,
 };
-use common::{snapshot, store_names, Run, World};
+use common::{assert_same_files, snapshot, store_names, Run, World};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret:with colon";
@@ -156,15 +156,6 @@ fn assert_no_image(root: &Path) {
     if files.contains_key("index.json") {
         assert_eq!(store_names(root), Vec::<String>::new());
     }
-}
-
-fn assert_same_files(before: &BTreeMap<String, Vec<u8>>, after: &BTreeMap<String, Vec<u8>>) {
-    let changed: BTreeSet<&String> = before
-        .keys()
-        .chain(after.keys())
-        .filter(|name| before.get(*name) != after.get(*name))
-        .collect();
-    assert!(changed.is_empty(), "the store changed: {changed:?}");
 }
 
 #[test]

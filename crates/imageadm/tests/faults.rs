@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -16,15 +15,15 @@ use aurora_testkit::{
     write_multi_platform_image, BuiltImage, Fault, FaultProxy, ImageBuilder, Layer, LayerBuilder,
     PushOpts, Registry,
 };
-use common::{blob_path, scratch_files, snapshot, store_names, Run, World};
+use common::{
+    assert_same_files, blob_path, scratch_files, snapshot, store_names, Run, Snapshot, World,
+};
 
 const MIB: usize = 1 << 20;
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// The waits between five attempts: 200 ms doubling.
 const FULL_BACKOFF: Duration = Duration::from_millis(200 + 400 + 800 + 1600);
-
-type Snapshot = BTreeMap<String, Vec<u8>>;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -133,19 +132,6 @@ impl Scene {
         requests.retain(|r| r.method == "GET");
         requests
     }
-}
-
-/// Fails, naming the files that differ, unless both snapshots hold the same files and bytes.
-fn assert_same_files(before: &Snapshot, after: &Snapshot) {
-    let changed: BTreeSet<&String> = before
-        .keys()
-        .chain(after.keys())
-        .filter(|name| before.get(*name) != after.get(*name))
-        .collect();
-    assert!(
-        changed.is_empty(),
-        "the store's layout changed; files added, removed or rewritten: {changed:?}"
-    );
 }
 
 /// For a first pull into an empty store: the layout may have been created, but it holds no

@@ -5,11 +5,12 @@
 
 pub mod smartos;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use aurora_testkit::tree::{self, Tree};
 use aurora_testkit::{skopeo_push, BuiltImage, ImageBuilder, LayerBuilder, PushOpts, Registry};
 use tempfile::TempDir;
 
@@ -147,17 +148,36 @@ impl Run {
     }
 }
 
-/// Every file of the layout proper (oci-layout, index.json, blobs/…) with its bytes; the
-/// private `.aurora/` directory (locks, partial downloads) is left out.
-pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+/// A store's files with their bytes, by path relative to its root.
+pub type Snapshot = BTreeMap<String, Vec<u8>>;
+
+/// Every file under the store's root with its bytes: the layout proper (oci-layout,
+/// index.json, blobs/…) and anything else written there; the private `.aurora/` directory
+/// (locks, partial downloads) is left out.
+pub fn snapshot(root: &Path) -> Snapshot {
+    files_except(root, &[PRIVATE_DIR])
+}
+
+/// The layout proper with its bytes, without the storage driver's tree under `storage/`
+/// (which holds fifos and devices no byte read can take; see [`StoreState`]).
+pub fn layout_files(root: &Path) -> Snapshot {
+    files_except(root, &[PRIVATE_DIR, STORAGE_DIR])
+}
+
+/// The store's private directory and the storage drivers' tree (dir and overlay), under the
+/// store's root.
+const PRIVATE_DIR: &str = ".aurora";
+const STORAGE_DIR: &str = "storage";
+
+fn files_except(root: &Path, left_out: &[&str]) -> Snapshot {
     let mut files = BTreeMap::new();
     if root.exists() {
-        collect(root, root, &mut files);
+        collect(root, root, left_out, &mut files);
     }
     files
 }
 
-fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
+fn collect(root: &Path, dir: &Path, left_out: &[&str], files: &mut Snapshot) {
     for entry in fs::read_dir(dir).expect("read store directory") {
         let path = entry.expect("directory entry").path();
         let relative = path
@@ -165,14 +185,64 @@ fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
             .expect("inside root")
             .to_string_lossy()
             .into_owned();
-        if relative == ".aurora" {
+        if left_out.contains(&relative.as_str()) {
             continue;
         }
         if path.is_dir() {
-            collect(root, &path, files);
+            collect(root, &path, left_out, files);
         } else {
             files.insert(relative, fs::read(&path).expect("read store file"));
         }
+    }
+}
+
+/// Fails, naming the files that differ, unless both snapshots hold the same files and bytes.
+pub fn assert_same_files(before: &Snapshot, after: &Snapshot) {
+    let changed: BTreeSet<&String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|name| before.get(*name) != after.get(*name))
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "the store's layout changed; files added, removed or rewritten: {changed:?}"
+    );
+}
+
+/// All a store holds, to say it is as it was: the layout's files byte for byte, the storage
+/// driver's tree under `storage/` path by path (owners, modes, contents, times), and the
+/// scratch directory's files.
+pub struct StoreState {
+    layout: Snapshot,
+    storage: Tree,
+    scratch: Vec<String>,
+}
+
+impl StoreState {
+    pub fn of(root: &Path) -> Self {
+        let storage = root.join(STORAGE_DIR);
+        let mut scratch = scratch_files(root);
+        scratch.sort();
+        StoreState {
+            layout: layout_files(root),
+            storage: if storage.exists() {
+                tree::snapshot(&storage, tree::EXACT)
+            } else {
+                Tree::new()
+            },
+            scratch,
+        }
+    }
+
+    /// Fails, naming what differs, unless the store at `root` is still as `self` saw it;
+    /// `what` names the step that should have changed nothing.
+    pub fn assert_unchanged(&self, root: &Path, what: &str) {
+        let now = StoreState::of(root);
+        assert_same_files(&self.layout, &now.layout);
+        if let Some(differences) = tree::diff("before", &self.storage, "after", &now.storage) {
+            panic!("{what} changed the storage tree:\n{differences}");
+        }
+        assert_eq!(now.scratch, self.scratch, "{what} left scratch files");
     }
 }
 
