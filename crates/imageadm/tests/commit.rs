@@ -6,8 +6,8 @@
 //! changed tree path by path. The layer itself is checked for its whiteouts and opaque
 //! markers, and `--reproducible` for giving the same digest twice.
 //!
-//! Needs root (overlay mounts, owners, devices); btrfs and zfs are skipped when their tools
-//! are missing, except in CI.
+//! Needs root (overlay mounts, owners, devices); btrfs and zfs need their tools: skipped
+//! through `aurora_testkit::skip` otherwise (a failure when the run requires every test).
 
 mod common;
 
@@ -16,9 +16,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use aurora_testkit::skip::root_or_skip;
 use aurora_testkit::tree::{diff, layer_tree};
 use aurora_testkit::{require_tools, BtrfsVolume, ImageBuilder, LayerBuilder, ZfsPool};
-use common::{blob_path, is_root, umoci_unpack, World};
+use common::{blob_path, umoci_unpack, StoreState, World};
 use serde_json::Value;
 
 const BASE: &str = "test/base:1";
@@ -271,7 +272,7 @@ fn check_driver(world: &World, flags: &[&str], driver: &str) {
 
 #[test]
 fn dir_driver_commits_what_changed() {
-    if !is_root("dir_driver_commits_what_changed") {
+    if !root_or_skip("dir_driver_commits_what_changed") {
         return;
     }
     let world = World::new();
@@ -280,7 +281,7 @@ fn dir_driver_commits_what_changed() {
 
 #[test]
 fn overlay_driver_commits_what_changed() {
-    if !is_root("overlay_driver_commits_what_changed") {
+    if !root_or_skip("overlay_driver_commits_what_changed") {
         return;
     }
     let world = World::new();
@@ -317,7 +318,7 @@ fn blobs(world: &World) -> Vec<String> {
 
 #[test]
 fn reproducible_commits_of_the_same_changes_give_the_same_digests() {
-    if !is_root("reproducible_commits_of_the_same_changes_give_the_same_digests") {
+    if !root_or_skip("reproducible_commits_of_the_same_changes_give_the_same_digests") {
         return;
     }
     let world = World::new();
@@ -376,7 +377,7 @@ fn reproducible_commits_of_the_same_changes_give_the_same_digests() {
 
 #[test]
 fn commits_stack_in_every_compression_and_by_container_name() {
-    if !is_root("commits_stack_in_every_compression_and_by_container_name") {
+    if !root_or_skip("commits_stack_in_every_compression_and_by_container_name") {
         return;
     }
     let world = World::new();
@@ -457,7 +458,7 @@ fn commits_stack_in_every_compression_and_by_container_name() {
 
 #[test]
 fn bad_commits_are_refused_and_leave_the_store_as_it_was() {
-    if !is_root("bad_commits_are_refused_and_leave_the_store_as_it_was") {
+    if !root_or_skip("bad_commits_are_refused_and_leave_the_store_as_it_was") {
         return;
     }
     let world = World::new();
@@ -532,7 +533,7 @@ fn bad_commits_are_refused_and_leave_the_store_as_it_was() {
 
 #[test]
 fn what_a_container_run_by_runz_wrote_is_what_the_commit_holds() {
-    if !is_root("what_a_container_run_by_runz_wrote_is_what_the_commit_holds") {
+    if !root_or_skip("what_a_container_run_by_runz_wrote_is_what_the_commit_holds") {
         return;
     }
     let world = World::new();

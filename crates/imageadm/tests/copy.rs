@@ -6,11 +6,12 @@ mod common;
 
 use std::process::Command;
 
+use aurora_testkit::skip::tools_or_skip;
 use aurora_testkit::{sha256_digest, skopeo_inspect_raw, Registry};
 use common::{pulled, skopeo_inspect_store, World};
 
 /// podman with storage of its own (vfs, no daemon), one test at a time: podman processes of
-/// parallel tests share its tmpdir and locks. None when podman is not installed.
+/// parallel tests share its tmpdir and locks.
 struct Podman {
     root: tempfile::TempDir,
     _turn: std::sync::MutexGuard<'static, ()>,
@@ -19,8 +20,12 @@ struct Podman {
 static PODMAN_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Podman {
-    fn new() -> Option<Self> {
-        Command::new("podman").arg("--version").output().ok()?;
+    /// `None` when podman is not installed: `test`'s podman half is then skipped, through
+    /// `aurora_testkit::skip` (a failure when the run requires every test).
+    fn new(test: &str) -> Option<Self> {
+        if !tools_or_skip(test, &["podman"]) {
+            return None;
+        }
         Some(Podman {
             _turn: PODMAN_TURN.lock().unwrap_or_else(|e| e.into_inner()),
             root: tempfile::tempdir().unwrap(),
@@ -136,7 +141,7 @@ fn oci_archives_both_ways_with_skopeo_and_podman() {
         &format!("oci-archive:{}:v1", archive.display()),
     ]);
     assert_eq!(theirs, ours);
-    if let Some(podman) = Podman::new() {
+    if let Some(podman) = Podman::new("oci_archives_both_ways_with_skopeo_and_podman") {
         let loaded = podman.run(&["load", "-i", &archive.to_string_lossy()]);
         assert!(
             loaded.status.success(),
@@ -255,7 +260,7 @@ fn docker_archives_both_ways_with_skopeo_and_podman() {
     let ours: serde_json::Value = world.ok(&["inspect", &source]).json();
     assert_eq!(config["rootfs"], ours["config"]["rootfs"]);
     assert_eq!(config["config"], ours["config"]["config"]);
-    if let Some(podman) = Podman::new() {
+    if let Some(podman) = Podman::new("docker_archives_both_ways_with_skopeo_and_podman") {
         let loaded = podman.run(&["load", "-i", &archive.to_string_lossy()]);
         assert!(
             loaded.status.success(),

@@ -13,8 +13,9 @@ use std::path::Path;
 use std::process::Command;
 
 use aurora_spec::media;
+use aurora_testkit::skip::root_or_skip;
 use aurora_testkit::{sha256_digest, write_raw_tar as write_tar, ImageBuilder, LayerBuilder};
-use common::{is_root, World};
+use common::World;
 
 /// A small image written as an OCI layout at `dir`, tagged `v1`.
 fn layout_with_image(dir: &Path) {
@@ -409,7 +410,7 @@ impl Drop for ReadOnlyMount {
 
 #[test]
 fn a_layout_on_a_read_only_mount_copies() {
-    if !is_root("a_layout_on_a_read_only_mount_copies") {
+    if !root_or_skip("a_layout_on_a_read_only_mount_copies") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

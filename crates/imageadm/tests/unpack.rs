@@ -13,12 +13,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use aurora_testkit::skip::root_or_skip;
 use aurora_testkit::tree::{diff, snapshot, Snap, Tree};
 use aurora_testkit::{
     require_tools, BtrfsVolume, ImageBuilder, Layer, LayerBuilder, OciRuntime, PushOpts, Registry,
     ZfsPool,
 };
-use common::{is_root, push, umoci_unpack, World};
+use common::{push, umoci_unpack, World};
 use serde_json::Value;
 
 /// The busybox root filesystem layer, built once for the whole file.
@@ -237,7 +238,7 @@ fn check_driver(world: &World, flags: &[&str], driver: &str) {
 
 #[test]
 fn dir_driver_unpacks_like_umoci_and_runs() {
-    if !is_root("dir_driver_unpacks_like_umoci_and_runs") {
+    if !root_or_skip("dir_driver_unpacks_like_umoci_and_runs") {
         return;
     }
     let world = World::new();
@@ -246,7 +247,7 @@ fn dir_driver_unpacks_like_umoci_and_runs() {
 
 #[test]
 fn overlay_driver_unpacks_like_umoci_and_runs() {
-    if !is_root("overlay_driver_unpacks_like_umoci_and_runs") {
+    if !root_or_skip("overlay_driver_unpacks_like_umoci_and_runs") {
         return;
     }
     let world = World::new();
@@ -283,7 +284,7 @@ fn zfs_driver_unpacks_like_umoci_and_runs() {
 
 #[test]
 fn crun_runs_an_unpacked_bundle() {
-    if !is_root("crun_runs_an_unpacked_bundle") {
+    if !root_or_skip("crun_runs_an_unpacked_bundle") {
         return;
     }
     let registry = registry_with(&[("team/rich:1", rich_image())]);
@@ -302,32 +303,44 @@ fn crun_runs_an_unpacked_bundle() {
     world.ok(&["--quiet", "rm-bundle", bundle.to_str().unwrap()]);
 }
 
+/// runz runs the same bundle from each of the four drivers: overlay and dir by flag, btrfs
+/// and zfs detected from the filesystem under the store.
 #[test]
-fn runz_runs_an_unpacked_bundle_on_every_driver_it_can() {
-    if !is_root("runz_runs_an_unpacked_bundle_on_every_driver_it_can") {
+fn runz_runs_an_unpacked_bundle_on_every_driver() {
+    const TEST: &str = "runz_runs_an_unpacked_bundle_on_every_driver";
+    if !root_or_skip(TEST) {
         return;
     }
     let registry = registry_with(&[("team/rich:1", rich_image())]);
     let reference = registry.image_ref("team/rich:1");
-    for driver in ["overlay", "dir"] {
-        let world = World::new();
+    let runs_rich_check = |world: &World, flags: &[&str], driver: &str| {
         world.ok(&["--quiet", "pull", &reference]);
         let bundle = world.dir.path().join(format!("runz-{driver}"));
-        unpack(
-            &world,
-            &["--storage", driver],
+        let report = unpack(
+            world,
+            flags,
             &reference,
             &bundle,
             &["/bin/sh", "-c", RICH_CHECK],
         );
+        assert_eq!(report["driver"], driver, "{report}");
         assert_eq!(run(OciRuntime::Runz, &bundle), RICH_OUTPUT, "{driver}");
         world.ok(&["--quiet", "rm-bundle", bundle.to_str().unwrap()]);
+    };
+    for driver in ["overlay", "dir"] {
+        runs_rich_check(&World::new(), &["--storage", driver], driver);
+    }
+    if let Some(volume) = BtrfsVolume::create_or_skip(TEST) {
+        runs_rich_check(&World::with_root(volume.path().join("store")), &[], "btrfs");
+    }
+    if let Some(pool) = ZfsPool::create_or_skip(TEST) {
+        runs_rich_check(&World::with_root(pool.mountpoint()), &[], "zfs");
     }
 }
 
 #[test]
 fn images_that_share_base_layers_share_them_in_storage() {
-    if !is_root("images_that_share_base_layers_share_them_in_storage") {
+    if !root_or_skip("images_that_share_base_layers_share_them_in_storage") {
         return;
     }
     let one = ImageBuilder::new()
@@ -370,7 +383,7 @@ fn images_that_share_base_layers_share_them_in_storage() {
 
 #[test]
 fn parallel_unpacks_of_one_image_both_succeed_with_one_set_of_layers() {
-    if !is_root("parallel_unpacks_of_one_image_both_succeed_with_one_set_of_layers") {
+    if !root_or_skip("parallel_unpacks_of_one_image_both_succeed_with_one_set_of_layers") {
         return;
     }
     let registry = registry_with(&[("team/rich:1", rich_image())]);
@@ -423,7 +436,7 @@ fn parallel_unpacks_of_one_image_both_succeed_with_one_set_of_layers() {
 
 #[test]
 fn a_hostile_layer_fails_the_unpack_and_leaves_storage_usable() {
-    if !is_root("a_hostile_layer_fails_the_unpack_and_leaves_storage_usable") {
+    if !root_or_skip("a_hostile_layer_fails_the_unpack_and_leaves_storage_usable") {
         return;
     }
     let hostile_layer = LayerBuilder::new()
@@ -487,7 +500,7 @@ fn a_hostile_layer_fails_the_unpack_and_leaves_storage_usable() {
 
 #[test]
 fn a_store_keeps_the_driver_it_started_with() {
-    if !is_root("a_store_keeps_the_driver_it_started_with") {
+    if !root_or_skip("a_store_keeps_the_driver_it_started_with") {
         return;
     }
     let registry = registry_with(&[(
@@ -537,7 +550,7 @@ fn unpack_with(
 
 #[test]
 fn an_id_map_shifts_owners_and_the_bundle_runs_in_a_user_namespace() {
-    if !is_root("an_id_map_shifts_owners_and_the_bundle_runs_in_a_user_namespace") {
+    if !root_or_skip("an_id_map_shifts_owners_and_the_bundle_runs_in_a_user_namespace") {
         return;
     }
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -610,7 +623,7 @@ fn an_id_map_shifts_owners_and_the_bundle_runs_in_a_user_namespace() {
 
 #[test]
 fn an_unprivileged_user_unpacks_with_the_dir_driver() {
-    if !is_root("an_unprivileged_user_unpacks_with_the_dir_driver") {
+    if !root_or_skip("an_unprivileged_user_unpacks_with_the_dir_driver") {
         return;
     }
     use std::os::unix::fs::MetadataExt;
@@ -663,7 +676,7 @@ fn an_unprivileged_user_unpacks_with_the_dir_driver() {
 /// must still be what umoci makes, as it is on the dir driver.
 #[test]
 fn layers_applied_side_by_side_match_umoci() {
-    if !is_root("layers_applied_side_by_side_match_umoci") {
+    if !root_or_skip("layers_applied_side_by_side_match_umoci") {
         return;
     }
     let image = ImageBuilder::new()

@@ -313,18 +313,6 @@ pub fn push(
     built
 }
 
-/// True when running as root; otherwise says the calling test is skipped.
-pub fn is_root(test: &str) -> bool {
-    let root = fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false);
-    if !root {
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "SKIPPED {test}: needs root");
-    }
-    root
-}
-
 /// `umoci unpack --image ROOT:NAME BUNDLE`.
 pub fn umoci_unpack(root: &Path, name: &str, bundle: &Path) -> Output {
     Command::new("umoci")
