@@ -475,6 +475,9 @@ fn bad_commits_are_refused_and_leave_the_store_as_it_was() {
     let target = bundle.to_str().unwrap();
     let names = common::store_names(&world.root());
     let before = blobs(&world);
+    // Byte for byte: index.json and every blob, the storage tree (the container's changed
+    // root included) and the scratch directory.
+    let state = StoreState::of(&world.root());
     let fails = |args: &[&str], code: i32, words: &[&str]| {
         let mut all = flags.to_vec();
         all.extend(args);
@@ -485,6 +488,7 @@ fn bad_commits_are_refused_and_leave_the_store_as_it_was() {
             "{args:?} named something"
         );
         assert_eq!(blobs(&world), before, "{args:?} left blobs");
+        state.assert_unchanged(&world.root(), &format!("{args:?}"));
     };
     fails(
         &["commit", target, NEW, "--change", "RUN rm -rf /"],
@@ -522,6 +526,7 @@ fn bad_commits_are_refused_and_leave_the_store_as_it_was() {
     world
         .run(&["commit", target, NEW, "--compression", "lz4"])
         .assert_fails(2, &["lz4"]);
+    state.assert_unchanged(&world.root(), "--compression lz4");
 
     // The image the container came from removed and collected: said plainly.
     world.ok(&["--quiet", "rm", BASE]);
