@@ -464,9 +464,10 @@ fn a_manifest_failing_for_ever_fails_after_five_attempts() {
     run.assert_fails(1, &[&url, "500"]);
     scene.assert_store_unchanged();
     assert_eq!(scene.proxy.requests_to("/manifests/").len(), 5);
+    // A lower bound only: a loaded machine makes the run longer, never shorter.
     assert!(
-        elapsed >= FULL_BACKOFF && elapsed < Duration::from_secs(20),
-        "took {elapsed:?}"
+        elapsed >= FULL_BACKOFF,
+        "retries wait 200 ms doubling; took {elapsed:?}"
     );
 }
 
@@ -480,14 +481,12 @@ fn a_blob_failing_for_ever_fails_after_five_attempts() {
         times: 1000,
     });
 
-    let started = Instant::now();
     let run = scene.pull();
-    let elapsed = started.elapsed();
 
     run.assert_fails(1, &[&layer, "500"]);
     scene.assert_store_unchanged();
+    // Counted, not timed: five attempts in all, not five per layer of retrying.
     assert_eq!(scene.blob_gets(&layer).len(), 5, "five attempts in all");
-    assert!(elapsed < Duration::from_secs(8), "took {elapsed:?}");
 }
 
 #[test]
@@ -504,9 +503,10 @@ fn an_absent_registry_fails_with_a_connection_error_after_retries() {
         run.stderr.to_lowercase().contains("connect"),
         "a connection error:\n{run}"
     );
+    // A lower bound only: a loaded machine makes the run longer, never shorter.
     assert!(
-        elapsed >= FULL_BACKOFF && elapsed < Duration::from_secs(20),
-        "retried with back-off, in reasonable time; took {elapsed:?}"
+        elapsed >= FULL_BACKOFF,
+        "retried with back-off; took {elapsed:?}"
     );
     assert_no_image(&world.root());
 }
@@ -788,6 +788,10 @@ fn plain_http_is_used_off_this_machine_only_for_registries_listed_as_insecure() 
 fn a_broken_config_file_is_an_error_naming_it() {
     let world = World::new();
     let dir = world.dir.path();
+    // A proxy that records every request (and answers 502: nothing behind it): the pull of
+    // an image behind it must not reach it.
+    let proxy = FaultProxy::start(&format!("127.0.0.1:{}", closed_port()));
+    let reference = format!("{}/a", proxy.host());
     for (name, text) in [
         ("syntax.toml", "[registries\ninsecure = [\"a:1\"]\n"),
         ("typo.toml", "[registries]\ninsecur = [\"a:1\"]\n"),
@@ -795,19 +799,19 @@ fn a_broken_config_file_is_an_error_naming_it() {
     ] {
         let config = dir.join(name);
         fs::write(&config, text).expect("writing the config");
-        let started = Instant::now();
         let mut command = world.imageadm();
         command.env("AURORA_CONFIG", &config);
-        let output = pull_unresolvable(command).wait_with_output();
-        let run = Run::from(output.expect("wait for imageadm"));
-        run.assert_fails(1, &[&config.display().to_string()]);
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "{name}: refused before any network access"
+        let run = Run::from(
+            command
+                .args(["pull", &reference])
+                .output()
+                .expect("run imageadm"),
         );
-        assert!(
-            !run.stderr.contains("registry.invalid:5000/v2"),
-            "{name}: no request is made:\n{run}"
+        run.assert_fails(1, &[&config.display().to_string()]);
+        assert_eq!(
+            proxy.requests(),
+            Vec::new(),
+            "{name}: refused before any network access:\n{run}"
         );
         assert_no_image(&world.root());
     }
