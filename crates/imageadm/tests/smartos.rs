@@ -6,7 +6,8 @@
 //! hostile manifest) fail with a clear message and leave no dataset and no image behind; the
 //! other compressions SmartOS uses (bzip2, xz, none) import too.
 //!
-//! Needs root and zfs-fuse; skipped with a message otherwise, except in CI.
+//! Needs root and zfs-fuse; skipped through `aurora_testkit::skip` otherwise (a failure when
+//! the run requires every test).
 
 mod common;
 

@@ -6,7 +6,8 @@
 //! named. A plain stream is received only as what the manifest says (full, or incremental
 //! from its origin), and an imported layer has no property of its own but those the driver set.
 //!
-//! Needs root and zfs-fuse; skipped with a message otherwise, except in CI.
+//! Needs root and zfs-fuse; skipped through `aurora_testkit::skip` otherwise (a failure when
+//! the run requires every test).
 
 mod common;
 

@@ -4,8 +4,9 @@
 //! mode, owner, contents, links, devices, xattrs, times, hardlink groups), with what
 //! `umoci unpack` makes of the same image, and run with the real `runc` (and `crun`).
 //!
-//! Needs root (overlay mounts, devices, owners, loop devices); skipped with a message
-//! otherwise. btrfs and zfs are skipped when their tools are missing, except in CI.
+//! Needs root (overlay mounts, devices, owners, loop devices), btrfs-progs and zfs-fuse;
+//! skipped through `aurora_testkit::skip` otherwise (a failure when the run requires every
+//! test, as `test.sh` as root and CI do).
 
 mod common;
 
