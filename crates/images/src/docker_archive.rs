@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use aurora_layers::{decoder, Compression};
-use aurora_spec::media::{self, Kind};
+use aurora_spec::media::{self, Kind, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
 use aurora_spec::{sha256_digest, Digest, Platform};
 use aurora_store::{copy_capped, read_capped, ReadLayout, Store};
 use oci_spec::image::Descriptor;
@@ -15,10 +15,6 @@ use serde_json::{json, Value};
 
 use crate::error::{ImageError, Result};
 use crate::local::read_document;
-
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 
 fn fail(file: &Path, why: impl std::fmt::Display) -> ImageError {
     ImageError::Copy(format!("{}: {why}", file.display()))

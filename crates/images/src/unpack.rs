@@ -57,7 +57,7 @@ fn plan_layers_mapped(
             .digest
             .parse()
             .map_err(|e| bad(format!("layer digest {:?}: {e}", link.digest)))?;
-        if !is_layer_media_type(&link.media_type) {
+        if !media::is_layer(&link.media_type) {
             return Err(bad(format!(
                 "layer {blob} has media type {:?}, which is not a layer Aurora can unpack",
                 link.media_type
@@ -105,19 +105,6 @@ fn diff_ids(config: &Value) -> std::result::Result<Vec<Digest>, String> {
                 .map_err(|e| format!("diff_id {text:?}: {e}"))
         })
         .collect()
-}
-
-fn is_layer_media_type(media_type: &str) -> bool {
-    matches!(
-        media::essence(media_type),
-        media::OCI_LAYER_TAR
-            | media::OCI_LAYER_GZIP
-            | media::OCI_LAYER_ZSTD
-            | media::OCI_NONDISTRIBUTABLE_LAYER_GZIP
-            | media::DOCKER_LAYER_GZIP
-            | media::DOCKER_FOREIGN_LAYER_GZIP
-            | media::DOCKER_LAYER_TAR
-    )
 }
 
 /// How to unpack.

@@ -28,20 +28,11 @@ impl Compression {
     /// The compression a layer media type names (OCI or Docker, distributable or not).
     /// Unknown media types are refused rather than guessed.
     pub fn from_media_type(media_type: &str) -> Result<Self, ErrorKind> {
-        let essence = media::essence(media_type);
-        match essence {
-            media::OCI_LAYER_TAR
-            | media::DOCKER_LAYER_TAR
-            | "application/vnd.oci.image.layer.nondistributable.v1.tar" => Ok(Compression::None),
-            media::OCI_LAYER_GZIP
-            | media::DOCKER_LAYER_GZIP
-            | media::DOCKER_FOREIGN_LAYER_GZIP
-            | media::OCI_NONDISTRIBUTABLE_LAYER_GZIP => Ok(Compression::Gzip),
-            media::OCI_LAYER_ZSTD
-            | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => {
-                Ok(Compression::Zstd)
-            }
-            _ => Err(ErrorKind::Unsupported(format!(
+        match media::layer(media_type).map(|layer| layer.compression) {
+            Some(media::LayerCompression::None) => Ok(Compression::None),
+            Some(media::LayerCompression::Gzip) => Ok(Compression::Gzip),
+            Some(media::LayerCompression::Zstd) => Ok(Compression::Zstd),
+            None => Err(ErrorKind::Unsupported(format!(
                 "layer media type {media_type:?} (known: tar, tar+gzip, tar+zstd)"
             ))),
         }
