@@ -36,12 +36,12 @@ pub(crate) fn write(
         .config
         .as_ref()
         .ok_or_else(|| fail(file, "the image has no config"))?;
-    let config_digest: Digest = parse_digest(&config_link.digest, file)?;
+    let config_digest = config_link.digest.clone();
     let config_bytes = from.read_blob(&config_digest, media::MAX_CONFIG_BYTES)?;
     std::fs::create_dir_all(scratch).map_err(|e| fail(scratch, e))?;
     let mut layer_files = Vec::new();
     for link in &manifest.layers {
-        let digest = parse_digest(&link.digest, file)?;
+        let digest = link.digest.clone();
         let compression =
             Compression::from_media_type(&link.media_type).unwrap_or(Compression::Detect);
         let blob = from
@@ -405,7 +405,6 @@ fn parse_digest(text: &str, place: &Path) -> Result<Digest> {
 /// The manifest to write: the descriptor's own, or an index's entry for this host.
 fn single_manifest(from: &dyn ReadLayout, descriptor: &Descriptor) -> Result<Digest> {
     let digest = descriptor.digest().clone();
-    let digest: Digest = parse_digest(digest.as_ref(), Path::new("index"))?;
     if media::kind(descriptor.media_type().as_ref()) != Kind::Index {
         return Ok(digest);
     }
@@ -415,7 +414,7 @@ fn single_manifest(from: &dyn ReadLayout, descriptor: &Descriptor) -> Result<Dig
             "{digest}: no image for this host's platform to write as a docker archive"
         ))
     })?;
-    parse_digest(&entry.digest, Path::new("index"))
+    Ok(entry.digest.clone())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The parts of manifests and indexes that say what they reference, read the same way
 //! whatever their family (OCI or Docker schema 2).
 
+use oci_spec::image::Digest;
 use serde::Deserialize;
 
 /// A reference from one document to a blob or another document.
@@ -8,7 +9,7 @@ use serde::Deserialize;
 pub struct Link {
     #[serde(rename = "mediaType", default)]
     pub media_type: String,
-    pub digest: String,
+    pub digest: Digest,
     #[serde(default)]
     pub size: u64,
     #[serde(default)]
@@ -26,6 +27,22 @@ pub struct LinkPlatform {
     pub variant: Option<String>,
 }
 
+impl Link {
+    /// The link an index entry or any other descriptor makes.
+    pub fn from_descriptor(descriptor: &oci_spec::image::Descriptor) -> Self {
+        Link {
+            media_type: descriptor.media_type().to_string(),
+            digest: descriptor.digest().clone(),
+            size: descriptor.size(),
+            platform: descriptor.platform().as_ref().map(|p| LinkPlatform {
+                os: p.os().to_string(),
+                architecture: p.architecture().to_string(),
+                variant: p.variant().clone(),
+            }),
+        }
+    }
+}
+
 impl LinkPlatform {
     pub fn display(&self) -> String {
         match &self.variant {
@@ -36,7 +53,7 @@ impl LinkPlatform {
 }
 
 /// Everything a manifest (config, layers) or an index (manifests) links to.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct Document {
     #[serde(default)]
     pub manifests: Vec<Link>,
@@ -87,23 +104,55 @@ mod tests {
     #[test]
     fn reads_docker_lists_and_oci_manifests_alike() {
         let list = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json",
-            "manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"sha256:aa","size":7,
+            "manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","size":7,
             "platform":{"architecture":"arm","os":"linux","variant":"v7","features":["x"]}}]}"#;
         let doc = Document::parse(list).unwrap();
         assert_eq!(
             doc.manifests[0].platform.as_ref().unwrap().display(),
             "linux/arm/v7"
         );
-        let manifest = br#"{"schemaVersion":2,"config":{"mediaType":"c","digest":"sha256:cc","size":1},
-            "layers":[{"mediaType":"l","digest":"sha256:11","size":2},{"mediaType":"l","digest":"sha256:22","size":3}]}"#;
-        let doc = Document::parse(manifest).unwrap();
-        let digests: Vec<&str> = doc.links().map(|l| l.digest.as_str()).collect();
-        assert_eq!(digests, ["sha256:cc", "sha256:11", "sha256:22"]);
+        let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"c","digest":"{}","size":1}},
+            "layers":[{{"mediaType":"l","digest":"{}","size":2}},{{"mediaType":"l","digest":"{}","size":3}}]}}"#,
+            digest('c'),
+            digest('1'),
+            digest('2')
+        );
+        let doc = Document::parse(manifest.as_bytes()).unwrap();
+        let digests: Vec<String> = doc.links().map(|l| l.digest.to_string()).collect();
+        assert_eq!(digests, [digest('c'), digest('1'), digest('2')]);
     }
 
     #[test]
     fn rejects_negative_sizes_and_missing_digests() {
-        assert!(Document::parse(br#"{"layers":[{"digest":"sha256:aa","size":-1}]}"#).is_err());
+        let negative = format!(
+            r#"{{"layers":[{{"digest":"sha256:{}","size":-1}}]}}"#,
+            "a".repeat(64)
+        );
+        assert!(Document::parse(negative.as_bytes()).is_err());
         assert!(Document::parse(br#"{"layers":[{"size":1}]}"#).is_err());
+    }
+
+    #[test]
+    fn digests_are_parsed_once_and_malformed_ones_refuse_the_document() {
+        let good = format!("sha256:{}", "a".repeat(64));
+        let doc =
+            Document::parse(format!(r#"{{"layers":[{{"digest":"{good}","size":1}}]}}"#).as_bytes())
+                .unwrap();
+        assert_eq!(doc.layers[0].digest.digest(), "a".repeat(64));
+        for bad in [
+            "sha256:aa",
+            "sha256",
+            "",
+            "sha256:../../etc/passwd",
+            "SHA256:AA",
+        ] {
+            let json = format!(r#"{{"layers":[{{"digest":"{bad}","size":1}}]}}"#);
+            assert!(
+                Document::parse(json.as_bytes()).is_err(),
+                "{bad:?} was accepted"
+            );
+        }
     }
 }

@@ -41,6 +41,8 @@ pub enum StoreError {
     },
     #[error("manifest {digest} is damaged ({reason}); nothing was collected: remove the images that use it (`imageadm rm`), then collect again")]
     Damaged { digest: String, reason: String },
+    #[error("document {digest} cannot be followed: {reason}")]
+    BadDocument { digest: String, reason: String },
     #[error("no image named {0} in the store")]
     RefNotFound(String),
     #[error("{path} is larger than {limit} bytes, the most it may be; it was not read")]

@@ -16,6 +16,7 @@ mod fsutil;
 mod gc;
 mod index;
 mod layout;
+mod walk;
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ pub use gc::GcReport;
 pub use layout::{ref_name, REF_NAME_ANNOTATION};
 pub use layout::{LayoutReader, ReadLayout};
 pub use oci_spec::image::{Descriptor, ImageIndex};
+pub use walk::{walk, Walked, MAX_DEPTH};
 
 const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
