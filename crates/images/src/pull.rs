@@ -146,7 +146,7 @@ pub async fn pull(
 }
 
 /// The annotation recording, on a name in index.json, the digest the registry gave for it.
-pub const SOURCE_DIGEST_ANNOTATION: &str = "org.aurora.image.source.digest";
+pub const SOURCE_DIGEST_ANNOTATION: &str = aurora_store::SOURCE_DIGEST_ANNOTATION;
 
 /// The manifests (and index) as they will be stored: Docker schema 2 documents converted to
 /// OCI, an index pointed at its converted children.

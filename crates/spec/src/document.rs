@@ -1,8 +1,10 @@
 //! The parts of manifests and indexes that say what they reference, read the same way
 //! whatever their family (OCI or Docker schema 2).
 
+use std::collections::BTreeMap;
+
 use oci_spec::image::Digest;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A reference from one document to a blob or another document.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -97,6 +99,52 @@ impl Document {
     }
 }
 
+/// A manifest Aurora writes (commit, SmartOS import): serialised through this type, with its
+/// fields in the order (alphabetical) and the shape the images it has always written have, so
+/// their digests stay the same.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NewManifest {
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    pub config: NewLink,
+    pub layers: Vec<NewLink>,
+    #[serde(rename = "mediaType")]
+    pub media_type: &'static str,
+    #[serde(rename = "schemaVersion")]
+    pub schema_version: u32,
+}
+
+/// A descriptor as [`NewManifest`] writes it: digest, media type and size, nothing else.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NewLink {
+    pub digest: Digest,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub size: u64,
+}
+
+impl NewManifest {
+    /// An OCI image manifest of `config` (an OCI config) and `layers`.
+    pub fn oci(
+        config: NewLink,
+        layers: Vec<NewLink>,
+        annotations: BTreeMap<String, String>,
+    ) -> Self {
+        NewManifest {
+            annotations,
+            config,
+            layers,
+            media_type: crate::media::OCI_MANIFEST,
+            schema_version: 2,
+        }
+    }
+
+    /// The bytes to store; their sha256 is the manifest's digest.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +170,37 @@ mod tests {
         let doc = Document::parse(manifest.as_bytes()).unwrap();
         let digests: Vec<String> = doc.links().map(|l| l.digest.to_string()).collect();
         assert_eq!(digests, [digest('c'), digest('1'), digest('2')]);
+    }
+
+    #[test]
+    fn a_new_manifest_is_written_as_the_json_it_replaces_byte_for_byte() {
+        let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let link = |c: char, media_type: &str, size: u64| NewLink {
+            digest: digest(c).parse().unwrap(),
+            media_type: media_type.to_string(),
+            size,
+        };
+        let layers = vec![link('1', crate::media::OCI_LAYER_GZIP, 10)];
+        let config = link('c', crate::media::OCI_CONFIG, 5);
+        let annotations = BTreeMap::from([
+            ("z".to_string(), "last".to_string()),
+            ("a".to_string(), "first".to_string()),
+        ]);
+        // What commit wrote with `json!` before (serde_json sorts the keys of its maps).
+        let mut old = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": crate::media::OCI_MANIFEST,
+            "config": {"mediaType": crate::media::OCI_CONFIG, "digest": digest('c'), "size": 5},
+            "layers": [{"mediaType": crate::media::OCI_LAYER_GZIP, "digest": digest('1'), "size": 10}],
+        });
+        let without = NewManifest::oci(config.clone(), layers.clone(), BTreeMap::new());
+        assert_eq!(
+            without.to_bytes().unwrap(),
+            serde_json::to_vec(&old).unwrap()
+        );
+        old["annotations"] = serde_json::json!(annotations);
+        let with = NewManifest::oci(config, layers, annotations);
+        assert_eq!(with.to_bytes().unwrap(), serde_json::to_vec(&old).unwrap());
     }
 
     #[test]
