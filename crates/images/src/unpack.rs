@@ -63,7 +63,7 @@ fn plan_layers_mapped(
         let id = match id_map {
             None => LayerId::from_chain_id(chain_id),
             Some(map) => LayerId::from_chain_id(&aurora_spec::sha256_digest(
-                format!("{chain_id} mapped {}", id_map_text(map)).as_bytes(),
+                format!("{chain_id} mapped {map}").as_bytes(),
             )),
         };
         planned.push(PlannedLayer {
@@ -75,18 +75,6 @@ fn plan_layers_mapped(
         });
     }
     Ok(planned)
-}
-
-/// `u:CONTAINER:HOST:LEN,…;g:…`, the map as its ID derivation and the bundle note spell it.
-fn id_map_text(map: &aurora_layers::IdMap) -> String {
-    let ranges = |prefix: &str, ranges: &[aurora_layers::IdRange]| {
-        ranges
-            .iter()
-            .map(|r| format!("{prefix}:{}:{}:{}", r.container, r.host, r.len))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    format!("{};{}", ranges("u", &map.uids), ranges("g", &map.gids))
 }
 
 fn diff_ids(config: &Value) -> std::result::Result<Vec<Digest>, String> {
@@ -241,17 +229,7 @@ fn write_bundle(
     let converted = aurora_bundle::convert(&image.name, config, rootfs, &options.overrides)?;
     let mut spec = converted.spec;
     if let Some(map) = &options.id_map {
-        let ranges = |ranges: &[aurora_layers::IdRange]| -> Vec<aurora_bundle::IdMapping> {
-            ranges
-                .iter()
-                .map(|r| aurora_bundle::IdMapping {
-                    container_id: r.container,
-                    host_id: r.host,
-                    size: r.len,
-                })
-                .collect()
-        };
-        aurora_bundle::add_user_namespace(&mut spec, &ranges(&map.uids), &ranges(&map.gids))?;
+        aurora_bundle::add_user_namespace(&mut spec, &map.uids, &map.gids)?;
     }
     // The rootfs lives in the driver's storage; config.json names it absolutely, and the
     // `rootfs` link in the bundle shows where it is.
