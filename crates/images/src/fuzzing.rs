@@ -188,7 +188,7 @@ pub fn check_docker_archive(data: &[u8], scratch: &Path) {
         for link in &document.layers {
             let digest = &link.digest;
             assert_eq!(
-                store.blob_size(&digest).expect("stat"),
+                store.blob_size(digest).expect("stat"),
                 Some(link.size),
                 "layer {digest}"
             );

@@ -92,7 +92,7 @@ fn put_image_refuses_layers_that_are_not_stored_and_names_nothing() {
             "app",
             &NewImage {
                 config: &config,
-                layers: &[missing.clone()],
+                layers: std::slice::from_ref(&missing),
                 annotations: BTreeMap::new(),
             },
         )
