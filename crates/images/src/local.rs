@@ -45,56 +45,11 @@ pub struct Inspection {
 /// or a unique digest prefix of at least 6 hex digits (`sha256:` optional). A digest in a
 /// reference must match: the stored digest, or the one the registry gave when it was pulled.
 pub fn find_image(store: &Store, text: &str) -> Result<(String, Descriptor)> {
-    if let Ok(image) = ImageRef::parse(text) {
-        let named = store.find_ref(&image.store_name())?;
-        match (image.digest(), named) {
-            (None, Some(found)) => return Ok((image.store_name(), found)),
-            (Some(digest), Some(found)) if has_digest(&found, digest.as_ref()) => {
-                return Ok((image.store_name(), found))
-            }
-            (Some(digest), _) => {
-                let same_repository = store.list_refs()?.into_iter().find(|(name, d)| {
-                    has_digest(d, digest.as_ref())
-                        && ImageRef::parse(name).is_ok_and(|n| n.name() == image.name())
-                });
-                if let Some(found) = same_repository {
-                    return Ok(found);
-                }
-            }
-            (None, None) => {}
-        }
-    }
-    let hex = text.strip_prefix("sha256:").unwrap_or(text);
-    if hex.len() >= 6 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        let prefix = format!("sha256:{}", hex.to_ascii_lowercase());
-        let mut matches: Vec<(String, Descriptor)> = store
-            .list_refs()?
-            .into_iter()
-            .filter(|(_, d)| d.digest().to_string().starts_with(&prefix))
-            .collect();
-        matches.sort_by_key(|(_, d)| d.digest().to_string());
-        let mut digests: Vec<String> = matches
-            .iter()
-            .map(|(_, d)| d.digest().to_string())
-            .collect();
-        digests.dedup();
-        match digests.len() {
-            0 => {}
-            1 => return Ok(matches.swap_remove(0)),
-            _ => return Err(ImageError::Ambiguous(text.to_string())),
-        }
-    }
-    Err(ImageError::NotInStore(text.to_string()))
-}
-
-/// Whether a name's descriptor is, or was pulled as, `digest`.
-fn has_digest(descriptor: &Descriptor, digest: &str) -> bool {
-    descriptor.digest().as_ref() == digest
-        || descriptor
-            .annotations()
-            .as_ref()
-            .and_then(|a| a.get(crate::SOURCE_DIGEST_ANNOTATION))
-            .is_some_and(|source| source == digest)
+    store.find_image(text).map_err(|e| match e {
+        aurora_store::StoreError::RefNotFound(text) => ImageError::NotInStore(text),
+        aurora_store::StoreError::Ambiguous(text) => ImageError::Ambiguous(text),
+        other => other.into(),
+    })
 }
 
 /// Every named image, in index order.
