@@ -42,7 +42,7 @@ pub use convert::{
 pub use defaults::{default_spec, DEFAULT_HOSTNAME, DEFAULT_PATH, OCI_VERSION};
 pub use error::BundleError;
 pub use user::{resolve_user, ResolvedUser, MAX_ID_FILE_SIZE};
-pub use userns::{add_user_namespace, IdMapping};
+pub use userns::add_user_namespace;
 
 /// The runtime configuration as a JSON value in canonical form: object keys sorted and
 /// capability sets sorted, so that the same spec always gives the same bytes (oci-spec

@@ -5,22 +5,16 @@ use oci_spec::runtime::{
     LinuxIdMapping, LinuxIdMappingBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, Spec,
 };
 
-use crate::BundleError;
+use aurora_spec::idmap::IdRange;
 
-/// `size` ids from `container_id` on are `host_id` on, as in `/proc/PID/uid_map`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IdMapping {
-    pub container_id: u32,
-    pub host_id: u32,
-    pub size: u32,
-}
+use crate::BundleError;
 
 /// Adds a user namespace with these uid and gid mappings to `spec` (replacing mappings it
 /// had).
 pub fn add_user_namespace(
     spec: &mut Spec,
-    uids: &[IdMapping],
-    gids: &[IdMapping],
+    uids: &[IdRange],
+    gids: &[IdRange],
 ) -> Result<(), BundleError> {
     let mut linux = spec.linux().clone().unwrap_or_default();
     let mut namespaces = linux.namespaces().clone().unwrap_or_default();
@@ -41,14 +35,14 @@ pub fn add_user_namespace(
     Ok(())
 }
 
-fn mappings(ranges: &[IdMapping]) -> Result<Vec<LinuxIdMapping>, BundleError> {
+fn mappings(ranges: &[IdRange]) -> Result<Vec<LinuxIdMapping>, BundleError> {
     ranges
         .iter()
         .map(|r| {
             LinuxIdMappingBuilder::default()
-                .container_id(r.container_id)
-                .host_id(r.host_id)
-                .size(r.size)
+                .container_id(r.container)
+                .host_id(r.host)
+                .size(r.len)
                 .build()
                 .map_err(|e| BundleError::Invalid(format!("id mapping: {e}")))
         })
@@ -62,10 +56,10 @@ mod tests {
     #[test]
     fn the_namespace_and_mappings_are_added_once() {
         let mut spec = crate::default_spec();
-        let map = [IdMapping {
-            container_id: 0,
-            host_id: 100_000,
-            size: 65_536,
+        let map = [IdRange {
+            container: 0,
+            host: 100_000,
+            len: 65_536,
         }];
         add_user_namespace(&mut spec, &map, &map).unwrap();
         add_user_namespace(&mut spec, &map, &map).unwrap();

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use aurora_layers::{ChangeSource, PackOptions, PackReport};
-use aurora_spec::{media, Digest, ImageRef};
+use aurora_spec::{Digest, ImageRef};
 use aurora_storage::{ContainerChanges, Driver, LayerId};
 use aurora_store::Store;
 use serde_json::{json, Map, Value};
@@ -334,36 +334,22 @@ fn put_image_parts(
 ) -> Result<(Digest, Digest)> {
     let config_bytes = serde_json::to_vec(config)
         .map_err(|e| ImageError::Commit(format!("serialising the config: {e}")))?;
-    let config_digest = aurora_spec::sha256_digest(&config_bytes);
-    store.put_blob(&config_digest, &config_bytes)?;
-    let layer_links: Vec<Value> = layers
+    let layers: Vec<aurora_spec::document::Link> = layers
         .iter()
-        .map(|l| json!({"mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size}))
+        .map(|l| aurora_spec::document::Link {
+            media_type: l.media_type.clone(),
+            digest: l.digest.clone(),
+            size: l.size,
+            platform: None,
+        })
         .collect();
-    let mut manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": media::OCI_MANIFEST,
-        "config": {
-            "mediaType": media::OCI_CONFIG,
-            "digest": config_digest.to_string(),
-            "size": config_bytes.len(),
-        },
-        "layers": layer_links,
-    });
-    if !annotations.is_empty() {
-        manifest["annotations"] = json!(annotations);
-    }
-    let manifest_bytes = serde_json::to_vec(&manifest)
-        .map_err(|e| ImageError::Commit(format!("serialising the manifest: {e}")))?;
-    let manifest_digest = aurora_spec::sha256_digest(&manifest_bytes);
-    store.put_blob(&manifest_digest, &manifest_bytes)?;
-    let descriptor = oci_spec::image::Descriptor::new(
-        oci_spec::image::MediaType::ImageManifest,
-        manifest_bytes.len() as u64,
-        manifest_digest.clone(),
-    );
-    store.set_ref(name, &descriptor)?;
-    Ok((manifest_digest, config_digest))
+    let image = aurora_store::NewImage {
+        config: &config_bytes,
+        layers: &layers,
+        annotations,
+    };
+    let put = store.put_image(name, &image)?;
+    Ok((put.manifest.digest().clone(), put.config))
 }
 
 fn now() -> i64 {

@@ -346,15 +346,15 @@ fn transfer(
     // store of ours, is held by the caller).
     let _writer = to.writer_lock()?;
     let top = descriptor.digest().to_string();
-    let mut pending = vec![(top.clone(), descriptor.media_type().to_string())];
-    let mut seen = std::collections::BTreeSet::new();
+    let mut pending = vec![(
+        descriptor.digest().clone(),
+        descriptor.media_type().to_string(),
+    )];
+    let mut seen = std::collections::HashSet::new();
     while let Some((digest, media_type)) = pending.pop() {
         if !seen.insert(digest.clone()) {
             continue;
         }
-        let digest: Digest = digest
-            .parse()
-            .map_err(|_| ImageError::Copy(format!("bad digest {digest:?} in {top}")))?;
         if matches!(media::kind(&media_type), Kind::Manifest | Kind::Index) {
             let bytes = from.read_blob(&digest, media::MAX_MANIFEST_BYTES)?;
             let document = Document::parse(&bytes).map_err(|e| ImageError::BadManifest {

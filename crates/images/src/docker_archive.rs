@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use aurora_layers::{decoder, Compression};
-use aurora_spec::media::{self, Kind};
+use aurora_spec::media::{self, Kind, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
 use aurora_spec::{sha256_digest, Digest, Platform};
 use aurora_store::{copy_capped, read_capped, ReadLayout, Store};
 use oci_spec::image::Descriptor;
@@ -15,10 +15,6 @@ use serde_json::{json, Value};
 
 use crate::error::{ImageError, Result};
 use crate::local::read_document;
-
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 
 fn fail(file: &Path, why: impl std::fmt::Display) -> ImageError {
     ImageError::Copy(format!("{}: {why}", file.display()))
@@ -40,12 +36,12 @@ pub(crate) fn write(
         .config
         .as_ref()
         .ok_or_else(|| fail(file, "the image has no config"))?;
-    let config_digest: Digest = parse_digest(&config_link.digest, file)?;
+    let config_digest = config_link.digest.clone();
     let config_bytes = from.read_blob(&config_digest, media::MAX_CONFIG_BYTES)?;
     std::fs::create_dir_all(scratch).map_err(|e| fail(scratch, e))?;
     let mut layer_files = Vec::new();
     for link in &manifest.layers {
-        let digest = parse_digest(&link.digest, file)?;
+        let digest = link.digest.clone();
         let compression =
             Compression::from_media_type(&link.media_type).unwrap_or(Compression::Detect);
         let blob = from
@@ -409,7 +405,6 @@ fn parse_digest(text: &str, place: &Path) -> Result<Digest> {
 /// The manifest to write: the descriptor's own, or an index's entry for this host.
 fn single_manifest(from: &dyn ReadLayout, descriptor: &Descriptor) -> Result<Digest> {
     let digest = descriptor.digest().clone();
-    let digest: Digest = parse_digest(digest.as_ref(), Path::new("index"))?;
     if media::kind(descriptor.media_type().as_ref()) != Kind::Index {
         return Ok(digest);
     }
@@ -419,7 +414,7 @@ fn single_manifest(from: &dyn ReadLayout, descriptor: &Descriptor) -> Result<Dig
             "{digest}: no image for this host's platform to write as a docker archive"
         ))
     })?;
-    parse_digest(&entry.digest, Path::new("index"))
+    Ok(entry.digest.clone())
 }
 
 #[cfg(test)]

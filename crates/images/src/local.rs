@@ -45,56 +45,11 @@ pub struct Inspection {
 /// or a unique digest prefix of at least 6 hex digits (`sha256:` optional). A digest in a
 /// reference must match: the stored digest, or the one the registry gave when it was pulled.
 pub fn find_image(store: &Store, text: &str) -> Result<(String, Descriptor)> {
-    if let Ok(image) = ImageRef::parse(text) {
-        let named = store.find_ref(&image.store_name())?;
-        match (image.digest(), named) {
-            (None, Some(found)) => return Ok((image.store_name(), found)),
-            (Some(digest), Some(found)) if has_digest(&found, digest.as_ref()) => {
-                return Ok((image.store_name(), found))
-            }
-            (Some(digest), _) => {
-                let same_repository = store.list_refs()?.into_iter().find(|(name, d)| {
-                    has_digest(d, digest.as_ref())
-                        && ImageRef::parse(name).is_ok_and(|n| n.name() == image.name())
-                });
-                if let Some(found) = same_repository {
-                    return Ok(found);
-                }
-            }
-            (None, None) => {}
-        }
-    }
-    let hex = text.strip_prefix("sha256:").unwrap_or(text);
-    if hex.len() >= 6 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        let prefix = format!("sha256:{}", hex.to_ascii_lowercase());
-        let mut matches: Vec<(String, Descriptor)> = store
-            .list_refs()?
-            .into_iter()
-            .filter(|(_, d)| d.digest().to_string().starts_with(&prefix))
-            .collect();
-        matches.sort_by_key(|(_, d)| d.digest().to_string());
-        let mut digests: Vec<String> = matches
-            .iter()
-            .map(|(_, d)| d.digest().to_string())
-            .collect();
-        digests.dedup();
-        match digests.len() {
-            0 => {}
-            1 => return Ok(matches.swap_remove(0)),
-            _ => return Err(ImageError::Ambiguous(text.to_string())),
-        }
-    }
-    Err(ImageError::NotInStore(text.to_string()))
-}
-
-/// Whether a name's descriptor is, or was pulled as, `digest`.
-fn has_digest(descriptor: &Descriptor, digest: &str) -> bool {
-    descriptor.digest().as_ref() == digest
-        || descriptor
-            .annotations()
-            .as_ref()
-            .and_then(|a| a.get(crate::SOURCE_DIGEST_ANNOTATION))
-            .is_some_and(|source| source == digest)
+    store.find_image(text).map_err(|e| match e {
+        aurora_store::StoreError::RefNotFound(text) => ImageError::NotInStore(text),
+        aurora_store::StoreError::Ambiguous(text) => ImageError::Ambiguous(text),
+        other => other.into(),
+    })
 }
 
 /// Every named image, in index order.
@@ -138,13 +93,11 @@ fn describe_tree(
     match media::kind(&media_type) {
         Kind::Index => {
             for child in &document.manifests {
-                let Ok(digest) = child.digest.parse::<Digest>() else {
-                    continue;
-                };
+                let digest = child.digest.clone();
                 if store.blob_size(&digest)?.is_none() {
                     continue;
                 }
-                sizes.insert(child.digest.clone(), child.size);
+                sizes.insert(child.digest.to_string(), child.size);
                 let child_descriptor =
                     Descriptor::new(child.media_type.as_str().into(), child.size, digest);
                 describe_tree(store, &child_descriptor, summary, sizes)?;
@@ -152,7 +105,7 @@ fn describe_tree(
         }
         Kind::Manifest => {
             for link in document.config.iter().chain(&document.layers) {
-                sizes.insert(link.digest.clone(), link.size);
+                sizes.insert(link.digest.to_string(), link.size);
             }
             if let Some(config) = read_config(store, &document)? {
                 if summary.created.is_none() {
@@ -205,13 +158,10 @@ fn read_config(store: &Store, manifest: &Document) -> Result<Option<Value>> {
     let Some(link) = &manifest.config else {
         return Ok(None);
     };
-    let Ok(digest) = link.digest.parse::<Digest>() else {
-        return Ok(None);
-    };
-    if store.blob_size(&digest)?.is_none() {
+    if store.blob_size(&link.digest)?.is_none() {
         return Ok(None);
     }
-    read_json(store, &digest, media::MAX_CONFIG_BYTES).map(Some)
+    read_json(store, &link.digest, media::MAX_CONFIG_BYTES).map(Some)
 }
 
 /// An image in the store, resolved to one platform's manifest and config.
@@ -242,11 +192,7 @@ pub(crate) fn resolve(store: &Store, text: &str, platform: Option<&Platform>) ->
             &manifest_digest,
             media::MAX_MANIFEST_BYTES,
         )?);
-        manifest_digest = entry.digest.parse().map_err(|_| ImageError::BadManifest {
-            reference: name.clone(),
-            digest: manifest_digest.to_string(),
-            reason: format!("bad digest {:?}", entry.digest),
-        })?;
+        manifest_digest = entry.digest.clone();
     }
     let mut resolved = resolve_manifest(store, &name, &manifest_digest)?;
     resolved.descriptor = descriptor;

@@ -146,7 +146,7 @@ pub async fn pull(
 }
 
 /// The annotation recording, on a name in index.json, the digest the registry gave for it.
-pub const SOURCE_DIGEST_ANNOTATION: &str = "org.aurora.image.source.digest";
+pub const SOURCE_DIGEST_ANNOTATION: &str = aurora_store::SOURCE_DIGEST_ANNOTATION;
 
 /// The manifests (and index) as they will be stored: Docker schema 2 documents converted to
 /// OCI, an index pointed at its converted children.
@@ -225,14 +225,6 @@ fn parse_document(image: &ImageRef, manifest: &FetchedManifest) -> Result<Docume
     })
 }
 
-fn parse_link_digest(image: &ImageRef, owner: &Digest, link: &Link) -> Result<Digest> {
-    link.digest.parse().map_err(|e| ImageError::BadManifest {
-        reference: image.to_string(),
-        digest: owner.to_string(),
-        reason: format!("bad digest {:?}: {e}", link.digest),
-    })
-}
-
 /// The index entry for `wanted`, or an error listing the platforms the index has.
 pub(crate) fn entry_for<'d>(
     document: &'d Document,
@@ -255,7 +247,7 @@ async fn fetch_child(
     index: &FetchedManifest,
     link: &Link,
 ) -> Result<Resolved> {
-    let digest = parse_link_digest(image, &index.digest, link)?;
+    let digest = link.digest.clone();
     if link.size > media::MAX_MANIFEST_BYTES {
         return Err(aurora_registry::RegistryError::ManifestTooLarge {
             reference: format!("{}@{}", image.name(), digest),
@@ -341,7 +333,7 @@ fn blobs_of(
             });
         }
         for link in std::iter::once(config).chain(&document.layers) {
-            let digest = parse_link_digest(image, owner, link)?;
+            let digest = link.digest.clone();
             client.check_blob_size(image, &digest, link.size)?;
             blobs.insert(digest.to_string(), (digest, link.size));
         }

@@ -179,10 +179,7 @@ fn collect(
     let mut blobs: Vec<Blob> = Vec::new();
     let mut add_blobs = |document: &Document, digest: &Digest| -> Result<()> {
         for link in document.config.iter().chain(document.layers.iter()) {
-            let blob: Digest = link
-                .digest
-                .parse()
-                .map_err(|_| bad(digest, format!("bad digest {:?}", link.digest)))?;
+            let blob = link.digest.clone();
             if store.blob_size(&blob)?.is_none() {
                 return Err(bad(
                     digest,
@@ -200,10 +197,7 @@ fn collect(
     };
     if media::kind(top_media) == Kind::Index {
         for link in &top_document.manifests {
-            let child: Digest = link
-                .digest
-                .parse()
-                .map_err(|_| bad(top, format!("bad digest {:?}", link.digest)))?;
+            let child = link.digest.clone();
             let (manifest, document) = read(&child, &link.media_type)?;
             add_blobs(&document, &child)?;
             manifests.push(manifest);

@@ -53,11 +53,8 @@ fn plan_layers_mapped(
     let chain = chain_ids(&diff_ids);
     let mut planned: Vec<PlannedLayer> = Vec::with_capacity(layers.len());
     for ((link, diff_id), chain_id) in layers.iter().zip(diff_ids).zip(&chain) {
-        let blob: Digest = link
-            .digest
-            .parse()
-            .map_err(|e| bad(format!("layer digest {:?}: {e}", link.digest)))?;
-        if !is_layer_media_type(&link.media_type) {
+        let blob = link.digest.clone();
+        if !media::is_layer(&link.media_type) {
             return Err(bad(format!(
                 "layer {blob} has media type {:?}, which is not a layer Aurora can unpack",
                 link.media_type
@@ -66,7 +63,7 @@ fn plan_layers_mapped(
         let id = match id_map {
             None => LayerId::from_chain_id(chain_id),
             Some(map) => LayerId::from_chain_id(&aurora_spec::sha256_digest(
-                format!("{chain_id} mapped {}", id_map_text(map)).as_bytes(),
+                format!("{chain_id} mapped {map}").as_bytes(),
             )),
         };
         planned.push(PlannedLayer {
@@ -78,18 +75,6 @@ fn plan_layers_mapped(
         });
     }
     Ok(planned)
-}
-
-/// `u:CONTAINER:HOST:LEN,…;g:…`, the map as its ID derivation and the bundle note spell it.
-fn id_map_text(map: &aurora_layers::IdMap) -> String {
-    let ranges = |prefix: &str, ranges: &[aurora_layers::IdRange]| {
-        ranges
-            .iter()
-            .map(|r| format!("{prefix}:{}:{}:{}", r.container, r.host, r.len))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    format!("{};{}", ranges("u", &map.uids), ranges("g", &map.gids))
 }
 
 fn diff_ids(config: &Value) -> std::result::Result<Vec<Digest>, String> {
@@ -105,19 +90,6 @@ fn diff_ids(config: &Value) -> std::result::Result<Vec<Digest>, String> {
                 .map_err(|e| format!("diff_id {text:?}: {e}"))
         })
         .collect()
-}
-
-fn is_layer_media_type(media_type: &str) -> bool {
-    matches!(
-        media::essence(media_type),
-        media::OCI_LAYER_TAR
-            | media::OCI_LAYER_GZIP
-            | media::OCI_LAYER_ZSTD
-            | media::OCI_NONDISTRIBUTABLE_LAYER_GZIP
-            | media::DOCKER_LAYER_GZIP
-            | media::DOCKER_FOREIGN_LAYER_GZIP
-            | media::DOCKER_LAYER_TAR
-    )
 }
 
 /// How to unpack.
@@ -257,17 +229,7 @@ fn write_bundle(
     let converted = aurora_bundle::convert(&image.name, config, rootfs, &options.overrides)?;
     let mut spec = converted.spec;
     if let Some(map) = &options.id_map {
-        let ranges = |ranges: &[aurora_layers::IdRange]| -> Vec<aurora_bundle::IdMapping> {
-            ranges
-                .iter()
-                .map(|r| aurora_bundle::IdMapping {
-                    container_id: r.container,
-                    host_id: r.host,
-                    size: r.len,
-                })
-                .collect()
-        };
-        aurora_bundle::add_user_namespace(&mut spec, &ranges(&map.uids), &ranges(&map.gids))?;
+        aurora_bundle::add_user_namespace(&mut spec, &map.uids, &map.gids)?;
     }
     // The rootfs lives in the driver's storage; config.json names it absolutely, and the
     // `rootfs` link in the bundle shows where it is.

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use aurora_spec::media;
 use aurora_spec::Digest;
 
+pub use aurora_spec::idmap::{IdMap, IdRange};
+
 use crate::{ErrorKind, Limit, SharedBudget};
 
 /// How the layer blob is compressed.
@@ -28,20 +30,11 @@ impl Compression {
     /// The compression a layer media type names (OCI or Docker, distributable or not).
     /// Unknown media types are refused rather than guessed.
     pub fn from_media_type(media_type: &str) -> Result<Self, ErrorKind> {
-        let essence = media::essence(media_type);
-        match essence {
-            media::OCI_LAYER_TAR
-            | media::DOCKER_LAYER_TAR
-            | "application/vnd.oci.image.layer.nondistributable.v1.tar" => Ok(Compression::None),
-            media::OCI_LAYER_GZIP
-            | media::DOCKER_LAYER_GZIP
-            | media::DOCKER_FOREIGN_LAYER_GZIP
-            | media::OCI_NONDISTRIBUTABLE_LAYER_GZIP => Ok(Compression::Gzip),
-            media::OCI_LAYER_ZSTD
-            | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => {
-                Ok(Compression::Zstd)
-            }
-            _ => Err(ErrorKind::Unsupported(format!(
+        match media::layer(media_type).map(|layer| layer.compression) {
+            Some(media::LayerCompression::None) => Ok(Compression::None),
+            Some(media::LayerCompression::Gzip) => Ok(Compression::Gzip),
+            Some(media::LayerCompression::Zstd) => Ok(Compression::Zstd),
+            None => Err(ErrorKind::Unsupported(format!(
                 "layer media type {media_type:?} (known: tar, tar+gzip, tar+zstd)"
             ))),
         }
@@ -94,40 +87,6 @@ pub enum Ownership {
     Map(IdMap),
     /// Leave every file owned by the user applying the layer (unprivileged use).
     Ignore,
-}
-
-/// A user-namespace style id map: container ids to host ids.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct IdMap {
-    pub uids: Vec<IdRange>,
-    pub gids: Vec<IdRange>,
-}
-
-/// `len` ids from `container` on map to `host` on, as in `/proc/PID/uid_map`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IdRange {
-    pub container: u32,
-    pub host: u32,
-    pub len: u32,
-}
-
-impl IdMap {
-    /// The host uid for a container uid, if the map covers it.
-    pub fn uid(&self, id: u32) -> Option<u32> {
-        map_id(&self.uids, id)
-    }
-
-    /// The host gid for a container gid, if the map covers it.
-    pub fn gid(&self, id: u32) -> Option<u32> {
-        map_id(&self.gids, id)
-    }
-}
-
-fn map_id(ranges: &[IdRange], id: u32) -> Option<u32> {
-    ranges
-        .iter()
-        .find(|r| id >= r.container && u64::from(id - r.container) < u64::from(r.len))
-        .and_then(|r| r.host.checked_add(id - r.container))
 }
 
 /// How to apply one layer.
@@ -262,34 +221,5 @@ mod tests {
         );
         assert_eq!(Compression::from_magic(b"etc/"), Compression::None);
         assert_eq!(Compression::from_magic(b""), Compression::None);
-    }
-
-    #[test]
-    fn id_maps_cover_their_ranges_only() {
-        let map = IdMap {
-            uids: vec![IdRange {
-                container: 0,
-                host: 100000,
-                len: 65536,
-            }],
-            gids: vec![
-                IdRange {
-                    container: 0,
-                    host: 1000,
-                    len: 1,
-                },
-                IdRange {
-                    container: 1,
-                    host: 200001,
-                    len: 10,
-                },
-            ],
-        };
-        assert_eq!(map.uid(0), Some(100000));
-        assert_eq!(map.uid(65535), Some(165535));
-        assert_eq!(map.uid(65536), None);
-        assert_eq!(map.gid(0), Some(1000));
-        assert_eq!(map.gid(5), Some(200005));
-        assert_eq!(map.gid(11), None);
     }
 }

@@ -6,6 +6,7 @@ pub mod digest;
 pub mod document;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod idmap;
 pub mod media;
 pub mod platform;
 pub mod reference;

@@ -13,8 +13,12 @@ pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar
 pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+pub const OCI_NONDISTRIBUTABLE_LAYER_TAR: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar";
 pub const OCI_NONDISTRIBUTABLE_LAYER_GZIP: &str =
     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+pub const OCI_NONDISTRIBUTABLE_LAYER_ZSTD: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
@@ -52,6 +56,52 @@ pub fn kind(media_type: &str) -> Kind {
         DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED => Kind::Schema1,
         _ => Kind::Other,
     }
+}
+
+/// How a layer blob's tar stream is compressed, as its media type says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LayerCompression {
+    /// A plain tar stream (`…tar`).
+    None,
+    /// gzip (`…tar+gzip`, Docker's `…diff.tar.gzip`).
+    Gzip,
+    /// zstd (`…tar+zstd`).
+    Zstd,
+}
+
+/// What a layer media type says about its blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LayerMedia {
+    pub compression: LayerCompression,
+    /// `false` for OCI's non-distributable and Docker's foreign layers. They are layers all
+    /// the same and unpack as any other; the image spec only says a registry may refuse to
+    /// hold them, so a pull still fetches them from the registry (or finds them locally).
+    pub distributable: bool,
+}
+
+/// The one list of layer media types Aurora accepts (OCI's and Docker schema 2's; tar, gzip and
+/// zstd; distributable or not), for every flow that unpacks, packs or copies layers. `None` for
+/// anything else, which is refused rather than guessed.
+pub fn layer(media_type: &str) -> Option<LayerMedia> {
+    use LayerCompression::{Gzip, None as Tar, Zstd};
+    let (compression, distributable) = match essence(media_type) {
+        OCI_LAYER_TAR | DOCKER_LAYER_TAR => (Tar, true),
+        OCI_LAYER_GZIP | DOCKER_LAYER_GZIP => (Gzip, true),
+        OCI_LAYER_ZSTD => (Zstd, true),
+        OCI_NONDISTRIBUTABLE_LAYER_TAR => (Tar, false),
+        OCI_NONDISTRIBUTABLE_LAYER_GZIP | DOCKER_FOREIGN_LAYER_GZIP => (Gzip, false),
+        OCI_NONDISTRIBUTABLE_LAYER_ZSTD => (Zstd, false),
+        _ => return None,
+    };
+    Some(LayerMedia {
+        compression,
+        distributable,
+    })
+}
+
+/// Whether `media_type` is one of the layer media types of [`layer`].
+pub fn is_layer(media_type: &str) -> bool {
+    layer(media_type).is_some()
 }
 
 /// The OCI media type for a Docker schema 2 one: the same bytes under OCI's name, as the
@@ -102,5 +152,60 @@ mod tests {
         assert_eq!(kind(DOCKER_SCHEMA1_SIGNED), Kind::Schema1);
         assert_eq!(kind("application/json"), Kind::Other);
         assert_eq!(kind(""), Kind::Other);
+    }
+
+    #[test]
+    fn every_layer_media_type_of_both_families_is_classified_once() {
+        let cases = [
+            (OCI_LAYER_TAR, LayerCompression::None, true),
+            (DOCKER_LAYER_TAR, LayerCompression::None, true),
+            (OCI_LAYER_GZIP, LayerCompression::Gzip, true),
+            (DOCKER_LAYER_GZIP, LayerCompression::Gzip, true),
+            (OCI_LAYER_ZSTD, LayerCompression::Zstd, true),
+            (
+                OCI_NONDISTRIBUTABLE_LAYER_TAR,
+                LayerCompression::None,
+                false,
+            ),
+            (
+                OCI_NONDISTRIBUTABLE_LAYER_GZIP,
+                LayerCompression::Gzip,
+                false,
+            ),
+            (DOCKER_FOREIGN_LAYER_GZIP, LayerCompression::Gzip, false),
+            (
+                OCI_NONDISTRIBUTABLE_LAYER_ZSTD,
+                LayerCompression::Zstd,
+                false,
+            ),
+        ];
+        for (media_type, compression, distributable) in cases {
+            assert_eq!(
+                layer(media_type),
+                Some(LayerMedia {
+                    compression,
+                    distributable
+                }),
+                "{media_type}"
+            );
+            assert!(is_layer(&format!("{media_type}; foo=bar")), "{media_type}");
+            assert_eq!(kind(media_type), Kind::Other, "a layer is a leaf");
+        }
+    }
+
+    #[test]
+    fn documents_configs_and_unknown_compressions_are_not_layers() {
+        for media_type in [
+            OCI_MANIFEST,
+            OCI_INDEX,
+            OCI_CONFIG,
+            DOCKER_CONFIG,
+            DOCKER_MANIFEST,
+            "application/vnd.oci.image.layer.v1.tar+bzip2",
+            "application/octet-stream",
+            "",
+        ] {
+            assert_eq!(layer(media_type), None, "{media_type:?}");
+        }
     }
 }

@@ -41,6 +41,16 @@ pub enum StoreError {
     },
     #[error("manifest {digest} is damaged ({reason}); nothing was collected: remove the images that use it (`imageadm rm`), then collect again")]
     Damaged { digest: String, reason: String },
+    #[error("document {digest} cannot be followed: {reason}")]
+    BadDocument { digest: String, reason: String },
+    #[error("{0} matches more than one image; give more of the digest or a name")]
+    Ambiguous(String),
+    #[error("{name} has no image for platform {wanted} (it has: {})", available.join(", "))]
+    NoMatchingPlatform {
+        name: String,
+        wanted: String,
+        available: Vec<String>,
+    },
     #[error("no image named {0} in the store")]
     RefNotFound(String),
     #[error("{path} is larger than {limit} bytes, the most it may be; it was not read")]

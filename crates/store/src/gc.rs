@@ -3,13 +3,12 @@
 use std::collections::HashSet;
 use std::fs;
 
-use aurora_spec::document::Document;
-use aurora_spec::media::{self, Kind};
+use aurora_spec::document::Link;
 use aurora_spec::Digest;
 use tracing::debug;
 
 use crate::error::{Result, StoreError};
-use crate::Store;
+use crate::{walk, Store};
 
 /// What a collection removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -35,44 +34,22 @@ impl Store {
         Ok(report)
     }
 
+    /// Everything index.json's names reach. A damaged document anywhere makes collection
+    /// fail: what it references cannot be known, so nothing may be deleted.
     fn reachable_blobs(&self) -> Result<HashSet<String>> {
-        let mut seen = HashSet::new();
-        let mut pending: Vec<(String, String)> = self
+        let roots: Vec<Link> = self
             .read_index()?
             .manifests()
             .iter()
-            .map(|d| (d.digest().to_string(), d.media_type().to_string()))
+            .map(Link::from_descriptor)
             .collect();
-        while let Some((digest, media_type)) = pending.pop() {
-            if !seen.insert(digest.clone()) {
-                continue;
+        match walk::walk(self, roots, |_, _| true) {
+            Ok(walked) => Ok(walk::digests(&walked)),
+            Err(StoreError::BadDocument { digest, reason }) => {
+                Err(StoreError::Damaged { digest, reason })
             }
-            if matches!(media::kind(&media_type), Kind::Index | Kind::Manifest) {
-                pending.extend(self.children_of(&digest)?);
-            }
+            Err(other) => Err(other),
         }
-        Ok(seen)
-    }
-
-    /// The blobs a stored manifest or index names. One that is missing or unreadable makes
-    /// collection fail: what it references cannot be known, so nothing may be deleted.
-    fn children_of(&self, digest: &str) -> Result<Vec<(String, String)>> {
-        let damaged = |reason: String| StoreError::Damaged {
-            digest: digest.to_string(),
-            reason,
-        };
-        let parsed: Digest = digest
-            .parse()
-            .map_err(|e| damaged(format!("bad digest: {e}")))?;
-        let bytes = self
-            .read_blob(&parsed, media::MAX_MANIFEST_BYTES)
-            .map_err(|e| damaged(e.to_string()))?;
-        let document =
-            Document::parse(&bytes).map_err(|e| damaged(format!("not a manifest: {e}")))?;
-        Ok(document
-            .links()
-            .map(|l| (l.digest.clone(), l.media_type.clone()))
-            .collect())
     }
 
     fn remove_unreachable_blobs(

@@ -14,8 +14,10 @@ mod blob;
 mod error;
 mod fsutil;
 mod gc;
+mod image;
 mod index;
 mod layout;
+mod walk;
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -26,9 +28,11 @@ pub use blob::{BlobWriter, VerifiedBlob};
 pub use error::{Result, StoreError};
 pub use fsutil::{copy_capped, read_capped};
 pub use gc::GcReport;
+pub use image::{NewImage, PutImage, StoredImage, SOURCE_DIGEST_ANNOTATION};
 pub use layout::{ref_name, REF_NAME_ANNOTATION};
 pub use layout::{LayoutReader, ReadLayout};
 pub use oci_spec::image::{Descriptor, ImageIndex};
+pub use walk::{walk, Walked, MAX_DEPTH};
 
 const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
