@@ -324,3 +324,21 @@ pub fn remove(store: &Store, text: &str) -> Result<(String, Descriptor)> {
 pub fn gc(store: &Store) -> Result<GcReport> {
     Ok(store.gc()?)
 }
+
+/// The annotation recording, on a name in index.json, the digest the registry gave for it.
+pub const SOURCE_DIGEST_ANNOTATION: &str = "org.aurora.image.source.digest";
+
+/// The index entry for `wanted`, or an error listing the platforms the index has.
+pub fn entry_for<'d>(
+    document: &'d Document,
+    wanted: &Platform,
+    reference: &str,
+) -> Result<&'d Link> {
+    document
+        .entry_for(wanted)
+        .ok_or_else(|| ImageError::NoMatchingPlatform {
+            reference: reference.to_string(),
+            wanted: wanted.to_string(),
+            available: document.platforms(),
+        })
+}

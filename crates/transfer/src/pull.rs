@@ -145,8 +145,6 @@ pub async fn pull(
     })
 }
 
-/// The annotation recording, on a name in index.json, the digest the registry gave for it.
-pub const SOURCE_DIGEST_ANNOTATION: &str = "org.aurora.image.source.digest";
 
 /// The manifests (and index) as they will be stored: Docker schema 2 documents converted to
 /// OCI, an index pointed at its converted children.
@@ -233,20 +231,6 @@ fn parse_link_digest(image: &ImageRef, owner: &Digest, link: &Link) -> Result<Di
     })
 }
 
-/// The index entry for `wanted`, or an error listing the platforms the index has.
-pub(crate) fn entry_for<'d>(
-    document: &'d Document,
-    wanted: &Platform,
-    reference: &str,
-) -> Result<&'d Link> {
-    document
-        .entry_for(wanted)
-        .ok_or_else(|| ImageError::NoMatchingPlatform {
-            reference: reference.to_string(),
-            wanted: wanted.to_string(),
-            available: document.platforms(),
-        })
-}
 
 /// Fetches a child manifest named by an index, checking the index's size and digest.
 async fn fetch_child(
