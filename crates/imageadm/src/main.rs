@@ -1,4 +1,4 @@
-//! `imageadm`: the command line over `aurora-images`.
+//! `imageadm`: the command line over `aurora-images`, `aurora-transfer` and `aurora-smartos`.
 
 mod cli;
 mod config;
@@ -8,7 +8,9 @@ use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use aurora_images::{ImageError, NoProgress, Progress, PullOptions};
+use aurora_images::{ImageError, NoProgress, Progress};
+use aurora_smartos::SmartosError;
+use aurora_transfer::{PullOptions, TransferError};
 use aurora_registry::{
     credentials, ClientConfig, Credential, CredentialStore, RegistryClient, RegistryError,
 };
@@ -60,8 +62,8 @@ fn chain(error: &anyhow::Error) -> String {
 fn exit_code(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
         let registry = cause.downcast_ref::<RegistryError>().or_else(|| {
-            match cause.downcast_ref::<ImageError>() {
-                Some(ImageError::Registry(e)) => Some(e),
+            match cause.downcast_ref::<TransferError>() {
+                Some(TransferError::Registry(e)) => Some(e),
                 _ => None,
             }
         });
@@ -74,9 +76,18 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             ) => return 4,
             _ => {}
         }
-        if let Some(ImageError::NotInStore(_) | ImageError::NoMatchingPlatform { .. }) =
-            cause.downcast_ref::<ImageError>()
-        {
+        // The transfer and SmartOS errors wrap the image flows' error transparently, so it
+        // is not a cause of its own in the chain.
+        let image = cause.downcast_ref::<ImageError>().or_else(|| {
+            match (
+                cause.downcast_ref::<TransferError>(),
+                cause.downcast_ref::<SmartosError>(),
+            ) {
+                (Some(TransferError::Image(e)), _) | (_, Some(SmartosError::Image(e))) => Some(e),
+                _ => None,
+            }
+        });
+        if let Some(ImageError::NotInStore(_) | ImageError::NoMatchingPlatform { .. }) = image {
             return 3;
         }
     }
@@ -113,7 +124,7 @@ fn run(cli: Cli) -> Result<()> {
             chunk_size,
         } => {
             let destination = ImageRef::parse(destination.as_deref().unwrap_or(source))?;
-            let options = aurora_images::PushOptions {
+            let options = aurora_transfer::PushOptions {
                 jobs: usize::from(*jobs),
                 chunk: *chunk_size,
             };
@@ -123,8 +134,8 @@ fn run(cli: Cli) -> Result<()> {
             source,
             destination,
         } => {
-            let from: aurora_images::Location = source.parse()?;
-            let to: aurora_images::Location = destination.parse()?;
+            let from: aurora_transfer::Location = source.parse()?;
+            let to: aurora_transfer::Location = destination.parse()?;
             copy(&cli, &store()?, &from, &to)
         }
         Command::Commit {
@@ -478,7 +489,7 @@ fn pull(cli: &Cli, store: &Store, image: &ImageRef, options: &PullOptions) -> Re
     let client = client(cli, credential_store(cli))?;
     let runtime = runtime()?;
     let result = with_progress(cli, |progress| {
-        runtime.block_on(aurora_images::pull(
+        runtime.block_on(aurora_transfer::pull(
             store, &client, image, options, progress,
         ))
     });
@@ -501,12 +512,12 @@ fn push(
     store: &Store,
     source: &str,
     destination: &ImageRef,
-    options: &aurora_images::PushOptions,
+    options: &aurora_transfer::PushOptions,
 ) -> Result<()> {
     let client = client(cli, credential_store(cli))?;
     let runtime = runtime()?;
     let result = with_progress(cli, |progress| {
-        runtime.block_on(aurora_images::push(
+        runtime.block_on(aurora_transfer::push(
             store,
             &client,
             source,
@@ -533,13 +544,13 @@ fn push(
 fn copy(
     cli: &Cli,
     store: &Store,
-    source: &aurora_images::Location,
-    destination: &aurora_images::Location,
+    source: &aurora_transfer::Location,
+    destination: &aurora_transfer::Location,
 ) -> Result<()> {
     let client = client(cli, credential_store(cli))?;
     let runtime = runtime()?;
     let result = with_progress(cli, |progress| {
-        runtime.block_on(aurora_images::copy(
+        runtime.block_on(aurora_transfer::copy(
             store,
             &client,
             source,
@@ -711,9 +722,9 @@ fn import_smartos(
     file: &std::path::Path,
     tag: Option<String>,
 ) -> Result<()> {
-    let options = aurora_images::ImportOptions { tag };
+    let options = aurora_smartos::ImportOptions { tag };
     let imported =
-        aurora_images::import_smartos(store, &storage_choice(cli)?, manifest, file, &options)
+        aurora_smartos::import_smartos(store, &storage_choice(cli)?, manifest, file, &options)
             .with_context(|| format!("importing the SmartOS image {}", manifest.display()))?;
     report(cli, &serde_json::to_value(&imported)?, || {
         format!(
@@ -739,13 +750,13 @@ fn export_smartos(
     out_dir: &std::path::Path,
     incremental: bool,
 ) -> Result<()> {
-    let options = aurora_images::ExportOptions {
+    let options = aurora_smartos::ExportOptions {
         incremental,
         limits: Config::load(&cli.config)?.limits.unpack(),
     };
     let choice = storage_choice(cli)?;
     let exported = with_progress(cli, |progress| {
-        aurora_images::export_smartos(store, &choice, reference, out_dir, &options, progress)
+        aurora_smartos::export_smartos(store, &choice, reference, out_dir, &options, progress)
     })
     .with_context(|| format!("exporting {reference} as a SmartOS image"))?;
     report(cli, &serde_json::to_value(&exported)?, || {

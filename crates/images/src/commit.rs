@@ -20,7 +20,7 @@ use crate::local::Resolved;
 
 /// A layer blob in the store and what a config and manifest say of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NewLayer {
+pub struct NewLayer {
     pub digest: Digest,
     pub size: u64,
     pub diff_id: Digest,
@@ -210,7 +210,7 @@ pub(crate) fn pack_into_store(
 }
 
 /// Packs the whole tree under `root` as one layer blob in the store.
-pub(crate) fn pack_tree_into_store(
+pub fn pack_tree_into_store(
     store: &Store,
     root: &Path,
     options: &PackOptions,
@@ -314,7 +314,7 @@ fn new_config(
 
 /// Writes `config` and a manifest of `layers` into the store and names it `name`; returns
 /// the manifest's digest.
-pub(crate) fn put_image(
+pub fn put_image(
     store: &Store,
     config: &Value,
     layers: &[NewLayer],

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use aurora_spec::document::Document;
+use aurora_spec::document::{Document, Link};
 use aurora_spec::media::{self, Kind};
 use aurora_spec::{Digest, ImageRef, Platform};
 use aurora_store::{Descriptor, GcReport, ReadLayout, Store};
@@ -93,7 +93,7 @@ fn has_digest(descriptor: &Descriptor, digest: &str) -> bool {
         || descriptor
             .annotations()
             .as_ref()
-            .and_then(|a| a.get(crate::SOURCE_DIGEST_ANNOTATION))
+            .and_then(|a| a.get(SOURCE_DIGEST_ANNOTATION))
             .is_some_and(|source| source == digest)
 }
 
@@ -192,7 +192,7 @@ fn read_json(store: &Store, digest: &Digest, limit: u64) -> Result<Value> {
     })
 }
 
-pub(crate) fn read_document(store: &dyn ReadLayout, digest: &Digest) -> Result<Document> {
+pub fn read_document(store: &dyn ReadLayout, digest: &Digest) -> Result<Document> {
     let bytes = store.read_blob(digest, media::MAX_MANIFEST_BYTES)?;
     Document::parse(&bytes).map_err(|e| ImageError::BadManifest {
         reference: digest.to_string(),
@@ -215,7 +215,7 @@ fn read_config(store: &Store, manifest: &Document) -> Result<Option<Value>> {
 }
 
 /// An image in the store, resolved to one platform's manifest and config.
-pub(crate) struct Resolved {
+pub struct Resolved {
     pub name: String,
     /// What the name points to (a manifest, or an index).
     pub descriptor: Descriptor,
@@ -229,14 +229,14 @@ pub(crate) struct Resolved {
 
 /// Finds `text` in the store and, for an index, the entry for `platform` (the host's by
 /// default); reads its manifest and config.
-pub(crate) fn resolve(store: &Store, text: &str, platform: Option<&Platform>) -> Result<Resolved> {
+pub fn resolve(store: &Store, text: &str, platform: Option<&Platform>) -> Result<Resolved> {
     let (name, descriptor) = find_image(store, text)?;
     let mut manifest_digest = descriptor.digest().clone();
     let mut index = None;
     if media::kind(descriptor.media_type().as_ref()) == Kind::Index {
         let wanted = platform.cloned().unwrap_or_else(Platform::host);
         let document = read_document(store, &manifest_digest)?;
-        let entry = crate::pull::entry_for(&document, &wanted, &name)?;
+        let entry = entry_for(&document, &wanted, &name)?;
         index = Some(read_json(
             store,
             &manifest_digest,
@@ -255,7 +255,7 @@ pub(crate) fn resolve(store: &Store, text: &str, platform: Option<&Platform>) ->
 }
 
 /// Reads the manifest `manifest_digest` and its config, for the image called `name`.
-pub(crate) fn resolve_manifest(
+pub fn resolve_manifest(
     store: &Store,
     name: &str,
     manifest_digest: &Digest,

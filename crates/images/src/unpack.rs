@@ -26,7 +26,7 @@ pub struct PlannedLayer {
 }
 
 /// The image's layers, base first, each with its chain ID and parent.
-pub(crate) fn plan_layers(image: &Resolved) -> Result<Vec<PlannedLayer>> {
+pub fn plan_layers(image: &Resolved) -> Result<Vec<PlannedLayer>> {
     plan_layers_mapped(image, None)
 }
 

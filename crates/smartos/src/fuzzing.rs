@@ -3,20 +3,11 @@
 //! them. The check panics when a property the rest of Aurora relies on does not hold; input
 //! that is merely refused is not a failure. Not a stable API.
 
-use std::path::PathBuf;
-
+use aurora_images::fuzzing::empty_rootfs;
 use aurora_spec::{sha256_digest, ImageRef};
 
 use crate::import::image_config;
 use crate::{default_image_name, parse_manifest};
-
-/// An empty directory standing for an image's root file system (no /etc/passwd); one for all
-/// runs, so that none leaves a directory behind.
-fn empty_rootfs() -> PathBuf {
-    let dir = std::env::temp_dir().join("aurora-fuzz-rootfs");
-    std::fs::create_dir_all(&dir).expect("making an empty rootfs");
-    dir
-}
 
 /// An imgadm manifest as `import-smartos` reads it: what it accepts must name an image the
 /// store can hold, and the image config made from it must be one that unpack accepts (and,

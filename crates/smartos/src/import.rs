@@ -22,8 +22,9 @@ use super::{
     default_image_name, io, parse_manifest, Compression, Manifest, SmartosError,
     MAX_MANIFEST_BYTES, UUID_ANNOTATION,
 };
-use crate::error::{ImageError, Result};
-use crate::storage::StorageChoice;
+use aurora_images::{ImageError, StorageChoice};
+
+use crate::error::Result;
 
 /// How to import.
 #[derive(Debug, Clone, Default)]
@@ -60,7 +61,7 @@ pub fn import_smartos(
         Some(tag) => {
             let name = ImageRef::parse(tag)?;
             if name.digest().is_some() {
-                return Err(ImageError::TagWithDigest(name.to_string()));
+                return Err(ImageError::TagWithDigest(name.to_string()).into());
             }
             name.store_name()
         }
@@ -70,7 +71,7 @@ pub fn import_smartos(
     };
     // Before anything touches zfs: the file is the one the manifest describes.
     verify_file(file, &manifest)?;
-    let driver = crate::storage::open_zfs_storage(store.root(), choice)?;
+    let driver = aurora_images::open_zfs_storage(store.root(), choice)?;
     // Shared, as unpacks hold it: gc cannot take the new blob or layer before the image
     // names them.
     let _writer = store.writer_lock()?;
@@ -86,12 +87,12 @@ pub fn import_smartos(
         };
     let received = receive(&driver, file, &manifest, origin.as_ref())?;
     let packed =
-        crate::commit::pack_tree_into_store(store, &received.root, &PackOptions::default());
+        aurora_images::pack_tree_into_store(store, &received.root, &PackOptions::default());
     let layer = match packed {
         Ok(layer) => layer,
         Err(e) => {
             driver.discard_received(received);
-            return Err(e);
+            return Err(e.into());
         }
     };
     let chain = aurora_spec::chain::chain_ids(std::slice::from_ref(&layer.diff_id));
@@ -113,7 +114,7 @@ pub fn import_smartos(
             created.to_string(),
         );
     }
-    let digest = match crate::commit::put_image(
+    let digest = match aurora_images::put_image(
         store,
         &config,
         std::slice::from_ref(&layer),
@@ -126,7 +127,7 @@ pub fn import_smartos(
                 use aurora_storage::Driver;
                 let _ = driver.destroy_layer(&id);
             }
-            return Err(e);
+            return Err(e.into());
         }
     };
     Ok(ImportReport {
@@ -263,7 +264,7 @@ fn receive(
 ) -> Result<ReceivedDataset> {
     let file = File::open(path).map_err(io(path))?;
     let mut checked = Checked::new(file, manifest.size);
-    let bad_stream = |reason: String| -> ImageError {
+    let bad_stream = |reason: String| -> SmartosError {
         SmartosError::BadStream {
             path: path.to_path_buf(),
             compression: manifest.compression.name().to_string(),
@@ -280,7 +281,7 @@ fn receive(
         match received {
             Ok(received) => received,
             Err(e) => {
-                let refused = |reason: String| -> ImageError {
+                let refused = |reason: String| -> SmartosError {
                     SmartosError::RefusedStream {
                         path: path.to_path_buf(),
                         uuid: manifest.uuid.clone(),
@@ -323,7 +324,7 @@ fn receive(
 }
 
 /// The image config of an imported image: one layer, the platform from the manifest's os.
-pub(crate) fn image_config(manifest: &Manifest, diff_id: &Digest) -> Value {
+pub fn image_config(manifest: &Manifest, diff_id: &Digest) -> Value {
     let created = manifest
         .published_at
         .as_deref()

@@ -13,15 +13,15 @@ use aurora_store::{copy_capped, read_capped, ReadLayout, Store};
 use oci_spec::image::Descriptor;
 use serde_json::{json, Value};
 
-use crate::error::{ImageError, Result};
-use crate::local::read_document;
+use crate::error::{Result, TransferError};
+use aurora_images::read_document;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 
-fn fail(file: &Path, why: impl std::fmt::Display) -> ImageError {
-    ImageError::Copy(format!("{}: {why}", file.display()))
+fn fail(file: &Path, why: impl std::fmt::Display) -> TransferError {
+    TransferError::Copy(format!("{}: {why}", file.display()))
 }
 
 /// Writes the image `descriptor` of `from` (for an index: the host platform's manifest) as a
@@ -415,7 +415,7 @@ fn single_manifest(from: &dyn ReadLayout, descriptor: &Descriptor) -> Result<Dig
     }
     let index = read_document(from, &digest)?;
     let entry = index.entry_for(&Platform::host()).ok_or_else(|| {
-        ImageError::Copy(format!(
+        TransferError::Copy(format!(
             "{digest}: no image for this host's platform to write as a docker archive"
         ))
     })?;

@@ -1,20 +1,19 @@
 //! Checks run on arbitrary input by the fuzz targets (`fuzz/`) and, over the committed corpus
 //! and regression inputs, by this crate's tests: manifests, indexes and configs as a pull
-//! reads them, SmartOS manifests as an import reads them, docker archives as a copy reads
-//! them. Each check panics when a property the rest of Aurora relies on does not hold; input
+//! reads them, docker archives as a copy reads them. Each check panics when a property the rest of Aurora relies on does not hold; input
 //! that is merely refused is not a failure. Not a stable API.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use aurora_images::fuzzing::empty_rootfs;
 use aurora_registry::FetchedManifest;
 use aurora_spec::document::Document;
 use aurora_spec::media::{self, Kind};
-use aurora_spec::{sha256_digest, ImageRef, Platform};
+use aurora_spec::{sha256_digest, Platform};
 use aurora_store::Store;
 
-use crate::convert::{to_oci, Renamed};
-use crate::smartos::{default_image_name, image_config, parse_manifest};
+use crate::docker_to_oci::{to_oci, Renamed};
 
 /// A manifest or index as a registry could send it, under each `Content-Type` a registry
 /// could give, through the pull's path: classified, read for its links, converted to OCI
