@@ -160,7 +160,7 @@ fn find_container(store: &Store, driver: &dyn Driver, target: &str) -> Result<(S
         let Ok(image) = crate::local::resolve(store, &image_name, None) else {
             continue;
         };
-        let planned = crate::unpack::plan_layers(&image)?;
+        let planned = crate::plan::plan_layers(&image)?;
         if planned.last().is_some_and(|l| l.id == top) {
             return Ok((target.to_string(), image));
         }
@@ -171,7 +171,7 @@ fn find_container(store: &Store, driver: &dyn Driver, target: &str) -> Result<(S
 }
 
 fn check_top_layer(base: &Resolved, top: &LayerId) -> Result<()> {
-    let planned = crate::unpack::plan_layers(base)?;
+    let planned = crate::plan::plan_layers(base)?;
     match planned.last() {
         Some(layer) if layer.id == *top => Ok(()),
         _ => Err(ImageError::Commit(format!(
@@ -210,11 +210,7 @@ pub(crate) fn pack_into_store(
 }
 
 /// Packs the whole tree under `root` as one layer blob in the store.
-pub fn pack_tree_into_store(
-    store: &Store,
-    root: &Path,
-    options: &PackOptions,
-) -> Result<NewLayer> {
+pub fn pack_tree_into_store(store: &Store, root: &Path, options: &PackOptions) -> Result<NewLayer> {
     pack_into_store(
         store,
         &ChangeSource::Tree(root.to_path_buf()),
@@ -226,7 +222,7 @@ pub fn pack_tree_into_store(
 
 /// The base image's layers, with the diff IDs its config gives them.
 fn base_layers(base: &Resolved) -> Result<Vec<NewLayer>> {
-    let planned = crate::unpack::plan_layers(base)?;
+    let planned = crate::plan::plan_layers(base)?;
     Ok(planned
         .into_iter()
         .zip(&base.manifest.layers)

@@ -10,8 +10,8 @@ use aurora_layers::{
 use aurora_storage::{DiffForm, Driver, PendingLayer};
 
 use crate::error::{ImageError, Result};
+use crate::plan::PlannedLayer;
 use crate::storage::is_root;
-use crate::unpack::PlannedLayer;
 use crate::Progress;
 
 /// What laying layers down needs: where the blobs are, where the layers go, whom to tell.

@@ -11,6 +11,7 @@ mod error;
 pub mod fuzzing;
 mod laydown;
 mod local;
+mod plan;
 mod progress;
 mod storage;
 mod unpack;
@@ -25,7 +26,8 @@ pub use local::{
     entry_for, find_image, gc, inspect, list_images, read_document, remove, resolve,
     resolve_manifest, tag, ImageSummary, Inspection, Resolved, SOURCE_DIGEST_ANNOTATION,
 };
+pub use plan::{plan_layers, PlannedLayer};
 pub use progress::{NoProgress, Progress};
 pub use storage::{open_storage, open_storage_if_used, open_zfs_storage, StorageChoice};
-pub use unpack::{plan_layers, remove_bundle, unpack, PlannedLayer, UnpackOptions, UnpackReport};
+pub use unpack::{remove_bundle, unpack, UnpackOptions, UnpackReport};
 pub use usage::{collect_layers, disk_usage, Usage};

@@ -255,11 +255,7 @@ pub fn resolve(store: &Store, text: &str, platform: Option<&Platform>) -> Result
 }
 
 /// Reads the manifest `manifest_digest` and its config, for the image called `name`.
-pub fn resolve_manifest(
-    store: &Store,
-    name: &str,
-    manifest_digest: &Digest,
-) -> Result<Resolved> {
+pub fn resolve_manifest(store: &Store, name: &str, manifest_digest: &Digest) -> Result<Resolved> {
     // Read once, parsed twice: as JSON (shown and extended as it is) and as a document.
     let bytes = store.read_blob(manifest_digest, media::MAX_MANIFEST_BYTES)?;
     let bad = |reason: String| ImageError::BadManifest {

@@ -8,7 +8,7 @@ use aurora_store::Store;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::unpack::plan_layers;
+use crate::plan::plan_layers;
 
 /// A line of `imageadm df`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

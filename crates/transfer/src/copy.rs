@@ -9,7 +9,6 @@
 //! A source layout that is not imageadm's store is someone else's: it is opened as a
 //! [`LayoutReader`], which writes, creates and locks nothing in it and follows no link in it.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use aurora_store::{LayoutReader, ReadLayout};
@@ -21,12 +20,13 @@ use aurora_spec::{Digest, ImageRef};
 use aurora_store::Store;
 use oci_spec::image::Descriptor;
 
+use crate::blob_file::store_reader_as;
 use crate::docker_archive;
 use crate::error::{Result, TransferError};
-use aurora_images::find_image;
-use aurora_images::Progress;
 use crate::pull::{pull, PullOptions};
 use crate::push::{push, PushOptions};
+use aurora_images::find_image;
+use aurora_images::Progress;
 
 /// Where an image is, in skopeo's transport syntax.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,10 +293,9 @@ fn into_layout(
 /// directory is no image, and nothing is created in it.
 fn open_existing_layout(dir: &Path) -> Result<LayoutReader> {
     match LayoutReader::open(dir) {
-        Err(aurora_store::StoreError::NotALayout { reason, .. }) => Err(TransferError::Copy(format!(
-            "{} is not an OCI image layout ({reason})",
-            dir.display()
-        ))),
+        Err(aurora_store::StoreError::NotALayout { reason, .. }) => Err(TransferError::Copy(
+            format!("{} is not an OCI image layout ({reason})", dir.display()),
+        )),
         Err(aurora_store::StoreError::Io { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
@@ -392,38 +391,6 @@ fn copy_blob(from: &dyn ReadLayout, to: &Store, digest: &Digest) -> Result<()> {
     store_reader_as(to, digest, size, file, &path)
 }
 
-/// Streams the file at `path` into `to` as the blob `digest` of `size` bytes, verified by the
-/// store's writer (a file that is not that blob is refused and leaves nothing).
-pub(crate) fn store_file_as(to: &Store, digest: &Digest, size: u64, path: &Path) -> Result<()> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| TransferError::Copy(format!("cannot read {}: {e}", path.display())))?;
-    store_reader_as(to, digest, size, file, path)
-}
-
-/// Streams `file` (read from `path`) into `to` as the blob `digest` of `size` bytes.
-fn store_reader_as(
-    to: &Store,
-    digest: &Digest,
-    size: u64,
-    mut file: impl Read,
-    path: &Path,
-) -> Result<()> {
-    let unreadable =
-        |e: std::io::Error| TransferError::Copy(format!("cannot read {}: {e}", path.display()));
-    let mut writer = to.begin_blob(digest, Some(size))?;
-    writer.restart()?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(unreadable)?;
-        if n == 0 {
-            break;
-        }
-        writer.write(&buf[..n])?;
-    }
-    writer.commit()?;
-    Ok(())
-}
-
 /// A tar of the layout's own files (oci-layout, index.json, blobs/), as skopeo writes one.
 fn write_archive(layout: &Path, file: &Path) -> Result<()> {
     let fail =
@@ -459,7 +426,8 @@ fn write_archive(layout: &Path, file: &Path) -> Result<()> {
 /// paths), `oci-layout` and `index.json` capped as registry documents are while they are
 /// extracted; anything else, and any name the archive holds twice, is an error naming it.
 fn read_archive(file: &Path, dir: &Path) -> Result<()> {
-    let fail = |e: std::io::Error| TransferError::Copy(format!("cannot read {}: {e}", file.display()));
+    let fail =
+        |e: std::io::Error| TransferError::Copy(format!("cannot read {}: {e}", file.display()));
     let refuse = |why: String| TransferError::Copy(format!("{}: {why}", file.display()));
     let input = std::fs::File::open(file).map_err(fail)?;
     std::fs::create_dir_all(dir.join("blobs").join("sha256")).map_err(fail)?;

@@ -396,7 +396,7 @@ fn store_file(to: &Store, path: &Path) -> Result<(Digest, u64)> {
     }
     let digest: Digest = parse_digest(&hasher.finish(), path)?;
     if to.blob_size(&digest)?.is_none() {
-        crate::copy::store_file_as(to, &digest, size, path)?;
+        crate::blob_file::store_file_as(to, &digest, size, path)?;
     }
     Ok((digest, size))
 }

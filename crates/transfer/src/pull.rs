@@ -16,8 +16,8 @@ use aurora_images::{entry_for, SOURCE_DIGEST_ANNOTATION};
 
 use crate::docker_to_oci::{to_oci, Renamed};
 use crate::error::{Result, TransferError};
-use aurora_images::Progress;
 use crate::sink::BlobSink;
+use aurora_images::Progress;
 
 /// How to pull.
 #[derive(Debug, Clone)]
@@ -147,7 +147,6 @@ pub async fn pull(
     })
 }
 
-
 /// The manifests (and index) as they will be stored: Docker schema 2 documents converted to
 /// OCI, an index pointed at its converted children.
 fn in_oci_form(
@@ -232,7 +231,6 @@ fn parse_link_digest(image: &ImageRef, owner: &Digest, link: &Link) -> Result<Di
         reason: format!("bad digest {:?}: {e}", link.digest),
     })
 }
-
 
 /// Fetches a child manifest named by an index, checking the index's size and digest.
 async fn fetch_child(
@@ -381,7 +379,9 @@ async fn fetch_blob(
     progress.blob_started(&digest, size, adopted);
     let mut transferred = download(client, image, &digest, &mut sink, size, progress).await?;
     let verified = match sink.finish().await {
-        Err(TransferError::Image(aurora_images::ImageError::Store(StoreError::Digest { .. }))) if adopted > 0 => {
+        Err(TransferError::Image(aurora_images::ImageError::Store(StoreError::Digest {
+            ..
+        }))) if adopted > 0 => {
             // The bad partial was deleted when it failed; start from nothing.
             progress.blob_restarted(&digest);
             let mut sink = BlobSink::open(store, &digest, size).await?;

@@ -2,8 +2,8 @@
 //! failures), replayed through the same checks the fuzzer runs (fuzz/run.sh runs the fuzzer
 //! itself).
 
-use aurora_transfer::fuzzing::{check_docker_archive, check_manifest};
 use aurora_spec::fuzzing::replay;
+use aurora_transfer::fuzzing::{check_docker_archive, check_manifest};
 
 #[test]
 fn manifest_corpus_passes_the_fuzz_check() {
