@@ -9,13 +9,13 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use aurora_images::{ImageError, NoProgress, Progress};
-use aurora_smartos::SmartosError;
-use aurora_transfer::{PullOptions, TransferError};
 use aurora_registry::{
     credentials, ClientConfig, Credential, CredentialStore, RegistryClient, RegistryError,
 };
+use aurora_smartos::SmartosError;
 use aurora_spec::{ImageRef, Platform};
 use aurora_store::Store;
+use aurora_transfer::{PullOptions, TransferError};
 use clap::Parser;
 use indicatif::HumanBytes;
 

@@ -58,7 +58,6 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SmartosError + '
             path: path.to_path_buf(),
             source,
         }
-        .into()
     }
 }
 

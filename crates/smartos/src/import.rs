@@ -153,7 +153,6 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
             path: path.to_path_buf(),
             reason,
         }
-        .into()
     })
 }
 
@@ -166,8 +165,7 @@ fn verify_file(path: &Path, manifest: &Manifest) -> Result<()> {
             path: path.to_path_buf(),
             expected: manifest.size,
             found,
-        }
-        .into());
+        });
     }
     let mut checked = Checked::new(file, manifest.size);
     std::io::copy(&mut checked, &mut std::io::sink()).map_err(io(path))?;
@@ -198,8 +196,7 @@ impl<R: Read> Checked<R> {
                 path: path.to_path_buf(),
                 expected: manifest.size,
                 found: self.count,
-            }
-            .into());
+            });
         }
         let found = format!("{:x}", self.hasher.finalize());
         if found != manifest.sha1 {
@@ -207,8 +204,7 @@ impl<R: Read> Checked<R> {
                 path: path.to_path_buf(),
                 expected: manifest.sha1.clone(),
                 found,
-            }
-            .into());
+            });
         }
         Ok(())
     }
@@ -270,7 +266,6 @@ fn receive(
             compression: manifest.compression.name().to_string(),
             reason,
         }
-        .into()
     };
     let received = {
         let mut stream = Noting {
@@ -287,7 +282,6 @@ fn receive(
                         uuid: manifest.uuid.clone(),
                         reason,
                     }
-                    .into()
                 };
                 return Err(match (stream.error, e) {
                     (Some(reason), _) => bad_stream(reason),

@@ -48,7 +48,6 @@ const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 const MAX_NAME: usize = 512;
 const MAX_VERSION: usize = 128;
 
-
 /// How the image file is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -336,7 +335,6 @@ pub fn export_smartos(
             reference: reference.to_string(),
             reason,
         }
-        .into()
     };
     let driver = aurora_images::open_zfs_storage(store.root(), choice)?;
     let _writer = store.writer_lock()?;
