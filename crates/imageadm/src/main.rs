@@ -8,7 +8,7 @@ use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use aurora_images::{ImageError, NoProgress, Progress};
+use aurora_images::{ImageError, Images, NoProgress, Progress};
 use aurora_registry::{
     credentials, ClientConfig, Credential, CredentialStore, RegistryClient, RegistryError,
 };
@@ -99,6 +99,8 @@ fn run(cli: Cli) -> Result<()> {
         Store::open(&cli.root)
             .with_context(|| format!("opening the store at {}", cli.root.display()))
     };
+    // The commands that touch storage take the store root with its storage choice, once.
+    let open_images = || -> Result<Images> { Ok(Images::new(&cli.root, storage_choice(&cli)?)) };
     match &cli.command {
         Command::Pull {
             reference,
@@ -167,23 +169,16 @@ fn run(cli: Cli) -> Result<()> {
                 changes: changes.clone(),
                 created: epoch,
             };
-            let Some(driver) = storage_in_use(&cli)? else {
+            let images = open_images()?;
+            let committed = with_progress(&cli, |progress| {
+                images.commit(container, reference, &options, progress)
+            })
+            .with_context(|| format!("committing {container} as {reference}"))?;
+            let Some(committed) = committed else {
                 bail!(
                     "nothing has been unpacked in this store, so there is no container to commit"
                 );
             };
-            let store = store()?;
-            let committed = with_progress(&cli, |progress| {
-                aurora_images::commit(
-                    &store,
-                    driver.as_ref(),
-                    container,
-                    reference,
-                    &options,
-                    progress,
-                )
-            })
-            .with_context(|| format!("committing {container} as {reference}"))?;
             report(&cli, &serde_json::to_value(&committed)?, || {
                 format!(
                     "Committed {} as {} ({}): layer {} ({}, {} entries, {} whiteouts) on {}",
@@ -221,12 +216,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Rm { references } => remove(&cli, &store()?, references),
         Command::Gc => {
-            let store = store()?;
-            let gc = aurora_images::gc(&store)?;
-            let layers = match storage_in_use(&cli)? {
-                Some(driver) => aurora_images::collect_layers(&store, driver.as_ref())?,
-                None => Vec::new(),
-            };
+            let images = open_images()?;
+            let gc = aurora_images::gc(images.store()?)?;
+            let layers = images.collect_layers()?;
             let json = serde_json::json!({
                 "removed": gc.removed.iter().map(|(d, s)| serde_json::json!({"digest": d, "size": s})).collect::<Vec<_>>(),
                 "partials_removed": gc.partials_removed,
@@ -245,11 +237,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Df => {
-            let store = store()?;
-            let usage = match storage_in_use(&cli)? {
-                Some(driver) => aurora_images::disk_usage(&store, driver.as_ref())?,
-                None => Vec::new(),
-            };
+            let usage = open_images()?.disk_usage()?;
             if cli.format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&usage)?);
                 return Ok(());
@@ -300,17 +288,9 @@ fn run(cli: Cli) -> Result<()> {
                 id_map: id_map(uidmap, gidmap)?,
                 limits: Config::load(&cli.config)?.limits.unpack(),
             };
-            let store = store()?;
-            let driver = aurora_images::open_storage(&cli.root, &storage_choice(&cli)?)?;
+            let images = open_images()?;
             let unpacked = with_progress(&cli, |progress| {
-                aurora_images::unpack(
-                    &store,
-                    driver.as_ref(),
-                    reference,
-                    bundle,
-                    &options,
-                    progress,
-                )
+                images.unpack(reference, bundle, &options, progress)
             })
             .with_context(|| format!("unpacking {reference} into {}", bundle.display()))?;
             report(&cli, &serde_json::to_value(&unpacked)?, || {
@@ -327,8 +307,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::RmBundle { bundle } => {
-            let container =
-                aurora_images::remove_bundle(&cli.root, &storage_choice(&cli)?, bundle)?;
+            let container = open_images()?.remove_bundle(bundle)?;
             report(&cli, &serde_json::json!({ "removed": container }), || {
                 format!(
                     "Removed container {container} and bundle {}",
@@ -341,12 +320,12 @@ fn run(cli: Cli) -> Result<()> {
             manifest,
             file,
             tag,
-        } => import_smartos(&cli, &store()?, manifest, file, tag.clone()),
+        } => import_smartos(&cli, &open_images()?, manifest, file, tag.clone()),
         Command::ExportSmartos {
             reference,
             out_dir,
             incremental,
-        } => export_smartos(&cli, &store()?, reference, out_dir, *incremental),
+        } => export_smartos(&cli, &open_images()?, reference, out_dir, *incremental),
         Command::Login {
             registry,
             username,
@@ -410,14 +389,6 @@ fn source_date_epoch() -> Result<i64> {
             .with_context(|| format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds")),
         Err(_) => Ok(0),
     }
-}
-
-/// The store's storage, if it has been used (so that `gc` and `df` create nothing).
-fn storage_in_use(cli: &Cli) -> Result<Option<Box<dyn aurora_storage::Driver>>> {
-    Ok(aurora_images::open_storage_if_used(
-        &cli.root,
-        &storage_choice(cli)?,
-    )?)
 }
 
 /// The --uidmap and --gidmap ranges; gids as uids when only --uidmap is given.
@@ -717,15 +688,14 @@ fn prompt(text: &str) -> Result<String> {
 
 fn import_smartos(
     cli: &Cli,
-    store: &Store,
+    images: &Images,
     manifest: &std::path::Path,
     file: &std::path::Path,
     tag: Option<String>,
 ) -> Result<()> {
     let options = aurora_smartos::ImportOptions { tag };
-    let imported =
-        aurora_smartos::import_smartos(store, &storage_choice(cli)?, manifest, file, &options)
-            .with_context(|| format!("importing the SmartOS image {}", manifest.display()))?;
+    let imported = aurora_smartos::import_smartos(images, manifest, file, &options)
+        .with_context(|| format!("importing the SmartOS image {}", manifest.display()))?;
     report(cli, &serde_json::to_value(&imported)?, || {
         format!(
             "Imported SmartOS image {} as {} ({}): layer {} ({})",
@@ -745,7 +715,7 @@ fn import_smartos(
 
 fn export_smartos(
     cli: &Cli,
-    store: &Store,
+    images: &Images,
     reference: &str,
     out_dir: &std::path::Path,
     incremental: bool,
@@ -754,9 +724,8 @@ fn export_smartos(
         incremental,
         limits: Config::load(&cli.config)?.limits.unpack(),
     };
-    let choice = storage_choice(cli)?;
     let exported = with_progress(cli, |progress| {
-        aurora_smartos::export_smartos(store, &choice, reference, out_dir, &options, progress)
+        aurora_smartos::export_smartos(images, reference, out_dir, &options, progress)
     })
     .with_context(|| format!("exporting {reference} as a SmartOS image"))?;
     report(cli, &serde_json::to_value(&exported)?, || {

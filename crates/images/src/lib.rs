@@ -9,6 +9,7 @@ mod commit;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod handle;
 mod laydown;
 mod local;
 mod plan;
@@ -21,6 +22,7 @@ pub use aurora_layers::{IdMap, IdRange};
 pub use change::{apply_change, INSTRUCTIONS as CHANGE_INSTRUCTIONS};
 pub use commit::{commit, pack_tree_into_store, put_image, CommitOptions, CommitReport, NewLayer};
 pub use error::{ImageError, Result};
+pub use handle::Images;
 pub use laydown::{ensure_layers, LayDown, UnpackLimits, DEFAULT_MAX_UNPACKED_SIZE};
 pub use local::{
     entry_for, find_image, gc, inspect, list_images, read_document, remove, resolve,

@@ -53,11 +53,9 @@ pub enum SmartosError {
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SmartosError + '_ {
-    move |source| {
-        SmartosError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+    move |source| SmartosError::Io {
+        path: path.to_path_buf(),
+        source,
     }
 }
 

@@ -13,7 +13,6 @@ use aurora_spec::{Digest, ImageRef, Platform};
 use aurora_storage::zfs::send::ReceivedDataset;
 use aurora_storage::zfs::ZfsDriver;
 use aurora_storage::LayerId;
-use aurora_store::Store;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha1::{Digest as _, Sha1};
@@ -22,7 +21,7 @@ use super::{
     default_image_name, io, parse_manifest, Compression, Manifest, SmartosError,
     MAX_MANIFEST_BYTES, UUID_ANNOTATION,
 };
-use aurora_images::{ImageError, StorageChoice};
+use aurora_images::{ImageError, Images};
 
 use crate::error::Result;
 
@@ -50,8 +49,7 @@ pub struct ImportReport {
 /// Imports the SmartOS image `file` described by `manifest_path` into the store, on its zfs
 /// storage.
 pub fn import_smartos(
-    store: &Store,
-    choice: &StorageChoice,
+    images: &Images,
     manifest_path: &Path,
     file: &Path,
     options: &ImportOptions,
@@ -71,7 +69,8 @@ pub fn import_smartos(
     };
     // Before anything touches zfs: the file is the one the manifest describes.
     verify_file(file, &manifest)?;
-    let driver = aurora_images::open_zfs_storage(store.root(), choice)?;
+    let store = images.store()?;
+    let driver = images.zfs_storage()?;
     // Shared, as unpacks hold it: gc cannot take the new blob or layer before the image
     // names them.
     let _writer = store.writer_lock()?;
@@ -148,11 +147,9 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
     file.take(MAX_MANIFEST_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(io(path))?;
-    parse_manifest(&bytes).map_err(|reason| {
-        SmartosError::BadManifest {
-            path: path.to_path_buf(),
-            reason,
-        }
+    parse_manifest(&bytes).map_err(|reason| SmartosError::BadManifest {
+        path: path.to_path_buf(),
+        reason,
     })
 }
 

@@ -22,12 +22,11 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use aurora_spec::{Digest, ImageRef};
-use aurora_store::Store;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha1::{Digest as _, Sha1};
 
-use aurora_images::{ensure_layers, LayDown, Progress, StorageChoice};
+use aurora_images::{ensure_layers, Images, LayDown, Progress};
 
 use crate::error::io;
 
@@ -323,8 +322,7 @@ pub struct ExportReport {
 
 /// Writes the image `reference` as a SmartOS image into `out_dir`.
 pub fn export_smartos(
-    store: &Store,
-    choice: &StorageChoice,
+    images: &Images,
     reference: &str,
     out_dir: &Path,
     options: &ExportOptions,
@@ -336,7 +334,8 @@ pub fn export_smartos(
             reason,
         }
     };
-    let driver = aurora_images::open_zfs_storage(store.root(), choice)?;
+    let store = images.store()?;
+    let driver = images.zfs_storage()?;
     let _writer = store.writer_lock()?;
     let image = aurora_images::resolve(store, reference, None)?;
     let layers = aurora_images::plan_layers(&image)?;
