@@ -16,7 +16,7 @@ use aurora_store::Store;
 use serde_json::{json, Map, Value};
 
 use crate::error::{ImageError, Result};
-use crate::local::Resolved;
+use crate::resolve::Resolved;
 
 /// A layer blob in the store and what a config and manifest say of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,7 +137,7 @@ fn find_container(store: &Store, driver: &dyn Driver, target: &str) -> Result<(S
         let manifest: Digest = note.manifest.parse().map_err(|_| {
             ImageError::Commit(format!("{target}: bad manifest digest in the bundle note"))
         })?;
-        let base = crate::local::resolve_manifest(store, &note.image, &manifest).map_err(
+        let base = crate::resolve::resolve_manifest(store, &note.image, &manifest).map_err(
             |e| match e {
                 ImageError::Store(aurora_store::StoreError::BlobNotFound(_)) => {
                     ImageError::Commit(format!(
@@ -157,7 +157,7 @@ fn find_container(store: &Store, driver: &dyn Driver, target: &str) -> Result<(S
     aurora_storage::check_container_name(target)?;
     let (top, _) = driver.container_changes(target)?;
     for (image_name, _) in store.list_refs()? {
-        let Ok(image) = crate::local::resolve(store, &image_name, None) else {
+        let Ok(image) = crate::resolve::resolve(store, &image_name, None) else {
             continue;
         };
         let planned = crate::plan::plan_layers(&image)?;

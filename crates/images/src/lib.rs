@@ -14,6 +14,7 @@ mod laydown;
 mod local;
 mod plan;
 mod progress;
+mod resolve;
 mod storage;
 mod unpack;
 mod usage;
@@ -24,12 +25,13 @@ pub use commit::{commit, pack_tree_into_store, put_image, CommitOptions, CommitR
 pub use error::{ImageError, Result};
 pub use handle::Images;
 pub use laydown::{ensure_layers, LayDown, UnpackLimits, DEFAULT_MAX_UNPACKED_SIZE};
-pub use local::{
-    entry_for, find_image, gc, inspect, list_images, read_document, remove, resolve,
-    resolve_manifest, tag, ImageSummary, Inspection, Resolved, SOURCE_DIGEST_ANNOTATION,
-};
+pub use local::{gc, inspect, list_images, remove, tag, ImageSummary, Inspection};
 pub use plan::{plan_layers, PlannedLayer};
 pub use progress::{NoProgress, Progress};
+pub use resolve::{
+    entry_for, find_image, read_document, resolve, resolve_manifest, Resolved,
+    SOURCE_DIGEST_ANNOTATION,
+};
 pub use storage::{open_storage, open_storage_if_used, open_zfs_storage, StorageChoice};
 pub use unpack::{remove_bundle, unpack, UnpackOptions, UnpackReport};
 pub use usage::{collect_layers, disk_usage, Usage};

@@ -8,7 +8,7 @@ use aurora_storage::LayerId;
 use serde_json::Value;
 
 use crate::error::{ImageError, Result};
-use crate::local::Resolved;
+use crate::resolve::Resolved;
 
 /// One layer of an image, as storage needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 
 use crate::error::{ImageError, Result};
 use crate::laydown::{ensure_layers, LayDown};
-use crate::local::Resolved;
 use crate::plan::{plan_layers_mapped, PlannedLayer};
+use crate::resolve::Resolved;
 use crate::storage::StorageChoice;
 
 /// How to unpack.
@@ -67,7 +67,7 @@ pub fn unpack(
 ) -> Result<UnpackReport> {
     // Shared, as pulls hold it: gc (exclusive) cannot take layers this unpack is using.
     let _writer = store.writer_lock()?;
-    let image = crate::local::resolve(store, reference, options.platform.as_ref())?;
+    let image = crate::resolve::resolve(store, reference, options.platform.as_ref())?;
     let layers = plan_layers_mapped(&image, options.id_map.as_ref())?;
     let config_bytes = serde_json::to_vec(&image.config).unwrap_or_default();
     let config = aurora_bundle::parse_image_config(&image.name, &config_bytes)?;
