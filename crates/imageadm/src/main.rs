@@ -1,4 +1,4 @@
-//! `imageadm`: the command line over `aurora-images`.
+//! `imageadm`: the command line over `aurora-images`, `aurora-transfer` and `aurora-smartos`.
 
 mod cli;
 mod config;
@@ -8,12 +8,14 @@ use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use aurora_images::{ImageError, NoProgress, Progress, PullOptions};
+use aurora_images::{ImageError, Images, NoProgress, Progress};
 use aurora_registry::{
     credentials, ClientConfig, Credential, CredentialStore, RegistryClient, RegistryError,
 };
+use aurora_smartos::SmartosError;
 use aurora_spec::{ImageRef, Platform};
 use aurora_store::Store;
+use aurora_transfer::{PullOptions, TransferError};
 use clap::Parser;
 use indicatif::HumanBytes;
 
@@ -60,8 +62,8 @@ fn chain(error: &anyhow::Error) -> String {
 fn exit_code(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
         let registry = cause.downcast_ref::<RegistryError>().or_else(|| {
-            match cause.downcast_ref::<ImageError>() {
-                Some(ImageError::Registry(e)) => Some(e),
+            match cause.downcast_ref::<TransferError>() {
+                Some(TransferError::Registry(e)) => Some(e),
                 _ => None,
             }
         });
@@ -74,9 +76,18 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             ) => return 4,
             _ => {}
         }
-        if let Some(ImageError::NotInStore(_) | ImageError::NoMatchingPlatform { .. }) =
-            cause.downcast_ref::<ImageError>()
-        {
+        // The transfer and SmartOS errors wrap the image flows' error transparently, so it
+        // is not a cause of its own in the chain.
+        let image = cause.downcast_ref::<ImageError>().or_else(|| {
+            match (
+                cause.downcast_ref::<TransferError>(),
+                cause.downcast_ref::<SmartosError>(),
+            ) {
+                (Some(TransferError::Image(e)), _) | (_, Some(SmartosError::Image(e))) => Some(e),
+                _ => None,
+            }
+        });
+        if let Some(ImageError::NotInStore(_) | ImageError::NoMatchingPlatform { .. }) = image {
             return 3;
         }
     }
@@ -88,6 +99,8 @@ fn run(cli: Cli) -> Result<()> {
         Store::open(&cli.root)
             .with_context(|| format!("opening the store at {}", cli.root.display()))
     };
+    // The commands that touch storage take the store root with its storage choice, once.
+    let open_images = || -> Result<Images> { Ok(Images::new(&cli.root, storage_choice(&cli)?)) };
     match &cli.command {
         Command::Pull {
             reference,
@@ -113,7 +126,7 @@ fn run(cli: Cli) -> Result<()> {
             chunk_size,
         } => {
             let destination = ImageRef::parse(destination.as_deref().unwrap_or(source))?;
-            let options = aurora_images::PushOptions {
+            let options = aurora_transfer::PushOptions {
                 jobs: usize::from(*jobs),
                 chunk: *chunk_size,
             };
@@ -123,8 +136,8 @@ fn run(cli: Cli) -> Result<()> {
             source,
             destination,
         } => {
-            let from: aurora_images::Location = source.parse()?;
-            let to: aurora_images::Location = destination.parse()?;
+            let from: aurora_transfer::Location = source.parse()?;
+            let to: aurora_transfer::Location = destination.parse()?;
             copy(&cli, &store()?, &from, &to)
         }
         Command::Commit {
@@ -156,23 +169,16 @@ fn run(cli: Cli) -> Result<()> {
                 changes: changes.clone(),
                 created: epoch,
             };
-            let Some(driver) = storage_in_use(&cli)? else {
+            let images = open_images()?;
+            let committed = with_progress(&cli, |progress| {
+                images.commit(container, reference, &options, progress)
+            })
+            .with_context(|| format!("committing {container} as {reference}"))?;
+            let Some(committed) = committed else {
                 bail!(
                     "nothing has been unpacked in this store, so there is no container to commit"
                 );
             };
-            let store = store()?;
-            let committed = with_progress(&cli, |progress| {
-                aurora_images::commit(
-                    &store,
-                    driver.as_ref(),
-                    container,
-                    reference,
-                    &options,
-                    progress,
-                )
-            })
-            .with_context(|| format!("committing {container} as {reference}"))?;
             report(&cli, &serde_json::to_value(&committed)?, || {
                 format!(
                     "Committed {} as {} ({}): layer {} ({}, {} entries, {} whiteouts) on {}",
@@ -210,12 +216,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Rm { references } => remove(&cli, &store()?, references),
         Command::Gc => {
-            let store = store()?;
-            let gc = aurora_images::gc(&store)?;
-            let layers = match storage_in_use(&cli)? {
-                Some(driver) => aurora_images::collect_layers(&store, driver.as_ref())?,
-                None => Vec::new(),
-            };
+            let images = open_images()?;
+            let gc = aurora_images::gc(images.store()?)?;
+            let layers = images.collect_layers()?;
             let json = serde_json::json!({
                 "removed": gc.removed.iter().map(|(d, s)| serde_json::json!({"digest": d, "size": s})).collect::<Vec<_>>(),
                 "partials_removed": gc.partials_removed,
@@ -234,11 +237,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Df => {
-            let store = store()?;
-            let usage = match storage_in_use(&cli)? {
-                Some(driver) => aurora_images::disk_usage(&store, driver.as_ref())?,
-                None => Vec::new(),
-            };
+            let usage = open_images()?.disk_usage()?;
             if cli.format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&usage)?);
                 return Ok(());
@@ -289,17 +288,9 @@ fn run(cli: Cli) -> Result<()> {
                 id_map: id_map(uidmap, gidmap)?,
                 limits: Config::load(&cli.config)?.limits.unpack(),
             };
-            let store = store()?;
-            let driver = aurora_images::open_storage(&cli.root, &storage_choice(&cli)?)?;
+            let images = open_images()?;
             let unpacked = with_progress(&cli, |progress| {
-                aurora_images::unpack(
-                    &store,
-                    driver.as_ref(),
-                    reference,
-                    bundle,
-                    &options,
-                    progress,
-                )
+                images.unpack(reference, bundle, &options, progress)
             })
             .with_context(|| format!("unpacking {reference} into {}", bundle.display()))?;
             report(&cli, &serde_json::to_value(&unpacked)?, || {
@@ -316,8 +307,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::RmBundle { bundle } => {
-            let container =
-                aurora_images::remove_bundle(&cli.root, &storage_choice(&cli)?, bundle)?;
+            let container = open_images()?.remove_bundle(bundle)?;
             report(&cli, &serde_json::json!({ "removed": container }), || {
                 format!(
                     "Removed container {container} and bundle {}",
@@ -330,12 +320,12 @@ fn run(cli: Cli) -> Result<()> {
             manifest,
             file,
             tag,
-        } => import_smartos(&cli, &store()?, manifest, file, tag.clone()),
+        } => import_smartos(&cli, &open_images()?, manifest, file, tag.clone()),
         Command::ExportSmartos {
             reference,
             out_dir,
             incremental,
-        } => export_smartos(&cli, &store()?, reference, out_dir, *incremental),
+        } => export_smartos(&cli, &open_images()?, reference, out_dir, *incremental),
         Command::Login {
             registry,
             username,
@@ -399,14 +389,6 @@ fn source_date_epoch() -> Result<i64> {
             .with_context(|| format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds")),
         Err(_) => Ok(0),
     }
-}
-
-/// The store's storage, if it has been used (so that `gc` and `df` create nothing).
-fn storage_in_use(cli: &Cli) -> Result<Option<Box<dyn aurora_storage::Driver>>> {
-    Ok(aurora_images::open_storage_if_used(
-        &cli.root,
-        &storage_choice(cli)?,
-    )?)
 }
 
 /// The --uidmap and --gidmap ranges; gids as uids when only --uidmap is given.
@@ -478,7 +460,7 @@ fn pull(cli: &Cli, store: &Store, image: &ImageRef, options: &PullOptions) -> Re
     let client = client(cli, credential_store(cli))?;
     let runtime = runtime()?;
     let result = with_progress(cli, |progress| {
-        runtime.block_on(aurora_images::pull(
+        runtime.block_on(aurora_transfer::pull(
             store, &client, image, options, progress,
         ))
     });
@@ -501,12 +483,12 @@ fn push(
     store: &Store,
     source: &str,
     destination: &ImageRef,
-    options: &aurora_images::PushOptions,
+    options: &aurora_transfer::PushOptions,
 ) -> Result<()> {
     let client = client(cli, credential_store(cli))?;
     let runtime = runtime()?;
     let result = with_progress(cli, |progress| {
-        runtime.block_on(aurora_images::push(
+        runtime.block_on(aurora_transfer::push(
             store,
             &client,
             source,
@@ -533,13 +515,13 @@ fn push(
 fn copy(
     cli: &Cli,
     store: &Store,
-    source: &aurora_images::Location,
-    destination: &aurora_images::Location,
+    source: &aurora_transfer::Location,
+    destination: &aurora_transfer::Location,
 ) -> Result<()> {
     let client = client(cli, credential_store(cli))?;
     let runtime = runtime()?;
     let result = with_progress(cli, |progress| {
-        runtime.block_on(aurora_images::copy(
+        runtime.block_on(aurora_transfer::copy(
             store,
             &client,
             source,
@@ -706,15 +688,14 @@ fn prompt(text: &str) -> Result<String> {
 
 fn import_smartos(
     cli: &Cli,
-    store: &Store,
+    images: &Images,
     manifest: &std::path::Path,
     file: &std::path::Path,
     tag: Option<String>,
 ) -> Result<()> {
-    let options = aurora_images::ImportOptions { tag };
-    let imported =
-        aurora_images::import_smartos(store, &storage_choice(cli)?, manifest, file, &options)
-            .with_context(|| format!("importing the SmartOS image {}", manifest.display()))?;
+    let options = aurora_smartos::ImportOptions { tag };
+    let imported = aurora_smartos::import_smartos(images, manifest, file, &options)
+        .with_context(|| format!("importing the SmartOS image {}", manifest.display()))?;
     report(cli, &serde_json::to_value(&imported)?, || {
         format!(
             "Imported SmartOS image {} as {} ({}): layer {} ({})",
@@ -734,18 +715,17 @@ fn import_smartos(
 
 fn export_smartos(
     cli: &Cli,
-    store: &Store,
+    images: &Images,
     reference: &str,
     out_dir: &std::path::Path,
     incremental: bool,
 ) -> Result<()> {
-    let options = aurora_images::ExportOptions {
+    let options = aurora_smartos::ExportOptions {
         incremental,
         limits: Config::load(&cli.config)?.limits.unpack(),
     };
-    let choice = storage_choice(cli)?;
     let exported = with_progress(cli, |progress| {
-        aurora_images::export_smartos(store, &choice, reference, out_dir, &options, progress)
+        aurora_smartos::export_smartos(images, reference, out_dir, &options, progress)
     })
     .with_context(|| format!("exporting {reference} as a SmartOS image"))?;
     report(cli, &serde_json::to_value(&exported)?, || {

@@ -16,11 +16,11 @@ use aurora_store::Store;
 use serde_json::{json, Map, Value};
 
 use crate::error::{ImageError, Result};
-use crate::local::Resolved;
+use crate::resolve::Resolved;
 
 /// A layer blob in the store and what a config and manifest say of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NewLayer {
+pub struct NewLayer {
     pub digest: Digest,
     pub size: u64,
     pub diff_id: Digest,
@@ -137,7 +137,7 @@ fn find_container(store: &Store, driver: &dyn Driver, target: &str) -> Result<(S
         let manifest: Digest = note.manifest.parse().map_err(|_| {
             ImageError::Commit(format!("{target}: bad manifest digest in the bundle note"))
         })?;
-        let base = crate::local::resolve_manifest(store, &note.image, &manifest).map_err(
+        let base = crate::resolve::resolve_manifest(store, &note.image, &manifest).map_err(
             |e| match e {
                 ImageError::Store(aurora_store::StoreError::BlobNotFound(_)) => {
                     ImageError::Commit(format!(
@@ -157,10 +157,10 @@ fn find_container(store: &Store, driver: &dyn Driver, target: &str) -> Result<(S
     aurora_storage::check_container_name(target)?;
     let (top, _) = driver.container_changes(target)?;
     for (image_name, _) in store.list_refs()? {
-        let Ok(image) = crate::local::resolve(store, &image_name, None) else {
+        let Ok(image) = crate::resolve::resolve(store, &image_name, None) else {
             continue;
         };
-        let planned = crate::unpack::plan_layers(&image)?;
+        let planned = crate::plan::plan_layers(&image)?;
         if planned.last().is_some_and(|l| l.id == top) {
             return Ok((target.to_string(), image));
         }
@@ -171,7 +171,7 @@ fn find_container(store: &Store, driver: &dyn Driver, target: &str) -> Result<(S
 }
 
 fn check_top_layer(base: &Resolved, top: &LayerId) -> Result<()> {
-    let planned = crate::unpack::plan_layers(base)?;
+    let planned = crate::plan::plan_layers(base)?;
     match planned.last() {
         Some(layer) if layer.id == *top => Ok(()),
         _ => Err(ImageError::Commit(format!(
@@ -210,11 +210,7 @@ pub(crate) fn pack_into_store(
 }
 
 /// Packs the whole tree under `root` as one layer blob in the store.
-pub(crate) fn pack_tree_into_store(
-    store: &Store,
-    root: &Path,
-    options: &PackOptions,
-) -> Result<NewLayer> {
+pub fn pack_tree_into_store(store: &Store, root: &Path, options: &PackOptions) -> Result<NewLayer> {
     pack_into_store(
         store,
         &ChangeSource::Tree(root.to_path_buf()),
@@ -226,7 +222,7 @@ pub(crate) fn pack_tree_into_store(
 
 /// The base image's layers, with the diff IDs its config gives them.
 fn base_layers(base: &Resolved) -> Result<Vec<NewLayer>> {
-    let planned = crate::unpack::plan_layers(base)?;
+    let planned = crate::plan::plan_layers(base)?;
     Ok(planned
         .into_iter()
         .zip(&base.manifest.layers)
@@ -314,7 +310,7 @@ fn new_config(
 
 /// Writes `config` and a manifest of `layers` into the store and names it `name`; returns
 /// the manifest's digest.
-pub(crate) fn put_image(
+pub fn put_image(
     store: &Store,
     config: &Value,
     layers: &[NewLayer],

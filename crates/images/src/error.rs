@@ -1,15 +1,12 @@
-use aurora_registry::RegistryError;
 use aurora_spec::ReferenceError;
 use aurora_store::StoreError;
 
-/// What can go wrong in an image operation; registry and store errors keep their own
-/// detail (registry, repository, digest, path).
+/// What can go wrong with an image in the store or in storage; store, storage and layer errors
+/// keep their own detail (digest, path, dataset).
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error(transparent)]
     Reference(#[from] ReferenceError),
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -29,12 +26,6 @@ pub enum ImageError {
         reference: String,
         digest: String,
         reason: String,
-    },
-    #[error("blob {digest}: the connection ended after {received} of {expected} bytes")]
-    Truncated {
-        digest: String,
-        received: u64,
-        expected: u64,
     },
     #[error("no image {0} in the store (see `imageadm images`)")]
     NotInStore(String),
@@ -61,16 +52,8 @@ pub enum ImageError {
     },
     #[error("{0}: a tag cannot carry a digest; name the new tag as name:tag")]
     TagWithDigest(String),
-    #[error("copy: {0}")]
-    Copy(String),
     #[error("commit: {0}")]
     Commit(String),
-    #[error(transparent)]
-    Smartos(#[from] crate::smartos::SmartosError),
-    #[error(
-        "the {0}: transport is not supported yet (docker://, oci:, oci-archive: and the store are)"
-    )]
-    UnsupportedTransport(String),
 }
 
 fn available_list(platforms: &[String]) -> String {
@@ -78,17 +61,6 @@ fn available_list(platforms: &[String]) -> String {
         "no platform entries".to_string()
     } else {
         platforms.join(", ")
-    }
-}
-
-impl ImageError {
-    /// Worth retrying: a dropped connection or a transient registry failure.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            ImageError::Registry(e) => e.is_transient(),
-            ImageError::Truncated { .. } => true,
-            _ => false,
-        }
     }
 }
 

@@ -10,12 +10,12 @@ use aurora_layers::{
 use aurora_storage::{DiffForm, Driver, PendingLayer};
 
 use crate::error::{ImageError, Result};
+use crate::plan::PlannedLayer;
 use crate::storage::is_root;
-use crate::unpack::PlannedLayer;
 use crate::Progress;
 
 /// What laying layers down needs: where the blobs are, where the layers go, whom to tell.
-pub(crate) struct LayDown<'a> {
+pub struct LayDown<'a> {
     pub store: &'a aurora_store::Store,
     pub driver: &'a dyn Driver,
     pub progress: &'a dyn Progress,
@@ -96,7 +96,7 @@ fn bound(work: &LayDown<'_>, pending: &mut PendingLayer) -> Result<()> {
 /// A committed layer implies its whole chain below (every driver commits a layer only on a
 /// committed parent, and refuses to destroy a layer others are built on), so the search goes
 /// from the top down and usually stops at once.
-pub(crate) fn ensure_layers(work: &LayDown<'_>, layers: &[PlannedLayer]) -> Result<(usize, usize)> {
+pub fn ensure_layers(work: &LayDown<'_>, layers: &[PlannedLayer]) -> Result<(usize, usize)> {
     let driver = work.driver;
     let mut present = 0;
     for (index, layer) in layers.iter().enumerate().rev() {

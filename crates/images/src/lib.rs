@@ -1,39 +1,37 @@
-//! Image operations over the local store and registries. The binary `imageadm` is a thin
-//! command line over this crate.
+//! Images in the local store and in storage: resolving a name to one platform's manifest and
+//! config, listing, inspecting, tagging, removing and collecting garbage; planning an image's
+//! layers, laying them down as a chain in storage, unpacking to a bundle, committing a
+//! container, and disk usage. Moving images to and from registries and archives is
+//! `aurora-transfer`; SmartOS images are `aurora-smartos`; both build on this crate.
 
 mod change;
 mod commit;
-mod convert;
-mod copy;
-mod docker_archive;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod handle;
 mod laydown;
-mod layers;
 mod local;
+mod plan;
 mod progress;
-mod pull;
-mod push;
-mod sink;
-mod smartos;
+mod resolve;
 mod storage;
 mod unpack;
+mod usage;
 
 pub use aurora_layers::{IdMap, IdRange};
 pub use change::{apply_change, INSTRUCTIONS as CHANGE_INSTRUCTIONS};
-pub use commit::{commit, CommitOptions, CommitReport};
-pub use copy::{copy, CopyReport, Location};
+pub use commit::{commit, pack_tree_into_store, put_image, CommitOptions, CommitReport, NewLayer};
 pub use error::{ImageError, Result};
-pub use laydown::{UnpackLimits, DEFAULT_MAX_UNPACKED_SIZE};
-pub use layers::{collect_layers, disk_usage, Usage};
-pub use local::{find_image, gc, inspect, list_images, remove, tag, ImageSummary, Inspection};
+pub use handle::Images;
+pub use laydown::{ensure_layers, LayDown, UnpackLimits, DEFAULT_MAX_UNPACKED_SIZE};
+pub use local::{gc, inspect, list_images, remove, tag, ImageSummary, Inspection};
+pub use plan::{plan_layers, PlannedLayer};
 pub use progress::{NoProgress, Progress};
-pub use pull::{pull, PullOptions, PullReport, SOURCE_DIGEST_ANNOTATION};
-pub use push::{push, PushOptions, PushReport};
-pub use smartos::{
-    export_smartos, import_smartos, ExportOptions, ExportReport, ImportOptions, ImportReport,
-    SmartosError,
+pub use resolve::{
+    entry_for, find_image, read_document, resolve, resolve_manifest, Resolved,
+    SOURCE_DIGEST_ANNOTATION,
 };
-pub use storage::{open_storage, open_storage_if_used, StorageChoice};
-pub use unpack::{remove_bundle, unpack, PlannedLayer, UnpackOptions, UnpackReport};
+pub use storage::{open_storage, open_storage_if_used, open_zfs_storage, StorageChoice};
+pub use unpack::{remove_bundle, unpack, UnpackOptions, UnpackReport};
+pub use usage::{collect_layers, disk_usage, Usage};

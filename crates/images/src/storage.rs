@@ -211,7 +211,7 @@ fn open_recorded(store_root: &Path, record: &Record) -> Result<Box<dyn Driver>> 
 
 /// The store's storage as the zfs driver itself, for what only zfs can do (SmartOS images);
 /// chosen and recorded as [`open_storage`] does, and refused when the store uses another.
-pub(crate) fn open_zfs_storage(
+pub fn open_zfs_storage(
     store_root: &Path,
     choice: &StorageChoice,
 ) -> Result<aurora_storage::zfs::ZfsDriver> {

@@ -4,7 +4,7 @@ fn main() {
     // TMPDIR at a bounded place.
     let scratch = std::env::temp_dir().join(format!("aurora-fuzz-archive-{}", std::process::id()));
     afl::fuzz!(|data: &[u8]| {
-        aurora_images::fuzzing::check_docker_archive(data, &scratch);
+        aurora_transfer::fuzzing::check_docker_archive(data, &scratch);
     });
     let _ = std::fs::remove_dir_all(&scratch);
 }

@@ -9,7 +9,6 @@
 //! A source layout that is not imageadm's store is someone else's: it is opened as a
 //! [`LayoutReader`], which writes, creates and locks nothing in it and follows no link in it.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use aurora_store::{LayoutReader, ReadLayout};
@@ -21,12 +20,13 @@ use aurora_spec::{Digest, ImageRef};
 use aurora_store::Store;
 use oci_spec::image::Descriptor;
 
+use crate::blob_file::store_reader_as;
 use crate::docker_archive;
-use crate::error::{ImageError, Result};
-use crate::local::find_image;
-use crate::progress::Progress;
+use crate::error::{Result, TransferError};
 use crate::pull::{pull, PullOptions};
 use crate::push::{push, PushOptions};
+use aurora_images::find_image;
+use aurora_images::Progress;
 
 /// Where an image is, in skopeo's transport syntax.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub enum Location {
 }
 
 impl std::str::FromStr for Location {
-    type Err = ImageError;
+    type Err = TransferError;
 
     fn from_str(text: &str) -> Result<Self> {
         let path_and_tag = |rest: &str| -> (PathBuf, Option<String>) {
@@ -89,7 +89,7 @@ impl std::str::FromStr for Location {
                 && !rest.starts_with(|c: char| c.is_ascii_digit())
                 && matches!(*t, "containers-storage" | "dir" | "docker-daemon")
         }) {
-            return Err(ImageError::UnsupportedTransport(transport.to_string()));
+            return Err(TransferError::UnsupportedTransport(transport.to_string()));
         }
         Ok(Location::Store(text.to_string()))
     }
@@ -120,7 +120,7 @@ pub async fn copy(
     let scratch = tempfile::Builder::new()
         .prefix("copy-")
         .tempdir_in(store.root().join(".aurora").join("tmp"))
-        .map_err(|e| ImageError::Copy(format!("cannot make a scratch directory: {e}")))?;
+        .map_err(|e| TransferError::Copy(format!("cannot make a scratch directory: {e}")))?;
     let (source_layout, from_name) =
         open_source(store, client, source, scratch.path(), progress).await?;
     // Shared lock on a store of ours: its gc waits until the copy is done. A layout only
@@ -132,7 +132,7 @@ pub async fn copy(
     let from = source_layout.layout();
     let descriptor = from
         .find_ref(&from_name)?
-        .ok_or_else(|| ImageError::NotInStore(from_name.clone()))?;
+        .ok_or_else(|| TransferError::not_in_store(from_name.clone()))?;
     let mut report = CopyReport {
         source: describe(source),
         destination: describe(destination),
@@ -293,14 +293,13 @@ fn into_layout(
 /// directory is no image, and nothing is created in it.
 fn open_existing_layout(dir: &Path) -> Result<LayoutReader> {
     match LayoutReader::open(dir) {
-        Err(aurora_store::StoreError::NotALayout { reason, .. }) => Err(ImageError::Copy(format!(
-            "{} is not an OCI image layout ({reason})",
-            dir.display()
-        ))),
+        Err(aurora_store::StoreError::NotALayout { reason, .. }) => Err(TransferError::Copy(
+            format!("{} is not an OCI image layout ({reason})", dir.display()),
+        )),
         Err(aurora_store::StoreError::Io { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
-            Err(ImageError::Copy(format!(
+            Err(TransferError::Copy(format!(
                 "{} is not an OCI image layout (no such directory)",
                 dir.display()
             )))
@@ -314,17 +313,17 @@ fn only_name(layout: &dyn ReadLayout, tag: Option<&str>, place: &Path) -> Result
     let refs = layout.list_refs()?;
     match tag {
         Some(tag) if refs.iter().any(|(name, _)| name == tag) => Ok(tag.to_string()),
-        Some(tag) => Err(ImageError::NotInStore(format!(
+        Some(tag) => Err(TransferError::not_in_store(format!(
             "{tag} in {}",
             place.display()
         ))),
         None => match refs.as_slice() {
             [(name, _)] => Ok(name.clone()),
-            [] => Err(ImageError::NotInStore(format!(
+            [] => Err(TransferError::not_in_store(format!(
                 "any image in {}",
                 place.display()
             ))),
-            _ => Err(ImageError::Copy(format!(
+            _ => Err(TransferError::Copy(format!(
                 "{} holds {} images; name one with :TAG",
                 place.display(),
                 refs.len()
@@ -357,7 +356,7 @@ fn transfer(
         }
         if matches!(media::kind(&media_type), Kind::Manifest | Kind::Index) {
             let bytes = from.read_blob(&digest, media::MAX_MANIFEST_BYTES)?;
-            let document = Document::parse(&bytes).map_err(|e| ImageError::BadManifest {
+            let document = Document::parse(&bytes).map_err(|e| TransferError::BadManifest {
                 reference: top.clone(),
                 digest: digest.to_string(),
                 reason: e.to_string(),
@@ -380,54 +379,22 @@ fn transfer(
 }
 
 fn copy_blob(from: &dyn ReadLayout, to: &Store, digest: &Digest) -> Result<()> {
-    let missing = || ImageError::Copy(format!("blob {digest} is missing from the source"));
+    let missing = || TransferError::Copy(format!("blob {digest} is missing from the source"));
     let file = from.open_blob(digest)?.ok_or_else(missing)?;
     let path = from
         .root()
         .join(format!("blobs/{}/{}", digest.algorithm(), digest.digest()));
     let size = file
         .metadata()
-        .map_err(|e| ImageError::Copy(format!("cannot read {}: {e}", path.display())))?
+        .map_err(|e| TransferError::Copy(format!("cannot read {}: {e}", path.display())))?
         .len();
     store_reader_as(to, digest, size, file, &path)
-}
-
-/// Streams the file at `path` into `to` as the blob `digest` of `size` bytes, verified by the
-/// store's writer (a file that is not that blob is refused and leaves nothing).
-pub(crate) fn store_file_as(to: &Store, digest: &Digest, size: u64, path: &Path) -> Result<()> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| ImageError::Copy(format!("cannot read {}: {e}", path.display())))?;
-    store_reader_as(to, digest, size, file, path)
-}
-
-/// Streams `file` (read from `path`) into `to` as the blob `digest` of `size` bytes.
-fn store_reader_as(
-    to: &Store,
-    digest: &Digest,
-    size: u64,
-    mut file: impl Read,
-    path: &Path,
-) -> Result<()> {
-    let unreadable =
-        |e: std::io::Error| ImageError::Copy(format!("cannot read {}: {e}", path.display()));
-    let mut writer = to.begin_blob(digest, Some(size))?;
-    writer.restart()?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(unreadable)?;
-        if n == 0 {
-            break;
-        }
-        writer.write(&buf[..n])?;
-    }
-    writer.commit()?;
-    Ok(())
 }
 
 /// A tar of the layout's own files (oci-layout, index.json, blobs/), as skopeo writes one.
 fn write_archive(layout: &Path, file: &Path) -> Result<()> {
     let fail =
-        |e: std::io::Error| ImageError::Copy(format!("cannot write {}: {e}", file.display()));
+        |e: std::io::Error| TransferError::Copy(format!("cannot write {}: {e}", file.display()));
     let parent = file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -459,8 +426,9 @@ fn write_archive(layout: &Path, file: &Path) -> Result<()> {
 /// paths), `oci-layout` and `index.json` capped as registry documents are while they are
 /// extracted; anything else, and any name the archive holds twice, is an error naming it.
 fn read_archive(file: &Path, dir: &Path) -> Result<()> {
-    let fail = |e: std::io::Error| ImageError::Copy(format!("cannot read {}: {e}", file.display()));
-    let refuse = |why: String| ImageError::Copy(format!("{}: {why}", file.display()));
+    let fail =
+        |e: std::io::Error| TransferError::Copy(format!("cannot read {}: {e}", file.display()));
+    let refuse = |why: String| TransferError::Copy(format!("{}: {why}", file.display()));
     let input = std::fs::File::open(file).map_err(fail)?;
     std::fs::create_dir_all(dir.join("blobs").join("sha256")).map_err(fail)?;
     let mut archive = tar::Archive::new(input);
@@ -566,7 +534,7 @@ mod tests {
         );
         assert!(matches!(
             "containers-storage:x".parse::<Location>(),
-            Err(ImageError::UnsupportedTransport(_))
+            Err(TransferError::UnsupportedTransport(_))
         ));
         assert!("docker://Not Valid".parse::<Location>().is_err());
     }

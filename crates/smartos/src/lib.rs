@@ -22,18 +22,20 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use aurora_spec::{Digest, ImageRef};
-use aurora_store::Store;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha1::{Digest as _, Sha1};
 
-use crate::error::{ImageError, Result};
-use crate::laydown::{ensure_layers, LayDown};
-use crate::storage::StorageChoice;
-use crate::Progress;
+use aurora_images::{ensure_layers, Images, LayDown, Progress};
 
+use crate::error::io;
+
+mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod import;
-pub(crate) use import::image_config;
+
+pub use error::{Result, SmartosError};
 pub use import::{import_smartos, ImportOptions, ImportReport};
 
 /// The annotation (on the manifest) and label (in the config) naming the SmartOS image.
@@ -44,62 +46,6 @@ const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
 const MAX_NAME: usize = 512;
 const MAX_VERSION: usize = 128;
-
-/// What can go wrong with a SmartOS image.
-#[derive(Debug, thiserror::Error)]
-pub enum SmartosError {
-    #[error("{}: not a usable SmartOS image manifest: {reason}", path.display())]
-    BadManifest { path: PathBuf, reason: String },
-    #[error("{}: {found} bytes, but the manifest says {expected}", path.display())]
-    WrongSize {
-        path: PathBuf,
-        expected: u64,
-        found: u64,
-    },
-    #[error("{}: sha1 {found}, but the manifest says {expected}", path.display())]
-    WrongSha1 {
-        path: PathBuf,
-        expected: String,
-        found: String,
-    },
-    #[error(
-        "image {uuid} is incremental from origin image {origin}, which is not imported here: \
-         import {origin} first"
-    )]
-    MissingOrigin { uuid: String, origin: String },
-    #[error("{}: the {compression} stream is damaged or not a zfs stream: {reason}", path.display())]
-    BadStream {
-        path: PathBuf,
-        compression: String,
-        reason: String,
-    },
-    #[error("{}: SmartOS image {uuid}: its zfs stream is refused: {reason}", path.display())]
-    RefusedStream {
-        path: PathBuf,
-        uuid: String,
-        reason: String,
-    },
-    #[error("{0:?}: no image name can be made of it; give one with --tag")]
-    NoName(String),
-    #[error("export-smartos {reference}: {reason}")]
-    Export { reference: String, reason: String },
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ImageError + '_ {
-    move |source| {
-        SmartosError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-        .into()
-    }
-}
 
 /// How the image file is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,7 +303,7 @@ pub struct ExportOptions {
     /// Only the top layer's changes since its parent layer, with `origin` set.
     pub incremental: bool,
     /// Bounds on laying the image's layers down when storage lacks them.
-    pub limits: crate::UnpackLimits,
+    pub limits: aurora_images::UnpackLimits,
 }
 
 /// What an export wrote.
@@ -376,24 +322,23 @@ pub struct ExportReport {
 
 /// Writes the image `reference` as a SmartOS image into `out_dir`.
 pub fn export_smartos(
-    store: &Store,
-    choice: &StorageChoice,
+    images: &Images,
     reference: &str,
     out_dir: &Path,
     options: &ExportOptions,
     progress: &dyn Progress,
 ) -> Result<ExportReport> {
-    let refuse = |reason: String| -> ImageError {
+    let refuse = |reason: String| -> SmartosError {
         SmartosError::Export {
             reference: reference.to_string(),
             reason,
         }
-        .into()
     };
-    let driver = crate::storage::open_zfs_storage(store.root(), choice)?;
+    let store = images.store()?;
+    let driver = images.zfs_storage()?;
     let _writer = store.writer_lock()?;
-    let image = crate::local::resolve(store, reference, None)?;
-    let layers = crate::unpack::plan_layers(&image)?;
+    let image = aurora_images::resolve(store, reference, None)?;
+    let layers = aurora_images::plan_layers(&image)?;
     let Some(top) = layers.last() else {
         return Err(refuse("the image has no layers".into()));
     };

@@ -8,7 +8,7 @@ use aurora_store::Store;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::unpack::plan_layers;
+use crate::plan::plan_layers;
 
 /// A line of `imageadm df`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -26,7 +26,7 @@ fn layers_by_image(store: &Store) -> Result<BTreeMap<String, Vec<LayerId>>> {
     for (name, _) in store.list_refs()? {
         // Images that cannot be resolved or planned (damaged, or another platform only)
         // simply use no layers here.
-        let Ok(image) = crate::local::resolve(store, &name, None) else {
+        let Ok(image) = crate::resolve::resolve(store, &name, None) else {
             continue;
         };
         if let Ok(plan) = plan_layers(&image) {

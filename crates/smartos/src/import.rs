@@ -13,7 +13,6 @@ use aurora_spec::{Digest, ImageRef, Platform};
 use aurora_storage::zfs::send::ReceivedDataset;
 use aurora_storage::zfs::ZfsDriver;
 use aurora_storage::LayerId;
-use aurora_store::Store;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha1::{Digest as _, Sha1};
@@ -22,8 +21,9 @@ use super::{
     default_image_name, io, parse_manifest, Compression, Manifest, SmartosError,
     MAX_MANIFEST_BYTES, UUID_ANNOTATION,
 };
-use crate::error::{ImageError, Result};
-use crate::storage::StorageChoice;
+use aurora_images::{ImageError, Images};
+
+use crate::error::Result;
 
 /// How to import.
 #[derive(Debug, Clone, Default)]
@@ -49,8 +49,7 @@ pub struct ImportReport {
 /// Imports the SmartOS image `file` described by `manifest_path` into the store, on its zfs
 /// storage.
 pub fn import_smartos(
-    store: &Store,
-    choice: &StorageChoice,
+    images: &Images,
     manifest_path: &Path,
     file: &Path,
     options: &ImportOptions,
@@ -60,7 +59,7 @@ pub fn import_smartos(
         Some(tag) => {
             let name = ImageRef::parse(tag)?;
             if name.digest().is_some() {
-                return Err(ImageError::TagWithDigest(name.to_string()));
+                return Err(ImageError::TagWithDigest(name.to_string()).into());
             }
             name.store_name()
         }
@@ -70,7 +69,8 @@ pub fn import_smartos(
     };
     // Before anything touches zfs: the file is the one the manifest describes.
     verify_file(file, &manifest)?;
-    let driver = crate::storage::open_zfs_storage(store.root(), choice)?;
+    let store = images.store()?;
+    let driver = images.zfs_storage()?;
     // Shared, as unpacks hold it: gc cannot take the new blob or layer before the image
     // names them.
     let _writer = store.writer_lock()?;
@@ -86,12 +86,12 @@ pub fn import_smartos(
         };
     let received = receive(&driver, file, &manifest, origin.as_ref())?;
     let packed =
-        crate::commit::pack_tree_into_store(store, &received.root, &PackOptions::default());
+        aurora_images::pack_tree_into_store(store, &received.root, &PackOptions::default());
     let layer = match packed {
         Ok(layer) => layer,
         Err(e) => {
             driver.discard_received(received);
-            return Err(e);
+            return Err(e.into());
         }
     };
     let chain = aurora_spec::chain::chain_ids(std::slice::from_ref(&layer.diff_id));
@@ -113,7 +113,7 @@ pub fn import_smartos(
             created.to_string(),
         );
     }
-    let digest = match crate::commit::put_image(
+    let digest = match aurora_images::put_image(
         store,
         &config,
         std::slice::from_ref(&layer),
@@ -126,7 +126,7 @@ pub fn import_smartos(
                 use aurora_storage::Driver;
                 let _ = driver.destroy_layer(&id);
             }
-            return Err(e);
+            return Err(e.into());
         }
     };
     Ok(ImportReport {
@@ -147,12 +147,9 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
     file.take(MAX_MANIFEST_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(io(path))?;
-    parse_manifest(&bytes).map_err(|reason| {
-        SmartosError::BadManifest {
-            path: path.to_path_buf(),
-            reason,
-        }
-        .into()
+    parse_manifest(&bytes).map_err(|reason| SmartosError::BadManifest {
+        path: path.to_path_buf(),
+        reason,
     })
 }
 
@@ -165,8 +162,7 @@ fn verify_file(path: &Path, manifest: &Manifest) -> Result<()> {
             path: path.to_path_buf(),
             expected: manifest.size,
             found,
-        }
-        .into());
+        });
     }
     let mut checked = Checked::new(file, manifest.size);
     std::io::copy(&mut checked, &mut std::io::sink()).map_err(io(path))?;
@@ -197,8 +193,7 @@ impl<R: Read> Checked<R> {
                 path: path.to_path_buf(),
                 expected: manifest.size,
                 found: self.count,
-            }
-            .into());
+            });
         }
         let found = format!("{:x}", self.hasher.finalize());
         if found != manifest.sha1 {
@@ -206,8 +201,7 @@ impl<R: Read> Checked<R> {
                 path: path.to_path_buf(),
                 expected: manifest.sha1.clone(),
                 found,
-            }
-            .into());
+            });
         }
         Ok(())
     }
@@ -263,13 +257,12 @@ fn receive(
 ) -> Result<ReceivedDataset> {
     let file = File::open(path).map_err(io(path))?;
     let mut checked = Checked::new(file, manifest.size);
-    let bad_stream = |reason: String| -> ImageError {
+    let bad_stream = |reason: String| -> SmartosError {
         SmartosError::BadStream {
             path: path.to_path_buf(),
             compression: manifest.compression.name().to_string(),
             reason,
         }
-        .into()
     };
     let received = {
         let mut stream = Noting {
@@ -280,13 +273,12 @@ fn receive(
         match received {
             Ok(received) => received,
             Err(e) => {
-                let refused = |reason: String| -> ImageError {
+                let refused = |reason: String| -> SmartosError {
                     SmartosError::RefusedStream {
                         path: path.to_path_buf(),
                         uuid: manifest.uuid.clone(),
                         reason,
                     }
-                    .into()
                 };
                 return Err(match (stream.error, e) {
                     (Some(reason), _) => bad_stream(reason),
@@ -323,7 +315,7 @@ fn receive(
 }
 
 /// The image config of an imported image: one layer, the platform from the manifest's os.
-pub(crate) fn image_config(manifest: &Manifest, diff_id: &Digest) -> Value {
+pub fn image_config(manifest: &Manifest, diff_id: &Digest) -> Value {
     let created = manifest
         .published_at
         .as_deref()

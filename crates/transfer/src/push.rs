@@ -11,9 +11,9 @@ use aurora_store::Store;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use tracing::info;
 
-use crate::error::{ImageError, Result};
-use crate::local::find_image;
-use crate::progress::Progress;
+use crate::error::{Result, TransferError};
+use aurora_images::find_image;
+use aurora_images::Progress;
 
 /// What a push sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -86,7 +86,7 @@ pub async fn push(
         async move {
             if client.blob_size(destination, &blob.digest).await?.is_some() {
                 progress.upload_skipped(&blob.digest, blob.size, "already in the repository");
-                return Ok::<_, ImageError>((None, blob.size));
+                return Ok::<_, TransferError>((None, blob.size));
             }
             progress.upload_started(&blob.digest, blob.size);
             let path = store.blob_path(&blob.digest);
@@ -157,7 +157,7 @@ fn collect(
     top: &Digest,
     top_media: &str,
 ) -> Result<(Vec<Manifest>, Vec<Blob>)> {
-    let bad = |digest: &Digest, reason: String| ImageError::BadManifest {
+    let bad = |digest: &Digest, reason: String| TransferError::BadManifest {
         reference: name.to_string(),
         digest: digest.to_string(),
         reason,

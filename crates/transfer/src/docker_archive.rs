@@ -13,11 +13,11 @@ use aurora_store::{copy_capped, read_capped, ReadLayout, Store};
 use oci_spec::image::Descriptor;
 use serde_json::{json, Value};
 
-use crate::error::{ImageError, Result};
-use crate::local::read_document;
+use crate::error::{Result, TransferError};
+use aurora_images::read_document;
 
-fn fail(file: &Path, why: impl std::fmt::Display) -> ImageError {
-    ImageError::Copy(format!("{}: {why}", file.display()))
+fn fail(file: &Path, why: impl std::fmt::Display) -> TransferError {
+    TransferError::Copy(format!("{}: {why}", file.display()))
 }
 
 /// Writes the image `descriptor` of `from` (for an index: the host platform's manifest) as a
@@ -392,7 +392,7 @@ fn store_file(to: &Store, path: &Path) -> Result<(Digest, u64)> {
     }
     let digest: Digest = parse_digest(&hasher.finish(), path)?;
     if to.blob_size(&digest)?.is_none() {
-        crate::copy::store_file_as(to, &digest, size, path)?;
+        crate::blob_file::store_file_as(to, &digest, size, path)?;
     }
     Ok((digest, size))
 }
@@ -410,7 +410,7 @@ fn single_manifest(from: &dyn ReadLayout, descriptor: &Descriptor) -> Result<Dig
     }
     let index = read_document(from, &digest)?;
     let entry = index.entry_for(&Platform::host()).ok_or_else(|| {
-        ImageError::Copy(format!(
+        TransferError::Copy(format!(
             "{digest}: no image for this host's platform to write as a docker archive"
         ))
     })?;

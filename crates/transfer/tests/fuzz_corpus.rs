@@ -1,18 +1,13 @@
-//! The corpora of the fuzz targets `manifest`, `smartos` and `docker_archive` (seeds and past
+//! The corpora of the fuzz targets `manifest` and `docker_archive` (seeds and past
 //! failures), replayed through the same checks the fuzzer runs (fuzz/run.sh runs the fuzzer
 //! itself).
 
-use aurora_images::fuzzing::{check_docker_archive, check_manifest, check_smartos_manifest};
 use aurora_spec::fuzzing::replay;
+use aurora_transfer::fuzzing::{check_docker_archive, check_manifest};
 
 #[test]
 fn manifest_corpus_passes_the_fuzz_check() {
     replay("manifest", 5, check_manifest);
-}
-
-#[test]
-fn smartos_corpus_passes_the_fuzz_check() {
-    replay("smartos", 3, check_smartos_manifest);
 }
 
 #[test]

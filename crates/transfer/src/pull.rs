@@ -12,10 +12,12 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use oci_spec::image::MediaType;
 use tracing::{debug, info};
 
-use crate::convert::{to_oci, Renamed};
-use crate::error::{ImageError, Result};
-use crate::progress::Progress;
+use aurora_images::{entry_for, SOURCE_DIGEST_ANNOTATION};
+
+use crate::docker_to_oci::{to_oci, Renamed};
+use crate::error::{Result, TransferError};
 use crate::sink::BlobSink;
+use aurora_images::Progress;
 
 /// How to pull.
 #[derive(Debug, Clone)]
@@ -145,9 +147,6 @@ pub async fn pull(
     })
 }
 
-/// The annotation recording, on a name in index.json, the digest the registry gave for it.
-pub const SOURCE_DIGEST_ANNOTATION: &str = aurora_store::SOURCE_DIGEST_ANNOTATION;
-
 /// The manifests (and index) as they will be stored: Docker schema 2 documents converted to
 /// OCI, an index pointed at its converted children.
 fn in_oci_form(
@@ -157,7 +156,7 @@ fn in_oci_form(
 ) -> Result<(Vec<Resolved>, Option<FetchedManifest>)> {
     let bad = |digest: &Digest| {
         let digest = digest.to_string();
-        move |reason: String| ImageError::BadManifest {
+        move |reason: String| TransferError::BadManifest {
             reference: image.to_string(),
             digest,
             reason,
@@ -218,26 +217,11 @@ fn descriptor_for(
 }
 
 fn parse_document(image: &ImageRef, manifest: &FetchedManifest) -> Result<Document> {
-    Document::parse(&manifest.bytes).map_err(|e| ImageError::BadManifest {
+    Document::parse(&manifest.bytes).map_err(|e| TransferError::BadManifest {
         reference: image.to_string(),
         digest: manifest.digest.to_string(),
         reason: e.to_string(),
     })
-}
-
-/// The index entry for `wanted`, or an error listing the platforms the index has.
-pub(crate) fn entry_for<'d>(
-    document: &'d Document,
-    wanted: &Platform,
-    reference: &str,
-) -> Result<&'d Link> {
-    document
-        .entry_for(wanted)
-        .ok_or_else(|| ImageError::NoMatchingPlatform {
-            reference: reference.to_string(),
-            wanted: wanted.to_string(),
-            available: document.platforms(),
-        })
 }
 
 /// Fetches a child manifest named by an index, checking the index's size and digest.
@@ -257,7 +241,7 @@ async fn fetch_child(
     }
     let manifest = client.fetch_manifest(image, digest.as_ref()).await?;
     if manifest.bytes.len() as u64 != link.size || manifest.kind != Kind::Manifest {
-        return Err(ImageError::BadManifest {
+        return Err(TransferError::BadManifest {
             reference: image.to_string(),
             digest: index.digest.to_string(),
             reason: format!(
@@ -295,7 +279,7 @@ async fn fetch_all_children(
     let mut children = Vec::new();
     for link in &document.manifests {
         if media::kind(&link.media_type) == Kind::Index {
-            return Err(ImageError::BadManifest {
+            return Err(TransferError::BadManifest {
                 reference: image.to_string(),
                 digest: index.digest.to_string(),
                 reason: "nested indexes are not supported".into(),
@@ -320,13 +304,13 @@ fn blobs_of(
         let config = document
             .config
             .as_ref()
-            .ok_or_else(|| ImageError::BadManifest {
+            .ok_or_else(|| TransferError::BadManifest {
                 reference: image.to_string(),
                 digest: owner.to_string(),
                 reason: "no config".into(),
             })?;
         if config.size > media::MAX_CONFIG_BYTES {
-            return Err(ImageError::BadManifest {
+            return Err(TransferError::BadManifest {
                 reference: image.to_string(),
                 digest: owner.to_string(),
                 reason: format!("config of {} bytes is larger than allowed", config.size),
@@ -387,7 +371,9 @@ async fn fetch_blob(
     progress.blob_started(&digest, size, adopted);
     let mut transferred = download(client, image, &digest, &mut sink, size, progress).await?;
     let verified = match sink.finish().await {
-        Err(ImageError::Store(StoreError::Digest { .. })) if adopted > 0 => {
+        Err(TransferError::Image(aurora_images::ImageError::Store(StoreError::Digest {
+            ..
+        }))) if adopted > 0 => {
             // The bad partial was deleted when it failed; start from nothing.
             progress.blob_restarted(&digest);
             let mut sink = BlobSink::open(store, &digest, size).await?;
@@ -440,8 +426,8 @@ async fn download(
 /// How an attempt broke: before the body arrived or in the store (final), or while the body
 /// streamed (resumable from the bytes already written).
 enum Broken {
-    Final(ImageError),
-    Resumable(ImageError),
+    Final(TransferError),
+    Resumable(TransferError),
 }
 
 /// One attempt: from the sink's offset to the end of the blob.
@@ -478,7 +464,7 @@ async fn transfer(
         progress.blob_advanced(digest, len);
     }
     if sink.offset() < size {
-        return Err(Broken::Resumable(ImageError::Truncated {
+        return Err(Broken::Resumable(TransferError::Truncated {
             digest: digest.to_string(),
             received: sink.offset(),
             expected: size,
