@@ -46,13 +46,12 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::command;
-use crate::pending;
+use crate::layout::{tree_bytes, write_note, Layout, LAYER_NOTE, PARENT_NOTE};
 use crate::{
-    check_container_name, read_layer_note, tree_bytes, write_note, ContainerChanges, Dataset,
-    DatasetKind, DiffForm, Driver, DriverKind, LayerId, PendingLayer, Result, StorageError,
+    check_container_name, ContainerChanges, Dataset, DiffForm, Driver, DriverKind, LayerId,
+    PendingLayer, Result, StorageError,
 };
 
 /// `BTRFS_SUPER_MAGIC`, the `f_type` statfs reports for btrfs.
@@ -61,7 +60,7 @@ const BTRFS_SUPER_MAGIC: u32 = 0x9123_683E;
 /// Layers and containers as btrfs subvolumes below one directory.
 #[derive(Debug)]
 pub struct BtrfsDriver {
-    base: PathBuf,
+    layout: Layout,
 }
 
 impl BtrfsDriver {
@@ -87,30 +86,24 @@ impl BtrfsDriver {
                 reason: format!("the btrfs command does not work ({e}): install btrfs-progs"),
             });
         }
-        for sub in ["layers", "containers", "pending"] {
-            let dir = base.join(sub);
-            fs::create_dir_all(&dir).map_err(StorageError::io(&dir))?;
-        }
-        Ok(BtrfsDriver { base })
+        Ok(BtrfsDriver {
+            layout: Layout::create(base, &[])?,
+        })
     }
 
     /// The directory the driver keeps everything in.
     pub fn base(&self) -> &Path {
-        &self.base
+        self.layout.base()
     }
 
     /// The subvolume of a committed layer (its tree is in `root/` inside).
     pub fn layer_path(&self, id: &LayerId) -> PathBuf {
-        self.base.join("layers").join(id.as_str())
+        self.layout.layer_dir(id)
     }
 
     /// The subvolume of a container (its rootfs is `root/` inside).
     pub fn container_path(&self, name: &str) -> PathBuf {
-        self.base.join("containers").join(name)
-    }
-
-    fn pending_dir(&self) -> PathBuf {
-        self.base.join("pending")
+        self.layout.container_dir(name)
     }
 
     /// Fails with `InUse` when anything is mounted at or below `path`.
@@ -134,7 +127,7 @@ impl BtrfsDriver {
 
     /// Exclusive bytes per subvolume ID, when quotas are enabled on the filesystem.
     fn exclusive_bytes(&self) -> Option<std::collections::HashMap<u64, u64>> {
-        let base = self.base.as_os_str();
+        let base = self.base().as_os_str();
         // Without quotas this fails ("quotas not enabled"): then there is nothing to sync.
         command::run("btrfs", ["qgroup".as_ref(), "show".as_ref(), base]).ok()?;
         // Qgroup numbers are brought up to date when a transaction commits.
@@ -259,13 +252,6 @@ fn delete_nested_subvolumes(dir: &Path, meta: &fs::Metadata) -> Result<()> {
     Ok(())
 }
 
-/// A fresh pending name for container `name`: never a layer's (those start with hex digits).
-fn container_handle(name: &str) -> String {
-    static ATTEMPT: AtomicU64 = AtomicU64::new(0);
-    let attempt = ATTEMPT.fetch_add(1, Ordering::Relaxed);
-    format!("container-{name}-{}-{attempt}", std::process::id())
-}
-
 fn remove_if_present(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
@@ -293,12 +279,11 @@ impl Driver for BtrfsDriver {
                 return Err(StorageError::NoSuchLayer(parent.clone()));
             }
         }
-        let handle = pending::handle(id);
-        let lock = pending::lock(&self.pending_dir(), &handle)?;
-        let subvolume = self.pending_dir().join(&handle);
+        let staged = self.layout.stage_layer(id)?;
+        let subvolume = self.layout.pending_path(&staged.handle);
         let made = match parent {
             Some(parent) => snapshot(&self.layer_path(parent), &subvolume, false)
-                .and_then(|()| write_note(&subvolume.join("parent"), parent.as_str())),
+                .and_then(|()| write_note(&subvolume.join(PARENT_NOTE), parent.as_str())),
             None => command::run(
                 "btrfs",
                 [
@@ -315,7 +300,7 @@ impl Driver for BtrfsDriver {
         };
         if let Err(e) = made {
             let _ = delete_subvolume(&subvolume);
-            pending::unlock(&self.pending_dir(), &handle);
+            self.layout.release(&staged.handle);
             return Err(e);
         }
         Ok(PendingLayer {
@@ -323,8 +308,8 @@ impl Driver for BtrfsDriver {
             parent: parent.cloned(),
             root: subvolume.join("root"),
             lowers: Vec::new(),
-            handle,
-            _lock: lock,
+            handle: staged.handle,
+            _lock: staged.lock,
         })
     }
 
@@ -333,7 +318,7 @@ impl Driver for BtrfsDriver {
             // Another process committed the same layer first; its copy is as good as ours.
             return self.abort_layer(pending);
         }
-        let from = self.pending_dir().join(&pending.handle);
+        let from = self.layout.pending_path(&pending.handle);
         let to = self.layer_path(&pending.id);
         if let Err(e) = snapshot(&from, &to, true) {
             // Lost a race: the winner's read-only subvolume is there (and refused ours inside).
@@ -349,8 +334,8 @@ impl Driver for BtrfsDriver {
     }
 
     fn abort_layer(&self, pending: PendingLayer) -> Result<()> {
-        delete_subvolume(&self.pending_dir().join(&pending.handle))?;
-        pending::unlock(&self.pending_dir(), &pending.handle);
+        delete_subvolume(&self.layout.pending_path(&pending.handle))?;
+        self.layout.release(&pending.handle);
         Ok(())
     }
 
@@ -363,12 +348,11 @@ impl Driver for BtrfsDriver {
         if fs::symlink_metadata(&path).is_ok() {
             return Err(StorageError::ContainerExists(name.to_string()));
         }
-        let handle = container_handle(name);
-        let _lock = pending::lock(&self.pending_dir(), &handle)?;
-        let made = self.pending_dir().join(&handle);
+        let staged = self.layout.stage_other("container", name)?;
+        let made = self.layout.pending_path(&staged.handle);
         let result = snapshot(&self.layer_path(top), &made, false)
-            .and_then(|()| remove_if_present(&made.join("parent")))
-            .and_then(|()| write_note(&made.join("layer"), top.as_str()))
+            .and_then(|()| remove_if_present(&made.join(PARENT_NOTE)))
+            .and_then(|()| write_note(&made.join(LAYER_NOTE), top.as_str()))
             .and_then(|()| {
                 rustix::fs::renameat_with(
                     rustix::fs::CWD,
@@ -384,27 +368,20 @@ impl Driver for BtrfsDriver {
             });
         if let Err(e) = result {
             let _ = delete_subvolume(&made);
-            pending::unlock(&self.pending_dir(), &handle);
+            self.layout.release(&staged.handle);
             return Err(e);
         }
-        pending::unlock(&self.pending_dir(), &handle);
+        self.layout.release(&staged.handle);
         Ok(path.join("root"))
     }
 
     fn container_rootfs(&self, name: &str) -> Result<PathBuf> {
-        check_container_name(name)?;
-        let root = self.container_path(name).join("root");
-        if root.is_dir() {
-            Ok(root)
-        } else {
-            Err(StorageError::NoSuchContainer(name.to_string()))
-        }
+        self.layout.container_tree(name, "root")
     }
 
     fn container_changes(&self, name: &str) -> Result<(LayerId, ContainerChanges)> {
         let changed = self.container_rootfs(name)?;
-        let top = read_layer_note(&self.container_path(name).join("layer"))
-            .ok_or_else(|| StorageError::NoSuchContainer(name.to_string()))?;
+        let top = self.layout.container_top(name)?;
         let base = self.layer_path(&top).join("root");
         // A writable snapshot shares the unchanged inodes with the layer it was taken of.
         Ok((
@@ -438,65 +415,16 @@ impl Driver for BtrfsDriver {
 
     fn list(&self) -> Result<Vec<Dataset>> {
         let exclusive = self.exclusive_bytes();
-        let mut datasets = Vec::new();
-        for (sub, kind, note) in [
-            ("layers", DatasetKind::Layer, "parent"),
-            ("containers", DatasetKind::Container, "layer"),
-        ] {
-            let dir = self.base.join(sub);
-            let entries = fs::read_dir(&dir).map_err(StorageError::io(&dir))?;
-            for entry in entries {
-                let path = entry.map_err(StorageError::io(&dir))?.path();
-                if !path.join("root").is_dir() {
-                    continue;
-                }
-                let used_bytes = match &exclusive {
-                    Some(by_id) => subvolume_id(&path)
-                        .and_then(|id| by_id.get(&id).copied())
-                        .unwrap_or(0),
-                    None => tree_bytes(&path.join("root")),
-                };
-                datasets.push(Dataset {
-                    name: path
-                        .file_name()
-                        .unwrap_or_default()
-                        .to_string_lossy()
-                        .into_owned(),
-                    kind,
-                    parent: read_layer_note(&path.join(note)),
-                    used_bytes,
-                });
-            }
-        }
-        datasets.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(datasets)
+        self.layout.list("root", "root", |entry| match &exclusive {
+            Some(by_id) => subvolume_id(&entry.path)
+                .and_then(|id| by_id.get(&id).copied())
+                .unwrap_or(0),
+            None => tree_bytes(&entry.tree),
+        })
     }
 
     fn clean_leftovers(&self) -> Result<Vec<String>> {
-        let dir = self.pending_dir();
-        let entries = fs::read_dir(&dir).map_err(StorageError::io(&dir))?;
-        let mut removed = Vec::new();
-        for entry in entries {
-            let name = entry.map_err(StorageError::io(&dir))?.file_name();
-            let Some(handle) = name.to_str() else {
-                continue;
-            };
-            if handle.ends_with(".lock") || !pending::is_abandoned(&dir, handle)? {
-                continue;
-            }
-            delete_subvolume(&dir.join(handle))?;
-            pending::unlock(&dir, handle);
-            removed.push(handle.to_string());
-        }
-        // Locks left without their pending subvolume (a crash between the two removals); a
-        // builder's lock file exists a moment before its subvolume does.
-        for handle in pending::abandoned(&dir)? {
-            if !dir.join(&handle).exists() {
-                pending::remove_if_abandoned(&dir, &handle)?;
-            }
-        }
-        removed.sort();
-        Ok(removed)
+        self.layout.clean_abandoned(delete_subvolume)
     }
 }
 

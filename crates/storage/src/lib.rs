@@ -25,6 +25,7 @@ pub mod detect;
 pub mod dir;
 #[doc(hidden)]
 pub mod fuzzing;
+mod layout;
 #[cfg(target_os = "linux")]
 pub mod overlay;
 mod pending;
@@ -133,22 +134,6 @@ pub fn check_container_name(name: &str) -> Result<()> {
     }
 }
 
-/// Bytes of the regular files under `path` (links and directories are not counted); 0 when
-/// it cannot be read.
-pub(crate) fn tree_bytes(path: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| match entry.file_type() {
-            Ok(t) if t.is_dir() => tree_bytes(&entry.path()),
-            Ok(t) if t.is_file() => entry.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
-        })
-        .sum()
-}
-
 /// Gives `to` the owner and mode of `from` (the root directory of a layer that does not set
 /// its own takes its parent's, as a full copy of the tree would).
 #[cfg(unix)]
@@ -159,18 +144,6 @@ pub fn copy_root_attributes(from: &std::path::Path, to: &std::path::Path) -> Res
         .map_err(StorageError::io(to))?;
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
         .map_err(StorageError::io(to))
-}
-
-/// Writes a small note (a layer's parent, a container's top layer) beside a tree.
-pub(crate) fn write_note(path: &std::path::Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(StorageError::io(path))
-}
-
-/// Reads back a note naming a layer; `None` when missing or not a layer ID.
-pub(crate) fn read_layer_note(path: &std::path::Path) -> Option<LayerId> {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| LayerId::parse(t.trim()))
 }
 
 /// How a layer's diff must be written into a pending layer.
