@@ -52,31 +52,28 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
-use crate::command::{self, CommandFailure};
+use crate::command::CommandFailure;
 use crate::pending;
 use crate::{
     check_container_name, ContainerChanges, Dataset, DatasetKind, DiffForm, Driver, DriverKind,
     LayerId, PendingLayer, Result, StorageError,
 };
 
+mod cli;
+mod names;
 mod quota;
 pub mod send;
 pub mod stream;
 
+use cli::{
+    get_props, is_missing, parse_clones, parse_get, parse_origins, parse_size, retry_busy, zfs,
+};
+pub use names::check_dataset_name;
+use names::{bad_name, check_parent_name};
+
 /// The snapshot that freezes a committed layer (imgadm's name for it too).
 const FINAL: &str = "final";
-
-/// ZFS refuses names of 256 characters or more.
-const MAX_NAME_LEN: usize = 255;
-
-/// The longest name the driver builds below its parent dataset: a pending layer's snapshot,
-/// `/pending/ID-PID-ATTEMPT@final` (64 hex digits, a u32 and a u64).
-const LONGEST_SUFFIX: usize = "/pending/".len() + 64 + 1 + 10 + 1 + 20 + "@final".len();
-
-/// How long to retry a `rename` or `destroy` that zfs-fuse calls busy after an unmount.
-const BUSY_RETRY_FOR: Duration = Duration::from_secs(10);
 
 /// In the state directory: locked while a command that mounts runs (see the module docs).
 /// Not `*.lock`, which names the locks of pending layers.
@@ -350,42 +347,6 @@ impl ZfsDriver {
     }
 }
 
-/// Runs `zfs ARGS…`.
-fn zfs<const N: usize>(args: [&str; N]) -> Result<String, CommandFailure> {
-    command::run("zfs", args)
-}
-
-/// Retries `op` while zfs says "dataset is busy", which zfs-fuse does for a moment after an
-/// unmount. Only called after the driver unmounted the dataset itself, so "busy" cannot mean
-/// that a process is using it.
-fn retry_busy(
-    mut op: impl FnMut() -> Result<String, CommandFailure>,
-) -> Result<String, CommandFailure> {
-    let deadline = Instant::now() + BUSY_RETRY_FOR;
-    let mut pause = Duration::from_millis(10);
-    loop {
-        match op() {
-            Err(e) if is_busy(&e) && Instant::now() < deadline => {
-                tracing::debug!(command = %e.argv.join(" "), "dataset busy; retrying");
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(500));
-            }
-            result => return result,
-        }
-    }
-}
-
-/// `zfs get -Hp -o name,property,value PROPS DATASET`, as property → value.
-fn get_props(dataset: &str, props: &[&str]) -> Result<BTreeMap<String, String>> {
-    let list = props.join(",");
-    let out = zfs(["get", "-Hp", "-o", "name,property,value", &list, dataset])?;
-    Ok(parse_get(&out)
-        .into_iter()
-        .filter(|row| row.name == dataset)
-        .map(|row| (row.property, row.value))
-        .collect())
-}
-
 fn mountpoint_path(dataset: &str, value: Option<&str>) -> Result<PathBuf> {
     match value {
         Some(path) if path.starts_with('/') => Ok(PathBuf::from(path)),
@@ -398,145 +359,6 @@ fn mountpoint_path(dataset: &str, value: Option<&str>) -> Result<PathBuf> {
             ),
         }),
     }
-}
-
-fn bad_name(name: &str, reason: &str) -> StorageError {
-    StorageError::Unsupported {
-        driver: "zfs",
-        reason: format!("invalid dataset name {name:?}: {reason}"),
-    }
-}
-
-/// Checks a filesystem name: `/`-separated components of `[A-Za-z0-9-_.:]`, the first (the
-/// pool) starting with a letter, no `.` or `..` component, shorter than 256 characters.
-pub fn check_dataset_name(name: &str) -> std::result::Result<(), String> {
-    if name.is_empty() {
-        return Err("it is empty".into());
-    }
-    if name.len() > MAX_NAME_LEN {
-        return Err(format!(
-            "it has {} characters; ZFS allows at most {MAX_NAME_LEN}",
-            name.len()
-        ));
-    }
-    for component in name.split('/') {
-        if component.is_empty() {
-            return Err("it has an empty component (a leading, trailing or double '/')".into());
-        }
-        if component == "." || component == ".." {
-            return Err(format!("it has a {component:?} component"));
-        }
-        if let Some(c) = component
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
-        {
-            return Err(format!(
-                "{c:?} is not allowed: use letters, digits, '-', '_', '.' and ':'"
-            ));
-        }
-    }
-    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        return Err("a pool name must start with a letter".into());
-    }
-    Ok(())
-}
-
-/// A parent dataset must leave room for the longest name the driver builds below it.
-fn check_parent_name(name: &str) -> std::result::Result<(), String> {
-    check_dataset_name(name)?;
-    let room = MAX_NAME_LEN - LONGEST_SUFFIX;
-    if name.len() > room {
-        return Err(format!(
-            "it has {} characters; the names built below it need it to have at most {room}",
-            name.len()
-        ));
-    }
-    Ok(())
-}
-
-/// One line of `zfs get -H -o name,property,value`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct PropRow {
-    name: String,
-    property: String,
-    value: String,
-}
-
-/// Parses `zfs get -H[p] -o name,property,value …`: one tab-separated line per dataset and
-/// property. Lines without three fields are skipped; the value keeps any further tabs.
-fn parse_get(text: &str) -> Vec<PropRow> {
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.splitn(3, '\t');
-            let name = fields.next()?;
-            let property = fields.next()?;
-            let value = fields.next()?;
-            (!name.is_empty()).then(|| PropRow {
-                name: name.to_string(),
-                property: property.to_string(),
-                value: value.to_string(),
-            })
-        })
-        .collect()
-}
-
-/// Parses `zfs list -H -o name,origin`: each filesystem with the snapshot it was cloned from
-/// (`-`, or an empty field, for none). Lines without two fields are skipped.
-fn parse_origins(text: &str) -> Vec<(String, Option<String>)> {
-    text.lines()
-        .filter_map(|line| {
-            let (name, origin) = line.split_once('\t')?;
-            let origin = origin.split('\t').next().unwrap_or("").trim();
-            let origin = (!origin.is_empty() && origin != "-").then(|| origin.to_string());
-            (!name.is_empty()).then(|| (name.to_string(), origin))
-        })
-        .collect()
-}
-
-/// The clones named by `zfs get -H -o name,property,value clones …` (comma-separated, `-` for
-/// none; illumos before #7668 printed an empty value, or left the column out).
-fn parse_clones(text: &str) -> Vec<String> {
-    let mut clones: Vec<String> = parse_get(text)
-        .into_iter()
-        .filter(|row| row.property == "clones")
-        .flat_map(|row| {
-            row.value
-                .split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty() && *c != "-")
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    clones.sort();
-    clones.dedup();
-    clones
-}
-
-/// Parses a size as `zfs get -p` prints it (bytes), or as zfs prints it without `-p`
-/// (`1.14M`, `512`, `2G`, `-`); `None` when it is neither.
-fn parse_size(value: &str) -> Option<u64> {
-    let value = value.trim();
-    if let Ok(bytes) = value.parse::<u64>() {
-        return Some(bytes);
-    }
-    let (number, unit) = value.split_at(value.find(|c: char| c.is_ascii_alphabetic())?);
-    let shift = match unit
-        .trim_end_matches(['B', 'b'])
-        .to_ascii_uppercase()
-        .as_str()
-    {
-        "" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
-        "P" => 50,
-        "E" => 60,
-        _ => return None,
-    };
-    let number: f64 = number.parse().ok()?;
-    (number.is_finite() && number >= 0.0).then(|| (number * (1u64 << shift) as f64) as u64)
 }
 
 /// What `list` reports, from `zfs get -Hp -r -o name,property,value type,origin,used PARENT`:
@@ -580,16 +402,6 @@ fn datasets_from_get(parent: &str, text: &str) -> Vec<Dataset> {
         .collect();
     datasets.sort_by(|a, b| a.name.cmp(&b.name));
     datasets
-}
-
-/// zfs's "cannot open 'X': dataset does not exist" (illumos, OpenZFS and zfs-fuse alike).
-fn is_missing(failure: &CommandFailure) -> bool {
-    failure.stderr.contains("dataset does not exist")
-}
-
-/// zfs's "cannot destroy 'X': dataset is busy" (also for `rename`).
-fn is_busy(failure: &CommandFailure) -> bool {
-    failure.stderr.contains("dataset is busy")
 }
 
 impl Driver for ZfsDriver {
@@ -843,43 +655,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dataset_names_follow_zfs_rules() {
-        for good in ["pool", "pool/aurora", "tank/a-b_c.d:e/F9", "zones/aurora"] {
-            assert_eq!(check_dataset_name(good), Ok(()), "{good}");
-        }
-        for bad in [
-            "",
-            "/pool",
-            "pool/",
-            "pool//x",
-            "pool/./x",
-            "pool/../x",
-            "pool/with space",
-            "pool/snap@x",
-            "pool/a%b",
-            "9pool/x",
-            "-pool",
-            "pool/ünï",
-        ] {
-            assert!(check_dataset_name(bad).is_err(), "{bad:?} accepted");
-        }
-        let long = format!("pool/{}", "a".repeat(251));
-        assert!(check_dataset_name(&long).unwrap_err().contains("255"));
-        assert_eq!(check_dataset_name(&long[..255]), Ok(()));
-    }
-
-    #[test]
-    fn the_parent_leaves_room_for_pending_snapshots() {
-        let room = MAX_NAME_LEN - LONGEST_SUFFIX;
-        let fits = format!("p/{}", "a".repeat(room - 2));
-        assert_eq!(check_parent_name(&fits), Ok(()));
-        let id = LayerId::parse(&"f".repeat(64)).unwrap();
-        let longest = format!("{fits}/pending/{id}-{}-{}@final", u32::MAX, u64::MAX);
-        assert_eq!(longest.len(), MAX_NAME_LEN);
-        assert!(check_parent_name(&format!("{fits}a")).is_err());
-    }
-
-    #[test]
     fn new_refuses_bad_parents_before_running_zfs() {
         let err = ZfsDriver::new("pool/../etc", PathBuf::from("/nonexistent")).unwrap_err();
         assert!(
@@ -988,112 +763,6 @@ zones/aurora/containers/cut\ttype
     }
 
     #[test]
-    fn get_rows_keep_tabs_in_values_and_skip_short_lines() {
-        let rows = parse_get("a\tp\tv\tw\nshort\tline\n\nb\tmountpoint\t/x y\n");
-        assert_eq!(
-            rows,
-            [
-                PropRow {
-                    name: "a".into(),
-                    property: "p".into(),
-                    value: "v\tw".into()
-                },
-                PropRow {
-                    name: "b".into(),
-                    property: "mountpoint".into(),
-                    value: "/x y".into()
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn origins_as_zfs_list_prints_them() {
-        // zfs-fuse 0.7.0, `zfs list -H -o name,origin -r -t filesystem aurtest`.
-        let text = "aurtest\t-\naurtest/aurora/containers/c1\taurtest/aurora/layers/L1@final\n\
-                    garbage\nempty-origin\t\n";
-        assert_eq!(
-            parse_origins(text),
-            [
-                ("aurtest".to_string(), None),
-                (
-                    "aurtest/aurora/containers/c1".to_string(),
-                    Some("aurtest/aurora/layers/L1@final".to_string())
-                ),
-                ("empty-origin".to_string(), None),
-            ]
-        );
-    }
-
-    #[test]
-    fn clones_as_illumos_prints_them() {
-        // `zfs get -H -r -d 1 -o name,property,value clones zones/aurora/layers/L` (zfs(8)):
-        // the filesystem itself says `-`, its snapshots list their clones.
-        let text = "zones/aurora/layers/L\tclones\t-\n\
-                    zones/aurora/layers/L@final\tclones\tzones/aurora/containers/b,zones/aurora/layers/M\n\
-                    zones/aurora/layers/L@other\tclones\tzones/aurora/containers/a\n";
-        assert_eq!(
-            parse_clones(text),
-            [
-                "zones/aurora/containers/a",
-                "zones/aurora/containers/b",
-                "zones/aurora/layers/M"
-            ]
-        );
-        // No clones: `-` now; an empty value, or no value column, before illumos #7668.
-        for none in [
-            "z/l@final\tclones\t-\n",
-            "z/l@final\tclones\t\n",
-            "z/l@final\tclones\n",
-            "",
-        ] {
-            assert!(parse_clones(none).is_empty(), "{none:?}");
-        }
-    }
-
-    #[test]
-    fn sizes_exact_and_human() {
-        assert_eq!(parse_size("1056768"), Some(1056768));
-        assert_eq!(parse_size("0"), Some(0));
-        assert_eq!(parse_size("112K"), Some(112 * 1024));
-        assert_eq!(parse_size("1.50M"), Some(3 * 512 * 1024));
-        assert_eq!(parse_size("2G"), Some(2 << 30));
-        assert_eq!(parse_size("-"), None);
-        assert_eq!(parse_size("none"), None);
-        assert_eq!(parse_size(""), None);
-        assert_eq!(parse_size("1.2Q"), None);
-    }
-
-    fn failure(stderr: &str) -> CommandFailure {
-        CommandFailure {
-            argv: vec!["zfs".into()],
-            status: Some(1),
-            stdout: String::new(),
-            stderr: stderr.into(),
-        }
-    }
-
-    #[test]
-    fn errors_recognised_from_stderr() {
-        // zfs-fuse 0.7.0's messages; illumos prints the same ones.
-        assert!(is_missing(&failure(
-            "cannot open 'aurtest/aurora/nope': dataset does not exist\n"
-        )));
-        assert!(is_busy(&failure(
-            "cannot rename 'aurtest/aurora/pending/t1': dataset is busy\n"
-        )));
-        assert!(is_busy(&failure(
-            "cannot destroy 'aurtest/aurora/pending/t3': dataset is busy\n"
-        )));
-        assert!(!is_busy(&failure(
-            "cannot unmount '/tank/x': Device busy\n"
-        )));
-        assert!(!is_missing(&failure(
-            "cannot create 'aurtest/aurora/a/b': parent does not exist\n"
-        )));
-    }
-
-    #[test]
     fn mountpoints_must_be_paths() {
         assert_eq!(
             mountpoint_path("p/x", Some("/mnt/p/x")).unwrap(),
@@ -1103,27 +772,5 @@ zones/aurora/containers/cut\ttype
             let err = mountpoint_path("p/x", odd).unwrap_err().to_string();
             assert!(err.contains("p/x"), "{err}");
         }
-    }
-
-    #[test]
-    fn busy_is_retried_and_other_failures_are_not() {
-        let mut calls = 0;
-        let result = retry_busy(|| {
-            calls += 1;
-            if calls < 3 {
-                Err(failure("cannot destroy 'p/x': dataset is busy"))
-            } else {
-                Ok(String::new())
-            }
-        });
-        assert!(result.is_ok());
-        assert_eq!(calls, 3);
-        let mut calls = 0;
-        let result = retry_busy(|| {
-            calls += 1;
-            Err(failure("cannot destroy 'p/x': dataset does not exist"))
-        });
-        assert!(result.is_err());
-        assert_eq!(calls, 1);
     }
 }
