@@ -1,7 +1,9 @@
 //! The ZFS driver: every layer a dataset cloned from its parent's `@final` snapshot, every
 //! container a clone of its top layer's `@final`, so that a container costs one clone whatever
 //! the size of its image. It drives the `zfs` command (the same on illumos, FreeBSD and Linux,
-//! and on Linux also zfs-fuse's), always through [`command::run`], so it compiles everywhere.
+//! and on Linux also zfs-fuse's), always through the typed wrapper [`cli`] and a
+//! [`Runner`]: the system's in production ([`ZfsDriver::new`]), or a stateful fake of `zfs` in
+//! tests ([`ZfsDriver::with_runner`]). It compiles everywhere.
 //!
 //! ```text
 //! PARENT/layers/ID             a committed layer: tree in MOUNTPOINT/root, snapshot @final,
@@ -52,8 +54,9 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::command::CommandFailure;
+use crate::command::{CommandFailure, Runner};
 use crate::pending;
 use crate::{
     check_container_name, ContainerChanges, Dataset, DatasetKind, DiffForm, Driver, DriverKind,
@@ -66,9 +69,7 @@ mod quota;
 pub mod send;
 pub mod stream;
 
-use cli::{
-    get_props, is_missing, parse_clones, parse_get, parse_origins, parse_size, retry_busy, zfs,
-};
+use cli::{is_missing, parse_size, retry_busy, Depth, Zfs};
 pub use names::check_dataset_name;
 use names::{bad_name, check_parent_name};
 
@@ -82,6 +83,7 @@ const MOUNT_SERIAL: &str = "zfs-mount.serial";
 /// Layers and containers as ZFS datasets below one parent dataset.
 #[derive(Debug)]
 pub struct ZfsDriver {
+    zfs: Zfs,
     parent: String,
     state_dir: PathBuf,
     /// Where `PARENT/containers` is mounted, when [`ZfsDriver::new`] learnt it: a new clone
@@ -96,9 +98,23 @@ impl ZfsDriver {
     /// and `pending` children if missing. `state_dir` holds the locks of pending layers; every
     /// process using `parent_dataset` must use the same one.
     pub fn new(parent_dataset: &str, state_dir: PathBuf) -> Result<Self> {
+        ZfsDriver::open(Zfs::system(), parent_dataset, state_dir)
+    }
+
+    /// [`ZfsDriver::new`] with `zfs` run by `runner` (a fake of `zfs` in tests).
+    pub fn with_runner(
+        runner: Arc<dyn Runner>,
+        parent_dataset: &str,
+        state_dir: PathBuf,
+    ) -> Result<Self> {
+        ZfsDriver::open(Zfs::new(runner), parent_dataset, state_dir)
+    }
+
+    fn open(zfs: Zfs, parent_dataset: &str, state_dir: PathBuf) -> Result<Self> {
         check_parent_name(parent_dataset).map_err(|reason| bad_name(parent_dataset, &reason))?;
         fs::create_dir_all(&state_dir).map_err(StorageError::io(&state_dir))?;
         let mut driver = ZfsDriver {
+            zfs,
             parent: parent_dataset.to_string(),
             state_dir,
             containers_mountpoint: None,
@@ -121,19 +137,10 @@ impl ZfsDriver {
     /// them.
     fn children_ready(&self) -> Option<PathBuf> {
         let children = ["layers", "containers", "pending"].map(|c| format!("{}/{c}", self.parent));
-        let Ok(out) = zfs([
-            "get",
-            "-H",
-            "-o",
-            "name,property,value",
-            "mountpoint",
-            &children[0],
-            &children[1],
-            &children[2],
-        ]) else {
+        let names = children.each_ref().map(String::as_str);
+        let Ok(rows) = self.zfs.get(&["mountpoint"], &names, Depth::Named, None) else {
             return None;
         };
-        let rows = parse_get(&out);
         let mountpoint = |child: &String| {
             rows.iter()
                 .find(|row| &row.name == child && row.value.starts_with('/'))
@@ -186,11 +193,7 @@ impl ZfsDriver {
     }
 
     fn exists(&self, dataset: &str) -> Result<bool> {
-        match zfs(["get", "-H", "-o", "value", "type", dataset]) {
-            Ok(_) => Ok(true),
-            Err(e) if is_missing(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        Ok(self.zfs.exists(dataset)?)
     }
 
     /// Creates a filesystem and its missing parents, tolerating a concurrent creator.
@@ -198,7 +201,7 @@ impl ZfsDriver {
         if self.exists(dataset)? {
             return Ok(());
         }
-        match self.mounting(|| zfs(["create", "-p", dataset]))? {
+        match self.mounting(|| self.zfs.create(dataset, true))? {
             Ok(_) => Ok(()),
             Err(_) if self.exists(dataset)? => Ok(()),
             Err(e) => Err(e.into()),
@@ -207,16 +210,16 @@ impl ZfsDriver {
 
     /// The `mountpoint` property, which must be a path for the driver to use the dataset.
     fn mountpoint(&self, dataset: &str) -> Result<PathBuf> {
-        let props = get_props(dataset, &["mountpoint"])?;
-        mountpoint_path(dataset, props.get("mountpoint").map(String::as_str))
+        let state = self.zfs.mount_state(dataset)?;
+        mountpoint_path(dataset, state.mountpoint.as_deref())
     }
 
     /// The dataset's mountpoint, after mounting it if it is not mounted.
     fn mounted(&self, dataset: &str) -> Result<PathBuf> {
-        let props = get_props(dataset, &["mounted", "mountpoint"])?;
-        let path = mountpoint_path(dataset, props.get("mountpoint").map(String::as_str))?;
-        if props.get("mounted").map(String::as_str) != Some("yes") {
-            match self.mounting(|| zfs(["mount", dataset]))? {
+        let state = self.zfs.mount_state(dataset)?;
+        let path = mountpoint_path(dataset, state.mountpoint.as_deref())?;
+        if !state.mounted {
+            match self.mounting(|| self.zfs.mount(dataset))? {
                 Ok(_) => {}
                 Err(e) if e.stderr.contains("already mounted") => {}
                 Err(e) => return Err(e.into()),
@@ -228,8 +231,8 @@ impl ZfsDriver {
     /// Runs a `zfs` command that mounts a filesystem, never two at once (see the module docs).
     fn mounting(
         &self,
-        op: impl FnOnce() -> Result<String, CommandFailure>,
-    ) -> Result<Result<String, CommandFailure>> {
+        op: impl FnOnce() -> Result<(), CommandFailure>,
+    ) -> Result<Result<(), CommandFailure>> {
         let path = self.state_dir.join(MOUNT_SERIAL);
         let file = fs::OpenOptions::new()
             .create(true)
@@ -243,20 +246,10 @@ impl ZfsDriver {
 
     /// Unmounts a filesystem and the filesystems below it, deepest first.
     fn unmount_tree(&self, dataset: &str) -> Result<()> {
-        let listed = zfs([
-            "list",
-            "-H",
-            "-o",
-            "name",
-            "-r",
-            "-t",
-            "filesystem",
-            dataset,
-        ])?;
-        let mut names: Vec<&str> = listed.lines().filter(|l| !l.is_empty()).collect();
+        let mut names = self.zfs.filesystems(dataset, Depth::All)?;
         names.sort_unstable_by(|a, b| b.cmp(a));
-        for name in names {
-            match zfs(["umount", name]) {
+        for name in &names {
+            match self.zfs.unmount(name) {
                 Ok(_) => {}
                 Err(e) if e.stderr.contains("not currently mounted") || is_missing(&e) => {}
                 Err(e) => return Err(e.into()),
@@ -273,7 +266,7 @@ impl ZfsDriver {
             Err(StorageError::Command(e)) if is_missing(&e) => return Ok(false),
             Err(e) => return Err(e),
         }
-        match retry_busy(|| zfs(["destroy", "-r", dataset])) {
+        match retry_busy(|| self.zfs.destroy_recursive(dataset)) {
             Ok(_) => Ok(true),
             Err(e) if is_missing(&e) => Ok(false),
             Err(e) => Err(e.into()),
@@ -295,34 +288,14 @@ impl ZfsDriver {
     /// property where zfs has it (illumos, OpenZFS), else from every filesystem's `origin` in
     /// the pool (zfs-fuse has no `clones`).
     fn clones_of(&self, dataset: &str) -> Result<Vec<String>> {
-        match zfs([
-            "get",
-            "-H",
-            "-r",
-            "-d",
-            "1",
-            "-o",
-            "name,property,value",
-            "clones",
-            dataset,
-        ]) {
-            Ok(out) => return Ok(parse_clones(&out)),
-            Err(e) if e.stderr.contains("invalid property 'clones'") => {}
-            Err(e) => return Err(e.into()),
+        if let Some(clones) = self.zfs.clones(dataset)? {
+            return Ok(clones);
         }
         let pool = self.parent.split('/').next().unwrap_or(&self.parent);
-        let listed = zfs([
-            "list",
-            "-H",
-            "-o",
-            "name,origin",
-            "-r",
-            "-t",
-            "filesystem",
-            pool,
-        ])?;
         let prefix = format!("{dataset}@");
-        Ok(parse_origins(&listed)
+        Ok(self
+            .zfs
+            .origins(pool)?
             .into_iter()
             .filter(|(_, origin)| origin.as_deref().is_some_and(|o| o.starts_with(&prefix)))
             .map(|(name, _)| name)
@@ -333,10 +306,10 @@ impl ZfsDriver {
         match parent {
             Some(parent) => {
                 let origin = format!("{}@{FINAL}", self.layer_dataset(parent));
-                self.mounting(|| zfs(["clone", &origin, dataset]))??;
+                self.mounting(|| self.zfs.clone_snapshot(&origin, dataset))??;
             }
             None => {
-                self.mounting(|| zfs(["create", dataset]))??;
+                self.mounting(|| self.zfs.create(dataset, false))??;
             }
         }
         let root = self.mounted(dataset)?.join("root");
@@ -361,12 +334,12 @@ fn mountpoint_path(dataset: &str, value: Option<&str>) -> Result<PathBuf> {
     }
 }
 
-/// What `list` reports, from `zfs get -Hp -r -o name,property,value type,origin,used PARENT`:
+/// What `list` reports, from the rows of `zfs get -Hp -r -o name,property,value type,origin,used PARENT`:
 /// the filesystems `PARENT/layers/ID` and `PARENT/containers/NAME`, each with the layer its
 /// origin snapshot belongs to. Pending layers, snapshots and anything else are left out.
-fn datasets_from_get(parent: &str, text: &str) -> Vec<Dataset> {
+fn datasets_from_rows(parent: &str, rows: Vec<cli::PropRow>) -> Vec<Dataset> {
     let mut props: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for row in parse_get(text) {
+    for row in rows {
         props
             .entry(row.name)
             .or_default()
@@ -457,16 +430,16 @@ impl Driver for ZfsDriver {
         // Frozen before the rename: whoever sees `to` sees it complete, with its @final.
         let frozen = self
             .quotas
-            .lift(&from)
-            .and_then(|_| zfs(["snapshot", &format!("{from}@{FINAL}")]))
-            .and_then(|_| zfs(["set", "readonly=on", &from]))
+            .lift(&self.zfs, &from)
+            .and_then(|_| self.zfs.snapshot(&format!("{from}@{FINAL}")))
+            .and_then(|_| self.zfs.set(&from, "readonly", "on"))
             .map_err(StorageError::from)
             .and_then(|_| self.unmount_tree(&from));
         if let Err(e) = frozen {
             self.discard(&pending.handle);
             return Err(e);
         }
-        match retry_busy(|| zfs(["rename", &from, &to])) {
+        match retry_busy(|| self.zfs.rename(&from, &to)) {
             Ok(_) => {}
             // Another process renamed its copy into place first; ours is not needed.
             Err(_) if self.has_layer(&pending.id)? => return self.abort_layer(pending),
@@ -485,7 +458,7 @@ impl Driver for ZfsDriver {
         match quota::quota_for(bytes) {
             Some(quota) => {
                 let dataset = self.pending_dataset(&pending.handle);
-                Ok(self.quotas.set(&dataset, quota)?)
+                Ok(self.quotas.set(&self.zfs, &dataset, quota)?)
             }
             None => Ok(()),
         }
@@ -504,7 +477,7 @@ impl Driver for ZfsDriver {
         let origin = format!("{}@{FINAL}", self.layer_dataset(top));
         // The clone claims the name, also against a concurrent process; why it failed is
         // only asked afterwards, so that the usual case costs one command.
-        if let Err(e) = self.mounting(|| zfs(["clone", &origin, &dataset]))? {
+        if let Err(e) = self.mounting(|| self.zfs.clone_snapshot(&origin, &dataset))? {
             return Err(if !self.has_layer(top)? {
                 StorageError::NoSuchLayer(top.clone())
             } else if self.exists(&dataset)? {
@@ -540,10 +513,9 @@ impl Driver for ZfsDriver {
     fn container_changes(&self, name: &str) -> Result<(LayerId, ContainerChanges)> {
         let changed = self.container_rootfs(name)?;
         let dataset = self.container_dataset(name);
-        let origin = zfs(["get", "-H", "-o", "value", "origin", &dataset])?;
+        let origin = self.zfs.origin(&dataset)?.unwrap_or_else(|| "-".into());
         let layers = format!("{}/layers/", self.parent);
         let top = origin
-            .trim()
             .strip_prefix(&layers)
             .and_then(|rest| rest.strip_suffix(&format!("@{FINAL}")))
             .and_then(LayerId::parse)
@@ -593,17 +565,15 @@ impl Driver for ZfsDriver {
     }
 
     fn list(&self) -> Result<Vec<Dataset>> {
-        let out = zfs([
-            "get",
-            "-Hp",
-            "-r",
-            "-o",
-            "name,property,value",
-            "type,origin,used",
-            &format!("{}/layers", self.parent),
-            &format!("{}/containers", self.parent),
-        ])?;
-        Ok(datasets_from_get(&self.parent, &out))
+        let layers = format!("{}/layers", self.parent);
+        let containers = format!("{}/containers", self.parent);
+        let rows = self.zfs.get(
+            &["type", "origin", "used"],
+            &[&layers, &containers],
+            Depth::All,
+            None,
+        )?;
+        Ok(datasets_from_rows(&self.parent, rows))
     }
 
     /// Destroys pending datasets whose builder is gone (its lock is free, or missing) and
@@ -612,21 +582,10 @@ impl Driver for ZfsDriver {
         // Datasets first, locks second: a builder takes its lock before creating its dataset,
         // so every pending dataset seen here already had its lock file.
         let parent = self.pending_parent();
-        let listed = zfs([
-            "list",
-            "-H",
-            "-o",
-            "name",
-            "-r",
-            "-d",
-            "1",
-            "-t",
-            "filesystem",
-            &parent,
-        ])?;
+        let listed = self.zfs.filesystems(&parent, Depth::Children)?;
         let prefix = format!("{parent}/");
         let handles: Vec<&str> = listed
-            .lines()
+            .iter()
             .filter_map(|name| name.strip_prefix(&prefix))
             .filter(|handle| !handle.is_empty() && !handle.contains('/'))
             .collect();
@@ -652,6 +611,7 @@ impl Driver for ZfsDriver {
 
 #[cfg(test)]
 mod tests {
+    use super::cli::parse_get;
     use super::*;
 
     #[test]
@@ -724,7 +684,7 @@ zones/aurora/containers/cut\ttype
 
     #[test]
     fn list_from_zfs_fuse_output() {
-        let datasets = datasets_from_get("aurtest/aurora", ZFS_FUSE_GET);
+        let datasets = datasets_from_rows("aurtest/aurora", parse_get(ZFS_FUSE_GET));
         assert_eq!(
             datasets,
             [
@@ -746,7 +706,7 @@ zones/aurora/containers/cut\ttype
 
     #[test]
     fn list_from_illumos_output() {
-        let datasets = datasets_from_get("zones/aurora", ILLUMOS_GET);
+        let datasets = datasets_from_rows("zones/aurora", parse_get(ILLUMOS_GET));
         let summary: Vec<_> = datasets
             .iter()
             .map(|d| (d.name.as_str(), d.kind, d.parent.clone(), d.used_bytes))
