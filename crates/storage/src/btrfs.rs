@@ -48,11 +48,15 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::command;
+
+mod cli;
+
 use crate::layout::{tree_bytes, write_note, Layout, LAYER_NOTE, PARENT_NOTE};
 use crate::{
     check_container_name, ContainerChanges, Dataset, DiffForm, Driver, DriverKind, LayerId,
     PendingLayer, Result, StorageError,
 };
+use cli::{delete_subvolume, parse_qgroups, snapshot, subvolume_id};
 
 /// `BTRFS_SUPER_MAGIC`, the `f_type` statfs reports for btrfs.
 const BTRFS_SUPER_MAGIC: u32 = 0x9123_683E;
@@ -139,117 +143,6 @@ impl BtrfsDriver {
         .ok()?;
         Some(parse_qgroups(&text))
     }
-}
-
-/// `0/ID REFERENCED EXCLUSIVE …` lines of `btrfs qgroup show --raw`: ID → exclusive bytes.
-fn parse_qgroups(text: &str) -> std::collections::HashMap<u64, u64> {
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let id = fields.next()?.strip_prefix("0/")?.parse().ok()?;
-            let _referenced = fields.next()?;
-            let exclusive = fields.next()?.parse().ok()?;
-            Some((id, exclusive))
-        })
-        .collect()
-}
-
-/// The subvolume ID of the subvolume at `path`.
-fn subvolume_id(path: &Path) -> Option<u64> {
-    command::run(
-        "btrfs",
-        [
-            "inspect-internal".as_ref(),
-            "rootid".as_ref(),
-            path.as_os_str(),
-        ],
-    )
-    .ok()?
-    .trim()
-    .parse()
-    .ok()
-}
-
-/// `btrfs subvolume snapshot [-r] FROM TO`; `TO` must not exist (else btrfs-progs would
-/// snapshot into it).
-fn snapshot(from: &Path, to: &Path, read_only: bool) -> Result<()> {
-    match fs::symlink_metadata(to) {
-        Ok(_) => {
-            return Err(StorageError::Io {
-                path: to.to_path_buf(),
-                source: io::Error::from(io::ErrorKind::AlreadyExists),
-            })
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(StorageError::io(to)(e)),
-    }
-    let mut args = vec!["subvolume".as_ref(), "snapshot".as_ref()];
-    if read_only {
-        args.push("-r".as_ref());
-    }
-    args.extend([from.as_os_str(), to.as_os_str()]);
-    command::run("btrfs", args)?;
-    Ok(())
-}
-
-/// Whether `path` is the root of a btrfs subvolume (whose inode number is always 256).
-fn is_subvolume(meta: &fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    meta.is_dir() && meta.ino() == 256
-}
-
-/// Deletes the subvolume at `path` with any subvolume nested in it; nothing if it is gone.
-/// A plain directory (a pending layer whose subvolume was never made) is removed as such.
-fn delete_subvolume(path: &Path) -> Result<()> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(StorageError::io(path)(e)),
-    };
-    if !is_subvolume(&meta) {
-        return if meta.is_dir() {
-            fs::remove_dir_all(path).map_err(StorageError::io(path))
-        } else {
-            fs::remove_file(path).map_err(StorageError::io(path))
-        };
-    }
-    let delete = || {
-        command::run(
-            "btrfs",
-            ["subvolume".as_ref(), "delete".as_ref(), path.as_os_str()],
-        )
-    };
-    match delete() {
-        Ok(_) => Ok(()),
-        Err(failure) if failure.stderr.contains("Directory not empty") => {
-            delete_nested_subvolumes(path, &meta)?;
-            delete()?;
-            Ok(())
-        }
-        Err(failure) => Err(failure.into()),
-    }
-}
-
-/// Deletes every subvolume nested below the subvolume `dir` (whose metadata is `meta`).
-fn delete_nested_subvolumes(dir: &Path, meta: &fs::Metadata) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let entries = fs::read_dir(dir).map_err(StorageError::io(dir))?;
-    for entry in entries {
-        let entry = entry.map_err(StorageError::io(dir))?;
-        let path = entry.path();
-        let Ok(child) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if !child.is_dir() {
-            continue;
-        }
-        if is_subvolume(&child) && child.dev() != meta.dev() {
-            delete_subvolume(&path)?;
-        } else if child.dev() == meta.dev() {
-            delete_nested_subvolumes(&path, meta)?;
-        }
-    }
-    Ok(())
 }
 
 fn remove_if_present(path: &Path) -> Result<()> {
@@ -431,22 +324,6 @@ impl Driver for BtrfsDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn qgroup_lines_give_exclusive_bytes() {
-        let text = "\
-Qgroupid    Referenced    Exclusive   Path 
---------    ----------    ---------   ---- 
-0/5              16384        16384   <toplevel>
-0/261          2019328        16384   layers/x
-0/263          2322432       319488   <stale>
-1/100          2322432       319488   
-";
-        let by_id = parse_qgroups(text);
-        assert_eq!(by_id.len(), 3);
-        assert_eq!(by_id[&263], 319_488);
-        assert_eq!(by_id[&5], 16384);
-    }
 
     #[test]
     fn a_directory_not_on_btrfs_is_refused_clearly() {
