@@ -1,7 +1,7 @@
 //! The btrfs driver: every layer a read-only subvolume, snapshot of its parent's, and every
 //! container a writable snapshot of its top layer, so that a container costs one snapshot
 //! whatever the size of its image. It drives the `btrfs` command (btrfs-progs) through
-//! [`command::run`]; `BASE` must be a directory on a btrfs filesystem.
+//! [`cli::Btrfs`] over a [`Runner`]; `BASE` must be a directory on a btrfs filesystem.
 //!
 //! ```text
 //! BASE/layers/ID               a committed layer: read-only subvolume, tree in root/,
@@ -46,17 +46,17 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-
-use crate::command;
+use std::sync::Arc;
 
 mod cli;
 
+use crate::command::Runner;
 use crate::layout::{tree_bytes, write_note, Layout, LAYER_NOTE, PARENT_NOTE};
 use crate::{
     check_container_name, ContainerChanges, Dataset, DiffForm, Driver, DriverKind, LayerId,
     PendingLayer, Result, StorageError,
 };
-use cli::{delete_subvolume, parse_qgroups, snapshot, subvolume_id};
+use cli::Btrfs;
 
 /// `BTRFS_SUPER_MAGIC`, the `f_type` statfs reports for btrfs.
 const BTRFS_SUPER_MAGIC: u32 = 0x9123_683E;
@@ -65,12 +65,22 @@ const BTRFS_SUPER_MAGIC: u32 = 0x9123_683E;
 #[derive(Debug)]
 pub struct BtrfsDriver {
     layout: Layout,
+    btrfs: Btrfs,
 }
 
 impl BtrfsDriver {
     /// Uses `base` (created if missing), which must be on a btrfs filesystem; creates its
     /// `layers`, `containers` and `pending` directories.
     pub fn new(base: PathBuf) -> Result<Self> {
+        BtrfsDriver::open(Btrfs::system(), base)
+    }
+
+    /// [`BtrfsDriver::new`] with `btrfs` run by `runner` (a fake of `btrfs` in tests).
+    pub fn with_runner(runner: Arc<dyn Runner>, base: PathBuf) -> Result<Self> {
+        BtrfsDriver::open(Btrfs::new(runner), base)
+    }
+
+    fn open(btrfs: Btrfs, base: PathBuf) -> Result<Self> {
         fs::create_dir_all(&base).map_err(StorageError::io(&base))?;
         let stat = rustix::fs::statfs(&base).map_err(|e| StorageError::io(&base)(e.into()))?;
         #[allow(clippy::unnecessary_cast)] // f_type is i64, i32 or u32 depending on the target
@@ -84,7 +94,7 @@ impl BtrfsDriver {
                 ),
             });
         }
-        if let Err(e) = command::run("btrfs", ["--version"]) {
+        if let Err(e) = btrfs.version() {
             return Err(StorageError::Unsupported {
                 driver: "btrfs",
                 reason: format!("the btrfs command does not work ({e}): install btrfs-progs"),
@@ -92,6 +102,7 @@ impl BtrfsDriver {
         }
         Ok(BtrfsDriver {
             layout: Layout::create(base, &[])?,
+            btrfs,
         })
     }
 
@@ -128,21 +139,6 @@ impl BtrfsDriver {
             None => Ok(()),
         }
     }
-
-    /// Exclusive bytes per subvolume ID, when quotas are enabled on the filesystem.
-    fn exclusive_bytes(&self) -> Option<std::collections::HashMap<u64, u64>> {
-        let base = self.base().as_os_str();
-        // Without quotas this fails ("quotas not enabled"): then there is nothing to sync.
-        command::run("btrfs", ["qgroup".as_ref(), "show".as_ref(), base]).ok()?;
-        // Qgroup numbers are brought up to date when a transaction commits.
-        command::run("btrfs", ["filesystem".as_ref(), "sync".as_ref(), base]).ok()?;
-        let text = command::run(
-            "btrfs",
-            ["qgroup".as_ref(), "show".as_ref(), "--raw".as_ref(), base],
-        )
-        .ok()?;
-        Some(parse_qgroups(&text))
-    }
 }
 
 fn remove_if_present(path: &Path) -> Result<()> {
@@ -175,24 +171,21 @@ impl Driver for BtrfsDriver {
         let staged = self.layout.stage_layer(id)?;
         let subvolume = self.layout.pending_path(&staged.handle);
         let made = match parent {
-            Some(parent) => snapshot(&self.layer_path(parent), &subvolume, false)
+            Some(parent) => self
+                .btrfs
+                .snapshot(&self.layer_path(parent), &subvolume, false)
                 .and_then(|()| write_note(&subvolume.join(PARENT_NOTE), parent.as_str())),
-            None => command::run(
-                "btrfs",
-                [
-                    "subvolume".as_ref(),
-                    "create".as_ref(),
-                    subvolume.as_os_str(),
-                ],
-            )
-            .map_err(StorageError::from)
-            .and_then(|_| {
-                let root = subvolume.join("root");
-                fs::create_dir(&root).map_err(StorageError::io(&root))
-            }),
+            None => self
+                .btrfs
+                .create_subvolume(&subvolume)
+                .map_err(StorageError::from)
+                .and_then(|_| {
+                    let root = subvolume.join("root");
+                    fs::create_dir(&root).map_err(StorageError::io(&root))
+                }),
         };
         if let Err(e) = made {
-            let _ = delete_subvolume(&subvolume);
+            let _ = self.btrfs.delete_subvolume(&subvolume);
             self.layout.release(&staged.handle);
             return Err(e);
         }
@@ -213,7 +206,7 @@ impl Driver for BtrfsDriver {
         }
         let from = self.layout.pending_path(&pending.handle);
         let to = self.layer_path(&pending.id);
-        if let Err(e) = snapshot(&from, &to, true) {
+        if let Err(e) = self.btrfs.snapshot(&from, &to, true) {
             // Lost a race: the winner's read-only subvolume is there (and refused ours inside).
             let lost = self.has_layer(&pending.id);
             let discarded = self.abort_layer(pending);
@@ -227,7 +220,8 @@ impl Driver for BtrfsDriver {
     }
 
     fn abort_layer(&self, pending: PendingLayer) -> Result<()> {
-        delete_subvolume(&self.layout.pending_path(&pending.handle))?;
+        self.btrfs
+            .delete_subvolume(&self.layout.pending_path(&pending.handle))?;
         self.layout.release(&pending.handle);
         Ok(())
     }
@@ -243,7 +237,9 @@ impl Driver for BtrfsDriver {
         }
         let staged = self.layout.stage_other("container", name)?;
         let made = self.layout.pending_path(&staged.handle);
-        let result = snapshot(&self.layer_path(top), &made, false)
+        let result = self
+            .btrfs
+            .snapshot(&self.layer_path(top), &made, false)
             .and_then(|()| remove_if_present(&made.join(PARENT_NOTE)))
             .and_then(|()| write_note(&made.join(LAYER_NOTE), top.as_str()))
             .and_then(|()| {
@@ -260,7 +256,7 @@ impl Driver for BtrfsDriver {
                 })
             });
         if let Err(e) = result {
-            let _ = delete_subvolume(&made);
+            let _ = self.btrfs.delete_subvolume(&made);
             self.layout.release(&staged.handle);
             return Err(e);
         }
@@ -295,7 +291,7 @@ impl Driver for BtrfsDriver {
         }
         // Deleting a subvolume would detach whatever is mounted in it (a runtime's /proc).
         self.check_no_mounts("container", name, &path)?;
-        delete_subvolume(&path)
+        self.btrfs.delete_subvolume(&path)
     }
 
     fn destroy_layer(&self, id: &LayerId) -> Result<()> {
@@ -303,13 +299,15 @@ impl Driver for BtrfsDriver {
             return Err(StorageError::NoSuchLayer(id.clone()));
         }
         // Snapshots do not depend on their source: nothing else needs to be checked.
-        delete_subvolume(&self.layer_path(id))
+        self.btrfs.delete_subvolume(&self.layer_path(id))
     }
 
     fn list(&self) -> Result<Vec<Dataset>> {
-        let exclusive = self.exclusive_bytes();
+        let exclusive = self.btrfs.exclusive_bytes(self.base());
         self.layout.list("root", "root", |entry| match &exclusive {
-            Some(by_id) => subvolume_id(&entry.path)
+            Some(by_id) => self
+                .btrfs
+                .subvolume_id(&entry.path)
                 .and_then(|id| by_id.get(&id).copied())
                 .unwrap_or(0),
             None => tree_bytes(&entry.tree),
@@ -317,7 +315,8 @@ impl Driver for BtrfsDriver {
     }
 
     fn clean_leftovers(&self) -> Result<Vec<String>> {
-        self.layout.clean_abandoned(delete_subvolume)
+        self.layout
+            .clean_abandoned(|path| self.btrfs.delete_subvolume(path))
     }
 }
 
