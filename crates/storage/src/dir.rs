@@ -67,19 +67,26 @@ impl Driver for DirDriver {
     }
 
     fn begin_layer(&self, id: &LayerId, parent: Option<&LayerId>) -> Result<PendingLayer> {
+        // Checked before anything is made, so that a refused layer leaves nothing pending.
+        if let Some(parent) = parent {
+            if !self.has_layer(parent)? {
+                return Err(StorageError::NoSuchLayer(parent.clone()));
+            }
+        }
         let staged = self.layout.stage_layer(id)?;
         let dir = self.layout.pending_path(&staged.handle);
-        fs::create_dir(&dir).map_err(StorageError::io(&dir))?;
         let root = dir.join("root");
-        match parent {
-            Some(parent) => {
-                if !self.has_layer(parent)? {
-                    return Err(StorageError::NoSuchLayer(parent.clone()));
-                }
-                copy_tree(&self.layer_root(parent), &root)?;
-                write_note(&dir.join(PARENT_NOTE), parent.as_str())?;
-            }
-            None => fs::create_dir(&root).map_err(StorageError::io(&root))?,
+        let made = fs::create_dir(&dir)
+            .map_err(StorageError::io(&dir))
+            .and_then(|()| match parent {
+                Some(parent) => copy_tree(&self.layer_root(parent), &root)
+                    .and_then(|()| write_note(&dir.join(PARENT_NOTE), parent.as_str())),
+                None => fs::create_dir(&root).map_err(StorageError::io(&root)),
+            });
+        if let Err(e) = made {
+            let _ = remove_tree(&dir);
+            self.layout.release(&staged.handle);
+            return Err(e);
         }
         Ok(PendingLayer {
             id: id.clone(),
@@ -170,124 +177,5 @@ impl Driver for DirDriver {
 
     fn clean_leftovers(&self) -> Result<Vec<String>> {
         self.layout.clean_abandoned(remove_tree)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::DatasetKind;
-
-    fn id(n: u8) -> LayerId {
-        LayerId::parse(&format!("{:064x}", n)).unwrap()
-    }
-
-    fn driver() -> (tempfile::TempDir, DirDriver) {
-        let dir = tempfile::tempdir().unwrap();
-        let driver = DirDriver::new(dir.path().join("storage")).unwrap();
-        (dir, driver)
-    }
-
-    #[test]
-    fn a_chain_of_layers_and_a_container() {
-        let (_dir, driver) = driver();
-        let base = driver.begin_layer(&id(1), None).unwrap();
-        fs::write(base.root.join("a"), "one").unwrap();
-        driver.commit_layer(base).unwrap();
-        let top = driver.begin_layer(&id(2), Some(&id(1))).unwrap();
-        assert_eq!(fs::read_to_string(top.root.join("a")).unwrap(), "one");
-        fs::write(top.root.join("b"), "two").unwrap();
-        driver.commit_layer(top).unwrap();
-
-        let rootfs = driver.create_container("c1", &id(2)).unwrap();
-        assert_eq!(fs::read_to_string(rootfs.join("b")).unwrap(), "two");
-        fs::write(rootfs.join("a"), "changed").unwrap();
-        let layer_a = driver.layer_root(&id(1)).join("a");
-        assert_eq!(
-            fs::read_to_string(layer_a).unwrap(),
-            "one",
-            "layers stay as committed"
-        );
-        assert!(matches!(
-            driver.create_container("c1", &id(2)),
-            Err(StorageError::ContainerExists(_))
-        ));
-
-        let listed = driver.list().unwrap();
-        let names: Vec<(&str, DatasetKind, Option<&LayerId>)> = listed
-            .iter()
-            .map(|d| (d.name.as_str(), d.kind, d.parent.as_ref()))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                (id(1).as_str(), DatasetKind::Layer, None),
-                (id(2).as_str(), DatasetKind::Layer, Some(&id(1))),
-                ("c1", DatasetKind::Container, Some(&id(2))),
-            ]
-        );
-        driver.remove_container("c1").unwrap();
-        assert!(driver.container_rootfs("c1").is_err());
-    }
-
-    #[test]
-    fn pending_layers_are_invisible_and_abandoned_ones_are_cleaned() {
-        let (_dir, driver) = driver();
-        let pending = driver.begin_layer(&id(1), None).unwrap();
-        assert!(!driver.has_layer(&id(1)).unwrap());
-        assert!(
-            driver.clean_leftovers().unwrap().is_empty(),
-            "a live pending layer stays"
-        );
-        // A crash: the lock goes away with the process, the directory stays.
-        let handle = pending.handle.clone();
-        drop(pending);
-        // A process that another test thread forks holds a copy of the lock's descriptor
-        // until it execs: the lock may look held for a moment after the drop.
-        let mut cleaned = driver.clean_leftovers().unwrap();
-        for _ in 0..100 {
-            if !cleaned.is_empty() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-            cleaned = driver.clean_leftovers().unwrap();
-        }
-        assert_eq!(cleaned, std::slice::from_ref(&handle));
-        assert!(!driver.layout.pending_dir().join(handle).exists());
-        assert!(!driver.has_layer(&id(1)).unwrap());
-    }
-
-    #[test]
-    fn committing_a_layer_someone_else_committed_keeps_theirs() {
-        let (_dir, driver) = driver();
-        let first = driver.begin_layer(&id(1), None).unwrap();
-        let second = driver.begin_layer(&id(1), None).unwrap();
-        fs::write(first.root.join("x"), "first").unwrap();
-        fs::write(second.root.join("x"), "second").unwrap();
-        driver.commit_layer(first).unwrap();
-        driver.commit_layer(second).unwrap();
-        let x = driver.layer_root(&id(1)).join("x");
-        assert_eq!(fs::read_to_string(x).unwrap(), "first");
-        assert_eq!(
-            fs::read_dir(driver.layout.pending_dir()).unwrap().count(),
-            0
-        );
-    }
-
-    #[test]
-    fn bad_names_and_missing_parents_are_refused() {
-        let (_dir, driver) = driver();
-        for bad in ["", "../x", "a/b", ".hidden", "-x", &"a".repeat(64)] {
-            assert!(matches!(
-                driver.create_container(bad, &id(1)),
-                Err(StorageError::BadContainerName(_))
-            ));
-        }
-        assert!(matches!(
-            driver.begin_layer(&id(2), Some(&id(9))),
-            Err(StorageError::NoSuchLayer(_))
-        ));
-        assert!(LayerId::parse("../etc").is_none());
-        assert!(LayerId::parse(&"A".repeat(64)).is_none());
     }
 }
