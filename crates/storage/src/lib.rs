@@ -308,3 +308,16 @@ pub trait Driver: Send + Sync {
     /// Removes pending layers left by crashed or killed unpacks; returns their names.
     fn clean_leftovers(&self) -> Result<Vec<String>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_ids_are_64_lowercase_hex_digits_and_nothing_else() {
+        assert!(LayerId::parse(&"a".repeat(64)).is_some());
+        assert!(LayerId::parse("../etc").is_none());
+        assert!(LayerId::parse(&"A".repeat(64)).is_none());
+        assert!(LayerId::parse(&"a".repeat(63)).is_none());
+    }
+}
