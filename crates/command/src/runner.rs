@@ -8,7 +8,7 @@ use crate::CommandFailure;
 
 /// Runs an external program: `program args…` → its standard output, or the failure.
 /// Arguments are `OsString`s: paths need not be UTF-8.
-pub trait Runner: Send + Sync {
+pub trait Runner: Send + Sync + std::fmt::Debug {
     fn run(&self, program: &str, args: &[OsString]) -> Result<String, CommandFailure>;
 }
 

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::fmt;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -14,15 +13,9 @@ use crate::command::{CommandFailure, Runner, SystemRunner};
 use crate::{Result, StorageError};
 
 /// The `btrfs` command, run through a [`Runner`].
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub(crate) struct Btrfs {
     runner: Arc<dyn Runner>,
-}
-
-impl fmt::Debug for Btrfs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Btrfs")
-    }
 }
 
 impl Btrfs {

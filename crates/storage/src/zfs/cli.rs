@@ -5,26 +5,23 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::command::{CommandFailure, Runner, SystemRunner};
+
+mod pipe;
+
 use crate::Result;
+pub(crate) use pipe::Feed;
 
 /// How long to retry a `rename` or `destroy` that zfs-fuse calls busy after an unmount.
 const BUSY_RETRY_FOR: Duration = Duration::from_secs(10);
 
 /// The `zfs` command, run through a [`Runner`].
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub(crate) struct Zfs {
     runner: Arc<dyn Runner>,
-}
-
-impl fmt::Debug for Zfs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Zfs")
-    }
 }
 
 /// How far below the named datasets `zfs get` and `zfs list` look.
