@@ -9,55 +9,18 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use aurora_storage::overlay::OverlayDriver;
 use aurora_storage::{Driver, LayerId, StorageError};
 use common::*;
 
-/// A layer ID like a real chain ID (a SHA-256), so that IDs differ from their first digits
-/// (this driver names layers by short prefixes); it takes the place of `common::id`.
+/// Layer `n` (a SHA-256: this driver names layers by short prefixes of their IDs).
 fn id(n: u16) -> LayerId {
-    let digest = aurora_testkit::sha256_digest(&n.to_be_bytes());
-    LayerId::parse(digest.strip_prefix("sha256:").unwrap()).unwrap()
+    hashed_id(n)
 }
 
-/// A driver in a temporary directory; whatever is still mounted there is unmounted first
-/// when it is dropped.
-struct Setup {
-    driver: OverlayDriver,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        for mount in mounts_under(self.driver.base()).iter().rev() {
-            let _ = rustix::mount::unmount(mount, rustix::mount::UnmountFlags::DETACH);
-        }
-    }
-}
-
-fn setup(test: &str) -> Option<Setup> {
-    // Overlay mounts and trusted.* xattrs need root.
-    if !aurora_testkit::skip::root_or_skip(test) {
-        return None;
-    }
-    let dir = tempfile::Builder::new()
-        .prefix("aurora-overlay-")
-        .tempdir()
-        .unwrap();
-    let driver = OverlayDriver::new(dir.path().join("storage")).unwrap();
-    Some(Setup { driver, _dir: dir })
-}
-
-fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let text = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    aurora_storage::detect::parse_mountinfo(&text)
-        .into_iter()
-        .map(|m| m.mount_point)
-        .filter(|p| p.starts_with(dir))
-        .collect()
+fn setup(test: &str) -> Option<OverlaySetup> {
+    overlay_or_skip(test)
 }
 
 #[test]

@@ -12,9 +12,9 @@ use aurora_storage::dir::DirDriver;
 use aurora_storage::overlay::OverlayDriver;
 use aurora_storage::zfs::ZfsDriver;
 use aurora_storage::{Dataset, DatasetKind, Driver, LayerId};
-use aurora_testkit::{skip, BtrfsVolume, FakeZfs, ZfsPool};
+use aurora_testkit::{BtrfsVolume, FakeZfs, ZfsPool};
 
-use crate::common::names_in;
+use crate::common::{mounts_under, names_in};
 
 /// A driver under test, with what the suite needs to look behind it.
 pub trait Harness: Send + Sync + Sized + 'static {
@@ -171,72 +171,42 @@ impl Harness for Dir {
     }
 }
 
-/// Unmounts whatever is still mounted under `dir`, deepest first.
-fn unmount_all_under(dir: &Path) {
-    for mount in mounts_under(dir).iter().rev() {
-        let _ = rustix::mount::unmount(mount, rustix::mount::UnmountFlags::DETACH);
-    }
-}
-
-pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let text = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    aurora_storage::detect::parse_mountinfo(&text)
-        .into_iter()
-        .map(|m| m.mount_point)
-        .filter(|p| p.starts_with(dir))
-        .collect()
-}
-
 pub struct Overlay {
-    pub driver: OverlayDriver,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Overlay {
-    fn drop(&mut self) {
-        unmount_all_under(self.driver.base());
-    }
+    setup: crate::common::OverlaySetup,
 }
 
 impl Harness for Overlay {
     fn setup(test: &str) -> Option<Self> {
-        if !skip::root_or_skip(test) {
-            return None;
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("aurora-overlay-")
-            .tempdir()
-            .unwrap();
-        let driver = OverlayDriver::new(dir.path().join("storage")).unwrap();
-        Some(Overlay { driver, _dir: dir })
+        let setup = crate::common::overlay_or_skip(test)?;
+        Some(Overlay { setup })
     }
 
     fn driver(&self) -> &dyn Driver {
-        &self.driver
+        &self.setup.driver
     }
 
     fn builder_spec(&self) -> (&'static str, String) {
-        ("overlay", self.driver.base().display().to_string())
+        ("overlay", self.setup.driver.base().display().to_string())
     }
 
     fn pending(&self) -> Vec<String> {
-        layout_pending(self.driver.base())
+        layout_pending(self.setup.driver.base())
     }
 
     fn make_unlocked_pending(&self, handle: &str) {
-        layout_unlocked_pending(self.driver.base(), handle, "diff");
+        layout_unlocked_pending(self.setup.driver.base(), handle, "diff");
     }
 
     fn lock_dir(&self) -> PathBuf {
-        self.driver.base().join("pending")
+        self.setup.driver.base().join("pending")
     }
 
     fn layer_tree(&self, id: &LayerId) -> PathBuf {
-        self.driver.layer_path(id).join("diff")
+        self.setup.driver.layer_path(id).join("diff")
     }
 
     fn expected_rootfs(&self, name: &str) -> PathBuf {
-        self.driver.container_path(name).join("root")
+        self.setup.driver.container_path(name).join("root")
     }
 
     fn check_chain_sizes(&self, listed: &[Dataset]) {
@@ -262,12 +232,12 @@ impl Harness for Overlay {
     /// One short link in `l/` per committed layer, pointing at it; nothing mounted but the
     /// rootfs of existing containers, each once.
     fn check_invariants(&self) {
-        let base = self.driver.base();
+        let base = self.setup.driver.base();
         assert_eq!(
-            self.driver.diff_form(),
+            self.setup.driver.diff_form(),
             aurora_storage::DiffForm::OverlayUpper
         );
-        layout_invariants(&self.driver, base);
+        layout_invariants(&self.setup.driver, base);
         let layers = names_in(&base.join("layers"));
         let links = names_in(&base.join("l"));
         assert_eq!(
@@ -284,7 +254,7 @@ impl Harness for Overlay {
         mounted.sort();
         let expected: Vec<PathBuf> = containers
             .iter()
-            .map(|c| self.driver.container_path(c).join("root"))
+            .map(|c| self.setup.driver.container_path(c).join("root"))
             .collect();
         assert_eq!(mounted, expected, "one overlay per container, at its root");
     }
@@ -354,16 +324,68 @@ impl Harness for Btrfs {
     }
 }
 
-/// What a zfs harness (real or fake) reads from its pool.
-trait ZfsView {
-    fn zfs_driver(&self) -> &ZfsDriver;
-    fn state_dir(&self) -> PathBuf;
+/// A pool for the zfs driver: a real one on zfs-fuse, or the fake.
+pub trait ZfsBackend: Send + Sync + Sized + 'static {
+    /// The pool, the driver on `POOL/aurora` and its state directory.
+    fn setup(test: &str) -> Option<(Self, ZfsDriver, PathBuf)>;
     /// `zfs ARGS…` on the pool, its output (a failure panics).
     fn zfs(&self, args: &[&str]) -> String;
+    /// How a builder process opens the same driver (see [`reopen`]).
+    fn builder_spec(&self, driver: &ZfsDriver, state: &Path) -> (&'static str, String);
+    /// What `list` says of sizes after the chain scenario, where the pool can tell.
+    fn check_chain_sizes(&self, _listed: &[Dataset]) {}
+}
 
-    /// The filesystems directly below `dataset`.
-    fn children(&self, dataset: &str) -> Vec<String> {
-        self.zfs(&[
+/// The zfs driver on a [`ZfsBackend`].
+pub struct ZfsOn<B: ZfsBackend> {
+    driver: ZfsDriver,
+    pool: B,
+    state: PathBuf,
+}
+
+impl<B: ZfsBackend> ZfsOn<B> {
+    fn property(&self, dataset: &str, property: &str) -> String {
+        self.pool
+            .zfs(&["get", "-Hp", "-o", "value", property, dataset])
+            .trim()
+            .to_string()
+    }
+
+    /// The dataset of a layer or container.
+    fn dataset(&self, kind: DatasetKind, name: &str) -> String {
+        match kind {
+            DatasetKind::Layer => self.driver.layer_dataset(&LayerId::parse(name).unwrap()),
+            DatasetKind::Container => self.driver.container_dataset(name),
+        }
+    }
+
+    fn pending_parent(&self) -> String {
+        format!("{}/pending", self.driver.parent_dataset())
+    }
+}
+
+impl<B: ZfsBackend> Harness for ZfsOn<B> {
+    fn setup(test: &str) -> Option<Self> {
+        let (pool, driver, state) = B::setup(test)?;
+        Some(ZfsOn {
+            driver,
+            pool,
+            state,
+        })
+    }
+
+    fn driver(&self) -> &dyn Driver {
+        &self.driver
+    }
+
+    fn builder_spec(&self) -> (&'static str, String) {
+        self.pool.builder_spec(&self.driver, &self.state)
+    }
+
+    /// The datasets below `PARENT/pending`, and the lock files in the state directory.
+    fn pending(&self) -> Vec<String> {
+        let parent = self.pending_parent();
+        let listed = self.pool.zfs(&[
             "list",
             "-H",
             "-o",
@@ -373,121 +395,32 @@ trait ZfsView {
             "1",
             "-t",
             "filesystem",
-            dataset,
-        ])
-        .lines()
-        .filter(|name| *name != dataset)
-        .map(str::to_string)
-        .collect()
-    }
-
-    fn property(&self, dataset: &str, property: &str) -> String {
-        self.zfs(&["get", "-Hp", "-o", "value", property, dataset])
-            .trim()
-            .to_string()
-    }
-}
-
-fn zfs_pending<V: ZfsView>(view: &V) -> Vec<String> {
-    let parent = format!("{}/pending", view.zfs_driver().parent_dataset());
-    let mut found: Vec<String> = view
-        .children(&parent)
-        .into_iter()
-        .filter_map(|name| name.strip_prefix(&format!("{parent}/")).map(str::to_string))
-        .collect();
-    found.extend(
-        names_in(&view.state_dir())
-            .into_iter()
-            .filter(|n| n.ends_with(".lock")),
-    );
-    found.sort();
-    found
-}
-
-/// The dataset of a layer or container.
-fn zfs_dataset(driver: &ZfsDriver, kind: DatasetKind, name: &str) -> String {
-    match kind {
-        DatasetKind::Layer => driver.layer_dataset(&LayerId::parse(name).unwrap()),
-        DatasetKind::Container => driver.container_dataset(name),
-    }
-}
-
-/// zfs shows the chain itself: each layer a clone of its parent's `@final`, each container
-/// of its top layer's, and every committed layer has its `@final`.
-fn zfs_invariants<V: ZfsView>(view: &V) {
-    let driver = view.zfs_driver();
-    for dataset in driver.list().unwrap() {
-        let name = zfs_dataset(driver, dataset.kind, &dataset.name);
-        let origin = view.property(&name, "origin");
-        let expected = match &dataset.parent {
-            Some(parent) => format!("{}@final", driver.layer_dataset(parent)),
-            None => "-".to_string(),
-        };
-        assert_eq!(origin, expected, "origin of {name}");
-        if dataset.kind == DatasetKind::Layer {
-            assert_eq!(view.property(&format!("{name}@final"), "type"), "snapshot");
-        }
-    }
-}
-
-pub struct Zfs {
-    pub driver: ZfsDriver,
-    pub pool: ZfsPool,
-}
-
-impl ZfsView for Zfs {
-    fn zfs_driver(&self) -> &ZfsDriver {
-        &self.driver
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.pool.scratch()
-    }
-
-    fn zfs(&self, args: &[&str]) -> String {
-        self.pool.zfs(args)
-    }
-}
-
-impl Harness for Zfs {
-    fn setup(test: &str) -> Option<Self> {
-        let pool = ZfsPool::create_or_skip(test)?;
-        let driver = ZfsDriver::new(&format!("{}/aurora", pool.name()), pool.scratch()).unwrap();
-        Some(Zfs { driver, pool })
-    }
-
-    fn driver(&self) -> &dyn Driver {
-        &self.driver
-    }
-
-    fn builder_spec(&self) -> (&'static str, String) {
-        let spec = format!(
-            "{}\n{}",
-            self.driver.parent_dataset(),
-            self.pool.scratch().display()
+            &parent,
+        ]);
+        let mut found: Vec<String> = listed
+            .lines()
+            .filter_map(|name| name.strip_prefix(&format!("{parent}/")).map(str::to_string))
+            .collect();
+        found.extend(
+            names_in(&self.state)
+                .into_iter()
+                .filter(|n| n.ends_with(".lock")),
         );
-        ("zfs", spec)
-    }
-
-    fn pending(&self) -> Vec<String> {
-        zfs_pending(self)
+        found.sort();
+        found
     }
 
     fn cleaned_name(&self, handle: &str) -> String {
-        format!("{}/pending/{handle}", self.driver.parent_dataset())
-    }
-
-    fn named_in_use(&self, kind: DatasetKind, name: &str) -> String {
-        zfs_dataset(&self.driver, kind, name)
+        format!("{}/{handle}", self.pending_parent())
     }
 
     fn make_unlocked_pending(&self, handle: &str) {
-        let dataset = format!("{}/pending/{handle}", self.driver.parent_dataset());
-        self.pool.zfs(&["create", &dataset]);
+        self.pool
+            .zfs(&["create", &format!("{}/{handle}", self.pending_parent())]);
     }
 
     fn lock_dir(&self) -> PathBuf {
-        self.pool.scratch()
+        self.state.clone()
     }
 
     fn layer_tree(&self, id: &LayerId) -> PathBuf {
@@ -500,8 +433,55 @@ impl Harness for Zfs {
 
     fn expected_rootfs(&self, name: &str) -> PathBuf {
         // The dataset is the zonepath; the tree is in root/.
-        PathBuf::from(self.property(&self.driver.container_dataset(name), "mountpoint"))
-            .join("root")
+        let dataset = self.driver.container_dataset(name);
+        PathBuf::from(self.property(&dataset, "mountpoint")).join("root")
+    }
+
+    fn named_in_use(&self, kind: DatasetKind, name: &str) -> String {
+        self.dataset(kind, name)
+    }
+
+    fn check_chain_sizes(&self, listed: &[Dataset]) {
+        self.pool.check_chain_sizes(listed);
+    }
+
+    /// zfs shows the chain itself: each layer a clone of its parent's `@final`, each
+    /// container of its top layer's, and every committed layer has its `@final`.
+    fn check_invariants(&self) {
+        for dataset in self.driver.list().unwrap() {
+            let name = self.dataset(dataset.kind, &dataset.name);
+            let expected = match &dataset.parent {
+                Some(parent) => format!("{}@final", self.driver.layer_dataset(parent)),
+                None => "-".to_string(),
+            };
+            assert_eq!(self.property(&name, "origin"), expected, "origin of {name}");
+            if dataset.kind == DatasetKind::Layer {
+                assert_eq!(self.property(&format!("{name}@final"), "type"), "snapshot");
+            }
+        }
+    }
+}
+
+/// A file-backed pool on zfs-fuse (testkit's `ZfsPool`).
+pub type Zfs = ZfsOn<ZfsPool>;
+
+impl ZfsBackend for ZfsPool {
+    fn setup(test: &str) -> Option<(Self, ZfsDriver, PathBuf)> {
+        let pool = ZfsPool::create_or_skip(test)?;
+        let state = pool.scratch();
+        let driver = ZfsDriver::new(&format!("{}/aurora", pool.name()), state.clone()).unwrap();
+        Some((pool, driver, state))
+    }
+
+    fn zfs(&self, args: &[&str]) -> String {
+        ZfsPool::zfs(self, args)
+    }
+
+    fn builder_spec(&self, driver: &ZfsDriver, state: &Path) -> (&'static str, String) {
+        (
+            "zfs",
+            format!("{}\n{}", driver.parent_dataset(), state.display()),
+        )
     }
 
     fn check_chain_sizes(&self, listed: &[Dataset]) {
@@ -510,36 +490,18 @@ impl Harness for Zfs {
         let layers = listed.iter().filter(|d| d.kind == DatasetKind::Layer);
         assert!(layers.clone().all(|d| d.used_bytes > 0), "{listed:#?}");
     }
-
-    fn check_invariants(&self) {
-        zfs_invariants(self);
-    }
 }
 
-/// The zfs driver over [`FakeZfs`]: its logic, without a pool.
-pub struct FakeZfsPool {
-    pub driver: ZfsDriver,
-    pub fake: Arc<FakeZfs>,
-    state: PathBuf,
+/// The zfs driver over testkit's `FakeZfs`: its logic, without a pool.
+pub type FakeZfsPool = ZfsOn<FakePool>;
+
+pub struct FakePool {
+    fake: Arc<FakeZfs>,
     _dir: tempfile::TempDir,
 }
 
-impl ZfsView for FakeZfsPool {
-    fn zfs_driver(&self) -> &ZfsDriver {
-        &self.driver
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.state.clone()
-    }
-
-    fn zfs(&self, args: &[&str]) -> String {
-        self.fake.zfs(args)
-    }
-}
-
-impl Harness for FakeZfsPool {
-    fn setup(_test: &str) -> Option<Self> {
+impl ZfsBackend for FakePool {
+    fn setup(_test: &str) -> Option<(Self, ZfsDriver, PathBuf)> {
         let dir = tempfile::Builder::new()
             .prefix("aurora-fake-zfs-")
             .tempdir()
@@ -548,63 +510,20 @@ impl Harness for FakeZfsPool {
         let state = dir.path().join("state");
         let driver =
             ZfsDriver::with_runner(fake.clone(), "fakepool/aurora", state.clone()).unwrap();
-        Some(FakeZfsPool {
-            driver,
-            fake,
-            state,
-            _dir: dir,
-        })
+        Some((FakePool { fake, _dir: dir }, driver, state))
     }
 
-    fn driver(&self) -> &dyn Driver {
-        &self.driver
+    fn zfs(&self, args: &[&str]) -> String {
+        self.fake.zfs(args)
     }
 
-    fn builder_spec(&self) -> (&'static str, String) {
+    fn builder_spec(&self, driver: &ZfsDriver, state: &Path) -> (&'static str, String) {
         let spec = format!(
             "{}\n{}\n{}",
             self.fake.dir().display(),
-            self.driver.parent_dataset(),
-            self.state.display()
+            driver.parent_dataset(),
+            state.display()
         );
         ("fake-zfs", spec)
-    }
-
-    fn pending(&self) -> Vec<String> {
-        zfs_pending(self)
-    }
-
-    fn cleaned_name(&self, handle: &str) -> String {
-        format!("{}/pending/{handle}", self.driver.parent_dataset())
-    }
-
-    fn named_in_use(&self, kind: DatasetKind, name: &str) -> String {
-        zfs_dataset(&self.driver, kind, name)
-    }
-
-    fn make_unlocked_pending(&self, handle: &str) {
-        let dataset = format!("{}/pending/{handle}", self.driver.parent_dataset());
-        self.fake.zfs(&["create", &dataset]);
-    }
-
-    fn lock_dir(&self) -> PathBuf {
-        self.state.clone()
-    }
-
-    fn layer_tree(&self, id: &LayerId) -> PathBuf {
-        self.driver.layer_root(id).unwrap()
-    }
-
-    fn layer_identity(&self, id: &LayerId) -> String {
-        self.property(&self.driver.layer_dataset(id), "guid")
-    }
-
-    fn expected_rootfs(&self, name: &str) -> PathBuf {
-        PathBuf::from(self.property(&self.driver.container_dataset(name), "mountpoint"))
-            .join("root")
-    }
-
-    fn check_invariants(&self) {
-        zfs_invariants(self);
     }
 }

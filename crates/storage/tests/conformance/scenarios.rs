@@ -16,11 +16,9 @@ use crate::common::{
 };
 use crate::harness::Harness;
 
-/// Layer `n`: a SHA-256 like a real chain ID, so that IDs differ from their first digits
-/// (overlay names layers by short prefixes).
+/// Layer `n`, a SHA-256 like a real chain ID.
 pub fn id(n: u16) -> LayerId {
-    let digest = aurora_testkit::sha256_digest(&n.to_be_bytes());
-    LayerId::parse(digest.strip_prefix("sha256:").unwrap()).unwrap()
+    crate::common::hashed_id(n)
 }
 
 /// The layers of the chain scenario, base first.
@@ -33,6 +31,22 @@ pub fn chain_ids() -> [LayerId; 3] {
 /// copies own their data.
 fn layers_hold_their_parents(kind: DriverKind) -> bool {
     matches!(kind, DriverKind::Zfs | DriverKind::Overlay)
+}
+
+/// What must hold after every scenario: nothing pending, the driver's own invariants.
+#[track_caller]
+fn settled(h: &impl Harness) {
+    assert!(h.pending().is_empty(), "{:?}", h.pending());
+    h.check_invariants();
+}
+
+/// Checks that a call on a layer that does not exist was refused as such.
+#[track_caller]
+fn refused_as_missing<T: std::fmt::Debug>(result: aurora_storage::Result<T>) {
+    assert!(
+        matches!(result, Err(StorageError::NoSuchLayer(_))),
+        "expected NoSuchLayer, got {result:?}"
+    );
 }
 
 /// Deletes `path` in a pending layer as the layer applier would: from the tree for
@@ -127,20 +141,14 @@ fn chain_tree_of_two() -> BTreeMap<String, String> {
     ])
 }
 
+/// What layer 3 makes of the first two: `removed.txt` deleted, `var/lib/data` replaced.
 fn chain_tree() -> BTreeMap<String, String> {
-    expect(&[
-        ("bin", "dir"),
-        ("bin/tool", "file tool v2"),
-        ("etc", "dir"),
-        ("etc/keep", "file k"),
-        ("etc/os-release", "file base"),
-        ("usr", "dir"),
-        ("usr/new", "file new"),
-        ("var", "dir"),
-        ("var/lib", "dir"),
-        ("var/lib/data", "dir"),
-        ("var/lib/data/c", "file c"),
-    ])
+    let mut tree = chain_tree_of_two();
+    for gone in ["removed.txt", "var/lib/data/a", "var/lib/data/b"] {
+        tree.remove(gone);
+    }
+    tree.insert("var/lib/data/c".into(), "file c".into());
+    tree
 }
 
 pub fn a_chain_of_layers_makes_containers_of_the_whole_tree<H: Harness>(test: &str) {
@@ -220,8 +228,7 @@ pub fn a_chain_of_layers_makes_containers_of_the_whole_tree<H: Harness>(test: &s
         driver.remove_container("c1"),
         Err(StorageError::NoSuchContainer(_))
     ));
-    assert!(h.pending().is_empty(), "{:?}", h.pending());
-    h.check_invariants();
+    settled(&h);
 }
 
 pub fn two_chains_share_their_base_layer<H: Harness>(test: &str) {
@@ -335,8 +342,7 @@ pub fn a_second_commit_of_a_layer_keeps_the_first<H: Harness>(test: &str) {
         fs::read_to_string(h.layer_tree(&id(1)).join("x")).unwrap(),
         "first"
     );
-    assert!(h.pending().is_empty(), "{:?}", h.pending());
-    h.check_invariants();
+    settled(&h);
 }
 
 /// Not a test on its own: the builder process of `a_killed_builder_leaves_nothing_a_later_commit_trips_over`,
@@ -440,16 +446,9 @@ pub fn aborted_and_dropped_pending_layers_leave_nothing<H: Harness>(test: &str) 
         driver.begin_layer(&id(2), Some(&id(7))),
         Err(StorageError::NoSuchLayer(missing)) if missing == id(7)
     ));
-    assert!(matches!(
-        driver.create_container("c", &id(7)),
-        Err(StorageError::NoSuchLayer(_))
-    ));
-    assert!(matches!(
-        driver.destroy_layer(&id(7)),
-        Err(StorageError::NoSuchLayer(_))
-    ));
-    assert!(h.pending().is_empty(), "{:?}", h.pending());
-    h.check_invariants();
+    refused_as_missing(driver.create_container("c", &id(7)));
+    refused_as_missing(driver.destroy_layer(&id(7)));
+    settled(&h);
 }
 
 pub fn a_layer_in_use_goes_only_where_nothing_depends_on_it<H: Harness>(test: &str) {
@@ -490,30 +489,17 @@ pub fn a_layer_in_use_goes_only_where_nothing_depends_on_it<H: Harness>(test: &s
         assert!(!driver.has_layer(&id(1)).unwrap());
         assert_eq!(fs::read_to_string(rootfs.join("base")).unwrap(), "base");
         assert_eq!(fs::read_to_string(rootfs.join("top")).unwrap(), "top");
-        assert!(matches!(
-            driver.create_container("d", &id(2)),
-            Err(StorageError::NoSuchLayer(_))
-        ));
-        assert!(matches!(
-            driver.begin_layer(&id(3), Some(&id(2))),
-            Err(StorageError::NoSuchLayer(_))
-        ));
+        refused_as_missing(driver.create_container("d", &id(2)));
+        refused_as_missing(driver.begin_layer(&id(3), Some(&id(2))));
     }
-    assert!(matches!(
-        driver.destroy_layer(&id(1)),
-        Err(StorageError::NoSuchLayer(_))
-    ));
-    assert!(h.pending().is_empty(), "{:?}", h.pending());
-    h.check_invariants();
+    refused_as_missing(driver.destroy_layer(&id(1)));
+    settled(&h);
 }
 
 pub fn container_names_are_checked_and_claimed_once<H: Harness>(test: &str) {
     let Some(h) = H::setup(test) else { return };
     let driver = h.driver();
-    assert!(matches!(
-        driver.create_container("c", &id(1)),
-        Err(StorageError::NoSuchLayer(_))
-    ));
+    refused_as_missing(driver.create_container("c", &id(1)));
     ensure_layer(driver, &id(1), None, &[("a", "a")]);
     let too_long = "a".repeat(64);
     for bad in ["", "../x", "a/b", ".hidden", "-x", "a@b", "a b", &too_long] {
@@ -540,8 +526,7 @@ pub fn container_names_are_checked_and_claimed_once<H: Harness>(test: &str) {
         fs::read_to_string(driver.container_rootfs("c").unwrap().join("a")).unwrap(),
         "a"
     );
-    assert!(h.pending().is_empty(), "{:?}", h.pending());
-    h.check_invariants();
+    settled(&h);
 }
 
 pub fn container_changes_name_the_top_layer_and_where_to_read_them<H: Harness>(test: &str) {

@@ -305,23 +305,24 @@ impl Query {
     }
 }
 
-/// The properties `zfs get all` shows for `name`: the common ones and its local ones.
+/// The native properties the fake knows (`zfs get all` shows these and the local ones).
+const PROPERTIES: [&str; 11] = [
+    "type",
+    "origin",
+    "used",
+    "guid",
+    "mounted",
+    "mountpoint",
+    "readonly",
+    "quota",
+    "canmount",
+    "sharenfs",
+    "sharesmb",
+];
+
+/// The properties `zfs get all` shows for `name`: the native ones and its local ones.
 fn all_properties(pool: &Pool, name: &str) -> Vec<String> {
-    let mut properties: Vec<String> = [
-        "type",
-        "origin",
-        "used",
-        "guid",
-        "mounted",
-        "mountpoint",
-        "readonly",
-        "quota",
-        "canmount",
-        "sharenfs",
-        "sharesmb",
-    ]
-    .map(str::to_string)
-    .to_vec();
+    let mut properties: Vec<String> = PROPERTIES.map(str::to_string).to_vec();
     if let Some(fs) = pool.filesystems.get(name) {
         let own: Vec<String> = fs
             .local
@@ -385,34 +386,24 @@ fn property_of(
 }
 
 fn known(property: &str) -> bool {
-    [
-        "origin",
-        "mounted",
-        "mountpoint",
-        "readonly",
-        "quota",
-        "canmount",
-        "sharenfs",
-        "sharesmb",
-    ]
-    .contains(&property)
+    PROPERTIES.contains(&property)
 }
 
 fn invalid_property(property: &str) -> Refusal {
     format!("bad property list: invalid property '{property}'\n")
 }
 
-/// Bytes of the regular files under `path`.
+/// What `used` reports: the bytes `du` counts under `path` (a fake's approximation of the
+/// space a dataset holds; nothing checks it exactly).
 fn tree_bytes(path: &Path) -> u64 {
-    let Ok(entries) = fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| match entry.file_type() {
-            Ok(t) if t.is_dir() => tree_bytes(&entry.path()),
-            Ok(t) if t.is_file() => entry.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
+    std::process::Command::new("du")
+        .args(["-s", "-b"])
+        .arg(path)
+        .output()
+        .ok()
+        .and_then(|out| {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.split_whitespace().next()?.parse().ok()
         })
-        .sum()
+        .unwrap_or(0)
 }

@@ -265,7 +265,9 @@ impl Pool {
             fs::create_dir_all(parent).map_err(|e| format!("fake zfs: {e}\n"))?;
         }
         fs::rename(&data, &at).map_err(|e| format!("fake zfs: mount {name}: {e}\n"))?;
-        self.filesystems.get_mut(name).map(|f| f.mounted = true);
+        if let Some(fs) = self.filesystems.get_mut(name) {
+            fs.mounted = true;
+        }
         Ok(())
     }
 
@@ -285,7 +287,9 @@ impl Pool {
             return Err(format!("cannot unmount '{}': Device busy\n", at.display()));
         }
         fs::rename(&at, store.data(guid)).map_err(|e| format!("fake zfs: umount {name}: {e}\n"))?;
-        self.filesystems.get_mut(name).map(|f| f.mounted = false);
+        if let Some(fs) = self.filesystems.get_mut(name) {
+            fs.mounted = false;
+        }
         Ok(())
     }
 
@@ -294,7 +298,7 @@ impl Pool {
     /// following their origin under its new name.
     pub(super) fn rename(&mut self, from: &str, to: &str) -> Result<(), Refusal> {
         if self.exists(to) {
-            return Err(format!("cannot rename to '{to}': dataset already exists\n"));
+            return Err(format!("cannot rename '{from}': dataset already exists\n"));
         }
         if let Some(snapshot) = self.snapshots.remove(from) {
             self.snapshots.insert(to.to_string(), snapshot);
