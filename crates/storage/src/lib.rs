@@ -17,6 +17,13 @@
 //!
 //! Every layer and container keeps its root filesystem in a `root/` directory inside its
 //! dataset, so that a zfs container dataset can serve as an illumos zonepath as it is.
+//!
+//! The dir, btrfs and overlay drivers share one directory layout (`layout`: paths, notes,
+//! listing, pending layers staged, published and cleaned); zfs keeps its layers as datasets.
+//! zfs and btrfs run their commands through thin wrappers (`zfs::cli`, `btrfs::cli`) over an
+//! [`command::Runner`]: the system's in production, a stateful fake in tests
+//! ([`zfs::ZfsDriver::with_runner`], [`btrfs::BtrfsDriver::with_runner`]). Every driver passes
+//! one conformance suite (`tests/conformance`).
 
 #[cfg(target_os = "linux")]
 pub mod btrfs;
