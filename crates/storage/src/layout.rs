@@ -81,7 +81,7 @@ impl Layout {
     }
 
     /// A fresh pending name for something that is not a layer (`KIND-NAME-PID-ATTEMPT`:
-    /// never a layer's, which start with hex digits), locked.
+    /// never a layer's, `ID-PID-ATTEMPT` with 64 hex digits first), locked.
     pub(crate) fn stage_other(&self, kind: &str, name: &str) -> Result<Staged> {
         static ATTEMPT: AtomicU64 = AtomicU64::new(0);
         let handle = format!(

@@ -11,8 +11,11 @@
 //! `DIR/mnt`, an unmounted one's and each snapshot's (a copy, `cp -a --reflink=auto`) under
 //! `DIR/data`. The state lives in `DIR/state.json`, read and written under a lock by every
 //! command, so that several processes (a builder that is killed, the test that cleans after
-//! it) share one pool. Not modelled: `readonly` and `quota` are recorded but not enforced,
-//! a clone is a copy (inodes are not shared with its origin), `zfs send` and `zfs receive`.
+//! it) share one pool. Snapshots have the `clones` property, as on illumos and OpenZFS
+//! (zfs-fuse has none: the driver then reads every filesystem's `origin`), so the suite runs
+//! the driver's other path there. Not modelled: `readonly` and `quota` are recorded but not
+//! enforced, a clone is a copy (inodes are not shared with its origin), `zfs send` and
+//! `zfs receive`. `tests/fake_zfs.rs` of aurora-storage checks it against zfs-fuse.
 
 mod pool;
 
