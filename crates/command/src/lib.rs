@@ -1,6 +1,10 @@
 //! The one way Aurora runs external commands (`zfs`, `btrfs`, `zonecfg`, `zoneadm`, …): every failure
 //! records the command line, exit status, standard output and standard error.
 
+mod runner;
+
+pub use runner::{Runner, SystemRunner};
+
 use std::ffi::OsStr;
 use std::fmt;
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! The btrfs driver: every layer a read-only subvolume, snapshot of its parent's, and every
 //! container a writable snapshot of its top layer, so that a container costs one snapshot
 //! whatever the size of its image. It drives the `btrfs` command (btrfs-progs) through
-//! [`command::run`]; `BASE` must be a directory on a btrfs filesystem.
+//! [`cli::Btrfs`] over a [`Runner`]; `BASE` must be a directory on a btrfs filesystem.
 //!
 //! ```text
 //! BASE/layers/ID               a committed layer: read-only subvolume, tree in root/,
@@ -46,14 +46,17 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use crate::command;
-use crate::pending;
+mod cli;
+
+use crate::command::Runner;
+use crate::layout::{tree_bytes, write_note, Layout, LAYER_NOTE, PARENT_NOTE};
 use crate::{
-    check_container_name, read_layer_note, tree_bytes, write_note, ContainerChanges, Dataset,
-    DatasetKind, DiffForm, Driver, DriverKind, LayerId, PendingLayer, Result, StorageError,
+    check_container_name, ContainerChanges, Dataset, DiffForm, Driver, DriverKind, LayerId,
+    PendingLayer, Result, StorageError,
 };
+use cli::Btrfs;
 
 /// `BTRFS_SUPER_MAGIC`, the `f_type` statfs reports for btrfs.
 const BTRFS_SUPER_MAGIC: u32 = 0x9123_683E;
@@ -61,13 +64,23 @@ const BTRFS_SUPER_MAGIC: u32 = 0x9123_683E;
 /// Layers and containers as btrfs subvolumes below one directory.
 #[derive(Debug)]
 pub struct BtrfsDriver {
-    base: PathBuf,
+    layout: Layout,
+    btrfs: Btrfs,
 }
 
 impl BtrfsDriver {
     /// Uses `base` (created if missing), which must be on a btrfs filesystem; creates its
     /// `layers`, `containers` and `pending` directories.
     pub fn new(base: PathBuf) -> Result<Self> {
+        BtrfsDriver::open(Btrfs::system(), base)
+    }
+
+    /// [`BtrfsDriver::new`] with `btrfs` run by `runner` (a fake of `btrfs` in tests).
+    pub fn with_runner(runner: Arc<dyn Runner>, base: PathBuf) -> Result<Self> {
+        BtrfsDriver::open(Btrfs::new(runner), base)
+    }
+
+    fn open(btrfs: Btrfs, base: PathBuf) -> Result<Self> {
         fs::create_dir_all(&base).map_err(StorageError::io(&base))?;
         let stat = rustix::fs::statfs(&base).map_err(|e| StorageError::io(&base)(e.into()))?;
         #[allow(clippy::unnecessary_cast)] // f_type is i64, i32 or u32 depending on the target
@@ -81,36 +94,31 @@ impl BtrfsDriver {
                 ),
             });
         }
-        if let Err(e) = command::run("btrfs", ["--version"]) {
+        if let Err(e) = btrfs.version() {
             return Err(StorageError::Unsupported {
                 driver: "btrfs",
                 reason: format!("the btrfs command does not work ({e}): install btrfs-progs"),
             });
         }
-        for sub in ["layers", "containers", "pending"] {
-            let dir = base.join(sub);
-            fs::create_dir_all(&dir).map_err(StorageError::io(&dir))?;
-        }
-        Ok(BtrfsDriver { base })
+        Ok(BtrfsDriver {
+            layout: Layout::create(base, &[])?,
+            btrfs,
+        })
     }
 
     /// The directory the driver keeps everything in.
     pub fn base(&self) -> &Path {
-        &self.base
+        self.layout.base()
     }
 
     /// The subvolume of a committed layer (its tree is in `root/` inside).
     pub fn layer_path(&self, id: &LayerId) -> PathBuf {
-        self.base.join("layers").join(id.as_str())
+        self.layout.layer_dir(id)
     }
 
     /// The subvolume of a container (its rootfs is `root/` inside).
     pub fn container_path(&self, name: &str) -> PathBuf {
-        self.base.join("containers").join(name)
-    }
-
-    fn pending_dir(&self) -> PathBuf {
-        self.base.join("pending")
+        self.layout.container_dir(name)
     }
 
     /// Fails with `InUse` when anything is mounted at or below `path`.
@@ -131,139 +139,6 @@ impl BtrfsDriver {
             None => Ok(()),
         }
     }
-
-    /// Exclusive bytes per subvolume ID, when quotas are enabled on the filesystem.
-    fn exclusive_bytes(&self) -> Option<std::collections::HashMap<u64, u64>> {
-        let base = self.base.as_os_str();
-        // Without quotas this fails ("quotas not enabled"): then there is nothing to sync.
-        command::run("btrfs", ["qgroup".as_ref(), "show".as_ref(), base]).ok()?;
-        // Qgroup numbers are brought up to date when a transaction commits.
-        command::run("btrfs", ["filesystem".as_ref(), "sync".as_ref(), base]).ok()?;
-        let text = command::run(
-            "btrfs",
-            ["qgroup".as_ref(), "show".as_ref(), "--raw".as_ref(), base],
-        )
-        .ok()?;
-        Some(parse_qgroups(&text))
-    }
-}
-
-/// `0/ID REFERENCED EXCLUSIVE …` lines of `btrfs qgroup show --raw`: ID → exclusive bytes.
-fn parse_qgroups(text: &str) -> std::collections::HashMap<u64, u64> {
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let id = fields.next()?.strip_prefix("0/")?.parse().ok()?;
-            let _referenced = fields.next()?;
-            let exclusive = fields.next()?.parse().ok()?;
-            Some((id, exclusive))
-        })
-        .collect()
-}
-
-/// The subvolume ID of the subvolume at `path`.
-fn subvolume_id(path: &Path) -> Option<u64> {
-    command::run(
-        "btrfs",
-        [
-            "inspect-internal".as_ref(),
-            "rootid".as_ref(),
-            path.as_os_str(),
-        ],
-    )
-    .ok()?
-    .trim()
-    .parse()
-    .ok()
-}
-
-/// `btrfs subvolume snapshot [-r] FROM TO`; `TO` must not exist (else btrfs-progs would
-/// snapshot into it).
-fn snapshot(from: &Path, to: &Path, read_only: bool) -> Result<()> {
-    match fs::symlink_metadata(to) {
-        Ok(_) => {
-            return Err(StorageError::Io {
-                path: to.to_path_buf(),
-                source: io::Error::from(io::ErrorKind::AlreadyExists),
-            })
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(StorageError::io(to)(e)),
-    }
-    let mut args = vec!["subvolume".as_ref(), "snapshot".as_ref()];
-    if read_only {
-        args.push("-r".as_ref());
-    }
-    args.extend([from.as_os_str(), to.as_os_str()]);
-    command::run("btrfs", args)?;
-    Ok(())
-}
-
-/// Whether `path` is the root of a btrfs subvolume (whose inode number is always 256).
-fn is_subvolume(meta: &fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    meta.is_dir() && meta.ino() == 256
-}
-
-/// Deletes the subvolume at `path` with any subvolume nested in it; nothing if it is gone.
-/// A plain directory (a pending layer whose subvolume was never made) is removed as such.
-fn delete_subvolume(path: &Path) -> Result<()> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(StorageError::io(path)(e)),
-    };
-    if !is_subvolume(&meta) {
-        return if meta.is_dir() {
-            fs::remove_dir_all(path).map_err(StorageError::io(path))
-        } else {
-            fs::remove_file(path).map_err(StorageError::io(path))
-        };
-    }
-    let delete = || {
-        command::run(
-            "btrfs",
-            ["subvolume".as_ref(), "delete".as_ref(), path.as_os_str()],
-        )
-    };
-    match delete() {
-        Ok(_) => Ok(()),
-        Err(failure) if failure.stderr.contains("Directory not empty") => {
-            delete_nested_subvolumes(path, &meta)?;
-            delete()?;
-            Ok(())
-        }
-        Err(failure) => Err(failure.into()),
-    }
-}
-
-/// Deletes every subvolume nested below the subvolume `dir` (whose metadata is `meta`).
-fn delete_nested_subvolumes(dir: &Path, meta: &fs::Metadata) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let entries = fs::read_dir(dir).map_err(StorageError::io(dir))?;
-    for entry in entries {
-        let entry = entry.map_err(StorageError::io(dir))?;
-        let path = entry.path();
-        let Ok(child) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if !child.is_dir() {
-            continue;
-        }
-        if is_subvolume(&child) && child.dev() != meta.dev() {
-            delete_subvolume(&path)?;
-        } else if child.dev() == meta.dev() {
-            delete_nested_subvolumes(&path, meta)?;
-        }
-    }
-    Ok(())
-}
-
-/// A fresh pending name for container `name`: never a layer's (those start with hex digits).
-fn container_handle(name: &str) -> String {
-    static ATTEMPT: AtomicU64 = AtomicU64::new(0);
-    let attempt = ATTEMPT.fetch_add(1, Ordering::Relaxed);
-    format!("container-{name}-{}-{attempt}", std::process::id())
 }
 
 fn remove_if_present(path: &Path) -> Result<()> {
@@ -293,29 +168,25 @@ impl Driver for BtrfsDriver {
                 return Err(StorageError::NoSuchLayer(parent.clone()));
             }
         }
-        let handle = pending::handle(id);
-        let lock = pending::lock(&self.pending_dir(), &handle)?;
-        let subvolume = self.pending_dir().join(&handle);
+        let staged = self.layout.stage_layer(id)?;
+        let subvolume = self.layout.pending_path(&staged.handle);
         let made = match parent {
-            Some(parent) => snapshot(&self.layer_path(parent), &subvolume, false)
-                .and_then(|()| write_note(&subvolume.join("parent"), parent.as_str())),
-            None => command::run(
-                "btrfs",
-                [
-                    "subvolume".as_ref(),
-                    "create".as_ref(),
-                    subvolume.as_os_str(),
-                ],
-            )
-            .map_err(StorageError::from)
-            .and_then(|_| {
-                let root = subvolume.join("root");
-                fs::create_dir(&root).map_err(StorageError::io(&root))
-            }),
+            Some(parent) => self
+                .btrfs
+                .snapshot(&self.layer_path(parent), &subvolume, false)
+                .and_then(|()| write_note(&subvolume.join(PARENT_NOTE), parent.as_str())),
+            None => self
+                .btrfs
+                .create_subvolume(&subvolume)
+                .map_err(StorageError::from)
+                .and_then(|_| {
+                    let root = subvolume.join("root");
+                    fs::create_dir(&root).map_err(StorageError::io(&root))
+                }),
         };
         if let Err(e) = made {
-            let _ = delete_subvolume(&subvolume);
-            pending::unlock(&self.pending_dir(), &handle);
+            let _ = self.btrfs.delete_subvolume(&subvolume);
+            self.layout.release(&staged.handle);
             return Err(e);
         }
         Ok(PendingLayer {
@@ -323,8 +194,8 @@ impl Driver for BtrfsDriver {
             parent: parent.cloned(),
             root: subvolume.join("root"),
             lowers: Vec::new(),
-            handle,
-            _lock: lock,
+            handle: staged.handle,
+            _lock: staged.lock,
         })
     }
 
@@ -333,9 +204,9 @@ impl Driver for BtrfsDriver {
             // Another process committed the same layer first; its copy is as good as ours.
             return self.abort_layer(pending);
         }
-        let from = self.pending_dir().join(&pending.handle);
+        let from = self.layout.pending_path(&pending.handle);
         let to = self.layer_path(&pending.id);
-        if let Err(e) = snapshot(&from, &to, true) {
+        if let Err(e) = self.btrfs.snapshot(&from, &to, true) {
             // Lost a race: the winner's read-only subvolume is there (and refused ours inside).
             let lost = self.has_layer(&pending.id);
             let discarded = self.abort_layer(pending);
@@ -349,8 +220,9 @@ impl Driver for BtrfsDriver {
     }
 
     fn abort_layer(&self, pending: PendingLayer) -> Result<()> {
-        delete_subvolume(&self.pending_dir().join(&pending.handle))?;
-        pending::unlock(&self.pending_dir(), &pending.handle);
+        self.btrfs
+            .delete_subvolume(&self.layout.pending_path(&pending.handle))?;
+        self.layout.release(&pending.handle);
         Ok(())
     }
 
@@ -363,12 +235,13 @@ impl Driver for BtrfsDriver {
         if fs::symlink_metadata(&path).is_ok() {
             return Err(StorageError::ContainerExists(name.to_string()));
         }
-        let handle = container_handle(name);
-        let _lock = pending::lock(&self.pending_dir(), &handle)?;
-        let made = self.pending_dir().join(&handle);
-        let result = snapshot(&self.layer_path(top), &made, false)
-            .and_then(|()| remove_if_present(&made.join("parent")))
-            .and_then(|()| write_note(&made.join("layer"), top.as_str()))
+        let staged = self.layout.stage_other("container", name)?;
+        let made = self.layout.pending_path(&staged.handle);
+        let result = self
+            .btrfs
+            .snapshot(&self.layer_path(top), &made, false)
+            .and_then(|()| remove_if_present(&made.join(PARENT_NOTE)))
+            .and_then(|()| write_note(&made.join(LAYER_NOTE), top.as_str()))
             .and_then(|()| {
                 rustix::fs::renameat_with(
                     rustix::fs::CWD,
@@ -383,28 +256,21 @@ impl Driver for BtrfsDriver {
                 })
             });
         if let Err(e) = result {
-            let _ = delete_subvolume(&made);
-            pending::unlock(&self.pending_dir(), &handle);
+            let _ = self.btrfs.delete_subvolume(&made);
+            self.layout.release(&staged.handle);
             return Err(e);
         }
-        pending::unlock(&self.pending_dir(), &handle);
+        self.layout.release(&staged.handle);
         Ok(path.join("root"))
     }
 
     fn container_rootfs(&self, name: &str) -> Result<PathBuf> {
-        check_container_name(name)?;
-        let root = self.container_path(name).join("root");
-        if root.is_dir() {
-            Ok(root)
-        } else {
-            Err(StorageError::NoSuchContainer(name.to_string()))
-        }
+        self.layout.container_tree(name, "root")
     }
 
     fn container_changes(&self, name: &str) -> Result<(LayerId, ContainerChanges)> {
         let changed = self.container_rootfs(name)?;
-        let top = read_layer_note(&self.container_path(name).join("layer"))
-            .ok_or_else(|| StorageError::NoSuchContainer(name.to_string()))?;
+        let top = self.layout.container_top(name)?;
         let base = self.layer_path(&top).join("root");
         // A writable snapshot shares the unchanged inodes with the layer it was taken of.
         Ok((
@@ -425,7 +291,7 @@ impl Driver for BtrfsDriver {
         }
         // Deleting a subvolume would detach whatever is mounted in it (a runtime's /proc).
         self.check_no_mounts("container", name, &path)?;
-        delete_subvolume(&path)
+        self.btrfs.delete_subvolume(&path)
     }
 
     fn destroy_layer(&self, id: &LayerId) -> Result<()> {
@@ -433,92 +299,30 @@ impl Driver for BtrfsDriver {
             return Err(StorageError::NoSuchLayer(id.clone()));
         }
         // Snapshots do not depend on their source: nothing else needs to be checked.
-        delete_subvolume(&self.layer_path(id))
+        self.btrfs.delete_subvolume(&self.layer_path(id))
     }
 
     fn list(&self) -> Result<Vec<Dataset>> {
-        let exclusive = self.exclusive_bytes();
-        let mut datasets = Vec::new();
-        for (sub, kind, note) in [
-            ("layers", DatasetKind::Layer, "parent"),
-            ("containers", DatasetKind::Container, "layer"),
-        ] {
-            let dir = self.base.join(sub);
-            let entries = fs::read_dir(&dir).map_err(StorageError::io(&dir))?;
-            for entry in entries {
-                let path = entry.map_err(StorageError::io(&dir))?.path();
-                if !path.join("root").is_dir() {
-                    continue;
-                }
-                let used_bytes = match &exclusive {
-                    Some(by_id) => subvolume_id(&path)
-                        .and_then(|id| by_id.get(&id).copied())
-                        .unwrap_or(0),
-                    None => tree_bytes(&path.join("root")),
-                };
-                datasets.push(Dataset {
-                    name: path
-                        .file_name()
-                        .unwrap_or_default()
-                        .to_string_lossy()
-                        .into_owned(),
-                    kind,
-                    parent: read_layer_note(&path.join(note)),
-                    used_bytes,
-                });
-            }
-        }
-        datasets.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(datasets)
+        let exclusive = self.btrfs.exclusive_bytes(self.base());
+        self.layout.list("root", "root", |entry| match &exclusive {
+            Some(by_id) => self
+                .btrfs
+                .subvolume_id(&entry.path)
+                .and_then(|id| by_id.get(&id).copied())
+                .unwrap_or(0),
+            None => tree_bytes(&entry.tree),
+        })
     }
 
     fn clean_leftovers(&self) -> Result<Vec<String>> {
-        let dir = self.pending_dir();
-        let entries = fs::read_dir(&dir).map_err(StorageError::io(&dir))?;
-        let mut removed = Vec::new();
-        for entry in entries {
-            let name = entry.map_err(StorageError::io(&dir))?.file_name();
-            let Some(handle) = name.to_str() else {
-                continue;
-            };
-            if handle.ends_with(".lock") || !pending::is_abandoned(&dir, handle)? {
-                continue;
-            }
-            delete_subvolume(&dir.join(handle))?;
-            pending::unlock(&dir, handle);
-            removed.push(handle.to_string());
-        }
-        // Locks left without their pending subvolume (a crash between the two removals); a
-        // builder's lock file exists a moment before its subvolume does.
-        for handle in pending::abandoned(&dir)? {
-            if !dir.join(&handle).exists() {
-                pending::remove_if_abandoned(&dir, &handle)?;
-            }
-        }
-        removed.sort();
-        Ok(removed)
+        self.layout
+            .clean_abandoned(|path| self.btrfs.delete_subvolume(path))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn qgroup_lines_give_exclusive_bytes() {
-        let text = "\
-Qgroupid    Referenced    Exclusive   Path 
---------    ----------    ---------   ---- 
-0/5              16384        16384   <toplevel>
-0/261          2019328        16384   layers/x
-0/263          2322432       319488   <stale>
-1/100          2322432       319488   
-";
-        let by_id = parse_qgroups(text);
-        assert_eq!(by_id.len(), 3);
-        assert_eq!(by_id[&263], 319_488);
-        assert_eq!(by_id[&5], 16384);
-    }
 
     #[test]
     fn a_directory_not_on_btrfs_is_refused_clearly() {

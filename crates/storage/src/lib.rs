@@ -17,6 +17,13 @@
 //!
 //! Every layer and container keeps its root filesystem in a `root/` directory inside its
 //! dataset, so that a zfs container dataset can serve as an illumos zonepath as it is.
+//!
+//! The dir, btrfs and overlay drivers share one directory layout (`layout`: paths, notes,
+//! listing, pending layers staged, published and cleaned); zfs keeps its layers as datasets.
+//! zfs and btrfs run their commands through thin wrappers (`zfs::cli`, `btrfs::cli`) over an
+//! [`command::Runner`]: the system's in production, a stateful fake in tests
+//! ([`zfs::ZfsDriver::with_runner`], [`btrfs::BtrfsDriver::with_runner`]). Every driver passes
+//! one conformance suite (`tests/conformance`).
 
 #[cfg(target_os = "linux")]
 pub mod btrfs;
@@ -25,6 +32,7 @@ pub mod detect;
 pub mod dir;
 #[doc(hidden)]
 pub mod fuzzing;
+mod layout;
 #[cfg(target_os = "linux")]
 pub mod overlay;
 mod pending;
@@ -133,22 +141,6 @@ pub fn check_container_name(name: &str) -> Result<()> {
     }
 }
 
-/// Bytes of the regular files under `path` (links and directories are not counted); 0 when
-/// it cannot be read.
-pub(crate) fn tree_bytes(path: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| match entry.file_type() {
-            Ok(t) if t.is_dir() => tree_bytes(&entry.path()),
-            Ok(t) if t.is_file() => entry.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
-        })
-        .sum()
-}
-
 /// Gives `to` the owner and mode of `from` (the root directory of a layer that does not set
 /// its own takes its parent's, as a full copy of the tree would).
 #[cfg(unix)]
@@ -159,18 +151,6 @@ pub fn copy_root_attributes(from: &std::path::Path, to: &std::path::Path) -> Res
         .map_err(StorageError::io(to))?;
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
         .map_err(StorageError::io(to))
-}
-
-/// Writes a small note (a layer's parent, a container's top layer) beside a tree.
-pub(crate) fn write_note(path: &std::path::Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(StorageError::io(path))
-}
-
-/// Reads back a note naming a layer; `None` when missing or not a layer ID.
-pub(crate) fn read_layer_note(path: &std::path::Path) -> Option<LayerId> {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| LayerId::parse(t.trim()))
 }
 
 /// How a layer's diff must be written into a pending layer.
@@ -334,4 +314,17 @@ pub trait Driver: Send + Sync {
 
     /// Removes pending layers left by crashed or killed unpacks; returns their names.
     fn clean_leftovers(&self) -> Result<Vec<String>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_ids_are_64_lowercase_hex_digits_and_nothing_else() {
+        assert!(LayerId::parse(&"a".repeat(64)).is_some());
+        assert!(LayerId::parse("../etc").is_none());
+        assert!(LayerId::parse(&"A".repeat(64)).is_none());
+        assert!(LayerId::parse(&"a".repeat(63)).is_none());
+    }
 }

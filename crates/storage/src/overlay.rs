@@ -35,13 +35,13 @@ use std::ffi::CString;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::pending;
+use crate::layout::{
+    read_layer_note, remove_tree, tree_bytes, write_note, Layout, LAYER_NOTE, PARENT_NOTE,
+};
 use crate::{
-    check_container_name, copy_root_attributes, read_layer_note, tree_bytes, write_note,
-    ContainerChanges, Dataset, DatasetKind, DiffForm, Driver, DriverKind, LayerId, PendingLayer,
-    Result, StorageError,
+    check_container_name, copy_root_attributes, ContainerChanges, Dataset, DatasetKind, DiffForm,
+    Driver, DriverKind, LayerId, PendingLayer, Result, StorageError,
 };
 
 /// `OVERLAYFS_SUPER_MAGIC`: overlayfs cannot have its upper directory on overlayfs.
@@ -56,7 +56,7 @@ const SHORT_LEN: usize = 12;
 /// Layers as overlayfs diff directories below one directory, containers as overlay mounts.
 #[derive(Debug)]
 pub struct OverlayDriver {
-    base: PathBuf,
+    layout: Layout,
 }
 
 impl OverlayDriver {
@@ -77,40 +77,34 @@ impl OverlayDriver {
                 ),
             });
         }
-        for sub in ["layers", "containers", "pending", "l"] {
-            let dir = base.join(sub);
-            fs::create_dir_all(&dir).map_err(StorageError::io(&dir))?;
-        }
-        Ok(OverlayDriver { base })
+        Ok(OverlayDriver {
+            layout: Layout::create(base, &["l"])?,
+        })
     }
 
     /// The directory the driver keeps everything in (canonical).
     pub fn base(&self) -> &Path {
-        &self.base
+        self.layout.base()
     }
 
     /// The directory of a committed layer (its changes are in `diff/` inside).
     pub fn layer_path(&self, id: &LayerId) -> PathBuf {
-        self.base.join("layers").join(id.as_str())
+        self.layout.layer_dir(id)
     }
 
     /// The directory of a container (its rootfs is `root/` inside, `upper/` holds its writes).
     pub fn container_path(&self, name: &str) -> PathBuf {
-        self.base.join("containers").join(name)
-    }
-
-    fn pending_dir(&self) -> PathBuf {
-        self.base.join("pending")
+        self.layout.container_dir(name)
     }
 
     fn links_dir(&self) -> PathBuf {
-        self.base.join("l")
+        self.base().join("l")
     }
 
     /// Held shared while a chain is read and mounted or a layer committed on a parent, and
     /// exclusively while a layer is destroyed, so that no layer goes away under a mount.
     fn chain_lock(&self, exclusive: bool) -> Result<File> {
-        let path = self.base.join("chain.lock");
+        let path = self.base().join("chain.lock");
         let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -146,9 +140,8 @@ impl OverlayDriver {
         attributes_from: Option<&Path>,
         lowers: Vec<PathBuf>,
     ) -> Result<PendingLayer> {
-        let handle = pending::handle(id);
-        let lock = pending::lock(&self.pending_dir(), &handle)?;
-        let dir = self.pending_dir().join(&handle);
+        let staged = self.layout.stage_layer(id)?;
+        let dir = self.layout.pending_path(&staged.handle);
         let root = dir.join("diff");
         let made = create_dir(&dir)
             .and_then(|()| create_dir(&root))
@@ -157,12 +150,12 @@ impl OverlayDriver {
                 None => Ok(()),
             })
             .and_then(|()| match parent {
-                Some(parent) => write_note(&dir.join("parent"), parent.as_str()),
+                Some(parent) => write_note(&dir.join(PARENT_NOTE), parent.as_str()),
                 None => Ok(()),
             });
         if let Err(e) = made {
             let _ = fs::remove_dir_all(&dir);
-            pending::unlock(&self.pending_dir(), &handle);
+            self.layout.release(&staged.handle);
             return Err(e);
         }
         Ok(PendingLayer {
@@ -170,8 +163,8 @@ impl OverlayDriver {
             parent: parent.cloned(),
             root,
             lowers,
-            handle,
-            _lock: lock,
+            handle: staged.handle,
+            _lock: staged.lock,
         })
     }
 
@@ -192,7 +185,7 @@ impl OverlayDriver {
                     ),
                 });
             }
-            next = read_layer_note(&self.layer_path(&id).join("parent"));
+            next = read_layer_note(&self.layer_path(&id).join(PARENT_NOTE));
             chain.push(id);
         }
         Ok(chain)
@@ -339,36 +332,14 @@ impl OverlayDriver {
         )))
     }
 
-    /// The entries of `BASE/SUB` that hold a `tree` directory, with the layer their `note`
-    /// names.
-    fn entries(&self, sub: &str, tree: &str, note: &str) -> Result<Vec<(String, Option<LayerId>)>> {
-        let dir = self.base.join(sub);
-        let mut found = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(StorageError::io(&dir))? {
-            let entry = entry.map_err(StorageError::io(&dir))?;
-            let path = entry.path();
-            if path.join(tree).is_dir() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                found.push((name, read_layer_note(&path.join(note))));
-            }
-        }
-        Ok(found)
-    }
-
     /// Moves `path` into `pending/` under a fresh locked name, so that it disappears at once,
     /// then deletes it.
     fn remove_atomically(&self, path: &Path, kind: &str, name: &str) -> Result<()> {
-        static ATTEMPT: AtomicU64 = AtomicU64::new(0);
-        let handle = format!(
-            "{kind}-{name}-{}-{}",
-            std::process::id(),
-            ATTEMPT.fetch_add(1, Ordering::Relaxed)
-        );
-        let _lock = pending::lock(&self.pending_dir(), &handle)?;
-        let trash = self.pending_dir().join(&handle);
+        let staged = self.layout.stage_other(kind, name)?;
+        let trash = self.layout.pending_path(&staged.handle);
         fs::rename(path, &trash).map_err(StorageError::io(path))?;
         let removed = fs::remove_dir_all(&trash).map_err(StorageError::io(&trash));
-        pending::unlock(&self.pending_dir(), &handle);
+        self.layout.release(&staged.handle);
         removed
     }
 }
@@ -403,7 +374,7 @@ fn mount_overlay(cwd: &Path, target: &Path, data: &str) -> io::Result<()> {
     })
 }
 
-/// Gives `to` the owner and mode of `from` (a layer's root directory).
+/// Creates one directory, naming it in the error.
 fn create_dir(path: &Path) -> Result<()> {
     fs::create_dir(path).map_err(StorageError::io(path))
 }
@@ -456,36 +427,31 @@ impl Driver for OverlayDriver {
                 return Err(StorageError::NoSuchLayer(parent));
             }
         }
-        let from = self.pending_dir().join(&pending.handle);
-        let to = self.layer_path(&pending.id);
-        let renamed = self.make_link(&pending.id).and_then(|short| {
+        let from = self.layout.pending_path(&pending.handle);
+        let published = self.make_link(&pending.id).and_then(|short| {
             write_note(&from.join("link"), &short)?;
-            // Everything written into the layer reaches the disk before it is committed.
-            let dir = File::open(&from).map_err(StorageError::io(&from))?;
-            rustix::fs::syncfs(&dir).map_err(|e| StorageError::io(&from)(e.into()))?;
-            fs::rename(&from, &to).map_err(StorageError::io(&to))
+            self.layout
+                .publish(&pending.handle, &pending.id, || self.has_layer(&pending.id))
         });
-        if let Err(e) = renamed {
-            // Lost a race (the layer is there now), or failed: either way ours goes.
-            let lost = self.has_layer(&pending.id);
-            let discarded = self.abort_layer(pending);
-            return match lost {
-                Ok(true) => discarded,
-                _ => Err(e),
-            };
+        match published {
+            Ok(true) => Ok(()),
+            // Lost a race: the layer is there now, and ours goes.
+            Ok(false) => self.abort_layer(pending),
+            Err(e) => {
+                // Failed, unless the layer is there now after all (a race lost otherwise).
+                let lost = self.has_layer(&pending.id);
+                let discarded = self.abort_layer(pending);
+                match lost {
+                    Ok(true) => discarded,
+                    _ => Err(e),
+                }
+            }
         }
-        pending::unlock(&self.pending_dir(), &pending.handle);
-        Ok(())
     }
 
     fn abort_layer(&self, pending: PendingLayer) -> Result<()> {
-        let dir = self.pending_dir().join(&pending.handle);
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StorageError::io(&dir)(e)),
-        }
-        pending::unlock(&self.pending_dir(), &pending.handle);
+        remove_tree(&self.layout.pending_path(&pending.handle))?;
+        self.layout.release(&pending.handle);
         Ok(())
     }
 
@@ -493,14 +459,9 @@ impl Driver for OverlayDriver {
         check_container_name(name)?;
         let _chain = self.chain_lock(false)?;
         let chain = self.chain(top)?;
-        let dir = self.container_path(name);
-        // Creating the directory claims the name, also against a concurrent process.
-        fs::create_dir(&dir).map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => StorageError::ContainerExists(name.to_string()),
-            _ => StorageError::io(&dir)(e),
-        })?;
+        let dir = self.layout.claim_container(name)?;
         let made = self.container_lock(name).and_then(|_lock| {
-            write_note(&dir.join("layer"), top.as_str())?;
+            write_note(&dir.join(LAYER_NOTE), top.as_str())?;
             let upper = dir.join("upper");
             create_dir(&upper)?;
             copy_root_attributes(&self.layer_path(top).join("diff"), &upper)?;
@@ -519,15 +480,14 @@ impl Driver for OverlayDriver {
         check_container_name(name)?;
         let dir = self.container_path(name);
         let root = dir.join("root");
-        let top = read_layer_note(&dir.join("layer"))
-            .ok_or_else(|| StorageError::NoSuchContainer(name.to_string()))?;
+        let top = self.layout.container_top(name)?;
         if self.is_mounted(&root)? {
             return Ok(root);
         }
         // Not mounted (the host rebooted, or someone unmounted it): mount it again.
         let _chain = self.chain_lock(false)?;
         let _lock = self.container_lock(name)?;
-        if !dir.join("layer").is_file() {
+        if !dir.join(LAYER_NOTE).is_file() {
             return Err(StorageError::NoSuchContainer(name.to_string()));
         }
         if !self.is_mounted(&root)? {
@@ -539,11 +499,9 @@ impl Driver for OverlayDriver {
     }
 
     fn container_changes(&self, name: &str) -> Result<(LayerId, ContainerChanges)> {
-        check_container_name(name)?;
-        let dir = self.container_path(name);
-        let top = read_layer_note(&dir.join("layer"))
-            .ok_or_else(|| StorageError::NoSuchContainer(name.to_string()))?;
-        Ok((top, ContainerChanges::OverlayUpper(dir.join("upper"))))
+        let top = self.layout.container_top(name)?;
+        let upper = self.container_path(name).join("upper");
+        Ok((top, ContainerChanges::OverlayUpper(upper)))
     }
 
     fn remove_container(&self, name: &str) -> Result<()> {
@@ -567,16 +525,21 @@ impl Driver for OverlayDriver {
             name: id.to_string(),
             reason,
         };
-        for (child, parent) in self.entries("layers", "diff", "parent")? {
-            if parent.as_ref() == Some(id) {
-                return Err(in_use(format!("layer {child} is built on it")));
+        for child in self.layout.entries(DatasetKind::Layer, "diff")? {
+            if child.parent.as_ref() == Some(id) {
+                return Err(in_use(format!("layer {} is built on it", child.name)));
             }
         }
-        for (container, top) in self.entries("containers", "upper", "layer")? {
+        for container in self.layout.entries(DatasetKind::Container, "upper")? {
             // A chain that cannot be read (a layer missing) cannot be mounted either.
-            let uses = top.is_some_and(|top| self.chain(&top).is_ok_and(|c| c.contains(id)));
+            let uses = container
+                .parent
+                .is_some_and(|top| self.chain(&top).is_ok_and(|c| c.contains(id)));
             if uses {
-                return Err(in_use(format!("container {container} is made from it")));
+                return Err(in_use(format!(
+                    "container {} is made from it",
+                    container.name
+                )));
             }
         }
         let path = self.layer_path(id);
@@ -592,53 +555,12 @@ impl Driver for OverlayDriver {
     }
 
     fn list(&self) -> Result<Vec<Dataset>> {
-        let mut datasets = Vec::new();
-        for (sub, kind, note, tree) in [
-            ("layers", DatasetKind::Layer, "parent", "diff"),
-            ("containers", DatasetKind::Container, "layer", "upper"),
-        ] {
-            for (name, parent) in self.entries(sub, tree, note)? {
-                let used_bytes = tree_bytes(&self.base.join(sub).join(&name).join(tree));
-                datasets.push(Dataset {
-                    name,
-                    kind,
-                    parent,
-                    used_bytes,
-                });
-            }
-        }
-        datasets.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(datasets)
+        self.layout
+            .list("diff", "upper", |entry| tree_bytes(&entry.tree))
     }
 
     fn clean_leftovers(&self) -> Result<Vec<String>> {
-        let dir = self.pending_dir();
-        let entries = fs::read_dir(&dir).map_err(StorageError::io(&dir))?;
-        let mut removed = Vec::new();
-        for entry in entries {
-            let name = entry.map_err(StorageError::io(&dir))?.file_name();
-            let Some(handle) = name.to_str() else {
-                continue;
-            };
-            if handle.ends_with(".lock") || !pending::is_abandoned(&dir, handle)? {
-                continue;
-            }
-            let path = dir.join(handle);
-            match fs::remove_dir_all(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(StorageError::io(&path)(e)),
-            }
-            pending::unlock(&dir, handle);
-            removed.push(handle.to_string());
-        }
-        // Locks left without their pending directory (a crash between the two removals); a
-        // builder's lock file exists a moment before its directory does.
-        for handle in pending::abandoned(&dir)? {
-            if !dir.join(&handle).exists() {
-                pending::remove_if_abandoned(&dir, &handle)?;
-            }
-        }
+        let removed = self.layout.clean_abandoned(remove_tree)?;
         // Links to layers that were never committed or are gone. A link removed just before
         // its layer's commit completes is made again when a container needs it.
         let links = self.links_dir();
@@ -649,7 +571,6 @@ impl Driver for OverlayDriver {
                 let _ = fs::remove_file(&link);
             }
         }
-        removed.sort();
         Ok(removed)
     }
 }

@@ -1,7 +1,9 @@
 //! The ZFS driver: every layer a dataset cloned from its parent's `@final` snapshot, every
 //! container a clone of its top layer's `@final`, so that a container costs one clone whatever
 //! the size of its image. It drives the `zfs` command (the same on illumos, FreeBSD and Linux,
-//! and on Linux also zfs-fuse's), always through [`command::run`], so it compiles everywhere.
+//! and on Linux also zfs-fuse's), always through the typed wrapper [`cli`] and a
+//! [`Runner`]: the system's in production ([`ZfsDriver::new`]), or a stateful fake of `zfs` in
+//! tests ([`ZfsDriver::with_runner`]). It compiles everywhere.
 //!
 //! ```text
 //! PARENT/layers/ID             a committed layer: tree in MOUNTPOINT/root, snapshot @final,
@@ -52,31 +54,27 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use crate::command::{self, CommandFailure};
+use crate::command::{CommandFailure, Runner};
 use crate::pending;
 use crate::{
     check_container_name, ContainerChanges, Dataset, DatasetKind, DiffForm, Driver, DriverKind,
     LayerId, PendingLayer, Result, StorageError,
 };
 
+mod cli;
+mod names;
 mod quota;
 pub mod send;
 pub mod stream;
 
+use cli::{is_missing, parse_size, retry_busy, Depth, Zfs};
+pub use names::check_dataset_name;
+use names::{bad_name, check_parent_name};
+
 /// The snapshot that freezes a committed layer (imgadm's name for it too).
 const FINAL: &str = "final";
-
-/// ZFS refuses names of 256 characters or more.
-const MAX_NAME_LEN: usize = 255;
-
-/// The longest name the driver builds below its parent dataset: a pending layer's snapshot,
-/// `/pending/ID-PID-ATTEMPT@final` (64 hex digits, a u32 and a u64).
-const LONGEST_SUFFIX: usize = "/pending/".len() + 64 + 1 + 10 + 1 + 20 + "@final".len();
-
-/// How long to retry a `rename` or `destroy` that zfs-fuse calls busy after an unmount.
-const BUSY_RETRY_FOR: Duration = Duration::from_secs(10);
 
 /// In the state directory: locked while a command that mounts runs (see the module docs).
 /// Not `*.lock`, which names the locks of pending layers.
@@ -85,6 +83,7 @@ const MOUNT_SERIAL: &str = "zfs-mount.serial";
 /// Layers and containers as ZFS datasets below one parent dataset.
 #[derive(Debug)]
 pub struct ZfsDriver {
+    zfs: Zfs,
     parent: String,
     state_dir: PathBuf,
     /// Where `PARENT/containers` is mounted, when [`ZfsDriver::new`] learnt it: a new clone
@@ -99,9 +98,23 @@ impl ZfsDriver {
     /// and `pending` children if missing. `state_dir` holds the locks of pending layers; every
     /// process using `parent_dataset` must use the same one.
     pub fn new(parent_dataset: &str, state_dir: PathBuf) -> Result<Self> {
+        ZfsDriver::open(Zfs::system(), parent_dataset, state_dir)
+    }
+
+    /// [`ZfsDriver::new`] with `zfs` run by `runner` (a fake of `zfs` in tests).
+    pub fn with_runner(
+        runner: Arc<dyn Runner>,
+        parent_dataset: &str,
+        state_dir: PathBuf,
+    ) -> Result<Self> {
+        ZfsDriver::open(Zfs::new(runner), parent_dataset, state_dir)
+    }
+
+    fn open(zfs: Zfs, parent_dataset: &str, state_dir: PathBuf) -> Result<Self> {
         check_parent_name(parent_dataset).map_err(|reason| bad_name(parent_dataset, &reason))?;
         fs::create_dir_all(&state_dir).map_err(StorageError::io(&state_dir))?;
         let mut driver = ZfsDriver {
+            zfs,
             parent: parent_dataset.to_string(),
             state_dir,
             containers_mountpoint: None,
@@ -124,19 +137,10 @@ impl ZfsDriver {
     /// them.
     fn children_ready(&self) -> Option<PathBuf> {
         let children = ["layers", "containers", "pending"].map(|c| format!("{}/{c}", self.parent));
-        let Ok(out) = zfs([
-            "get",
-            "-H",
-            "-o",
-            "name,property,value",
-            "mountpoint",
-            &children[0],
-            &children[1],
-            &children[2],
-        ]) else {
+        let names = children.each_ref().map(String::as_str);
+        let Ok(rows) = self.zfs.get(&["mountpoint"], &names, Depth::Named, None) else {
             return None;
         };
-        let rows = parse_get(&out);
         let mountpoint = |child: &String| {
             rows.iter()
                 .find(|row| &row.name == child && row.value.starts_with('/'))
@@ -189,11 +193,7 @@ impl ZfsDriver {
     }
 
     fn exists(&self, dataset: &str) -> Result<bool> {
-        match zfs(["get", "-H", "-o", "value", "type", dataset]) {
-            Ok(_) => Ok(true),
-            Err(e) if is_missing(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        Ok(self.zfs.exists(dataset)?)
     }
 
     /// Creates a filesystem and its missing parents, tolerating a concurrent creator.
@@ -201,7 +201,7 @@ impl ZfsDriver {
         if self.exists(dataset)? {
             return Ok(());
         }
-        match self.mounting(|| zfs(["create", "-p", dataset]))? {
+        match self.mounting(|| self.zfs.create(dataset, true))? {
             Ok(_) => Ok(()),
             Err(_) if self.exists(dataset)? => Ok(()),
             Err(e) => Err(e.into()),
@@ -210,16 +210,16 @@ impl ZfsDriver {
 
     /// The `mountpoint` property, which must be a path for the driver to use the dataset.
     fn mountpoint(&self, dataset: &str) -> Result<PathBuf> {
-        let props = get_props(dataset, &["mountpoint"])?;
-        mountpoint_path(dataset, props.get("mountpoint").map(String::as_str))
+        let state = self.zfs.mount_state(dataset)?;
+        mountpoint_path(dataset, state.mountpoint.as_deref())
     }
 
     /// The dataset's mountpoint, after mounting it if it is not mounted.
     fn mounted(&self, dataset: &str) -> Result<PathBuf> {
-        let props = get_props(dataset, &["mounted", "mountpoint"])?;
-        let path = mountpoint_path(dataset, props.get("mountpoint").map(String::as_str))?;
-        if props.get("mounted").map(String::as_str) != Some("yes") {
-            match self.mounting(|| zfs(["mount", dataset]))? {
+        let state = self.zfs.mount_state(dataset)?;
+        let path = mountpoint_path(dataset, state.mountpoint.as_deref())?;
+        if !state.mounted {
+            match self.mounting(|| self.zfs.mount(dataset))? {
                 Ok(_) => {}
                 Err(e) if e.stderr.contains("already mounted") => {}
                 Err(e) => return Err(e.into()),
@@ -231,8 +231,8 @@ impl ZfsDriver {
     /// Runs a `zfs` command that mounts a filesystem, never two at once (see the module docs).
     fn mounting(
         &self,
-        op: impl FnOnce() -> Result<String, CommandFailure>,
-    ) -> Result<Result<String, CommandFailure>> {
+        op: impl FnOnce() -> Result<(), CommandFailure>,
+    ) -> Result<Result<(), CommandFailure>> {
         let path = self.state_dir.join(MOUNT_SERIAL);
         let file = fs::OpenOptions::new()
             .create(true)
@@ -246,20 +246,10 @@ impl ZfsDriver {
 
     /// Unmounts a filesystem and the filesystems below it, deepest first.
     fn unmount_tree(&self, dataset: &str) -> Result<()> {
-        let listed = zfs([
-            "list",
-            "-H",
-            "-o",
-            "name",
-            "-r",
-            "-t",
-            "filesystem",
-            dataset,
-        ])?;
-        let mut names: Vec<&str> = listed.lines().filter(|l| !l.is_empty()).collect();
+        let mut names = self.zfs.filesystems(dataset, Depth::All)?;
         names.sort_unstable_by(|a, b| b.cmp(a));
-        for name in names {
-            match zfs(["umount", name]) {
+        for name in &names {
+            match self.zfs.unmount(name) {
                 Ok(_) => {}
                 Err(e) if e.stderr.contains("not currently mounted") || is_missing(&e) => {}
                 Err(e) => return Err(e.into()),
@@ -276,7 +266,7 @@ impl ZfsDriver {
             Err(StorageError::Command(e)) if is_missing(&e) => return Ok(false),
             Err(e) => return Err(e),
         }
-        match retry_busy(|| zfs(["destroy", "-r", dataset])) {
+        match retry_busy(|| self.zfs.destroy_recursive(dataset)) {
             Ok(_) => Ok(true),
             Err(e) if is_missing(&e) => Ok(false),
             Err(e) => Err(e.into()),
@@ -298,34 +288,14 @@ impl ZfsDriver {
     /// property where zfs has it (illumos, OpenZFS), else from every filesystem's `origin` in
     /// the pool (zfs-fuse has no `clones`).
     fn clones_of(&self, dataset: &str) -> Result<Vec<String>> {
-        match zfs([
-            "get",
-            "-H",
-            "-r",
-            "-d",
-            "1",
-            "-o",
-            "name,property,value",
-            "clones",
-            dataset,
-        ]) {
-            Ok(out) => return Ok(parse_clones(&out)),
-            Err(e) if e.stderr.contains("invalid property 'clones'") => {}
-            Err(e) => return Err(e.into()),
+        if let Some(clones) = self.zfs.clones(dataset)? {
+            return Ok(clones);
         }
         let pool = self.parent.split('/').next().unwrap_or(&self.parent);
-        let listed = zfs([
-            "list",
-            "-H",
-            "-o",
-            "name,origin",
-            "-r",
-            "-t",
-            "filesystem",
-            pool,
-        ])?;
         let prefix = format!("{dataset}@");
-        Ok(parse_origins(&listed)
+        Ok(self
+            .zfs
+            .origins(pool)?
             .into_iter()
             .filter(|(_, origin)| origin.as_deref().is_some_and(|o| o.starts_with(&prefix)))
             .map(|(name, _)| name)
@@ -336,10 +306,10 @@ impl ZfsDriver {
         match parent {
             Some(parent) => {
                 let origin = format!("{}@{FINAL}", self.layer_dataset(parent));
-                self.mounting(|| zfs(["clone", &origin, dataset]))??;
+                self.mounting(|| self.zfs.clone_snapshot(&origin, dataset))??;
             }
             None => {
-                self.mounting(|| zfs(["create", dataset]))??;
+                self.mounting(|| self.zfs.create(dataset, false))??;
             }
         }
         let root = self.mounted(dataset)?.join("root");
@@ -348,42 +318,6 @@ impl ZfsDriver {
         }
         Ok(root)
     }
-}
-
-/// Runs `zfs ARGS…`.
-fn zfs<const N: usize>(args: [&str; N]) -> Result<String, CommandFailure> {
-    command::run("zfs", args)
-}
-
-/// Retries `op` while zfs says "dataset is busy", which zfs-fuse does for a moment after an
-/// unmount. Only called after the driver unmounted the dataset itself, so "busy" cannot mean
-/// that a process is using it.
-fn retry_busy(
-    mut op: impl FnMut() -> Result<String, CommandFailure>,
-) -> Result<String, CommandFailure> {
-    let deadline = Instant::now() + BUSY_RETRY_FOR;
-    let mut pause = Duration::from_millis(10);
-    loop {
-        match op() {
-            Err(e) if is_busy(&e) && Instant::now() < deadline => {
-                tracing::debug!(command = %e.argv.join(" "), "dataset busy; retrying");
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(500));
-            }
-            result => return result,
-        }
-    }
-}
-
-/// `zfs get -Hp -o name,property,value PROPS DATASET`, as property → value.
-fn get_props(dataset: &str, props: &[&str]) -> Result<BTreeMap<String, String>> {
-    let list = props.join(",");
-    let out = zfs(["get", "-Hp", "-o", "name,property,value", &list, dataset])?;
-    Ok(parse_get(&out)
-        .into_iter()
-        .filter(|row| row.name == dataset)
-        .map(|row| (row.property, row.value))
-        .collect())
 }
 
 fn mountpoint_path(dataset: &str, value: Option<&str>) -> Result<PathBuf> {
@@ -400,151 +334,12 @@ fn mountpoint_path(dataset: &str, value: Option<&str>) -> Result<PathBuf> {
     }
 }
 
-fn bad_name(name: &str, reason: &str) -> StorageError {
-    StorageError::Unsupported {
-        driver: "zfs",
-        reason: format!("invalid dataset name {name:?}: {reason}"),
-    }
-}
-
-/// Checks a filesystem name: `/`-separated components of `[A-Za-z0-9-_.:]`, the first (the
-/// pool) starting with a letter, no `.` or `..` component, shorter than 256 characters.
-pub fn check_dataset_name(name: &str) -> std::result::Result<(), String> {
-    if name.is_empty() {
-        return Err("it is empty".into());
-    }
-    if name.len() > MAX_NAME_LEN {
-        return Err(format!(
-            "it has {} characters; ZFS allows at most {MAX_NAME_LEN}",
-            name.len()
-        ));
-    }
-    for component in name.split('/') {
-        if component.is_empty() {
-            return Err("it has an empty component (a leading, trailing or double '/')".into());
-        }
-        if component == "." || component == ".." {
-            return Err(format!("it has a {component:?} component"));
-        }
-        if let Some(c) = component
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
-        {
-            return Err(format!(
-                "{c:?} is not allowed: use letters, digits, '-', '_', '.' and ':'"
-            ));
-        }
-    }
-    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        return Err("a pool name must start with a letter".into());
-    }
-    Ok(())
-}
-
-/// A parent dataset must leave room for the longest name the driver builds below it.
-fn check_parent_name(name: &str) -> std::result::Result<(), String> {
-    check_dataset_name(name)?;
-    let room = MAX_NAME_LEN - LONGEST_SUFFIX;
-    if name.len() > room {
-        return Err(format!(
-            "it has {} characters; the names built below it need it to have at most {room}",
-            name.len()
-        ));
-    }
-    Ok(())
-}
-
-/// One line of `zfs get -H -o name,property,value`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct PropRow {
-    name: String,
-    property: String,
-    value: String,
-}
-
-/// Parses `zfs get -H[p] -o name,property,value …`: one tab-separated line per dataset and
-/// property. Lines without three fields are skipped; the value keeps any further tabs.
-fn parse_get(text: &str) -> Vec<PropRow> {
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.splitn(3, '\t');
-            let name = fields.next()?;
-            let property = fields.next()?;
-            let value = fields.next()?;
-            (!name.is_empty()).then(|| PropRow {
-                name: name.to_string(),
-                property: property.to_string(),
-                value: value.to_string(),
-            })
-        })
-        .collect()
-}
-
-/// Parses `zfs list -H -o name,origin`: each filesystem with the snapshot it was cloned from
-/// (`-`, or an empty field, for none). Lines without two fields are skipped.
-fn parse_origins(text: &str) -> Vec<(String, Option<String>)> {
-    text.lines()
-        .filter_map(|line| {
-            let (name, origin) = line.split_once('\t')?;
-            let origin = origin.split('\t').next().unwrap_or("").trim();
-            let origin = (!origin.is_empty() && origin != "-").then(|| origin.to_string());
-            (!name.is_empty()).then(|| (name.to_string(), origin))
-        })
-        .collect()
-}
-
-/// The clones named by `zfs get -H -o name,property,value clones …` (comma-separated, `-` for
-/// none; illumos before #7668 printed an empty value, or left the column out).
-fn parse_clones(text: &str) -> Vec<String> {
-    let mut clones: Vec<String> = parse_get(text)
-        .into_iter()
-        .filter(|row| row.property == "clones")
-        .flat_map(|row| {
-            row.value
-                .split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty() && *c != "-")
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    clones.sort();
-    clones.dedup();
-    clones
-}
-
-/// Parses a size as `zfs get -p` prints it (bytes), or as zfs prints it without `-p`
-/// (`1.14M`, `512`, `2G`, `-`); `None` when it is neither.
-fn parse_size(value: &str) -> Option<u64> {
-    let value = value.trim();
-    if let Ok(bytes) = value.parse::<u64>() {
-        return Some(bytes);
-    }
-    let (number, unit) = value.split_at(value.find(|c: char| c.is_ascii_alphabetic())?);
-    let shift = match unit
-        .trim_end_matches(['B', 'b'])
-        .to_ascii_uppercase()
-        .as_str()
-    {
-        "" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
-        "P" => 50,
-        "E" => 60,
-        _ => return None,
-    };
-    let number: f64 = number.parse().ok()?;
-    (number.is_finite() && number >= 0.0).then(|| (number * (1u64 << shift) as f64) as u64)
-}
-
-/// What `list` reports, from `zfs get -Hp -r -o name,property,value type,origin,used PARENT`:
+/// What `list` reports, from the rows of `zfs get -Hp -r -o name,property,value type,origin,used PARENT`:
 /// the filesystems `PARENT/layers/ID` and `PARENT/containers/NAME`, each with the layer its
 /// origin snapshot belongs to. Pending layers, snapshots and anything else are left out.
-fn datasets_from_get(parent: &str, text: &str) -> Vec<Dataset> {
+fn datasets_from_rows(parent: &str, rows: Vec<cli::PropRow>) -> Vec<Dataset> {
     let mut props: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for row in parse_get(text) {
+    for row in rows {
         props
             .entry(row.name)
             .or_default()
@@ -580,16 +375,6 @@ fn datasets_from_get(parent: &str, text: &str) -> Vec<Dataset> {
         .collect();
     datasets.sort_by(|a, b| a.name.cmp(&b.name));
     datasets
-}
-
-/// zfs's "cannot open 'X': dataset does not exist" (illumos, OpenZFS and zfs-fuse alike).
-fn is_missing(failure: &CommandFailure) -> bool {
-    failure.stderr.contains("dataset does not exist")
-}
-
-/// zfs's "cannot destroy 'X': dataset is busy" (also for `rename`).
-fn is_busy(failure: &CommandFailure) -> bool {
-    failure.stderr.contains("dataset is busy")
 }
 
 impl Driver for ZfsDriver {
@@ -645,16 +430,16 @@ impl Driver for ZfsDriver {
         // Frozen before the rename: whoever sees `to` sees it complete, with its @final.
         let frozen = self
             .quotas
-            .lift(&from)
-            .and_then(|_| zfs(["snapshot", &format!("{from}@{FINAL}")]))
-            .and_then(|_| zfs(["set", "readonly=on", &from]))
+            .lift(&self.zfs, &from)
+            .and_then(|_| self.zfs.snapshot(&format!("{from}@{FINAL}")))
+            .and_then(|_| self.zfs.set(&from, "readonly", "on"))
             .map_err(StorageError::from)
             .and_then(|_| self.unmount_tree(&from));
         if let Err(e) = frozen {
             self.discard(&pending.handle);
             return Err(e);
         }
-        match retry_busy(|| zfs(["rename", &from, &to])) {
+        match retry_busy(|| self.zfs.rename(&from, &to)) {
             Ok(_) => {}
             // Another process renamed its copy into place first; ours is not needed.
             Err(_) if self.has_layer(&pending.id)? => return self.abort_layer(pending),
@@ -673,7 +458,7 @@ impl Driver for ZfsDriver {
         match quota::quota_for(bytes) {
             Some(quota) => {
                 let dataset = self.pending_dataset(&pending.handle);
-                Ok(self.quotas.set(&dataset, quota)?)
+                Ok(self.quotas.set(&self.zfs, &dataset, quota)?)
             }
             None => Ok(()),
         }
@@ -692,7 +477,7 @@ impl Driver for ZfsDriver {
         let origin = format!("{}@{FINAL}", self.layer_dataset(top));
         // The clone claims the name, also against a concurrent process; why it failed is
         // only asked afterwards, so that the usual case costs one command.
-        if let Err(e) = self.mounting(|| zfs(["clone", &origin, &dataset]))? {
+        if let Err(e) = self.mounting(|| self.zfs.clone_snapshot(&origin, &dataset))? {
             return Err(if !self.has_layer(top)? {
                 StorageError::NoSuchLayer(top.clone())
             } else if self.exists(&dataset)? {
@@ -728,10 +513,9 @@ impl Driver for ZfsDriver {
     fn container_changes(&self, name: &str) -> Result<(LayerId, ContainerChanges)> {
         let changed = self.container_rootfs(name)?;
         let dataset = self.container_dataset(name);
-        let origin = zfs(["get", "-H", "-o", "value", "origin", &dataset])?;
+        let origin = self.zfs.origin(&dataset)?.unwrap_or_else(|| "-".into());
         let layers = format!("{}/layers/", self.parent);
         let top = origin
-            .trim()
             .strip_prefix(&layers)
             .and_then(|rest| rest.strip_suffix(&format!("@{FINAL}")))
             .and_then(LayerId::parse)
@@ -781,17 +565,15 @@ impl Driver for ZfsDriver {
     }
 
     fn list(&self) -> Result<Vec<Dataset>> {
-        let out = zfs([
-            "get",
-            "-Hp",
-            "-r",
-            "-o",
-            "name,property,value",
-            "type,origin,used",
-            &format!("{}/layers", self.parent),
-            &format!("{}/containers", self.parent),
-        ])?;
-        Ok(datasets_from_get(&self.parent, &out))
+        let layers = format!("{}/layers", self.parent);
+        let containers = format!("{}/containers", self.parent);
+        let rows = self.zfs.get(
+            &["type", "origin", "used"],
+            &[&layers, &containers],
+            Depth::All,
+            None,
+        )?;
+        Ok(datasets_from_rows(&self.parent, rows))
     }
 
     /// Destroys pending datasets whose builder is gone (its lock is free, or missing) and
@@ -800,21 +582,10 @@ impl Driver for ZfsDriver {
         // Datasets first, locks second: a builder takes its lock before creating its dataset,
         // so every pending dataset seen here already had its lock file.
         let parent = self.pending_parent();
-        let listed = zfs([
-            "list",
-            "-H",
-            "-o",
-            "name",
-            "-r",
-            "-d",
-            "1",
-            "-t",
-            "filesystem",
-            &parent,
-        ])?;
+        let listed = self.zfs.filesystems(&parent, Depth::Children)?;
         let prefix = format!("{parent}/");
         let handles: Vec<&str> = listed
-            .lines()
+            .iter()
             .filter_map(|name| name.strip_prefix(&prefix))
             .filter(|handle| !handle.is_empty() && !handle.contains('/'))
             .collect();
@@ -840,44 +611,8 @@ impl Driver for ZfsDriver {
 
 #[cfg(test)]
 mod tests {
+    use super::cli::parse_get;
     use super::*;
-
-    #[test]
-    fn dataset_names_follow_zfs_rules() {
-        for good in ["pool", "pool/aurora", "tank/a-b_c.d:e/F9", "zones/aurora"] {
-            assert_eq!(check_dataset_name(good), Ok(()), "{good}");
-        }
-        for bad in [
-            "",
-            "/pool",
-            "pool/",
-            "pool//x",
-            "pool/./x",
-            "pool/../x",
-            "pool/with space",
-            "pool/snap@x",
-            "pool/a%b",
-            "9pool/x",
-            "-pool",
-            "pool/ünï",
-        ] {
-            assert!(check_dataset_name(bad).is_err(), "{bad:?} accepted");
-        }
-        let long = format!("pool/{}", "a".repeat(251));
-        assert!(check_dataset_name(&long).unwrap_err().contains("255"));
-        assert_eq!(check_dataset_name(&long[..255]), Ok(()));
-    }
-
-    #[test]
-    fn the_parent_leaves_room_for_pending_snapshots() {
-        let room = MAX_NAME_LEN - LONGEST_SUFFIX;
-        let fits = format!("p/{}", "a".repeat(room - 2));
-        assert_eq!(check_parent_name(&fits), Ok(()));
-        let id = LayerId::parse(&"f".repeat(64)).unwrap();
-        let longest = format!("{fits}/pending/{id}-{}-{}@final", u32::MAX, u64::MAX);
-        assert_eq!(longest.len(), MAX_NAME_LEN);
-        assert!(check_parent_name(&format!("{fits}a")).is_err());
-    }
 
     #[test]
     fn new_refuses_bad_parents_before_running_zfs() {
@@ -949,7 +684,7 @@ zones/aurora/containers/cut\ttype
 
     #[test]
     fn list_from_zfs_fuse_output() {
-        let datasets = datasets_from_get("aurtest/aurora", ZFS_FUSE_GET);
+        let datasets = datasets_from_rows("aurtest/aurora", parse_get(ZFS_FUSE_GET));
         assert_eq!(
             datasets,
             [
@@ -971,7 +706,7 @@ zones/aurora/containers/cut\ttype
 
     #[test]
     fn list_from_illumos_output() {
-        let datasets = datasets_from_get("zones/aurora", ILLUMOS_GET);
+        let datasets = datasets_from_rows("zones/aurora", parse_get(ILLUMOS_GET));
         let summary: Vec<_> = datasets
             .iter()
             .map(|d| (d.name.as_str(), d.kind, d.parent.clone(), d.used_bytes))
@@ -988,112 +723,6 @@ zones/aurora/containers/cut\ttype
     }
 
     #[test]
-    fn get_rows_keep_tabs_in_values_and_skip_short_lines() {
-        let rows = parse_get("a\tp\tv\tw\nshort\tline\n\nb\tmountpoint\t/x y\n");
-        assert_eq!(
-            rows,
-            [
-                PropRow {
-                    name: "a".into(),
-                    property: "p".into(),
-                    value: "v\tw".into()
-                },
-                PropRow {
-                    name: "b".into(),
-                    property: "mountpoint".into(),
-                    value: "/x y".into()
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn origins_as_zfs_list_prints_them() {
-        // zfs-fuse 0.7.0, `zfs list -H -o name,origin -r -t filesystem aurtest`.
-        let text = "aurtest\t-\naurtest/aurora/containers/c1\taurtest/aurora/layers/L1@final\n\
-                    garbage\nempty-origin\t\n";
-        assert_eq!(
-            parse_origins(text),
-            [
-                ("aurtest".to_string(), None),
-                (
-                    "aurtest/aurora/containers/c1".to_string(),
-                    Some("aurtest/aurora/layers/L1@final".to_string())
-                ),
-                ("empty-origin".to_string(), None),
-            ]
-        );
-    }
-
-    #[test]
-    fn clones_as_illumos_prints_them() {
-        // `zfs get -H -r -d 1 -o name,property,value clones zones/aurora/layers/L` (zfs(8)):
-        // the filesystem itself says `-`, its snapshots list their clones.
-        let text = "zones/aurora/layers/L\tclones\t-\n\
-                    zones/aurora/layers/L@final\tclones\tzones/aurora/containers/b,zones/aurora/layers/M\n\
-                    zones/aurora/layers/L@other\tclones\tzones/aurora/containers/a\n";
-        assert_eq!(
-            parse_clones(text),
-            [
-                "zones/aurora/containers/a",
-                "zones/aurora/containers/b",
-                "zones/aurora/layers/M"
-            ]
-        );
-        // No clones: `-` now; an empty value, or no value column, before illumos #7668.
-        for none in [
-            "z/l@final\tclones\t-\n",
-            "z/l@final\tclones\t\n",
-            "z/l@final\tclones\n",
-            "",
-        ] {
-            assert!(parse_clones(none).is_empty(), "{none:?}");
-        }
-    }
-
-    #[test]
-    fn sizes_exact_and_human() {
-        assert_eq!(parse_size("1056768"), Some(1056768));
-        assert_eq!(parse_size("0"), Some(0));
-        assert_eq!(parse_size("112K"), Some(112 * 1024));
-        assert_eq!(parse_size("1.50M"), Some(3 * 512 * 1024));
-        assert_eq!(parse_size("2G"), Some(2 << 30));
-        assert_eq!(parse_size("-"), None);
-        assert_eq!(parse_size("none"), None);
-        assert_eq!(parse_size(""), None);
-        assert_eq!(parse_size("1.2Q"), None);
-    }
-
-    fn failure(stderr: &str) -> CommandFailure {
-        CommandFailure {
-            argv: vec!["zfs".into()],
-            status: Some(1),
-            stdout: String::new(),
-            stderr: stderr.into(),
-        }
-    }
-
-    #[test]
-    fn errors_recognised_from_stderr() {
-        // zfs-fuse 0.7.0's messages; illumos prints the same ones.
-        assert!(is_missing(&failure(
-            "cannot open 'aurtest/aurora/nope': dataset does not exist\n"
-        )));
-        assert!(is_busy(&failure(
-            "cannot rename 'aurtest/aurora/pending/t1': dataset is busy\n"
-        )));
-        assert!(is_busy(&failure(
-            "cannot destroy 'aurtest/aurora/pending/t3': dataset is busy\n"
-        )));
-        assert!(!is_busy(&failure(
-            "cannot unmount '/tank/x': Device busy\n"
-        )));
-        assert!(!is_missing(&failure(
-            "cannot create 'aurtest/aurora/a/b': parent does not exist\n"
-        )));
-    }
-
-    #[test]
     fn mountpoints_must_be_paths() {
         assert_eq!(
             mountpoint_path("p/x", Some("/mnt/p/x")).unwrap(),
@@ -1103,27 +732,5 @@ zones/aurora/containers/cut\ttype
             let err = mountpoint_path("p/x", odd).unwrap_err().to_string();
             assert!(err.contains("p/x"), "{err}");
         }
-    }
-
-    #[test]
-    fn busy_is_retried_and_other_failures_are_not() {
-        let mut calls = 0;
-        let result = retry_busy(|| {
-            calls += 1;
-            if calls < 3 {
-                Err(failure("cannot destroy 'p/x': dataset is busy"))
-            } else {
-                Ok(String::new())
-            }
-        });
-        assert!(result.is_ok());
-        assert_eq!(calls, 3);
-        let mut calls = 0;
-        let result = retry_busy(|| {
-            calls += 1;
-            Err(failure("cannot destroy 'p/x': dataset does not exist"))
-        });
-        assert!(result.is_err());
-        assert_eq!(calls, 1);
     }
 }

@@ -19,6 +19,8 @@
 //!   every test (`AURORA_TEST_REQUIRE_ALL=1`, set by `test.sh` as root and by `.ci/run`).
 //! - [`ZfsPool`]: a file-backed ZFS pool for one test, through zfs-fuse (needs root and
 //!   zfs-fuse; one pool at a time per machine).
+//! - [`FakeZfs`]: a stateful fake of the `zfs` command (an `aurora_command::Runner`) that
+//!   keeps a pool's datasets, snapshots, clones and mounts and refuses what zfs refuses.
 //!
 //! ```no_run
 //! use aurora_testkit::{
@@ -52,6 +54,7 @@
 
 mod btrfs;
 mod bundle;
+mod fake_zfs;
 mod http;
 mod image;
 mod layer;
@@ -67,6 +70,7 @@ mod zfs;
 
 pub use btrfs::{BtrfsUnavailable, BtrfsVolume};
 pub use bundle::{write_busybox_rootfs, BusyboxBundle, ConsoleSocket};
+pub use fake_zfs::FakeZfs;
 pub use image::{
     host_platform, write_image, write_multi_platform_image, BuiltImage, BuiltIndex, BuiltLayer,
     ImageBuilder, IndexBuilder,

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use super::cli::Zfs;
 use crate::command::CommandFailure;
 
 /// Above this a quota is pointless (and zfs refuses values near `u64::MAX`): none is set.
@@ -28,8 +29,8 @@ pub(crate) struct Quotas(Mutex<HashSet<String>>);
 
 impl Quotas {
     /// `zfs set quota=BYTES DATASET`, remembered.
-    pub(crate) fn set(&self, dataset: &str, bytes: u64) -> Result<(), CommandFailure> {
-        super::zfs(["set", &format!("quota={bytes}"), dataset])?;
+    pub(crate) fn set(&self, zfs: &Zfs, dataset: &str, bytes: u64) -> Result<(), CommandFailure> {
+        zfs.set(dataset, "quota", &bytes.to_string())?;
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -38,14 +39,14 @@ impl Quotas {
     }
 
     /// `zfs set quota=none DATASET` if this driver set one; forgotten either way.
-    pub(crate) fn lift(&self, dataset: &str) -> Result<(), CommandFailure> {
+    pub(crate) fn lift(&self, zfs: &Zfs, dataset: &str) -> Result<(), CommandFailure> {
         let had = self
             .0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(dataset);
         if had {
-            super::zfs(["set", "quota=none", dataset])?;
+            zfs.set(dataset, "quota", "none")?;
         }
         Ok(())
     }

@@ -51,12 +51,11 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::cli::{is_missing, retry_busy, Depth, Feed, PropRow, Zfs};
 use super::stream::{parse_begin, BeginRecord, BEGIN_RECORD_LEN};
-use super::{get_props, is_missing, parse_get, retry_busy, zfs, ZfsDriver, FINAL};
-use crate::command::CommandFailure;
+use super::{ZfsDriver, FINAL};
 use crate::{pending, Driver, LayerId, Result, StorageError};
 
 /// The user property that records which SmartOS image a layer dataset was received as.
@@ -98,21 +97,11 @@ impl ZfsDriver {
     /// `uuid`, if any.
     pub fn find_layer_by_uuid(&self, uuid: &str) -> Result<Option<LayerId>> {
         let layers = format!("{}/layers", self.parent);
-        let out = zfs([
-            "get",
-            "-H",
-            "-r",
-            "-d",
-            "1",
-            "-s",
-            "local",
-            "-o",
-            "name,property,value",
-            UUID_PROPERTY,
-            &layers,
-        ])?;
+        let rows = self
+            .zfs
+            .get(&[UUID_PROPERTY], &[&layers], Depth::Children, Some("local"))?;
         let prefix = format!("{layers}/");
-        for row in parse_get(&out) {
+        for row in rows {
             let Some(id) = row.name.strip_prefix(&prefix).and_then(LayerId::parse) else {
                 continue;
             };
@@ -196,10 +185,10 @@ impl ZfsDriver {
             source,
         })?;
         let from_guid = match expected_origin {
-            Some(origin) => Some(guid_number(&format!(
-                "{}@{FINAL}",
-                self.layer_dataset(origin)
-            ))?),
+            Some(origin) => Some(guid_number(
+                &self.zfs,
+                &format!("{}@{FINAL}", self.layer_dataset(origin)),
+            )?),
             None => None,
         };
         let begin = parse_begin(&head[..got])
@@ -210,17 +199,8 @@ impl ZfsDriver {
             })?;
         // -u: not mounted while receiving, so not a mount to serialize (module docs), and not
         // mounted before the driver has set its properties (`check_received`).
-        let argv = ["zfs", "receive", "-u", dataset];
-        let child = Command::new(argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| spawn_failure(&argv, e))?;
         let mut whole = (&head[..got]).chain(stream);
-        let fed = feed(child, &mut whole, &argv);
-        match fed {
+        match self.zfs.receive_unmounted(dataset, &mut whole) {
             Feed::Done(Ok(())) => {}
             Feed::Done(Err(failure)) => return Err(failure.into()),
             Feed::ReadFailed(source) => {
@@ -243,9 +223,9 @@ impl ZfsDriver {
         expected_origin: Option<&LayerId>,
         begin: &BeginRecord,
     ) -> Result<(PathBuf, Option<LayerId>)> {
-        let listed = zfs(["list", "-H", "-o", "name", "-t", "all", "-r", dataset])?;
+        let listed = self.zfs.everything_below(dataset)?;
         let snapshot = format!("{dataset}@{}", begin.snapshot());
-        let names: Vec<&str> = listed.lines().filter(|l| !l.is_empty()).collect();
+        let names: Vec<&str> = listed.iter().map(String::as_str).collect();
         let mut expected = vec![dataset, snapshot.as_str()];
         let mut found = names.clone();
         expected.sort_unstable();
@@ -262,7 +242,7 @@ impl ZfsDriver {
                 ),
             ));
         }
-        if guid(&snapshot)? != begin.to_guid.to_string() {
+        if guid(&self.zfs, &snapshot)? != begin.to_guid.to_string() {
             return Err(refused(
                 dataset,
                 format!(
@@ -272,27 +252,19 @@ impl ZfsDriver {
             ));
         }
         if begin.snapshot() != FINAL {
-            retry_busy(|| zfs(["rename", &snapshot, &format!("{dataset}@{FINAL}")]))?;
+            retry_busy(|| self.zfs.rename(&snapshot, &format!("{dataset}@{FINAL}")))?;
         }
         let origin = self.received_origin(dataset, expected_origin)?;
         // Before it is ever mounted: reading it then changes nothing (no atime either), so
         // the live tree stays what @final holds; it is mounted only by the driver, and shared
         // with no one, whatever zfs would otherwise take from elsewhere.
         for (property, value) in RECEIVED_PROPERTIES {
-            zfs(["set", &format!("{property}={value}"), dataset])?;
+            self.zfs.set(dataset, property, value)?;
         }
         // Before mounting too: zfs-fuse reports `readonly` as `temporary` on a mounted dataset.
-        let own = zfs([
-            "get",
-            "-Hp",
-            "-r",
-            "-s",
-            "local,received",
-            "-o",
-            "name,property,value",
-            "all",
-            dataset,
-        ])?;
+        let own = self
+            .zfs
+            .get(&["all"], &[dataset], Depth::All, Some("local,received"))?;
         let mismatches = property_mismatches(&own, dataset, &RECEIVED_PROPERTIES);
         if !mismatches.is_empty() {
             return Err(refused(
@@ -337,12 +309,8 @@ impl ZfsDriver {
         dataset: &str,
         expected: Option<&LayerId>,
     ) -> Result<Option<LayerId>> {
-        let props = get_props(dataset, &["origin"])?;
-        let origin = props
-            .get("origin")
-            .map(String::as_str)
-            .filter(|o| !o.is_empty() && *o != "-");
-        let (origin, expected) = match (origin, expected) {
+        let origin = self.zfs.origin(dataset)?;
+        let (origin, expected) = match (origin.as_deref(), expected) {
             (None, _) => return Ok(None),
             (Some(origin), None) => {
                 return Err(refused(
@@ -360,7 +328,8 @@ impl ZfsDriver {
             .and_then(|rest| rest.strip_suffix(&format!("@{FINAL}")))
             .and_then(LayerId::parse);
         let wanted = format!("{}@{FINAL}", self.layer_dataset(expected));
-        if layer.as_ref() != Some(expected) && guid(origin)? != guid(&wanted)? {
+        if layer.as_ref() != Some(expected) && guid(&self.zfs, origin)? != guid(&self.zfs, &wanted)?
+        {
             return Err(refused(
                 dataset,
                 format!("the stream is incremental from {origin}, not from {wanted}"),
@@ -404,18 +373,19 @@ impl ZfsDriver {
     }
 
     fn adopt(&self, from: &str, to: &str, id: &LayerId, uuid: &str) -> Result<bool> {
-        let property = format!("{UUID_PROPERTY}={uuid}");
         if self.has_layer(id)? {
             // Only the same snapshot can stand for the image: an incremental from `uuid`
             // is received by guid.
-            if guid(&format!("{from}@{FINAL}"))? == guid(&format!("{to}@{FINAL}"))? {
-                zfs(["set", &property, to])?;
+            if guid(&self.zfs, &format!("{from}@{FINAL}"))?
+                == guid(&self.zfs, &format!("{to}@{FINAL}"))?
+            {
+                self.zfs.set(to, UUID_PROPERTY, uuid)?;
             }
             return Ok(false);
         }
-        zfs(["set", &property, from])?;
+        self.zfs.set(from, UUID_PROPERTY, uuid)?;
         self.unmount_tree(from)?;
-        match retry_busy(|| zfs(["rename", from, to])) {
+        match retry_busy(|| self.zfs.rename(from, to)) {
             Ok(_) => {}
             // Another process made the same layer meanwhile.
             Err(_) if self.has_layer(id)? => return Ok(false),
@@ -447,109 +417,14 @@ impl ZfsDriver {
         }
         let snapshot = format!("{}@{FINAL}", self.layer_dataset(id));
         let base = from.map(|f| format!("{}@{FINAL}", self.layer_dataset(f)));
-        let mut argv = vec!["zfs", "send"];
-        if let Some(base) = &base {
-            argv.extend(["-i", base.as_str()]);
-        }
-        argv.push(&snapshot);
-        let mut child = Command::new(argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| spawn_failure(&argv, e))?;
-        let stderr = collect_stderr(&mut child);
-        let copied = match child.stdout.take() {
-            Some(mut stdout) => std::io::copy(&mut stdout, out).map(drop),
-            None => Ok(()),
-        };
-        // The pipe is closed here when the copy failed: `zfs send` then ends on EPIPE.
-        let status = child.wait().map_err(|e| spawn_failure(&argv, e))?;
-        let stderr = stderr.join().unwrap_or_default();
-        if !status.success() {
-            return Err(failure(&argv, status.code(), stderr).into());
-        }
+        let copied = self.zfs.send(&snapshot, base.as_deref(), out)?;
         copied.map_err(StorageError::io(out_path))
     }
 }
 
-/// What feeding a stream to `zfs receive` came to.
-enum Feed {
-    /// The command's outcome.
-    Done(Result<(), CommandFailure>),
-    /// The stream could not be read; the command was stopped.
-    ReadFailed(std::io::Error),
-}
-
-/// Copies `stream` into the child's stdin and waits for it. A write refused because the
-/// command stopped reading (a bad stream) is not an error of its own: the command's failure
-/// says why.
-fn feed(mut child: Child, stream: &mut dyn Read, argv: &[&str]) -> Feed {
-    let stderr = collect_stderr(&mut child);
-    let mut read_error = None;
-    if let Some(mut stdin) = child.stdin.take() {
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = match stream.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    read_error = Some(e);
-                    break;
-                }
-            };
-            if stdin.write_all(&buf[..n]).is_err() {
-                break;
-            }
-        }
-        // Closing stdin ends the stream: after a read error `zfs receive` fails on the cut
-        // stream and cleans up, rather than being killed half way.
-    }
-    let status = child.wait();
-    let stderr = stderr.join().unwrap_or_default();
-    if let Some(e) = read_error {
-        return Feed::ReadFailed(e);
-    }
-    Feed::Done(match status {
-        Ok(status) if status.success() => Ok(()),
-        Ok(status) => Err(failure(argv, status.code(), stderr)),
-        Err(e) => Err(spawn_failure(argv, e)),
-    })
-}
-
-/// Reads the child's stderr on a thread (so that a chatty command cannot block on a full pipe
-/// while we feed or drain it).
-fn collect_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
-    let stderr = child.stderr.take();
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut stderr) = stderr {
-            let mut bytes = Vec::new();
-            let _ = stderr.read_to_end(&mut bytes);
-            text = String::from_utf8_lossy(&bytes).into_owned();
-        }
-        text
-    })
-}
-
-fn failure(argv: &[&str], status: Option<i32>, stderr: String) -> CommandFailure {
-    CommandFailure {
-        argv: argv.iter().map(|a| a.to_string()).collect(),
-        status,
-        stdout: String::new(),
-        stderr,
-    }
-}
-
-fn spawn_failure(argv: &[&str], e: std::io::Error) -> CommandFailure {
-    failure(argv, None, e.to_string())
-}
-
 /// A snapshot's guid (exact, `-p`).
-fn guid(snapshot: &str) -> Result<String> {
-    match get_props(snapshot, &["guid"]) {
+fn guid(zfs: &Zfs, snapshot: &str) -> Result<String> {
+    match zfs.props(snapshot, &["guid"]).map_err(StorageError::from) {
         Ok(props) => props
             .get("guid")
             .cloned()
@@ -562,8 +437,8 @@ fn guid(snapshot: &str) -> Result<String> {
 }
 
 /// A snapshot's guid as a number.
-fn guid_number(snapshot: &str) -> Result<u64> {
-    let text = guid(snapshot)?;
+fn guid_number(zfs: &Zfs, snapshot: &str) -> Result<u64> {
+    let text = guid(zfs, snapshot)?;
     text.parse().map_err(|_| {
         refused(
             snapshot,
@@ -589,8 +464,7 @@ fn read_up_to(stream: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// What differs between the rows of `zfs get -H -r -s local,received -o name,property,value
 /// all DATASET` and `expected`, the only properties `dataset` may have of its own (its
 /// snapshots none): a row not expected, or an expected one missing or with another value.
-fn property_mismatches(text: &str, dataset: &str, expected: &[(&str, &str)]) -> Vec<String> {
-    let rows = parse_get(text);
+fn property_mismatches(rows: &[PropRow], dataset: &str, expected: &[(&str, &str)]) -> Vec<String> {
     let mut mismatches: Vec<String> = rows
         .iter()
         .filter(|row| {
@@ -614,6 +488,7 @@ fn property_mismatches(text: &str, dataset: &str, expected: &[(&str, &str)]) -> 
 
 #[cfg(test)]
 mod tests {
+    use super::super::cli::parse_get;
     use super::*;
 
     const DATASET: &str = "pool/aurora/pending/x-1-0";
@@ -631,7 +506,7 @@ mod tests {
             "pool/aurora/pending/x-1-0\tcanmount\tnoauto",
             "pool/aurora/pending/x-1-0\tsharesmb\toff",
         ]);
-        assert!(property_mismatches(&exact, DATASET, &RECEIVED_PROPERTIES).is_empty());
+        assert!(property_mismatches(&parse_get(&exact), DATASET, &RECEIVED_PROPERTIES).is_empty());
 
         // What a `zfs send -p` stream leaves (source `received`), beside what was set.
         let hostile = format!(
@@ -643,7 +518,7 @@ mod tests {
                 "pool/aurora/pending/x-1-0/child\tcanmount\ton",
             ])
         );
-        let found = property_mismatches(&hostile, DATASET, &RECEIVED_PROPERTIES);
+        let found = property_mismatches(&parse_get(&hostile), DATASET, &RECEIVED_PROPERTIES);
         assert_eq!(
             found,
             [
@@ -661,7 +536,7 @@ mod tests {
             "pool/aurora/pending/x-1-0\tcanmount\tnoauto",
         ]);
         assert_eq!(
-            property_mismatches(&wrong, DATASET, &RECEIVED_PROPERTIES),
+            property_mismatches(&parse_get(&wrong), DATASET, &RECEIVED_PROPERTIES),
             [
                 "pool/aurora/pending/x-1-0 sharenfs=on",
                 "pool/aurora/pending/x-1-0 sharenfs is not off",

@@ -125,3 +125,59 @@ pub fn start_builder(env: &str, value: &str, marker: &str) -> (Child, String) {
         }
     }
 }
+
+/// The mount points at and below `dir`, in the order mountinfo lists them.
+pub fn mounts_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    aurora_storage::detect::parse_mountinfo(&text)
+        .into_iter()
+        .map(|m| m.mount_point)
+        .filter(|p| p.starts_with(dir))
+        .collect()
+}
+
+/// Unmounts whatever is still mounted under `dir` (lazily), deepest first: what a test that
+/// failed half way left there.
+#[cfg(target_os = "linux")]
+pub fn unmount_all_under(dir: &Path) {
+    for mount in mounts_under(dir).iter().rev() {
+        let _ = rustix::mount::unmount(mount, rustix::mount::UnmountFlags::DETACH);
+    }
+}
+
+/// A layer ID like a real chain ID (a SHA-256 of `n`), so that IDs differ from their first
+/// digits (overlay names layers by short prefixes).
+pub fn hashed_id(n: u16) -> LayerId {
+    let digest = aurora_testkit::sha256_digest(&n.to_be_bytes());
+    LayerId::parse(digest.strip_prefix("sha256:").unwrap()).unwrap()
+}
+
+/// An overlay driver in a temporary directory; whatever is still mounted there is unmounted
+/// first when it is dropped.
+#[cfg(target_os = "linux")]
+pub struct OverlaySetup {
+    pub driver: aurora_storage::overlay::OverlayDriver,
+    _dir: tempfile::TempDir,
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for OverlaySetup {
+    fn drop(&mut self) {
+        unmount_all_under(self.driver.base());
+    }
+}
+
+/// An overlay driver for `test`, or `None` after `aurora_testkit::skip` said why: overlay
+/// mounts and `trusted.*` xattrs need root.
+#[cfg(target_os = "linux")]
+pub fn overlay_or_skip(test: &str) -> Option<OverlaySetup> {
+    if !aurora_testkit::skip::root_or_skip(test) {
+        return None;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("aurora-overlay-")
+        .tempdir()
+        .unwrap();
+    let driver = aurora_storage::overlay::OverlayDriver::new(dir.path().join("storage")).unwrap();
+    Some(OverlaySetup { driver, _dir: dir })
+}
