@@ -19,7 +19,7 @@
 //! | `linux.resources.pids` limit | `max-processes` (zonecfg then sets max-lwps to 10×) |
 //! | `linux.devices` | `device` match=path (the global zone's node at that path) |
 //! | `solaris` limitpriv / maxShmMemory / cappedCPU / cappedMemory | the zonecfg properties of those names; they win over `linux.resources` |
-//! | `solaris.anet` | exclusive-IP `net`, per [`Platform`] |
+//! | `solaris.anet` | exclusive-IP `net`, per [`Distribution`] |
 //! | `solaris.milestone` | native brands: `-m milestone=…` in bootargs, passed on to podinit |
 //! | `hostname` | attr `hostname` (SmartOS applies it; elsewhere podinit sets it from config.json) |
 //! | `process` | nothing: podinit, the zone's init (`-i` in bootargs), runs it |
@@ -61,7 +61,7 @@ pub mod annotations {
 /// The illumos distribution the zone is for: they differ in how an exclusive-IP zone's
 /// network is configured, and SmartOS has its own init attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Platform {
+pub enum Distribution {
     /// Upstream illumos and OpenIndiana: `physical` names a VNIC that must already exist.
     Illumos,
     /// OmniOS: `global-nic` makes zoneadmd create the VNIC at boot (`auto` picks the link).
@@ -100,7 +100,7 @@ pub struct PlanOptions {
     pub brand: Option<String>,
     /// The brand for images without a `linux` section, when nothing names one.
     pub native_brand: String,
-    pub platform: Platform,
+    pub distribution: Distribution,
     /// lx's `kernel-version` attr when the annotation does not give one.
     pub lx_kernel_version: String,
     /// lx zones need a `max-lwps`; this one is set when the spec has no pids limit.
@@ -120,7 +120,7 @@ impl PlanOptions {
             podinit_status: PathBuf::from("/.aurora/status.json"),
             brand: None,
             native_brand: "sparse".to_string(),
-            platform: Platform::default(),
+            distribution: Distribution::default(),
             lx_kernel_version: "4.4".to_string(),
             lx_max_lwps: 2000,
         }
@@ -1031,7 +1031,7 @@ fn tmpfs_size(field: &str, value: &str) -> Result<String, PlanError> {
 
 /// Exclusive-IP links. `solaris.anet` entries first; without any, the `physical` annotation.
 fn nets(p: &mut Planner, kind: BrandKind, ip_type: IpType) -> Result<Vec<Net>, PlanError> {
-    let platform = p.options.platform;
+    let distribution = p.options.distribution;
     let mut nets = Vec::new();
     let anets = p
         .spec
@@ -1045,12 +1045,12 @@ fn nets(p: &mut Planner, kind: BrandKind, ip_type: IpType) -> Result<Vec<Net>, P
             Some(l) => link_name(&format!("{field}.linkname"), l)?,
             None => text(&format!("{field}.linkname"), format!("net{i}"))?,
         };
-        let global_nic = match (a.lower_link(), platform) {
+        let global_nic = match (a.lower_link(), distribution) {
             (None, _) => None,
-            (Some(l), Platform::OmniOs | Platform::SmartOs) => {
+            (Some(l), Distribution::OmniOs | Distribution::SmartOs) => {
                 Some(link_name(&format!("{field}.lowerLink"), l)?)
             }
-            (Some(l), Platform::Illumos) => {
+            (Some(l), Distribution::Illumos) => {
                 p.warn(
                     format!("{field}.lowerLink"),
                     format!("illumos does not create VNICs for zones: create {physical} over {l} with dladm first"),
@@ -1123,7 +1123,7 @@ fn nets(p: &mut Planner, kind: BrandKind, ip_type: IpType) -> Result<Vec<Net>, P
             let physical = link_name(annotations::PHYSICAL, phys)?;
             let global_nic = match p.annotation(annotations::GLOBAL_NIC) {
                 None => None,
-                Some(g) if platform == Platform::Illumos => {
+                Some(g) if distribution == Distribution::Illumos => {
                     p.warn(
                         annotations::GLOBAL_NIC,
                         format!("illumos does not create VNICs for zones: create {phys} over {g} with dladm first"),
@@ -1262,7 +1262,7 @@ fn attrs(p: &mut Planner, kind: BrandKind, podinit: &Podinit) -> Result<Vec<Attr
     if let Some(h) = p.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         attrs.push(string("hostname", text("hostname", h)?)?);
     }
-    if p.options.platform == Platform::SmartOs {
+    if p.options.distribution == Distribution::SmartOs {
         attrs.push(string("init-name", path_text("podinit", &podinit.init)?)?);
         attrs.push(Attr {
             name: text("attr.name", "restart-init")?,
