@@ -15,7 +15,11 @@ pub fn check_config(data: &[u8]) {
         return;
     };
     let name = ZoneName::new("fuzz1").expect("a valid zone name");
-    for distribution in [Distribution::OmniOs, Distribution::Illumos, Distribution::SmartOs] {
+    for distribution in [
+        Distribution::OmniOs,
+        Distribution::Illumos,
+        Distribution::SmartOs,
+    ] {
         for brand in [None, Some("lx"), Some("sparse")] {
             let mut options = PlanOptions::new(name.clone(), "/zones/fuzz1", "/zones/fuzz1");
             options.distribution = distribution;

@@ -33,5 +33,5 @@ pub mod zonecfg;
 
 pub use exec::{ContainerState, FakeRunner, Runner, Signal, SystemRunner, ZoneError, Zones};
 pub use name::{ZoneName, ZoneNameError};
-pub use plan::{plan, BrandKind, PlanError, Distribution, PlanOptions, Warning, ZonePlan};
+pub use plan::{plan, BrandKind, Distribution, PlanError, PlanOptions, Warning, ZonePlan};
 pub use state::{parse_list, InitExit, OciStatus, ZoneEntry, ZoneState};
