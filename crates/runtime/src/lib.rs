@@ -6,6 +6,7 @@
 //! `runz` owns its state directory (`--root`, one directory per container), its command line
 //! and its error messages; this crate returns typed errors that name the container.
 
+pub mod bundle;
 pub mod error;
 pub mod hooks;
 pub mod id;

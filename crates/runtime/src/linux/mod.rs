@@ -4,7 +4,6 @@
 //! directory and its notes, ID checks, clear errors, cleanup of failed creates, the init
 //! injection, and waiting for a foreground container with signals passed on.
 
-mod bundle;
 mod cleanup;
 mod foreground;
 mod grace;
@@ -29,8 +28,8 @@ use crate::selinux::{self, Decision, Label};
 use crate::state::{StateReport, Status};
 use crate::{id, init};
 
-use bundle::rootfs_of;
-pub use bundle::Bundle;
+use crate::bundle::rootfs_of;
+pub use crate::bundle::Bundle;
 pub use foreground::wait_foreground;
 use note::Note;
 use sealed::RunzExecutor;
@@ -474,7 +473,7 @@ impl Runtime {
     /// adapts it only in memory, and never in what an update consults); None when it cannot
     /// be read any more.
     fn created_spec(&self, container: &Container) -> Option<Spec> {
-        bundle::Bundle::load(container.bundle())
+        Bundle::load(container.bundle())
             .ok()
             .map(|bundle| bundle.into_parts().1)
     }
