@@ -88,9 +88,7 @@ pub(super) fn stats(runtime: &Runtime, id: &str) -> Result<serde_json::Value> {
         .map_err(|e| Error::backend(id, "cannot encode the statistics of", e))
 }
 
-fn cgroup_manager(
-    container: &Container,
-) -> Result<libcgroups::common::AnyCgroupManager> {
+fn cgroup_manager(container: &Container) -> Result<libcgroups::common::AnyCgroupManager> {
     let id = container.id();
     let config = container
         .spec()

@@ -13,13 +13,13 @@ use oci_spec::runtime::Spec;
 use crate::backend::CreateOptions;
 use crate::bundle::{rootfs_of, Bundle};
 use crate::error::{Error, Result};
+use crate::id;
 use crate::init;
 use crate::linux::note::Note;
 use crate::linux::state_dir::{runz_executor, Runtime};
 use crate::linux::terminal::Console;
 use crate::linux::{grace, resources, stdio};
 use crate::selinux::{self, Decision, Label};
-use crate::id;
 
 /// A container just made, before runz has written its note.
 pub(super) struct Built {
@@ -30,7 +30,12 @@ pub(super) struct Built {
 }
 
 /// `create`: sets the container up and leaves its process waiting for `start`.
-pub(super) fn create(runtime: &Runtime, id: &str, bundle: Bundle, options: &CreateOptions) -> Result<()> {
+pub(super) fn create(
+    runtime: &Runtime,
+    id: &str,
+    bundle: Bundle,
+    options: &CreateOptions,
+) -> Result<()> {
     let built = build(runtime, id, bundle, options, true)?;
     built.note.write(&runtime.container_dir(id))
 }
@@ -143,38 +148,38 @@ pub(super) fn clean_failed_create(runtime: &Runtime, id: &str) {
 /// otherwise pass the mount label to the kernel, which refuses it), refused where it is
 /// enabled (runz cannot apply them). Without labels the host is not even looked at.
 fn drop_selinux_labels(id: &str, spec: &mut Spec) -> Result<()> {
-let process = spec
-    .process()
-    .as_ref()
-    .and_then(|p| p.selinux_label().clone());
-let mount = spec.linux().as_ref().and_then(|l| l.mount_label().clone());
-let labels: Vec<Label> = [
-    ("process.selinuxLabel", process.as_deref()),
-    ("linux.mountLabel", mount.as_deref()),
-]
-.into_iter()
-.filter_map(|(field, value)| value.map(|value| Label { field, value }))
-.collect();
-if labels.is_empty() {
-    return Ok(());
-}
-match selinux::decide(selinux::host(), &labels) {
-    Ok(Decision::Nothing) => {}
-    Ok(Decision::Ignore) => {
-        tracing::debug!(
-            id,
-            "SELinux is disabled: ignoring the configuration's labels"
-        );
-        if let Some(process) = spec.process_mut().as_mut() {
-            process.set_selinux_label(None);
-        }
-        if let Some(linux) = spec.linux_mut().as_mut() {
-            linux.set_mount_label(None);
-        }
+    let process = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.selinux_label().clone());
+    let mount = spec.linux().as_ref().and_then(|l| l.mount_label().clone());
+    let labels: Vec<Label> = [
+        ("process.selinuxLabel", process.as_deref()),
+        ("linux.mountLabel", mount.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(field, value)| value.map(|value| Label { field, value }))
+    .collect();
+    if labels.is_empty() {
+        return Ok(());
     }
-    Err(e) => return Err(Error::backend(id, "cannot create", e)),
-}
-Ok(())
+    match selinux::decide(selinux::host(), &labels) {
+        Ok(Decision::Nothing) => {}
+        Ok(Decision::Ignore) => {
+            tracing::debug!(
+                id,
+                "SELinux is disabled: ignoring the configuration's labels"
+            );
+            if let Some(process) = spec.process_mut().as_mut() {
+                process.set_selinux_label(None);
+            }
+            if let Some(linux) = spec.linux_mut().as_mut() {
+                linux.set_mount_label(None);
+            }
+        }
+        Err(e) => return Err(Error::backend(id, "cannot create", e)),
+    }
+    Ok(())
 }
 
 fn create_error(id: &str, bundle: &Path, error: LibcontainerError) -> Error {

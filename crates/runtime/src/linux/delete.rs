@@ -36,7 +36,12 @@ pub(super) fn delete(runtime: &Runtime, id: &str, force: bool) -> Result<()> {
 
 /// libcontainer's delete (process, cgroups, poststop hooks), then what runz keeps; with
 /// `force`, what libcontainer could not remove is removed by runz.
-pub(super) fn remove(runtime: &Runtime, id: &str, container: &mut Container, force: bool) -> Result<()> {
+pub(super) fn remove(
+    runtime: &Runtime,
+    id: &str,
+    container: &mut Container,
+    force: bool,
+) -> Result<()> {
     // Without the configuration it recorded (cgroup, hooks) libcontainer's delete would
     // leave the processes and the cgroup behind, and succeed.
     if force {

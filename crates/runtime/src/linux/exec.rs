@@ -60,25 +60,25 @@ pub(super) fn exec(runtime: &Runtime, id: &str, options: &ExecOptions) -> Result
 /// exec's SELinux label (`--process-label`, or a `--process` file's `selinuxLabel`), decided
 /// as the container's are; the file is read for it only where SELinux is not disabled.
 pub(super) fn check_exec_labels(id: &str, options: &ExecOptions) -> Result<()> {
-if options.process_label.is_none() && options.process_file.is_none() {
-    return Ok(());
-}
-let host = selinux::host();
-let from_file = match &options.process_file {
-    Some(path) if host != selinux::Host::Disabled => fs::read(path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<oci_spec::runtime::Process>(&bytes).ok())
-        .and_then(|process| process.selinux_label().clone()),
-    _ => None,
-};
-let labels: Vec<Label> = [
-    ("exec --process-label", options.process_label.as_deref()),
-    ("the --process file's selinuxLabel", from_file.as_deref()),
-]
-.into_iter()
-.filter_map(|(field, value)| value.map(|value| Label { field, value }))
-.collect();
-selinux::decide(host, &labels)
-    .map(|_| ())
-    .map_err(|e| Error::backend(id, "cannot exec in", e))
+    if options.process_label.is_none() && options.process_file.is_none() {
+        return Ok(());
+    }
+    let host = selinux::host();
+    let from_file = match &options.process_file {
+        Some(path) if host != selinux::Host::Disabled => fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<oci_spec::runtime::Process>(&bytes).ok())
+            .and_then(|process| process.selinux_label().clone()),
+        _ => None,
+    };
+    let labels: Vec<Label> = [
+        ("exec --process-label", options.process_label.as_deref()),
+        ("the --process file's selinuxLabel", from_file.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(field, value)| value.map(|value| Label { field, value }))
+    .collect();
+    selinux::decide(host, &labels)
+        .map(|_| ())
+        .map_err(|e| Error::backend(id, "cannot exec in", e))
 }

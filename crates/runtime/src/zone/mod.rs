@@ -1,25 +1,31 @@
 //! The illumos backend: a bundle becomes a zone. `aurora-zones` decides the zone (a pure plan)
-//! and drives zonecfg/zoneadm through a [`Runner`]; this module is runz's lifecycle on top:
-//! podinit put into the zone as its init with the bundle's process as its config, hooks run in
-//! the global zone, and the state kept beside the zone's.
+//! and drives zonecfg/zoneadm/zlogin/pkill through a [`Runner`]; this module is runz's
+//! lifecycle on top: podinit put into the zone as its init with the bundle's process as its
+//! config, hooks run in the global zone, and the state kept beside the zone's.
 //!
-//! It compiles and is tested everywhere with a fake runner; on illumos `runz` uses the system
-//! one. Nothing here has run on illumos yet.
+//! It compiles everywhere: only the runner is platform-specific. runz selects it with
+//! `--backend zones` (the default on illumos); on Linux its tests run it end to end against
+//! stateful fakes of the zone tools. Nothing here has run on illumos yet.
+
+mod podinit;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use aurora_podinit::config::{InitConfig, Process as InitProcess, Rlimit, User};
 use aurora_zones::{plan, OciStatus, PlanOptions, Runner, Signal, ZoneName, Zones};
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxResources, Spec};
 use serde::{Deserialize, Serialize};
 
+use crate::backend::{Backend, CreateOptions, ExecOptions};
+use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::state::{StateReport, Status};
 use crate::{hooks, id};
 
 /// Zones are named `runz-ID`, so they are told apart from an operator's own.
 const ZONE_PREFIX: &str = "runz-";
+
+const BACKEND: &str = "zones";
 
 /// What runz keeps for each container, in `ROOT/ID/zone.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -80,17 +86,18 @@ impl<R: Runner> ZoneRuntime<R> {
             .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
     }
 
+    /// The paths podinit uses inside every zone runz makes (the plan's defaults).
+    fn podinit_paths() -> PlanOptions {
+        PlanOptions::new(ZoneName::new("x").expect("a valid zone name"), "/", "/")
+    }
+
     /// configure + attach + ready, with podinit and its config in the zone's root.
-    pub fn create(&self, id: &str, bundle: &Path, created: &str) -> Result<()> {
+    fn create_zone(&self, id: &str, bundle: Bundle, podinit: &Path) -> Result<()> {
         let name = Self::zone_name(id)?;
         if self.root.join(id).exists() {
             return Err(Error::Exists(id.to_string()));
         }
-        let bundle = fs::canonicalize(bundle).map_err(|source| Error::Bundle {
-            bundle: bundle.to_path_buf(),
-            why: format!("cannot open it: {source}"),
-        })?;
-        let spec = load_spec(&bundle)?;
+        let (bundle, spec) = bundle.into_parts();
         let rootfs = spec
             .root()
             .as_ref()
@@ -108,12 +115,12 @@ impl<R: Runner> ZoneRuntime<R> {
         for warning in &plan.warnings {
             tracing::warn!(id, %warning, "not honoured in a zone");
         }
-        self.install_podinit(&rootfs, &spec, &plan.podinit)?;
+        podinit::install(podinit, &rootfs, &spec, &plan.podinit)?;
         let record = Record {
             bundle: bundle.clone(),
             zonepath,
             zone: name.to_string(),
-            created: created.to_string(),
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         };
         let report = self.report(id, &record, Status::Creating);
         let hooks = spec.hooks().clone().unwrap_or_default();
@@ -144,44 +151,79 @@ impl<R: Runner> ZoneRuntime<R> {
         })
     }
 
-    /// podinit and its config (the bundle's process) into the zone's root, where the plan's
-    /// bootargs name them.
-    fn install_podinit(
-        &self,
-        rootfs: &Path,
-        spec: &Spec,
-        paths: &aurora_zones::plan::Podinit,
-    ) -> Result<()> {
-        let inside = |p: &Path| rootfs.join(p.strip_prefix("/").unwrap_or(p));
-        let (init, config) = (inside(&paths.init), inside(&paths.config));
-        if let Some(dir) = init.parent() {
-            fs::create_dir_all(dir).map_err(|source| Error::Io {
-                what: "cannot create",
-                path: dir.to_path_buf(),
-                source,
-            })?;
+    /// Waits for a started container's process to end (podinit records it and the zone
+    /// halts), and returns its exit status: its code, or 128+N when signal N killed it.
+    /// zoneadm has no way to wait for a halt, so the zone's state is polled.
+    fn wait(&self, id: &str) -> Result<i32> {
+        let name = Self::zone_name(id)?;
+        let status = Self::podinit_paths().podinit_status;
+        loop {
+            let state = self
+                .zones
+                .state(&name, &status)
+                .map_err(|e| Error::backend(id, "cannot wait for", e))?;
+            if let Some(exit) = state.exit.filter(|_| state.status == OciStatus::Stopped) {
+                return Ok(exit.exit_code.or(exit.signal.map(|n| 128 + n)).unwrap_or(1));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        fs::copy(&self.podinit, &init).map_err(|source| Error::Io {
-            what: "cannot copy podinit into the zone as",
-            path: init.clone(),
-            source,
-        })?;
-        let config_json = serde_json::to_vec_pretty(&init_config(spec, &paths.status)?)
-            .map_err(|e| Error::Invalid(e.to_string()))?;
-        fs::write(&config, config_json).map_err(|source| Error::Io {
-            what: "cannot write",
-            path: config,
-            source,
-        })
+    }
+
+    fn report(&self, id: &str, record: &Record, status: Status) -> StateReport {
+        StateReport {
+            oci_version: oci_spec::runtime::VERSION.to_string(),
+            id: id.to_string(),
+            pid: 0,
+            status,
+            bundle: record.bundle.clone(),
+            rootfs: record.zonepath.join("root"),
+            created: record.created.clone(),
+            owner: String::new(),
+            annotations: [("org.aurora.zone.name".to_string(), record.zone.clone())].into(),
+        }
+    }
+}
+
+impl<R: Runner> Backend for ZoneRuntime<R> {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    /// configure + attach + ready. `--init-path` names the podinit copied into the zone
+    /// (podinit is always a zone's init); a console socket and extra descriptors cannot
+    /// reach a zone's init and are refused; `--no-pivot` means nothing to a zone.
+    fn create(&self, id: &str, bundle: Bundle, options: &CreateOptions) -> Result<()> {
+        if options.console_socket.is_some() {
+            return Err(Error::unsupported(
+                BACKEND,
+                "use --console-socket",
+                "a zone's console is zlogin -C's",
+            ));
+        }
+        if options.preserve_fds > 0 {
+            return Err(Error::unsupported(
+                BACKEND,
+                "use --preserve-fds",
+                "descriptors do not pass into a booting zone",
+            ));
+        }
+        if options.pid_file.is_some() {
+            return Err(Error::unsupported(
+                BACKEND,
+                "use --pid-file",
+                "the zone's init has no process before the zone boots",
+            ));
+        }
+        let podinit = options.init.as_deref().unwrap_or(&self.podinit);
+        self.create_zone(id, bundle, podinit)
     }
 
     /// Boots the zone (podinit starts the process), then the poststart hooks.
-    pub fn start(&self, id: &str) -> Result<()> {
+    fn start(&self, id: &str) -> Result<()> {
         let record = self.load(id)?;
         let name = Self::zone_name(id)?;
-        let status = self.status_path();
         self.zones
-            .start(&name, &status)
+            .start(&name, &Self::podinit_paths().podinit_status)
             .map_err(|e| Error::backend(id, "cannot start", e))?;
         let spec = load_spec(&record.bundle)?;
         let hooks = spec.hooks().clone().unwrap_or_default();
@@ -194,16 +236,37 @@ impl<R: Runner> ZoneRuntime<R> {
         Ok(())
     }
 
-    fn status_path(&self) -> PathBuf {
-        PlanOptions::new(ZoneName::new("x").expect("a valid zone name"), "/", "/").podinit_status
+    fn run(
+        &self,
+        id: &str,
+        bundle: Bundle,
+        options: &CreateOptions,
+        detach: bool,
+        keep: bool,
+    ) -> Result<i32> {
+        self.create(id, bundle, options)?;
+        if let Err(e) = self.start(id) {
+            let _ = self.delete(id, true);
+            return Err(e);
+        }
+        if detach {
+            return Ok(0);
+        }
+        let status = self.wait(id)?;
+        if !keep {
+            if let Err(e) = self.delete(id, true) {
+                tracing::error!(id, error = %e, "deleting the container after it ran");
+            }
+        }
+        Ok(status)
     }
 
-    pub fn state(&self, id: &str) -> Result<StateReport> {
+    fn state(&self, id: &str) -> Result<StateReport> {
         let record = self.load(id)?;
         let name = Self::zone_name(id)?;
         let state = self
             .zones
-            .state(&name, &self.status_path())
+            .state(&name, &Self::podinit_paths().podinit_status)
             .map_err(|e| Error::backend(id, "cannot read the state of", e))?;
         let status = match state.status {
             OciStatus::Creating => Status::Creating,
@@ -214,22 +277,46 @@ impl<R: Runner> ZoneRuntime<R> {
         Ok(self.report(id, &record, status))
     }
 
-    /// Signals the zone's init; `signal` as runz's other backends take it (names, numbers).
-    pub fn kill(&self, id: &str, signal: &str) -> Result<()> {
+    fn list(&self) -> Result<Vec<StateReport>> {
+        let entries = fs::read_dir(&self.root).map_err(|source| Error::Io {
+            what: "cannot read the state directory",
+            path: self.root.clone(),
+            source,
+        })?;
+        let mut reports = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(id) = name.to_str() else { continue };
+            if !entry.path().join("zone.json").exists() {
+                continue;
+            }
+            match self.state(id) {
+                Ok(report) => reports.push(report),
+                Err(e) => tracing::warn!(id, error = %e, "skipping an unreadable container"),
+            }
+        }
+        reports.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(reports)
+    }
+
+    /// Signals the zone's init (with `all`, every process in the zone).
+    fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
         self.load(id)?;
         let name = Self::zone_name(id)?;
-        let number = crate::signal::parse(signal)?;
         let signal =
-            Signal::new(&number.to_string()).map_err(|e| Error::backend(id, "cannot signal", e))?;
-        let init = PlanOptions::new(name.clone(), "/", "/").podinit;
-        self.zones
-            .kill(&name, &init, &signal)
-            .map_err(|e| Error::backend(id, "cannot signal", e))
+            Signal::new(&signal.to_string()).map_err(|e| Error::backend(id, "cannot signal", e))?;
+        let done = if all {
+            self.zones.kill_all(&name, &signal)
+        } else {
+            let init = Self::podinit_paths().podinit;
+            self.zones.kill(&name, &init, &signal)
+        };
+        done.map_err(|e| Error::backend(id, "cannot signal", e))
     }
 
     /// halt, detach, unconfigure, then the poststop hooks; the zonepath stays (it is the
     /// bundle's).
-    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+    fn delete(&self, id: &str, force: bool) -> Result<()> {
         let record = match self.load(id) {
             Ok(record) => record,
             Err(Error::NotFound(_)) if force => return Ok(()),
@@ -264,18 +351,80 @@ impl<R: Runner> ZoneRuntime<R> {
         })
     }
 
-    fn report(&self, id: &str, record: &Record, status: Status) -> StateReport {
-        StateReport {
-            oci_version: oci_spec::runtime::VERSION.to_string(),
-            id: id.to_string(),
-            pid: 0,
-            status,
-            bundle: record.bundle.clone(),
-            rootfs: record.zonepath.join("root"),
-            created: record.created.clone(),
-            owner: String::new(),
-            annotations: [("org.aurora.zone.name".to_string(), record.zone.clone())].into(),
+    /// zlogin runs the process as the zone's root user, in the foreground: what it cannot
+    /// express (another user, capabilities, a terminal, detaching) is refused.
+    fn exec(&self, id: &str, options: &ExecOptions) -> Result<i32> {
+        let refused = [
+            (options.user.is_some(), "run as another user (--user)"),
+            (!options.additional_gids.is_empty(), "add groups"),
+            (!options.capabilities.is_empty(), "add capabilities"),
+            (options.console_socket.is_some(), "give a terminal"),
+            (options.detach, "detach an exec"),
+            (options.preserve_fds > 0, "pass descriptors"),
+            (options.cgroup.is_some(), "join a cgroup"),
+            (options.pid_file.is_some(), "write a pid file"),
+        ];
+        if let Some((_, action)) = refused.iter().find(|(asked, _)| *asked) {
+            return Err(Error::unsupported(BACKEND, action, "zlogin cannot"));
         }
+        self.load(id)?;
+        let name = Self::zone_name(id)?;
+        let (args, env, cwd) = match &options.process_file {
+            Some(path) => process_from_file(path)?,
+            None => (options.args.clone(), Vec::new(), options.cwd.clone()),
+        };
+        if args.is_empty() {
+            return Err(Error::Invalid(
+                "exec needs a command, or --process FILE".to_string(),
+            ));
+        }
+        let env: Vec<String> = env
+            .into_iter()
+            .chain(options.env.iter().map(|(k, v)| format!("{k}={v}")))
+            .collect();
+        self.zones
+            .exec(&name, &args, &env, cwd.as_deref())
+            .map_err(|e| Error::backend(id, "cannot exec in", e))
+    }
+
+    fn pause(&self, _id: &str) -> Result<()> {
+        Err(Error::unsupported(
+            BACKEND,
+            "pause",
+            "zones cannot be frozen",
+        ))
+    }
+
+    fn resume(&self, _id: &str) -> Result<()> {
+        Err(Error::unsupported(
+            BACKEND,
+            "resume",
+            "zones cannot be frozen",
+        ))
+    }
+
+    fn ps(&self, _id: &str) -> Result<Vec<i32>> {
+        Err(Error::unsupported(
+            BACKEND,
+            "ps",
+            "not written yet (pgrep -z would)",
+        ))
+    }
+
+    fn update(&self, _id: &str, _resources: &LinuxResources) -> Result<()> {
+        Err(Error::unsupported(
+            BACKEND,
+            "update",
+            "not written yet (prctl would)",
+        ))
+    }
+
+    fn stats(&self, _id: &str) -> Result<serde_json::Value> {
+        Err(Error::unsupported(
+            BACKEND,
+            "report statistics",
+            "not written yet (kstat would)",
+        ))
     }
 }
 
@@ -286,312 +435,30 @@ fn bundle_error(bundle: &Path, why: &str) -> Error {
     }
 }
 
+/// The configuration again, for the hooks of later verbs (create's parse is long gone).
 fn load_spec(bundle: &Path) -> Result<Spec> {
-    let path = bundle.join("config.json");
-    let bytes = fs::read(&path).map_err(|_| bundle_error(bundle, "it has no config.json"))?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        bundle_error(
-            bundle,
-            &format!("config.json is not a valid runtime spec: {e}"),
-        )
-    })
+    Bundle::load(bundle).map(|b| b.into_parts().1)
 }
 
-/// The bundle's process as podinit's config (podinit applies it inside the zone).
-fn init_config(spec: &Spec, status_file: &Path) -> Result<InitConfig> {
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::Invalid("config.json has no process for the zone to run".into()))?;
-    let user = process.user();
-    Ok(InitConfig {
-        process: InitProcess {
-            terminal: process.terminal().unwrap_or(false),
-            user: Some(User {
-                uid: user.uid(),
-                gid: user.gid(),
-                umask: user.umask(),
-                additional_gids: user.additional_gids().clone().unwrap_or_default(),
-            }),
-            args: process.args().clone().unwrap_or_default(),
-            env: process.env().clone().unwrap_or_default(),
-            cwd: Some(process.cwd().to_string_lossy().into_owned()),
-            rlimits: process
-                .rlimits()
-                .iter()
-                .flatten()
-                .map(|r| Rlimit {
-                    kind: serde_json::to_value(r.typ())
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    hard: r.hard(),
-                    soft: r.soft(),
-                })
-                .collect(),
-            no_new_privileges: process.no_new_privileges().unwrap_or(false),
-        },
-        hostname: spec.hostname().clone(),
-        config_maps: Vec::new(),
-        status_file: Some(status_file.to_path_buf()),
-    })
+/// A `--process` file's args, env and cwd.
+fn process_from_file(path: &Path) -> Result<(Vec<String>, Vec<String>, Option<PathBuf>)> {
+    let bytes = fs::read(path).map_err(|source| Error::Io {
+        what: "cannot read the process file",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let process: oci_spec::runtime::Process = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::Invalid(format!(
+            "{}: not a runtime-spec process: {e}",
+            path.display()
+        ))
+    })?;
+    Ok((
+        process.args().clone().unwrap_or_default(),
+        process.env().clone().unwrap_or_default(),
+        Some(process.cwd().clone()),
+    ))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use aurora_zones::FakeRunner;
-    use serde_json::json;
-
-    struct Setup {
-        _dir: tempfile::TempDir,
-        state: PathBuf,
-        bundle: PathBuf,
-        zonepath: PathBuf,
-        podinit: PathBuf,
-    }
-
-    /// A bundle laid out as imageadm unpack makes it on zfs: zonepath/root is the rootfs.
-    fn setup(hooks_log: Option<&Path>) -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        let zonepath = dir.path().join("containers/c1");
-        fs::create_dir_all(zonepath.join("root/bin")).unwrap();
-        let bundle = dir.path().join("bundle");
-        fs::create_dir_all(&bundle).unwrap();
-        let mut config = json!({
-            "ociVersion": "1.0.2",
-            "root": {"path": zonepath.join("root")},
-            "hostname": "box",
-            "process": {
-                "args": ["/bin/app", "--serve"], "cwd": "/srv", "env": ["PATH=/bin", "A=1"],
-                "user": {"uid": 1000, "gid": 1000, "additionalGids": [2000]},
-                "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}],
-                "noNewPrivileges": true
-            },
-            "linux": {"resources": {"memory": {"limit": 268435456}}}
-        });
-        if let Some(log) = hooks_log {
-            let hook = |name: &str| json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("echo {name} >> {}", log.display())]}]);
-            config["hooks"] = json!({
-                "createRuntime": hook("createRuntime"), "poststart": hook("poststart"), "poststop": hook("poststop")
-            });
-        }
-        fs::write(
-            bundle.join("config.json"),
-            serde_json::to_vec(&config).unwrap(),
-        )
-        .unwrap();
-        let podinit = dir.path().join("podinit-binary");
-        fs::write(&podinit, b"\x7fELF podinit").unwrap();
-        Setup {
-            state: dir.path().join("state"),
-            bundle,
-            zonepath,
-            podinit,
-            _dir: dir,
-        }
-    }
-
-    fn listing(zonepath: &Path, state: &str) -> String {
-        format!("-:runz-c1:{state}:{}:uuid-1:lx:excl\n", zonepath.display())
-    }
-
-    #[test]
-    fn create_puts_podinit_and_its_config_in_the_zone_and_configures_attaches_readies() {
-        let s = setup(None);
-        let runner = FakeRunner::new();
-        runner.reply("zoneadm list -cp", "");
-        let runtime = ZoneRuntime::new(&s.state, runner, &s.podinit).unwrap();
-        runtime
-            .create("c1", &s.bundle, "2026-12-01T00:00:00Z")
-            .unwrap();
-        let calls = runtime.zones().runner().calls();
-        let file = s.state.join("runz-c1.zonecfg");
-        assert_eq!(
-            calls,
-            [
-                "zoneadm list -cp".to_string(),
-                format!("zonecfg -z runz-c1 -f {}", file.display()),
-                "zoneadm -z runz-c1 attach -F".to_string(),
-                "zoneadm -z runz-c1 ready".to_string(),
-            ]
-        );
-        let zonecfg = fs::read_to_string(&file).unwrap();
-        assert!(zonecfg.contains("set brand=lx"), "{zonecfg}");
-        assert!(
-            zonecfg.contains(&format!("set zonepath={}", s.zonepath.display())),
-            "{zonecfg}"
-        );
-        assert!(
-            zonecfg.contains("set physical=268435456") || zonecfg.contains("physical=268435456"),
-            "{zonecfg}"
-        );
-        assert_eq!(
-            fs::read(s.zonepath.join("root/.aurora/podinit")).unwrap(),
-            b"\x7fELF podinit"
-        );
-        let config: InitConfig = serde_json::from_slice(
-            &fs::read(s.zonepath.join("root/.aurora/podinit.json")).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(config.process.args, ["/bin/app", "--serve"]);
-        assert_eq!(config.process.cwd.as_deref(), Some("/srv"));
-        assert_eq!(config.process.env, ["PATH=/bin", "A=1"]);
-        assert_eq!(
-            config
-                .process
-                .user
-                .as_ref()
-                .map(|u| (u.uid, u.gid, u.additional_gids.clone())),
-            Some((1000, 1000, vec![2000]))
-        );
-        assert_eq!(
-            config.process.rlimits,
-            [Rlimit {
-                kind: "RLIMIT_NOFILE".into(),
-                hard: 1024,
-                soft: 512
-            }]
-        );
-        assert!(config.process.no_new_privileges);
-        assert_eq!(config.hostname.as_deref(), Some("box"));
-        assert_eq!(
-            config.status_file.as_deref(),
-            Some(Path::new("/.aurora/status.json"))
-        );
-        // podinit reads its own config format back.
-        InitConfig::from_slice(
-            &fs::read(s.zonepath.join("root/.aurora/podinit.json")).unwrap(),
-            Path::new("podinit.json"),
-        )
-        .unwrap();
-    }
-
-    #[test]
-    fn the_lifecycle_maps_zone_states_and_runs_hooks_in_the_global_zone() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("hooks.log");
-        let s = setup(Some(&log));
-        let runner = FakeRunner::new();
-        runner
-            .reply("zoneadm list -cp", "")
-            .reply("zoneadm list -cp", &listing(&s.zonepath, "ready"))
-            .reply("zoneadm list -cp", &listing(&s.zonepath, "ready"))
-            .reply("zoneadm list -cp", &listing(&s.zonepath, "running"))
-            .reply("zoneadm list -cp", &listing(&s.zonepath, "running"))
-            .reply("zoneadm list -cp", &listing(&s.zonepath, "installed"));
-        let runtime = ZoneRuntime::new(&s.state, runner, &s.podinit).unwrap();
-        runtime.create("c1", &s.bundle, "t0").unwrap();
-        assert_eq!(fs::read_to_string(&log).unwrap(), "createRuntime\n");
-        assert_eq!(runtime.state("c1").unwrap().status, Status::Created);
-        runtime.start("c1").unwrap();
-        assert_eq!(
-            fs::read_to_string(&log).unwrap(),
-            "createRuntime\npoststart\n"
-        );
-        assert_eq!(runtime.state("c1").unwrap().status, Status::Running);
-        runtime.kill("c1", "TERM").unwrap();
-        // podinit wrote the exit status and the zone halted.
-        fs::write(
-            s.zonepath.join("root/.aurora/status.json"),
-            br#"{"exitCode":0}"#,
-        )
-        .unwrap();
-        let stopped = runtime.state("c1").unwrap();
-        assert_eq!(stopped.status, Status::Stopped);
-        assert_eq!(stopped.rootfs, s.zonepath.join("root"));
-        assert_eq!(stopped.annotations["org.aurora.zone.name"], "runz-c1");
-        runtime.delete("c1", false).unwrap();
-        assert_eq!(
-            fs::read_to_string(&log).unwrap(),
-            "createRuntime\npoststart\npoststop\n"
-        );
-        let calls = runtime.zones().runner().calls();
-        assert!(
-            calls.contains(&"zoneadm -z runz-c1 boot".to_string()),
-            "{calls:?}"
-        );
-        assert!(
-            calls.contains(&"pkill -15 -z runz-c1 -o -x podinit".to_string()),
-            "{calls:?}"
-        );
-        assert!(
-            calls.ends_with(&[
-                "zoneadm -z runz-c1 detach".to_string(),
-                "zonecfg -z runz-c1 delete -F".to_string()
-            ]),
-            "{calls:?}"
-        );
-        assert!(!s.state.join("c1").exists());
-        assert!(matches!(runtime.state("c1"), Err(Error::NotFound(_))));
-    }
-
-    #[test]
-    fn a_failing_poststart_or_poststop_hook_does_not_stop_the_others() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("hooks.log");
-        let s = setup(Some(&log));
-        let path = s.bundle.join("config.json");
-        let mut config: serde_json::Value =
-            serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-        for stage in ["poststart", "poststop"] {
-            let list = config["hooks"][stage].as_array_mut().unwrap();
-            list.insert(0, serde_json::json!({"path": "/bin/false"}));
-        }
-        fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
-        let runner = FakeRunner::new();
-        runner
-            .reply("zoneadm list -cp", "")
-            .reply("zoneadm list -cp", &listing(&s.zonepath, "installed"));
-        let runtime = ZoneRuntime::new(&s.state, runner, &s.podinit).unwrap();
-        runtime.create("c1", &s.bundle, "t0").unwrap();
-        runtime.start("c1").unwrap();
-        runtime.delete("c1", false).unwrap();
-        assert_eq!(
-            fs::read_to_string(&log).unwrap(),
-            "createRuntime\npoststart\npoststop\n"
-        );
-        assert!(!s.state.join("c1").exists());
-    }
-
-    #[test]
-    fn bad_bundles_and_ids_are_refused_before_any_zone_command() {
-        let s = setup(None);
-        let runtime = ZoneRuntime::new(&s.state, FakeRunner::new(), &s.podinit).unwrap();
-        let err = runtime.create("../x", &s.bundle, "t").unwrap_err();
-        assert!(matches!(err, Error::InvalidId { .. }), "{err}");
-        let flat = tempfile::tempdir().unwrap();
-        fs::create_dir_all(flat.path().join("rootfs")).unwrap();
-        fs::write(flat.path().join("config.json"), br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}}}"#).unwrap();
-        let err = runtime
-            .create("c2", flat.path(), "t")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("must be a directory named `root`"), "{err}");
-        assert!(runtime.zones().runner().calls().is_empty());
-        let err = runtime
-            .create("c3", Path::new("/nonexistent"), "t")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("/nonexistent"), "{err}");
-    }
-
-    #[test]
-    fn delete_refuses_a_running_zone_without_force() {
-        let s = setup(None);
-        let runner = FakeRunner::new();
-        runner
-            .reply("zoneadm list -cp", "")
-            .reply("zoneadm list -cp", &listing(&s.zonepath, "running"));
-        let runtime = ZoneRuntime::new(&s.state, runner, &s.podinit).unwrap();
-        runtime.create("c1", &s.bundle, "t").unwrap();
-        let err = runtime.delete("c1", false).unwrap_err().to_string();
-        assert!(err.contains("is running: cannot delete it"), "{err}");
-        runtime.delete("c1", true).unwrap();
-        assert!(runtime
-            .zones()
-            .runner()
-            .calls()
-            .contains(&"zoneadm -z runz-c1 halt".to_string()));
-    }
-}
+mod tests;
