@@ -10,14 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[allow(unused_imports)] // each test file uses a different part
 pub use aurora_testkit::{BusyboxBundle, ConsoleSocket};
 
-/// None (after printing why) unless the test can run: as root, with cgroups.
+/// None (the test skipped through aurora_testkit::skip, which fails it when every test must
+/// run) unless the test can run: as root.
 pub fn runz_or_skip(test: &str) -> Option<Runz> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED {test}: needs root");
-        return None;
-    }
-    Some(Runz::new())
+    aurora_testkit::skip::root_or_skip(test).then(Runz::new)
 }
 
 pub struct Runz {
@@ -191,15 +187,19 @@ pub fn mounts_containing(needle: &str) -> Vec<String> {
         .collect()
 }
 
-/// Waits up to 5 s for `check`.
+/// Waits for `check` to hold. The 60 s deadline only guards against a hang: on a loaded
+/// machine an event may take long, and a test must not fail for that.
 pub fn eventually(mut check: impl FnMut() -> bool) -> bool {
-    for _ in 0..100 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
         if check() {
             return true;
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    false
 }
 
 /// The static podinit for `--init` (the container's root has no libc for a dynamic one):
