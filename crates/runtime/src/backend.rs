@@ -1,6 +1,5 @@
 //! The one interface runz drives: runc's verbs over one state directory. The Linux backend
-//! ([`crate::linux::Runtime`]) and the zone backend ([`crate::zone::ZoneRuntime`]) implement
-//! it, so the command line is written once; what a backend cannot do it refuses with
+//! (`linux::Runtime`) and the zone backend (`zone::ZoneRuntime`) implement it, so the command line is written once; what a backend cannot do it refuses with
 //! [`crate::Error::Unsupported`], never silently.
 
 use std::path::PathBuf;

@@ -233,8 +233,8 @@ pub fn zoneadmd(args: &[String]) -> Outcome {
     zone.set_state(ZoneState::Running);
     store.put(&zone)?;
     drop(store);
+    // One line, flushed by stdout's line buffering: boot reads it and returns.
     let _ = writeln!(out, "running");
-    drop(out);
     let _ = child.wait();
     let store = Store::open()?;
     if let Some(mut zone) = store.get(name)?.filter(|z| z.generation == generation) {

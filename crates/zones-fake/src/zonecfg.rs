@@ -71,7 +71,7 @@ fn configure(store: &Store, name: &str, file: &str) -> Outcome {
                 let Some(zone) = zone.as_ref() else {
                     return Err(at("No such zone configured".into()));
                 };
-                verify(zone).map_err(|why| at(why))?;
+                verify(zone).map_err(&at)?;
                 if store.injected_failure("zonecfg", "commit") {
                     return Err(at("commit failed (injected)".into()));
                 }
