@@ -44,6 +44,15 @@ pub struct ExecOptions {
     pub process_label: Option<String>,
 }
 
+/// How `run` ends (runc's `run` flags).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunMode {
+    /// Return once the container has started, leaving it running.
+    pub detach: bool,
+    /// Keep the container's state after it exits (delete it later).
+    pub keep: bool,
+}
+
 /// runc's lifecycle and inspection verbs, as every backend offers them.
 pub trait Backend {
     /// The backend's name, for messages (`linux`, `zones`).
@@ -52,16 +61,9 @@ pub trait Backend {
     fn create(&self, id: &str, bundle: Bundle, options: &CreateOptions) -> Result<()>;
     /// `start`: runs the user's process in a created container.
     fn start(&self, id: &str) -> Result<()>;
-    /// `run`: create and start; unless `detach`, wait for the container, delete it (unless
-    /// `keep`) and return its exit status (128+N when killed by signal N).
-    fn run(
-        &self,
-        id: &str,
-        bundle: Bundle,
-        options: &CreateOptions,
-        detach: bool,
-        keep: bool,
-    ) -> Result<i32>;
+    /// `run`: create and start; unless `mode.detach`, wait for the container, delete it
+    /// (unless `mode.keep`) and return its exit status (128+N when killed by signal N).
+    fn run(&self, id: &str, bundle: Bundle, options: &CreateOptions, mode: RunMode) -> Result<i32>;
     /// `state`: the runtime spec's state of one container.
     fn state(&self, id: &str) -> Result<StateReport>;
     /// `list`: every container in the state directory, by ID.

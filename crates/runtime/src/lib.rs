@@ -20,7 +20,7 @@ pub mod zone;
 #[cfg(target_os = "linux")]
 pub mod linux;
 
-pub use backend::{Backend, CreateOptions, ExecOptions};
+pub use backend::{Backend, CreateOptions, ExecOptions, RunMode};
 pub use bundle::Bundle;
 pub use error::{Error, Result};
 pub use state::{StateReport, Status};

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use aurora_runtime::{Backend, Bundle, CreateOptions, ExecOptions, Status};
+use aurora_runtime::{Backend, Bundle, CreateOptions, ExecOptions, RunMode, Status};
 use oci_spec::runtime::LinuxResources;
 
 use crate::cli::{Cli, Command, CreateFlags, ListFormat, Update};
@@ -49,7 +49,11 @@ fn run_command(runtime: &dyn Backend, command: &Command, bundle: LoadedBundle) -
         Command::Run(r) => {
             let bundle = take_bundle(bundle, &r.flags)?;
             let options = create_options(&r.flags)?;
-            Ok(runtime.run(&r.id, bundle, &options, r.detach, r.keep)?)
+            let mode = RunMode {
+                detach: r.detach,
+                keep: r.keep,
+            };
+            Ok(runtime.run(&r.id, bundle, &options, mode)?)
         }
         Command::State(c) => print_json(&runtime.state(&c.id)?).map(|()| 0),
         Command::Kill(k) => {

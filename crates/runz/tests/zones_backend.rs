@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{static_podinit, unique_id, Runz};
+use common::{expect_exit, expect_success, runz_command, static_podinit, unique_id, Runz};
 use serde_json::{json, Value};
 
 /// One container's world: a zonepath whose `root/` is a busybox tree, a bundle naming it,
@@ -87,16 +87,11 @@ impl Zoned {
 
     /// `runz --root ROOT --backend zones --zone-tools TOOLS ARGS…` under a 60 s timeout.
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("timeout");
-        cmd.arg("60")
-            .arg(Runz::binary())
-            .arg("--root")
-            .arg(self.root())
-            .args(["--backend", "zones", "--zone-tools"])
-            .arg(self.tools())
-            .args(args)
-            .stdin(Stdio::null());
-        cmd
+        let tools = self.tools();
+        let tools = tools.to_string_lossy();
+        let mut all = vec!["--backend", "zones", "--zone-tools", &tools];
+        all.extend_from_slice(args);
+        runz_command(&self.root(), &all)
     }
 
     fn output(&self, args: &[&str]) -> Output {
@@ -104,42 +99,33 @@ impl Zoned {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.output(args);
-        assert!(
-            out.status.success(),
-            "runz {args:?} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        expect_success(args, &self.output(args))
     }
 
     /// Fails with exit status 1; returns stderr.
     fn fails(&self, args: &[&str]) -> String {
-        let out = self.output(args);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "runz {args:?} should have failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        expect_exit(args, &self.output(args), 1)
     }
 
-    fn create(&self) {
+    /// `VERB --init --init-path PODINIT --bundle BUNDLE ID` (create or run): the static
+    /// podinit becomes the zone's init.
+    fn output_of_new(&self, verb: &str) -> Output {
         let podinit = static_podinit();
         let bundle = self.bundle();
-        self.ok(&[
-            "create",
+        self.output(&[
+            verb,
             "--init",
             "--init-path",
             &podinit.to_string_lossy(),
             "--bundle",
             &bundle.to_string_lossy(),
             &self.id,
-        ]);
+        ])
+    }
+
+    fn create(&self) {
+        let out = self.output_of_new("create");
+        expect_success(&["create"], &out);
     }
 
     fn state(&self) -> Value {
@@ -322,17 +308,7 @@ fn run_returns_the_process_s_exit_status_and_leaves_no_zone() {
     ) else {
         return;
     };
-    let podinit = static_podinit();
-    let bundle = z.bundle();
-    let out = z.output(&[
-        "run",
-        "--init",
-        "--init-path",
-        &podinit.to_string_lossy(),
-        "--bundle",
-        &bundle.to_string_lossy(),
-        &z.id,
-    ]);
+    let out = z.output_of_new("run");
     assert_eq!(
         out.status.code(),
         Some(5),
@@ -354,17 +330,7 @@ fn a_create_that_fails_half_way_leaves_no_zone_behind() {
     };
     for step in ["zoneadm attach", "zoneadm ready", "zonecfg commit"] {
         z.break_step(step);
-        let podinit = static_podinit();
-        let bundle = z.bundle();
-        let out = z.output(&[
-            "create",
-            "--init",
-            "--init-path",
-            &podinit.to_string_lossy(),
-            "--bundle",
-            &bundle.to_string_lossy(),
-            &z.id,
-        ]);
+        let out = z.output_of_new("create");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{step}: {stderr}");
         assert!(stderr.contains("(injected)"), "{step}: {stderr}");

@@ -26,10 +26,10 @@ use std::path::{Path, PathBuf};
 use aurora_command::CommandFailure;
 
 use crate::name::ZoneName;
-use crate::runner::Runner;
-use crate::zlogin;
 use crate::plan::ZonePlan;
+use crate::runner::Runner;
 use crate::state::{self, InitExit, OciStatus, StatusError, ZoneEntry, ZoneState};
+use crate::zlogin;
 
 /// A signal for `kill`: a name (`TERM`, `SIGTERM`) or a number (`15`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,20 +296,31 @@ impl<R: Runner> Zones<R> {
         Ok(())
     }
 
-    /// Sends `signal` to the zone's init, the oldest process in the zone named like `init`
-    /// (podinit's path). Unverified on illumos: pkill's `-z` and `-o` are documented in
-    /// pkill(1); that the oldest match is the init holds because podinit is started first.
-    pub fn kill(&self, zone: &ZoneName, init: &Path, signal: &Signal) -> Result<(), ZoneError> {
-        let op = Op::Kill;
+    /// The zone's entry, unless it is not running (then `needed` says why it must be).
+    fn running(
+        &self,
+        op: Op,
+        zone: &ZoneName,
+        needed: &'static str,
+    ) -> Result<ZoneEntry, ZoneError> {
         let e = self.entry(op, zone)?;
         if e.state != ZoneState::Running {
             return Err(ZoneError::WrongState {
                 op,
                 zone: zone.clone(),
                 state: e.state,
-                needed: "only a running zone has an init to signal",
+                needed,
             });
         }
+        Ok(e)
+    }
+
+    /// Sends `signal` to the zone's init, the oldest process in the zone named like `init`
+    /// (podinit's path). Unverified on illumos: pkill's `-z` and `-o` are documented in
+    /// pkill(1); that the oldest match is the init holds because podinit is started first.
+    pub fn kill(&self, zone: &ZoneName, init: &Path, signal: &Signal) -> Result<(), ZoneError> {
+        let op = Op::Kill;
+        self.running(op, zone, "only a running zone has an init to signal")?;
         let name = init
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -336,15 +347,7 @@ impl<R: Runner> Zones<R> {
     /// Sends `signal` to every process in the zone (runc's `kill --all`).
     pub fn kill_all(&self, zone: &ZoneName, signal: &Signal) -> Result<(), ZoneError> {
         let op = Op::Kill;
-        let e = self.entry(op, zone)?;
-        if e.state != ZoneState::Running {
-            return Err(ZoneError::WrongState {
-                op,
-                zone: zone.clone(),
-                state: e.state,
-                needed: "only a running zone has processes to signal",
-            });
-        }
+        self.running(op, zone, "only a running zone has processes to signal")?;
         let sig = format!("-{}", signal.as_str());
         match self.run(op, zone, "pkill", &[&sig, "-z", zone.as_str()]) {
             // pkill: 1 means nothing matched: nothing was left to signal.
@@ -368,15 +371,7 @@ impl<R: Runner> Zones<R> {
             zone: zone.clone(),
             source,
         })?;
-        let e = self.entry(op, zone)?;
-        if e.state != ZoneState::Running {
-            return Err(ZoneError::WrongState {
-                op,
-                zone: zone.clone(),
-                state: e.state,
-                needed: "zlogin needs a running zone",
-            });
-        }
+        self.running(op, zone, "zlogin needs a running zone")?;
         let argv = zlogin::argv(zone, &script);
         self.runner
             .run_attached(&argv[0], &argv[1..])

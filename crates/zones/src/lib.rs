@@ -37,7 +37,7 @@ pub mod zlogin;
 pub mod zonecfg;
 
 pub use exec::{ContainerState, Signal, ZoneError, Zones};
-pub use runner::{FakeRunner, Programs, Runner, SystemRunner};
 pub use name::{ZoneName, ZoneNameError};
 pub use plan::{plan, BrandKind, Distribution, PlanError, PlanOptions, Warning, ZonePlan};
+pub use runner::{FakeRunner, Programs, Runner, SystemRunner};
 pub use state::{parse_list, InitExit, OciStatus, ZoneEntry, ZoneState};

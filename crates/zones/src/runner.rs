@@ -219,4 +219,3 @@ impl Runner for FakeRunner {
         }
     }
 }
-

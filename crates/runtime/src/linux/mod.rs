@@ -29,7 +29,7 @@ mod terminal;
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::backend::{Backend, CreateOptions, ExecOptions};
+use crate::backend::{Backend, CreateOptions, ExecOptions, RunMode};
 use crate::bundle::Bundle;
 use crate::error::Result;
 use crate::state::StateReport;
@@ -50,15 +50,8 @@ impl Backend for Runtime {
         start::start(self, id)
     }
 
-    fn run(
-        &self,
-        id: &str,
-        bundle: Bundle,
-        options: &CreateOptions,
-        detach: bool,
-        keep: bool,
-    ) -> Result<i32> {
-        run::run(self, id, bundle, options, detach, keep)
+    fn run(&self, id: &str, bundle: Bundle, options: &CreateOptions, mode: RunMode) -> Result<i32> {
+        run::run(self, id, bundle, options, mode)
     }
 
     fn state(&self, id: &str) -> Result<StateReport> {

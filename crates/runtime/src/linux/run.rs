@@ -1,7 +1,7 @@
 //! `run`: create and start in one go; in the foreground runz waits for the container,
 //! passing signals on (and relaying its terminal when it has one), then deletes it.
 
-use crate::backend::CreateOptions;
+use crate::backend::{CreateOptions, RunMode};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::linux::create::{build, clean_failed_create, Built};
@@ -10,21 +10,20 @@ use crate::linux::foreground::{self, wait_foreground};
 use crate::linux::state_dir::Runtime;
 use crate::linux::terminal::Relay;
 
-/// `run`: create and start; unless `detach`, wait for the container, pass signals on,
+/// `run`: create and start; unless `mode.detach`, wait for the container, pass signals on,
 /// delete it, and return its exit status (128+N when killed by signal N).
 pub(super) fn run(
     runtime: &Runtime,
     id: &str,
     bundle: Bundle,
     options: &CreateOptions,
-    detach: bool,
-    keep: bool,
+    mode: RunMode,
 ) -> Result<i32> {
     let Built {
         mut container,
         note,
         console,
-    } = build(runtime, id, bundle, options, detach)?;
+    } = build(runtime, id, bundle, options, mode.detach)?;
     let relay = match console.map(|c| {
         c.receive().and_then(|master| {
             foreground::block_signals()?;
@@ -46,7 +45,7 @@ pub(super) fn run(
         return Err(Error::backend(id, "cannot start", e));
     }
     note.write(&runtime.container_dir(id))?;
-    if detach {
+    if mode.detach {
         return Ok(0);
     }
     let pid = container
@@ -57,7 +56,7 @@ pub(super) fn run(
     if let Some(relay) = relay {
         relay.finish();
     }
-    if !keep {
+    if !mode.keep {
         if let Err(e) = remove(runtime, id, &mut container, true) {
             tracing::error!(id, error = %e, "deleting the container after it ran");
         }

@@ -16,10 +16,10 @@ use aurora_zones::{plan, OciStatus, PlanOptions, Runner, Signal, ZoneName, Zones
 use oci_spec::runtime::{LinuxResources, Spec};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, CreateOptions, ExecOptions};
+use crate::backend::{Backend, CreateOptions, ExecOptions, RunMode};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
-use crate::state::{StateReport, Status};
+use crate::state::{container_ids, StateReport, Status};
 use crate::{hooks, id};
 
 /// Zones are named `runz-ID`, so they are told apart from an operator's own.
@@ -236,24 +236,17 @@ impl<R: Runner> Backend for ZoneRuntime<R> {
         Ok(())
     }
 
-    fn run(
-        &self,
-        id: &str,
-        bundle: Bundle,
-        options: &CreateOptions,
-        detach: bool,
-        keep: bool,
-    ) -> Result<i32> {
+    fn run(&self, id: &str, bundle: Bundle, options: &CreateOptions, mode: RunMode) -> Result<i32> {
         self.create(id, bundle, options)?;
         if let Err(e) = self.start(id) {
             let _ = self.delete(id, true);
             return Err(e);
         }
-        if detach {
+        if mode.detach {
             return Ok(0);
         }
         let status = self.wait(id)?;
-        if !keep {
+        if !mode.keep {
             if let Err(e) = self.delete(id, true) {
                 tracing::error!(id, error = %e, "deleting the container after it ran");
             }
@@ -278,24 +271,13 @@ impl<R: Runner> Backend for ZoneRuntime<R> {
     }
 
     fn list(&self) -> Result<Vec<StateReport>> {
-        let entries = fs::read_dir(&self.root).map_err(|source| Error::Io {
-            what: "cannot read the state directory",
-            path: self.root.clone(),
-            source,
-        })?;
         let mut reports = Vec::new();
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(id) = name.to_str() else { continue };
-            if !entry.path().join("zone.json").exists() {
-                continue;
-            }
-            match self.state(id) {
+        for id in container_ids(&self.root, "zone.json")? {
+            match self.state(&id) {
                 Ok(report) => reports.push(report),
                 Err(e) => tracing::warn!(id, error = %e, "skipping an unreadable container"),
             }
         }
-        reports.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(reports)
     }
 

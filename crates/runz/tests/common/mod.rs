@@ -39,14 +39,7 @@ impl Runz {
 
     /// `runz --root ROOT ARGS…` under a 60 s timeout, stdin closed.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("timeout");
-        cmd.arg("60")
-            .arg(Self::binary())
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .stdin(Stdio::null());
-        cmd
+        runz_command(self.root(), args)
     }
 
     /// Runs to completion, capturing stdout and stderr through files: a container's process
@@ -69,28 +62,12 @@ impl Runz {
 
     /// Runs and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.output(args);
-        assert!(
-            out.status.success(),
-            "runz {args:?} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        expect_success(args, &self.output(args))
     }
 
     /// Runs and asserts failure with exit status `code`; returns stderr.
     pub fn fails(&self, args: &[&str], code: i32) -> String {
-        let out = self.output(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "runz {args:?}: expected exit {code}; stdout {} stderr {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        expect_exit(args, &self.output(args), code)
     }
 
     /// `runz run` of the bundle: (exit code, stdout, stderr).
@@ -142,6 +119,42 @@ impl Drop for Runz {
             }
         }
     }
+}
+
+/// `runz --root ROOT ARGS…` under a 60 s timeout (a hang guard), stdin closed.
+pub fn runz_command(root: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("timeout");
+    cmd.arg("60")
+        .arg(Runz::binary())
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Asserts that `runz ARGS…` succeeded; returns its stdout.
+pub fn expect_success(args: &[&str], out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "runz {args:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts that `runz ARGS…` exited with `code`; returns its stderr.
+pub fn expect_exit(args: &[&str], out: &Output, code: i32) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "runz {args:?}: expected exit {code}; stdout {} stderr {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn read_all(mut file: std::fs::File) -> Vec<u8> {
