@@ -121,7 +121,10 @@ mod tests {
     #[test]
     fn attached_returns_the_exit_status_or_128_plus_the_signal() {
         assert_eq!(run_attached("sh", ["-c", "exit 7"]).unwrap(), 7);
-        assert_eq!(run_attached("sh", ["-c", "kill -TERM $$"]).unwrap(), 128 + 15);
+        assert_eq!(
+            run_attached("sh", ["-c", "kill -TERM $$"]).unwrap(),
+            128 + 15
+        );
         let err = run_attached("no-such-program-here", ["x"]).unwrap_err();
         assert_eq!(err.argv, ["no-such-program-here", "x"]);
     }

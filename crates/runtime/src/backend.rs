@@ -55,8 +55,6 @@ pub struct RunMode {
 
 /// runc's lifecycle and inspection verbs, as every backend offers them.
 pub trait Backend {
-    /// The backend's name, for messages (`linux`, `zones`).
-    fn name(&self) -> &'static str;
     /// `create`: sets the container up and leaves its process waiting for `start`.
     fn create(&self, id: &str, bundle: Bundle, options: &CreateOptions) -> Result<()>;
     /// `start`: runs the user's process in a created container.

@@ -228,7 +228,8 @@ fn a_booted_zone_runs_its_init_until_it_exits_then_halts() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "root:x:0:\n");
     // pkill finds the init by name; nothing else is called so.
     assert_eq!(
-        f.status("pkill", &["-0", "-z", "z3", "-o", "-x", "zone-init"]).0,
+        f.status("pkill", &["-0", "-z", "z3", "-o", "-x", "zone-init"])
+            .0,
         0
     );
     assert_eq!(

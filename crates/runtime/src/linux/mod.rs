@@ -38,10 +38,6 @@ pub use foreground::wait_foreground;
 pub use state_dir::Runtime;
 
 impl Backend for Runtime {
-    fn name(&self) -> &'static str {
-        "linux"
-    }
-
     fn create(&self, id: &str, bundle: Bundle, options: &CreateOptions) -> Result<()> {
         create::create(self, id, bundle, options)
     }

@@ -185,10 +185,6 @@ impl<R: Runner> ZoneRuntime<R> {
 }
 
 impl<R: Runner> Backend for ZoneRuntime<R> {
-    fn name(&self) -> &'static str {
-        BACKEND
-    }
-
     /// configure + attach + ready. `--init-path` names the podinit copied into the zone
     /// (podinit is always a zone's init); a console socket and extra descriptors cannot
     /// reach a zone's init and are refused; `--no-pivot` means nothing to a zone.
