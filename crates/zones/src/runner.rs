@@ -219,3 +219,28 @@ impl Runner for FakeRunner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_of_tools_names_each_and_other_programs_pass_through() {
+        let programs = Programs::in_dir("/opt/fake");
+        for tool in ["zonecfg", "zoneadm", "zlogin", "pkill"] {
+            assert_eq!(programs.resolve(tool), format!("/opt/fake/{tool}"));
+        }
+        assert_eq!(programs.resolve("ls"), "ls");
+    }
+
+    #[test]
+    fn the_system_s_tools_are_illumos_paths_there_and_bare_names_elsewhere() {
+        let system = Programs::system();
+        if cfg!(target_os = "illumos") {
+            assert_eq!(system.zoneadm, PathBuf::from("/usr/sbin/zoneadm"));
+        } else {
+            assert_eq!(system.zoneadm, PathBuf::from("zoneadm"));
+            assert_eq!(system.resolve("zlogin"), "zlogin");
+        }
+    }
+}

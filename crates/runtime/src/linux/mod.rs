@@ -5,7 +5,7 @@
 //! injection, and waiting for a foreground container with signals passed on.
 //!
 //! One file per operation (create, start, run, state, list, kill, delete, exec, and the
-//! cgroup verbs), over the state directory ([`state_dir`]); this file only joins them into
+//! cgroup verbs), over the state directory (`state_dir`); this file only joins them into
 //! the [`Backend`] runz drives.
 
 mod cgroup;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::name::ZoneName;
 
-/// Annotation keys read by [`plan`].
+/// Annotation keys read by `plan()`.
 pub mod annotations {
     pub const PREFIX: &str = "org.aurora.zone.";
     pub const BRAND: &str = "org.aurora.zone.brand";
@@ -39,7 +39,7 @@ pub enum BrandKind {
     Native,
 }
 
-/// What [`plan`] needs besides config.json.
+/// What `plan()` needs besides config.json.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanOptions {
     pub name: ZoneName,
