@@ -43,9 +43,7 @@ where
     S: AsRef<OsStr>,
 {
     let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let argv: Vec<String> = std::iter::once(program.to_string())
-        .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
-        .collect();
+    let argv = argv_of(program, &args);
     tracing::debug!(command = %argv.join(" "), "running");
     match Command::new(program).args(&args).output() {
         Ok(output) if output.status.success() => {
@@ -59,6 +57,38 @@ where
             stderr: e.to_string(),
         }),
     }
+}
+
+/// Runs `program args…` with this process's standard input, output and error (its output is
+/// the user's, as `zlogin` in `runz exec`), and returns its exit status: its code, or 128+N
+/// when signal N ended it. Fails only when the program cannot be started.
+pub fn run_attached<I, S>(program: &str, args: I) -> Result<i32, CommandFailure>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    use std::os::unix::process::ExitStatusExt;
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    tracing::debug!(program, "running attached");
+    match Command::new(program).args(&args).status() {
+        Ok(status) => Ok(status
+            .code()
+            .or_else(|| status.signal().map(|n| 128 + n))
+            .unwrap_or(1)),
+        Err(e) => Err(CommandFailure {
+            argv: argv_of(program, &args),
+            status: None,
+            stdout: String::new(),
+            stderr: e.to_string(),
+        }),
+    }
+}
+
+/// The command line as text, for logs and failures.
+fn argv_of(program: &str, args: &[std::ffi::OsString]) -> Vec<String> {
+    std::iter::once(program.to_string())
+        .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+        .collect()
 }
 
 fn failure(argv: Vec<String>, output: &Output) -> CommandFailure {
@@ -90,6 +120,17 @@ mod tests {
             err.to_string().contains("exited with status 3: err"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn attached_returns_the_exit_status_or_128_plus_the_signal() {
+        assert_eq!(run_attached("sh", ["-c", "exit 7"]).unwrap(), 7);
+        assert_eq!(
+            run_attached("sh", ["-c", "kill -TERM $$"]).unwrap(),
+            128 + 15
+        );
+        let err = run_attached("no-such-program-here", ["x"]).unwrap_err();
+        assert_eq!(err.argv, ["no-such-program-here", "x"]);
     }
 
     #[test]

@@ -38,11 +38,26 @@ pub enum Error {
     },
     #[error("{0}")]
     Invalid(String),
+    #[error("the {backend} backend cannot {action}: {why}")]
+    Unsupported {
+        backend: &'static str,
+        action: &'static str,
+        why: &'static str,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// What `backend` cannot do, and why.
+    pub fn unsupported(backend: &'static str, action: &'static str, why: &'static str) -> Self {
+        Error::Unsupported {
+            backend,
+            action,
+            why,
+        }
+    }
+
     pub(crate) fn backend(
         id: &str,
         action: &'static str,

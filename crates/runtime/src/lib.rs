@@ -6,6 +6,8 @@
 //! `runz` owns its state directory (`--root`, one directory per container), its command line
 //! and its error messages; this crate returns typed errors that name the container.
 
+pub mod backend;
+pub mod bundle;
 pub mod error;
 pub mod hooks;
 pub mod id;
@@ -18,5 +20,7 @@ pub mod zone;
 #[cfg(target_os = "linux")]
 pub mod linux;
 
+pub use backend::{Backend, CreateOptions, ExecOptions, RunMode};
+pub use bundle::Bundle;
 pub use error::{Error, Result};
 pub use state::{StateReport, Status};

@@ -2,9 +2,11 @@
 //! fields (`rootfs`, `created`, `owner`), which podman and containerd read.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
 
 /// A container's status, as the runtime spec names them (plus runc's `paused`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +54,24 @@ pub struct StateReport {
     pub owner: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+}
+
+/// The containers in a state directory: the IDs of its directories that hold `marker` (the
+/// backend's record), sorted; names starting with `.` are runz's own files.
+pub fn container_ids(root: &Path, marker: &str) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(root).map_err(|source| Error::Io {
+        what: "cannot read the state directory",
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let mut ids: Vec<String> = entries
+        .flatten()
+        .filter(|entry| entry.path().join(marker).exists())
+        .filter_map(|entry| entry.file_name().to_str().map(str::to_string))
+        .filter(|id| !id.starts_with('.'))
+        .collect();
+    ids.sort();
+    Ok(ids)
 }
 
 #[cfg(test)]

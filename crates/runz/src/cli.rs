@@ -35,11 +35,48 @@ pub struct Cli {
     /// Accepted for runc compatibility; cgroups are always managed through cgroupfs.
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
+    /// What runs the containers: linux (namespaces and cgroups; the default on Linux) or
+    /// zones (illumos zones through zonecfg, zoneadm, zlogin and pkill; the default on
+    /// illumos, and usable anywhere with --zone-tools, as runz's tests do with fakes).
+    #[arg(long, global = true, value_name = "BACKEND", env = "RUNZ_BACKEND", default_value_t = BackendKind::host_default())]
+    pub backend: BackendKind,
+    /// zones backend: the directory holding zonecfg, zoneadm, zlogin and pkill (default: the
+    /// system's; each can also be set by AURORA_ZONECFG, AURORA_ZONEADM, AURORA_ZLOGIN,
+    /// AURORA_PKILL).
+    #[arg(long, global = true, value_name = "DIR", env = "AURORA_ZONE_TOOLS")]
+    pub zone_tools: Option<PathBuf>,
     /// Accepted for runc compatibility (auto, true or false).
     #[arg(long, global = true, value_name = "VALUE")]
     pub rootless: Option<String>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The runtime backends runz can drive.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    Linux,
+    Zones,
+}
+
+impl BackendKind {
+    /// The host's own: zones on illumos, Linux namespaces elsewhere.
+    pub fn host_default() -> Self {
+        if cfg!(target_os = "illumos") {
+            BackendKind::Zones
+        } else {
+            BackendKind::Linux
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Linux => "linux",
+            BackendKind::Zones => "zones",
+        })
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

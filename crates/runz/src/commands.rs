@@ -1,20 +1,103 @@
 //! One function per command: arguments in, the runtime called, output printed.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use aurora_runtime::{Backend, Bundle, CreateOptions, ExecOptions, RunMode, Status};
+use oci_spec::runtime::LinuxResources;
 
-use crate::cli::{Cli, Command, ListFormat};
+use crate::cli::{Cli, Command, CreateFlags, ListFormat, Update};
 
-pub use platform::{load_bundle, LoadedBundle};
+/// The bundle of a `create` or `run`, read once (None for other commands).
+pub type LoadedBundle = Option<aurora_runtime::Result<Bundle>>;
+
+pub fn load_bundle(command: &Command) -> LoadedBundle {
+    match command {
+        Command::Create(c) => Some(Bundle::load(&c.flags.bundle)),
+        Command::Run(r) => Some(Bundle::load(&r.flags.bundle)),
+        _ => None,
+    }
+}
+
+fn take_bundle(bundle: LoadedBundle, flags: &CreateFlags) -> Result<Bundle> {
+    Ok(bundle.unwrap_or_else(|| Bundle::load(&flags.bundle))?)
+}
 
 /// Runs the command; `bundle` is what [`load_bundle`] read for it.
 pub fn dispatch(cli: &Cli, bundle: LoadedBundle) -> Result<i32> {
     match &cli.command {
         Command::Spec(spec) => write_spec(&spec.bundle).map(|()| 0),
         Command::Features => print_json(&features()).map(|()| 0),
-        command => platform::dispatch(&state_root(cli), command, bundle),
+        command => {
+            let runtime =
+                crate::backend::open(cli.backend, &state_root(cli), cli.zone_tools.clone())?;
+            run_command(runtime.as_ref(), command, bundle)
+        }
+    }
+}
+
+/// One of runc's container verbs, through whichever backend runs the containers.
+fn run_command(runtime: &dyn Backend, command: &Command, bundle: LoadedBundle) -> Result<i32> {
+    match command {
+        Command::Create(c) => {
+            let bundle = take_bundle(bundle, &c.flags)?;
+            runtime.create(&c.id, bundle, &create_options(&c.flags)?)?;
+            Ok(0)
+        }
+        Command::Start(c) => runtime.start(&c.id).map(|()| 0).map_err(Into::into),
+        Command::Run(r) => {
+            let bundle = take_bundle(bundle, &r.flags)?;
+            let options = create_options(&r.flags)?;
+            let mode = RunMode {
+                detach: r.detach,
+                keep: r.keep,
+            };
+            Ok(runtime.run(&r.id, bundle, &options, mode)?)
+        }
+        Command::State(c) => print_json(&runtime.state(&c.id)?).map(|()| 0),
+        Command::Kill(k) => {
+            let signal = aurora_runtime::signal::parse(&k.signal)?;
+            runtime.kill(&k.id, signal, k.all)?;
+            Ok(0)
+        }
+        Command::Delete(d) => runtime
+            .delete(&d.id, d.force)
+            .map(|()| 0)
+            .map_err(Into::into),
+        Command::Exec(e) => {
+            if e.tty && e.console_socket.is_none() {
+                bail!("exec --tty needs --console-socket (runz does not relay a terminal itself)");
+            }
+            let options = ExecOptions {
+                args: e.command.clone(),
+                process_file: e.process.clone(),
+                env: e.env.clone(),
+                cwd: e.cwd.clone(),
+                user: e.user,
+                additional_gids: e.additional_gids.clone(),
+                capabilities: e.cap.clone(),
+                no_new_privs: e.no_new_privs,
+                console_socket: e.console_socket.clone(),
+                pid_file: e.pid_file.clone(),
+                preserve_fds: e.preserve_fds,
+                detach: e.detach,
+                ignore_paused: e.ignore_paused,
+                cgroup: e.cgroup.clone(),
+                process_label: e.process_label.clone(),
+            };
+            Ok(runtime.exec(&e.id, &options)?)
+        }
+        Command::List(l) => print_list(&runtime.list()?, l.format, l.quiet).map(|()| 0),
+        Command::Ps(p) => print_ps(&runtime.ps(&p.id)?, p.format, &p.ps_options).map(|()| 0),
+        Command::Pause(c) => runtime.pause(&c.id).map(|()| 0).map_err(Into::into),
+        Command::Resume(c) => runtime.resume(&c.id).map(|()| 0).map_err(Into::into),
+        Command::Events(e) => events(runtime, &e.id, e.interval, e.stats).map(|()| 0),
+        Command::Update(u) => runtime
+            .update(&u.id, &resources(u)?)
+            .map(|()| 0)
+            .map_err(Into::into),
+        Command::Spec(_) | Command::Features => unreachable!("handled before the backend"),
     }
 }
 
@@ -222,296 +305,138 @@ fn print_ps(pids: &[i32], format: ListFormat, options: &[String]) -> Result<()> 
     Ok(())
 }
 
-#[cfg(target_os = "linux")]
-mod platform {
-    use std::path::{Path, PathBuf};
-
-    use anyhow::{Context, Result};
-    use aurora_runtime::linux::{Bundle, CreateOptions, ExecOptions, Runtime};
-    use oci_spec::runtime::LinuxResources;
-
-    use super::{print_json, print_list, print_ps};
-    use crate::cli::{Command, CreateFlags, Update};
-
-    /// The bundle of a `create` or `run`, read once (None for other commands).
-    pub type LoadedBundle = Option<aurora_runtime::Result<Bundle>>;
-
-    pub fn load_bundle(command: &Command) -> LoadedBundle {
-        match command {
-            Command::Create(c) => Some(Bundle::load(&c.flags.bundle)),
-            Command::Run(r) => Some(Bundle::load(&r.flags.bundle)),
-            _ => None,
+/// runc's `events`: one `{"type":"stats","id":…,"data":…}` line now (`--stats`), or every
+/// `interval` seconds until the container stops.
+fn events(runtime: &dyn Backend, id: &str, interval: u32, once: bool) -> Result<()> {
+    use std::io::Write;
+    loop {
+        let line = serde_json::json!({"type": "stats", "id": id, "data": runtime.stats(id)?});
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")?;
+        out.flush()?;
+        drop(out);
+        if once {
+            return Ok(());
         }
-    }
-
-    fn take_bundle(bundle: LoadedBundle, flags: &CreateFlags) -> Result<Bundle> {
-        Ok(bundle.unwrap_or_else(|| Bundle::load(&flags.bundle))?)
-    }
-
-    pub fn dispatch(root: &Path, command: &Command, bundle: LoadedBundle) -> Result<i32> {
-        let runtime = Runtime::open(root)?;
-        match command {
-            Command::Create(c) => {
-                let bundle = take_bundle(bundle, &c.flags)?;
-                runtime.create(&c.id, bundle, &create_options(&c.flags)?)?;
-                Ok(0)
-            }
-            Command::Start(c) => runtime.start(&c.id).map(|()| 0).map_err(Into::into),
-            Command::Run(r) => {
-                let bundle = take_bundle(bundle, &r.flags)?;
-                let options = create_options(&r.flags)?;
-                Ok(runtime.run(&r.id, bundle, &options, r.detach, r.keep)?)
-            }
-            Command::State(c) => print_json(&runtime.state(&c.id)?).map(|()| 0),
-            Command::Kill(k) => {
-                let signal = aurora_runtime::signal::parse(&k.signal)?;
-                runtime.kill(&k.id, signal, k.all)?;
-                Ok(0)
-            }
-            Command::Delete(d) => runtime
-                .delete(&d.id, d.force)
-                .map(|()| 0)
-                .map_err(Into::into),
-            Command::Exec(e) => {
-                if e.tty && e.console_socket.is_none() {
-                    anyhow::bail!(
-                        "exec --tty needs --console-socket (runz does not relay a terminal itself)"
-                    );
-                }
-                let options = ExecOptions {
-                    args: e.command.clone(),
-                    process_file: e.process.clone(),
-                    env: e.env.clone(),
-                    cwd: e.cwd.clone(),
-                    user: e.user,
-                    additional_gids: e.additional_gids.clone(),
-                    capabilities: e.cap.clone(),
-                    no_new_privs: e.no_new_privs,
-                    console_socket: e.console_socket.clone(),
-                    pid_file: e.pid_file.clone(),
-                    preserve_fds: e.preserve_fds,
-                    detach: e.detach,
-                    ignore_paused: e.ignore_paused,
-                    cgroup: e.cgroup.clone(),
-                    process_label: e.process_label.clone(),
-                };
-                Ok(runtime.exec(&e.id, &options)?)
-            }
-            Command::List(l) => print_list(&runtime.list()?, l.format, l.quiet).map(|()| 0),
-            Command::Ps(p) => print_ps(&runtime.ps(&p.id)?, p.format, &p.ps_options).map(|()| 0),
-            Command::Pause(c) => runtime.pause(&c.id).map(|()| 0).map_err(Into::into),
-            Command::Resume(c) => runtime.resume(&c.id).map(|()| 0).map_err(Into::into),
-            Command::Events(e) => events(&runtime, &e.id, e.interval, e.stats).map(|()| 0),
-            Command::Update(u) => runtime
-                .update(&u.id, &resources(u)?)
-                .map(|()| 0)
-                .map_err(Into::into),
-            Command::Spec(_) | Command::Features => unreachable!("handled before the platform"),
-        }
-    }
-
-    /// runc's `events`: one `{"type":"stats","id":…,"data":…}` line now (`--stats`), or every
-    /// `interval` seconds until the container stops.
-    fn events(runtime: &Runtime, id: &str, interval: u32, once: bool) -> Result<()> {
-        use std::io::Write;
-        loop {
-            let line = serde_json::json!({"type": "stats", "id": id, "data": runtime.stats(id)?});
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{line}")?;
-            out.flush()?;
-            drop(out);
-            if once {
-                return Ok(());
-            }
-            std::thread::sleep(std::time::Duration::from_secs(u64::from(interval.max(1))));
-            if !runtime.is_live(id)? {
-                return Ok(());
-            }
-        }
-    }
-
-    fn create_options(flags: &CreateFlags) -> Result<CreateOptions> {
-        let init = if flags.init {
-            Some(podinit_path(flags.init_path.as_deref())?)
-        } else {
-            None
-        };
-        Ok(CreateOptions {
-            console_socket: flags.console_socket.clone(),
-            pid_file: flags.pid_file.clone(),
-            no_pivot: flags.no_pivot,
-            preserve_fds: flags.preserve_fds,
-            init,
-        })
-    }
-
-    /// `--init-path`, else podinit beside runz's own binary, else on PATH.
-    fn podinit_path(given: Option<&Path>) -> Result<PathBuf> {
-        let absolute = |p: &Path| {
-            std::fs::canonicalize(p)
-                .with_context(|| format!("the init binary {} cannot be found", p.display()))
-        };
-        if let Some(path) = given {
-            return absolute(path);
-        }
-        // Our own path from argv[0] (the sealed copy's /proc/self/exe is a memfd).
-        let beside = std::env::args_os()
-            .next()
-            .map(PathBuf::from)
-            .and_then(|me| which(&me))
-            .and_then(|me| me.parent().map(|dir| dir.join("podinit")))
-            .filter(|p| p.is_file());
-        if let Some(path) = beside {
-            return absolute(&path);
-        }
-        which(Path::new("podinit"))
-            .context("--init needs podinit: none beside runz or on PATH (give --init-path)")
-    }
-
-    fn which(program: &Path) -> Option<PathBuf> {
-        if program.components().count() > 1 {
-            return std::fs::canonicalize(program).ok();
-        }
-        let path = std::env::var_os("PATH")?;
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(program))
-            .find(|candidate| candidate.is_file())
-            .and_then(|p| std::fs::canonicalize(p).ok())
-    }
-
-    fn resources(update: &Update) -> Result<LinuxResources> {
-        use oci_spec::runtime::{LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder};
-        let mut resources: LinuxResources = match &update.resources {
-            Some(path) if path == Path::new("-") => {
-                serde_json::from_reader(std::io::stdin().lock())
-                    .context("the resources on stdin are not linux.resources JSON")?
-            }
-            Some(path) => {
-                let bytes = std::fs::read(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                serde_json::from_slice(&bytes)
-                    .with_context(|| format!("{} is not linux.resources JSON", path.display()))?
-            }
-            None => LinuxResources::default(),
-        };
-        if update.memory.is_some() || update.memory_swap.is_some() {
-            let mut memory = (*resources.memory()).unwrap_or_else(|| {
-                LinuxMemoryBuilder::default()
-                    .build()
-                    .expect("an empty memory section")
-            });
-            if let Some(limit) = update.memory {
-                memory.set_limit(Some(limit));
-            }
-            if let Some(swap) = update.memory_swap {
-                memory.set_swap(Some(swap));
-            }
-            resources.set_memory(Some(memory));
-        }
-        if update.cpu_shares.is_some()
-            || update.cpu_quota.is_some()
-            || update.cpu_period.is_some()
-            || update.cpuset_cpus.is_some()
-            || update.cpuset_mems.is_some()
-        {
-            let mut cpu = resources.cpu().clone().unwrap_or_else(|| {
-                LinuxCpuBuilder::default()
-                    .build()
-                    .expect("an empty cpu section")
-            });
-            if let Some(shares) = update.cpu_shares {
-                cpu.set_shares(Some(shares));
-            }
-            if let Some(quota) = update.cpu_quota {
-                cpu.set_quota(Some(quota));
-            }
-            if let Some(period) = update.cpu_period {
-                cpu.set_period(Some(period));
-            }
-            if let Some(cpus) = &update.cpuset_cpus {
-                cpu.set_cpus(Some(cpus.clone()));
-            }
-            if let Some(mems) = &update.cpuset_mems {
-                cpu.set_mems(Some(mems.clone()));
-            }
-            resources.set_cpu(Some(cpu));
-        }
-        if let Some(limit) = update.pids_limit {
-            resources.set_pids(Some(
-                LinuxPidsBuilder::default()
-                    .limit(limit)
-                    .build()
-                    .context("pids limit")?,
-            ));
-        }
-        Ok(resources)
-    }
-}
-
-/// illumos: each container is a zone (aurora-runtime's zone backend). Not yet run on illumos:
-/// this module has only been compiled in thought, its backend is tested on Linux with a fake
-/// zoneadm.
-#[cfg(target_os = "illumos")]
-mod platform {
-    use std::path::{Path, PathBuf};
-
-    use anyhow::{bail, Context, Result};
-    use aurora_runtime::zone::ZoneRuntime;
-    use aurora_zones::SystemRunner;
-
-    use super::{print_json, print_list};
-    use crate::cli::Command;
-
-    /// Zones read the bundle themselves.
-    pub type LoadedBundle = Option<()>;
-
-    pub fn load_bundle(_command: &Command) -> LoadedBundle {
-        None
-    }
-
-    pub fn dispatch(root: &Path, command: &Command, _bundle: LoadedBundle) -> Result<i32> {
-        let podinit = std::env::var_os("RUNZ_PODINIT")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/usr/lib/aurora/podinit"));
-        let zones = ZoneRuntime::new(root, SystemRunner, podinit)?;
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        match command {
-            Command::Create(c) => zones.create(&c.id, &c.flags.bundle, &now).map(|()| 0).map_err(Into::into),
-            Command::Start(c) => zones.start(&c.id).map(|()| 0).map_err(Into::into),
-            Command::State(c) => print_json(&zones.state(&c.id)?).map(|()| 0),
-            Command::Kill(k) => zones.kill(&k.id, &k.signal).map(|()| 0).map_err(Into::into),
-            Command::Delete(d) => zones.delete(&d.id, d.force).map(|()| 0).map_err(Into::into),
-            Command::List(l) => {
-                let mut reports = Vec::new();
-                for entry in std::fs::read_dir(root).context("reading the state directory")?.flatten() {
-                    if let Some(id) = entry.file_name().to_str() {
-                        if let Ok(report) = zones.state(id) {
-                            reports.push(report);
-                        }
-                    }
-                }
-                print_list(&reports, l.format, l.quiet).map(|()| 0)
-            }
-            _ => bail!("this command is not available for zones yet (create, start, state, kill, delete, list are)"),
+        std::thread::sleep(std::time::Duration::from_secs(u64::from(interval.max(1))));
+        let status = runtime.state(id)?.status;
+        if !matches!(status, Status::Created | Status::Running | Status::Paused) {
+            return Ok(());
         }
     }
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "illumos")))]
-mod platform {
-    use std::path::Path;
-
-    use anyhow::{bail, Result};
-
-    use crate::cli::Command;
-
-    pub type LoadedBundle = Option<()>;
-
-    pub fn load_bundle(_command: &Command) -> LoadedBundle {
+fn create_options(flags: &CreateFlags) -> Result<CreateOptions> {
+    let init = if flags.init {
+        Some(podinit_path(flags.init_path.as_deref())?)
+    } else {
         None
-    }
+    };
+    Ok(CreateOptions {
+        console_socket: flags.console_socket.clone(),
+        pid_file: flags.pid_file.clone(),
+        no_pivot: flags.no_pivot,
+        preserve_fds: flags.preserve_fds,
+        init,
+    })
+}
 
-    pub fn dispatch(_root: &Path, _command: &Command, _bundle: LoadedBundle) -> Result<i32> {
-        bail!("runz runs containers on Linux (namespaces) and illumos (zones) only")
+/// `--init-path`, else podinit beside runz's own binary, else on PATH.
+fn podinit_path(given: Option<&Path>) -> Result<PathBuf> {
+    let absolute = |p: &Path| {
+        std::fs::canonicalize(p)
+            .with_context(|| format!("the init binary {} cannot be found", p.display()))
+    };
+    if let Some(path) = given {
+        return absolute(path);
     }
+    // Our own path from argv[0] (the sealed copy's /proc/self/exe is a memfd).
+    let beside = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|me| which(&me))
+        .and_then(|me| me.parent().map(|dir| dir.join("podinit")))
+        .filter(|p| p.is_file());
+    if let Some(path) = beside {
+        return absolute(&path);
+    }
+    which(Path::new("podinit"))
+        .context("--init needs podinit: none beside runz or on PATH (give --init-path)")
+}
+
+fn which(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return std::fs::canonicalize(program).ok();
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+        .and_then(|p| std::fs::canonicalize(p).ok())
+}
+
+fn resources(update: &Update) -> Result<LinuxResources> {
+    use oci_spec::runtime::{LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder};
+    let mut resources: LinuxResources = match &update.resources {
+        Some(path) if path == Path::new("-") => serde_json::from_reader(std::io::stdin().lock())
+            .context("the resources on stdin are not linux.resources JSON")?,
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not linux.resources JSON", path.display()))?
+        }
+        None => LinuxResources::default(),
+    };
+    if update.memory.is_some() || update.memory_swap.is_some() {
+        let mut memory = (*resources.memory()).unwrap_or_else(|| {
+            LinuxMemoryBuilder::default()
+                .build()
+                .expect("an empty memory section")
+        });
+        if let Some(limit) = update.memory {
+            memory.set_limit(Some(limit));
+        }
+        if let Some(swap) = update.memory_swap {
+            memory.set_swap(Some(swap));
+        }
+        resources.set_memory(Some(memory));
+    }
+    if update.cpu_shares.is_some()
+        || update.cpu_quota.is_some()
+        || update.cpu_period.is_some()
+        || update.cpuset_cpus.is_some()
+        || update.cpuset_mems.is_some()
+    {
+        let mut cpu = resources.cpu().clone().unwrap_or_else(|| {
+            LinuxCpuBuilder::default()
+                .build()
+                .expect("an empty cpu section")
+        });
+        if let Some(shares) = update.cpu_shares {
+            cpu.set_shares(Some(shares));
+        }
+        if let Some(quota) = update.cpu_quota {
+            cpu.set_quota(Some(quota));
+        }
+        if let Some(period) = update.cpu_period {
+            cpu.set_period(Some(period));
+        }
+        if let Some(cpus) = &update.cpuset_cpus {
+            cpu.set_cpus(Some(cpus.clone()));
+        }
+        if let Some(mems) = &update.cpuset_mems {
+            cpu.set_mems(Some(mems.clone()));
+        }
+        resources.set_cpu(Some(cpu));
+    }
+    if let Some(limit) = update.pids_limit {
+        resources.set_pids(Some(
+            LinuxPidsBuilder::default()
+                .limit(limit)
+                .build()
+                .context("pids limit")?,
+        ));
+    }
+    Ok(resources)
 }

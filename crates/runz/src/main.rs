@@ -2,6 +2,7 @@
 //! `aurora-runtime`; this binary parses the command line, seals itself, logs, prints, and
 //! turns errors into runc's messages and exit codes.
 
+mod backend;
 mod cli;
 mod commands;
 mod log;
@@ -24,10 +25,15 @@ fn main() -> ExitCode {
     // from the same parsed configuration the create then uses. A bundle that cannot be
     // read creates no container, so it needs no protection; its error is reported below.
     let bundle = commands::load_bundle(&cli.command);
+    // Only the Linux backend sets processes up in the container from runz itself; a zone's
+    // processes are started by the zone's own init and by zlogin.
     #[cfg(target_os = "linux")]
-    if let Err(e) = protect_binary(&cli.command, bundle.as_ref().and_then(|b| b.as_ref().ok())) {
-        eprintln!("runz: {e}");
-        return ExitCode::from(1);
+    if cli.backend == cli::BackendKind::Linux {
+        if let Err(e) = protect_binary(&cli.command, bundle.as_ref().and_then(|b| b.as_ref().ok()))
+        {
+            eprintln!("runz: {e}");
+            return ExitCode::from(1);
+        }
     }
     let log = log::Log::init(cli.log.as_deref(), cli.log_format, cli.debug);
     match commands::dispatch(&cli, bundle) {
@@ -46,7 +52,7 @@ fn main() -> ExitCode {
 #[cfg(target_os = "linux")]
 fn protect_binary(
     command: &Command,
-    bundle: Option<&aurora_runtime::linux::Bundle>,
+    bundle: Option<&aurora_runtime::Bundle>,
 ) -> Result<(), String> {
     use aurora_runtime::linux::sealed;
     let whole_binary = match command {

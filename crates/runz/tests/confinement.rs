@@ -32,7 +32,10 @@ fn disable_oom_killer_reaches_the_v1_memory_cgroup_as_with_runc() {
         return;
     };
     if !has_v1_memory_cgroup() {
-        eprintln!("SKIPPED disable_oom_killer_reaches_the_v1_memory_cgroup: no v1 memory cgroup");
+        aurora_testkit::skip::skip(
+            "disable_oom_killer_reaches_the_v1_memory_cgroup_as_with_runc",
+            "no v1 memory cgroup",
+        );
         return;
     }
     let bundle = BusyboxBundle::new(&["sleep", "100"]);
@@ -125,7 +128,10 @@ fn the_oom_killer_stays_enabled_unless_the_configuration_disables_it() {
         return;
     };
     if !has_v1_memory_cgroup() {
-        eprintln!("SKIPPED the_oom_killer_stays_enabled: no v1 memory cgroup");
+        aurora_testkit::skip::skip(
+            "the_oom_killer_stays_enabled_unless_the_configuration_disables_it",
+            "no v1 memory cgroup",
+        );
         return;
     }
     let bundle = BusyboxBundle::new(&["sleep", "100"]);

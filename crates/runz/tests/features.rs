@@ -148,10 +148,13 @@ fn init_runs_podinit_as_pid_1_which_reaps_orphans_and_passes_signals_on() {
         return;
     };
     let podinit = static_podinit();
-    // An orphan that exits must be reaped by PID 1 (podinit), and the command is PID 2.
+    // An orphan that exits must be reaped by PID 1 (podinit), and the command is PID 2. The
+    // script waits for the reaping itself: a zombie keeps its /proc entry, a reaped process
+    // does not (runz's 60 s timeout is the hang guard).
     let bundle = BusyboxBundle::shell(
         "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo pid=$$; \
-         (sleep 0.2 &) ; sleep 0.5; \
+         orphan=$( (true >/dev/null 2>&1 & echo $!) ); \
+         while [ -e /proc/$orphan ]; do usleep 10000; done; \
          grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l",
     );
     let id = unique_id();

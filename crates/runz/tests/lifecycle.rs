@@ -727,7 +727,11 @@ fn run_in_a_terminal_relays_the_container_s_own_terminal() {
     };
     // `runc spec` bundles ask for a terminal; in the foreground runz relays one, as runc does.
     // script(1) gives runz a terminal of its own here.
-    let bundle = BusyboxBundle::new(&["sh", "-c", "tty; read line; echo got:$line; exit 5"]);
+    let bundle = BusyboxBundle::new(&[
+        "sh",
+        "-c",
+        "tty; echo reading; read line; echo got:$line; exit 5",
+    ]);
     bundle.edit(|c| c["process"]["terminal"] = json!(true));
     let log = tempfile::NamedTempFile::new().unwrap();
     let command = format!(
@@ -740,8 +744,13 @@ fn run_in_a_terminal_relays_the_container_s_own_terminal() {
     let status = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "(sleep 1; printf 'typed\\r'; sleep 1) | timeout 60 script -qec '{command}' {}",
-            log.path().display()
+            // Type once the container says it reads (script's header names no such word), and
+            // keep the input open until it has answered; each wait is bounded (60 s) only
+            // against a hang.
+            "(wait_for() {{ i=0; until grep -q \"$1\" {log}; do i=$((i+1)); [ $i -gt 3000 ] && return 1; sleep 0.02; done; }}; \
+              wait_for reading && printf 'typed\\r'; wait_for got:) \
+             | timeout 60 script -fqec '{command}' {log}",
+            log = log.path().display()
         ))
         .stdout(Stdio::null())
         .status()

@@ -22,100 +22,14 @@
 //! caller's.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use aurora_command::CommandFailure;
 
 use crate::name::ZoneName;
 use crate::plan::ZonePlan;
+use crate::runner::Runner;
 use crate::state::{self, InitExit, OciStatus, StatusError, ZoneEntry, ZoneState};
-
-/// Runs one external command and returns its standard output.
-pub trait Runner {
-    fn run(&self, program: &str, args: &[String]) -> Result<String, CommandFailure>;
-}
-
-/// The real thing: [`aurora_command::run`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemRunner;
-
-impl Runner for SystemRunner {
-    fn run(&self, program: &str, args: &[String]) -> Result<String, CommandFailure> {
-        aurora_command::run(program, args)
-    }
-}
-
-/// A runner that records every argv and answers from canned replies, for tests here and in
-/// the crates above (a fake, not a mock: it checks nothing by itself, the test reads
-/// [`FakeRunner::calls`]).
-#[derive(Debug, Default)]
-pub struct FakeRunner {
-    calls: Mutex<Vec<String>>,
-    replies: Mutex<Vec<(String, Vec<Reply>)>>,
-}
-
-type Reply = Result<String, CommandFailure>;
-
-impl FakeRunner {
-    pub fn new() -> Self {
-        FakeRunner::default()
-    }
-
-    fn push(&self, command: &str, reply: Reply) {
-        let mut replies = self.replies.lock().unwrap_or_else(|e| e.into_inner());
-        match replies.iter_mut().find(|(c, _)| c == command) {
-            Some((_, queue)) => queue.push(reply),
-            None => replies.push((command.to_string(), vec![reply])),
-        }
-    }
-
-    /// `command` (argv joined by single spaces) prints `stdout`. Several replies for one
-    /// command are given in turn; the last one then repeats. Commands without a reply print
-    /// nothing and succeed.
-    pub fn reply(&self, command: &str, stdout: &str) -> &Self {
-        self.push(command, Ok(stdout.to_string()));
-        self
-    }
-
-    /// `command` fails with `status` and `stderr`.
-    pub fn fail(&self, command: &str, status: i32, stderr: &str) -> &Self {
-        let argv = command.split(' ').map(str::to_string).collect();
-        self.push(
-            command,
-            Err(CommandFailure {
-                argv,
-                status: Some(status),
-                stdout: String::new(),
-                stderr: stderr.to_string(),
-            }),
-        );
-        self
-    }
-
-    /// Every command run so far, argv joined by single spaces.
-    pub fn calls(&self) -> Vec<String> {
-        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-impl Runner for FakeRunner {
-    fn run(&self, program: &str, args: &[String]) -> Result<String, CommandFailure> {
-        let command = std::iter::once(program)
-            .chain(args.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(" ");
-        self.calls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(command.clone());
-        let mut replies = self.replies.lock().unwrap_or_else(|e| e.into_inner());
-        match replies.iter_mut().find(|(c, _)| *c == command) {
-            Some((_, queue)) if queue.len() > 1 => queue.remove(0),
-            Some((_, queue)) => queue[0].clone(),
-            None => Ok(String::new()),
-        }
-    }
-}
+use crate::zlogin;
 
 /// A signal for `kill`: a name (`TERM`, `SIGTERM`) or a number (`15`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +63,7 @@ pub enum Op {
     Kill,
     Delete,
     State,
+    Exec,
 }
 
 impl std::fmt::Display for Op {
@@ -159,6 +74,7 @@ impl std::fmt::Display for Op {
             Op::Kill => "kill",
             Op::Delete => "delete",
             Op::State => "state",
+            Op::Exec => "exec",
         })
     }
 }
@@ -203,6 +119,12 @@ pub enum ZoneError {
     },
     #[error("invalid signal {0:?}")]
     BadSignal(String),
+    #[error("exec in zone {zone}: {source}")]
+    Zlogin {
+        zone: ZoneName,
+        #[source]
+        source: crate::zlogin::ZloginError,
+    },
 }
 
 /// A container's state as the zone shows it.
@@ -374,20 +296,31 @@ impl<R: Runner> Zones<R> {
         Ok(())
     }
 
-    /// Sends `signal` to the zone's init, the oldest process in the zone named like `init`
-    /// (podinit's path). Unverified on illumos: pkill's `-z` and `-o` are documented in
-    /// pkill(1); that the oldest match is the init holds because podinit is started first.
-    pub fn kill(&self, zone: &ZoneName, init: &Path, signal: &Signal) -> Result<(), ZoneError> {
-        let op = Op::Kill;
+    /// The zone's entry, unless it is not running (then `needed` says why it must be).
+    fn running(
+        &self,
+        op: Op,
+        zone: &ZoneName,
+        needed: &'static str,
+    ) -> Result<ZoneEntry, ZoneError> {
         let e = self.entry(op, zone)?;
         if e.state != ZoneState::Running {
             return Err(ZoneError::WrongState {
                 op,
                 zone: zone.clone(),
                 state: e.state,
-                needed: "only a running zone has an init to signal",
+                needed,
             });
         }
+        Ok(e)
+    }
+
+    /// Sends `signal` to the zone's init, the oldest process in the zone named like `init`
+    /// (podinit's path). Unverified on illumos: pkill's `-z` and `-o` are documented in
+    /// pkill(1); that the oldest match is the init holds because podinit is started first.
+    pub fn kill(&self, zone: &ZoneName, init: &Path, signal: &Signal) -> Result<(), ZoneError> {
+        let op = Op::Kill;
+        self.running(op, zone, "only a running zone has an init to signal")?;
         let name = init
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -409,6 +342,44 @@ impl<R: Runner> Zones<R> {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Sends `signal` to every process in the zone (runc's `kill --all`).
+    pub fn kill_all(&self, zone: &ZoneName, signal: &Signal) -> Result<(), ZoneError> {
+        let op = Op::Kill;
+        self.running(op, zone, "only a running zone has processes to signal")?;
+        let sig = format!("-{}", signal.as_str());
+        match self.run(op, zone, "pkill", &[&sig, "-z", zone.as_str()]) {
+            // pkill: 1 means nothing matched: nothing was left to signal.
+            Err(ZoneError::Command { source, .. }) if source.status == Some(1) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Runs `args` in the running zone through zlogin (the environment and working
+    /// directory said in the one shell string zlogin runs), with runz's standard streams, and
+    /// returns its exit status.
+    pub fn exec(
+        &self,
+        zone: &ZoneName,
+        args: &[String],
+        env: &[String],
+        cwd: Option<&Path>,
+    ) -> Result<i32, ZoneError> {
+        let op = Op::Exec;
+        let script = zlogin::script(args, env, cwd).map_err(|source| ZoneError::Zlogin {
+            zone: zone.clone(),
+            source,
+        })?;
+        self.running(op, zone, "zlogin needs a running zone")?;
+        let argv = zlogin::argv(zone, &script);
+        self.runner
+            .run_attached(&argv[0], &argv[1..])
+            .map_err(|source| ZoneError::Command {
+                op,
+                zone: zone.clone(),
+                source,
+            })
     }
 
     /// Removes the zone: halt, detach, delete the configuration, as far as its state needs.

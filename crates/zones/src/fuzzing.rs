@@ -6,26 +6,30 @@
 
 use oci_spec::runtime::Spec;
 
-use crate::{plan, zlogin, PlanOptions, Platform, ZoneName};
+use crate::{plan, zlogin, Distribution, PlanOptions, ZoneName};
 
-/// config.json → plan → zonecfg file, for each platform and with the brand guessed, `lx`
+/// config.json → plan → zonecfg file, for each distribution and with the brand guessed, `lx`
 /// and a native brand; the process → the zlogin script.
 pub fn check_config(data: &[u8]) {
     let Ok(spec) = serde_json::from_slice::<Spec>(data) else {
         return;
     };
     let name = ZoneName::new("fuzz1").expect("a valid zone name");
-    for platform in [Platform::OmniOs, Platform::Illumos, Platform::SmartOs] {
+    for distribution in [
+        Distribution::OmniOs,
+        Distribution::Illumos,
+        Distribution::SmartOs,
+    ] {
         for brand in [None, Some("lx"), Some("sparse")] {
             let mut options = PlanOptions::new(name.clone(), "/zones/fuzz1", "/zones/fuzz1");
-            options.platform = platform;
+            options.distribution = distribution;
             options.brand = brand.map(str::to_string);
             let Ok(plan) = plan(&spec, &options) else {
                 continue;
             };
             let text = plan.zonecfg();
             if let Err(why) = check_zonecfg(&text) {
-                panic!("{platform:?}/{brand:?}: the command file does not lex: {why}\n{text}");
+                panic!("{distribution:?}/{brand:?}: the command file does not lex: {why}\n{text}");
             }
             for warning in &plan.warnings {
                 assert!(!warning.to_string().is_empty());

@@ -2,7 +2,8 @@
 //!
 //! **None of this has run on illumos yet.** It is compiled and tested on Linux only: the
 //! translation against golden files, the executor against a fake runner that records the
-//! commands it would run. Facts marked "unverified" in the docs are guesses from man pages and
+//! commands it would run, and runz's zone backend end to end against stateful fakes of
+//! zonecfg, zoneadm, zlogin and pkill (crates/zones-fake). Facts marked "unverified" in the docs are guesses from man pages and
 //! sources, to be checked on a real OmniOS/SmartOS host.
 //!
 //! `runz` on illumos turns a runtime-spec bundle into a zone whose init is `podinit`. This
@@ -14,8 +15,11 @@
 //!   must be honoured and cannot be.
 //! - [`zonecfg`] — the only place that knows zonecfg's resource and property names and its
 //!   quoting; [`ZonePlan::zonecfg`] renders the command file.
-//! - [`exec`] — create/start/kill/delete/state as zonecfg/zoneadm/pkill commands through a
-//!   narrow [`Runner`] trait ([`SystemRunner`] for real, [`FakeRunner`] for tests).
+//! - [`exec`] — create/start/kill/delete/state/exec as zonecfg/zoneadm/pkill/zlogin commands
+//!   through a narrow [`Runner`] trait.
+//! - [`runner`] — the only platform-specific part: [`SystemRunner`] runs the [`Programs`]
+//!   configured (the system's on illumos; stateful fakes in runz's tests on Linux),
+//!   [`FakeRunner`] answers from canned replies in unit tests.
 //! - [`state`] — `zoneadm list -cp` parsing and zone state → OCI status.
 //! - [`zlogin`] — quoting a process into the single shell string zlogin runs.
 //!
@@ -27,11 +31,13 @@ pub mod exec;
 pub mod fuzzing;
 pub mod name;
 pub mod plan;
+pub mod runner;
 pub mod state;
 pub mod zlogin;
 pub mod zonecfg;
 
-pub use exec::{ContainerState, FakeRunner, Runner, Signal, SystemRunner, ZoneError, Zones};
+pub use exec::{ContainerState, Signal, ZoneError, Zones};
 pub use name::{ZoneName, ZoneNameError};
-pub use plan::{plan, BrandKind, PlanError, PlanOptions, Platform, Warning, ZonePlan};
+pub use plan::{plan, BrandKind, Distribution, PlanError, PlanOptions, Warning, ZonePlan};
+pub use runner::{FakeRunner, Programs, Runner, SystemRunner};
 pub use state::{parse_list, InitExit, OciStatus, ZoneEntry, ZoneState};

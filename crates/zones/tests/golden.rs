@@ -1,19 +1,19 @@
 //! Golden-file tests of config.json → zonecfg. Each `golden/NAME.json` is a config.json; its
 //! plan must render to `golden/NAME.zonecfg` and warn exactly `golden/NAME.warnings` (one per
-//! line). `golden/NAME.options.json` may change the options (`platform`, `brand`,
+//! line). `golden/NAME.options.json` may change the options (`distribution`, `brand`,
 //! `native_brand`). `AURORA_UPDATE_GOLDEN=1` rewrites the expected files.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use aurora_zones::{plan, PlanOptions, Platform, ZoneName};
+use aurora_zones::{plan, Distribution, PlanOptions, ZoneName};
 use oci_spec::runtime::Spec;
 use serde::Deserialize;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Overrides {
-    platform: Option<String>,
+    distribution: Option<String>,
     brand: Option<String>,
     native_brand: Option<String>,
 }
@@ -27,12 +27,12 @@ fn options(case: &Path) -> PlanOptions {
     let path = case.with_extension("options.json");
     if let Ok(text) = fs::read_to_string(&path) {
         let over: Overrides = serde_json::from_str(&text).expect("options.json");
-        if let Some(p) = over.platform {
-            o.platform = match p.as_str() {
-                "Illumos" => Platform::Illumos,
-                "OmniOs" => Platform::OmniOs,
-                "SmartOs" => Platform::SmartOs,
-                other => panic!("{}: unknown platform {other}", path.display()),
+        if let Some(p) = over.distribution {
+            o.distribution = match p.as_str() {
+                "Illumos" => Distribution::Illumos,
+                "OmniOs" => Distribution::OmniOs,
+                "SmartOs" => Distribution::SmartOs,
+                other => panic!("{}: unknown distribution {other}", path.display()),
             };
         }
         o.brand = over.brand;

@@ -10,14 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[allow(unused_imports)] // each test file uses a different part
 pub use aurora_testkit::{BusyboxBundle, ConsoleSocket};
 
-/// None (after printing why) unless the test can run: as root, with cgroups.
+/// None (the test skipped through aurora_testkit::skip, which fails it when every test must
+/// run) unless the test can run: as root.
 pub fn runz_or_skip(test: &str) -> Option<Runz> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED {test}: needs root");
-        return None;
-    }
-    Some(Runz::new())
+    aurora_testkit::skip::root_or_skip(test).then(Runz::new)
 }
 
 pub struct Runz {
@@ -43,14 +39,7 @@ impl Runz {
 
     /// `runz --root ROOT ARGS…` under a 60 s timeout, stdin closed.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("timeout");
-        cmd.arg("60")
-            .arg(Self::binary())
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .stdin(Stdio::null());
-        cmd
+        runz_command(self.root(), args)
     }
 
     /// Runs to completion, capturing stdout and stderr through files: a container's process
@@ -73,28 +62,12 @@ impl Runz {
 
     /// Runs and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.output(args);
-        assert!(
-            out.status.success(),
-            "runz {args:?} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        expect_success(args, &self.output(args))
     }
 
     /// Runs and asserts failure with exit status `code`; returns stderr.
     pub fn fails(&self, args: &[&str], code: i32) -> String {
-        let out = self.output(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "runz {args:?}: expected exit {code}; stdout {} stderr {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        expect_exit(args, &self.output(args), code)
     }
 
     /// `runz run` of the bundle: (exit code, stdout, stderr).
@@ -148,6 +121,42 @@ impl Drop for Runz {
     }
 }
 
+/// `runz --root ROOT ARGS…` under a 60 s timeout (a hang guard), stdin closed.
+pub fn runz_command(root: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("timeout");
+    cmd.arg("60")
+        .arg(Runz::binary())
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Asserts that `runz ARGS…` succeeded; returns its stdout.
+pub fn expect_success(args: &[&str], out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "runz {args:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts that `runz ARGS…` exited with `code`; returns its stderr.
+pub fn expect_exit(args: &[&str], out: &Output, code: i32) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "runz {args:?}: expected exit {code}; stdout {} stderr {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn read_all(mut file: std::fs::File) -> Vec<u8> {
     use std::io::{Read, Seek};
     let mut bytes = Vec::new();
@@ -191,15 +200,19 @@ pub fn mounts_containing(needle: &str) -> Vec<String> {
         .collect()
 }
 
-/// Waits up to 5 s for `check`.
+/// Waits for `check` to hold. The 60 s deadline only guards against a hang: on a loaded
+/// machine an event may take long, and a test must not fail for that.
 pub fn eventually(mut check: impl FnMut() -> bool) -> bool {
-    for _ in 0..100 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
         if check() {
             return true;
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    false
 }
 
 /// The static podinit for `--init` (the container's root has no libc for a dynamic one):
