@@ -18,7 +18,7 @@
 #   checked: imageadm's new layer holds the 900 files and 100 whiteouts.
 # - Prints medians, peak RSS and the ratio, then one JSON line as the last line of stdout.
 #
-# Env: IMAGEADM   imageadm binary (default target/release/imageadm, built if missing)
+# Env: IMAGEADM   imageadm binary (default: cargo build --release -p imageadm, run first)
 #      RUNS       rounds (default 5)
 #      DRIVER     imageadm's storage driver (default overlay; dir compares whole trees)
 #      BENCH_DIR  work dir (default /var/tmp/aurora-bench)
@@ -39,7 +39,7 @@ need_cmds umoci jq python3
 [[ -x /bin/busybox ]] || die "/bin/busybox missing (apt-get install -y busybox-static)"
 ((EUID == 0)) || die "run as root (overlay mounts, owners)"
 
-IMAGEADM_BIN=$(imageadm_bin)
+IMAGEADM_BIN=$(aurora_bin imageadm --build) # what the source says now, never a stale binary
 mkdir -p "$BENCH_DIR"
 BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
 BASE=$BENCH_DIR/commit-base

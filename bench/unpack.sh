@@ -15,10 +15,12 @@
 # - Storage, per driver (all on sparse files or directories under $BENCH_DIR/unpack,
 #   all removed at exit):
 #     overlay, dir  a directory on $BENCH_DIR's filesystem (ext4 on the root fs here)
-#     btrfs         a new btrfs on a sparse file, loop-mounted; the store is pulled onto
-#                   it too (imageadm keeps btrfs storage under ROOT/storage)
-#     zfs           a pool on a sparse file (zfs-fuse: started if not running, and then
-#                   stopped again at exit); imageadm's storage in dataset $ZPOOL/aurora
+#     btrfs         a new btrfs on a sparse file, loop-mounted (aurora-testenv btrfs, the
+#                   tests' BtrfsVolume); the store is pulled onto it too (imageadm keeps
+#                   btrfs storage under ROOT/storage)
+#     zfs           a pool on a sparse file (aurora-testenv zfs-pool, the tests' ZfsPool:
+#                   zfs-fuse started if none answers, and the tests' machine-wide turn held
+#                   while the pool lives); imageadm's storage in dataset POOL/aurora
 # - First unpack, cold storage: RUNS rounds, alternating which tool goes first, of
 #     imageadm --root ROOT --storage D [--zfs-dataset POOL/aurora] unpack REF BUNDLE
 #     umoci unpack --image STORE:REF DIR/bundle        (DIR on the driver's filesystem)
@@ -38,7 +40,7 @@
 # Until imageadm has `unpack` (checked with `imageadm unpack --help`) this fails at the
 # start; BASELINE_ONLY=1 then measures the rest (umoci; cp -a of a umoci-made rootfs).
 #
-# Env: IMAGEADM       imageadm binary (default target/release/imageadm, built if missing)
+# Env: IMAGEADM       imageadm binary (default: cargo build --release -p imageadm, run first)
 #      RUNS           first-unpack rounds per driver (default 5)
 #      CLONE_RUNS     second containers per image and driver (default 20)
 #      COPY_RUNS      copies of the big rootfs per driver (default $RUNS)
@@ -46,8 +48,6 @@
 #      PORT           registry port on 127.0.0.1 (default 5055)
 #      BENCH_DIR      work dir (default /var/tmp/aurora-bench, shared with bench/pull.sh)
 #      FS_SIZE        size of the sparse btrfs and zfs pool files (default 16G)
-#      ZPOOL          zfs pool name (default aurorabench; a leftover pool of that name,
-#                     from a killed run, is destroyed at start)
 #      BASELINE_ONLY  1: do not run imageadm unpack, measure umoci and cp only
 # Requires: root; skopeo umoci docker-registry curl jq time, btrfs-progs, zfs-fuse
 # (see AURORA_APT_PACKAGES in scripts/lib.sh).
@@ -63,7 +63,7 @@ DRIVERS=${DRIVERS:-overlay zfs btrfs dir}
 PORT=${PORT:-5055}
 BENCH_DIR=${BENCH_DIR:-/var/tmp/aurora-bench}
 FS_SIZE=${FS_SIZE:-16G}
-ZPOOL=${ZPOOL:-aurorabench}
+ZPOOL= # the zfs pool aurora-testenv made (setup_driver zfs)
 BASELINE_ONLY=${BASELINE_ONLY:-0}
 declare -A IMG_REF=([big]=127.0.0.1:$PORT/bench/big:latest [small]=127.0.0.1:$PORT/bench/busybox:latest)
 REF=${IMG_REF[big]}
@@ -74,7 +74,6 @@ check_positive_int CLONE_RUNS "$CLONE_RUNS"
 check_positive_int COPY_RUNS "$COPY_RUNS"
 [[ $BASELINE_ONLY == [01] ]] || die "BASELINE_ONLY must be 0 or 1, got '$BASELINE_ONLY'"
 [[ $FS_SIZE =~ ^[0-9]+[KMGT]?$ ]] || die "FS_SIZE must be a size like 16G, got '$FS_SIZE'"
-[[ $ZPOOL =~ ^[A-Za-z][A-Za-z0-9_.-]*$ ]] || die "invalid ZPOOL name '$ZPOOL'"
 read -ra DRIVER_LIST <<<"$DRIVERS"
 ((${#DRIVER_LIST[@]} > 0)) || die "DRIVERS is empty"
 declare -A seen=()
@@ -93,8 +92,7 @@ unset seen
 need_cmds skopeo umoci docker-registry curl jq findmnt tar
 [[ -x /usr/bin/time ]] || die "GNU time missing (apt-get install -y time)"
 
-# shellcheck disable=SC2119 # no --build: only build when the binary is missing
-IMAGEADM_BIN=$(imageadm_bin)
+IMAGEADM_BIN=$(aurora_bin imageadm --build) # what the source says now, never a stale binary
 
 # ia_cmd DRIVER ROOT: set IA to the imageadm command line (global options) for DRIVER.
 ia_cmd() {
@@ -218,30 +216,27 @@ setup_driver() {
 		FS_DESC[$d]="$(fs_type "${FS_DIR[$d]}") directory ${FS_DIR[$d]}"
 		;;
 	btrfs)
-		btrfs_loop_mount "$WORK/btrfs.img" "$FS_SIZE" "$WORK/btrfs"
+		local -A volume=()
+		testenv_up volume btrfs "$WORK/btrfs-env" --size "$FS_SIZE"
 		BTRFS_UP=1
-		FS_DIR[$d]=$WORK/btrfs/bench
+		FS_DIR[$d]=${volume[MOUNTPOINT]}/bench
 		mkdir -p "${FS_DIR[$d]}"
-		MASTER[$d]=$WORK/btrfs/store
+		MASTER[$d]=${volume[MOUNTPOINT]}/store
 		pull_store "${MASTER[$d]}"
 		warm_store "${MASTER[$d]}"
-		FS_DESC[$d]="btrfs on a loop-mounted $FS_SIZE sparse file at $WORK/btrfs"
+		FS_DESC[$d]="btrfs on a loop-mounted $FS_SIZE sparse file at ${volume[MOUNTPOINT]}"
 		;;
 	zfs)
-		# The tests' lock: one zfs-fuse pool user at a time (see scripts/lib.sh).
-		zfs_take_turn
-		zfs_fuse_start
-		if zpool list -H -o name "$ZPOOL" >/dev/null 2>&1; then
-			warn "zfs pool $ZPOOL exists (left by a killed run?); destroying it"
-			zfs_pool_destroy "$ZPOOL"
-		fi
-		zfs_pool_create "$ZPOOL" "$WORK/zfs.img" "$FS_SIZE" "$WORK/zfs"
+		# Waits for the tests' turn: one zfs-fuse pool user at a time on the machine.
+		local -A pool=()
+		testenv_up pool zfs-pool "$WORK/zfs-env" --size "$FS_SIZE"
 		ZFS_UP=1
+		ZPOOL=${pool[POOL]}
 		# The store (compressed blobs, read by both tools) stays on the root filesystem.
 		FS_DIR[$d]=$WORK/zfs-roots
 		mkdir -p "${FS_DIR[$d]}"
 		MASTER[$d]=$STORE
-		FS_DESC[$d]="zfs-fuse pool $ZPOOL on a $FS_SIZE sparse file, mounted at $WORK/zfs"
+		FS_DESC[$d]="zfs-fuse pool $ZPOOL on a $FS_SIZE sparse file, mounted at ${pool[MOUNTPOINT]}"
 		;;
 	esac
 }
@@ -250,17 +245,15 @@ teardown_driver() {
 	case $1 in
 	btrfs)
 		if ((BTRFS_UP)); then
-			loop_umount "$WORK/btrfs" "$WORK/btrfs.img"
+			testenv btrfs down --dir "$WORK/btrfs-env" || warn "could not take the btrfs volume down"
 			BTRFS_UP=0
 		fi
 		;;
 	zfs)
 		if ((ZFS_UP)); then
-			zfs_pool_destroy "$ZPOOL" "$WORK/zfs.img" || true
+			testenv zfs-pool down --dir "$WORK/zfs-env" || warn "could not take pool $ZPOOL down"
 			ZFS_UP=0
 		fi
-		zfs_fuse_stop
-		zfs_release_turn
 		purge_tree "$WORK/zfs-roots"
 		;;
 	*) purge_tree "$WORK/$1" ;;
@@ -271,6 +264,23 @@ cleanup_all() {
 	teardown_driver zfs
 	teardown_driver btrfs
 	purge_tree "$WORK"
+}
+
+# zfs_dataset_destroy DATASET: destroy DATASET with its children and clones, if it exists
+# (unmounting them first, innermost first). Mounted filesystems, and for a moment ones just
+# unmounted, are "busy" to zfs-fuse: retried for up to 15 s, each try given up after a
+# minute (a frozen daemon).
+zfs_dataset_destroy() {
+	local ds i
+	zfs list -H -o name "$1" >/dev/null 2>&1 || return 0
+	zfs list -H -o name -t filesystem -r "$1" | sort -r | while IFS= read -r ds; do
+		zfs unmount "$ds" >/dev/null 2>&1 || true
+	done
+	for ((i = 1; i < 150; i++)); do
+		timeout 60 zfs destroy -R "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	timeout 60 zfs destroy -R "$1"
 }
 
 # fresh_root D: a new imageadm store root for driver D with nothing unpacked yet: the
@@ -488,18 +498,17 @@ LOGS=$WORK/logs
 STORE=$WORK/store
 RESULTS=$WORK/results.tsv
 
-# Leftovers of a run killed before its cleanup (a leftover pool: see setup_driver zfs).
+# Leftovers of a run killed before its cleanup.
 if [[ -e $WORK ]]; then
-	loop_umount "$WORK/btrfs" "$WORK/btrfs.img"
+	testenv btrfs down --dir "$WORK/btrfs-env"
+	testenv zfs-pool down --dir "$WORK/zfs-env"
 	purge_tree "$WORK"
 fi
 on_exit cleanup_all
 mkdir -p "$LOGS" "$STORE"
 
-registry_start "$BENCH_DIR/registry" "$PORT"
-if ((REGISTRY_STARTED)); then
-	on_exit registry_stop "$BENCH_DIR/registry"
-fi
+declare -A SOURCE_REGISTRY=() # the tests' registry (aurora-testenv); stopped at exit if started here
+testenv_up SOURCE_REGISTRY registry "$BENCH_DIR/registry" --port "$PORT"
 bench_image_ensure "$BENCH_DIR" "$REF"
 if remote_manifest "${IMG_REF[small]}" >/dev/null 2>&1; then
 	log "${IMG_REF[small]} already in the registry"
