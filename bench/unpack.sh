@@ -27,13 +27,20 @@
 #   Both start from nothing every run: imageadm gets a new store root (blobs hard-linked
 #   from the pulled store, ROOT/storage absent) and, for zfs, a new $ZPOOL/aurora
 #   dataset; umoci a new empty directory (zfs: a new dataset). `sync` before each run.
-#   Every run is checked (the bundle's rootfs must hold a file of the image's top layer;
-#   the first run of each tool also counts the entries of its rootfs).
+#   Every run is checked (the bundle's rootfs must hold a file of the image's top layer).
+#   The first run of each tool lists its rootfs (path, type, mode, owner, file size, link
+#   target): imageadm's and umoci's must be the same, or the script fails naming the paths.
+#   umoci's unpack also hashes every file it writes (the mtree manifest its repack needs),
+#   which the output says: the umoci/imageadm ratio is not unpack speed alone.
 # - Second container: with the layers laid down and a first container made,
 #   CLONE_RUNS x `imageadm unpack` of the same image to another bundle (a clone only),
 #   vs. `cp -a --reflink=auto` of the first container's rootfs to a new directory on the
 #   same filesystem (COPY_RUNS x for the big image, CLONE_RUNS x for the small one), for
 #   the big image and the small one: the clone costs the same whatever the image size.
+#   On overlay, also the peer a user would pick: podman (overlay driver, its store on the
+#   same filesystem, both images pulled into it untimed), CLONE_RUNS x `podman create` of an
+#   image already in its store plus `podman mount` of the container's root, per image; the
+#   first root of each image must list the same as imageadm's container, or the script fails.
 # - Prints a table per driver (medians and ratios), then one JSON line as the last line
 #   of stdout. Progress on stderr. Warns when the load average is high.
 #
@@ -49,7 +56,7 @@
 #      BENCH_DIR      work dir (default /var/tmp/aurora-bench, shared with bench/pull.sh)
 #      FS_SIZE        size of the sparse btrfs and zfs pool files (default 16G)
 #      BASELINE_ONLY  1: do not run imageadm unpack, measure umoci and cp only
-# Requires: root; skopeo umoci docker-registry curl jq time, btrfs-progs, zfs-fuse
+# Requires: root; skopeo umoci docker-registry curl jq time podman, btrfs-progs, zfs-fuse
 # (see AURORA_APT_PACKAGES in scripts/lib.sh).
 
 set -euo pipefail
@@ -90,6 +97,7 @@ done
 unset seen
 ((EUID == 0)) || die "run as root (mounts, loop devices, zfs pools)"
 need_cmds skopeo umoci docker-registry curl jq findmnt tar
+[[ " ${DRIVER_LIST[*]} " != *" overlay "* ]] || need_cmds podman
 [[ -x /usr/bin/time ]] || die "GNU time missing (apt-get install -y time)"
 
 IMAGEADM_BIN=$(aurora_bin imageadm --build) # what the source says now, never a stale binary
@@ -127,6 +135,7 @@ declare -A FS_DIR=()   # driver -> directory for store roots and bundles, on its
 declare -A MASTER=()   # driver -> the pulled store its runs read
 declare -A FS_DESC=()  # driver -> what filesystem it was measured on
 declare -A SENTINEL=() # image -> a path from its top layer that every rootfs must have
+PODMAN=()              # podman with the benchmark's store (podman_setup)
 BTRFS_UP=0 ZFS_UP=0
 
 # add_sample KEY VALUE / set_tree KEY VALUE: record a measurement, in memory and in
@@ -203,6 +212,25 @@ bundle_rootfs() {
 # tree_stats DIR: "ENTRIES FILE_BYTES" of the tree at DIR (counting DIR itself).
 tree_stats() {
 	find "$1" -printf '%y %s\n' | awk '{ n++ } $1 == "f" { b += $2 } END { printf "%d %d\n", n, b }'
+}
+
+# listing DIR: one line per entry of the tree at DIR, sorted: path, type, mode, owner, and
+# the size of a file or the target of a link (not a directory's size, which is the
+# filesystem's business). Two rootfs of one image must list the same.
+listing() {
+	find "$1" -mindepth 1 -printf '%P\t%y\t%m\t%U:%G\t%s\t%l\n' |
+		awk -F'\t' 'BEGIN { OFS = "\t" } $2 == "d" { $5 = "-" } { print }' | sort
+}
+
+# same_rootfs WHAT MINE THEIRS: die, naming the paths that differ, unless the listings
+# (files from `listing`) MINE and THEIRS are the same. A rootfs that differs from the
+# peers' is not a result, however fast it was made.
+same_rootfs() {
+	local differ
+	differ=$(diff "$2" "$3" | grep '^[<>]' || true)
+	[[ -z $differ ]] && return 0
+	printf '%s\n' "$differ" | head -n 40 >&2
+	die "$1: the rootfs differ in $(printf '%s\n' "$differ" | cut -f1 | cut -c3- | sort -u | wc -l) paths (< imageadm, > the peer; first 40 lines above; listings $2 $3)"
 }
 
 # setup_driver D: make D's filesystem; set FS_DIR, MASTER and FS_DESC for it.
@@ -367,7 +395,10 @@ first_imageadm() {
 	add_sample "$d first imageadm" "$TIMED_US"
 	add_sample "$d first imageadm rss" "$TIMED_RSS_KIB"
 	log "  imageadm unpack: $(fmt_s "$TIMED_US") s, peak RSS $(kib_mib "$TIMED_RSS_KIB") MiB"
-	[[ -n ${TREE[$d imageadm]:-} ]] || set_tree "$d imageadm" "$(tree_stats "$rootfs")"
+	if [[ -z ${TREE[$d imageadm]:-} ]]; then
+		set_tree "$d imageadm" "$(tree_stats "$rootfs")"
+		listing "$rootfs" >"$LOGS/$d-imageadm-big.listing"
+	fi
 	rm_bundle "$d" "$root" "$bundle"
 	drop_root "$d" "$root"
 	sync
@@ -384,7 +415,10 @@ first_umoci() {
 	add_sample "$d first umoci" "$TIMED_US"
 	add_sample "$d first umoci rss" "$TIMED_RSS_KIB"
 	log "  umoci unpack:    $(fmt_s "$TIMED_US") s, peak RSS $(kib_mib "$TIMED_RSS_KIB") MiB"
-	[[ -n ${TREE[$d umoci]:-} ]] || set_tree "$d umoci" "$(tree_stats "$dir/bundle/rootfs")"
+	if [[ -z ${TREE[$d umoci]:-} ]]; then
+		set_tree "$d umoci" "$(tree_stats "$dir/bundle/rootfs")"
+		listing "$dir/bundle/rootfs" >"$LOGS/$d-umoci-big.listing"
+	fi
 	drop_scratch "$d" "$dir"
 	sync
 }
@@ -400,6 +434,62 @@ time_copy() {
 	add_sample "$d second $img copy" "$TIMED_US"
 	drop_scratch "$d" "$dir"
 	sync
+}
+
+# podman_setup D: podman with its store on D's filesystem (overlay driver, under $WORK, so
+# that the purge at exit removes it), both images pulled into it (untimed), and
+# $WORK/podman-root: `podman create` of an image plus `podman mount` of the new container's
+# root - a podman user's second container, as one command to time.
+podman_setup() {
+	local d=$1 img
+	PODMAN=(podman --root "${FS_DIR[$d]}/podman" --runroot "$WORK/podman-run"
+		--storage-driver overlay --cgroup-manager cgroupfs --events-backend file)
+	for img in big small; do
+		"${PODMAN[@]}" pull -q --tls-verify=false "${IMG_REF[$img]}" >"$LOGS/podman-pull-$img.log" 2>&1 ||
+			die "podman pull ${IMG_REF[$img]} failed: $(last_line "$LOGS/podman-pull-$img.log")"
+	done
+	cat >"$WORK/podman-root" <<-'EOF'
+		#!/bin/sh
+		# podman-root NAME IMAGE PODMAN...: a container of IMAGE, and its root mounted (printed).
+		name=$1 image=$2
+		shift 2
+		"$@" create -q --name "$name" "$image" /bin/true >/dev/null && "$@" mount "$name"
+	EOF
+	chmod +x "$WORK/podman-root"
+}
+
+# podman_containers D IMAGEADM_ROOTFS_BIG IMAGEADM_ROOTFS_SMALL: CLONE_RUNS timed podman
+# containers per image (podman-root), alternating images; the first of each image is checked
+# against imageadm's rootfs of the same image (when imageadm was measured).
+podman_containers() {
+	local d=$1 i img name rootfs
+	local -A mine=([big]=$2 [small]=$3)
+	local -a order
+	podman_setup "$d"
+	log "  $CLONE_RUNS podman containers per image (podman create + podman mount, overlay)"
+	for ((i = 1; i <= CLONE_RUNS; i++)); do
+		order=(big small)
+		((i % 2)) || order=(small big)
+		for img in "${order[@]}"; do
+			name=bench-$img-$i
+			sync
+			timed "$LOGS/$d-podman-$img.log" "$WORK/podman-root" "$name" "${IMG_REF[$img]}" "${PODMAN[@]}" ||
+				die "podman create + mount of ${IMG_REF[$img]} failed: $(last_line "$LOGS/$d-podman-$img.log")"
+			rootfs=$(last_line "$LOGS/$d-podman-$img.log")
+			check_rootfs "$rootfs" "$img" || die "podman's container root $rootfs lacks ${SENTINEL[$img]}"
+			add_sample "$d second $img podman" "$TIMED_US"
+			if ((i == 1)) && [[ -n ${mine[$img]} ]]; then
+				listing "${mine[$img]}" >"$LOGS/$d-imageadm-$img-container.listing"
+				listing "$rootfs" >"$LOGS/$d-podman-$img.listing"
+				same_rootfs "driver $d: imageadm's container vs. podman's of ${IMG_REF[$img]}" \
+					"$LOGS/$d-imageadm-$img-container.listing" "$LOGS/$d-podman-$img.listing"
+			fi
+			"${PODMAN[@]}" umount "$name" >/dev/null && "${PODMAN[@]}" rm "$name" >/dev/null ||
+				die "podman could not remove container $name"
+		done
+	done
+	log "  podman: big $(fmt_ms "$(med "$d second big podman")") ms, small $(fmt_ms "$(med "$d second small podman")") ms (medians)"
+	"${PODMAN[@]}" rmi -af >/dev/null 2>&1 || warn "podman rmi -af failed"
 }
 
 # second_container D: layers laid down and a first container made (untimed), then
@@ -456,6 +546,15 @@ second_container() {
 	done
 	log "  copy: big $(fmt_ms "$(med "$d second big copy")") ms, small $(fmt_ms "$(med "$d second small copy")") ms (medians)"
 
+	# The peer a user would pick for a second container: podman, on overlay.
+	if [[ $d == overlay ]]; then
+		if ((MEASURE_IMAGEADM)); then
+			podman_containers "$d" "${src[big]}" "${src[small]}"
+		else
+			podman_containers "$d" "" ""
+		fi
+	fi
+
 	if [[ -n $root ]]; then
 		for img in big small; do
 			rm_bundle "$d" "$root" "$root.first-$img"
@@ -483,8 +582,9 @@ measure_driver() {
 			fi
 		done
 	done
-	if [[ -n ${TREE[$d imageadm]:-} && ${TREE[$d imageadm]} != "${TREE[$d umoci]}" ]]; then
-		warn "driver $d: imageadm's rootfs has ${TREE[$d imageadm]} (entries, file bytes), umoci's ${TREE[$d umoci]}"
+	if ((MEASURE_IMAGEADM)); then
+		same_rootfs "driver $d: imageadm unpack vs. umoci unpack of $REF" \
+			"$LOGS/$d-imageadm-big.listing" "$LOGS/$d-umoci-big.listing"
 	fi
 	log "driver $d: second container vs. copy"
 	second_container "$d"
@@ -565,6 +665,7 @@ load=$(load_check)
 LOAD_MAX=$(awk -v a="$LOAD_MAX" -v b="$load" 'BEGIN { print (b > a) ? b : a }')
 
 # --- report -----------------------------------------------------------------
+UMOCI_NOTE="umoci unpack also hashes every file it writes (sha256, into the mtree manifest its repack needs), so umoci/imageadm is not unpack speed alone"
 # ratio A B: A / B to 2 places, or n/a if either is missing.
 ratio() { if [[ -n $1 && -n $2 ]]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; else echo n/a; fi; }
 # or_na FN VALUE: FN VALUE, or n/a when VALUE is empty.
@@ -579,6 +680,8 @@ echo "        $CLONE_RUNS second containers per image; $COPY_RUNS copies of the 
 if ((!MEASURE_IMAGEADM)); then
 	echo "imageadm: NOT MEASURED (BASELINE_ONLY=1); copies are of a rootfs umoci made"
 fi
+echo "Note:   $UMOCI_NOTE"
+echo "Second: podman = podman create + podman mount of an image already in podman's store (overlay)"
 for d in "${DRIVER_LIST[@]}"; do
 	echo
 	echo "== $d: ${FS_DESC[$d]}"
@@ -598,6 +701,13 @@ for d in "${DRIVER_LIST[@]}"; do
 		mc=$(med "$d second $img clone") mp=$(med "$d second $img copy")
 		row "$img image" "$(or_na fmt_ms "$mc")" "$(or_na fmt_ms "$mp")" "$(ratio "$mp" "$mc")"
 	done
+	if [[ -n ${SAMPLES[$d second big podman]:-} ]]; then
+		row "second container, median ms" "imageadm clone" "podman create" "podman/clone"
+		for img in big small; do
+			mc=$(med "$d second $img clone") mp=$(med "$d second $img podman")
+			row "$img image" "$(or_na fmt_ms "$mc")" "$(or_na fmt_ms "$mp")" "$(ratio "$mp" "$mc")"
+		done
+	fi
 done
 
 # JSON: times in s (first unpack) and ms (second container), RSS in KiB; null where
@@ -629,7 +739,10 @@ for d in "${DRIVER_LIST[@]}"; do
 		second=$(jq -c --arg img "$img" --argjson clone "$(ms_json "$d second $img clone")" \
 			--argjson copy "$(ms_json "$d second $img copy")" \
 			--argjson r "$(null_if_na "$(ratio "$(med "$d second $img copy")" "$(med "$d second $img clone")")")" \
-			'.[$img] = {imageadm_clone: $clone, copy: $copy, copy_over_clone: $r}' <<<"$second")
+			--argjson podman "$(ms_json "$d second $img podman")" \
+			--argjson pr "$(null_if_na "$(ratio "$(med "$d second $img podman")" "$(med "$d second $img clone")")")" \
+			'.[$img] = {imageadm_clone: $clone, copy: $copy, copy_over_clone: $r,
+			            podman_create_mount: $podman, podman_over_clone: $pr}' <<<"$second")
 	done
 	drivers_json=$(jq -c --arg d "$d" --arg fs "${FS_DESC[$d]}" \
 		--argjson ia "$(tool_json "$d" imageadm)" --argjson um "$(tool_json "$d" umoci)" \
@@ -648,9 +761,9 @@ jq -nc --arg date "$(date -Is)" --argjson cpus "$(nproc)" --argjson load "$LOADA
 	--arg ref "$REF" --argjson layers "${LAYERS[big]}" --argjson bytes "${COMPRESSED[big]}" \
 	--arg sref "${IMG_REF[small]}" --argjson slayers "${LAYERS[small]}" --argjson sbytes "${COMPRESSED[small]}" \
 	--argjson runs "$RUNS" --argjson clones "$CLONE_RUNS" --argjson copies "$COPY_RUNS" \
-	--argjson drivers "$drivers_json" \
+	--argjson drivers "$drivers_json" --arg unote "$UMOCI_NOTE" \
 	'{benchmark: "unpack", date: $date, cpus: $cpus, loadavg_at_start: $load, loadavg_max: $loadmax,
-	  imageadm: $imageadm, umoci: $umoci,
+	  imageadm: $imageadm, umoci: $umoci, umoci_note: $unote,
 	  image: {ref: $ref, layers: $layers, compressed_bytes: $bytes},
 	  small_image: {ref: $sref, layers: $slayers, compressed_bytes: $sbytes},
 	  runs: $runs, clone_runs: $clones, copy_runs: $copies, drivers: $drivers}'
