@@ -199,8 +199,9 @@ for ((round = 1; round <= RUNS; round++)); do
 	log "  every tool's new layer holds the 900 files and 100 whiteouts"
 	"$IMAGEADM_BIN" --quiet --root "$STORE" --storage "$DRIVER" rm-bundle "$RUNS_DIR/imageadm-$round"
 	rm -rf "$RUNS_DIR/umoci-$round"
-	"${PODMAN[@]}" umount "commit-$round" >/dev/null && "${PODMAN[@]}" rm "commit-$round" >/dev/null ||
+	if ! { "${PODMAN[@]}" umount "commit-$round" >/dev/null && "${PODMAN[@]}" rm "commit-$round" >/dev/null; }; then
 		die "podman could not remove container commit-$round"
+	fi
 done
 
 declare -A MED_US MED_RSS

@@ -83,6 +83,7 @@ rm -rf "$RUNS_DIR"
 mkdir -p "$RUNS_DIR"
 on_exit rm -rf "$RUNS_DIR"
 
+# shellcheck disable=SC2034 # filled by testenv_up (the facts: ADDRESS, STARTED, ...)
 declare -A SOURCE_REGISTRY=() # the tests' registry (aurora-testenv); stopped at exit if started here
 testenv_up SOURCE_REGISTRY registry "$BENCH_DIR/registry" --port "$PORT"
 bench_image_ensure "$BENCH_DIR" "$REF"

@@ -484,8 +484,9 @@ podman_containers() {
 				same_rootfs "driver $d: imageadm's container vs. podman's of ${IMG_REF[$img]}" \
 					"$LOGS/$d-imageadm-$img-container.listing" "$LOGS/$d-podman-$img.listing"
 			fi
-			"${PODMAN[@]}" umount "$name" >/dev/null && "${PODMAN[@]}" rm "$name" >/dev/null ||
+			if ! { "${PODMAN[@]}" umount "$name" >/dev/null && "${PODMAN[@]}" rm "$name" >/dev/null; }; then
 				die "podman could not remove container $name"
+			fi
 		done
 	done
 	log "  podman: big $(fmt_ms "$(med "$d second big podman")") ms, small $(fmt_ms "$(med "$d second small podman")") ms (medians)"
@@ -607,6 +608,7 @@ fi
 on_exit cleanup_all
 mkdir -p "$LOGS" "$STORE"
 
+# shellcheck disable=SC2034 # filled by testenv_up (the facts: ADDRESS, STARTED, ...)
 declare -A SOURCE_REGISTRY=() # the tests' registry (aurora-testenv); stopped at exit if started here
 testenv_up SOURCE_REGISTRY registry "$BENCH_DIR/registry" --port "$PORT"
 bench_image_ensure "$BENCH_DIR" "$REF"

@@ -76,7 +76,7 @@ need_cmds() {
 # benchmarks time what the source says, never a stale binary), else only when missing.
 # imageadm and runz: release profile; aurora-testenv, which is not timed: dev profile.
 aurora_bin() {
-	local name=$1 override package profile=release
+	local name=$1 override profile=release
 	override=${name^^}
 	override=${override//-/_}
 	if [[ -n ${!override:-} ]]; then
