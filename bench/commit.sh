@@ -143,15 +143,22 @@ top_layer() {
 STORE=$RUNS_DIR/store
 LAYOUT=$RUNS_DIR/layout
 PODMAN_OUT=$RUNS_DIR/podman-out
-PODMAN_STORAGE="overlay@$RUNS_DIR/podman+$RUNS_DIR/podman-run"
-PODMAN=(podman --root "$RUNS_DIR/podman" --runroot "$RUNS_DIR/podman-run" --storage-driver overlay
+# (podman refuses a run root path of more than 50 characters.)
+PODMAN_RUNROOT=$(mktemp -d /run/aurora-podman.XXXXXX)
+on_exit rm -rf "$PODMAN_RUNROOT"
+PODMAN_STORAGE="overlay@$RUNS_DIR/podman+$PODMAN_RUNROOT"
+PODMAN=(podman --root "$RUNS_DIR/podman" --runroot "$PODMAN_RUNROOT" --storage-driver overlay
 	--cgroup-manager cgroupfs --events-backend file)
 log "copying the base image into $STORE, $LAYOUT and podman's store ($RUNS_DIR/podman)"
 "$IMAGEADM_BIN" --quiet --root "$STORE" --storage "$DRIVER" copy "oci:$BASE/layout:base" bench/base:1
 cp -a "$BASE/layout" "$LAYOUT"
 skopeo copy --quiet "oci:$BASE/layout:base" "containers-storage:[$PODMAN_STORAGE]localhost/bench/base:1"
-on_exit "${PODMAN[@]}" rmi -af
-on_exit "${PODMAN[@]}" rm -af
+# podman_cleanup: podman's containers and images gone, quietly (stdout ends with the JSON).
+podman_cleanup() {
+	"${PODMAN[@]}" rm -af >/dev/null 2>&1 || warn "podman rm -af failed"
+	"${PODMAN[@]}" rmi -af >/dev/null 2>&1 || warn "podman rmi -af failed"
+}
+on_exit podman_cleanup
 
 LOADAVG=$(load_check)
 # shellcheck disable=SC2034 # filled and read through namerefs (record_run, medians)

@@ -437,12 +437,12 @@ time_copy() {
 }
 
 # podman_setup D: podman with its store on D's filesystem (overlay driver, under $WORK, so
-# that the purge at exit removes it), both images pulled into it (untimed), and
+# that the purge at exit removes it; its run root is $PODMAN_RUNROOT), both images pulled into it (untimed), and
 # $WORK/podman-root: `podman create` of an image plus `podman mount` of the new container's
 # root - a podman user's second container, as one command to time.
 podman_setup() {
 	local d=$1 img
-	PODMAN=(podman --root "${FS_DIR[$d]}/podman" --runroot "$WORK/podman-run"
+	PODMAN=(podman --root "${FS_DIR[$d]}/podman" --runroot "$PODMAN_RUNROOT"
 		--storage-driver overlay --cgroup-manager cgroupfs --events-backend file)
 	for img in big small; do
 		"${PODMAN[@]}" pull -q --tls-verify=false "${IMG_REF[$img]}" >"$LOGS/podman-pull-$img.log" 2>&1 ||
@@ -607,6 +607,9 @@ if [[ -e $WORK ]]; then
 fi
 on_exit cleanup_all
 mkdir -p "$LOGS" "$STORE"
+# podman's run root (podman_setup), which podman wants no longer than 50 characters.
+PODMAN_RUNROOT=$(mktemp -d /run/aurora-podman.XXXXXX)
+on_exit rm -rf "$PODMAN_RUNROOT"
 
 # shellcheck disable=SC2034 # filled by testenv_up (the facts: ADDRESS, STARTED, ...)
 declare -A SOURCE_REGISTRY=() # the tests' registry (aurora-testenv); stopped at exit if started here
