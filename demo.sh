@@ -5,9 +5,11 @@
 #     ./demo.sh
 #
 # 1. installs the Debian packages it needs (skipped when already installed),
-# 2. builds imageadm and runz (cargo build --release; needs Rust >= 1.89),
-# 3. starts a local registry on 127.0.0.1:$AURORA_DEMO_PORT (reuses one that
-#    already answers there; stops it again at exit if this script started it),
+# 2. builds imageadm and runz (cargo build --release; needs Rust >= 1.89) and
+#    aurora-testenv (cargo build -p aurora-testkit),
+# 3. starts a local registry on 127.0.0.1:$AURORA_DEMO_PORT with aurora-testenv, the
+#    tests' own (reuses one that already answers there; stops it again at exit if this
+#    script started it),
 # 4. builds a 2-layer busybox image with umoci and pushes it with skopeo as
 #    127.0.0.1:PORT/demo/busybox:latest,
 # 5. pulls it with imageadm into a fresh store, lists it, and reads the store
@@ -45,9 +47,13 @@ IMAGEADM_BIN=$(aurora_bin imageadm --build)
 RUNZ_BIN=$(aurora_bin runz --build)
 
 log "step 3/6: local registry on 127.0.0.1:$PORT"
-registry_start "$DEMO_DIR/registry" "$PORT"
-if ((REGISTRY_STARTED)); then
-	on_exit registry_stop "$DEMO_DIR/registry"
+# The tests' registry (aurora-testenv, crates/testkit); stopped at exit if started here.
+declare -A DEMO_REGISTRY=()
+testenv_up DEMO_REGISTRY registry "$DEMO_DIR/registry" --port "$PORT"
+if ((DEMO_REGISTRY[STARTED])); then
+	log "registry started on ${DEMO_REGISTRY[ADDRESS]} (data in ${DEMO_REGISTRY[DATA]})"
+else
+	log "a registry is already answering on ${DEMO_REGISTRY[ADDRESS]}; using it"
 fi
 
 log "step 4/6: building and pushing $REF"
@@ -98,7 +104,7 @@ What happened:
     runc, ran as it is.
     A second unpack of the same image is only a clone.
 EOF
-if ((REGISTRY_STARTED)); then
+if ((DEMO_REGISTRY[STARTED])); then
 	cat <<EOF
   - The registry this script started is stopped on exit; its data stays in
     $DEMO_DIR/registry (scripts/registry.sh start $DEMO_DIR/registry $PORT).

@@ -24,7 +24,7 @@
 #   median speed ratio, then one JSON line as the last line of stdout.
 #   Progress goes to stderr.
 #
-# Env: IMAGEADM   imageadm binary (default target/release/imageadm, built if missing)
+# Env: IMAGEADM   imageadm binary (default: cargo build --release -p imageadm, run first)
 #      RUNS       rounds (default 5)
 #      PORT       registry port on 127.0.0.1 (default 5055)
 #      BENCH_DIR  work dir (default /var/tmp/aurora-bench: layout/, registry/, build.json)
@@ -75,8 +75,7 @@ run_one() {
 }
 
 # --- setup ------------------------------------------------------------------
-# shellcheck disable=SC2119 # no --build: only build when the binary is missing
-IMAGEADM_BIN=$(imageadm_bin)
+IMAGEADM_BIN=$(aurora_bin imageadm --build) # what the source says now, never a stale binary
 mkdir -p "$BENCH_DIR"
 BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
 RUNS_DIR=$BENCH_DIR/runs # fresh stores and logs; all removed at exit
@@ -84,10 +83,9 @@ rm -rf "$RUNS_DIR"
 mkdir -p "$RUNS_DIR"
 on_exit rm -rf "$RUNS_DIR"
 
-registry_start "$BENCH_DIR/registry" "$PORT"
-if ((REGISTRY_STARTED)); then
-	on_exit registry_stop "$BENCH_DIR/registry"
-fi
+# shellcheck disable=SC2034 # filled by testenv_up (the facts: ADDRESS, STARTED, ...)
+declare -A SOURCE_REGISTRY=() # the tests' registry (aurora-testenv); stopped at exit if started here
+testenv_up SOURCE_REGISTRY registry "$BENCH_DIR/registry" --port "$PORT"
 bench_image_ensure "$BENCH_DIR" "$REF"
 
 MANIFEST=$(remote_manifest "$REF")

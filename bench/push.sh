@@ -18,7 +18,7 @@
 # - Prints medians, peak RSS and the ratio, then one JSON line; then runs bench/commit.sh
 #   (COMMIT=0 skips it), whose own JSON line is the last line of stdout.
 #
-# Env: IMAGEADM   imageadm binary (default target/release/imageadm, built if missing)
+# Env: IMAGEADM   imageadm binary (default: cargo build --release -p imageadm, run first)
 #      RUNS       rounds (default 5)
 #      PORT       source registry port (default 5055, shared with bench/pull.sh)
 #      DEST_PORT  destination registry port (default 5057)
@@ -38,7 +38,7 @@ check_positive_int RUNS "$RUNS"
 need_cmds skopeo umoci docker-registry curl jq
 [[ -x /usr/bin/time ]] || die "GNU time missing (apt-get install -y time)"
 
-IMAGEADM_BIN=$(imageadm_bin)
+IMAGEADM_BIN=$(aurora_bin imageadm --build) # what the source says now, never a stale binary
 mkdir -p "$BENCH_DIR"
 BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
 RUNS_DIR=$BENCH_DIR/runs
@@ -46,18 +46,18 @@ rm -rf "$RUNS_DIR"
 mkdir -p "$RUNS_DIR"
 on_exit rm -rf "$RUNS_DIR"
 
-registry_start "$BENCH_DIR/registry" "$PORT"
-if ((REGISTRY_STARTED)); then
-	on_exit registry_stop "$BENCH_DIR/registry"
-fi
+# shellcheck disable=SC2034 # filled by testenv_up (the facts: ADDRESS, STARTED, ...)
+declare -A SOURCE_REGISTRY=() # the tests' registry (aurora-testenv); stopped at exit if started here
+testenv_up SOURCE_REGISTRY registry "$BENCH_DIR/registry" --port "$PORT"
 bench_image_ensure "$BENCH_DIR" "$REF"
 # fresh_destination: the destination registry, empty.
 fresh_destination() {
-	registry_stop "$RUNS_DIR/dest" 2>/dev/null || true
+	testenv registry down --dir "$RUNS_DIR/dest" 2>/dev/null || true
 	rm -rf "$RUNS_DIR/dest"
-	registry_start "$RUNS_DIR/dest" "$DEST_PORT" >/dev/null 2>&1 || die "cannot start the destination registry on $DEST_PORT"
+	testenv registry up --dir "$RUNS_DIR/dest" --port "$DEST_PORT" >/dev/null ||
+		die "cannot start the destination registry on $DEST_PORT"
 }
-on_exit registry_stop "$RUNS_DIR/dest"
+on_exit testenv registry down --dir "$RUNS_DIR/dest"
 
 STORE=$RUNS_DIR/store
 log "pulling $REF into $STORE (the source of both tools)"

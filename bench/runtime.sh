@@ -24,8 +24,8 @@
 # - Prints medians (ms) and peak RSS (MiB) per runtime and phase, the ratios against runz,
 #   then one JSON line as the last line of stdout. Progress on stderr.
 #
-# Env: RUNZ       runz binary (default target/runtime/runz: the small-binary profile that
-#                 installations use, built if missing)
+# Env: RUNZ       runz binary (default: cargo build --profile runtime -p runz, run first:
+#                 the small-binary profile that installations use)
 #      RUNS       rounds (default 50)
 #      GAP        seconds of quiet before each timed run (default 0.1; 0 for back to back)
 #      BENCH_DIR  work dir (default /var/tmp/aurora-bench)
@@ -50,11 +50,13 @@ if mountpoint -q /sys/fs/cgroup/unified; then
 	umount /sys/fs/cgroup/unified
 fi
 
-RUNZ=${RUNZ:-$AURORA_ROOT_DIR/target/runtime/runz}
-if [[ ! -x $RUNZ ]]; then
+if [[ -z ${RUNZ:-} ]]; then
+	# Built every time (a no-op when up to date): the numbers are those of the source as it is.
 	log "building runz (profile runtime)"
 	(cd "$AURORA_ROOT_DIR" && cargo build --profile runtime --locked -p runz >&2)
+	RUNZ=${CARGO_TARGET_DIR:-$AURORA_ROOT_DIR/target}/runtime/runz
 fi
+[[ -x $RUNZ ]] || die "RUNZ=$RUNZ is not an executable file"
 
 work=$BENCH_DIR/runtime
 rm -rf "$work"

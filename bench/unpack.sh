@@ -15,30 +15,39 @@
 # - Storage, per driver (all on sparse files or directories under $BENCH_DIR/unpack,
 #   all removed at exit):
 #     overlay, dir  a directory on $BENCH_DIR's filesystem (ext4 on the root fs here)
-#     btrfs         a new btrfs on a sparse file, loop-mounted; the store is pulled onto
-#                   it too (imageadm keeps btrfs storage under ROOT/storage)
-#     zfs           a pool on a sparse file (zfs-fuse: started if not running, and then
-#                   stopped again at exit); imageadm's storage in dataset $ZPOOL/aurora
+#     btrfs         a new btrfs on a sparse file, loop-mounted (aurora-testenv btrfs, the
+#                   tests' BtrfsVolume); the store is pulled onto it too (imageadm keeps
+#                   btrfs storage under ROOT/storage)
+#     zfs           a pool on a sparse file (aurora-testenv zfs-pool, the tests' ZfsPool:
+#                   zfs-fuse started if none answers, and the tests' machine-wide turn held
+#                   while the pool lives); imageadm's storage in dataset POOL/aurora
 # - First unpack, cold storage: RUNS rounds, alternating which tool goes first, of
 #     imageadm --root ROOT --storage D [--zfs-dataset POOL/aurora] unpack REF BUNDLE
 #     umoci unpack --image STORE:REF DIR/bundle        (DIR on the driver's filesystem)
 #   Both start from nothing every run: imageadm gets a new store root (blobs hard-linked
 #   from the pulled store, ROOT/storage absent) and, for zfs, a new $ZPOOL/aurora
 #   dataset; umoci a new empty directory (zfs: a new dataset). `sync` before each run.
-#   Every run is checked (the bundle's rootfs must hold a file of the image's top layer;
-#   the first run of each tool also counts the entries of its rootfs).
+#   Every run is checked (the bundle's rootfs must hold a file of the image's top layer).
+#   The first run of each tool lists its rootfs (path, type, mode, owner, file size, link
+#   target): imageadm's and umoci's must be the same, or the script fails naming the paths.
+#   umoci's unpack also hashes every file it writes (the mtree manifest its repack needs),
+#   which the output says: the umoci/imageadm ratio is not unpack speed alone.
 # - Second container: with the layers laid down and a first container made,
 #   CLONE_RUNS x `imageadm unpack` of the same image to another bundle (a clone only),
 #   vs. `cp -a --reflink=auto` of the first container's rootfs to a new directory on the
 #   same filesystem (COPY_RUNS x for the big image, CLONE_RUNS x for the small one), for
 #   the big image and the small one: the clone costs the same whatever the image size.
+#   On overlay, also the peer a user would pick: podman (overlay driver, its store on the
+#   same filesystem, both images pulled into it untimed), CLONE_RUNS x `podman create` of an
+#   image already in its store plus `podman mount` of the container's root, per image; the
+#   first root of each image must list the same as imageadm's container, or the script fails.
 # - Prints a table per driver (medians and ratios), then one JSON line as the last line
 #   of stdout. Progress on stderr. Warns when the load average is high.
 #
 # Until imageadm has `unpack` (checked with `imageadm unpack --help`) this fails at the
 # start; BASELINE_ONLY=1 then measures the rest (umoci; cp -a of a umoci-made rootfs).
 #
-# Env: IMAGEADM       imageadm binary (default target/release/imageadm, built if missing)
+# Env: IMAGEADM       imageadm binary (default: cargo build --release -p imageadm, run first)
 #      RUNS           first-unpack rounds per driver (default 5)
 #      CLONE_RUNS     second containers per image and driver (default 20)
 #      COPY_RUNS      copies of the big rootfs per driver (default $RUNS)
@@ -46,10 +55,8 @@
 #      PORT           registry port on 127.0.0.1 (default 5055)
 #      BENCH_DIR      work dir (default /var/tmp/aurora-bench, shared with bench/pull.sh)
 #      FS_SIZE        size of the sparse btrfs and zfs pool files (default 16G)
-#      ZPOOL          zfs pool name (default aurorabench; a leftover pool of that name,
-#                     from a killed run, is destroyed at start)
 #      BASELINE_ONLY  1: do not run imageadm unpack, measure umoci and cp only
-# Requires: root; skopeo umoci docker-registry curl jq time, btrfs-progs, zfs-fuse
+# Requires: root; skopeo umoci docker-registry curl jq time podman, btrfs-progs, zfs-fuse
 # (see AURORA_APT_PACKAGES in scripts/lib.sh).
 
 set -euo pipefail
@@ -63,7 +70,7 @@ DRIVERS=${DRIVERS:-overlay zfs btrfs dir}
 PORT=${PORT:-5055}
 BENCH_DIR=${BENCH_DIR:-/var/tmp/aurora-bench}
 FS_SIZE=${FS_SIZE:-16G}
-ZPOOL=${ZPOOL:-aurorabench}
+ZPOOL= # the zfs pool aurora-testenv made (setup_driver zfs)
 BASELINE_ONLY=${BASELINE_ONLY:-0}
 declare -A IMG_REF=([big]=127.0.0.1:$PORT/bench/big:latest [small]=127.0.0.1:$PORT/bench/busybox:latest)
 REF=${IMG_REF[big]}
@@ -74,7 +81,6 @@ check_positive_int CLONE_RUNS "$CLONE_RUNS"
 check_positive_int COPY_RUNS "$COPY_RUNS"
 [[ $BASELINE_ONLY == [01] ]] || die "BASELINE_ONLY must be 0 or 1, got '$BASELINE_ONLY'"
 [[ $FS_SIZE =~ ^[0-9]+[KMGT]?$ ]] || die "FS_SIZE must be a size like 16G, got '$FS_SIZE'"
-[[ $ZPOOL =~ ^[A-Za-z][A-Za-z0-9_.-]*$ ]] || die "invalid ZPOOL name '$ZPOOL'"
 read -ra DRIVER_LIST <<<"$DRIVERS"
 ((${#DRIVER_LIST[@]} > 0)) || die "DRIVERS is empty"
 declare -A seen=()
@@ -91,10 +97,10 @@ done
 unset seen
 ((EUID == 0)) || die "run as root (mounts, loop devices, zfs pools)"
 need_cmds skopeo umoci docker-registry curl jq findmnt tar
+[[ " ${DRIVER_LIST[*]} " != *" overlay "* ]] || need_cmds podman
 [[ -x /usr/bin/time ]] || die "GNU time missing (apt-get install -y time)"
 
-# shellcheck disable=SC2119 # no --build: only build when the binary is missing
-IMAGEADM_BIN=$(imageadm_bin)
+IMAGEADM_BIN=$(aurora_bin imageadm --build) # what the source says now, never a stale binary
 
 # ia_cmd DRIVER ROOT: set IA to the imageadm command line (global options) for DRIVER.
 ia_cmd() {
@@ -129,6 +135,7 @@ declare -A FS_DIR=()   # driver -> directory for store roots and bundles, on its
 declare -A MASTER=()   # driver -> the pulled store its runs read
 declare -A FS_DESC=()  # driver -> what filesystem it was measured on
 declare -A SENTINEL=() # image -> a path from its top layer that every rootfs must have
+PODMAN=()              # podman with the benchmark's store (podman_setup)
 BTRFS_UP=0 ZFS_UP=0
 
 # add_sample KEY VALUE / set_tree KEY VALUE: record a measurement, in memory and in
@@ -207,6 +214,25 @@ tree_stats() {
 	find "$1" -printf '%y %s\n' | awk '{ n++ } $1 == "f" { b += $2 } END { printf "%d %d\n", n, b }'
 }
 
+# listing DIR: one line per entry of the tree at DIR, sorted: path, type, mode, owner, and
+# the size of a file or the target of a link (not a directory's size, which is the
+# filesystem's business). Two rootfs of one image must list the same.
+listing() {
+	find "$1" -mindepth 1 -printf '%P\t%y\t%m\t%U:%G\t%s\t%l\n' |
+		awk -F'\t' 'BEGIN { OFS = "\t" } $2 == "d" { $5 = "-" } { print }' | sort
+}
+
+# same_rootfs WHAT MINE THEIRS: die, naming the paths that differ, unless the listings
+# (files from `listing`) MINE and THEIRS are the same. A rootfs that differs from the
+# peers' is not a result, however fast it was made.
+same_rootfs() {
+	local differ
+	differ=$(diff "$2" "$3" | grep '^[<>]' || true)
+	[[ -z $differ ]] && return 0
+	printf '%s\n' "$differ" | head -n 40 >&2
+	die "$1: the rootfs differ in $(printf '%s\n' "$differ" | cut -f1 | cut -c3- | sort -u | wc -l) paths (< imageadm, > the peer; first 40 lines above; listings $2 $3)"
+}
+
 # setup_driver D: make D's filesystem; set FS_DIR, MASTER and FS_DESC for it.
 setup_driver() {
 	local d=$1
@@ -218,30 +244,27 @@ setup_driver() {
 		FS_DESC[$d]="$(fs_type "${FS_DIR[$d]}") directory ${FS_DIR[$d]}"
 		;;
 	btrfs)
-		btrfs_loop_mount "$WORK/btrfs.img" "$FS_SIZE" "$WORK/btrfs"
+		local -A volume=()
+		testenv_up volume btrfs "$WORK/btrfs-env" --size "$FS_SIZE"
 		BTRFS_UP=1
-		FS_DIR[$d]=$WORK/btrfs/bench
+		FS_DIR[$d]=${volume[MOUNTPOINT]}/bench
 		mkdir -p "${FS_DIR[$d]}"
-		MASTER[$d]=$WORK/btrfs/store
+		MASTER[$d]=${volume[MOUNTPOINT]}/store
 		pull_store "${MASTER[$d]}"
 		warm_store "${MASTER[$d]}"
-		FS_DESC[$d]="btrfs on a loop-mounted $FS_SIZE sparse file at $WORK/btrfs"
+		FS_DESC[$d]="btrfs on a loop-mounted $FS_SIZE sparse file at ${volume[MOUNTPOINT]}"
 		;;
 	zfs)
-		# The tests' lock: one zfs-fuse pool user at a time (see scripts/lib.sh).
-		zfs_take_turn
-		zfs_fuse_start
-		if zpool list -H -o name "$ZPOOL" >/dev/null 2>&1; then
-			warn "zfs pool $ZPOOL exists (left by a killed run?); destroying it"
-			zfs_pool_destroy "$ZPOOL"
-		fi
-		zfs_pool_create "$ZPOOL" "$WORK/zfs.img" "$FS_SIZE" "$WORK/zfs"
+		# Waits for the tests' turn: one zfs-fuse pool user at a time on the machine.
+		local -A pool=()
+		testenv_up pool zfs-pool "$WORK/zfs-env" --size "$FS_SIZE"
 		ZFS_UP=1
+		ZPOOL=${pool[POOL]}
 		# The store (compressed blobs, read by both tools) stays on the root filesystem.
 		FS_DIR[$d]=$WORK/zfs-roots
 		mkdir -p "${FS_DIR[$d]}"
 		MASTER[$d]=$STORE
-		FS_DESC[$d]="zfs-fuse pool $ZPOOL on a $FS_SIZE sparse file, mounted at $WORK/zfs"
+		FS_DESC[$d]="zfs-fuse pool $ZPOOL on a $FS_SIZE sparse file, mounted at ${pool[MOUNTPOINT]}"
 		;;
 	esac
 }
@@ -250,17 +273,15 @@ teardown_driver() {
 	case $1 in
 	btrfs)
 		if ((BTRFS_UP)); then
-			loop_umount "$WORK/btrfs" "$WORK/btrfs.img"
+			testenv btrfs down --dir "$WORK/btrfs-env" || warn "could not take the btrfs volume down"
 			BTRFS_UP=0
 		fi
 		;;
 	zfs)
 		if ((ZFS_UP)); then
-			zfs_pool_destroy "$ZPOOL" "$WORK/zfs.img" || true
+			testenv zfs-pool down --dir "$WORK/zfs-env" || warn "could not take pool $ZPOOL down"
 			ZFS_UP=0
 		fi
-		zfs_fuse_stop
-		zfs_release_turn
 		purge_tree "$WORK/zfs-roots"
 		;;
 	*) purge_tree "$WORK/$1" ;;
@@ -271,6 +292,23 @@ cleanup_all() {
 	teardown_driver zfs
 	teardown_driver btrfs
 	purge_tree "$WORK"
+}
+
+# zfs_dataset_destroy DATASET: destroy DATASET with its children and clones, if it exists
+# (unmounting them first, innermost first). Mounted filesystems, and for a moment ones just
+# unmounted, are "busy" to zfs-fuse: retried for up to 15 s, each try given up after a
+# minute (a frozen daemon).
+zfs_dataset_destroy() {
+	local ds i
+	zfs list -H -o name "$1" >/dev/null 2>&1 || return 0
+	zfs list -H -o name -t filesystem -r "$1" | sort -r | while IFS= read -r ds; do
+		zfs unmount "$ds" >/dev/null 2>&1 || true
+	done
+	for ((i = 1; i < 150; i++)); do
+		timeout 60 zfs destroy -R "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	timeout 60 zfs destroy -R "$1"
 }
 
 # fresh_root D: a new imageadm store root for driver D with nothing unpacked yet: the
@@ -357,7 +395,10 @@ first_imageadm() {
 	add_sample "$d first imageadm" "$TIMED_US"
 	add_sample "$d first imageadm rss" "$TIMED_RSS_KIB"
 	log "  imageadm unpack: $(fmt_s "$TIMED_US") s, peak RSS $(kib_mib "$TIMED_RSS_KIB") MiB"
-	[[ -n ${TREE[$d imageadm]:-} ]] || set_tree "$d imageadm" "$(tree_stats "$rootfs")"
+	if [[ -z ${TREE[$d imageadm]:-} ]]; then
+		set_tree "$d imageadm" "$(tree_stats "$rootfs")"
+		listing "$rootfs" >"$LOGS/$d-imageadm-big.listing"
+	fi
 	rm_bundle "$d" "$root" "$bundle"
 	drop_root "$d" "$root"
 	sync
@@ -374,7 +415,10 @@ first_umoci() {
 	add_sample "$d first umoci" "$TIMED_US"
 	add_sample "$d first umoci rss" "$TIMED_RSS_KIB"
 	log "  umoci unpack:    $(fmt_s "$TIMED_US") s, peak RSS $(kib_mib "$TIMED_RSS_KIB") MiB"
-	[[ -n ${TREE[$d umoci]:-} ]] || set_tree "$d umoci" "$(tree_stats "$dir/bundle/rootfs")"
+	if [[ -z ${TREE[$d umoci]:-} ]]; then
+		set_tree "$d umoci" "$(tree_stats "$dir/bundle/rootfs")"
+		listing "$dir/bundle/rootfs" >"$LOGS/$d-umoci-big.listing"
+	fi
 	drop_scratch "$d" "$dir"
 	sync
 }
@@ -390,6 +434,63 @@ time_copy() {
 	add_sample "$d second $img copy" "$TIMED_US"
 	drop_scratch "$d" "$dir"
 	sync
+}
+
+# podman_setup D: podman with its store on D's filesystem (overlay driver, under $WORK, so
+# that the purge at exit removes it; its run root is $PODMAN_RUNROOT), both images pulled into it (untimed), and
+# $WORK/podman-root: `podman create` of an image plus `podman mount` of the new container's
+# root - a podman user's second container, as one command to time.
+podman_setup() {
+	local d=$1 img
+	PODMAN=(podman --root "${FS_DIR[$d]}/podman" --runroot "$PODMAN_RUNROOT"
+		--storage-driver overlay --cgroup-manager cgroupfs --events-backend file)
+	for img in big small; do
+		"${PODMAN[@]}" pull -q --tls-verify=false "${IMG_REF[$img]}" >"$LOGS/podman-pull-$img.log" 2>&1 ||
+			die "podman pull ${IMG_REF[$img]} failed: $(last_line "$LOGS/podman-pull-$img.log")"
+	done
+	cat >"$WORK/podman-root" <<-'EOF'
+		#!/bin/sh
+		# podman-root NAME IMAGE PODMAN...: a container of IMAGE, and its root mounted (printed).
+		name=$1 image=$2
+		shift 2
+		"$@" create -q --name "$name" "$image" /bin/true >/dev/null && "$@" mount "$name"
+	EOF
+	chmod +x "$WORK/podman-root"
+}
+
+# podman_containers D IMAGEADM_ROOTFS_BIG IMAGEADM_ROOTFS_SMALL: CLONE_RUNS timed podman
+# containers per image (podman-root), alternating images; the first of each image is checked
+# against imageadm's rootfs of the same image (when imageadm was measured).
+podman_containers() {
+	local d=$1 i img name rootfs
+	local -A mine=([big]=$2 [small]=$3)
+	local -a order
+	podman_setup "$d"
+	log "  $CLONE_RUNS podman containers per image (podman create + podman mount, overlay)"
+	for ((i = 1; i <= CLONE_RUNS; i++)); do
+		order=(big small)
+		((i % 2)) || order=(small big)
+		for img in "${order[@]}"; do
+			name=bench-$img-$i
+			sync
+			timed "$LOGS/$d-podman-$img.log" "$WORK/podman-root" "$name" "${IMG_REF[$img]}" "${PODMAN[@]}" ||
+				die "podman create + mount of ${IMG_REF[$img]} failed: $(last_line "$LOGS/$d-podman-$img.log")"
+			rootfs=$(last_line "$LOGS/$d-podman-$img.log")
+			check_rootfs "$rootfs" "$img" || die "podman's container root $rootfs lacks ${SENTINEL[$img]}"
+			add_sample "$d second $img podman" "$TIMED_US"
+			if ((i == 1)) && [[ -n ${mine[$img]} ]]; then
+				listing "${mine[$img]}" >"$LOGS/$d-imageadm-$img-container.listing"
+				listing "$rootfs" >"$LOGS/$d-podman-$img.listing"
+				same_rootfs "driver $d: imageadm's container vs. podman's of ${IMG_REF[$img]}" \
+					"$LOGS/$d-imageadm-$img-container.listing" "$LOGS/$d-podman-$img.listing"
+			fi
+			if ! { "${PODMAN[@]}" umount "$name" >/dev/null && "${PODMAN[@]}" rm "$name" >/dev/null; }; then
+				die "podman could not remove container $name"
+			fi
+		done
+	done
+	log "  podman: big $(fmt_ms "$(med "$d second big podman")") ms, small $(fmt_ms "$(med "$d second small podman")") ms (medians)"
+	"${PODMAN[@]}" rmi -af >/dev/null 2>&1 || warn "podman rmi -af failed"
 }
 
 # second_container D: layers laid down and a first container made (untimed), then
@@ -446,6 +547,15 @@ second_container() {
 	done
 	log "  copy: big $(fmt_ms "$(med "$d second big copy")") ms, small $(fmt_ms "$(med "$d second small copy")") ms (medians)"
 
+	# The peer a user would pick for a second container: podman, on overlay.
+	if [[ $d == overlay ]]; then
+		if ((MEASURE_IMAGEADM)); then
+			podman_containers "$d" "${src[big]}" "${src[small]}"
+		else
+			podman_containers "$d" "" ""
+		fi
+	fi
+
 	if [[ -n $root ]]; then
 		for img in big small; do
 			rm_bundle "$d" "$root" "$root.first-$img"
@@ -473,8 +583,9 @@ measure_driver() {
 			fi
 		done
 	done
-	if [[ -n ${TREE[$d imageadm]:-} && ${TREE[$d imageadm]} != "${TREE[$d umoci]}" ]]; then
-		warn "driver $d: imageadm's rootfs has ${TREE[$d imageadm]} (entries, file bytes), umoci's ${TREE[$d umoci]}"
+	if ((MEASURE_IMAGEADM)); then
+		same_rootfs "driver $d: imageadm unpack vs. umoci unpack of $REF" \
+			"$LOGS/$d-imageadm-big.listing" "$LOGS/$d-umoci-big.listing"
 	fi
 	log "driver $d: second container vs. copy"
 	second_container "$d"
@@ -488,18 +599,21 @@ LOGS=$WORK/logs
 STORE=$WORK/store
 RESULTS=$WORK/results.tsv
 
-# Leftovers of a run killed before its cleanup (a leftover pool: see setup_driver zfs).
+# Leftovers of a run killed before its cleanup.
 if [[ -e $WORK ]]; then
-	loop_umount "$WORK/btrfs" "$WORK/btrfs.img"
+	testenv btrfs down --dir "$WORK/btrfs-env"
+	testenv zfs-pool down --dir "$WORK/zfs-env"
 	purge_tree "$WORK"
 fi
 on_exit cleanup_all
 mkdir -p "$LOGS" "$STORE"
+# podman's run root (podman_setup), which podman wants no longer than 50 characters.
+PODMAN_RUNROOT=$(mktemp -d /run/aurora-podman.XXXXXX)
+on_exit rm -rf "$PODMAN_RUNROOT"
 
-registry_start "$BENCH_DIR/registry" "$PORT"
-if ((REGISTRY_STARTED)); then
-	on_exit registry_stop "$BENCH_DIR/registry"
-fi
+# shellcheck disable=SC2034 # filled by testenv_up (the facts: ADDRESS, STARTED, ...)
+declare -A SOURCE_REGISTRY=() # the tests' registry (aurora-testenv); stopped at exit if started here
+testenv_up SOURCE_REGISTRY registry "$BENCH_DIR/registry" --port "$PORT"
 bench_image_ensure "$BENCH_DIR" "$REF"
 if remote_manifest "${IMG_REF[small]}" >/dev/null 2>&1; then
 	log "${IMG_REF[small]} already in the registry"
@@ -556,6 +670,7 @@ load=$(load_check)
 LOAD_MAX=$(awk -v a="$LOAD_MAX" -v b="$load" 'BEGIN { print (b > a) ? b : a }')
 
 # --- report -----------------------------------------------------------------
+UMOCI_NOTE="umoci unpack also hashes every file it writes (sha256, into the mtree manifest its repack needs), so umoci/imageadm is not unpack speed alone"
 # ratio A B: A / B to 2 places, or n/a if either is missing.
 ratio() { if [[ -n $1 && -n $2 ]]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; else echo n/a; fi; }
 # or_na FN VALUE: FN VALUE, or n/a when VALUE is empty.
@@ -570,6 +685,8 @@ echo "        $CLONE_RUNS second containers per image; $COPY_RUNS copies of the 
 if ((!MEASURE_IMAGEADM)); then
 	echo "imageadm: NOT MEASURED (BASELINE_ONLY=1); copies are of a rootfs umoci made"
 fi
+echo "Note:   $UMOCI_NOTE"
+echo "Second: podman = podman create + podman mount of an image already in podman's store (overlay)"
 for d in "${DRIVER_LIST[@]}"; do
 	echo
 	echo "== $d: ${FS_DESC[$d]}"
@@ -589,6 +706,13 @@ for d in "${DRIVER_LIST[@]}"; do
 		mc=$(med "$d second $img clone") mp=$(med "$d second $img copy")
 		row "$img image" "$(or_na fmt_ms "$mc")" "$(or_na fmt_ms "$mp")" "$(ratio "$mp" "$mc")"
 	done
+	if [[ -n ${SAMPLES[$d second big podman]:-} ]]; then
+		row "second container, median ms" "imageadm clone" "podman create" "podman/clone"
+		for img in big small; do
+			mc=$(med "$d second $img clone") mp=$(med "$d second $img podman")
+			row "$img image" "$(or_na fmt_ms "$mc")" "$(or_na fmt_ms "$mp")" "$(ratio "$mp" "$mc")"
+		done
+	fi
 done
 
 # JSON: times in s (first unpack) and ms (second container), RSS in KiB; null where
@@ -620,7 +744,10 @@ for d in "${DRIVER_LIST[@]}"; do
 		second=$(jq -c --arg img "$img" --argjson clone "$(ms_json "$d second $img clone")" \
 			--argjson copy "$(ms_json "$d second $img copy")" \
 			--argjson r "$(null_if_na "$(ratio "$(med "$d second $img copy")" "$(med "$d second $img clone")")")" \
-			'.[$img] = {imageadm_clone: $clone, copy: $copy, copy_over_clone: $r}' <<<"$second")
+			--argjson podman "$(ms_json "$d second $img podman")" \
+			--argjson pr "$(null_if_na "$(ratio "$(med "$d second $img podman")" "$(med "$d second $img clone")")")" \
+			'.[$img] = {imageadm_clone: $clone, copy: $copy, copy_over_clone: $r,
+			            podman_create_mount: $podman, podman_over_clone: $pr}' <<<"$second")
 	done
 	drivers_json=$(jq -c --arg d "$d" --arg fs "${FS_DESC[$d]}" \
 		--argjson ia "$(tool_json "$d" imageadm)" --argjson um "$(tool_json "$d" umoci)" \
@@ -639,9 +766,9 @@ jq -nc --arg date "$(date -Is)" --argjson cpus "$(nproc)" --argjson load "$LOADA
 	--arg ref "$REF" --argjson layers "${LAYERS[big]}" --argjson bytes "${COMPRESSED[big]}" \
 	--arg sref "${IMG_REF[small]}" --argjson slayers "${LAYERS[small]}" --argjson sbytes "${COMPRESSED[small]}" \
 	--argjson runs "$RUNS" --argjson clones "$CLONE_RUNS" --argjson copies "$COPY_RUNS" \
-	--argjson drivers "$drivers_json" \
+	--argjson drivers "$drivers_json" --arg unote "$UMOCI_NOTE" \
 	'{benchmark: "unpack", date: $date, cpus: $cpus, loadavg_at_start: $load, loadavg_max: $loadmax,
-	  imageadm: $imageadm, umoci: $umoci,
+	  imageadm: $imageadm, umoci: $umoci, umoci_note: $unote,
 	  image: {ref: $ref, layers: $layers, compressed_bytes: $bytes},
 	  small_image: {ref: $sref, layers: $slayers, compressed_bytes: $sbytes},
 	  runs: $runs, clone_runs: $clones, copy_runs: $copies, drivers: $drivers}'

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 #
 # scripts/lib.sh - helpers shared by Aurora's shell scripts (scripts/registry.sh,
-# demo.sh, bench/pull.sh, bench/unpack.sh). Source it, don't run it:
+# demo.sh, bench/*.sh). Source it, don't run it:
 #
 #     source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 #
@@ -13,24 +13,17 @@
 #   log / warn / die                    messages on stderr
 #   on_exit CMD ARGS...                 register a cleanup command
 #   need_cmds CMD...                    fail early with a hint if a tool is missing
-#   registry_start DIR PORT / registry_stop DIR / registry_alive PORT
-#                                       local docker-registry (Debian's distribution 2.8)
-#   oci_new / oci_layer / oci_config / oci_manifest / oci_push
-#                                       build OCI image layouts with umoci, push with skopeo
-#   remote_manifest REF                 manifest of REF in an HTTP registry (via skopeo)
-#   aurora_bin NAME [--build] / imageadm_bin [--build]
-#                                       locate (and if needed build) imageadm or runz
+#   aurora_bin NAME [--build]           locate (and build) imageadm, runz or aurora-testenv
+#   testenv KIND up|down ... / testenv_up FACTS KIND DIR ARGS...
+#                                       zfs-fuse pools, btrfs loop mounts and registries:
+#                                       aurora-testenv, the very code of the tests
+#                                       (crates/testkit), with the same zfs-fuse turn
 #   install_packages                    apt-get install what of AURORA_APT_PACKAGES is missing
-#   bench_image_build / bench_image_ensure DIR REF
-#                                       the benchmarks' >= 300 MB image, built once, pushed
-#   build_demo_image REF [WORKDIR]      the demo's small busybox image, pushed to REF
 #   check_positive_int / mib / fmt_s / fmt_ms / kib_mib / json_nums / min_of / max_of /
-#   median / load_check / timed LOG CMD...
+#   median / load_check / timed LOG CMD... / record_run / medians
 #                                       measuring (bench/*.sh)
-#   fs_type / umount_tree / purge_tree / btrfs_loop_mount / loop_umount /
-#   zfs_fuse_start / zfs_fuse_stop / zfs_take_turn / zfs_release_turn / zfs_pool_create /
-#   zfs_pool_destroy / zfs_dataset_destroy
-#                                       throwaway btrfs and zfs-fuse filesystems on files
+#   fs_type / umount_tree / purge_tree  removing trees that hold mounts and btrfs subvolumes
+#   (scripts/images.sh, sourced at the end: the demo's and the benchmarks' OCI images)
 
 set -euo pipefail
 export LC_ALL=C # stable number formatting ($EPOCHREALTIME, printf) and sorting
@@ -77,222 +70,72 @@ need_cmds() {
 }
 
 # ---------------------------------------------------------------------------
-# Local registry. Only ever listens on 127.0.0.1, plain HTTP, no auth.
-
-# Not REGISTRY_*: docker-registry reads every REGISTRY_* variable as a config override.
-AURORA_REGISTRY_TIMEOUT=${AURORA_REGISTRY_TIMEOUT:-30}
-# shellcheck disable=SC2034 # read by the scripts that source this file
-REGISTRY_STARTED=0 # set to 1 by registry_start when it started a new process
-
-_check_port() {
-	if ! [[ $1 =~ ^[0-9]{1,5}$ ]] || ((10#$1 < 1 || 10#$1 > 65535)); then
-		die "invalid port: '$1'"
-	fi
-}
-
-# registry_alive PORT: true if a registry answers GET /v2/ with 2xx on 127.0.0.1:PORT.
-registry_alive() {
-	curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/v2/" 2>/dev/null
-}
-
-# _registry_pid DIR: print the pid from DIR/registry.pid if that process is
-# still the docker-registry serving DIR/config.yml (guards against pid reuse).
-_registry_pid() {
-	local pidfile=$1/registry.pid pid cmdline
-	[[ -s $pidfile ]] || return 1
-	pid=$(<"$pidfile")
-	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	cmdline=$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null) || return 1
-	[[ $cmdline == *docker-registry*"$1/config.yml"* ]] || return 1
-	echo "$pid"
-}
-
-# _registry_show_log LOG OFFSET: print (the end of) what LOG got after byte OFFSET.
-_registry_show_log() {
-	printf -- '--- %s (this start only, last 20 lines):\n' "$1" >&2
-	tail -c "+$(($2 + 1))" "$1" | tail -n 20 >&2
-}
-
-# registry_start DIR PORT: start docker-registry in the background on
-# 127.0.0.1:PORT storing blobs under DIR/data (writes DIR/config.yml,
-# DIR/registry.pid, DIR/registry.log). Does nothing if a registry already
-# answers on that port. Sets REGISTRY_STARTED=1 if it started one.
-registry_start() {
-	(($# == 2)) || die "usage: registry_start DIR PORT"
-	local dir port=$2 pid code i logstart
-	_check_port "$port"
-	REGISTRY_STARTED=0
-	if registry_alive "$port"; then
-		log "a registry is already answering on 127.0.0.1:$port; using it"
-		return 0
-	fi
-	code=$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "http://127.0.0.1:$port/v2/" 2>/dev/null) || true
-	[[ $code == 000 ]] ||
-		die "127.0.0.1:$port is in use by something that is not an open registry (GET /v2/ -> HTTP $code); pick another port"
-	need_cmds docker-registry curl
-	mkdir -p "$1/data"
-	dir=$(cd "$1" && pwd)
-	if pid=$(_registry_pid "$dir"); then
-		die "docker-registry for $dir is running (pid $pid) but not answering on port $port; run: scripts/registry.sh stop $dir"
-	fi
-
-	cat >"$dir/config.yml" <<EOF
-# Written by scripts/registry.sh - local, unauthenticated, plain-HTTP registry.
-version: 0.1
-log:
-  level: info
-  fields:
-    service: registry
-storage:
-  filesystem:
-    rootdirectory: $dir/data
-  delete:
-    enabled: true
-  cache:
-    blobdescriptor: inmemory
-http:
-  addr: 127.0.0.1:$port
-  headers:
-    X-Content-Type-Options: [nosniff]
-EOF
-	printf '\n--- %s: starting on 127.0.0.1:%s\n' "$(date -Is)" "$port" >>"$dir/registry.log"
-	logstart=$(stat -c %s "$dir/registry.log")
-	# setsid: own session, so the registry outlives this script and a Ctrl-C in
-	# the caller's terminal. We are not a process-group leader here, so setsid
-	# execs in place and $! is the registry's pid.
-	setsid docker-registry serve "$dir/config.yml" >>"$dir/registry.log" 2>&1 </dev/null &
-	pid=$!
-	echo "$pid" >"$dir/registry.pid"
-
-	for ((i = 0; i < AURORA_REGISTRY_TIMEOUT * 10; i++)); do
-		if registry_alive "$port"; then
-			# shellcheck disable=SC2034
-			REGISTRY_STARTED=1
-			log "registry started on 127.0.0.1:$port (pid $pid, data in $dir/data, log $dir/registry.log)"
-			return 0
-		fi
-		if ! kill -0 "$pid" 2>/dev/null; then
-			rm -f "$dir/registry.pid"
-			_registry_show_log "$dir/registry.log" "$logstart"
-			die "docker-registry exited during startup (see its log above)"
-		fi
-		sleep 0.1
-	done
-	kill "$pid" 2>/dev/null || true
-	rm -f "$dir/registry.pid"
-	_registry_show_log "$dir/registry.log" "$logstart"
-	die "docker-registry did not answer on http://127.0.0.1:$port/v2/ within ${AURORA_REGISTRY_TIMEOUT}s (see log above)"
-}
-
-# registry_stop DIR: stop the registry started by registry_start DIR ... .
-registry_stop() {
-	(($# == 1)) || die "usage: registry_stop DIR"
-	local dir pid i
-	if [[ ! -d $1 ]]; then
-		log "no registry directory $1; nothing to stop"
-		return 0
-	fi
-	dir=$(cd "$1" && pwd)
-	if ! pid=$(_registry_pid "$dir"); then
-		[[ -e $dir/registry.pid ]] && log "stale pid file $dir/registry.pid removed"
-		rm -f "$dir/registry.pid"
-		log "no registry running for $dir"
-		return 0
-	fi
-	kill "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		_registry_pid "$dir" >/dev/null || break
-		sleep 0.1
-	done
-	if _registry_pid "$dir" >/dev/null; then
-		warn "registry (pid $pid) ignored SIGTERM for 10s; sending SIGKILL"
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	rm -f "$dir/registry.pid"
-	log "registry for $dir stopped (pid $pid)"
-}
-
-# ---------------------------------------------------------------------------
-# OCI image layouts, built with umoci the standard way: unpack the image into
-# a bundle, change BUNDLE/rootfs, repack. Each oci_layer call = one new layer
-# (repack --refresh-bundle re-bases the bundle, so the next call only captures
-# what changed since). `umoci insert` would skip the unpack, but umoci 0.4.7's
-# insert writes tar streams without the end-of-archive footer (umoci#436,
-# fixed upstream in #534), which GNU tar and Python's tarfile reject.
-#
-#   oci_new L T B; cp ... "$B/rootfs/"; oci_layer L T B "what"; oci_config L T ...
-
-_umoci_rootless() { ((EUID == 0)) || echo --rootless; }
-
-# oci_new LAYOUT TAG BUNDLE: create the layout if needed, an empty image
-# LAYOUT:TAG, and unpack it into BUNDLE (which must not exist yet).
-oci_new() {
-	[[ -f $1/oci-layout ]] || umoci init --layout "$1"
-	umoci new --image "$1:$2"
-	# shellcheck disable=SC2046 # _umoci_rootless prints zero or one word
-	umoci unpack $(_umoci_rootless) --image "$1:$2" "$3" >/dev/null
-}
-
-# oci_layer LAYOUT TAG BUNDLE DESCRIPTION: commit what changed in
-# BUNDLE/rootfs since the last oci_new/oci_layer as one new gzip layer.
-oci_layer() {
-	umoci repack --refresh-bundle --history.created_by "$4" --image "$1:$2" "$3"
-}
-
-# oci_config LAYOUT TAG UMOCI_CONFIG_ARGS...: e.g. oci_config L T --config.cmd /bin/sh
-oci_config() {
-	local layout=$1 tag=$2
-	shift 2
-	umoci config --image "$layout:$tag" "$@"
-}
-
-# oci_manifest LAYOUT TAG: print the image manifest JSON for LAYOUT:TAG.
-oci_manifest() {
-	local digest
-	digest=$(jq -er --arg t "$2" \
-		'[.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $t)][0].digest' \
-		"$1/index.json") || die "no tag '$2' in $1/index.json"
-	cat "$1/blobs/${digest/://}"
-}
-
-# oci_push LAYOUT TAG HOST:PORT/REPO:TAG: push to a plain-HTTP registry.
-oci_push() {
-	skopeo copy --quiet --dest-tls-verify=false "oci:$1:$2" "docker://$3"
-}
-
-# remote_manifest HOST:PORT/REPO:TAG: print the manifest from a plain-HTTP registry.
-remote_manifest() {
-	skopeo inspect --raw --tls-verify=false "docker://$1"
-}
-
-# ---------------------------------------------------------------------------
-# aurora_bin NAME [--build]: print the binary NAME (imageadm, runz) to use. $IMAGEADM or
-# $RUNZ wins if set (must be executable). Otherwise target/release/NAME, built with cargo
-# when it is missing, or always with --build (cargo makes that a no-op when it is up to date).
+# aurora_bin NAME [--build]: print the binary NAME (imageadm, runz, aurora-testenv) to use.
+# $IMAGEADM, $RUNZ or $AURORA_TESTENV wins if set (must be executable). Otherwise cargo's:
+# with --build always built first (cargo makes that a no-op when it is up to date; the
+# benchmarks time what the source says, never a stale binary), else only when missing.
+# imageadm and runz: release profile; aurora-testenv, which is not timed: dev profile.
 aurora_bin() {
-	local name=$1 override
+	local name=$1 override profile=release
 	override=${name^^}
+	override=${override//-/_}
 	if [[ -n ${!override:-} ]]; then
 		[[ -x ${!override} ]] || die "$override=${!override} is not an executable file"
 		echo "${!override}"
 		return 0
 	fi
-	local bin=$AURORA_ROOT_DIR/target/release/$name
+	local -a build=(build --release -p "$name")
+	if [[ $name == aurora-testenv ]]; then
+		profile=debug
+		build=(build -p aurora-testkit --bin aurora-testenv)
+	fi
+	local bin=${CARGO_TARGET_DIR:-$AURORA_ROOT_DIR/target}/$profile/$name
 	if [[ ${2:-} == --build || ! -x $bin ]]; then
 		if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
 			PATH=$HOME/.cargo/bin:$PATH
 		fi
 		command -v cargo >/dev/null ||
 			die "cargo not found; install Rust >= 1.89 with rustup (https://rustup.rs) - Debian's rustc is too old"
-		log "building $name (cargo build --release -p $name)"
-		(cd "$AURORA_ROOT_DIR" && cargo build --release -p "$name" >&2)
+		log "building $name (cargo ${build[*]})"
+		(cd "$AURORA_ROOT_DIR" && cargo "${build[@]}" >&2)
 	fi
 	[[ -x $bin ]] || die "cargo build did not produce $bin"
 	echo "$bin"
 }
 
-# imageadm_bin [--build]: aurora_bin imageadm.
-imageadm_bin() { aurora_bin imageadm "$@"; }
+# ---------------------------------------------------------------------------
+# Test environments: aurora-testenv (crates/testkit/src/bin/aurora-testenv), the testkit's
+# ZfsPool, BtrfsVolume and Registry for the shell. `up` returns once the resource is there
+# and prints KEY=VALUE facts; `down` returns once it is gone. A zfs-fuse pool holds the
+# machine-wide zfs-fuse turn (the tests' lock) from up to down. See `aurora-testenv --help`.
+#
+#   testenv KIND up|down --dir DIR [--size 16G] [--port P]
+#   testenv_up FACTS KIND DIR ARGS...   KIND up; its facts in the associative array FACTS
+#                                       (declared by the caller: declare -A FACTS); dies on
+#                                       failure; registers `down` with on_exit when this call
+#                                       started it (FACTS[STARTED] == 1)
+AURORA_TESTENV_BIN=
+
+testenv() {
+	[[ -n $AURORA_TESTENV_BIN ]] || AURORA_TESTENV_BIN=$(aurora_bin aurora-testenv --build)
+	"$AURORA_TESTENV_BIN" "$@"
+}
+
+testenv_up() {
+	local -n _facts=$1
+	local kind=$2 dir=$3 out line
+	shift 3
+	[[ -n $AURORA_TESTENV_BIN ]] || AURORA_TESTENV_BIN=$(aurora_bin aurora-testenv --build)
+	out=$("$AURORA_TESTENV_BIN" "$kind" up --dir "$dir" "$@") || die "aurora-testenv $kind up --dir $dir $* failed"
+	_facts=()
+	while IFS= read -r line; do
+		[[ $line == *=* ]] && _facts[${line%%=*}]=${line#*=}
+	done <<<"$out"
+	if [[ ${_facts[STARTED]:-0} == 1 ]]; then
+		on_exit testenv "$kind" down --dir "$dir"
+	fi
+}
+
 
 # ---------------------------------------------------------------------------
 # install_packages: apt-get installs whatever of AURORA_APT_PACKAGES is missing.
@@ -317,105 +160,6 @@ install_packages() {
 		log "stopping and disabling docker-registry.service that the package just started"
 		systemctl disable --now docker-registry || warn "could not stop docker-registry.service"
 	fi
-}
-
-# ---------------------------------------------------------------------------
-# Test images: the benchmark's big image and the demo's small busybox image.
-
-AURORA_BENCH_TAG=big                               # tag of the big image in DIR/layout
-AURORA_BENCH_MIN_COMPRESSED=$((300 * 1000 * 1000)) # bytes, sum of its compressed layers
-
-# bench_image_build DIR: build the benchmark image as DIR/layout:big (atomically:
-# DIR/layout only appears once complete) and write DIR/build.json. >= 300 MB
-# compressed in >= 3 gzip layers from host files (/usr/lib/<multiarch>,
-# /usr/share, /usr/bin, plus a random-data layer only if those fall short).
-# About 1.5 minutes on a 2-core VM (copy + gzip).
-bench_image_build() {
-	local dir=$1 tag=$AURORA_BENCH_TAG
-	local out=$dir/layout tmp=$dir/layout.partial bundle=$dir/bundle.partial
-	local multiarch src total deficit started=$SECONDS i=0
-	rm -rf "$tmp" "$bundle"
-	on_exit rm -rf "$tmp" "$bundle"
-	multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch 2>/dev/null || echo "$(uname -m)-linux-gnu")
-
-	log "building the benchmark image in $tmp (one gzip layer per directory; takes minutes)"
-	oci_new "$tmp" "$tag" "$bundle"
-	for src in "/usr/lib/$multiarch" /usr/share /usr/bin; do
-		[[ -d $src ]] || die "$src does not exist on this host"
-		i=$((i + 1))
-		log "layer $i: $src ($(du -sh "$src" | cut -f1) uncompressed)"
-		# Relative source: coreutils 9.1's cp --parents fails on absolute ones.
-		(cd / && cp -a --parents "${src#/}" "$bundle/rootfs/")
-		oci_layer "$tmp" "$tag" "$bundle" "copy host $src"
-	done
-	total=$(oci_manifest "$tmp" "$tag" | jq '[.layers[].size] | add')
-	if ((total < AURORA_BENCH_MIN_COMPRESSED)); then
-		# Host directories compress too well here; top up with incompressible data.
-		deficit=$((AURORA_BENCH_MIN_COMPRESSED - total + 1000000))
-		log "layer $((i + 1)): $(mib "$deficit") MiB of random data (host files gave only $(mib "$total") MiB)"
-		mkdir -p "$bundle/rootfs/opt/bench"
-		head -c "$deficit" /dev/urandom >"$bundle/rootfs/opt/bench/filler.bin"
-		oci_layer "$tmp" "$tag" "$bundle" "random filler to reach 300 MB"
-	fi
-	oci_config "$tmp" "$tag" --config.cmd /usr/bin/sh --config.label org.opencontainers.image.title=aurora-bench-big
-	rm -rf "$bundle" "$out"
-	mv "$tmp" "$out"
-
-	oci_manifest "$out" "$tag" | jq -c --argjson s "$((SECONDS - started))" \
-		'{build_seconds: $s, layers: (.layers | length), compressed_bytes: ([.layers[].size] | add)}' \
-		>"$dir/build.json"
-	log "image built in $((SECONDS - started))s: $(jq -r '"\(.layers) layers, \(.compressed_bytes) bytes compressed"' "$dir/build.json")"
-}
-
-# bench_image_ensure DIR HOST:PORT/REPO:TAG: make sure the benchmark image is in
-# the registry as REF; pushes DIR/layout (built by bench_image_build unless
-# DIR/layout and DIR/build.json are there already) when it is not.
-bench_image_ensure() {
-	local dir=$1 ref=$2 started
-	if remote_manifest "$ref" >/dev/null 2>&1; then
-		log "$ref already in the registry"
-		return 0
-	fi
-	if [[ ! -f $dir/build.json || ! -f $dir/layout/index.json ]]; then
-		bench_image_build "$dir"
-	else
-		log "using cached image layout $dir/layout"
-	fi
-	log "pushing to $ref"
-	started=$SECONDS
-	oci_push "$dir/layout" "$AURORA_BENCH_TAG" "$ref"
-	log "pushed in $((SECONDS - started))s"
-}
-
-# build_demo_image REF [WORKDIR]: the demo's 2-layer image (static busybox +
-# applet symlinks; /etc/passwd, /etc/group, /root, /tmp), Cmd ["/bin/sh"], built
-# with umoci in a temporary directory under WORKDIR (default $TMPDIR or /var/tmp)
-# and pushed to REF in a plain-HTTP registry. Needs /bin/busybox (busybox-static).
-build_demo_image() {
-	local work rootfs applet
-	[[ -x /bin/busybox ]] || die "/bin/busybox missing (apt-get install -y busybox-static)"
-	work=$(mktemp -d "${2:-${TMPDIR:-/var/tmp}}/build.XXXXXX")
-	on_exit rm -rf "$work"
-	oci_new "$work/layout" demo "$work/bundle"
-	rootfs=$work/bundle/rootfs
-
-	mkdir -p "$rootfs/bin"
-	cp /bin/busybox "$rootfs/bin/busybox"
-	for applet in sh ls cat echo env id ps mkdir rm uname wget vi; do
-		ln -s busybox "$rootfs/bin/$applet"
-	done
-	oci_layer "$work/layout" demo "$work/bundle" "static busybox and applet links in /bin"
-
-	mkdir -p "$rootfs/etc" "$rootfs/root" "$rootfs/tmp"
-	chmod 1777 "$rootfs/tmp"
-	printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$rootfs/etc/passwd"
-	printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$rootfs/etc/group"
-	oci_layer "$work/layout" demo "$work/bundle" "/etc/passwd, /etc/group, /root, /tmp"
-
-	oci_config "$work/layout" demo --config.cmd /bin/sh --config.env PATH=/bin \
-		--history.created_by 'CMD ["/bin/sh"]'
-	oci_push "$work/layout" demo "$1"
-	rm -rf "$work"
 }
 
 # ---------------------------------------------------------------------------
@@ -489,9 +233,8 @@ medians() {
 }
 
 # ---------------------------------------------------------------------------
-# Throwaway filesystems for benchmarks and tests: zfs-fuse pools and btrfs
-# filesystems on sparse files, and removal of trees that hold mounts and btrfs
-# subvolumes. All need root.
+# Removal of trees that hold mounts and btrfs subvolumes (benchmark work directories).
+# Need root.
 
 # fs_type PATH: the type of the filesystem PATH is on (ext4, btrfs, fuse.zfs, ...).
 fs_type() { findmnt -n -o FSTYPE -T "$1"; }
@@ -522,191 +265,6 @@ purge_tree() {
 	rm -rf "$dir"
 }
 
-# btrfs_loop_mount FILE SIZE MNT: a new btrfs on a new sparse FILE of SIZE
-# (truncate's syntax: 16G), mounted at MNT through a loop device.
-btrfs_loop_mount() {
-	local file=$1 size=$2 mnt=$3
-	need_cmds mkfs.btrfs btrfs losetup
-	! mountpoint -q "$mnt" 2>/dev/null || die "$mnt is a mount point already"
-	rm -f "$file"
-	truncate -s "$size" "$file"
-	mkfs.btrfs -q -f "$file" >/dev/null
-	mkdir -p "$mnt"
-	mount -o loop "$file" "$mnt"
-	log "btrfs on $file ($size, sparse) mounted at $mnt ($(findmnt -n -o SOURCE "$mnt"))"
-}
-
-# loop_umount MNT FILE: unmount MNT and everything below it, detach any loop
-# device still backed by FILE, delete FILE.
-loop_umount() {
-	local mnt=$1 file=$2 dev
-	umount_tree "$mnt"
-	if [[ -e $file ]]; then
-		for dev in $(losetup -j "$file" | cut -d: -f1); do
-			losetup -d "$dev" || warn "could not detach $dev ($file)"
-		done
-	fi
-	rm -f "$file"
-}
-
-# zfs-fuse (Debian's ZFS for Linux here) has one daemon serving every pool on the host;
-# the zfs tools only work while it runs. As crates/testkit/src/zfs.rs (the tests' pools):
-# - zfs_fuse_start uses a daemon that answers, whoever started it, and otherwise starts
-#   one with its pid in /var/run/zfs-fuse.pid (where Debian's init script looks), first
-#   removing a stale pid file (zfs-fuse exits 1, silently, when the file exists). It sets
-#   ZFS_FUSE_STARTED to the pid; zfs_fuse_stop stops only that one, and only when no pool
-#   is left on it.
-# - Two mounts at the same moment can freeze the daemon for good, so one pool user at a
-#   time has "the turn": zfs_take_turn waits for the same lock file the tests take
-#   (flock), zfs_release_turn gives it back. Take it before zfs_fuse_start and hold it
-#   until after zpool destroy, and run no two zfs commands at once meanwhile. (Child
-#   processes inherit the lock's fd: start no long-lived ones while holding it.)
-# - Mounted filesystems, and for a moment ones just unmounted, are "busy" to destroy:
-#   zfs_dataset_destroy unmounts first and retries.
-ZFS_FUSE_PIDFILE=/var/run/zfs-fuse.pid
-ZFS_FUSE_STARTED=
-ZFS_TURN_FD=
-
-zfs_fuse_alive() { zpool list -H -o name >/dev/null 2>&1; }
-
-# _zfs_fuse_pid PID: true if PID is a live (not zombie) zfs-fuse process.
-_zfs_fuse_pid() {
-	local stat
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	[[ ${stat%)*} == *"(zfs-fuse" && ${stat##*) } != [ZX]* ]]
-}
-
-zfs_fuse_start() {
-	local i pid
-	need_cmds zfs-fuse zpool zfs
-	[[ -e /dev/fuse ]] || die "/dev/fuse does not exist: this machine (or container) gives no FUSE"
-	ZFS_FUSE_STARTED=
-	if zfs_fuse_alive; then
-		log "zfs-fuse is running already; using it"
-		return 0
-	fi
-	pid=$(cat "$ZFS_FUSE_PIDFILE" 2>/dev/null) || true
-	if [[ $pid =~ ^[0-9]+$ ]] && _zfs_fuse_pid "$pid"; then
-		log "zfs-fuse (pid $pid) is running but does not answer yet; waiting up to 10s"
-		for ((i = 0; i < 100; i++)); do
-			zfs_fuse_alive && return 0
-			sleep 0.1
-		done
-		die "zfs-fuse (pid $pid, $ZFS_FUSE_PIDFILE) is running but does not answer"
-	fi
-	((EUID == 0)) || die "zfs-fuse must be started as root"
-	rm -f "$ZFS_FUSE_PIDFILE"
-	log "starting zfs-fuse"
-	# It forks into the background itself; its stdio must not keep our pipes open, nor
-	# may it inherit the turn's lock (it would hold it for good).
-	if [[ -n $ZFS_TURN_FD ]]; then
-		zfs-fuse --pidfile "$ZFS_FUSE_PIDFILE" </dev/null >/dev/null 2>&1 {ZFS_TURN_FD}>&- ||
-			die "zfs-fuse --pidfile $ZFS_FUSE_PIDFILE failed (it logs to syslog only)"
-	else
-		zfs-fuse --pidfile "$ZFS_FUSE_PIDFILE" </dev/null >/dev/null 2>&1 ||
-			die "zfs-fuse --pidfile $ZFS_FUSE_PIDFILE failed (it logs to syslog only)"
-	fi
-	for ((i = 0; i < 150; i++)); do
-		if zfs_fuse_alive; then
-			pid=$(cat "$ZFS_FUSE_PIDFILE" 2>/dev/null) || true
-			{ [[ $pid =~ ^[0-9]+$ ]] && _zfs_fuse_pid "$pid"; } ||
-				die "zfs-fuse answers but $ZFS_FUSE_PIDFILE does not name it"
-			ZFS_FUSE_STARTED=$pid
-			log "zfs-fuse started (pid $pid)"
-			return 0
-		fi
-		sleep 0.1
-	done
-	die "zfs-fuse started but did not answer within 15s"
-}
-
-zfs_fuse_stop() {
-	local pid=$ZFS_FUSE_STARTED i pools
-	[[ -n $pid ]] || return 0
-	ZFS_FUSE_STARTED=
-	_zfs_fuse_pid "$pid" || return 0
-	pools=$(zpool list -H -o name 2>/dev/null) || true
-	if [[ -n $pools ]]; then
-		log "leaving zfs-fuse (pid $pid) running: pools $(echo "$pools" | tr '\n' ' ')use it"
-		return 0
-	fi
-	kill "$pid" 2>/dev/null || true
-	for ((i = 0; i < 200; i++)); do
-		if ! _zfs_fuse_pid "$pid"; then
-			log "zfs-fuse stopped (pid $pid)"
-			return 0
-		fi
-		sleep 0.1
-	done
-	warn "zfs-fuse (pid $pid) still running 20s after SIGTERM; left alone"
-}
-
-# zfs_take_turn: wait (up to 30 minutes) for the machine-wide zfs-fuse turn.
-zfs_take_turn() {
-	local path=${TMPDIR:-/tmp}/aurora-zfs-test-pool.lock
-	[[ ! -d /run/lock ]] || path=/run/lock/aurora-zfs-test-pool.lock
-	[[ -z $ZFS_TURN_FD ]] || return 0
-	exec {ZFS_TURN_FD}>>"$path"
-	if ! flock -n "$ZFS_TURN_FD"; then
-		log "waiting for the zfs-fuse turn ($path, held by a test or benchmark using a pool)"
-		flock -w 1800 "$ZFS_TURN_FD" || die "did not get the zfs-fuse turn ($path) within 30 minutes"
-	fi
-}
-
-zfs_release_turn() {
-	[[ -n $ZFS_TURN_FD ]] || return 0
-	exec {ZFS_TURN_FD}>&-
-	ZFS_TURN_FD=
-}
-
-# _zfs_retry SECONDS CMD...: retry CMD (quietly) for up to SECONDS while it fails; a
-# try that hangs (a frozen daemon) is given up after a minute.
-_zfs_retry() {
-	local i tries=$(($1 * 10))
-	shift
-	for ((i = 1; i < tries; i++)); do
-		timeout 60 "$@" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	timeout 60 "$@"
-}
-
-# zfs_pool_create POOL FILE SIZE MOUNTPOINT: a pool on a new sparse FILE of SIZE
-# (16G), its root dataset mounted at MOUNTPOINT. The pool must not exist yet.
-zfs_pool_create() {
-	local pool=$1 file=$2 size=$3 mnt=$4 out
-	zfs_fuse_alive || die "zfs-fuse is not running (zfs_fuse_start)"
-	! zpool list -H -o name "$pool" >/dev/null 2>&1 || die "zfs pool $pool exists already"
-	rm -f "$file"
-	truncate -s "$size" "$file"
-	mkdir -p "$mnt"
-	# (It says "Defaulting to 4K blocksize" on success.)
-	out=$(zpool create -m "$mnt" "$pool" "$file" 2>&1) || die "zpool create -m $mnt $pool $file failed: $out"
-	log "zfs pool $pool on $file ($size, sparse) mounted at $mnt"
-}
-
-# zfs_pool_destroy POOL [FILE]: destroy POOL if it exists, then delete FILE (kept if
-# the pool could not be destroyed: removing it under a live pool faults the pool).
-zfs_pool_destroy() {
-	local pool=$1 file=${2:-}
-	if ! zfs_fuse_alive; then
-		warn "zfs-fuse is not running, so pool $pool cannot be destroyed now; it stays in /var/lib/zfs/zpool.cache: once zfs-fuse runs, run: zpool destroy -f $pool"
-	elif zpool list -H -o name "$pool" >/dev/null 2>&1; then
-		if ! _zfs_retry 20 zpool destroy -f "$pool"; then
-			warn "could not destroy zfs pool $pool; keeping ${file:-its file}"
-			return 1
-		fi
-	fi
-	[[ -z $file ]] || rm -f "$file"
-}
-
-# zfs_dataset_destroy DATASET: destroy DATASET with its children and clones, if it
-# exists (unmounting them first, innermost first).
-zfs_dataset_destroy() {
-	local ds
-	zfs list -H -o name "$1" >/dev/null 2>&1 || return 0
-	zfs list -H -o name -t filesystem -r "$1" | sort -r | while IFS= read -r ds; do
-		zfs unmount "$ds" >/dev/null 2>&1 || true
-	done
-	_zfs_retry 15 zfs destroy -R "$1"
-}
+# The demo's and the benchmarks' images (umoci, skopeo).
+# shellcheck source=scripts/images.sh
+source "$AURORA_ROOT_DIR/scripts/images.sh"

@@ -4,15 +4,15 @@
 #
 #   scripts/registry.sh start DIR PORT   start Debian's docker-registry (distribution 2.8)
 #                                        in the background on 127.0.0.1:PORT, plain HTTP,
-#                                        no auth, deletes enabled, blobs under DIR/data;
-#                                        writes DIR/config.yml, DIR/registry.pid and
-#                                        DIR/registry.log and waits until /v2/ answers.
-#                                        Does nothing if a registry already answers there.
-#   scripts/registry.sh stop DIR         stop the registry started for DIR (pid file).
+#                                        no auth, deletes enabled, blobs under DIR/data
+#                                        (kept when it stops); returns once /v2/ answers.
+#                                        Uses an open registry already answering there.
+#   scripts/registry.sh stop DIR         stop the registry started for DIR.
 #
+# Both go through aurora-testenv (crates/testkit's Registry, the one the tests use); its
+# keeper's messages are in DIR/registry.log.
 # Example: scripts/registry.sh start /var/tmp/reg 5000 && curl http://127.0.0.1:5000/v2/_catalog
-# Env: AURORA_REGISTRY_TIMEOUT (seconds to wait for /v2/, default 30).
-# Requires: docker-registry, curl (apt-get install -y docker-registry curl).
+# Requires: docker-registry (apt-get install -y docker-registry), cargo to build aurora-testenv.
 
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -26,11 +26,12 @@ usage() {
 case "${1:-}" in
 start)
 	(($# == 3)) || usage
-	registry_start "$2" "$3"
+	need_cmds docker-registry
+	testenv registry up --dir "$2" --port "$3"
 	;;
 stop)
 	(($# == 2)) || usage
-	registry_stop "$2"
+	testenv registry down --dir "$2"
 	;;
 *) usage ;;
 esac

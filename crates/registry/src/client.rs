@@ -345,7 +345,15 @@ impl RegistryClient {
             let delay = retry_in
                 .unwrap_or_else(|| self.config.retry.delay(attempt - 1))
                 .min(self.config.retry.max_delay);
-            warn!(%url, attempt, ?delay, outcome = %describe(&result), "retrying");
+            // One line for the user, not one per attempt: a refused connection would
+            // otherwise print a warning for every back-off before the error that matters.
+            // Every attempt is still logged at debug level (RUST_LOG=aurora_registry=debug).
+            if attempt == 1 {
+                let left = self.config.retry.attempts - attempt;
+                warn!(%url, outcome = %describe(&result), "retrying up to {left} more times");
+            } else {
+                debug!(%url, attempt, ?delay, outcome = %describe(&result), "retrying");
+            }
             tokio::time::sleep(delay).await;
         }
     }

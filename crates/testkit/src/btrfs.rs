@@ -38,6 +38,12 @@ impl BtrfsVolume {
     /// Formats and mounts a new volume. Errs, saying why, when this is not root or
     /// btrfs-progs is missing; panics when formatting or mounting fails otherwise.
     pub fn create() -> Result<BtrfsVolume, BtrfsUnavailable> {
+        BtrfsVolume::create_in(VOLUME_BYTES, None)
+    }
+
+    /// [`BtrfsVolume::create`] on a sparse file of `bytes`, in a new directory under `parent`
+    /// (default: the system's temporary directory). For `aurora-testenv btrfs up`.
+    pub fn create_in(bytes: u64, parent: Option<&Path>) -> Result<BtrfsVolume, BtrfsUnavailable> {
         match effective_uid() {
             Some(0) => {}
             Some(uid) => {
@@ -53,14 +59,17 @@ impl BtrfsVolume {
                     .into(),
             ));
         };
-        let dir = tempfile::Builder::new()
-            .prefix("aurora-btrfs-")
-            .tempdir()
-            .expect("create a temporary directory for a btrfs volume");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("aurora-btrfs-");
+        let dir = match parent {
+            Some(parent) => builder.tempdir_in(parent),
+            None => builder.tempdir(),
+        }
+        .expect("create a temporary directory for a btrfs volume");
         let image = dir.path().join("image");
         let mountpoint = dir.path().join("mnt");
         std::fs::File::create(&image)
-            .and_then(|f| f.set_len(VOLUME_BYTES))
+            .and_then(|f| f.set_len(bytes))
             .unwrap_or_else(|e| panic!("create {}: {e}", image.display()));
         std::fs::create_dir(&mountpoint).expect("create the mount point");
         let output = run(Command::new(mkfs).args(["-q", "-f"]).arg(&image));

@@ -78,6 +78,45 @@ impl Registry {
         Self::with_token_service(TokenService::start(user, password, true), user, password)
     }
 
+    /// An open registry on `127.0.0.1:port` that keeps its blobs in `data` (created if
+    /// missing, left in place when the registry stops, so that a benchmark's pushed images
+    /// are there the next time). Its config and log live in a temporary directory beside
+    /// `data`. For `aurora-testenv registry up`; errs when the port is taken.
+    pub fn open_on(port: u16, data: &Path) -> Result<Self, String> {
+        require_tools(&["docker-registry"]);
+        std::fs::create_dir_all(data)
+            .map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+        let parent = data.parent().unwrap_or(Path::new("/"));
+        let dir = tempfile::Builder::new()
+            .prefix("aurora-registry-")
+            .tempdir_in(parent)
+            .map_err(|e| format!("cannot create a directory in {}: {e}", parent.display()))?;
+        match launch_with_storage(dir.path(), data, port, &Value::Null) {
+            Ok(child) => Ok(Self {
+                child,
+                host: format!("127.0.0.1:{port}"),
+                storage: data.to_path_buf(),
+                dir,
+                credentials: None,
+                token_service: None,
+            }),
+            Err(StartError::PortTaken) => Err(format!("127.0.0.1:{port} is taken")),
+            Err(StartError::Failed(message)) => Err(format!("docker-registry failed: {message}")),
+        }
+    }
+
+    /// The HTTP status of `GET /v2/` on `host`, or `None` when nothing answers there.
+    pub fn probe(host: &str) -> Option<u16> {
+        get_head(host, "/v2/", Duration::from_secs(2))
+            .ok()
+            .map(|head| head.status)
+    }
+
+    /// The `docker-registry` process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn with_token_service(service: TokenService, user: &str, password: &str) -> Self {
         let dir = new_dir();
         let bundle = dir.path().join("token-root.pem");
@@ -230,10 +269,20 @@ fn free_port() -> u16 {
 
 /// Writes the config, spawns the registry and waits until it serves `/v2/`.
 fn launch(dir: &Path, port: u16, auth: &Value) -> Result<Child, StartError> {
+    launch_with_storage(dir, &dir.join("storage"), port, auth)
+}
+
+/// [`launch`] with the blobs in `storage` rather than `DIR/storage`.
+fn launch_with_storage(
+    dir: &Path,
+    storage: &Path,
+    port: u16,
+    auth: &Value,
+) -> Result<Child, StartError> {
     let instance = instance_id(port);
     let config_path = dir.join("config.yml");
     // YAML is a superset of JSON, so a JSON document is a valid config.
-    let config = registry_config(&dir.join("storage"), port, &instance, auth);
+    let config = registry_config(storage, port, &instance, auth);
     std::fs::write(&config_path, config.to_string()).expect("writing registry config");
     let log_path = dir.join("registry.log");
     let log = File::create(&log_path).expect("creating registry log");

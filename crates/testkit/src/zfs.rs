@@ -85,6 +85,13 @@ impl ZfsPool {
     /// this is not root, zfs-fuse is not installed, there is no `/dev/fuse`, or the daemon
     /// cannot be started or reached.
     pub fn create() -> Result<ZfsPool, ZfsUnavailable> {
+        ZfsPool::create_in(POOL_BYTES, None)
+    }
+
+    /// [`ZfsPool::create`] with a backing file of `bytes` (sparse), in a new directory under
+    /// `parent` (default: the system's temporary directory). For `aurora-testenv zfs-pool up`,
+    /// whose benchmarks need more room than a test, on a filesystem of their choosing.
+    pub fn create_in(bytes: u64, parent: Option<&Path>) -> Result<ZfsPool, ZfsUnavailable> {
         check_prerequisites()?;
         let process_turn = ProcessTurn::take();
         let turn = take_turn()?;
@@ -96,14 +103,17 @@ impl ZfsPool {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let dir = tempfile::Builder::new()
-            .prefix("aurora-zfs-")
-            .tempdir()
-            .map_err(|e| ZfsUnavailable(format!("cannot create a temporary directory: {e}")))?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("aurora-zfs-");
+        let dir = match parent {
+            Some(parent) => builder.tempdir_in(parent),
+            None => builder.tempdir(),
+        }
+        .map_err(|e| ZfsUnavailable(format!("cannot create a temporary directory: {e}")))?;
         let vdev = dir.path().join("vdev");
         let mountpoint = dir.path().join("mnt");
         File::create(&vdev)
-            .and_then(|f| f.set_len(POOL_BYTES))
+            .and_then(|f| f.set_len(bytes))
             .map_err(|e| ZfsUnavailable(format!("cannot create {}: {e}", vdev.display())))?;
         let output = zpool(&[
             "create".as_ref(),
@@ -309,8 +319,8 @@ fn daemon_answers() -> Result<(), String> {
     }
 }
 
-/// Waits for the machine-wide turn to have a test pool: a lock file, which scripts/lib.sh's
-/// `zfs_take_turn` (benchmarks) takes too. Opened close-on-exec, so that no child (the
+/// Waits for the machine-wide turn to have a test pool: a lock file, which the benchmarks'
+/// pools (`aurora-testenv zfs-pool up`, through this same type) take too. Opened close-on-exec, so that no child (the
 /// daemon, a test's helper process) inherits it.
 fn take_turn() -> Result<File, ZfsUnavailable> {
     let path = if Path::new("/run/lock").is_dir() {
