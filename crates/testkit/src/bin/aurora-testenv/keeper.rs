@@ -161,6 +161,11 @@ pub fn down(kind: Kind, dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot ask the keeper on {}: {e}", socket.display()))?;
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
+    if answer.is_empty() {
+        // The connection closed without a word: the keeper was dying as it was asked (a
+        // SIGKILL is delivered after kill(2) returns). Clean up as for a keeper gone.
+        return keeper_gone(kind, dir, &env, &socket);
+    }
     if answer.trim() == DOWN {
         eprintln!("{} in {} is down", kind.name(), dir.display());
         Ok(())
