@@ -206,6 +206,7 @@ fn keeper_gone(kind: Kind, dir: &Path, env: &Path, socket: &Path) -> Result<(), 
                 // SAFETY: kill has no memory-safety preconditions; the pid was checked to
                 // be a docker-registry.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
+                wait_until_dead(pid);
             }
         }
         Kind::ZfsPool => {}
@@ -218,6 +219,22 @@ fn keeper_gone(kind: Kind, dir: &Path, env: &Path, socket: &Path) -> Result<(), 
         dir.display()
     );
     Ok(())
+}
+
+/// Waits until `pid` is gone or a zombie: SIGKILL is delivered after kill(2) returns, and
+/// the process is no child of ours to wait for. Ten seconds is only a hang guard.
+fn wait_until_dead(pid: i32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let alive = stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']));
+        if !alive {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// KEY=VALUE lines. Values are paths, names and numbers; a newline would break the format.
