@@ -198,10 +198,11 @@ mod tests {
     #[test]
     fn this_host_has_no_selinux() {
         // The test machines (Debian, no policy) have no selinuxfs mounted.
-        if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
-            eprintln!("SKIPPED this_host_has_no_selinux: SELinux is enabled here");
-            return;
-        }
+        aurora_testkit::skip_unless!(
+            !std::path::Path::new("/sys/fs/selinux/enforce").exists(),
+            "this_host_has_no_selinux",
+            "SELinux is enabled here"
+        );
         assert_eq!(host(), Host::Disabled);
         assert!(features_note(host()).contains("ignored"));
     }
