@@ -17,9 +17,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sha1::{Digest as _, Sha1};
 
-use super::{
-    default_image_name, io, parse_manifest, Compression, Manifest, SmartosError,
-    MAX_MANIFEST_BYTES, UUID_ANNOTATION,
+use crate::error::{io, SmartosError};
+use crate::manifest::{
+    default_image_name, parse_manifest, Compression, Manifest, MAX_MANIFEST_BYTES, UUID_ANNOTATION,
 };
 use aurora_images::{ImageError, Images};
 
