@@ -29,8 +29,7 @@ pub use local::{gc, inspect, list_images, remove, tag, ImageSummary, Inspection}
 pub use plan::{plan_layers, PlannedLayer};
 pub use progress::{NoProgress, Progress};
 pub use resolve::{
-    entry_for, find_image, read_document, resolve, resolve_manifest, Resolved,
-    SOURCE_DIGEST_ANNOTATION,
+    entry_for, find_image, read_document, resolve, resolve_manifest, SOURCE_DIGEST_ANNOTATION,
 };
 pub use storage::{open_storage, open_storage_if_used, open_zfs_storage, StorageChoice};
 pub use unpack::{remove_bundle, unpack, UnpackOptions, UnpackReport};

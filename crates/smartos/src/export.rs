@@ -82,7 +82,7 @@ pub fn export_smartos(
     let uuid = docker_layer_uuid(&blobs);
     let origin = parent.map(|_| docker_layer_uuid(&blobs[..blobs.len() - 1]));
     let (name, version) = export_name(&image.name, &image.manifest_digest);
-    let linux = image.config["os"].as_str() == Some("linux");
+    let linux = *image.config.os() == oci_spec::image::Os::Linux;
     let stem = format!("{}-{version}", name.replace('/', "-"));
     std::fs::create_dir_all(out_dir).map_err(io(out_dir))?;
     let file_path = out_dir.join(format!("{stem}.zfs.gz"));
