@@ -29,5 +29,5 @@ pub use error::{Result, SmartosError};
 pub use export::{export_smartos, ExportOptions, ExportReport};
 pub use import::{import_smartos, ImportOptions, ImportReport};
 pub use manifest::{
-    default_image_name, docker_layer_uuid, parse_manifest, Compression, Manifest, UUID_ANNOTATION,
+    default_image_name, docker_layer_uuid, parse_manifest, Manifest, UUID_ANNOTATION,
 };
