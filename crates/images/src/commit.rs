@@ -105,8 +105,7 @@ pub fn commit(
         "org.opencontainers.image.created".to_string(),
         rfc3339(created),
     );
-    let (manifest, config_digest) =
-        put_image_parts(store, &config, &layers, annotations, &store_name)?;
+    let (manifest, config_digest) = put_image(store, &config, &layers, annotations, &store_name)?;
     Ok(CommitReport {
         image: store_name,
         manifest: manifest.to_string(),
@@ -313,20 +312,9 @@ fn new_config(
     Ok(Value::Object(config))
 }
 
-/// Writes `config` and a manifest of `layers` into the store and names it `name`; returns
-/// the manifest's digest.
-pub fn put_image(
-    store: &Store,
-    config: &Value,
-    layers: &[NewLayer],
-    annotations: BTreeMap<String, String>,
-    name: &str,
-) -> Result<Digest> {
-    put_image_parts(store, config, layers, annotations, name).map(|(manifest, _)| manifest)
-}
-
-/// As [`put_image`]; returns the manifest's and the config's digests.
-fn put_image_parts(
+/// Writes `config` and a manifest of `layers` into the store (through the store's one put)
+/// and names it `name`; returns the manifest's and the config's digests.
+fn put_image(
     store: &Store,
     config: &Value,
     layers: &[NewLayer],

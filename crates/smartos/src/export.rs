@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use aurora_spec::{Digest, ImageRef};
 use serde::Serialize;
-use serde_json::json;
 use sha1::{Digest as _, Sha1};
 
 use aurora_images::{ensure_layers, Images, LayDown, Progress};
@@ -111,24 +110,24 @@ pub fn export_smartos(
         .persist(&file_path)
         .map_err(|e| io(&file_path)(e.error))?;
 
-    let mut manifest = json!({
-        "v": 2,
-        "uuid": uuid,
-        "owner": "00000000-0000-0000-0000-000000000000",
-        "name": name,
-        "version": version,
-        "type": if linux { "lx-dataset" } else { "zone-dataset" },
-        "os": if linux { "linux" } else { "smartos" },
-        "published_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "state": "active",
-        "files": [{"sha1": sha1, "size": size, "compression": "gzip"}],
-    });
-    if linux {
-        manifest["requirements"] = json!({"brand": "lx"});
-    }
-    if let Some(origin) = &origin {
-        manifest["origin"] = json!(origin);
-    }
+    let manifest = ExportedManifest {
+        files: [ExportedFile {
+            compression: "gzip",
+            sha1: sha1.clone(),
+            size,
+        }],
+        name: &name,
+        origin: origin.as_deref(),
+        os: if linux { "linux" } else { "smartos" },
+        owner: "00000000-0000-0000-0000-000000000000",
+        published_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        requirements: linux.then_some(Requirements { brand: "lx" }),
+        state: "active",
+        kind: if linux { "lx-dataset" } else { "zone-dataset" },
+        uuid: &uuid,
+        v: 2,
+        version: &version,
+    };
     let text = serde_json::to_vec_pretty(&manifest).map_err(|e| refuse(e.to_string()))?;
     let mut scratch = tempfile::Builder::new()
         .prefix(".export-")
@@ -151,6 +150,39 @@ pub fn export_smartos(
         sha1,
         layers_created,
     })
+}
+
+/// The manifest v2 an export writes, as imgadm reads it; the fields in the order (alphabetical)
+/// the manifests exported before had.
+#[derive(Serialize)]
+struct ExportedManifest<'a> {
+    files: [ExportedFile; 1],
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<&'a str>,
+    os: &'static str,
+    owner: &'static str,
+    published_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requirements: Option<Requirements>,
+    state: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    uuid: &'a str,
+    v: u32,
+    version: &'a str,
+}
+
+#[derive(Serialize)]
+struct ExportedFile {
+    compression: &'static str,
+    sha1: String,
+    size: u64,
+}
+
+#[derive(Serialize)]
+struct Requirements {
+    brand: &'static str,
 }
 
 /// The SmartOS name and version of a store image: its repository and tag (the short
