@@ -20,7 +20,6 @@ use aurora_spec::{Digest, ImageRef};
 use aurora_store::Store;
 use oci_spec::image::Descriptor;
 
-use crate::blob_file::store_reader_as;
 use crate::docker_archive;
 use crate::error::{Result, TransferError};
 use crate::pull::{pull, PullOptions};
@@ -369,7 +368,9 @@ fn copy_blob(from: &dyn ReadLayout, to: &Store, digest: &Digest) -> Result<()> {
         .metadata()
         .map_err(|e| TransferError::Copy(format!("cannot read {}: {e}", path.display())))?
         .len();
-    store_reader_as(to, digest, size, file, &path)
+    // Verified against the digest and size on the way in: a corrupt source blob leaves nothing.
+    to.import_blob(file, Some((digest, Some(size))))?;
+    Ok(())
 }
 
 /// A tar of the layout's own files (oci-layout, index.json, blobs/), as skopeo writes one.

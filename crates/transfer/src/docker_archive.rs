@@ -386,29 +386,11 @@ fn resolve_link(from: &str, link: &str) -> Option<String> {
 }
 
 /// Stores a file as a blob under its own digest.
+/// The file at `path` stored as a blob (hashed while it is copied, in one pass), through the
+/// store's import.
 fn store_file(to: &Store, path: &Path) -> Result<(Digest, u64)> {
-    let mut file = std::fs::File::open(path).map_err(|e| fail(path, e))?;
-    let mut hasher = aurora_spec::Hasher::sha256();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buf).map_err(|e| fail(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    let digest: Digest = parse_digest(&hasher.finish(), path)?;
-    if to.blob_size(&digest)?.is_none() {
-        crate::blob_file::store_file_as(to, &digest, size, path)?;
-    }
-    Ok((digest, size))
-}
-
-fn parse_digest(text: &str, place: &Path) -> Result<Digest> {
-    text.parse()
-        .map_err(|_| fail(place, format!("bad digest {text:?}")))
+    let file = std::fs::File::open(path).map_err(|e| fail(path, e))?;
+    Ok(to.import_blob(file, None)?)
 }
 
 /// The manifest to write: the descriptor's own, or an index's entry for this host.

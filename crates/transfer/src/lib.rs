@@ -2,7 +2,6 @@
 //! oci-archive, docker-archive). The only image crate that needs tokio and the registry
 //! client; what it reads from or writes to the store goes through `aurora-images`.
 
-mod blob_file;
 mod copy;
 mod docker_archive;
 mod docker_to_oci;
