@@ -78,6 +78,42 @@ fn a_put_image_resolves_to_its_typed_manifest_and_config() {
 }
 
 #[test]
+fn a_manifest_named_by_its_digest_reads_as_the_resolved_image() {
+    let (_dir, store) = new_store();
+    let layers = [layer(&store, b"only")];
+    let config = config("amd64");
+    let put = store
+        .put_image(
+            "localhost/noted:1",
+            &NewImage {
+                config: &config,
+                layers: &layers,
+                annotations: BTreeMap::new(),
+            },
+        )
+        .unwrap();
+    // What a bundle note records: the image's name and its manifest's digest.
+    let noted = store
+        .resolve_manifest("localhost/noted:1", put.manifest.digest())
+        .unwrap();
+    let resolved = store.resolve("localhost/noted:1", None).unwrap();
+    assert_eq!(noted.name, resolved.name);
+    assert_eq!(noted.descriptor.digest(), resolved.descriptor.digest());
+    assert_eq!(noted.descriptor.size(), resolved.descriptor.size());
+    assert_eq!(
+        noted.descriptor.media_type(),
+        resolved.descriptor.media_type()
+    );
+    assert_eq!(noted.manifest_bytes, resolved.manifest_bytes);
+    assert_eq!(noted.config_bytes, resolved.config_bytes);
+    let absent = sha256_digest(b"no such manifest");
+    assert!(matches!(
+        store.resolve_manifest("localhost/noted:1", &absent),
+        Err(StoreError::BlobNotFound(_))
+    ));
+}
+
+#[test]
 fn put_image_refuses_layers_that_are_not_stored_and_names_nothing() {
     let (_dir, store) = new_store();
     let missing = Link {
