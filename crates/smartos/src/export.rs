@@ -222,6 +222,56 @@ impl<W: Write> Write for Hashing<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_manifest_is_written_as_the_json_it_replaces_byte_for_byte() {
+        for (linux, origin) in [
+            (true, Some("f6f69a22-4b55-1c2d-4986-f7f6dbb0f39a")),
+            (false, None),
+        ] {
+            let manifest = ExportedManifest {
+                files: [ExportedFile {
+                    compression: "gzip",
+                    sha1: "da39a3ee5e6b4b0d3255bfef95601890afd80709".into(),
+                    size: 7,
+                }],
+                name: "team/rich",
+                origin,
+                os: if linux { "linux" } else { "smartos" },
+                owner: "00000000-0000-0000-0000-000000000000",
+                published_at: "2026-12-01T01:02:03.000Z".into(),
+                requirements: linux.then_some(Requirements { brand: "lx" }),
+                state: "active",
+                kind: if linux { "lx-dataset" } else { "zone-dataset" },
+                uuid: "b265d8d3-a33c-f570-5fbf-d453e6c4391b",
+                v: 2,
+                version: "1",
+            };
+            // What export wrote with `json!` before (serde_json sorts the keys of its maps).
+            let mut old = serde_json::json!({
+                "v": 2,
+                "uuid": "b265d8d3-a33c-f570-5fbf-d453e6c4391b",
+                "owner": "00000000-0000-0000-0000-000000000000",
+                "name": "team/rich",
+                "version": "1",
+                "type": if linux { "lx-dataset" } else { "zone-dataset" },
+                "os": if linux { "linux" } else { "smartos" },
+                "published_at": "2026-12-01T01:02:03.000Z",
+                "state": "active",
+                "files": [{"sha1": "da39a3ee5e6b4b0d3255bfef95601890afd80709", "size": 7, "compression": "gzip"}],
+            });
+            if linux {
+                old["requirements"] = serde_json::json!({"brand": "lx"});
+            }
+            if let Some(origin) = origin {
+                old["origin"] = serde_json::json!(origin);
+            }
+            assert_eq!(
+                serde_json::to_vec_pretty(&manifest).unwrap(),
+                serde_json::to_vec_pretty(&old).unwrap()
+            );
+        }
+    }
     #[test]
     fn export_names_from_store_names() {
         let digest: Digest =
