@@ -26,6 +26,15 @@ fn config(architecture: &str) -> Vec<u8> {
 }
 
 /// A layer blob in the store, as a manifest links it.
+/// An image with no annotations on its manifest.
+fn unannotated<'a>(config: &'a [u8], layers: &'a [Link]) -> NewImage<'a> {
+    NewImage {
+        config,
+        layers,
+        annotations: BTreeMap::new(),
+    }
+}
+
 fn layer(store: &Store, content: &[u8]) -> Link {
     let (digest, size) = store.import_blob(content, None).unwrap();
     Link {
@@ -83,14 +92,7 @@ fn a_manifest_named_by_its_digest_reads_as_the_resolved_image() {
     let layers = [layer(&store, b"only")];
     let config = config("amd64");
     let put = store
-        .put_image(
-            "localhost/noted:1",
-            &NewImage {
-                config: &config,
-                layers: &layers,
-                annotations: BTreeMap::new(),
-            },
-        )
+        .put_image("localhost/noted:1", &unannotated(&config, &layers))
         .unwrap();
     // What a bundle note records: the image's name and its manifest's digest.
     let noted = store
@@ -124,14 +126,7 @@ fn put_image_refuses_layers_that_are_not_stored_and_names_nothing() {
     };
     let config = config("amd64");
     let err = store
-        .put_image(
-            "app",
-            &NewImage {
-                config: &config,
-                layers: std::slice::from_ref(&missing),
-                annotations: BTreeMap::new(),
-            },
-        )
+        .put_image("app", &unannotated(&config, std::slice::from_ref(&missing)))
         .unwrap_err();
     assert!(
         matches!(&err, StoreError::BlobNotFound(d) if *d == missing.digest.to_string()),
@@ -149,11 +144,7 @@ fn resolving_an_index_chooses_the_platform_and_names_the_ones_it_has() {
         let put = store
             .put_image(
                 &format!("tmp-{architecture}"),
-                &NewImage {
-                    config: &config(architecture),
-                    layers: &layers,
-                    annotations: BTreeMap::new(),
-                },
+                &unannotated(&config(architecture), &layers),
             )
             .unwrap();
         store.remove_ref(&format!("tmp-{architecture}")).unwrap();
