@@ -151,13 +151,19 @@ fn check_uuid(text: &str) -> std::result::Result<String, String> {
     Ok(text.to_ascii_lowercase())
 }
 
-fn check_name(name: &str) -> std::result::Result<(), String> {
-    if name.is_empty() {
+/// Not empty, and at most `max` characters (as imgadm counts them).
+fn check_length(text: &str, max: usize) -> std::result::Result<(), String> {
+    if text.is_empty() {
         return Err("it is empty".into());
     }
-    if name.chars().count() > MAX_NAME {
-        return Err(format!("longer than {MAX_NAME} characters"));
+    if text.chars().count() > max {
+        return Err(format!("longer than {max} characters"));
     }
+    Ok(())
+}
+
+fn check_name(name: &str) -> std::result::Result<(), String> {
+    check_length(name, MAX_NAME)?;
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | ' ' | '-')))
@@ -176,12 +182,7 @@ fn check_name(name: &str) -> std::result::Result<(), String> {
 }
 
 fn check_version(version: &str) -> std::result::Result<(), String> {
-    if version.is_empty() {
-        return Err("it is empty".into());
-    }
-    if version.chars().count() > MAX_VERSION {
-        return Err(format!("longer than {MAX_VERSION} characters"));
-    }
+    check_length(version, MAX_VERSION)?;
     if let Some(c) = version
         .chars()
         .find(|c| c.is_control() || c.is_whitespace() || matches!(c, '/' | '\\'))
