@@ -93,6 +93,7 @@
 mod apply;
 #[cfg(target_os = "linux")]
 mod diff;
+mod entry;
 mod error;
 #[cfg(target_os = "linux")]
 #[doc(hidden)]
@@ -105,12 +106,13 @@ mod stream;
 mod sys;
 
 pub use apply::apply_layer;
+pub use entry::ChangeSource;
 pub use error::{Error, ErrorKind};
 pub use limits::{Limit, SharedBudget, ENTRY_COST};
 pub use options::{
     ApplyOptions, ApplyReport, Compression, IdMap, IdRange, Ownership, WhiteoutMode,
 };
-pub use pack::{pack_layer, ChangeSource, PackOptions, PackReport};
+pub use pack::{pack_layer, PackOptions, PackReport};
 pub use stream::decoder;
 
 /// Packing needs the walk, which only Linux has so far.
@@ -118,7 +120,7 @@ pub use stream::decoder;
 mod diff {
     pub(crate) fn walk(
         _source: &crate::ChangeSource,
-        _emit: &mut dyn FnMut(crate::pack::Entry<'_>) -> std::io::Result<()>,
+        _emit: &mut dyn FnMut(crate::entry::Entry<'_>) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,
