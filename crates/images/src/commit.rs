@@ -12,11 +12,10 @@ use std::path::Path;
 use aurora_layers::{ChangeSource, PackOptions, PackReport};
 use aurora_spec::{Digest, ImageRef};
 use aurora_storage::{ContainerChanges, Driver, LayerId};
-use aurora_store::Store;
+use aurora_store::{Store, StoredImage};
 use serde_json::{json, Map, Value};
 
 use crate::error::{ImageError, Result};
-use crate::resolve::Resolved;
 
 /// A layer blob in the store and what a config and manifest say of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,8 +105,7 @@ pub fn commit(
         "org.opencontainers.image.created".to_string(),
         rfc3339(created),
     );
-    let (manifest, config_digest) =
-        put_image_parts(store, &config, &layers, annotations, &store_name)?;
+    let (manifest, config_digest) = put_image(store, &config, &layers, annotations, &store_name)?;
     Ok(CommitReport {
         image: store_name,
         manifest: manifest.to_string(),
@@ -124,7 +122,11 @@ pub fn commit(
 }
 
 /// The container a bundle or name stands for, and the image it was made from.
-fn find_container(store: &Store, driver: &dyn Driver, target: &str) -> Result<(String, Resolved)> {
+fn find_container(
+    store: &Store,
+    driver: &dyn Driver,
+    target: &str,
+) -> Result<(String, StoredImage)> {
     let bundle = Path::new(target);
     if let Some(note) = crate::unpack::read_bundle_note(bundle) {
         if note.driver != driver.kind().name() {
@@ -170,7 +172,7 @@ fn find_container(store: &Store, driver: &dyn Driver, target: &str) -> Result<(S
     )))
 }
 
-fn check_top_layer(base: &Resolved, top: &LayerId) -> Result<()> {
+fn check_top_layer(base: &StoredImage, top: &LayerId) -> Result<()> {
     let planned = crate::plan::plan_layers(base)?;
     match planned.last() {
         Some(layer) if layer.id == *top => Ok(()),
@@ -221,7 +223,7 @@ pub fn pack_tree_into_store(store: &Store, root: &Path, options: &PackOptions) -
 }
 
 /// The base image's layers, with the diff IDs its config gives them.
-fn base_layers(base: &Resolved) -> Result<Vec<NewLayer>> {
+fn base_layers(base: &StoredImage) -> Result<Vec<NewLayer>> {
     let planned = crate::plan::plan_layers(base)?;
     Ok(planned
         .into_iter()
@@ -237,13 +239,15 @@ fn base_layers(base: &Resolved) -> Result<Vec<NewLayer>> {
 
 /// The base config with the new layer's diff ID, a history entry and the changes.
 fn new_config(
-    base: &Resolved,
+    base: &StoredImage,
     layer: &NewLayer,
     options: &CommitOptions,
     created: i64,
 ) -> Result<Value> {
-    let mut config = match &base.config {
-        Value::Object(map) => map.clone(),
+    // The new config extends the stored bytes, not the typed config: fields the image spec
+    // does not define (docker's `container_config`, a vendor's own) stay as they were.
+    let mut config = match serde_json::from_slice(&base.config_bytes) {
+        Ok(Value::Object(map)) => map,
         _ => {
             return Err(ImageError::Commit(format!(
                 "{}: the image config is not an object",
@@ -308,20 +312,9 @@ fn new_config(
     Ok(Value::Object(config))
 }
 
-/// Writes `config` and a manifest of `layers` into the store and names it `name`; returns
-/// the manifest's digest.
-pub fn put_image(
-    store: &Store,
-    config: &Value,
-    layers: &[NewLayer],
-    annotations: BTreeMap<String, String>,
-    name: &str,
-) -> Result<Digest> {
-    put_image_parts(store, config, layers, annotations, name).map(|(manifest, _)| manifest)
-}
-
-/// As [`put_image`]; returns the manifest's and the config's digests.
-fn put_image_parts(
+/// Writes `config` and a manifest of `layers` into the store (through the store's one put)
+/// and names it `name`; returns the manifest's and the config's digests.
+fn put_image(
     store: &Store,
     config: &Value,
     layers: &[NewLayer],

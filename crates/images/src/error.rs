@@ -64,4 +64,20 @@ fn available_list(platforms: &[String]) -> String {
     }
 }
 
+/// Lets the errors of the crates under the image flows (store, storage, layers, references)
+/// reach a flow's own error through [`ImageError`], which already names them: for each
+/// source type, `From<source> for target` via `From<ImageError> for target`.
+///
+/// `aurora_images::through_image_error!(TransferError: aurora_store::StoreError, ...);`
+#[macro_export]
+macro_rules! through_image_error {
+    ($target:ty: $($source:ty),* $(,)?) => {$(
+        impl From<$source> for $target {
+            fn from(source: $source) -> Self {
+                <$target>::from($crate::ImageError::from(source))
+            }
+        }
+    )*};
+}
+
 pub type Result<T, E = ImageError> = std::result::Result<T, E>;

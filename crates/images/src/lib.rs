@@ -21,7 +21,7 @@ mod usage;
 
 pub use aurora_layers::{IdMap, IdRange};
 pub use change::{apply_change, INSTRUCTIONS as CHANGE_INSTRUCTIONS};
-pub use commit::{commit, pack_tree_into_store, put_image, CommitOptions, CommitReport, NewLayer};
+pub use commit::{commit, pack_tree_into_store, CommitOptions, CommitReport, NewLayer};
 pub use error::{ImageError, Result};
 pub use handle::Images;
 pub use laydown::{ensure_layers, LayDown, UnpackLimits, DEFAULT_MAX_UNPACKED_SIZE};
@@ -29,8 +29,7 @@ pub use local::{gc, inspect, list_images, remove, tag, ImageSummary, Inspection}
 pub use plan::{plan_layers, PlannedLayer};
 pub use progress::{NoProgress, Progress};
 pub use resolve::{
-    entry_for, find_image, read_document, resolve, resolve_manifest, Resolved,
-    SOURCE_DIGEST_ANNOTATION,
+    entry_for, find_image, read_document, resolve, resolve_manifest, SOURCE_DIGEST_ANNOTATION,
 };
 pub use storage::{open_storage, open_storage_if_used, open_zfs_storage, StorageChoice};
 pub use unpack::{remove_bundle, unpack, UnpackOptions, UnpackReport};

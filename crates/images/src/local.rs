@@ -2,14 +2,16 @@
 
 use std::collections::BTreeMap;
 
+use aurora_spec::document::{Document, Link};
 use aurora_spec::media::{self, Kind};
-use aurora_spec::{ImageRef, Platform};
+use aurora_spec::{Digest, ImageRef, Platform};
 use aurora_store::{Descriptor, GcReport, Store};
+use oci_spec::image::ImageConfiguration;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{ImageError, Result};
-use crate::resolve::{find_image, read_config, read_document, resolve};
+use crate::resolve::{find_image, resolve};
 
 /// A line of `imageadm images`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -68,74 +70,88 @@ pub fn list_images(store: &Store) -> Result<Vec<ImageSummary>> {
 }
 
 /// Adds creation time and platforms of whatever the descriptor points to, and the sizes of
-/// the blobs it uses, by digest.
+/// the blobs it uses, by digest. A pulled index keeps only the platforms that were pulled:
+/// the walk follows the documents the store has and leaves out the ones it lacks.
 fn describe_tree(
     store: &Store,
     descriptor: &Descriptor,
     summary: &mut ImageSummary,
     sizes: &mut BTreeMap<String, u64>,
 ) -> Result<()> {
-    let media_type = descriptor.media_type().to_string();
-    let Ok(document) = read_document(store, descriptor.digest()) else {
+    let present = |link: &Link| store.blob_size(&link.digest).ok().flatten().is_some();
+    let root = Link::from_descriptor(descriptor);
+    // A damaged image is still listed, with what its name says of it.
+    let Ok(walked) = aurora_store::walk(store, [root], |link, _| present(link)) else {
         return Ok(());
     };
-    match media::kind(&media_type) {
-        Kind::Index => {
-            for child in &document.manifests {
-                let digest = child.digest.clone();
-                if store.blob_size(&digest)?.is_none() {
-                    continue;
-                }
-                sizes.insert(child.digest.to_string(), child.size);
-                let child_descriptor =
-                    Descriptor::new(child.media_type.as_str().into(), child.size, digest);
-                describe_tree(store, &child_descriptor, summary, sizes)?;
-            }
+    for blob in &walked {
+        let is_document = matches!(
+            media::kind(&blob.link.media_type),
+            Kind::Index | Kind::Manifest
+        );
+        if is_document && blob.document.is_none() {
+            continue;
         }
-        Kind::Manifest => {
-            for link in document.config.iter().chain(&document.layers) {
-                sizes.insert(link.digest.to_string(), link.size);
-            }
-            if let Some(config) = read_config(store, &document)? {
-                if summary.created.is_none() {
-                    summary.created = config
-                        .get("created")
-                        .and_then(Value::as_str)
-                        .map(str::to_string);
-                }
-                summary.platforms.push(platform_of(&config));
-            }
+        sizes.insert(blob.link.digest.to_string(), blob.link.size);
+        let Some((_, document)) = &blob.document else {
+            continue;
+        };
+        if media::kind(&blob.link.media_type) != Kind::Manifest {
+            continue;
         }
-        _ => {}
+        if let Some(config) = read_config(store, document)? {
+            if summary.created.is_none() {
+                summary.created = config.created().clone();
+            }
+            summary.platforms.push(platform_of(&config));
+        }
     }
     Ok(())
 }
 
-fn platform_of(config: &Value) -> String {
-    let field = |k: &str| {
-        config
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_string()
+/// The config a manifest names, typed; `None` when the store lacks it or it is not one.
+fn read_config(store: &Store, manifest: &Document) -> Result<Option<ImageConfiguration>> {
+    let Some(link) = &manifest.config else {
+        return Ok(None);
     };
-    match config.get("variant").and_then(Value::as_str) {
-        Some(v) => format!("{}/{}/{}", field("os"), field("architecture"), v),
-        None => format!("{}/{}", field("os"), field("architecture")),
+    if store.blob_size(&link.digest)?.is_none() {
+        return Ok(None);
+    }
+    let bytes = store.read_blob(&link.digest, media::MAX_CONFIG_BYTES)?;
+    Ok(serde_json::from_slice(&bytes).ok())
+}
+
+fn platform_of(config: &ImageConfiguration) -> String {
+    match config.variant() {
+        Some(v) => format!("{}/{}/{}", config.os(), config.architecture(), v),
+        None => format!("{}/{}", config.os(), config.architecture()),
     }
 }
 
 /// The manifest and config of an image; for an index, of the entry for `platform` (the
-/// host's by default), with the index alongside.
+/// host's by default), with the index alongside. Shown as stored: the documents' bytes.
 pub fn inspect(store: &Store, text: &str, platform: Option<&Platform>) -> Result<Inspection> {
-    let resolved = resolve(store, text, platform)?;
+    let image = resolve(store, text, platform)?;
+    let shown = |digest: &Digest, bytes: &[u8]| {
+        serde_json::from_slice(bytes).map_err(|e| ImageError::BadManifest {
+            reference: image.name.clone(),
+            digest: digest.to_string(),
+            reason: e.to_string(),
+        })
+    };
+    let index = match &image.index {
+        Some((bytes, _)) => Some(shown(image.descriptor.digest(), bytes)?),
+        None => None,
+    };
+    let manifest = shown(&image.manifest_digest, &image.manifest_bytes)?;
+    let config = shown(&image.manifest_digest, &image.config_bytes)?;
     Ok(Inspection {
-        name: resolved.name,
-        digest: resolved.descriptor.digest().to_string(),
-        media_type: resolved.descriptor.media_type().to_string(),
-        index: resolved.index,
-        manifest: resolved.manifest_json,
-        config: resolved.config,
+        name: image.name,
+        digest: image.descriptor.digest().to_string(),
+        media_type: image.descriptor.media_type().to_string(),
+        index,
+        manifest,
+        config,
     })
 }
 

@@ -5,10 +5,10 @@ use aurora_spec::chain::chain_ids;
 use aurora_spec::media;
 use aurora_spec::Digest;
 use aurora_storage::LayerId;
-use serde_json::Value;
+use aurora_store::StoredImage;
+use oci_spec::image::ImageConfiguration;
 
 use crate::error::{ImageError, Result};
-use crate::resolve::Resolved;
 
 /// One layer of an image, as storage needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,14 +23,14 @@ pub struct PlannedLayer {
 }
 
 /// The image's layers, base first, each with its chain ID and parent.
-pub fn plan_layers(image: &Resolved) -> Result<Vec<PlannedLayer>> {
+pub fn plan_layers(image: &StoredImage) -> Result<Vec<PlannedLayer>> {
     plan_layers_mapped(image, None)
 }
 
 /// As [`plan_layers`]; layers unpacked through an id map hold other owners than the same
 /// layers unmapped, so their IDs are the chain IDs hashed with the map.
 pub(crate) fn plan_layers_mapped(
-    image: &Resolved,
+    image: &StoredImage,
     id_map: Option<&aurora_layers::IdMap>,
 ) -> Result<Vec<PlannedLayer>> {
     let bad = |reason: String| ImageError::BadManifest {
@@ -74,15 +74,12 @@ pub(crate) fn plan_layers_mapped(
     Ok(planned)
 }
 
-fn diff_ids(config: &Value) -> std::result::Result<Vec<Digest>, String> {
-    let list = config
-        .get("rootfs")
-        .and_then(|r| r.get("diff_ids"))
-        .and_then(Value::as_array)
-        .ok_or("the config has no rootfs.diff_ids")?;
-    list.iter()
-        .map(|v| {
-            let text = v.as_str().ok_or("a diff_id is not a string")?;
+fn diff_ids(config: &ImageConfiguration) -> std::result::Result<Vec<Digest>, String> {
+    config
+        .rootfs()
+        .diff_ids()
+        .iter()
+        .map(|text| {
             text.parse::<Digest>()
                 .map_err(|e| format!("diff_id {text:?}: {e}"))
         })

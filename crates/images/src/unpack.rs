@@ -5,8 +5,8 @@
 use crate::error::{ImageError, Result};
 use crate::laydown::{ensure_layers, LayDown};
 use crate::plan::{plan_layers_mapped, PlannedLayer};
-use crate::resolve::Resolved;
 use crate::storage::StorageChoice;
+use aurora_store::StoredImage;
 
 /// How to unpack.
 #[derive(Debug, Clone, Default)]
@@ -69,8 +69,8 @@ pub fn unpack(
     let _writer = store.writer_lock()?;
     let image = crate::resolve::resolve(store, reference, options.platform.as_ref())?;
     let layers = plan_layers_mapped(&image, options.id_map.as_ref())?;
-    let config_bytes = serde_json::to_vec(&image.config).unwrap_or_default();
-    let config = aurora_bundle::parse_image_config(&image.name, &config_bytes)?;
+    // The bundle's checks of the config (user, env, paths) are made on the bytes as stored.
+    let config = aurora_bundle::parse_image_config(&image.name, &image.config_bytes)?;
     let name = container_name(bundle, options.name.as_deref())?;
     let created_dir = prepare_bundle_dir(bundle)?;
     let work = LayDown {
@@ -110,7 +110,7 @@ pub fn unpack(
 /// Returns (layers created, layers reused, the container's rootfs).
 fn make_container(
     work: &LayDown<'_>,
-    image: &Resolved,
+    image: &StoredImage,
     layers: &[PlannedLayer],
     name: &str,
 ) -> Result<(usize, usize, std::path::PathBuf)> {
@@ -136,7 +136,7 @@ fn make_container(
 fn write_bundle(
     bundle: &std::path::Path,
     rootfs: &std::path::Path,
-    image: &Resolved,
+    image: &StoredImage,
     config: &oci_spec::image::ImageConfiguration,
     options: &UnpackOptions,
     driver: &dyn aurora_storage::Driver,

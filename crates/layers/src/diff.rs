@@ -22,7 +22,7 @@ use std::path::Path;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 
-use crate::changes::{ChangeSource, Entry, Meta};
+use crate::entry::{ChangeSource, Entry, Meta};
 use crate::path::RelPath;
 
 /// xattrs overlayfs keeps for itself: never part of a layer (they would forge whiteouts).

@@ -91,9 +91,9 @@
 #![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
 mod apply;
-mod changes;
 #[cfg(target_os = "linux")]
 mod diff;
+mod entry;
 mod error;
 #[cfg(target_os = "linux")]
 #[doc(hidden)]
@@ -106,7 +106,7 @@ mod stream;
 mod sys;
 
 pub use apply::apply_layer;
-pub use changes::ChangeSource;
+pub use entry::ChangeSource;
 pub use error::{Error, ErrorKind};
 pub use limits::{Limit, SharedBudget, ENTRY_COST};
 pub use options::{
@@ -120,7 +120,7 @@ pub use stream::decoder;
 mod diff {
     pub(crate) fn walk(
         _source: &crate::ChangeSource,
-        _emit: &mut dyn FnMut(crate::changes::Entry<'_>) -> std::io::Result<()>,
+        _emit: &mut dyn FnMut(crate::entry::Entry<'_>) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,

@@ -21,6 +21,11 @@ pub enum Compression {
     Gzip,
     /// zstd, possibly several frames (`…tar+zstd`).
     Zstd,
+    /// bzip2, possibly several streams: SmartOS image files only (no layer media type names
+    /// it, so [`Compression::from_media_type`] and detection never choose it; packing refuses it).
+    Bzip2,
+    /// xz, possibly several streams: SmartOS image files only, as [`Compression::Bzip2`].
+    Xz,
     /// Decide from the first bytes: gzip's `1f 8b`, zstd's `28 b5 2f fd`, else plain tar.
     #[default]
     Detect,
@@ -58,6 +63,8 @@ impl fmt::Display for Compression {
             Compression::None => "tar",
             Compression::Gzip => "gzip",
             Compression::Zstd => "zstd",
+            Compression::Bzip2 => "bzip2",
+            Compression::Xz => "xz",
             Compression::Detect => "detected",
         })
     }

@@ -16,7 +16,7 @@ use std::sync::mpsc;
 
 use aurora_spec::{Digest, Hasher};
 
-use crate::changes::{ChangeSource, Entry, Meta};
+use crate::entry::{ChangeSource, Entry, Meta};
 use crate::options::Compression;
 use crate::path::{RelPath, OPAQUE_MARKER, WHITEOUT_PREFIX};
 use crate::{Error, ErrorKind};
@@ -57,6 +57,9 @@ impl PackOptions {
             Compression::None => aurora_spec::media::OCI_LAYER_TAR,
             Compression::Zstd => aurora_spec::media::OCI_LAYER_ZSTD,
             Compression::Gzip | Compression::Detect => aurora_spec::media::OCI_LAYER_GZIP,
+            // Never written: [`pack_layer`] refuses them (no layer media type names them).
+            Compression::Bzip2 => "application/vnd.oci.image.layer.v1.tar+bzip2",
+            Compression::Xz => "application/vnd.oci.image.layer.v1.tar+xz",
         }
     }
 }
@@ -83,6 +86,16 @@ pub fn pack_layer<W: Write + Send>(
     options: &PackOptions,
 ) -> Result<(PackReport, W), Error> {
     let label = source_label(source);
+    if matches!(options.compression, Compression::Bzip2 | Compression::Xz) {
+        return Err(Error::new(
+            &label,
+            None,
+            ErrorKind::Unsupported(format!(
+                "packing a layer with {} (no layer media type names it: use gzip, zstd or none)",
+                options.compression
+            )),
+        ));
+    }
     let fail = |e: io::Error| Error::new(&label, None, ErrorKind::Pack(e));
     let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(QUEUE);
     std::thread::scope(|scope| {
@@ -128,6 +141,12 @@ fn compress<W: Write>(
         Compression::Zstd => {
             let level = options.level.unwrap_or(zstd::DEFAULT_COMPRESSION_LEVEL);
             Box::new(zstd::stream::write::Encoder::new(hashed, level)?)
+        }
+        Compression::Bzip2 | Compression::Xz => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("{} layers are not written", options.compression),
+            ))
         }
         Compression::Gzip | Compression::Detect => {
             let level = options.level.map_or(flate2::Compression::default(), |l| {
@@ -457,6 +476,23 @@ mod tests {
         out.clear();
         exact.read_to_end(&mut out).unwrap();
         assert_eq!(out, b"exactly");
+    }
+
+    #[test]
+    fn bzip2_and_xz_are_read_but_never_packed() {
+        let root = tempfile::tempdir().unwrap();
+        for compression in [Compression::Bzip2, Compression::Xz] {
+            let options = PackOptions {
+                compression,
+                ..PackOptions::default()
+            };
+            let source = ChangeSource::Tree(root.path().to_path_buf());
+            let error = pack_layer(&source, Vec::new(), &options).unwrap_err();
+            assert!(
+                matches!(error.kind, ErrorKind::Unsupported(_)),
+                "{compression}: {error}"
+            );
+        }
     }
 
     #[test]

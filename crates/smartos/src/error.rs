@@ -59,18 +59,9 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SmartosError + '
     }
 }
 
-/// The errors of the crates under the image flows reach a SmartOS import or export through
-/// [`ImageError`], which already names them.
-macro_rules! through_image_error {
-    ($($source:ty),*) => {$(
-        impl From<$source> for SmartosError {
-            fn from(source: $source) -> Self {
-                SmartosError::Image(source.into())
-            }
-        }
-    )*};
-}
-through_image_error!(
+// What goes wrong in the store, storage or layers underneath reaches a SmartOS import or
+// export as the image flows' error, which already names the object.
+aurora_images::through_image_error!(SmartosError:
     aurora_store::StoreError,
     aurora_storage::StorageError,
     aurora_layers::Error,

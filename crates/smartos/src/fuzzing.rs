@@ -7,7 +7,7 @@ use aurora_images::fuzzing::empty_rootfs;
 use aurora_spec::{sha256_digest, ImageRef};
 
 use crate::import::image_config;
-use crate::{default_image_name, parse_manifest};
+use crate::manifest::{default_image_name, parse_manifest};
 
 /// An imgadm manifest as `import-smartos` reads it: what it accepts must name an image the
 /// store can hold, and the image config made from it must be one that unpack accepts (and,

@@ -9,17 +9,19 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 
 use aurora_layers::PackOptions;
+use aurora_spec::document::Link;
 use aurora_spec::{Digest, ImageRef, Platform};
 use aurora_storage::zfs::send::ReceivedDataset;
 use aurora_storage::zfs::ZfsDriver;
 use aurora_storage::LayerId;
+use aurora_store::NewImage;
 use serde::Serialize;
-use serde_json::{json, Value};
 use sha1::{Digest as _, Sha1};
 
-use super::{
-    default_image_name, io, parse_manifest, Compression, Manifest, SmartosError,
-    MAX_MANIFEST_BYTES, UUID_ANNOTATION,
+use crate::error::{io, SmartosError};
+use crate::manifest::{
+    compression_name, default_image_name, parse_manifest, Manifest, MAX_MANIFEST_BYTES,
+    UUID_ANNOTATION,
 };
 use aurora_images::{ImageError, Images};
 
@@ -107,20 +109,27 @@ pub fn import_smartos(
     if let Some(origin) = &manifest.origin {
         annotations.insert("org.smartos.image.origin".into(), origin.clone());
     }
-    if let Some(created) = config["created"].as_str() {
-        annotations.insert(
-            "org.opencontainers.image.created".into(),
-            created.to_string(),
-        );
-    }
-    let digest = match aurora_images::put_image(
-        store,
-        &config,
-        std::slice::from_ref(&layer),
+    annotations.insert(
+        "org.opencontainers.image.created".into(),
+        config.created.clone(),
+    );
+    let config_bytes = serde_json::to_vec(&config).map_err(|e| SmartosError::Io {
+        path: file.to_path_buf(),
+        source: e.into(),
+    })?;
+    let layers = [Link {
+        media_type: layer.media_type.clone(),
+        digest: layer.digest.clone(),
+        size: layer.size,
+        platform: None,
+    }];
+    let image = NewImage {
+        config: &config_bytes,
+        layers: &layers,
         annotations,
-        &name,
-    ) {
-        Ok(digest) => digest,
+    };
+    let digest = match store.put_image(&name, &image) {
+        Ok(put) => put.manifest.digest().clone(),
         Err(e) => {
             if created {
                 use aurora_storage::Driver;
@@ -237,16 +246,6 @@ impl<R: Read> Read for Noting<R> {
     }
 }
 
-fn decompressing<'a>(compression: Compression, raw: impl Read + 'a) -> Box<dyn Read + 'a> {
-    let buffered = BufReader::with_capacity(1 << 20, raw);
-    match compression {
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buffered)),
-        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(buffered)),
-        Compression::None => Box::new(buffered),
-    }
-}
-
 /// Streams the file, decompressed, into `zfs receive`, checking it again on the way (it may
 /// have changed since [`verify_file`]).
 fn receive(
@@ -260,13 +259,19 @@ fn receive(
     let bad_stream = |reason: String| -> SmartosError {
         SmartosError::BadStream {
             path: path.to_path_buf(),
-            compression: manifest.compression.name().to_string(),
+            compression: compression_name(manifest.compression),
             reason,
         }
     };
     let received = {
         let mut stream = Noting {
-            inner: decompressing(manifest.compression, &mut checked),
+            // The layers' one decoder; buffered here as zfs receive reads in small pieces.
+            inner: aurora_layers::decoder(
+                BufReader::with_capacity(1 << 20, &mut checked),
+                manifest.compression,
+            )
+            .map_err(|(_, e)| bad_stream(e.to_string()))?
+            .1,
             error: None,
         };
         let received = driver.receive_pending(&manifest.uuid, &mut stream, origin);
@@ -315,7 +320,40 @@ fn receive(
 }
 
 /// The image config of an imported image: one layer, the platform from the manifest's os.
-pub fn image_config(manifest: &Manifest, diff_id: &Digest) -> Value {
+/// Serialised through these types with the fields in the order (alphabetical) of the configs
+/// imported before, so the same image file gives the same config and manifest digests.
+#[derive(Debug, Serialize)]
+pub struct ImportedConfig {
+    architecture: String,
+    config: ImportedRunConfig,
+    created: String,
+    history: [ImportedHistory; 1],
+    os: &'static str,
+    rootfs: ImportedRootfs,
+}
+
+#[derive(Debug, Serialize)]
+struct ImportedRunConfig {
+    #[serde(rename = "Env")]
+    env: [&'static str; 1],
+    #[serde(rename = "Labels")]
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ImportedHistory {
+    created: String,
+    created_by: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ImportedRootfs {
+    diff_ids: [Digest; 1],
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+pub fn image_config(manifest: &Manifest, diff_id: &Digest) -> ImportedConfig {
     let created = manifest
         .published_at
         .as_deref()
@@ -328,27 +366,34 @@ pub fn image_config(manifest: &Manifest, diff_id: &Digest) -> Value {
         // SmartOS zones run illumos.
         _ => "illumos",
     };
-    json!({
-        "created": created,
-        "architecture": Platform::host().architecture,
-        "os": os,
-        "config": {
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            "Labels": {
-                UUID_ANNOTATION: manifest.uuid,
-                "org.smartos.image.name": manifest.name,
-                "org.smartos.image.version": manifest.version,
-            },
+    let labels = BTreeMap::from([
+        (UUID_ANNOTATION.to_string(), manifest.uuid.clone()),
+        ("org.smartos.image.name".to_string(), manifest.name.clone()),
+        (
+            "org.smartos.image.version".to_string(),
+            manifest.version.clone(),
+        ),
+    ]);
+    ImportedConfig {
+        architecture: Platform::host().architecture,
+        config: ImportedRunConfig {
+            env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            labels,
         },
-        "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
-        "history": [{
-            "created": created,
-            "created_by": format!(
+        created: created.clone(),
+        history: [ImportedHistory {
+            created: created.clone(),
+            created_by: format!(
                 "imageadm import-smartos {} {} ({})",
                 manifest.name, manifest.version, manifest.uuid
             ),
         }],
-    })
+        os,
+        rootfs: ImportedRootfs {
+            diff_ids: [diff_id.clone()],
+            kind: "layers",
+        },
+    }
 }
 
 #[cfg(test)]
@@ -384,5 +429,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("sha1 2aae6c35"), "{err}");
+    }
+
+    #[test]
+    fn the_config_is_written_as_the_json_it_replaces_byte_for_byte() {
+        let manifest = Manifest {
+            published_at: Some("2021-12-01T10:00:00.000Z".into()),
+            ..parse_manifest(GOOD.as_bytes()).unwrap()
+        };
+        let diff_id: Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
+        // What import wrote with `json!` before (serde_json sorts the keys of its maps).
+        let old = serde_json::json!({
+            "created": "2021-12-01T10:00:00Z",
+            "architecture": Platform::host().architecture,
+            "os": "illumos",
+            "config": {
+                "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                "Labels": {
+                    UUID_ANNOTATION: "b265d8d3-a33c-f570-5fbf-d453e6c4391b",
+                    "org.smartos.image.name": "base-64",
+                    "org.smartos.image.version": "21.4.0",
+                },
+            },
+            "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
+            "history": [{
+                "created": "2021-12-01T10:00:00Z",
+                "created_by": "imageadm import-smartos base-64 21.4.0 (b265d8d3-a33c-f570-5fbf-d453e6c4391b)",
+            }],
+        });
+        assert_eq!(
+            serde_json::to_vec(&image_config(&manifest, &diff_id)).unwrap(),
+            serde_json::to_vec(&old).unwrap()
+        );
     }
 }

@@ -126,7 +126,30 @@ impl Store {
             }
             _ => (None, top),
         };
-        let (manifest_bytes, manifest) = read_document(self, &manifest_link)?;
+        let mut image = self.read_image(name, &manifest_link)?;
+        image.descriptor = descriptor;
+        image.index = index;
+        Ok(image)
+    }
+
+    /// The image `name` whose manifest is `manifest` (as a bundle note records it), read and
+    /// typed as [`Store::resolve`] does; the name is not looked up again.
+    pub fn resolve_manifest(&self, name: &str, manifest: &Digest) -> Result<StoredImage> {
+        let size = self
+            .blob_size(manifest)?
+            .ok_or_else(|| StoreError::BlobNotFound(manifest.to_string()))?;
+        let link = Link {
+            media_type: media::OCI_MANIFEST.to_string(),
+            digest: manifest.clone(),
+            size,
+            platform: None,
+        };
+        self.read_image(name.to_string(), &link)
+    }
+
+    /// The manifest `manifest_link` names and its config, read, verified and typed.
+    fn read_image(&self, name: String, manifest_link: &Link) -> Result<StoredImage> {
+        let (manifest_bytes, manifest) = read_document(self, manifest_link)?;
         let config_link = manifest
             .config
             .as_ref()
@@ -140,11 +163,16 @@ impl Store {
                 digest: config_link.digest.to_string(),
                 reason: format!("not an image config: {e}"),
             })?;
+        let descriptor = Descriptor::new(
+            MediaType::from(manifest_link.media_type.as_str()),
+            manifest_link.size,
+            manifest_link.digest.clone(),
+        );
         Ok(StoredImage {
             name,
             descriptor,
-            index,
-            manifest_digest: manifest_link.digest,
+            index: None,
+            manifest_digest: manifest_link.digest.clone(),
             manifest_bytes,
             manifest,
             config_bytes,

@@ -26,6 +26,15 @@ fn config(architecture: &str) -> Vec<u8> {
 }
 
 /// A layer blob in the store, as a manifest links it.
+/// An image with no annotations on its manifest.
+fn unannotated<'a>(config: &'a [u8], layers: &'a [Link]) -> NewImage<'a> {
+    NewImage {
+        config,
+        layers,
+        annotations: BTreeMap::new(),
+    }
+}
+
 fn layer(store: &Store, content: &[u8]) -> Link {
     let (digest, size) = store.import_blob(content, None).unwrap();
     Link {
@@ -78,6 +87,35 @@ fn a_put_image_resolves_to_its_typed_manifest_and_config() {
 }
 
 #[test]
+fn a_manifest_named_by_its_digest_reads_as_the_resolved_image() {
+    let (_dir, store) = new_store();
+    let layers = [layer(&store, b"only")];
+    let config = config("amd64");
+    let put = store
+        .put_image("localhost/noted:1", &unannotated(&config, &layers))
+        .unwrap();
+    // What a bundle note records: the image's name and its manifest's digest.
+    let noted = store
+        .resolve_manifest("localhost/noted:1", put.manifest.digest())
+        .unwrap();
+    let resolved = store.resolve("localhost/noted:1", None).unwrap();
+    assert_eq!(noted.name, resolved.name);
+    assert_eq!(noted.descriptor.digest(), resolved.descriptor.digest());
+    assert_eq!(noted.descriptor.size(), resolved.descriptor.size());
+    assert_eq!(
+        noted.descriptor.media_type(),
+        resolved.descriptor.media_type()
+    );
+    assert_eq!(noted.manifest_bytes, resolved.manifest_bytes);
+    assert_eq!(noted.config_bytes, resolved.config_bytes);
+    let absent = sha256_digest(b"no such manifest");
+    assert!(matches!(
+        store.resolve_manifest("localhost/noted:1", &absent),
+        Err(StoreError::BlobNotFound(_))
+    ));
+}
+
+#[test]
 fn put_image_refuses_layers_that_are_not_stored_and_names_nothing() {
     let (_dir, store) = new_store();
     let missing = Link {
@@ -88,14 +126,7 @@ fn put_image_refuses_layers_that_are_not_stored_and_names_nothing() {
     };
     let config = config("amd64");
     let err = store
-        .put_image(
-            "app",
-            &NewImage {
-                config: &config,
-                layers: std::slice::from_ref(&missing),
-                annotations: BTreeMap::new(),
-            },
-        )
+        .put_image("app", &unannotated(&config, std::slice::from_ref(&missing)))
         .unwrap_err();
     assert!(
         matches!(&err, StoreError::BlobNotFound(d) if *d == missing.digest.to_string()),
@@ -113,11 +144,7 @@ fn resolving_an_index_chooses_the_platform_and_names_the_ones_it_has() {
         let put = store
             .put_image(
                 &format!("tmp-{architecture}"),
-                &NewImage {
-                    config: &config(architecture),
-                    layers: &layers,
-                    annotations: BTreeMap::new(),
-                },
+                &unannotated(&config(architecture), &layers),
             )
             .unwrap();
         store.remove_ref(&format!("tmp-{architecture}")).unwrap();

@@ -14,13 +14,12 @@ use std::path::{Path, PathBuf};
 use aurora_store::{LayoutReader, ReadLayout};
 
 use aurora_registry::RegistryClient;
-use aurora_spec::document::Document;
-use aurora_spec::media::{self, Kind};
+use aurora_spec::document::Link;
+use aurora_spec::media;
 use aurora_spec::{Digest, ImageRef};
 use aurora_store::Store;
 use oci_spec::image::Descriptor;
 
-use crate::blob_file::store_reader_as;
 use crate::docker_archive;
 use crate::error::{Result, TransferError};
 use crate::pull::{pull, PullOptions};
@@ -344,29 +343,10 @@ fn transfer(
     // A gc of the destination waits until the copy is done (the source's lock, if it is a
     // store of ours, is held by the caller).
     let _writer = to.writer_lock()?;
-    let top = descriptor.digest().to_string();
-    let mut pending = vec![(
-        descriptor.digest().clone(),
-        descriptor.media_type().to_string(),
-    )];
-    let mut seen = std::collections::HashSet::new();
-    while let Some((digest, media_type)) = pending.pop() {
-        if !seen.insert(digest.clone()) {
-            continue;
-        }
-        if matches!(media::kind(&media_type), Kind::Manifest | Kind::Index) {
-            let bytes = from.read_blob(&digest, media::MAX_MANIFEST_BYTES)?;
-            let document = Document::parse(&bytes).map_err(|e| TransferError::BadManifest {
-                reference: top.clone(),
-                digest: digest.to_string(),
-                reason: e.to_string(),
-            })?;
-            pending.extend(
-                document
-                    .links()
-                    .map(|l| (l.digest.clone(), l.media_type.clone())),
-            );
-        }
+    // Every platform of an index is copied: the whole graph, each blob once.
+    let walked = aurora_store::walk(from, [Link::from_descriptor(descriptor)], |_, _| true)?;
+    for blob in walked {
+        let digest = blob.link.digest;
         if to.blob_size(&digest)?.is_some() {
             report.blobs_present += 1;
             continue;
@@ -388,7 +368,9 @@ fn copy_blob(from: &dyn ReadLayout, to: &Store, digest: &Digest) -> Result<()> {
         .metadata()
         .map_err(|e| TransferError::Copy(format!("cannot read {}: {e}", path.display())))?
         .len();
-    store_reader_as(to, digest, size, file, &path)
+    // Verified against the digest and size on the way in: a corrupt source blob leaves nothing.
+    to.import_blob(file, Some((digest, Some(size))))?;
+    Ok(())
 }
 
 /// A tar of the layout's own files (oci-layout, index.json, blobs/), as skopeo writes one.

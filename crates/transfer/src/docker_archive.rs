@@ -7,14 +7,29 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use aurora_layers::{decoder, Compression};
-use aurora_spec::media::{self, Kind, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
+use std::collections::BTreeMap;
+
+use aurora_spec::document::Link;
+use aurora_spec::media::{self, Kind, OCI_LAYER_TAR};
 use aurora_spec::{sha256_digest, Digest, Platform};
-use aurora_store::{copy_capped, read_capped, ReadLayout, Store};
-use oci_spec::image::Descriptor;
-use serde_json::{json, Value};
+use aurora_store::{copy_capped, read_capped, NewImage, ReadLayout, Store};
+use oci_spec::image::{Descriptor, ImageConfiguration};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TransferError};
 use aurora_images::read_document;
+
+/// One image in an archive's `manifest.json`, as `docker save` writes it. `RepoTags` is null
+/// for an untagged image; the fields are in the order the archives we wrote have always had.
+#[derive(Debug, Serialize, Deserialize)]
+struct ArchiveEntry {
+    #[serde(rename = "Config")]
+    config: Option<String>,
+    #[serde(rename = "Layers")]
+    layers: Option<Vec<String>>,
+    #[serde(rename = "RepoTags")]
+    repo_tags: Option<Vec<String>>,
+}
 
 fn fail(file: &Path, why: impl std::fmt::Display) -> TransferError {
     TransferError::Copy(format!("{}: {why}", file.display()))
@@ -70,12 +85,17 @@ pub(crate) fn write(
         .as_ref()
         .trim_start_matches("sha256:")
         .to_string();
-    let entry = json!({
-        "Config": format!("{config_hex}.json"),
-        "RepoTags": tag.map(|t| vec![t.to_string()]).unwrap_or_default(),
-        "Layers": layer_files.iter().map(|(_, d)| format!("{}/layer.tar", d.trim_start_matches("sha256:"))).collect::<Vec<_>>(),
-    });
-    let manifest_json = serde_json::to_vec(&json!([entry])).map_err(|e| fail(file, e))?;
+    let entry = ArchiveEntry {
+        config: Some(format!("{config_hex}.json")),
+        layers: Some(
+            layer_files
+                .iter()
+                .map(|(_, d)| format!("{}/layer.tar", d.trim_start_matches("sha256:")))
+                .collect(),
+        ),
+        repo_tags: Some(tag.map(|t| vec![t.to_string()]).unwrap_or_default()),
+    };
+    let manifest_json = serde_json::to_vec(&[entry]).map_err(|e| fail(file, e))?;
 
     let parent = file
         .parent()
@@ -207,22 +227,15 @@ pub(crate) fn read(
         let opened = std::fs::File::open(path).map_err(|e| fail(path, e))?;
         read_capped(opened, Path::new(n), limit).map_err(|e| fail(file, e))
     };
-    let manifest: Value = serde_json::from_slice(&read_small(
+    let entries: Vec<ArchiveEntry> = serde_json::from_slice(&read_small(
         "manifest.json",
         media::MAX_ARCHIVE_METADATA_BYTES,
     )?)
-    .map_err(|e| fail(file, format!("manifest.json: {e}")))?;
-    let entries = manifest
-        .as_array()
-        .ok_or_else(|| fail(file, "manifest.json is not a list"))?;
+    .map_err(|e| fail(file, format!("manifest.json is not a list of images: {e}")))?;
     let entry = match tag {
-        Some(tag) => entries.iter().find(|e| {
-            e["RepoTags"].as_array().is_some_and(|tags| {
-                tags.iter()
-                    .filter_map(Value::as_str)
-                    .any(|t| same_reference(t, tag))
-            })
-        }),
+        Some(tag) => entries
+            .iter()
+            .find(|e| e.repo_tags.iter().flatten().any(|t| same_reference(t, tag))),
         None if entries.len() == 1 => entries.first(),
         None => {
             return Err(fail(
@@ -237,21 +250,24 @@ pub(crate) fn read(
             format!("no image tagged {} in it", tag.unwrap_or_default()),
         )
     })?;
-    let config_name = entry["Config"]
-        .as_str()
+    let config_name = entry
+        .config
+        .as_deref()
         .ok_or_else(|| fail(file, "an entry without Config"))?;
     let config_bytes = read_small(config_name, media::MAX_CONFIG_BYTES)?;
     check_config_name(config_name, &config_bytes).map_err(|why| fail(file, why))?;
-    let config: Value = serde_json::from_slice(&config_bytes)
+    let config: ImageConfiguration = serde_json::from_slice(&config_bytes)
         .map_err(|e| fail(file, format!("{config_name}: {e}")))?;
-    let diff_ids: Vec<&str> = config["rootfs"]["diff_ids"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let layers: Vec<&str> = entry["Layers"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let diff_ids: Vec<Digest> = config
+        .rootfs()
+        .diff_ids()
+        .iter()
+        .map(|d| {
+            d.parse()
+                .map_err(|e| fail(file, format!("{config_name}: diff ID {d:?}: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    let layers: &[String] = entry.layers.as_deref().unwrap_or_default();
     if layers.len() != diff_ids.len() {
         return Err(fail(
             file,
@@ -267,32 +283,25 @@ pub(crate) fn read(
     for (layer, diff_id) in layers.iter().zip(&diff_ids) {
         let path = get(layer)?;
         let (digest, size) = store_file(to, path)?;
-        if digest.as_ref() != *diff_id {
+        if digest != *diff_id {
             return Err(fail(
                 file,
                 format!("layer {layer} has digest {digest}, the config says {diff_id}"),
             ));
         }
-        layer_links
-            .push(json!({"mediaType": OCI_LAYER_TAR, "digest": digest.to_string(), "size": size}));
+        layer_links.push(Link {
+            media_type: OCI_LAYER_TAR.to_string(),
+            digest,
+            size,
+            platform: None,
+        });
     }
-    let config_digest = sha256_digest(&config_bytes);
-    to.put_blob(&config_digest, &config_bytes)?;
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": config_digest.to_string(), "size": config_bytes.len()},
-        "layers": layer_links,
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| fail(file, e))?;
-    let manifest_digest = sha256_digest(&manifest_bytes);
-    to.put_blob(&manifest_digest, &manifest_bytes)?;
-    let descriptor: Descriptor = serde_json::from_value(json!({
-        "mediaType": OCI_MANIFEST, "digest": manifest_digest.to_string(), "size": manifest_bytes.len()
-    }))
-    .map_err(|e| fail(file, e))?;
-    to.set_ref(name, &descriptor)?;
-    Ok(descriptor)
+    let image = NewImage {
+        config: &config_bytes,
+        layers: &layer_links,
+        annotations: BTreeMap::new(),
+    };
+    Ok(to.put_image(name, &image)?.manifest)
 }
 
 /// An archive's name as a layout would have it: no `./` in front, no `/` behind.
@@ -377,29 +386,11 @@ fn resolve_link(from: &str, link: &str) -> Option<String> {
 }
 
 /// Stores a file as a blob under its own digest.
+/// The file at `path` stored as a blob (hashed while it is copied, in one pass), through the
+/// store's import.
 fn store_file(to: &Store, path: &Path) -> Result<(Digest, u64)> {
-    let mut file = std::fs::File::open(path).map_err(|e| fail(path, e))?;
-    let mut hasher = aurora_spec::Hasher::sha256();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buf).map_err(|e| fail(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    let digest: Digest = parse_digest(&hasher.finish(), path)?;
-    if to.blob_size(&digest)?.is_none() {
-        crate::blob_file::store_file_as(to, &digest, size, path)?;
-    }
-    Ok((digest, size))
-}
-
-fn parse_digest(text: &str, place: &Path) -> Result<Digest> {
-    text.parse()
-        .map_err(|_| fail(place, format!("bad digest {text:?}")))
+    let file = std::fs::File::open(path).map_err(|e| fail(path, e))?;
+    Ok(to.import_blob(file, None)?)
 }
 
 /// The manifest to write: the descriptor's own, or an index's entry for this host.

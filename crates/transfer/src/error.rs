@@ -54,18 +54,9 @@ impl TransferError {
     }
 }
 
-/// The errors of the crates under the image flows reach a transfer through [`ImageError`],
-/// which already names them.
-macro_rules! through_image_error {
-    ($($source:ty),*) => {$(
-        impl From<$source> for TransferError {
-            fn from(source: $source) -> Self {
-                TransferError::Image(source.into())
-            }
-        }
-    )*};
-}
-through_image_error!(
+// What goes wrong in the store or layers underneath reaches a transfer as the image flows'
+// error, which already names the object.
+aurora_images::through_image_error!(TransferError:
     aurora_store::StoreError,
     aurora_layers::Error,
     aurora_spec::ReferenceError

@@ -1,8 +1,9 @@
 //! Images between the local store, registries and archives: pull, push, copy (OCI layouts,
 //! oci-archive, docker-archive). The only image crate that needs tokio and the registry
-//! client; what it reads from or writes to the store goes through `aurora-images`.
+//! client. Images reach the store through its image API (`Store::resolve`, `put_image`,
+//! `import_blob` and the one `walk` of the manifest graph); the store's errors reach a transfer
+//! through `aurora-images`' error.
 
-mod blob_file;
 mod copy;
 mod docker_archive;
 mod docker_to_oci;

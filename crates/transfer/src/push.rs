@@ -4,10 +4,9 @@
 //! children by digest, then the top one by tag or digest). The store is only read.
 
 use aurora_registry::{BlobUpload, RegistryClient};
-use aurora_spec::document::Document;
-use aurora_spec::media::{self, Kind};
+use aurora_spec::document::Link;
 use aurora_spec::{Digest, ImageRef};
-use aurora_store::Store;
+use aurora_store::{Descriptor, Store};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use tracing::info;
 
@@ -70,9 +69,7 @@ pub async fn push(
     progress: &dyn Progress,
 ) -> Result<PushReport> {
     let (name, descriptor) = find_image(store, source)?;
-    let top_digest = descriptor.digest().clone();
-    let top_media = descriptor.media_type().to_string();
-    let (manifests, blobs) = collect(store, &name, &top_digest, &top_media)?;
+    let (manifests, blobs) = collect(store, &name, &descriptor)?;
     let mount_from = ImageRef::parse(&name)
         .ok()
         .filter(|pulled| pulled.registry() == destination.registry())
@@ -151,61 +148,38 @@ pub async fn push(
 
 /// The manifests to put (children first, the top one last) and every blob they link to,
 /// each once, largest first (so the long uploads start early).
-fn collect(
-    store: &Store,
-    name: &str,
-    top: &Digest,
-    top_media: &str,
-) -> Result<(Vec<Manifest>, Vec<Blob>)> {
-    let bad = |digest: &Digest, reason: String| TransferError::BadManifest {
-        reference: name.to_string(),
-        digest: digest.to_string(),
-        reason,
-    };
-    let read = |digest: &Digest, media_type: &str| -> Result<(Manifest, Document)> {
-        let bytes = store.read_blob(digest, media::MAX_MANIFEST_BYTES)?;
-        let document = Document::parse(&bytes).map_err(|e| bad(digest, e.to_string()))?;
-        Ok((
-            Manifest {
-                digest: digest.clone(),
-                media_type: media_type.to_string(),
-                bytes,
-            },
-            document,
-        ))
-    };
-    let (top_manifest, top_document) = read(top, top_media)?;
+fn collect(store: &Store, name: &str, top: &Descriptor) -> Result<(Vec<Manifest>, Vec<Blob>)> {
+    let walked = aurora_store::walk(store, [Link::from_descriptor(top)], |_, _| true)?;
     let mut manifests = Vec::new();
     let mut blobs: Vec<Blob> = Vec::new();
-    let mut add_blobs = |document: &Document, digest: &Digest| -> Result<()> {
-        for link in document.config.iter().chain(document.layers.iter()) {
-            let blob = link.digest.clone();
-            if store.blob_size(&blob)?.is_none() {
-                return Err(bad(
-                    digest,
-                    format!("blob {blob} is not in the store (pull the image again)"),
-                ));
-            }
-            if !blobs.iter().any(|b| b.digest == blob) {
+    for blob in walked {
+        match blob.document {
+            Some((bytes, _)) => manifests.push((
+                blob.depth,
+                Manifest {
+                    digest: blob.link.digest,
+                    media_type: blob.link.media_type,
+                    bytes,
+                },
+            )),
+            None => {
+                let digest = blob.link.digest;
+                if store.blob_size(&digest)?.is_none() {
+                    return Err(TransferError::BadManifest {
+                        reference: name.to_string(),
+                        digest: blob.parent.map(|d| d.to_string()).unwrap_or_default(),
+                        reason: format!("blob {digest} is not in the store (pull the image again)"),
+                    });
+                }
                 blobs.push(Blob {
-                    digest: blob,
-                    size: link.size,
+                    digest,
+                    size: blob.link.size,
                 });
             }
         }
-        Ok(())
-    };
-    if media::kind(top_media) == Kind::Index {
-        for link in &top_document.manifests {
-            let child = link.digest.clone();
-            let (manifest, document) = read(&child, &link.media_type)?;
-            add_blobs(&document, &child)?;
-            manifests.push(manifest);
-        }
-    } else {
-        add_blobs(&top_document, top)?;
     }
-    manifests.push(top_manifest);
+    // A registry accepts a manifest once what it names is there: the deepest first.
+    manifests.sort_by_key(|(depth, _)| std::cmp::Reverse(*depth));
     blobs.sort_by_key(|b| std::cmp::Reverse(b.size));
-    Ok((manifests, blobs))
+    Ok((manifests.into_iter().map(|(_, m)| m).collect(), blobs))
 }

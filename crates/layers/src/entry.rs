@@ -1,7 +1,6 @@
-//! What a layer is made of before it is written: where the changes come from
-//! ([`ChangeSource`]) and the entries the walk (`diff`) finds in it ([`Entry`], [`Meta`]),
-//! which `pack` writes as tar. Its own module so that the walk and the writer share these
-//! types without importing each other.
+//! What packing reads: where a layer's changes come from, and the entries the walk
+//! (`diff.rs`) finds there and the tar writer (`pack.rs`) writes. Its own module so that the
+//! walk and the writer both depend on it and not on each other.
 
 use std::io::Read;
 use std::path::PathBuf;
