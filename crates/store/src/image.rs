@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::path::Path;
 
 use aurora_spec::document::{Document, Link, NewLink, NewManifest};
 use aurora_spec::media::{self, Kind};
@@ -221,11 +222,13 @@ impl Store {
     }
 
     /// Stores what `reader` yields as a blob, hashing while copying; returns its digest and
-    /// size. With `expected`, the content must have that digest (and size, when given), or
-    /// nothing is stored.
+    /// size. `source` names where the reader reads from (a failed read names it). With
+    /// `expected`, the content must have that digest (and size, when given), or nothing is
+    /// stored.
     pub fn import_blob(
         &self,
         mut reader: impl Read,
+        source: &Path,
         expected: Option<(&Digest, Option<u64>)>,
     ) -> Result<(Digest, u64)> {
         let _writer = self.writer_lock()?;
@@ -234,7 +237,7 @@ impl Store {
             writer.restart()?;
             let mut buffer = vec![0; 256 * 1024];
             loop {
-                let n = read_some(&mut reader, &mut buffer, self)?;
+                let n = read_some(&mut reader, &mut buffer, source)?;
                 if n == 0 {
                     break;
                 }
@@ -247,7 +250,7 @@ impl Store {
         let mut hasher = Hasher::sha256();
         let mut buffer = vec![0; 256 * 1024];
         loop {
-            let n = read_some(&mut reader, &mut buffer, self)?;
+            let n = read_some(&mut reader, &mut buffer, source)?;
             if n == 0 {
                 break;
             }
@@ -264,11 +267,11 @@ impl Store {
     }
 }
 
-fn read_some(reader: &mut impl Read, buffer: &mut [u8], store: &Store) -> Result<usize> {
+fn read_some(reader: &mut impl Read, buffer: &mut [u8], source: &Path) -> Result<usize> {
     loop {
         match reader.read(buffer) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            other => return other.map_err(StoreError::io(store.scratch_dir())),
+            other => return other.map_err(StoreError::io(source)),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! or digest prefix, and import a file as a blob.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use aurora_spec::document::Link;
 use aurora_spec::media::{OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST};
@@ -36,7 +37,9 @@ fn unannotated<'a>(config: &'a [u8], layers: &'a [Link]) -> NewImage<'a> {
 }
 
 fn layer(store: &Store, content: &[u8]) -> Link {
-    let (digest, size) = store.import_blob(content, None).unwrap();
+    let (digest, size) = store
+        .import_blob(content, Path::new("test-source"), None)
+        .unwrap();
     Link {
         media_type: OCI_LAYER_GZIP.to_string(),
         digest,
@@ -155,7 +158,9 @@ fn resolving_an_index_chooses_the_platform_and_names_the_ones_it_has() {
         &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}),
     )
     .unwrap();
-    let (digest, size) = store.import_blob(&index[..], None).unwrap();
+    let (digest, size) = store
+        .import_blob(&index[..], Path::new("test-source"), None)
+        .unwrap();
     store
         .set_ref(
             "localhost/multi:1",
@@ -192,14 +197,20 @@ fn resolving_an_index_chooses_the_platform_and_names_the_ones_it_has() {
 fn importing_a_blob_hashes_while_copying_and_refuses_other_content() {
     let (_dir, store) = new_store();
     let content = vec![7u8; 300_000];
-    let (digest, size) = store.import_blob(&content[..], None).unwrap();
+    let (digest, size) = store
+        .import_blob(&content[..], Path::new("test-source"), None)
+        .unwrap();
     assert_eq!(digest, sha256_digest(&content));
     assert_eq!(size, 300_000);
     assert_eq!(std::fs::read(store.blob_path(&digest)).unwrap(), content);
 
     let expected = sha256_digest(b"what was promised");
     let err = store
-        .import_blob(&b"something else"[..], Some((&expected, None)))
+        .import_blob(
+            &b"something else"[..],
+            Path::new("test-source"),
+            Some((&expected, None)),
+        )
         .unwrap_err();
     assert!(
         matches!(
@@ -214,8 +225,49 @@ fn importing_a_blob_hashes_while_copying_and_refuses_other_content() {
         "nothing was stored"
     );
     let (digest, _) = store
-        .import_blob(&b"what was promised"[..], Some((&expected, Some(17))))
+        .import_blob(
+            &b"what was promised"[..],
+            Path::new("test-source"),
+            Some((&expected, Some(17))),
+        )
         .unwrap();
     assert_eq!(digest, expected);
     assert_eq!(store.blob_size(&expected).unwrap(), Some(17));
+}
+
+/// A reader that yields some bytes, then fails as a file on a dying disk would.
+struct FailingReader(usize);
+
+impl std::io::Read for FailingReader {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if self.0 == 0 {
+            return Err(std::io::Error::other("device went away"));
+        }
+        let n = self.0.min(buffer.len());
+        buffer[..n].fill(1);
+        self.0 -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_failed_read_names_the_source_and_stores_nothing() {
+    let (dir, store) = new_store();
+    let source = Path::new("/srv/archive/layer.tar");
+    for expected in [None, Some(sha256_digest(b"whatever"))] {
+        let err = store
+            .import_blob(
+                FailingReader(1000),
+                source,
+                expected.as_ref().map(|d| (d, None)),
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("/srv/archive/layer.tar"),
+            "the error names the source: {err}"
+        );
+    }
+    assert!(store.list_refs().unwrap().is_empty());
+    let blobs = std::fs::read_dir(dir.path().join("store/blobs/sha256")).map_or(0, |d| d.count());
+    assert_eq!(blobs, 0, "nothing was stored");
 }

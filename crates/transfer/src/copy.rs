@@ -369,7 +369,7 @@ fn copy_blob(from: &dyn ReadLayout, to: &Store, digest: &Digest) -> Result<()> {
         .map_err(|e| TransferError::Copy(format!("cannot read {}: {e}", path.display())))?
         .len();
     // Verified against the digest and size on the way in: a corrupt source blob leaves nothing.
-    to.import_blob(file, Some((digest, Some(size))))?;
+    to.import_blob(file, &path, Some((digest, Some(size))))?;
     Ok(())
 }
 

@@ -390,7 +390,7 @@ fn resolve_link(from: &str, link: &str) -> Option<String> {
 /// store's import.
 fn store_file(to: &Store, path: &Path) -> Result<(Digest, u64)> {
     let file = std::fs::File::open(path).map_err(|e| fail(path, e))?;
-    Ok(to.import_blob(file, None)?)
+    Ok(to.import_blob(file, path, None)?)
 }
 
 /// The manifest to write: the descriptor's own, or an index's entry for this host.
