@@ -1,0 +1,1 @@
+//! The CRI container log format (`TIMESTAMP STREAM P|F message`).

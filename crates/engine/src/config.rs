@@ -1,0 +1,123 @@
+//! What a user asked a container to be: podman's `create`/`run` flags, parsed once by the
+//! command line into these types and kept, as JSON, in the state database. The runtime
+//! spec is derived from them (and the image) each time a container is created.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use aurora_network::PortMapping;
+use serde::{Deserialize, Serialize};
+
+/// A container's configuration as the user gave it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContainerConfig {
+    /// The image as the user named it.
+    pub image: String,
+    /// The command (`podman run IMAGE CMD…`); the image's Cmd when empty.
+    pub command: Vec<String>,
+    /// `--entrypoint`: replaces the image's Entrypoint (an empty list clears it).
+    pub entrypoint: Option<Vec<String>>,
+    /// `NAME=VALUE`, from `-e` and `--env-file`, in order (a later one wins).
+    pub env: Vec<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `-u USER[:GROUP]`, names or numbers, resolved in the container's root.
+    pub user: Option<String>,
+    /// `-t`.
+    pub terminal: bool,
+    /// `-i`: keep stdin open.
+    pub interactive: bool,
+    /// `--init`: podinit runs the process.
+    pub init: bool,
+    pub hostname: Option<String>,
+    pub read_only: bool,
+    pub privileged: bool,
+    /// Capability names as given (`NET_ADMIN` or `CAP_NET_ADMIN`; `ALL`).
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub resources: Resources,
+    /// `-v`, `--mount` and `--tmpfs`, in the order given.
+    pub mounts: Vec<MountRequest>,
+    /// `-p`.
+    pub ports: Vec<PortMapping>,
+    pub network: NetworkMode,
+    pub restart: RestartPolicy,
+    /// `--stop-signal` (a name like `SIGTERM`/`TERM` or a number); the image's, else TERM.
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds; 10 when not given.
+    pub stop_timeout: Option<u32>,
+    pub labels: BTreeMap<String, String>,
+    /// `--rm`: removed when it exits.
+    pub auto_remove: bool,
+}
+
+/// Limits (`--memory`, `--cpus`, `--pids-limit`); `update` changes them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Resources {
+    /// Bytes.
+    pub memory: Option<u64>,
+    /// CPUs as a fraction (1.5 = one and a half CPUs: quota 150000 per 100000 period).
+    pub cpus: Option<f64>,
+    /// Max processes; -1 for unlimited.
+    pub pids_limit: Option<i64>,
+}
+
+/// One of `-v`, `--mount` or `--tmpfs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum MountRequest {
+    /// A named volume (created when missing) or, with `name: None`, an anonymous one.
+    Volume {
+        name: Option<String>,
+        destination: String,
+        read_only: bool,
+    },
+    /// A host path.
+    Bind {
+        source: PathBuf,
+        destination: String,
+        /// Options as given besides ro/rw: `z`, `Z`, `rbind`, `nosuid`, propagation, ...
+        options: Vec<String>,
+        read_only: bool,
+    },
+    /// A tmpfs; options as for mount(8) (`size=64m,mode=1777`).
+    Tmpfs {
+        destination: String,
+        options: Vec<String>,
+    },
+}
+
+/// `--network`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", content = "value", rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// Only a loopback interface.
+    None,
+    /// The host's network namespace.
+    Host,
+    /// Networks by name (the default network when `--network bridge` or nothing is given).
+    Bridge(Vec<String>),
+    /// Another container's network namespace.
+    Container(String),
+}
+
+impl Default for NetworkMode {
+    fn default() -> Self {
+        NetworkMode::Bridge(Vec::new())
+    }
+}
+
+/// `--restart`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "policy", content = "max_retries", rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    /// Restarted when it exits non-zero, at most N times (`None`: no limit).
+    OnFailure(Option<u32>),
+    Always,
+    /// As `always`, but not after the user stopped it.
+    UnlessStopped,
+}

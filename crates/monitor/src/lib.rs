@@ -1,0 +1,1 @@
+//! The monitor: the files and the attach protocol it shares with podadm.

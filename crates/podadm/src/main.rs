@@ -1,0 +1,3 @@
+//! podadm: podman's command line over Aurora's engine.
+
+fn main() {}
