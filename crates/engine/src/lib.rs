@@ -2,6 +2,4 @@
 
 pub mod config;
 
-pub use config::{
-    ContainerConfig, MountRequest, NetworkMode, Resources, RestartPolicy,
-};
+pub use config::{ContainerConfig, MountRequest, NetworkMode, Resources, RestartPolicy};

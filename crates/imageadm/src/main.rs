@@ -1,17 +1,13 @@
 //! `imageadm`: the command line over `aurora-images`, `aurora-transfer` and `aurora-smartos`.
 
 mod cli;
-mod config;
-mod progress;
 
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use aurora_images::{ImageError, Images, NoProgress, Progress};
-use aurora_registry::{
-    credentials, ClientConfig, Credential, CredentialStore, RegistryClient, RegistryError,
-};
+use aurora_images::{ImageError, Images, Progress};
+use aurora_registry::{credentials, Credential, CredentialStore, RegistryClient, RegistryError};
 use aurora_smartos::SmartosError;
 use aurora_spec::{ImageRef, Platform};
 use aurora_store::Store;
@@ -19,45 +15,19 @@ use aurora_transfer::{PullOptions, TransferError};
 use clap::Parser;
 use indicatif::HumanBytes;
 
+use aurora_cli::config::Config;
 use cli::{Cli, Command, Format};
-use config::Config;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    aurora_cli::init_logging();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("imageadm: {}", chain(&error));
+            eprintln!("imageadm: {}", aurora_cli::error_chain(&error));
             ExitCode::from(exit_code(&error))
         }
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    // Colour codes only for a terminal: in a pipe or a log file they are noise.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
-}
-
-/// The error and its causes on one line, skipping causes a message already contains.
-fn chain(error: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in error.chain() {
-        let message = cause.to_string();
-        if !text.contains(&message) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&message);
-        }
-    }
-    text
 }
 
 /// 3 for "not found", 4 for "access denied", 1 for everything else (clap exits 2 on usage).
@@ -365,19 +335,7 @@ fn report(cli: &Cli, json: &serde_json::Value, text: impl FnOnce() -> String) {
 }
 
 fn client(cli: &Cli, credentials: CredentialStore) -> Result<RegistryClient> {
-    let config = Config::load(&cli.config)?;
-    let mut insecure = cli.insecure_registries.clone();
-    insecure.extend(config.registries.insecure);
-    let defaults = ClientConfig::default();
-    Ok(RegistryClient::new(ClientConfig {
-        insecure_registries: insecure,
-        credentials,
-        max_blob_size: config
-            .limits
-            .max_blob_size
-            .map_or(defaults.max_blob_size, |size| size.0),
-        ..defaults
-    })?)
+    aurora_cli::registry_client(&cli.config, &cli.insecure_registries, credentials)
 }
 
 /// SOURCE_DATE_EPOCH (seconds), or 0 when it is not set.
@@ -410,23 +368,15 @@ fn id_map(
 
 /// The storage driver and dataset from the flags, else the config file.
 fn storage_choice(cli: &Cli) -> Result<aurora_images::StorageChoice> {
-    let config = Config::load(&cli.config)?;
-    let driver = cli.storage.clone().or(config.storage.driver);
-    Ok(aurora_images::StorageChoice {
-        driver: driver
-            .as_deref()
-            .map(str::parse::<aurora_storage::DriverKind>)
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
-        zfs_dataset: cli.zfs_dataset.clone().or(config.storage.zfs_dataset),
-    })
+    aurora_cli::storage_choice(
+        &cli.config,
+        cli.storage.as_deref(),
+        cli.zfs_dataset.as_deref(),
+    )
 }
 
 fn credential_store(cli: &Cli) -> CredentialStore {
-    match &cli.authfile {
-        Some(file) => CredentialStore::from_files(vec![file.clone()]),
-        None => CredentialStore::from_environment(),
-    }
+    aurora_cli::credential_store(cli.authfile.as_ref())
 }
 
 fn auth_file(cli: &Cli) -> std::path::PathBuf {
@@ -436,26 +386,18 @@ fn auth_file(cli: &Cli) -> std::path::PathBuf {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    aurora_cli::tokio_runtime()
 }
 
 /// Runs `work` with progress shown as the flags and standard error call for: bars on a
 /// terminal, plain lines otherwise, nothing with --quiet or --format json.
 fn with_progress<T>(cli: &Cli, work: impl FnOnce(&dyn Progress) -> T) -> T {
-    let show_bars = !cli.quiet && cli.format == Format::Text && std::io::stderr().is_terminal();
-    let bars = show_bars.then(progress::Bars::new);
-    let progress: &dyn Progress = match (&bars, cli.quiet || cli.format == Format::Json) {
-        (Some(bars), _) => bars,
-        (None, true) => &NoProgress,
-        (None, false) => &progress::Lines,
+    let mode = if cli.quiet || cli.format == Format::Json {
+        aurora_cli::ProgressMode::Hidden
+    } else {
+        aurora_cli::ProgressMode::Shown
     };
-    let result = work(progress);
-    if let Some(bars) = &bars {
-        bars.finish();
-    }
-    result
+    aurora_cli::with_progress(mode, work)
 }
 
 fn pull(cli: &Cli, store: &Store, image: &ImageRef, options: &PullOptions) -> Result<()> {
