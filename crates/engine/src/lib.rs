@@ -1,5 +1,37 @@
-//! podadm's container engine.
+//! podadm's container engine: containers of images in Aurora's store, their state in SQLite
+//! beside it (`ROOT/podadm/state.db`), each run by an OCI runtime (runz by default, runc or
+//! crun) under its own monitor (`aurora-monitor`), with volumes and networks. The podadm
+//! binary is a thin command line over [`Engine`]; pods and the CRI server build on it.
 
+pub mod clock;
 pub mod config;
+mod create;
+mod engine;
+pub mod error;
+mod exec;
+mod lock;
+mod monitor;
+mod names;
+mod net;
+pub mod paths;
+mod query;
+mod reconcile;
+mod remove;
+pub mod runtime;
+mod start;
+pub mod state;
+mod stop;
+mod users;
+
+pub mod copy;
+pub mod spec;
+pub mod volume;
 
 pub use config::{ContainerConfig, MountRequest, NetworkMode, Resources, RestartPolicy};
+pub use engine::{Engine, EngineOptions};
+pub use error::{EngineError, Result};
+pub use exec::{ExecOptions, PreparedExec};
+pub use net::DEFAULT_NETWORK;
+pub use start::Started;
+pub use state::{ContainerRecord, ContainerState, Event};
+pub use stop::DEFAULT_STOP_TIMEOUT;

@@ -1,3 +1,183 @@
-//! podadm: podman's command line over Aurora's engine.
+//! `podadm`: podman's command line over `aurora-engine`.
 
-fn main() {}
+mod attach;
+mod cli;
+mod containers;
+mod flags;
+mod logs;
+mod resources;
+mod run;
+mod views;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use aurora_engine::{Engine, EngineError, EngineOptions};
+use clap::Parser;
+
+use cli::{Cli, Command, ContainerCommand};
+
+/// podman's status for its own failures.
+const PODADM_FAILED: u8 = 125;
+/// The container's command exists but cannot be run.
+const CANNOT_RUN: u8 = 126;
+/// The container's command does not exist.
+const NOT_FOUND: u8 = 127;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    aurora_cli::init_logging();
+    match run_command(&cli) {
+        Ok(status) => ExitCode::from(status),
+        Err(error) => {
+            eprintln!("Error: {}", aurora_cli::error_chain(&error));
+            ExitCode::from(exit_code(&error))
+        }
+    }
+}
+
+/// 126 or 127 when the container's command could not be run or found (as podman tells
+/// them apart: from the runtime's message), else 125.
+fn exit_code(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        let message = match cause.downcast_ref::<EngineError>() {
+            Some(EngineError::StartFailed { message, .. })
+            | Some(EngineError::Runtime { message, .. }) => message.to_lowercase(),
+            _ => continue,
+        };
+        if message.contains("permission denied") || message.contains("is a directory") {
+            return CANNOT_RUN;
+        }
+        if message.contains("no such file")
+            || message.contains("not found")
+            || message.contains("executable file not found")
+        {
+            return NOT_FOUND;
+        }
+    }
+    PODADM_FAILED
+}
+
+/// Opens the engine as the global flags say.
+pub fn engine(cli: &Cli) -> Result<Engine> {
+    let podadm = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "podadm".into());
+    let root = std::path::absolute(&cli.root)?;
+    let runroot = std::path::absolute(&cli.runroot)?;
+    let mut exit_command = vec![
+        podadm,
+        "--root".into(),
+        root.display().to_string(),
+        "--runroot".into(),
+        runroot.display().to_string(),
+    ];
+    if let Some(storage) = &cli.storage {
+        exit_command.extend(["--storage".into(), storage.clone()]);
+    }
+    if let Some(dataset) = &cli.zfs_dataset {
+        exit_command.extend(["--zfs-dataset".into(), dataset.clone()]);
+    }
+    exit_command.extend(["container".into(), "cleanup".into()]);
+    let config = aurora_cli::Config::load(&cli.config)?;
+    Ok(Engine::open(EngineOptions {
+        root,
+        runroot,
+        storage: aurora_cli::storage_choice(
+            &cli.config,
+            cli.storage.as_deref(),
+            cli.zfs_dataset.as_deref(),
+        )?,
+        runtime: cli.runtime.clone(),
+        unpack_limits: config.limits.unpack(),
+        log_max_size: cli.log_max_size,
+        exit_command,
+    })?)
+}
+
+fn run_command(cli: &Cli) -> Result<u8> {
+    let engine = engine(cli)?;
+    match &cli.command {
+        Command::Run(args) => run::run(cli, &engine, args),
+        Command::Create(args) => run::create(cli, &engine, args),
+        Command::Start {
+            attach,
+            interactive,
+            containers,
+        } => run::start(&engine, *attach, *interactive, containers),
+        Command::Stop {
+            time,
+            all,
+            containers,
+        } => containers::stop(&engine, *time, *all, containers),
+        Command::Restart { time, containers } => containers::each(containers, |c| {
+            engine.restart(c, *time)?;
+            println!("{c}");
+            Ok(())
+        }),
+        Command::Kill { signal, containers } => containers::each(containers, |c| {
+            engine.kill(c, signal)?;
+            println!("{c}");
+            Ok(())
+        }),
+        Command::Rm {
+            force,
+            volumes,
+            all,
+            containers,
+        } => containers::remove(&engine, *force, *volumes, *all, containers),
+        Command::Ps(args) => views::ps(&engine, args),
+        Command::Logs(args) => logs::logs(&engine, args),
+        Command::Exec(args) => run::exec(&engine, args),
+        Command::Attach {
+            no_stdin,
+            container,
+        } => run::attach(&engine, container, !no_stdin),
+        Command::Inspect { containers, .. } => views::inspect(&engine, containers),
+        Command::Wait { containers } => containers::wait(&engine, containers),
+        Command::Top { container } => containers::top(&engine, container),
+        Command::Port { container, port } => views::port(&engine, container, port.as_deref()),
+        Command::Update(args) => containers::update(&engine, args),
+        Command::Pause { containers } => containers::each(containers, |c| {
+            engine.pause(c)?;
+            println!("{c}");
+            Ok(())
+        }),
+        Command::Unpause { containers } => containers::each(containers, |c| {
+            engine.unpause(c)?;
+            println!("{c}");
+            Ok(())
+        }),
+        Command::Rename { container, name } => {
+            engine.rename(container, name)?;
+            Ok(0)
+        }
+        Command::Cp {
+            source,
+            destination,
+        } => containers::copy(&engine, source, destination),
+        Command::Stats {
+            all,
+            format,
+            containers,
+            ..
+        } => views::stats(&engine, *all, *format, containers),
+        Command::Events {
+            no_stream,
+            format,
+            filter,
+        } => views::events(&engine, *no_stream, *format, filter),
+        Command::Prune { .. } | Command::Container(ContainerCommand::Prune { .. }) => {
+            for id in engine.prune()? {
+                println!("{id}");
+            }
+            Ok(0)
+        }
+        Command::Container(ContainerCommand::Cleanup { container }) => {
+            engine.cleanup(container)?;
+            Ok(0)
+        }
+        Command::Volume(command) => resources::volume(&engine, command),
+        Command::Network(command) => resources::network(&engine, command),
+    }
+}

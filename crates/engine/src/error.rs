@@ -1,0 +1,74 @@
+//! The engine's one error type: every variant names what it is about.
+
+use std::path::PathBuf;
+
+/// What went wrong, naming the container, image, volume, network or path.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no such container: {0}")]
+    NoSuchContainer(String),
+    #[error("the name {name:?} is already in use by container {id}")]
+    NameInUse { name: String, id: String },
+    #[error("container name {0:?} is invalid: names are [a-zA-Z0-9][a-zA-Z0-9_.-]*")]
+    BadName(String),
+    #[error("container {name} is {state}: {action} needs it {needed}")]
+    WrongState {
+        name: String,
+        state: String,
+        action: &'static str,
+        needed: &'static str,
+    },
+    #[error("container {name} is running: stop it first or use --force")]
+    Running { name: String },
+    #[error("starting container {name}: {message}")]
+    StartFailed { name: String, message: String },
+    #[error("OCI runtime {runtime} {verb} {id}: {message}")]
+    Runtime {
+        runtime: String,
+        verb: String,
+        id: String,
+        message: String,
+        /// The runtime's exit status, when it ran.
+        status: Option<i32>,
+    },
+    #[error("the OCI runtime {0:?} was not found (runz, runc, crun or a path)")]
+    NoRuntime(String),
+    #[error("the container monitor (aurora-monitor) was not found beside podadm or on PATH")]
+    NoMonitor,
+    #[error("state database {path}: {source}")]
+    State {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("container {name}: {message}")]
+    Invalid { name: String, message: String },
+    #[error(transparent)]
+    Image(#[from] aurora_images::ImageError),
+    #[error(transparent)]
+    Storage(#[from] aurora_storage::StorageError),
+    #[error(transparent)]
+    Bundle(#[from] aurora_bundle::BundleError),
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
+    #[error(transparent)]
+    Volume(#[from] crate::volume::VolumeError),
+    #[error(transparent)]
+    Network(#[from] aurora_network::NetworkError),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// An I/O error about `path`.
+pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> EngineError {
+    let path = path.into();
+    move |source| EngineError::Io { path, source }
+}

@@ -1,0 +1,101 @@
+//! `exec`: another process in a running container, through the OCI runtime's `exec` with a
+//! process description derived from the container's own (so it gets the same capabilities,
+//! environment, user and working directory unless told otherwise).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use oci_spec::runtime::{Process, Spec, User};
+
+use crate::engine::Engine;
+use crate::error::{io, EngineError, Result};
+
+/// What to run.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub command: Vec<String>,
+    /// `NAME=VALUE`, added to the container's environment.
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub tty: bool,
+    pub detach: bool,
+}
+
+/// A prepared `exec`: the runtime command to run with the caller's stdio, and the process
+/// file it reads (removed when this is dropped).
+pub struct PreparedExec {
+    pub command: Command,
+    process_file: PathBuf,
+}
+
+impl Drop for PreparedExec {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.process_file);
+    }
+}
+
+impl Engine {
+    /// Prepares `exec` in container `key`, which must be running.
+    pub fn exec(&self, key: &str, options: &ExecOptions) -> Result<PreparedExec> {
+        let record = self.find(key)?;
+        self.require_active(&record, "exec")?;
+        if options.command.is_empty() {
+            return Err(EngineError::Invalid {
+                name: record.name.clone(),
+                message: "exec needs a command".into(),
+            });
+        }
+        let bundle = self.paths.bundle(&record.id);
+        let spec_path = bundle.join("config.json");
+        let spec = Spec::load(&spec_path)
+            .map_err(|e| EngineError::Other(format!("{}: {e}", spec_path.display())))?;
+        let mut process = spec.process().clone().unwrap_or_default();
+        process.set_args(Some(options.command.clone()));
+        process.set_terminal(Some(options.tty));
+        let mut env = process.env().clone().unwrap_or_default();
+        for entry in &options.env {
+            let key = entry.split('=').next().unwrap_or_default();
+            env.retain(|e| e.split('=').next() != Some(key));
+            env.push(entry.clone());
+        }
+        process.set_env(Some(env));
+        if let Some(workdir) = &options.workdir {
+            process.set_cwd(PathBuf::from(workdir));
+        }
+        if let Some(user) = &options.user {
+            let rootfs = self.images.storage()?.container_rootfs(&record.id)?;
+            let resolved = aurora_bundle::user::resolve_user(&record.image, &rootfs, user)?;
+            let mut spec_user = User::default();
+            spec_user.set_uid(resolved.uid);
+            spec_user.set_gid(resolved.gid);
+            spec_user.set_additional_gids(Some(resolved.additional_gids));
+            process.set_user(spec_user);
+        }
+        let process_file = self
+            .paths
+            .monitor_dir(&record.id)
+            .join(format!("exec-{}.json", crate::names::new_id()?));
+        write_process(&process_file, &process)?;
+        let runtime = self.runtime_of(&record);
+        let mut command = runtime.command("exec");
+        command.arg("--process").arg(&process_file);
+        if options.tty {
+            command.arg("--tty");
+        }
+        if options.detach {
+            command.arg("--detach");
+        }
+        command.arg(&record.id);
+        self.event(&record, "exec");
+        Ok(PreparedExec {
+            command,
+            process_file,
+        })
+    }
+}
+
+fn write_process(path: &std::path::Path, process: &Process) -> Result<()> {
+    let bytes = serde_json::to_vec(process).map_err(|e| EngineError::Other(e.to_string()))?;
+    std::fs::write(path, bytes).map_err(io(path))
+}

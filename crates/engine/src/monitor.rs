@@ -1,0 +1,176 @@
+//! Starting a container's monitor and reading what it reports (see `aurora-monitor`): the
+//! monitor creates the container through the OCI runtime, holds its stdio, writes its log
+//! and exit, and applies its restart policy; podadm only starts it and reads its files.
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use aurora_monitor::{Exit, MonitorDir, Status};
+
+use crate::config::RestartPolicy;
+use crate::error::{io, EngineError, Result};
+use crate::runtime::{find_program, OciRuntime};
+
+/// How to start a monitor.
+pub struct Launch<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub bundle: &'a Path,
+    pub dir: &'a Path,
+    pub runtime: &'a OciRuntime,
+    pub log: &'a Path,
+    pub log_max_size: u64,
+    pub terminal: bool,
+    pub stdin: bool,
+    pub restart: RestartPolicy,
+    /// The command the monitor runs after the container's last exit.
+    pub exit_command: Vec<String>,
+}
+
+/// Starts the monitor and waits until it has created the container; returns the
+/// container's pid. The monitor detaches itself and outlives this process.
+pub fn launch(launch: &Launch<'_>) -> Result<i32> {
+    let program = find_program("aurora-monitor").ok_or(EngineError::NoMonitor)?;
+    let (mut read_end, write_end) = pipe()?;
+    let mut command = Command::new(&program);
+    command
+        .arg("--id")
+        .arg(launch.id)
+        .arg("--bundle")
+        .arg(launch.bundle)
+        .arg("--dir")
+        .arg(launch.dir)
+        .arg("--runtime")
+        .arg(&launch.runtime.path);
+    for arg in launch.runtime.global_args() {
+        command.arg(format!("--runtime-arg={arg}"));
+    }
+    command
+        .arg("--log-path")
+        .arg(launch.log)
+        .arg("--log-max-size")
+        .arg(launch.log_max_size.to_string())
+        .arg("--restart")
+        .arg(restart_text(launch.restart))
+        .arg("--sync-fd")
+        .arg("3");
+    if launch.terminal {
+        command.arg("--terminal");
+    }
+    if launch.stdin {
+        command.arg("--stdin");
+    }
+    if let Some((program, args)) = launch.exit_command.split_first() {
+        command.arg("--exit-command").arg(program);
+        for arg in args {
+            command.arg(format!("--exit-arg={arg}"));
+        }
+    }
+    let sync_fd = write_end.as_raw_fd();
+    // SAFETY: only async-signal-safe calls (dup2) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::dup2(sync_fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().map_err(io(&program))?;
+    drop(write_end);
+    // The monitor forks and its first process exits at once.
+    let _ = child.wait();
+    let mut answer = String::new();
+    read_end
+        .read_to_string(&mut answer)
+        .map_err(io(launch.dir))?;
+    parse_sync(launch.name, &answer)
+}
+
+fn parse_sync(name: &str, answer: &str) -> Result<i32> {
+    #[derive(serde::Deserialize)]
+    struct Sync {
+        pid: Option<i32>,
+        error: Option<String>,
+    }
+    let failed = |message: String| EngineError::StartFailed {
+        name: name.to_string(),
+        message,
+    };
+    let sync: Sync = serde_json::from_str(answer.trim()).map_err(|_| {
+        failed(if answer.trim().is_empty() {
+            "the monitor exited without creating the container".into()
+        } else {
+            format!("the monitor answered {:?}", answer.trim())
+        })
+    })?;
+    match (sync.pid, sync.error) {
+        (Some(pid), None) => Ok(pid),
+        (_, Some(error)) => Err(failed(error)),
+        (None, None) => Err(failed("the monitor reported no pid".into())),
+    }
+}
+
+fn pipe() -> Result<(std::fs::File, OwnedFd)> {
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| io("pipe")(e.into()))?;
+    Ok((std::fs::File::from(read), write))
+}
+
+/// `--restart` as the monitor reads it.
+pub fn restart_text(policy: RestartPolicy) -> String {
+    match policy {
+        RestartPolicy::No => "no".into(),
+        RestartPolicy::OnFailure(None) => "on-failure".into(),
+        RestartPolicy::OnFailure(Some(n)) => format!("on-failure:{n}"),
+        RestartPolicy::Always => "always".into(),
+        RestartPolicy::UnlessStopped => "unless-stopped".into(),
+    }
+}
+
+/// What a container's monitor directory says.
+pub struct Report {
+    /// The monitor process is alive.
+    pub alive: bool,
+    pub status: Option<Status>,
+    pub exit: Option<Exit>,
+}
+
+/// Reads the monitor directory `dir`.
+pub fn report(dir: &Path) -> Report {
+    let dir = MonitorDir::new(dir);
+    Report {
+        alive: monitor_alive(&dir),
+        status: dir.read_status(),
+        exit: dir.read_exit(),
+    }
+}
+
+/// The monitor of `dir` still runs: its pid file names a live `aurora-monitor`.
+fn monitor_alive(dir: &MonitorDir) -> bool {
+    monitor_pid(dir).is_some()
+}
+
+/// The pid of the monitor of `dir`, if it runs.
+pub fn monitor_pid(dir: &MonitorDir) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(dir.monitor_pid())
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    comm.trim().starts_with("aurora-monitor").then_some(pid)
+}
+
+/// Marks the container as stopped by the user, so that the monitor does not restart it.
+pub fn mark_stopped(dir: &Path) -> Result<()> {
+    let path: PathBuf = MonitorDir::new(dir).stopped();
+    std::fs::write(&path, b"").map_err(io(&path))
+}

@@ -1,0 +1,153 @@
+//! A container's network at start and stop: its namespace (new and empty, the host's,
+//! another container's, or one the network plugin wires to networks), and the hosts,
+//! resolv.conf and hostname files that go with it.
+
+use std::path::PathBuf;
+
+use aurora_network::{etc_files, Attachment, NetworkBackend, Netns, PerNetwork};
+
+use crate::config::NetworkMode;
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::state::ContainerRecord;
+
+/// The network namespace the container's spec gets.
+pub(crate) enum Namespace {
+    /// A new one with only loopback (`--network none`).
+    New,
+    /// The host's.
+    Host,
+    /// An existing one: a network namespace file or another container's.
+    Path(PathBuf),
+}
+
+/// What the network set-up made.
+pub(crate) struct Plan {
+    pub namespace: Namespace,
+    /// What the plugin reported, kept in the record for inspect and port.
+    pub status: Option<serde_json::Value>,
+    pub hosts: Vec<u8>,
+    pub resolv_conf: Vec<u8>,
+}
+
+/// The default network's name.
+pub const DEFAULT_NETWORK: &str = "podadm";
+
+impl Engine {
+    /// Sets up the network of `record` for a start.
+    pub(crate) fn attach_network(&self, record: &ContainerRecord) -> Result<Plan> {
+        let hostname = self.hostname_of(record);
+        match &record.config.network {
+            NetworkMode::None => Ok(Plan {
+                namespace: Namespace::New,
+                status: None,
+                hosts: etc_files::hosts(&hostname, &record.name, &[], None),
+                resolv_conf: etc_files::resolv_conf(&[]),
+            }),
+            NetworkMode::Host => Ok(Plan {
+                namespace: Namespace::Host,
+                status: None,
+                hosts: etc_files::host_hosts(&hostname, &record.name),
+                resolv_conf: etc_files::resolv_conf(&[]),
+            }),
+            NetworkMode::Container(other) => {
+                let other = self.find(other)?;
+                let pid = other.pid.filter(|_| other.state.is_active()).ok_or_else(|| {
+                    EngineError::Invalid {
+                        name: record.name.clone(),
+                        message: format!(
+                            "--network container:{} needs that container running",
+                            other.name
+                        ),
+                    }
+                })?;
+                let userdata = self.paths.userdata(&other.id);
+                Ok(Plan {
+                    namespace: Namespace::Path(PathBuf::from(format!("/proc/{pid}/ns/net"))),
+                    status: None,
+                    hosts: std::fs::read(userdata.join("hosts")).unwrap_or_default(),
+                    resolv_conf: std::fs::read(userdata.join("resolv.conf")).unwrap_or_default(),
+                })
+            }
+            NetworkMode::Bridge(names) => self.attach_bridge(record, names, &hostname),
+        }
+    }
+
+    fn attach_bridge(
+        &self,
+        record: &ContainerRecord,
+        names: &[String],
+        hostname: &str,
+    ) -> Result<Plan> {
+        let networks = self.networks()?;
+        let names: Vec<String> = if names.is_empty() {
+            vec![DEFAULT_NETWORK.to_string()]
+        } else {
+            names.to_vec()
+        };
+        let netns = Netns::create(&self.paths.runroot, &record.id)?;
+        let attachment = self.attachment(record, &names, netns.path.clone());
+        let result = networks
+            .backend()
+            .and_then(|backend| backend.setup(&attachment));
+        let result = match result {
+            Ok(result) => result,
+            Err(e) => {
+                let _ = Netns::remove(&netns.path);
+                return Err(e.into());
+            }
+        };
+        let addresses = result.addresses();
+        Ok(Plan {
+            namespace: Namespace::Path(netns.path.clone()),
+            hosts: etc_files::hosts(hostname, &record.name, &addresses, None),
+            resolv_conf: etc_files::resolv_conf(&result.dns_servers()),
+            status: serde_json::to_value(&result).ok(),
+        })
+    }
+
+    fn attachment(&self, record: &ContainerRecord, names: &[String], netns: PathBuf) -> Attachment {
+        Attachment {
+            container_id: record.id.clone(),
+            container_name: record.name.clone(),
+            netns,
+            networks: names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    (
+                        name.clone(),
+                        PerNetwork {
+                            interface_name: format!("eth{i}"),
+                            aliases: vec![record.name.clone()],
+                            static_ips: Vec::new(),
+                        },
+                    )
+                })
+                .collect(),
+            ports: record.config.ports.clone(),
+        }
+    }
+
+    /// Tears down what `attach_network` made; what is already gone is fine.
+    pub(crate) fn detach_network(&self, record: &ContainerRecord) {
+        let NetworkMode::Bridge(names) = &record.config.network else {
+            return;
+        };
+        let names: Vec<String> = if names.is_empty() {
+            vec![DEFAULT_NETWORK.to_string()]
+        } else {
+            names.clone()
+        };
+        let path = self.paths.netns_dir().join(&record.id);
+        if let Ok(networks) = self.networks() {
+            let attachment = self.attachment(record, &names, path.clone());
+            if let Ok(backend) = networks.backend() {
+                if let Err(e) = backend.teardown(&attachment) {
+                    tracing::debug!(container = %record.name, "network teardown: {e}");
+                }
+            }
+        }
+        let _ = Netns::remove(&path);
+    }
+}

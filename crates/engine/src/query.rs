@@ -1,0 +1,93 @@
+//! Changing and reading running containers: rename, update, top, stats, events.
+
+use crate::config::Resources;
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::state::{ContainerRecord, Event};
+
+impl Engine {
+    /// Renames container `key`.
+    pub fn rename(&self, key: &str, name: &str) -> Result<ContainerRecord> {
+        crate::names::check_name(name)?;
+        let record = self.find(key)?;
+        self.db.rename(&record.id, name)?;
+        let record = self.find(&record.id)?;
+        self.event(&record, "rename");
+        Ok(record)
+    }
+
+    /// Changes the limits of container `key`: recorded, written to its bundle for the next
+    /// start, and applied now through the runtime when it runs.
+    pub fn update(&self, key: &str, resources: &Resources) -> Result<ContainerRecord> {
+        let record = self.find(key)?;
+        let _lock = self.lock(&record.id)?;
+        let mut record = self.reconciled(&record.id)?;
+        let merged = Resources {
+            memory: resources.memory.or(record.config.resources.memory),
+            cpus: resources.cpus.or(record.config.resources.cpus),
+            pids_limit: resources.pids_limit.or(record.config.resources.pids_limit),
+        };
+        if record.state.is_active() {
+            self.runtime_of(&record)
+                .update(&record.id, &update_args(resources))?;
+        }
+        record.config.resources = merged;
+        let bundle = self.paths.bundle(&record.id);
+        let path = bundle.join("config.json");
+        let mut spec = oci_spec::runtime::Spec::load(&path)
+            .map_err(|e| EngineError::Other(format!("{}: {e}", path.display())))?;
+        crate::spec::apply_resources(&mut spec, &record.config.resources)?;
+        aurora_bundle::write_bundle_config(&bundle, &spec)?;
+        self.db.update(&record)?;
+        self.event(&record, "update");
+        Ok(record)
+    }
+
+    /// The host pids of a running container's processes.
+    pub fn top(&self, key: &str) -> Result<Vec<i32>> {
+        let record = self.find(key)?;
+        self.require_active(&record, "top")?;
+        self.runtime_of(&record).pids(&record.id)
+    }
+
+    /// One sample of a running container's statistics, as its runtime reports them.
+    pub fn stats(&self, key: &str) -> Result<serde_json::Value> {
+        let record = self.find(key)?;
+        self.require_active(&record, "stats")?;
+        self.runtime_of(&record).stats(&record.id)
+    }
+
+    /// Events recorded after sequence number `after`.
+    pub fn events_after(&self, after: i64) -> Result<Vec<Event>> {
+        self.db.events_after(after)
+    }
+
+    /// Where container `id`'s log is.
+    pub fn log_path(&self, record: &ContainerRecord) -> std::path::PathBuf {
+        self.paths.log(&record.id)
+    }
+
+    /// The container's process still runs (for `logs -f`).
+    pub fn is_running(&self, record: &ContainerRecord) -> bool {
+        let dir = aurora_monitor::MonitorDir::new(&self.paths.monitor_dir(&record.id));
+        crate::monitor::monitor_pid(&dir).is_some()
+    }
+}
+
+/// runc's `update` flags for the limits given.
+fn update_args(resources: &Resources) -> Vec<String> {
+    let mut args = Vec::new();
+    if let Some(memory) = resources.memory {
+        args.push(format!("--memory={memory}"));
+        // runc refuses a memory limit above the swap limit it keeps; keep them equal.
+        args.push(format!("--memory-swap={memory}"));
+    }
+    if let Some(cpus) = resources.cpus {
+        args.push("--cpu-period=100000".into());
+        args.push(format!("--cpu-quota={}", (cpus * 100_000.0).round() as i64));
+    }
+    if let Some(pids) = resources.pids_limit {
+        args.push(format!("--pids-limit={pids}"));
+    }
+    args
+}

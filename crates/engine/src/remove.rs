@@ -1,0 +1,81 @@
+//! Removing containers: `rm [-f] [-v]`, `--rm`, `prune`. A removal is recorded first (state
+//! `removing`), so a podadm killed half-way leaves a record the next read finishes.
+
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::state::{ContainerRecord, ContainerState};
+
+impl Engine {
+    /// Removes container `key`: refused while it runs unless `force` (then killed first);
+    /// with `volumes`, its anonymous volumes too.
+    pub fn remove(&self, key: &str, force: bool, volumes: bool) -> Result<ContainerRecord> {
+        let record = self.db.find(key)?;
+        let _lock = self.lock(&record.id)?;
+        let Some(mut record) = self.reconcile_locked(self.db.find(&record.id)?)? else {
+            return Err(EngineError::NoSuchContainer(key.to_string()));
+        };
+        if record.state.is_active() {
+            if !force {
+                return Err(EngineError::Running {
+                    name: record.name.clone(),
+                });
+            }
+            record = self.stop_locked(record, Some(0))?;
+        }
+        record.state = ContainerState::Removing;
+        record.owner_pid = Some(std::process::id() as i32);
+        self.db.update(&record)?;
+        self.finish_remove(&record, volumes)?;
+        Ok(record)
+    }
+
+    /// Everything of a container goes, then its record: runtime state, network, monitor,
+    /// root, bundle and log, and (with `volumes` or `--rm`) its anonymous volumes. Each step
+    /// tolerates what is already gone, so an interrupted removal can be run again.
+    pub(crate) fn finish_remove(&self, record: &ContainerRecord, volumes: bool) -> Result<()> {
+        let dir = self.paths.monitor_dir(&record.id);
+        if let Some(pid) = crate::monitor::monitor_pid(&aurora_monitor::MonitorDir::new(&dir)) {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(pid).expect("positive pid"),
+                rustix::process::Signal::KILL,
+            );
+        }
+        self.runtime_of(record).delete_force(&record.id);
+        self.detach_network(record);
+        if let Some(driver) = self.images.storage_in_use()? {
+            match driver.remove_container(&record.id) {
+                Ok(()) | Err(aurora_storage::StorageError::NoSuchContainer(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let _ = std::fs::remove_dir_all(self.paths.container_dir(&record.id));
+        let _ = std::fs::remove_dir_all(&dir);
+        if volumes || record.config.auto_remove {
+            let store = self.volumes()?;
+            for volume in &record.anonymous_volumes {
+                if let Err(e) = store.remove(volume) {
+                    tracing::warn!(container = %record.name, "removing volume {volume}: {e}");
+                }
+            }
+        }
+        self.db.delete(&record.id)?;
+        crate::lock::forget(&self.paths.locks(), &record.id);
+        self.event(record, "remove");
+        Ok(())
+    }
+
+    /// Removes every container that is not running; returns their ids.
+    pub fn prune(&self) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for record in self.list()? {
+            if matches!(record.state, ContainerState::Exited | ContainerState::Created) {
+                match self.remove(&record.id, false, false) {
+                    Ok(_) => removed.push(record.id),
+                    Err(EngineError::NoSuchContainer(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,181 @@
+//! `start`: the network set up, the container's monitor started (it creates the container
+//! through the OCI runtime), an attach connected if asked for, then the runtime's `start`.
+
+use std::path::Path;
+
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
+
+use crate::create::USERDATA_FILES;
+use crate::engine::Engine;
+use crate::error::{io, EngineError, Result};
+use crate::monitor::{launch, Launch};
+use crate::net::{Namespace, Plan};
+use crate::state::{ContainerRecord, ContainerState};
+
+/// A started container, and its attach connection if one was asked for.
+pub struct Started {
+    pub record: ContainerRecord,
+    pub attach: Option<aurora_monitor::attach::Client>,
+}
+
+impl Engine {
+    /// Starts container `key` (id, name or id prefix); a running container is left as it
+    /// is. With `attach`, the attach socket is connected before the process starts, so no
+    /// output is missed.
+    pub fn start(&self, key: &str, attach: bool) -> Result<Started> {
+        let record = self.find(key)?;
+        let _lock = self.lock(&record.id)?;
+        let mut record = self.reconciled(&record.id)?;
+        match record.state {
+            ContainerState::Running | ContainerState::Paused => {
+                let client = if attach {
+                    Some(self.connect_attach(&record)?)
+                } else {
+                    None
+                };
+                return Ok(Started {
+                    record,
+                    attach: client,
+                });
+            }
+            ContainerState::Created | ContainerState::Exited => {}
+            state => {
+                return Err(EngineError::WrongState {
+                    name: record.name.clone(),
+                    state: state.to_string(),
+                    action: "start",
+                    needed: "created or exited",
+                })
+            }
+        }
+        let runtime = self.runtime_of(&record);
+        runtime.delete_force(&record.id);
+        let monitor_dir = self.paths.monitor_dir(&record.id);
+        let _ = std::fs::remove_dir_all(&monitor_dir);
+        std::fs::create_dir_all(&monitor_dir).map_err(io(&monitor_dir))?;
+        // After a reboot the root may need mounting again (overlay).
+        self.images.storage()?.container_rootfs(&record.id)?;
+        let plan = self.attach_network(&record)?;
+        let started = self.launch_and_start(&record, &plan, attach);
+        let (pid, client) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                runtime.delete_force(&record.id);
+                self.detach_network(&record);
+                return Err(e);
+            }
+        };
+        record.state = ContainerState::Running;
+        record.pid = Some(pid);
+        record.started_at = Some(crate::clock::now());
+        record.finished_at = None;
+        record.exit_code = None;
+        record.restarts = 0;
+        record.stopped_by_user = false;
+        record.network_status = plan.status;
+        self.db.update(&record)?;
+        self.event(&record, "start");
+        Ok(Started {
+            record,
+            attach: client,
+        })
+    }
+
+    fn launch_and_start(
+        &self,
+        record: &ContainerRecord,
+        plan: &Plan,
+        attach: bool,
+    ) -> Result<(i32, Option<aurora_monitor::attach::Client>)> {
+        let bundle = self.paths.bundle(&record.id);
+        self.write_userdata(record, plan)?;
+        set_network_namespace(&bundle, &plan.namespace)?;
+        let runtime = self.runtime_of(record);
+        let monitor_dir = self.paths.monitor_dir(&record.id);
+        let mut exit_command = self.options.exit_command.clone();
+        exit_command.push(record.id.clone());
+        let pid = launch(&Launch {
+            id: &record.id,
+            name: &record.name,
+            bundle: &bundle,
+            dir: &monitor_dir,
+            runtime: &runtime,
+            log: &self.paths.log(&record.id),
+            log_max_size: self.options.log_max_size,
+            terminal: record.config.terminal,
+            stdin: record.config.interactive,
+            restart: record.config.restart,
+            exit_command,
+        })?;
+        let client = if attach {
+            Some(self.connect_attach(record)?)
+        } else {
+            None
+        };
+        runtime.start(&record.id).map_err(|e| match e {
+            EngineError::Runtime { message, .. } => EngineError::StartFailed {
+                name: record.name.clone(),
+                message,
+            },
+            other => other,
+        })?;
+        Ok((pid, client))
+    }
+
+    fn write_userdata(&self, record: &ContainerRecord, plan: &Plan) -> Result<()> {
+        let userdata = self.paths.userdata(&record.id);
+        let hostname = format!("{}\n", self.hostname_of(record));
+        for (file, _) in USERDATA_FILES {
+            let content: &[u8] = match file {
+                "hosts" => &plan.hosts,
+                "resolv.conf" => &plan.resolv_conf,
+                _ => hostname.as_bytes(),
+            };
+            let path = userdata.join(file);
+            std::fs::write(&path, content).map_err(io(&path))?;
+        }
+        Ok(())
+    }
+
+    /// Connects to the monitor's attach socket.
+    pub(crate) fn connect_attach(
+        &self,
+        record: &ContainerRecord,
+    ) -> Result<aurora_monitor::attach::Client> {
+        let dir = self.paths.monitor_dir(&record.id);
+        aurora_monitor::attach::Client::connect(&dir).map_err(io(&dir))
+    }
+}
+
+/// Points the bundle's network namespace where the plan says.
+fn set_network_namespace(bundle: &Path, namespace: &Namespace) -> Result<()> {
+    let path = bundle.join("config.json");
+    let mut spec = Spec::load(&path).map_err(|e| EngineError::Other(format!("{}: {e}", path.display())))?;
+    let Some(linux) = spec.linux_mut().as_mut() else {
+        return Ok(());
+    };
+    let mut namespaces: Vec<LinuxNamespace> = linux
+        .namespaces()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| n.typ() != LinuxNamespaceType::Network)
+        .collect();
+    match namespace {
+        Namespace::Host => {}
+        Namespace::New => {
+            let mut ns = LinuxNamespace::default();
+            ns.set_typ(LinuxNamespaceType::Network);
+            namespaces.push(ns);
+        }
+        Namespace::Path(file) => {
+            let mut ns = LinuxNamespace::default();
+            ns.set_typ(LinuxNamespaceType::Network);
+            ns.set_path(Some(file.clone()));
+            namespaces.push(ns);
+        }
+    }
+    linux.set_namespaces(Some(namespaces));
+    aurora_bundle::write_bundle_config(bundle, &spec)?;
+    Ok(())
+}

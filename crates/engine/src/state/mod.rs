@@ -1,0 +1,376 @@
+//! The state database: SQLite in WAL mode at `ROOT/podadm/state.db`. Every podadm process
+//! opens it; writers take SQLite's write lock (`BEGIN IMMEDIATE`) for each change, so any
+//! number of them can work side by side, and a process killed at any point leaves the
+//! last committed state.
+
+mod record;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+
+pub use record::{ContainerRecord, ContainerState};
+
+use crate::error::{EngineError, Result};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    image TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    config TEXT NOT NULL,
+    state TEXT NOT NULL,
+    pid INTEGER,
+    exit_code INTEGER,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    runtime TEXT NOT NULL,
+    owner_pid INTEGER,
+    stopped_by_user INTEGER NOT NULL DEFAULT 0,
+    anonymous_volumes TEXT NOT NULL DEFAULT '[]',
+    network_status TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    type TEXT NOT NULL,
+    action TEXT NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    image TEXT NOT NULL,
+    attributes TEXT NOT NULL DEFAULT '{}'
+);
+"#;
+
+/// One event (`podadm events`), as podman reports them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Event {
+    pub seq: i64,
+    /// RFC 3339 UTC with nanoseconds.
+    pub time: String,
+    /// `container`, `volume`, `network`, `image`.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    /// `create`, `start`, `died`, `stop`, `remove`, `restart`, `pause`, ...
+    pub action: String,
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub attributes: serde_json::Value,
+}
+
+/// The open database.
+pub struct StateDb {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl StateDb {
+    /// Opens (creating when missing) the database at `path`.
+    pub fn open(path: &Path) -> Result<StateDb> {
+        let err = |source| EngineError::State {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        // Other podadm processes hold the write lock for milliseconds; wait for them rather
+        // than fail.
+        conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(StateDb {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> EngineError + '_ {
+        move |source| EngineError::State {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Adds a new container; a taken name is refused naming the container that has it.
+    pub fn insert(&self, record: &ContainerRecord) -> Result<()> {
+        let err = self.err();
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let holder: Option<String> = tx
+            .query_row(
+                "SELECT id FROM containers WHERE name = ?1",
+                params![record.name],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(&err)?;
+        if let Some(id) = holder {
+            return Err(EngineError::NameInUse {
+                name: record.name.clone(),
+                id,
+            });
+        }
+        tx.execute(
+            "INSERT INTO containers (id, name, image, image_id, config, state, pid, exit_code,
+                created_at, started_at, finished_at, restarts, runtime, owner_pid,
+                stopped_by_user, anonymous_volumes, network_status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            params![
+                record.id,
+                record.name,
+                record.image,
+                record.image_id,
+                json(&record.config),
+                record.state.as_str(),
+                record.pid,
+                record.exit_code,
+                record.created_at,
+                record.started_at,
+                record.finished_at,
+                record.restarts,
+                record.runtime,
+                record.owner_pid,
+                record.stopped_by_user,
+                json(&record.anonymous_volumes),
+                record.network_status.as_ref().map(json),
+            ],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)
+    }
+
+    /// Writes every field of `record` (found by id); false if it no longer exists.
+    pub fn update(&self, record: &ContainerRecord) -> Result<bool> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE containers SET name = ?2, image = ?3, image_id = ?4, config = ?5,
+                    state = ?6, pid = ?7, exit_code = ?8, created_at = ?9, started_at = ?10,
+                    finished_at = ?11, restarts = ?12, runtime = ?13, owner_pid = ?14,
+                    stopped_by_user = ?15, anonymous_volumes = ?16, network_status = ?17
+                 WHERE id = ?1",
+                params![
+                    record.id,
+                    record.name,
+                    record.image,
+                    record.image_id,
+                    json(&record.config),
+                    record.state.as_str(),
+                    record.pid,
+                    record.exit_code,
+                    record.created_at,
+                    record.started_at,
+                    record.finished_at,
+                    record.restarts,
+                    record.runtime,
+                    record.owner_pid,
+                    record.stopped_by_user,
+                    json(&record.anonymous_volumes),
+                    record.network_status.as_ref().map(json),
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(changed == 1)
+    }
+
+    /// Renames a container; a taken name is refused.
+    pub fn rename(&self, id: &str, name: &str) -> Result<()> {
+        let err = self.err();
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let holder: Option<String> = tx
+            .query_row(
+                "SELECT id FROM containers WHERE name = ?1",
+                params![name],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(&err)?;
+        if let Some(holder) = holder {
+            return Err(EngineError::NameInUse {
+                name: name.to_string(),
+                id: holder,
+            });
+        }
+        tx.execute(
+            "UPDATE containers SET name = ?2 WHERE id = ?1",
+            params![id, name],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)
+    }
+
+    pub fn delete(&self, id: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM containers WHERE id = ?1", params![id])
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The container named by a full id, a name, or an unambiguous id prefix.
+    pub fn find(&self, key: &str) -> Result<ContainerRecord> {
+        let exact = self
+            .conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM containers WHERE id = ?1 OR name = ?1"),
+                params![key],
+                from_row,
+            )
+            .optional()
+            .map_err(self.err())?;
+        if let Some(record) = exact {
+            return record;
+        }
+        let is_hex = !key.is_empty() && key.bytes().all(|b| b.is_ascii_hexdigit());
+        if is_hex {
+            let mut statement = self
+                .conn
+                .prepare(&format!(
+                    "SELECT {COLUMNS} FROM containers WHERE id >= ?1 AND id < ?2 LIMIT 2"
+                ))
+                .map_err(self.err())?;
+            let upper = format!("{key}g");
+            let found = statement
+                .query_map(params![key, upper], from_row)
+                .map_err(self.err())?
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(self.err())?;
+            if found.len() == 1 {
+                return found.into_iter().next().expect("one row");
+            }
+            if found.len() > 1 {
+                return Err(EngineError::Other(format!(
+                    "container id prefix {key} is ambiguous: more than one container starts with it"
+                )));
+            }
+        }
+        Err(EngineError::NoSuchContainer(key.to_string()))
+    }
+
+    /// Every container, oldest first.
+    pub fn list(&self) -> Result<Vec<ContainerRecord>> {
+        let mut statement = self
+            .conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM containers ORDER BY created_at, id"
+            ))
+            .map_err(self.err())?;
+        let rows = statement
+            .query_map([], from_row)
+            .map_err(self.err())?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(self.err())?;
+        rows.into_iter().collect()
+    }
+
+    /// Records an event.
+    pub fn add_event(
+        &self,
+        kind: &str,
+        action: &str,
+        id: &str,
+        name: &str,
+        image: &str,
+        attributes: serde_json::Value,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO events (time, type, action, id, name, image, attributes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    crate::clock::now(),
+                    kind,
+                    action,
+                    id,
+                    name,
+                    image,
+                    attributes.to_string()
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Events after sequence number `after`, oldest first.
+    pub fn events_after(&self, after: i64) -> Result<Vec<Event>> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT seq, time, type, action, id, name, image, attributes FROM events
+                 WHERE seq > ?1 ORDER BY seq",
+            )
+            .map_err(self.err())?;
+        let rows = statement
+            .query_map(params![after], |row| {
+                let attributes: String = row.get(7)?;
+                Ok(Event {
+                    seq: row.get(0)?,
+                    time: row.get(1)?,
+                    kind: row.get(2)?,
+                    action: row.get(3)?,
+                    id: row.get(4)?,
+                    name: row.get(5)?,
+                    image: row.get(6)?,
+                    attributes: serde_json::from_str(&attributes)
+                        .unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .map_err(self.err())?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(self.err())?;
+        Ok(rows)
+    }
+}
+
+const COLUMNS: &str = "id, name, image, image_id, config, state, pid, exit_code, created_at,
+    started_at, finished_at, restarts, runtime, owner_pid, stopped_by_user, anonymous_volumes,
+    network_status";
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// A row → a record; a row podadm cannot read (written by a newer version, or damaged) is an
+/// error that names the container rather than a panic.
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Result<ContainerRecord>> {
+    let id: String = row.get(0)?;
+    let config: String = row.get(4)?;
+    let state: String = row.get(5)?;
+    let volumes: String = row.get(15)?;
+    let network: Option<String> = row.get(16)?;
+    let bad = |what: &str| EngineError::Invalid {
+        name: id.clone(),
+        message: format!("its {what} in the state database cannot be read"),
+    };
+    let Ok(config) = serde_json::from_str(&config) else {
+        return Ok(Err(bad("configuration")));
+    };
+    let Some(state) = ContainerState::parse(&state) else {
+        return Ok(Err(bad("state")));
+    };
+    Ok(Ok(ContainerRecord {
+        name: row.get(1)?,
+        image: row.get(2)?,
+        image_id: row.get(3)?,
+        config,
+        state,
+        pid: row.get(6)?,
+        exit_code: row.get(7)?,
+        created_at: row.get(8)?,
+        started_at: row.get(9)?,
+        finished_at: row.get(10)?,
+        restarts: row.get(11)?,
+        runtime: row.get(12)?,
+        owner_pid: row.get(13)?,
+        stopped_by_user: row.get(14)?,
+        anonymous_volumes: serde_json::from_str(&volumes).unwrap_or_default(),
+        network_status: network.and_then(|n| serde_json::from_str(&n).ok()),
+        id,
+    }))
+}

@@ -1,0 +1,477 @@
+//! The command line, as clap structs: podman's verbs and flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Images are those of imageadm's store (--root): `podadm run` pulls an image it lacks, and an
+image pulled by either tool is seen by both. Containers are cloned from the image's layers
+by the store's storage driver (zfs, btrfs, overlay or dir) and run by an OCI runtime (runz
+by default; --runtime runc|crun|PATH), each under its own monitor (aurora-monitor), which
+keeps its log and restarts it as its --restart policy says. There is no daemon.
+
+State: ROOT/podadm/state.db (SQLite) with the containers, volumes under ROOT/podadm/volumes,
+network definitions under ROOT/podadm/networks; runtime state under --runroot (/run/aurora),
+which a reboot clears: containers then show as exited and start again.
+
+Exit status (as podman's): run, start -a, wait and exec give the container's or process's
+status; 125 when podadm itself fails, 126 when the command cannot be run, 127 when it is not
+found.
+
+Logging: RUST_LOG=debug on standard error.";
+
+/// Run and manage containers with podman's command line, over Aurora's image store.
+#[derive(Debug, Parser)]
+#[command(name = "podadm", version, after_long_help = AFTER_HELP)]
+pub struct Cli {
+    /// The store: imageadm's OCI image layout, which also holds podadm's state.
+    #[arg(long, global = true, env = "AURORA_ROOT", default_value = "/var/lib/aurora")]
+    pub root: PathBuf,
+
+    /// Runtime state (monitors, OCI runtime state, network namespaces); a tmpfs.
+    #[arg(long, global = true, env = "AURORA_RUNROOT", default_value = "/run/aurora")]
+    pub runroot: PathBuf,
+
+    /// The OCI runtime for new containers: runz, runc, crun, or a path.
+    #[arg(long, global = true, env = "AURORA_RUNTIME", default_value = "runz")]
+    pub runtime: String,
+
+    /// The storage driver (zfs, btrfs, overlay, dir); the store's recorded one by default.
+    #[arg(long, global = true, env = "AURORA_STORAGE", value_name = "DRIVER")]
+    pub storage: Option<String>,
+
+    /// For the zfs driver: the dataset under which layers and containers live.
+    #[arg(long, global = true, env = "AURORA_ZFS_DATASET", value_name = "DATASET")]
+    pub zfs_dataset: Option<String>,
+
+    /// The config file (TOML), shared with imageadm.
+    #[arg(long, global = true, env = "AURORA_CONFIG", default_value = "/etc/aurora/aurora.toml")]
+    pub config: PathBuf,
+
+    /// A registry (host or host:port) that may be spoken to over plain HTTP. Repeatable.
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
+
+    /// Credentials for pulls from this auth file only.
+    #[arg(long, global = true, env = "REGISTRY_AUTH_FILE", value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+
+    /// Container logs rotate past this many bytes (0: never).
+    #[arg(long, global = true, default_value_t = 100 * 1024 * 1024, hide = true)]
+    pub log_max_size: u64,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container from an image and start it (pulling the image if it is missing).
+    Run(RunArgs),
+    /// Create a container from an image, without starting it.
+    Create(CreateCommand),
+    /// Start containers (with -a, attached: its output, then its exit status).
+    Start {
+        /// Attach to its output (one container).
+        #[arg(short, long)]
+        attach: bool,
+        /// Keep standard input attached (with -a).
+        #[arg(short, long)]
+        interactive: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stop containers: the stop signal, then SIGKILL after the timeout.
+    Stop {
+        /// Seconds to wait before SIGKILL (default: the container's --stop-timeout, 10).
+        #[arg(short = 't', long = "time", alias = "timeout")]
+        time: Option<u32>,
+        /// Every running container.
+        #[arg(short, long)]
+        all: bool,
+        containers: Vec<String>,
+    },
+    /// Stop and start containers.
+    Restart {
+        #[arg(short = 't', long = "time", alias = "timeout")]
+        time: Option<u32>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Send a signal to containers' main processes.
+    Kill {
+        /// Name (KILL, SIGTERM) or number.
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove containers.
+    Rm {
+        /// Stop running containers first (SIGKILL).
+        #[arg(short, long)]
+        force: bool,
+        /// Remove their anonymous volumes too.
+        #[arg(short, long)]
+        volumes: bool,
+        /// Every container.
+        #[arg(short, long)]
+        all: bool,
+        containers: Vec<String>,
+    },
+    /// List containers (running ones unless -a).
+    #[command(alias = "ls")]
+    Ps(PsArgs),
+    /// Show a container's log.
+    Logs(LogsArgs),
+    /// Run a process in a running container.
+    Exec(ExecArgs),
+    /// Attach to a running container's input and output.
+    Attach {
+        /// Do not attach standard input.
+        #[arg(long)]
+        no_stdin: bool,
+        container: String,
+    },
+    /// Show containers' configuration and state as JSON.
+    Inspect {
+        #[arg(short, long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Wait for containers to exit; prints their exit codes.
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// The processes of a running container.
+    Top { container: String },
+    /// A container's published ports.
+    Port {
+        container: String,
+        /// Only this container port (PORT[/PROTO]).
+        port: Option<String>,
+    },
+    /// Change a container's limits.
+    Update(UpdateArgs),
+    /// Freeze containers' processes.
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Thaw containers' processes.
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Rename a container.
+    Rename { container: String, name: String },
+    /// Copy files between a container and the host: `cp CTR:PATH HOSTPATH` or
+    /// `cp HOSTPATH CTR:PATH` (`-` for a tar stream on stdin/stdout).
+    Cp { source: String, destination: String },
+    /// Containers' resource use.
+    Stats {
+        /// One sample, then exit (the only mode for now).
+        #[arg(long, default_value_t = true)]
+        no_stream: bool,
+        #[arg(short, long)]
+        all: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        containers: Vec<String>,
+    },
+    /// Show events (containers created, started, died, removed, …).
+    Events {
+        /// Print what has happened and exit, rather than follow.
+        #[arg(long)]
+        no_stream: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Only events of this container.
+        #[arg(long)]
+        filter: Vec<String>,
+    },
+    /// Remove every stopped container.
+    Prune {
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Container commands under their podman names.
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Volumes.
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+    /// Networks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Remove every stopped container.
+    Prune {
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// What a monitor runs after its container's last exit (records it; removes --rm ones).
+    #[command(hide = true)]
+    Cleanup { container: String },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run in the background and print the container's id.
+    #[arg(short, long)]
+    pub detach: bool,
+    #[command(flatten)]
+    pub create: CreateCommand,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateCommand {
+    #[command(flatten)]
+    pub flags: CreateFlags,
+    /// The image.
+    pub image: String,
+    /// The command and its arguments (the image's Cmd when not given).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `create` and `run` flags.
+#[derive(Debug, Args, Default)]
+pub struct CreateFlags {
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// NAME=VALUE, or NAME to take the value from podadm's environment.
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// A file of NAME=VALUE lines.
+    #[arg(long)]
+    pub env_file: Vec<PathBuf>,
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// USER[:GROUP], names or numbers.
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// A command, or a JSON array, that replaces the image's entrypoint.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Allocate a terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Keep standard input open.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Run podinit as the container's init (reaps zombies, passes signals on).
+    #[arg(long)]
+    pub init: bool,
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Mount the container's root read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// Every capability, every device, no seccomp filter or masked paths.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Memory limit (bytes, or with b, k, m, g).
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// CPUs (1.5 = one and a half).
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Most processes (-1: unlimited).
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    /// NAME:/PATH[:OPTS], /HOST:/PATH[:ro,z], or /PATH (an anonymous volume).
+    #[arg(short, long = "volume")]
+    pub volume: Vec<String>,
+    /// type=bind|volume|tmpfs,source=…,destination=…[,ro].
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// /PATH[:OPTS].
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// [IP:][HOST:]CONTAINER[/tcp|udp].
+    #[arg(short, long = "publish")]
+    pub publish: Vec<String>,
+    /// none, host, bridge, NAME[,NAME…], or container:NAME.
+    #[arg(long, alias = "net")]
+    pub network: Option<String>,
+    /// no, on-failure[:N], always, unless-stopped.
+    #[arg(long)]
+    pub restart: Option<String>,
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    #[arg(long)]
+    pub stop_timeout: Option<u32>,
+    /// KEY=VALUE.
+    #[arg(short, long)]
+    pub label: Vec<String>,
+    /// Pull the image: missing (default), always, never.
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Print nothing while pulling.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Every container, not only running ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Ids only.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Full ids.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// status=…, name=…, id=…, label=KEY[=VALUE], ancestor=IMAGE, exited=CODE.
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep printing new output until the container exits.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only output since this time (RFC 3339, or a duration like 10m).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only output until this time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only the last N lines.
+    #[arg(long)]
+    pub tail: Option<i64>,
+    /// Show timestamps.
+    #[arg(short, long)]
+    pub timestamps: bool,
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[arg(short, long)]
+    pub interactive: bool,
+    #[arg(short, long)]
+    pub tty: bool,
+    #[arg(short, long)]
+    pub detach: bool,
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    #[arg(short, long)]
+    pub user: Option<String>,
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    pub container: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    #[arg(long)]
+    pub cpus: Option<String>,
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    pub container: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a named volume.
+    Create {
+        name: Option<String>,
+        #[arg(short, long)]
+        label: Vec<String>,
+    },
+    /// List volumes.
+    #[command(alias = "list")]
+    Ls {
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Show volumes as JSON.
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove volumes (refused while a container uses one, unless -f removes it too).
+    Rm {
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove every volume no container uses.
+    Prune {
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a bridge network.
+    Create {
+        name: String,
+        /// CIDR, e.g. 10.99.5.0/24 (a free one when not given).
+        #[arg(long)]
+        subnet: Option<String>,
+        #[arg(long)]
+        gateway: Option<String>,
+        /// No route out of the network.
+        #[arg(long)]
+        internal: bool,
+        /// No name resolution between its containers.
+        #[arg(long)]
+        disable_dns: bool,
+        #[arg(long)]
+        label: Vec<String>,
+    },
+    /// List networks.
+    #[command(alias = "list")]
+    Ls {
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Show networks as JSON.
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove networks (refused while containers use them, unless -f removes those).
+    Rm {
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}

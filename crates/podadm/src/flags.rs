@@ -1,0 +1,186 @@
+//! `create`/`run` flags → the engine's `ContainerConfig`: every flag parsed once, here, with
+//! errors that quote the flag and its text.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use aurora_engine::spec::flags as parse;
+use aurora_engine::{ContainerConfig, NetworkMode, Resources, RestartPolicy};
+
+use crate::cli::CreateFlags;
+
+/// The configuration `flags` ask for, for `image` running `command`.
+pub fn container_config(
+    flags: &CreateFlags,
+    image: &str,
+    command: &[String],
+) -> Result<ContainerConfig> {
+    let mut env = Vec::new();
+    for file in &flags.env_file {
+        env.extend(parse::parse_env_file(file)?);
+    }
+    for entry in &flags.env {
+        env.push(env_entry(entry));
+    }
+    let mut mounts = Vec::new();
+    for text in &flags.volume {
+        mounts.push(parse::parse_volume_flag(text)?);
+    }
+    for text in &flags.mount {
+        mounts.push(parse::parse_mount_flag(text)?);
+    }
+    for text in &flags.tmpfs {
+        mounts.push(parse::parse_tmpfs_flag(text)?);
+    }
+    let mut ports = Vec::new();
+    for text in &flags.publish {
+        ports.extend(aurora_network::parse_publish(text)?);
+    }
+    Ok(ContainerConfig {
+        image: image.to_string(),
+        command: command.to_vec(),
+        entrypoint: flags.entrypoint.as_deref().map(entrypoint),
+        env,
+        workdir: flags.workdir.clone(),
+        user: flags.user.clone(),
+        terminal: flags.tty,
+        interactive: flags.interactive,
+        init: flags.init,
+        hostname: flags.hostname.clone(),
+        read_only: flags.read_only,
+        privileged: flags.privileged,
+        cap_add: flags.cap_add.clone(),
+        cap_drop: flags.cap_drop.clone(),
+        resources: resources(flags.memory.as_deref(), flags.cpus.as_deref(), flags.pids_limit)?,
+        mounts,
+        ports,
+        network: network(flags.network.as_deref())?,
+        restart: restart(flags.restart.as_deref())?,
+        stop_signal: flags.stop_signal.clone(),
+        stop_timeout: flags.stop_timeout,
+        labels: labels(&flags.label)?,
+        auto_remove: flags.rm,
+    })
+}
+
+/// The limits of `--memory`, `--cpus` and `--pids-limit`.
+pub fn resources(memory: Option<&str>, cpus: Option<&str>, pids: Option<i64>) -> Result<Resources> {
+    Ok(Resources {
+        memory: memory.map(parse::parse_memory).transpose()?,
+        cpus: cpus.map(parse::parse_cpus).transpose()?,
+        pids_limit: pids,
+    })
+}
+
+/// `-e NAME` takes NAME's value from podadm's environment (and is dropped if unset).
+fn env_entry(entry: &str) -> String {
+    if entry.contains('=') {
+        return entry.to_string();
+    }
+    match std::env::var(entry) {
+        Ok(value) => format!("{entry}={value}"),
+        Err(_) => entry.to_string(),
+    }
+}
+
+/// `--entrypoint`: a JSON array, or one command.
+fn entrypoint(text: &str) -> Vec<String> {
+    if text.trim_start().starts_with('[') {
+        if let Ok(list) = serde_json::from_str::<Vec<String>>(text) {
+            return list;
+        }
+    }
+    if text.is_empty() {
+        Vec::new()
+    } else {
+        vec![text.to_string()]
+    }
+}
+
+fn network(text: Option<&str>) -> Result<NetworkMode> {
+    Ok(match text {
+        None | Some("bridge") | Some("default") => NetworkMode::Bridge(Vec::new()),
+        Some("none") => NetworkMode::None,
+        Some("host") => NetworkMode::Host,
+        Some(text) if text.starts_with("container:") => {
+            let name = &text["container:".len()..];
+            if name.is_empty() {
+                bail!("--network {text:?}: container:NAME needs a name");
+            }
+            NetworkMode::Container(name.to_string())
+        }
+        Some("") => bail!("--network needs a value: none, host, bridge, NAME or container:NAME"),
+        Some(text) => NetworkMode::Bridge(text.split(',').map(str::to_string).collect()),
+    })
+}
+
+pub fn restart(text: Option<&str>) -> Result<RestartPolicy> {
+    let Some(text) = text else {
+        return Ok(RestartPolicy::No);
+    };
+    let (policy, count) = match text.split_once(':') {
+        Some((policy, count)) => (policy, Some(count)),
+        None => (text, None),
+    };
+    let count = count
+        .map(|c| c.parse::<u32>())
+        .transpose()
+        .with_context(|| format!("--restart {text:?}: the retry count must be a number"))?;
+    Ok(match (policy, count) {
+        ("no", None) | ("", None) => RestartPolicy::No,
+        ("on-failure", count) => RestartPolicy::OnFailure(count),
+        ("always", None) => RestartPolicy::Always,
+        ("unless-stopped", None) => RestartPolicy::UnlessStopped,
+        _ => bail!(
+            "--restart {text:?}: expected no, on-failure[:N], always or unless-stopped"
+        ),
+    })
+}
+
+fn labels(texts: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut labels = BTreeMap::new();
+    for text in texts {
+        let (key, value) = text.split_once('=').unwrap_or((text, ""));
+        if key.is_empty() {
+            bail!("--label {text:?}: expected KEY=VALUE");
+        }
+        labels.insert(key.to_string(), value.to_string());
+    }
+    Ok(labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_policies_parse_as_podman_writes_them() {
+        assert_eq!(restart(Some("on-failure:3")).unwrap(), RestartPolicy::OnFailure(Some(3)));
+        assert_eq!(restart(Some("on-failure")).unwrap(), RestartPolicy::OnFailure(None));
+        assert_eq!(restart(Some("unless-stopped")).unwrap(), RestartPolicy::UnlessStopped);
+        let err = restart(Some("sometimes")).unwrap_err().to_string();
+        assert!(err.contains("\"sometimes\""), "{err}");
+        assert!(restart(Some("always:2")).is_err());
+    }
+
+    #[test]
+    fn network_modes() {
+        assert_eq!(network(Some("none")).unwrap(), NetworkMode::None);
+        assert_eq!(
+            network(Some("a,b")).unwrap(),
+            NetworkMode::Bridge(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            network(Some("container:web")).unwrap(),
+            NetworkMode::Container("web".into())
+        );
+        assert!(network(Some("container:")).is_err());
+    }
+
+    #[test]
+    fn entrypoint_takes_a_json_array_or_one_command() {
+        assert_eq!(entrypoint("[\"/bin/sh\",\"-c\"]"), vec!["/bin/sh", "-c"]);
+        assert_eq!(entrypoint("/bin/true"), vec!["/bin/true"]);
+        assert!(entrypoint("").is_empty());
+    }
+}

@@ -1,0 +1,164 @@
+//! `run`, `create`, `start`, `exec` and `attach`: the commands that bring a container's
+//! process to the user's terminal.
+
+use std::io::IsTerminal;
+
+use anyhow::{bail, Context, Result};
+use aurora_engine::{Engine, EngineError, ExecOptions, RestartPolicy};
+
+use crate::cli::{Cli, CreateCommand, ExecArgs, RunArgs};
+
+/// `podadm run`: create (pulling the image if needed), start, and unless detached, attach
+/// until the container exits; the status is the container's.
+pub fn run(cli: &Cli, engine: &Engine, args: &RunArgs) -> Result<u8> {
+    let record = create_record(cli, engine, &args.create)?;
+    let attach = !args.detach;
+    let started = match engine.start(&record.id, attach) {
+        Ok(started) => started,
+        Err(e) => {
+            if record.config.auto_remove {
+                let _ = engine.remove(&record.id, true, true);
+            }
+            return Err(e.into());
+        }
+    };
+    if args.detach {
+        println!("{}", record.id);
+        return Ok(0);
+    }
+    let client = started.attach.context("the monitor gave no attach connection")?;
+    let code = crate::attach::pump(client, record.config.interactive, record.config.terminal)?;
+    // The monitor's exit command records the exit (and removes a --rm container); wait for
+    // it so that what follows this command sees the container as it is.
+    if record.config.restart == RestartPolicy::No {
+        match engine.wait(&record.id) {
+            Ok(_) | Err(EngineError::NoSuchContainer(_)) => {}
+            Err(e) => tracing::debug!("waiting for the cleanup: {e}"),
+        }
+    }
+    Ok(status_byte(code))
+}
+
+/// `podadm create`: prints the new container's id.
+pub fn create(cli: &Cli, engine: &Engine, args: &CreateCommand) -> Result<u8> {
+    let record = create_record(cli, engine, args)?;
+    println!("{}", record.id);
+    Ok(0)
+}
+
+fn create_record(
+    cli: &Cli,
+    engine: &Engine,
+    args: &CreateCommand,
+) -> Result<aurora_engine::ContainerRecord> {
+    let config = crate::flags::container_config(&args.flags, &args.image, &args.command)?;
+    ensure_image(cli, engine, &args.image, &args.flags.pull, args.flags.quiet)?;
+    Ok(engine.create(config, args.flags.name.as_deref())?)
+}
+
+/// Pulls `image` as `--pull` says: `missing` (when the store lacks it), `always`, `never`.
+fn ensure_image(cli: &Cli, engine: &Engine, image: &str, policy: &str, quiet: bool) -> Result<()> {
+    let store = engine.images().store()?;
+    let present = aurora_images::resolve(store, image, None).is_ok();
+    let pull = match policy {
+        "always" => true,
+        "missing" => !present,
+        "never" if present => false,
+        "never" => bail!("image {image} is not in the store, and --pull never forbids pulling it"),
+        other => bail!("--pull {other:?}: expected missing, always or never"),
+    };
+    if !pull {
+        return Ok(());
+    }
+    let reference = aurora_spec::ImageRef::parse(image)
+        .with_context(|| format!("image name {image:?}"))?;
+    let client = aurora_cli::registry_client(
+        &cli.config,
+        &cli.insecure_registries,
+        aurora_cli::credential_store(cli.authfile.as_ref()),
+    )?;
+    let runtime = aurora_cli::tokio_runtime()?;
+    let mode = if quiet {
+        aurora_cli::ProgressMode::Hidden
+    } else {
+        aurora_cli::ProgressMode::Shown
+    };
+    aurora_cli::with_progress(mode, |progress| {
+        runtime.block_on(aurora_transfer::pull(
+            store,
+            &client,
+            &reference,
+            &aurora_transfer::PullOptions::default(),
+            progress,
+        ))
+    })
+    .with_context(|| format!("pulling {reference}"))?;
+    Ok(())
+}
+
+/// `podadm start [-a] CONTAINER…`.
+pub fn start(engine: &Engine, attach: bool, interactive: bool, containers: &[String]) -> Result<u8> {
+    if attach {
+        let [container] = containers else {
+            bail!("start --attach takes one container");
+        };
+        let started = engine.start(container, true)?;
+        let client = started.attach.context("the monitor gave no attach connection")?;
+        let stdin = interactive && started.record.config.interactive;
+        let code = crate::attach::pump(client, stdin, started.record.config.terminal)?;
+        return Ok(status_byte(code));
+    }
+    crate::containers::each(containers, |c| {
+        engine.start(c, false)?;
+        println!("{c}");
+        Ok(())
+    })
+}
+
+/// `podadm attach CONTAINER`.
+pub fn attach(engine: &Engine, container: &str, stdin: bool) -> Result<u8> {
+    let record = engine.find(container)?;
+    let started = engine.start(&record.id, true)?;
+    if !started.record.state.is_active() {
+        bail!("container {} is not running", record.name);
+    }
+    let client = started.attach.context("the monitor gave no attach connection")?;
+    let code = crate::attach::pump(
+        client,
+        stdin && record.config.interactive,
+        record.config.terminal,
+    )?;
+    Ok(status_byte(code))
+}
+
+/// `podadm exec`: the process's status.
+pub fn exec(engine: &Engine, args: &ExecArgs) -> Result<u8> {
+    let options = ExecOptions {
+        command: args.command.clone(),
+        env: args.env.clone(),
+        user: args.user.clone(),
+        workdir: args.workdir.clone(),
+        tty: args.tty && std::io::stdin().is_terminal(),
+        detach: args.detach,
+    };
+    let mut prepared = engine.exec(&args.container, &options)?;
+    if !args.interactive && !args.tty {
+        prepared.command.stdin(std::process::Stdio::null());
+    }
+    let status = prepared
+        .command
+        .status()
+        .with_context(|| format!("running the OCI runtime for exec in {}", args.container))?;
+    Ok(match status.code() {
+        Some(code) => status_byte(code),
+        None => PODADM_SIGNALLED,
+    })
+}
+
+/// A process killed by a signal, as a shell reports it.
+const PODADM_SIGNALLED: u8 = 137;
+
+/// An exit code as a process status byte; an unknown one (-1) is podadm's failure.
+fn status_byte(code: i32) -> u8 {
+    u8::try_from(code).unwrap_or(crate::PODADM_FAILED)
+}
