@@ -72,7 +72,6 @@ impl Engine {
 
     /// Everything but the record: storage, volumes, bundle.
     fn build(&self, record: &mut ContainerRecord, image: &aurora_store::StoredImage) -> Result<()> {
-        let dir = self.paths.container_dir(&record.id);
         let userdata = self.paths.userdata(&record.id);
         std::fs::create_dir_all(&userdata).map_err(io(&userdata))?;
         for (file, _) in USERDATA_FILES {
@@ -108,13 +107,12 @@ impl Engine {
                 .iter()
                 .map(|(file, target)| (userdata.join(file), target.to_string()))
                 .collect(),
-            podinit: crate::runtime::find_program("podinit"),
+            podinit: podinit_binary(),
         };
         for warning in crate::spec::apply(&mut spec, &record.config, &context)? {
             tracing::warn!(container = %record.name, "{warning}");
         }
         aurora_bundle::write_bundle_config(&bundle, &spec)?;
-        let _ = dir;
         Ok(())
     }
 
@@ -216,5 +214,10 @@ fn destination(request: &MountRequest) -> &str {
     }
 }
 
-#[allow(dead_code)]
-fn _unused(_: PathBuf) {}
+/// The podinit `--init` uses: `AURORA_PODINIT`, else beside podadm, else on PATH (it runs
+/// inside the container, so it must be static).
+fn podinit_binary() -> Option<PathBuf> {
+    std::env::var_os("AURORA_PODINIT")
+        .map(PathBuf::from)
+        .or_else(|| crate::runtime::find_program("podinit"))
+}

@@ -81,7 +81,7 @@ pub use layer::{
 };
 pub use proxy::{Fault, FaultProxy, RecordedRequest};
 pub use registry::Registry;
-pub use runtime::{runz_binary, OciRuntime};
+pub use runtime::{runz_binary, workspace_binary, OciRuntime};
 pub use skopeo::{
     skopeo_inspect_raw, skopeo_push, try_skopeo_inspect_raw, try_skopeo_push, PushOpts,
 };

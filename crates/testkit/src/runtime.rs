@@ -120,30 +120,34 @@ fn unique_id(runtime: OciRuntime) -> String {
     )
 }
 
-/// `runz` from the workspace's target directory: the test binary runs from
-/// `target/PROFILE/deps/`, and `runz` is built into `target/PROFILE/`. Built with cargo
-/// when a test of another package needs it before the workspace built it.
+/// `runz` from the workspace's target directory (see [`workspace_binary`]).
 pub fn runz_binary() -> std::path::PathBuf {
-    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("the test's own path");
-            let profile_dir = exe
-                .parent()
-                .and_then(|deps| deps.parent())
-                .expect("test binaries live in target/PROFILE/deps");
-            let runz = profile_dir.join("runz");
-            if !runz.exists() {
-                let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-                let mut build = Command::new(cargo);
-                build.args(["build", "--locked", "-p", "runz"]);
-                if profile_dir.file_name().is_some_and(|p| p == "release") {
-                    build.arg("--release");
-                }
-                let status = build.status().expect("run cargo to build runz");
-                assert!(status.success(), "cargo build -p runz failed");
-            }
-            runz
-        })
-        .clone()
+    workspace_binary("runz", "runz")
+}
+
+/// Binary `bin` of workspace package `package` from the target directory: the test binary
+/// runs from `target/PROFILE/deps/`, and binaries are built into `target/PROFILE/`. Built
+/// with cargo when a test of another package needs it before the workspace built it (once
+/// per test process and binary).
+pub fn workspace_binary(package: &str, bin: &str) -> std::path::PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binaries live in target/PROFILE/deps");
+    let path = profile_dir.join(bin);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !path.exists() && !built.iter().any(|b| b == bin) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--locked", "-p", package, "--bin", bin]);
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo to build a workspace binary");
+        assert!(status.success(), "cargo build -p {package} --bin {bin} failed");
+        built.push(bin.to_string());
+    }
+    path
 }

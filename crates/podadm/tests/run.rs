@@ -1,0 +1,109 @@
+//! `podadm run` beside `podman run` on the same image and flags: output, exit codes, the
+//! process's environment, user and working directory, and what `--rm` leaves.
+
+mod support;
+
+use support::{stderr, stdout, World};
+
+/// Both tools' (status, stdout) for `run --rm --network none IMAGE ARGS…`.
+fn both(world: &World, flags: &[&str], command: &[&str]) -> ((Option<i32>, String), (Option<i32>, String)) {
+    let mut args = vec!["run", "--rm", "--network", "none"];
+    args.extend_from_slice(flags);
+    args.push(&world.image);
+    args.extend_from_slice(command);
+    let ours = world.podadm(&args);
+    let theirs = world.podman(&args);
+    (
+        (ours.status.code(), stdout(&ours)),
+        (theirs.status.code(), stdout(&theirs)),
+    )
+}
+
+#[test]
+fn exit_codes_are_podmans() {
+    let Some(world) = World::new("exit_codes_are_podmans") else { return };
+    world.podman_pull();
+    for (command, expected) in [
+        (vec!["true"], 0),
+        (vec!["false"], 1),
+        (vec!["sh", "-c", "exit 42"], 42),
+        (vec!["sh", "-c", "kill -9 $$"], 137),
+        (vec!["/no/such/command"], 127),
+        (vec!["/etc"], 126),
+    ] {
+        let ((ours, _), (theirs, _)) = both(&world, &[], &command);
+        assert_eq!(theirs, Some(expected), "podman for {command:?}");
+        assert_eq!(ours, Some(expected), "podadm for {command:?}");
+    }
+    // podadm's own failures are 125, as podman's are.
+    let out = world.podadm(&["run", "--rm", "--no-such-flag", &world.image, "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    let out = world.podadm(&["run", "--rm", "--restart", "sometimes", &world.image, "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains("sometimes"), "{}", stderr(&out));
+    let missing = world.registry.image_ref("test/missing:1");
+    let out = world.podadm(&["run", "--rm", &missing, "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains("test/missing"), "{}", stderr(&out));
+    // Nothing is left by any of them.
+    assert_eq!(world.ok(&["ps", "-a", "-q"]), "");
+}
+
+#[test]
+fn environment_user_and_workdir_match_podman() {
+    let Some(world) = World::new("environment_user_and_workdir_match_podman") else { return };
+    world.podman_pull();
+    let env_file = world.dir.path().join("env");
+    std::fs::write(&env_file, "# a comment\nFROM_FILE=yes\n\nB=from-file\n").unwrap();
+    let env_file = env_file.display().to_string();
+    let flags = [
+        "-e", "A=1", "--env-file", &env_file, "-e", "B=2", "-w", "/tmp/work", "-u", "1000:1000",
+        "--hostname", "box",
+    ];
+    let script = "echo A=$A B=$B F=$FROM_FILE; pwd; id -u; id -g; hostname; cat /etc/hostname";
+    let ((ours, our_out), (theirs, their_out)) = both(&world, &flags, &["sh", "-c", script]);
+    assert_eq!(theirs, Some(0));
+    assert_eq!(ours, Some(0));
+    assert_eq!(our_out, their_out);
+    assert_eq!(our_out, "A=1 B=2 F=yes\n/tmp/work\n1000\n1000\nbox\nbox\n");
+}
+
+#[test]
+fn entrypoint_and_command_follow_podmans_rules() {
+    let Some(world) = World::new("entrypoint_and_command_follow_podmans_rules") else { return };
+    world.podman_pull();
+    for flags in [
+        vec!["--entrypoint", "echo"],
+        vec!["--entrypoint", "[\"echo\",\"-n\"]"],
+    ] {
+        let ((ours, a), (theirs, b)) = both(&world, &flags, &["hello", "there"]);
+        assert_eq!((ours, a), (theirs, b), "{flags:?}");
+    }
+}
+
+#[test]
+fn read_only_caps_and_tmpfs_match_podman() {
+    let Some(world) = World::new("read_only_caps_and_tmpfs_match_podman") else { return };
+    world.podman_pull();
+    let flags = ["--read-only", "--tmpfs", "/scratch", "--cap-drop", "ALL", "--cap-add", "NET_RAW"];
+    let script = "touch /x 2>/dev/null && echo wrote-root; touch /scratch/y && echo wrote-tmpfs; \
+                  grep CapEff /proc/self/status";
+    let ((ours, a), (theirs, b)) = both(&world, &flags, &["sh", "-c", script]);
+    assert_eq!(theirs, Some(0));
+    assert_eq!(ours, Some(0));
+    assert_eq!(a, b);
+    assert!(a.contains("wrote-tmpfs") && !a.contains("wrote-root"), "{a}");
+}
+
+#[test]
+fn rm_leaves_no_container_clone_or_mount() {
+    let Some(world) = World::new("rm_leaves_no_container_clone_or_mount") else { return };
+    world.ok(&["run", "--rm", "--network", "none", &world.image, "true"]);
+    assert_eq!(world.ok(&["ps", "-a", "-q"]), "");
+    let containers = world.root().join("storage/containers");
+    let left: Vec<_> = std::fs::read_dir(&containers)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "storage containers left: {left:?}");
+    assert!(world.mounts_under(world.dir.path()).is_empty(), "{:?}", world.mounts_under(world.dir.path()));
+}
