@@ -9,6 +9,7 @@
 #   bench_image_build / bench_image_ensure DIR REF
 #                                       the benchmarks' >= 300 MB image, built once, pushed
 #   build_demo_image REF [WORKDIR]      the demo's small busybox image, pushed to REF
+#   build_busybox_image REF [WORKDIR]   one layer of busybox with every applet linked, pushed to REF
 
 # ---------------------------------------------------------------------------
 # OCI image layouts, built with umoci the standard way: unpack the image into
@@ -160,5 +161,30 @@ build_demo_image() {
 	oci_config "$work/layout" demo --config.cmd /bin/sh --config.env PATH=/bin \
 		--history.created_by 'CMD ["/bin/sh"]'
 	oci_push "$work/layout" demo "$1"
+	rm -rf "$work"
+}
+
+# build_busybox_image REF [WORKDIR]: a one-layer image of the static busybox with a link in
+# /bin for every applet (sleep, seq, httpd, true, ...), /etc/passwd and /etc/group, Cmd
+# ["/bin/sh"]; for the podadm benchmark, which runs what podman runs.
+build_busybox_image() {
+	local work rootfs applet
+	[[ -x /bin/busybox ]] || die "/bin/busybox missing (apt-get install -y busybox-static)"
+	work=$(mktemp -d "${2:-${TMPDIR:-/var/tmp}}/build.XXXXXX")
+	on_exit rm -rf "$work"
+	oci_new "$work/layout" bb "$work/bundle"
+	rootfs=$work/bundle/rootfs
+	mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/root" "$rootfs/tmp"
+	chmod 1777 "$rootfs/tmp"
+	cp /bin/busybox "$rootfs/bin/busybox"
+	for applet in $(/bin/busybox --list); do
+		[[ $applet == busybox ]] || ln -s busybox "$rootfs/bin/$applet"
+	done
+	printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$rootfs/etc/passwd"
+	printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$rootfs/etc/group"
+	oci_layer "$work/layout" bb "$work/bundle" "static busybox, every applet"
+	oci_config "$work/layout" bb --config.cmd /bin/sh --config.env PATH=/bin \
+		--history.created_by 'CMD ["/bin/sh"]'
+	oci_push "$work/layout" bb "$1"
 	rm -rf "$work"
 }
