@@ -1,0 +1,62 @@
+//! The attach socket: output to clients, their input to the container.
+
+use aurora_monitor::attach::{Client, Frame};
+
+use crate::harness::*;
+
+/// Reads frames until the exit frame: (stdout, stderr, exit code).
+pub fn read_until_exit(client: &mut Client) -> (Vec<u8>, Vec<u8>, i32) {
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    loop {
+        match client.read_frame().expect("a frame") {
+            Some(Frame::Stdout(bytes)) => stdout.extend(bytes),
+            Some(Frame::Stderr(bytes)) => stderr.extend(bytes),
+            Some(Frame::Exited(code)) => return (stdout, stderr, code),
+            None => panic!(
+                "the monitor closed the connection before the exit frame; stdout so far {:?}",
+                String::from_utf8_lossy(&stdout)
+            ),
+        }
+    }
+}
+
+#[test]
+fn a_cat_container_echoes_what_an_attached_client_sends() {
+    if !can_run("a_cat_container_echoes_what_an_attached_client_sends") {
+        return;
+    }
+    for runtime in Runtime::all() {
+        let bundle = BusyboxBundle::shell("cat; echo bye >&2");
+        let options = Options {
+            stdin: true,
+            ..Options::default()
+        };
+        let monitored = Monitored::start(runtime, &bundle, options);
+        let mut client = Client::connect(monitored.dir.path()).expect("attach");
+        let mut watcher = Client::connect(monitored.dir.path()).expect("a second client");
+        monitored.start_container();
+        client.send_stdin(b"hello\nworld\n").expect("stdin");
+        client.send_eof().expect("eof");
+        let (stdout, stderr, code) = read_until_exit(&mut client);
+        assert_eq!(
+            (stdout.as_slice(), stderr.as_slice(), code),
+            (&b"hello\nworld\n"[..], &b"bye\n"[..], 0),
+            "{runtime:?}"
+        );
+        // Every client gets the output.
+        let (stdout, _, code) = read_until_exit(&mut watcher);
+        assert_eq!(
+            (stdout.as_slice(), code),
+            (&b"hello\nworld\n"[..], 0),
+            "{runtime:?}"
+        );
+        assert_eq!(monitored.wait_monitor_exit().exit_code, 0);
+        let mut records = monitored.log_records();
+        records.sort();
+        assert_eq!(
+            records,
+            ["stderr F bye", "stdout F hello", "stdout F world"],
+            "{runtime:?}"
+        );
+    }
+}
