@@ -63,6 +63,9 @@ impl Netavark {
     /// Runs `netavark … VERB NETNS` with `options` on stdin; its stdout.
     fn run(&self, verb: &'static str, netns: &Path, options: &NetworkOptions) -> Result<String> {
         let input = serde_json::to_vec(options).expect("network options serialize");
+        // netavark makes aardvark-dns's directory inside it, but not the directory itself.
+        std::fs::create_dir_all(&self.config_dir)
+            .map_err(crate::error::io(&self.config_dir, "create directory"))?;
         let args = [
             "--config".into(),
             self.config_dir.clone().into_os_string(),
