@@ -264,3 +264,60 @@ fn find_helper(name: &'static str) -> Result<PathBuf> {
                 .join(", "),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::PerNetwork;
+
+    /// JSON without its layout (no value in these documents holds whitespace).
+    fn compact(text: &str) -> String {
+        text.split_whitespace().collect()
+    }
+
+    /// The document podman 4.3 sent netavark 1.4 for `podman run --network nvcaptest
+    /// --network-alias web --name capweb -p 127.0.0.1:18080:80` (captured by wrapping
+    /// netavark), and the answer it got.
+    #[test]
+    fn setup_input_and_answer_are_podmans() {
+        let golden = include_str!("../../tests/golden/netavark-setup.json");
+        let captured: NetworkOptions = serde_json::from_str(golden).unwrap();
+        let network = captured.network_info["nvcaptest"].clone();
+        let dir = tempfile::tempdir().unwrap();
+        let networks = Networks::open(dir.path(), dir.path()).unwrap();
+        let backend = Netavark::with_binaries(&networks, "netavark".into(), "aardvark-dns".into());
+        let attachment = Attachment {
+            container_id: captured.container_id.clone(),
+            container_name: "capweb".into(),
+            netns: "/run/netns/x".into(),
+            networks: vec![(
+                "nvcaptest".into(),
+                PerNetwork {
+                    interface_name: "eth0".into(),
+                    aliases: vec!["web".into()],
+                    static_ips: Vec::new(),
+                },
+            )],
+            ports: crate::PortMapping::parse("127.0.0.1:18080:80").unwrap(),
+        };
+        let joined = [(network, vec!["10.99.250.2".parse().unwrap()])];
+        let ours = backend.options(&attachment, &joined, &attachment.ports);
+        assert_eq!(serde_json::to_string(&ours).unwrap(), compact(golden));
+
+        let reply = include_str!("../../tests/golden/netavark-setup-reply.json");
+        let blocks: BTreeMap<String, StatusBlock> = serde_json::from_str(reply).unwrap();
+        let status = status_of("nvcaptest", "eth0", blocks.get("nvcaptest"));
+        assert_eq!(
+            status,
+            NetworkStatus {
+                network: "nvcaptest".into(),
+                interface: "eth0".into(),
+                addresses: vec!["10.99.250.2/24".into()],
+                gateway: Some("10.99.250.1".into()),
+                mac: "3e:38:b3:5d:58:f6".into(),
+                dns_servers: vec!["10.99.250.1".into()],
+                dns_search: vec!["dns.podman".into()],
+            }
+        );
+    }
+}
