@@ -137,13 +137,14 @@ impl HostResolv {
             let mut words = line.split_whitespace();
             match words.next() {
                 Some("nameserver") => {
-                    let reachable = words
-                        .next()
-                        .and_then(|w| w.split('%').next()?.parse::<IpAddr>().ok())
-                        .filter(|ip| !ip.is_loopback());
-                    parsed
-                        .nameservers
-                        .extend(reachable.map(|ip| ip.to_string()));
+                    // Kept as written (an IPv6 zone `%eth0` included), loopback left out.
+                    let reachable = words.next().filter(|word| {
+                        word.split('%')
+                            .next()
+                            .and_then(|ip| ip.parse::<IpAddr>().ok())
+                            .is_some_and(|ip| !ip.is_loopback())
+                    });
+                    parsed.nameservers.extend(reachable.map(String::from));
                 }
                 // The last search or domain line wins, as in resolv.conf(5).
                 Some("search") | Some("domain") => {
