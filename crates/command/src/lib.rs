@@ -45,7 +45,12 @@ where
     let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
     let argv = argv_of(program, &args);
     tracing::debug!(command = %argv.join(" "), "running");
-    match Command::new(program).args(&args).output() {
+    outcome(argv, Command::new(program).args(&args).output())
+}
+
+/// Standard output of a command that succeeded, or its failure.
+fn outcome(argv: Vec<String>, output: std::io::Result<Output>) -> Result<String, CommandFailure> {
+    match output {
         Ok(output) if output.status.success() => {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         }
@@ -71,36 +76,28 @@ where
     let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
     let argv = argv_of(program, &args);
     tracing::debug!(command = %argv.join(" "), "running with input");
-    let not_run = |e: std::io::Error| CommandFailure {
-        argv: argv.clone(),
-        status: None,
-        stdout: String::new(),
-        stderr: e.to_string(),
-    };
-    let mut child = Command::new(program)
+    let spawned = Command::new(program)
         .args(&args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .map_err(not_run)?;
-    // Written from a thread: a program that answers before it has read everything would
-    // otherwise fill its output pipe while we block on its input.
-    let mut stdin = child.stdin.take();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        if let Some(stdin) = stdin.as_mut() {
-            // A program that exits without reading is judged by its status, not by EPIPE.
-            let _ = stdin.write_all(&input);
-        }
+        .spawn();
+    let output = spawned.and_then(|mut child| {
+        // Written from a thread: a program that answers before it has read everything would
+        // otherwise fill its output pipe while we block on its input.
+        let mut stdin = child.stdin.take();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            if let Some(stdin) = stdin.as_mut() {
+                // A program that exits without reading is judged by its status, not by EPIPE.
+                let _ = stdin.write_all(&input);
+            }
+        });
+        let output = child.wait_with_output();
+        let _ = writer.join();
+        output
     });
-    let output = child.wait_with_output().map_err(not_run)?;
-    let _ = writer.join();
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(failure(argv, &output))
-    }
+    outcome(argv, output)
 }
 
 /// Runs `program args…` with this process's standard input, output and error (its output is

@@ -1,6 +1,6 @@
 //! The seam between the engine and a network plugin: attach a container's network
 //! namespace to its networks, and detach it. netavark is the one implementation on Linux;
-//! illumos gives a zone a VNIC instead (see [`crate::illumos`]).
+//! illumos gives a zone a VNIC instead (the `illumos` module).
 
 use std::net::IpAddr;
 use std::path::PathBuf;

@@ -62,7 +62,7 @@ pub enum NetworkError {
         container: String,
         message: String,
         #[source]
-        source: Option<CommandFailure>,
+        source: Option<Box<CommandFailure>>,
     },
 
     #[error("network namespace {path}: {action}")]

@@ -12,6 +12,16 @@ fn store() -> (tempfile::TempDir, Networks) {
     (dir, networks)
 }
 
+/// The names `list` gives, in its order.
+fn names(networks: &Networks) -> Vec<String> {
+    networks
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect()
+}
+
 fn named(name: &str) -> NetworkCreate {
     NetworkCreate {
         name: name.into(),
@@ -95,13 +105,7 @@ fn created_networks_get_a_free_subnet_and_bridge_and_are_kept() {
     assert!(!second.dns_enabled && second.internal);
     assert_eq!(second.labels["team"], "aurora");
 
-    let names: Vec<String> = networks
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|n| n.name)
-        .collect();
-    assert_eq!(names, ["podadm", "back", "front"]);
+    assert_eq!(names(&networks), ["podadm", "back", "front"]);
     assert_eq!(networks.inspect("front").unwrap(), first);
     let on_disk: Network =
         serde_json::from_slice(&std::fs::read(networks.dir().join("back.json")).unwrap()).unwrap();
@@ -212,11 +216,5 @@ fn bad_input_is_refused_clearly_and_writes_nothing() {
         let err = networks.create(&request).unwrap_err();
         assert_eq!(err.to_string(), want);
     }
-    let names: Vec<String> = networks
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|n| n.name)
-        .collect();
-    assert_eq!(names, ["podadm", "taken"]);
+    assert_eq!(names(&networks), ["podadm", "taken"]);
 }

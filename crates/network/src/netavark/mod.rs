@@ -84,7 +84,7 @@ impl Netavark {
                 verb,
                 container: options.container_id.clone(),
                 message,
-                source: Some(failure),
+                source: Some(Box::new(failure)),
             }
         })
     }
