@@ -221,6 +221,62 @@ fn a_namespace_is_bound_with_loopback_up_and_removed_without_trace() {
     Netns::remove(&netns.path).unwrap();
 }
 
+#[test]
+fn concurrent_setups_on_one_network_all_succeed_with_their_own_addresses() {
+    let test = "concurrent_setups_on_one_network_all_succeed_with_their_own_addresses";
+    let Some(mut lab) = Lab::new(test, &["aurt204"]) else {
+        return;
+    };
+    lab.network("aurt-many", "aurt204", "10.99.204.0/24", true);
+    let attachments: Vec<Attachment> = (0..6)
+        .map(|i| {
+            let id = container_id(&format!("f{i}"));
+            let netns = Netns::create(&lab.runroot, &id).unwrap();
+            let attachment = Attachment {
+                container_id: id,
+                container_name: format!("aurt-many-{i}"),
+                netns: netns.path,
+                networks: vec![(
+                    "aurt-many".into(),
+                    PerNetwork {
+                        interface_name: "eth0".into(),
+                        ..Default::default()
+                    },
+                )],
+                ports: Vec::new(),
+            };
+            lab.track(&attachment);
+            attachment
+        })
+        .collect();
+    // The bridge does not exist yet: every setup may be the one to make it.
+    let workers: Vec<_> = attachments
+        .iter()
+        .map(|attachment| {
+            let (backend, attachment) = (lab.backend.clone(), attachment.clone());
+            std::thread::spawn(move || backend.setup(&attachment))
+        })
+        .collect();
+    let mut addresses: Vec<String> = workers
+        .into_iter()
+        .map(|w| w.join().unwrap().unwrap().networks[0].addresses[0].clone())
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(addresses.len(), 6, "{addresses:?}");
+    assert_eq!(ports_of_bridge("aurt204").len(), 6);
+    let last = attachments.last().unwrap();
+    let ping = in_netns(
+        &last.netns,
+        &["busybox", "ping", "-c", "1", "-W", "10", "10.99.204.2"],
+    );
+    assert!(ping.status.success(), "{ping:?}");
+    for attachment in &attachments {
+        lab.detach(attachment);
+    }
+    assert!(ports_of_bridge("aurt204").is_empty());
+}
+
 /// `busybox httpd` in a namespace, killed (by its pid) when dropped.
 struct HttpServer(Child);
 

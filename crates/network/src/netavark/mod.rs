@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::backend::{Attachment, NetworkBackend, NetworkStatus, SetupResult};
 use crate::definition::Network;
 use crate::error::{NetworkError, Result};
+use crate::files::FileLock;
 use crate::networks::Networks;
 use wire::{ErrorReply, NetworkOptions, PerNetworkOptions, StatusBlock, WirePort};
 
@@ -63,9 +64,6 @@ impl Netavark {
     /// Runs `netavark … VERB NETNS` with `options` on stdin; its stdout.
     fn run(&self, verb: &'static str, netns: &Path, options: &NetworkOptions) -> Result<String> {
         let input = serde_json::to_vec(options).expect("network options serialize");
-        // netavark makes aardvark-dns's directory inside it, but not the directory itself.
-        std::fs::create_dir_all(&self.config_dir)
-            .map_err(crate::error::io(&self.config_dir, "create directory"))?;
         let args = [
             "--config".into(),
             self.config_dir.clone().into_os_string(),
@@ -74,6 +72,10 @@ impl Netavark {
             verb.into(),
             netns.as_os_str().to_owned(),
         ];
+        // One netavark at a time, as podman does under its network lock: two setups would
+        // otherwise race to make the same bridge and its firewall chains. (Taking the lock
+        // also makes the config directory, which netavark needs to exist.)
+        let _turn = FileLock::acquire(&self.config_dir.join("netavark.lock"))?;
         let program = self.binary.to_string_lossy();
         aurora_command::run_with_input(&program, &args, &input).map_err(|failure| {
             // netavark reports its errors as `{"error": "…"}` on stdout.

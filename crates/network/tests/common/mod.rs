@@ -118,6 +118,11 @@ impl Lab {
         }
     }
 
+    /// Has the drop guard tear `attachment` down if the test does not.
+    pub fn track(&mut self, attachment: &Attachment) {
+        self.attached.push(attachment.clone());
+    }
+
     /// Tears `attachment` down and removes its namespace, as the engine will.
     pub fn detach(&mut self, attachment: &Attachment) {
         self.backend.teardown(attachment).unwrap();
