@@ -18,9 +18,16 @@ impl Netns {
     /// Makes a new network namespace with its loopback interface up, bound at
     /// `RUNROOT/netns/ID`.
     pub fn create(runroot: &Path, id: &str) -> Result<Netns> {
-        let dir = runroot.join("netns");
-        share_directory(&dir)?;
-        let path = dir.join(id);
+        Netns::create_at(&runroot.join("netns").join(id), &[])
+    }
+
+    /// Makes a new network namespace bound at `path` (whose directory is made a shared
+    /// mount point), with a stand-in link of each name in `stand_in_links`.
+    pub(crate) fn create_at(path: &Path, stand_in_links: &[String]) -> Result<Netns> {
+        if let Some(dir) = path.parent() {
+            share_directory(dir)?;
+        }
+        let path = path.to_path_buf();
         let err = |action: &str| {
             let path = path.clone();
             let action = action.to_string();
@@ -38,6 +45,7 @@ impl Netns {
         // A fresh thread, so that the process's other threads stay in the host's namespace;
         // the namespace lives on through the bind mount when the thread ends.
         let target = path.clone();
+        let stand_in_links = stand_in_links.to_vec();
         let made = std::thread::spawn(move || -> Result<(), (&'static str, std::io::Error)> {
             // SAFETY: CLONE_NEWNET moves only this thread, which shares nothing that the
             // namespace change could invalidate (no sockets are open in it yet).
@@ -45,7 +53,25 @@ impl Netns {
                 .map_err(|e| ("unshare", e.into()))?;
             mount_bind("/proc/thread-self/ns/net", &target)
                 .map_err(|e| ("bind-mount", e.into()))?;
-            loopback_up().map_err(|e| ("bring loopback up", e))
+            loopback_up().map_err(|e| ("bring loopback up", e))?;
+            // A child spawned from this thread starts in the thread's namespace.
+            // A veth pair, not a `dummy` link: every kernel that runs netavark has veth.
+            for (i, link) in stand_in_links.iter().enumerate() {
+                let peer = format!("standin{i}");
+                let args = [
+                    "link",
+                    "add",
+                    link.as_str(),
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &peer,
+                ];
+                aurora_command::run("ip", args)
+                    .map_err(|e| ("add a stand-in link", std::io::Error::other(e)))?;
+            }
+            Ok(())
         })
         .join()
         .unwrap_or_else(|_| Err(("create", std::io::Error::other("the thread panicked"))));

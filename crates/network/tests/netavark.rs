@@ -277,6 +277,37 @@ fn concurrent_setups_on_one_network_all_succeed_with_their_own_addresses() {
     assert!(ports_of_bridge("aurt204").is_empty());
 }
 
+#[test]
+fn teardown_after_the_namespace_is_gone_still_removes_rules_and_addresses() {
+    let test = "teardown_after_the_namespace_is_gone_still_removes_rules_and_addresses";
+    let Some(mut lab) = Lab::new(test, &["aurt205"]) else {
+        return;
+    };
+    lab.network("aurt-gone", "aurt205", "10.99.205.0/24", true);
+    let id = container_id("a7");
+    let ports = PortMapping::parse("127.0.0.1::8080").unwrap();
+    let (attachment, result) = lab
+        .attach(&id, "aurt-gone", "aurt-gone", &[], ports)
+        .unwrap();
+    let needles = [
+        id.as_str(),
+        "10.99.205.2",
+        &format!("dport {}", result.ports[0].host_port),
+    ];
+    assert!(!iptables_rules_about(&needles).is_empty());
+    // What a crash between "namespace removed" and "network torn down" leaves.
+    Netns::remove(&attachment.netns).unwrap();
+    lab.detach(&attachment);
+    assert_eq!(iptables_rules_about(&needles), Vec::<String>::new());
+    assert!(lab
+        .networks
+        .ipam()
+        .addresses_of("aurt-gone", &id)
+        .unwrap()
+        .is_empty());
+    assert!(!attachment.netns.exists());
+}
+
 /// `busybox httpd` in a namespace, killed (by its pid) when dropped.
 struct HttpServer(Child);
 

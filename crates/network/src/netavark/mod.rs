@@ -16,6 +16,7 @@ use crate::backend::{Attachment, NetworkBackend, NetworkStatus, SetupResult};
 use crate::definition::Network;
 use crate::error::{NetworkError, Result};
 use crate::files::FileLock;
+use crate::netns::Netns;
 use crate::networks::Networks;
 use wire::{ErrorReply, NetworkOptions, PerNetworkOptions, StatusBlock, WirePort};
 
@@ -202,14 +203,25 @@ impl NetworkBackend for Netavark {
             joined.push((network, addresses));
         }
         let options = self.options(attachment, &joined, &attachment.ports);
-        // Without its namespace (a reboot wiped RUNROOT) netavark refuses to start; the
-        // bridge's veth went with the namespace, so only the addresses are left to give back.
-        let torn = if attachment.netns.exists() {
-            self.run("teardown", &attachment.netns, &options).map(drop)
+        // Without its namespace (podadm died after removing it, or a reboot wiped RUNROOT)
+        // netavark refuses to start, yet the firewall rules and aardvark-dns's entries are
+        // still the host's. The veth went with the namespace, and netavark 1.4 stops at the
+        // first link it cannot delete, before the firewall: so it gets a stand-in namespace
+        // with a stand-in link of each interface name to delete.
+        let stand_in = if attachment.netns.exists() {
+            None
         } else {
-            tracing::debug!(netns = %attachment.netns.display(), "namespace gone; netavark not run");
-            Ok(())
+            let links: Vec<String> = attachment
+                .networks
+                .iter()
+                .map(|(_, per)| per.interface_name.clone())
+                .collect();
+            Some(Netns::create_at(&attachment.netns, &links)?)
         };
+        let torn = self.run("teardown", &attachment.netns, &options).map(drop);
+        if let Some(stand_in) = stand_in {
+            Netns::remove(&stand_in.path)?;
+        }
         let released = self.release_all(attachment);
         torn.and(released)
     }

@@ -168,9 +168,16 @@ fn clean_leftovers(base: &Path, bridges: &[String]) {
     let _ = std::fs::remove_dir_all(base);
 }
 
-/// A container ID: 64 hex digits starting with `prefix`.
+/// A container ID: 64 hex digits, `prefix` then digits new to this run, so that firewall
+/// rules an interrupted run left (netavark finds a container's rules by its ID) are never
+/// taken for this run's.
 pub fn container_id(prefix: &str) -> String {
-    format!("{prefix:0<64}")
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let id = format!("{prefix}{:08x}{nanos:032x}", std::process::id());
+    format!("{id:0<64}")[..64].to_string()
 }
 
 /// Runs `args` in the network namespace at `netns` (nsenter; the mount namespace stays the
