@@ -18,7 +18,15 @@ impl Netns {
     /// Makes a new network namespace with its loopback interface up, bound at
     /// `RUNROOT/netns/ID`.
     pub fn create(runroot: &Path, id: &str) -> Result<Netns> {
-        Netns::create_at(&runroot.join("netns").join(id), &[])
+        let path = runroot.join("netns").join(id);
+        if id.is_empty() || id.contains('/') || id.starts_with('.') {
+            return Err(NetworkError::Netns {
+                path,
+                action: format!("{id:?} cannot name a namespace file"),
+                source: std::io::ErrorKind::InvalidInput.into(),
+            });
+        }
+        Netns::create_at(&path, &[])
     }
 
     /// Makes a new network namespace bound at `path` (whose directory is made a shared

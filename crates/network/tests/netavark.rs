@@ -156,7 +156,7 @@ fn a_published_port_answers_on_loopback_and_goes_away_at_teardown() {
 #[test]
 fn a_failed_setup_gives_its_addresses_back() {
     let test = "a_failed_setup_gives_its_addresses_back";
-    let Some(lab) = Lab::new(test, &["aurt203"]) else {
+    let Some(lab) = Lab::new(test, &["aurt203", "aurt207"]) else {
         return;
     };
     lab.network("aurt-fail", "aurt203", "10.99.203.0/24", false);
@@ -191,6 +191,30 @@ fn a_failed_setup_gives_its_addresses_back() {
         .is_empty());
     assert!(ports_of_bridge("aurt203").is_empty());
 
+    let mut internal = attachment.clone();
+    lab.networks
+        .create(&aurora_network::NetworkCreate {
+            name: "aurt-inside".into(),
+            subnet: Some("10.99.207.0/24".into()),
+            interface_name: Some("aurt207".into()),
+            internal: true,
+            ..Default::default()
+        })
+        .unwrap();
+    internal.networks[0].0 = "aurt-inside".into();
+    internal.ports = PortMapping::parse("8080:80").unwrap();
+    let err = lab.backend.setup(&internal).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "network \"aurt-inside\": ports cannot be published from an internal network"
+    );
+    assert!(lab
+        .networks
+        .ipam()
+        .addresses_of("aurt-inside", &id)
+        .unwrap()
+        .is_empty());
+
     let mut unknown = attachment.clone();
     unknown.networks[0].0 = "aurt-nowhere".into();
     let err = lab.backend.setup(&unknown).unwrap_err();
@@ -215,6 +239,12 @@ fn a_namespace_is_bound_with_loopback_up_and_removed_without_trace() {
     assert!(String::from_utf8_lossy(&lo.stdout).contains("UP"), "{lo:?}");
     let err = Netns::create(&lab.runroot, &id).unwrap_err();
     assert!(err.to_string().contains(&id), "{err}");
+    let err = Netns::create(&lab.runroot, "../escape").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("\"../escape\" cannot name a namespace file"),
+        "{err}"
+    );
 
     Netns::remove(&netns.path).unwrap();
     assert!(!netns.path.exists() && !is_mounted(&netns.path));

@@ -152,6 +152,14 @@ impl Netavark {
 impl NetworkBackend for Netavark {
     fn setup(&self, attachment: &Attachment) -> Result<SetupResult> {
         let definitions = self.definitions(attachment)?;
+        if let Some(internal) = definitions.iter().find(|n| n.internal) {
+            if !attachment.ports.is_empty() {
+                return Err(NetworkError::Refused {
+                    network: internal.name.clone(),
+                    reason: "ports cannot be published from an internal network".into(),
+                });
+            }
+        }
         let ports = host_ports::resolve(&attachment.ports)?;
         let ipam = self.networks.ipam();
         let mut joined = Vec::with_capacity(definitions.len());
