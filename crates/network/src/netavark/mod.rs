@@ -173,8 +173,20 @@ impl NetworkBackend for Netavark {
             }
         }
         let options = self.options(attachment, &joined, &ports);
-        let reply = match self.run("setup", &attachment.netns, &options) {
-            Ok(reply) => reply,
+        let answer = self
+            .run("setup", &attachment.netns, &options)
+            .and_then(|reply| {
+                serde_json::from_str::<BTreeMap<String, StatusBlock>>(&reply).map_err(|e| {
+                    NetworkError::Netavark {
+                        verb: "setup",
+                        container: attachment.container_id.clone(),
+                        message: format!("unreadable answer {reply:?}: {e}"),
+                        source: None,
+                    }
+                })
+            });
+        let statuses = match answer {
+            Ok(statuses) => statuses,
             Err(e) => {
                 // netavark may have made the bridge, a veth or rules before it failed.
                 let _ = self.run("teardown", &attachment.netns, &options);
@@ -182,13 +194,6 @@ impl NetworkBackend for Netavark {
                 return Err(e);
             }
         };
-        let statuses: BTreeMap<String, StatusBlock> =
-            serde_json::from_str(&reply).map_err(|e| NetworkError::Netavark {
-                verb: "setup",
-                container: attachment.container_id.clone(),
-                message: format!("unreadable answer {reply:?}: {e}"),
-                source: None,
-            })?;
         let networks = attachment
             .networks
             .iter()
