@@ -15,10 +15,10 @@ use common::{
 #[test]
 fn namespaces_on_a_user_network_reach_each_other_by_address_and_by_name() {
     let test = "namespaces_on_a_user_network_reach_each_other_by_address_and_by_name";
-    let Some(mut lab) = Lab::new(test, &["aurt201"]) else {
+    let Some(mut lab) = Lab::with_network(test, "aurt-reach", "aurt201", "10.99.201.0/24", true)
+    else {
         return;
     };
-    lab.network("aurt-reach", "aurt201", "10.99.201.0/24", true);
     let (id_a, id_b) = (container_id("a1"), container_id("b2"));
     let needles = ["10.99.201.", id_a.as_str(), id_b.as_str(), "aurt201"];
     let rules_before = iptables_rules_about(&needles);
@@ -86,10 +86,10 @@ fn namespaces_on_a_user_network_reach_each_other_by_address_and_by_name() {
 #[test]
 fn a_published_port_answers_on_loopback_and_goes_away_at_teardown() {
     let test = "a_published_port_answers_on_loopback_and_goes_away_at_teardown";
-    let Some(mut lab) = Lab::new(test, &["aurt202"]) else {
+    let Some(mut lab) = Lab::with_network(test, "aurt-ports", "aurt202", "10.99.202.0/24", false)
+    else {
         return;
     };
-    lab.network("aurt-ports", "aurt202", "10.99.202.0/24", false);
     let id = container_id("c3");
     let ports = PortMapping::parse("127.0.0.1::80").unwrap();
     let (attachment, result) = lab
@@ -254,10 +254,10 @@ fn a_namespace_is_bound_with_loopback_up_and_removed_without_trace() {
 #[test]
 fn concurrent_setups_on_one_network_all_succeed_with_their_own_addresses() {
     let test = "concurrent_setups_on_one_network_all_succeed_with_their_own_addresses";
-    let Some(mut lab) = Lab::new(test, &["aurt204"]) else {
+    let Some(mut lab) = Lab::with_network(test, "aurt-many", "aurt204", "10.99.204.0/24", true)
+    else {
         return;
     };
-    lab.network("aurt-many", "aurt204", "10.99.204.0/24", true);
     let attachments: Vec<Attachment> = (0..6)
         .map(|i| {
             let id = container_id(&format!("f{i}"));
@@ -310,10 +310,10 @@ fn concurrent_setups_on_one_network_all_succeed_with_their_own_addresses() {
 #[test]
 fn teardown_after_the_namespace_is_gone_still_removes_rules_and_addresses() {
     let test = "teardown_after_the_namespace_is_gone_still_removes_rules_and_addresses";
-    let Some(mut lab) = Lab::new(test, &["aurt205"]) else {
+    let Some(mut lab) = Lab::with_network(test, "aurt-gone", "aurt205", "10.99.205.0/24", true)
+    else {
         return;
     };
-    lab.network("aurt-gone", "aurt205", "10.99.205.0/24", true);
     let id = container_id("a7");
     let ports = PortMapping::parse("127.0.0.1::8080").unwrap();
     let (attachment, result) = lab

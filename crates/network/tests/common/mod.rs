@@ -67,6 +67,20 @@ impl Lab {
         })
     }
 
+    /// A fresh lab with one user network `name` on `bridge` with `subnet`, or `None` when
+    /// the test cannot run here.
+    pub fn with_network(
+        test: &str,
+        name: &str,
+        bridge: &str,
+        subnet: &str,
+        dns: bool,
+    ) -> Option<Lab> {
+        let lab = Lab::new(test, &[bridge])?;
+        lab.network(name, bridge, subnet, dns);
+        Some(lab)
+    }
+
     /// A user network on `bridge` with `subnet`.
     pub fn network(&self, name: &str, bridge: &str, subnet: &str, dns: bool) {
         self.networks
