@@ -45,7 +45,12 @@ where
     let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
     let argv = argv_of(program, &args);
     tracing::debug!(command = %argv.join(" "), "running");
-    match Command::new(program).args(&args).output() {
+    outcome(argv, Command::new(program).args(&args).output())
+}
+
+/// Standard output of a command that succeeded, or its failure.
+fn outcome(argv: Vec<String>, output: std::io::Result<Output>) -> Result<String, CommandFailure> {
+    match output {
         Ok(output) if output.status.success() => {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         }
@@ -57,6 +62,42 @@ where
             stderr: e.to_string(),
         }),
     }
+}
+
+/// Runs `program args…` with `input` written to its standard input (netavark reads its
+/// network options so), and returns its standard output, or the failure.
+pub fn run_with_input<I, S>(program: &str, args: I, input: &[u8]) -> Result<String, CommandFailure>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    use std::io::Write;
+    use std::process::Stdio;
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let argv = argv_of(program, &args);
+    tracing::debug!(command = %argv.join(" "), "running with input");
+    let spawned = Command::new(program)
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let output = spawned.and_then(|mut child| {
+        // Written from a thread: a program that answers before it has read everything would
+        // otherwise fill its output pipe while we block on its input.
+        let mut stdin = child.stdin.take();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            if let Some(stdin) = stdin.as_mut() {
+                // A program that exits without reading is judged by its status, not by EPIPE.
+                let _ = stdin.write_all(&input);
+            }
+        });
+        let output = child.wait_with_output();
+        let _ = writer.join();
+        output
+    });
+    outcome(argv, output)
 }
 
 /// Runs `program args…` with this process's standard input, output and error (its output is
@@ -131,6 +172,16 @@ mod tests {
         );
         let err = run_attached("no-such-program-here", ["x"]).unwrap_err();
         assert_eq!(err.argv, ["no-such-program-here", "x"]);
+    }
+
+    #[test]
+    fn input_reaches_standard_input() {
+        assert_eq!(
+            run_with_input("cat", [] as [&str; 0], b"piped\n").unwrap(),
+            "piped\n"
+        );
+        let err = run_with_input("sh", ["-c", "cat >&2; exit 2"], b"why").unwrap_err();
+        assert_eq!((err.status, err.stderr.as_str()), (Some(2), "why"));
     }
 
     #[test]
