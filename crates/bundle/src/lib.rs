@@ -27,6 +27,7 @@
 mod convert;
 mod defaults;
 mod error;
+pub mod init;
 pub mod user;
 mod userns;
 
