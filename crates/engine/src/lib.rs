@@ -1,7 +1,7 @@
 //! podadm's container engine.
 
 pub mod config;
+pub mod spec;
 
-pub use config::{
-    ContainerConfig, MountRequest, NetworkMode, Resources, RestartPolicy,
-};
+pub use config::{ContainerConfig, MountRequest, NetworkMode, Resources, RestartPolicy};
+pub use spec::{ResolvedMount, SpecContext, SpecError};
