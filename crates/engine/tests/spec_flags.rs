@@ -37,8 +37,14 @@ fn volume_flags_in_podmans_forms() {
     let cases = [
         ("/data", volume(None, "/data", false)),
         ("/data:ro", volume(None, "/data", true)),
-        ("cache:/var/cache", volume(Some("cache"), "/var/cache", false)),
-        ("cache:/var/cache:ro,z", volume(Some("cache"), "/var/cache", true)),
+        (
+            "cache:/var/cache",
+            volume(Some("cache"), "/var/cache", false),
+        ),
+        (
+            "cache:/var/cache:ro,z",
+            volume(Some("cache"), "/var/cache", true),
+        ),
         ("/srv:/srv", bind("/srv", "/srv", &[], false)),
         ("/srv:/srv:ro", bind("/srv", "/srv", &[], true)),
         (
@@ -69,7 +75,10 @@ fn bad_volume_flags_are_refused_quoting_the_text() {
         ("/h:/c:ro,rw", "only once"),
         ("/h:/c:bogus", "\"bogus\" is not supported"),
         ("vol:/c:nosuid", "\"nosuid\" is not supported"),
-        ("-bad:/c", "neither an absolute host path nor a valid volume name"),
+        (
+            "-bad:/c",
+            "neither an absolute host path nor a valid volume name",
+        ),
         ("/h:/c/../etc", "must not contain '..'"),
         ("/h:/c:", "an empty option"),
     ];
@@ -94,9 +103,18 @@ fn mount_flags_in_docker_and_podman_keys() {
             "type=bind,src=/srv,dst=/x,bind-propagation=rslave,relabel=shared",
             bind("/srv", "/x", &["rslave", "z"], false),
         ),
-        ("type=volume,source=v1,target=/v", volume(Some("v1"), "/v", false)),
-        ("type=volume,destination=/anon,ro=true", volume(None, "/anon", true)),
-        ("destination=/default-is-volume", volume(None, "/default-is-volume", false)),
+        (
+            "type=volume,source=v1,target=/v",
+            volume(Some("v1"), "/v", false),
+        ),
+        (
+            "type=volume,destination=/anon,ro=true",
+            volume(None, "/anon", true),
+        ),
+        (
+            "destination=/default-is-volume",
+            volume(None, "/default-is-volume", false),
+        ),
         (
             "type=tmpfs,destination=/t,tmpfs-size=64m,tmpfs-mode=1777",
             tmpfs("/t", &["size=64m", "mode=1777"]),
@@ -114,8 +132,14 @@ fn mount_flags_in_docker_and_podman_keys() {
         ("type=bind,source=/a", "no destination"),
         ("type=volume,dst=/x,tmpfs-size=1m", "for type=tmpfs"),
         ("type=tmpfs,dst=/x,tmpfs-mode=9z", "not an octal mode"),
-        ("type=bind,src=/a,dst=/b,colour=red", "unknown option \"colour\""),
-        ("type=bind,src=/a,dst=/b,readonly=maybe", "use true or false"),
+        (
+            "type=bind,src=/a,dst=/b,colour=red",
+            "unknown option \"colour\"",
+        ),
+        (
+            "type=bind,src=/a,dst=/b,readonly=maybe",
+            "use true or false",
+        ),
     ];
     for (text, reason) in bad {
         let message = parse_mount_flag(text).unwrap_err().to_string();
@@ -133,12 +157,17 @@ fn tmpfs_flags() {
         parse_tmpfs_flag("/t:size=64m,mode=1777,noexec").unwrap(),
         tmpfs("/t", &["size=64m", "mode=1777", "noexec"])
     );
-    let message = parse_tmpfs_flag("/t:size=64m,huge=yes").unwrap_err().to_string();
+    let message = parse_tmpfs_flag("/t:size=64m,huge=yes")
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         message,
         "invalid --tmpfs \"/t:size=64m,huge=yes\": unknown tmpfs option \"huge=yes\""
     );
-    assert!(parse_tmpfs_flag("t").unwrap_err().to_string().contains("absolute"));
+    assert!(parse_tmpfs_flag("t")
+        .unwrap_err()
+        .to_string()
+        .contains("absolute"));
 }
 
 #[test]
@@ -174,11 +203,17 @@ fn env_flags_and_env_files() {
     let message = parse_env_file(&file).unwrap_err().to_string();
     assert_eq!(
         message,
-        format!("--env-file {} line 2: \"=oops\": the name is empty", file.display())
+        format!(
+            "--env-file {} line 2: \"=oops\": the name is empty",
+            file.display()
+        )
     );
     let missing = dir.path().join("missing.env");
     let message = parse_env_file(&missing).unwrap_err().to_string();
-    assert!(message.starts_with(&format!("--env-file {}: ", missing.display())), "{message}");
+    assert!(
+        message.starts_with(&format!("--env-file {}: ", missing.display())),
+        "{message}"
+    );
 }
 
 #[test]
@@ -207,7 +242,8 @@ fn memory_sizes_as_podman_reads_them() {
     ] {
         let message = parse_memory(text).unwrap_err().to_string();
         assert!(
-            message.starts_with(&format!("invalid --memory {text:?}: ")) && message.contains(reason),
+            message.starts_with(&format!("invalid --memory {text:?}: "))
+                && message.contains(reason),
             "{message}"
         );
     }
@@ -221,22 +257,34 @@ fn cpus_pids_labels_entrypoints_and_capabilities() {
         parse_cpus("0").unwrap_err().to_string(),
         "invalid --cpus \"0\": must be at least 0.01"
     );
-    assert!(parse_cpus("two").unwrap_err().to_string().contains("\"two\""));
+    assert!(parse_cpus("two")
+        .unwrap_err()
+        .to_string()
+        .contains("\"two\""));
     assert_eq!(parse_pids_limit("100").unwrap(), 100);
     assert_eq!(parse_pids_limit("-1").unwrap(), -1);
     assert!(parse_pids_limit("-5").is_err());
 
     assert_eq!(parse_label("a=b=c").unwrap(), ("a".into(), "b=c".into()));
     assert_eq!(parse_label("flag").unwrap(), ("flag".into(), "".into()));
-    assert!(parse_label("=v").unwrap_err().to_string().contains("\"=v\""));
+    assert!(parse_label("=v")
+        .unwrap_err()
+        .to_string()
+        .contains("\"=v\""));
 
     assert_eq!(parse_entrypoint("").unwrap(), Vec::<String>::new());
-    assert_eq!(parse_entrypoint("/bin/echo hi").unwrap(), vec!["/bin/echo hi"]);
+    assert_eq!(
+        parse_entrypoint("/bin/echo hi").unwrap(),
+        vec!["/bin/echo hi"]
+    );
     assert_eq!(
         parse_entrypoint(r#"["/bin/sh", "-c"]"#).unwrap(),
         vec!["/bin/sh", "-c"]
     );
-    assert!(parse_entrypoint("[oops").unwrap_err().to_string().contains("\"[oops\""));
+    assert!(parse_entrypoint("[oops")
+        .unwrap_err()
+        .to_string()
+        .contains("\"[oops\""));
 
     for (text, name) in [
         ("net_admin", "CAP_NET_ADMIN"),

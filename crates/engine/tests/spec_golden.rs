@@ -37,7 +37,11 @@ fn rootfs() -> tempfile::TempDir {
         "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
     )
     .unwrap();
-    std::fs::write(etc.join("group"), "root:x:0:\napp:x:1000:\nstaff:x:50:app\n").unwrap();
+    std::fs::write(
+        etc.join("group"),
+        "root:x:0:\napp:x:1000:\nstaff:x:50:app\n",
+    )
+    .unwrap();
     dir
 }
 
@@ -53,7 +57,9 @@ fn context(rootfs: &Path) -> SpecContext {
 }
 
 fn userdata() -> UserdataFiles {
-    let dir = PathBuf::from("/var/lib/aurora/podadm/containers").join(ID).join("userdata");
+    let dir = PathBuf::from("/var/lib/aurora/podadm/containers")
+        .join(ID)
+        .join("userdata");
     UserdataFiles {
         hosts: Some(dir.join("hosts")),
         resolv_conf: Some(dir.join("resolv.conf")),
@@ -62,7 +68,9 @@ fn userdata() -> UserdataFiles {
 }
 
 fn volume_path(name: &str) -> PathBuf {
-    PathBuf::from("/var/lib/aurora/podadm/volumes").join(name).join("_data")
+    PathBuf::from("/var/lib/aurora/podadm/volumes")
+        .join(name)
+        .join("_data")
 }
 
 /// The cases: a name, the configuration and the context changes.
@@ -171,13 +179,16 @@ fn cases() -> Vec<(&'static str, ContainerConfig, Box<dyn Fn(&mut SpecContext)>)
                 ctx.resolved_mounts = requests
                     .iter()
                     .map(|r| {
-                        let path = matches!(r, MountRequest::Volume { .. })
-                            .then(|| volume_path("cache"));
+                        let path =
+                            matches!(r, MountRequest::Volume { .. }).then(|| volume_path("cache"));
                         ResolvedMount::from_request(r, path.as_deref()).unwrap()
                     })
                     .collect();
-                ctx.resolved_mounts
-                    .push(ResolvedMount::volume(&volume_path("anon0"), "/var/lib/data", false));
+                ctx.resolved_mounts.push(ResolvedMount::volume(
+                    &volume_path("anon0"),
+                    "/var/lib/data",
+                    false,
+                ));
                 ctx.userdata = userdata();
                 ctx.init_binary = Some("/usr/libexec/aurora/podinit".into());
             }),
@@ -293,7 +304,10 @@ fn cases() -> Vec<(&'static str, ContainerConfig, Box<dyn Fn(&mut SpecContext)>)
     ]
 }
 
-fn run_case(config: &ContainerConfig, change: &dyn Fn(&mut SpecContext)) -> (Result<String, String>, tempfile::TempDir) {
+fn run_case(
+    config: &ContainerConfig,
+    change: &dyn Fn(&mut SpecContext),
+) -> (Result<String, String>, tempfile::TempDir) {
     let root = rootfs();
     let mut ctx = context(root.path());
     change(&mut ctx);
@@ -313,7 +327,8 @@ fn run_case(config: &ContainerConfig, change: &dyn Fn(&mut SpecContext)) -> (Res
         }
         text
     });
-    let result = result.map_err(|e| format!("{e}\n").replace(&root.path().display().to_string(), "<rootfs>"));
+    let result = result
+        .map_err(|e| format!("{e}\n").replace(&root.path().display().to_string(), "<rootfs>"));
     (result, root)
 }
 
@@ -334,7 +349,10 @@ fn golden_specs() {
         }
         match std::fs::read_to_string(&file) {
             Ok(expected) if expected == actual => {}
-            Ok(_) => failures.push(format!("{name}: differs from {}:\n{actual}", file.display())),
+            Ok(_) => failures.push(format!(
+                "{name}: differs from {}:\n{actual}",
+                file.display()
+            )),
             Err(e) => failures.push(format!("{name}: {}: {e}\n{actual}", file.display())),
         }
     }
