@@ -265,7 +265,7 @@ fn env_name<'e>(image: &str, origin: &'static str, entry: &'e str) -> Result<&'e
 
 /// Set `entry` (`name=…`), replacing the first entry of the same name in place and
 /// removing any later duplicates.
-fn set_env(env: &mut Vec<String>, name: &str, entry: &str) {
+pub fn set_env(env: &mut Vec<String>, name: &str, entry: &str) {
     let prefix = format!("{name}=");
     let mut found = false;
     env.retain_mut(|e| {

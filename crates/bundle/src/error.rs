@@ -132,4 +132,8 @@ pub enum BundleError {
     /// A part of the runtime configuration could not be built (an internal error).
     #[error("cannot build the runtime configuration: {0}")]
     Invalid(String),
+
+    /// podinit cannot be injected (`--init`): a relative binary, or nothing to run under it.
+    #[error("cannot run the process under the init {}: {reason}", podinit.display())]
+    Init { podinit: PathBuf, reason: String },
 }

@@ -27,6 +27,7 @@
 mod convert;
 mod defaults;
 mod error;
+pub mod init;
 pub mod user;
 mod userns;
 
@@ -37,7 +38,8 @@ use oci_spec::runtime::Spec;
 use serde_json::Value;
 
 pub use convert::{
-    convert, parse_image_config, Converted, Overrides, UNSAFE_LABEL_PREFIXES, VOLUMES_ANNOTATION,
+    convert, parse_image_config, set_env, Converted, Overrides, UNSAFE_LABEL_PREFIXES,
+    VOLUMES_ANNOTATION,
 };
 pub use defaults::{default_spec, DEFAULT_HOSTNAME, DEFAULT_PATH, OCI_VERSION};
 pub use error::BundleError;

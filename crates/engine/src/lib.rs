@@ -28,6 +28,9 @@ pub mod spec;
 pub mod volume;
 
 pub use config::{ContainerConfig, MountRequest, NetworkMode, Resources, RestartPolicy};
+pub use copy::{copy_into, copy_out, CopyError};
+pub use spec::{ResolvedMount, SpecContext, SpecError};
+pub use volume::{Volume, VolumeError, Volumes};
 pub use engine::{Engine, EngineOptions};
 pub use error::{EngineError, Result};
 pub use exec::{ExecOptions, PreparedExec};

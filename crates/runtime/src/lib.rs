@@ -11,7 +11,6 @@ pub mod bundle;
 pub mod error;
 pub mod hooks;
 pub mod id;
-pub mod init;
 pub mod selinux;
 pub mod signal;
 pub mod state;
@@ -20,6 +19,9 @@ pub mod zone;
 #[cfg(target_os = "linux")]
 pub mod linux;
 
+/// `--init`: podinit injected into a bundle's configuration (one implementation, shared with
+/// podadm, in `aurora-bundle`).
+pub use aurora_bundle::init;
 pub use backend::{Backend, CreateOptions, ExecOptions, RunMode};
 pub use bundle::Bundle;
 pub use error::{Error, Result};

@@ -48,7 +48,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-mod cli;
+pub(crate) mod cli;
 
 use crate::command::Runner;
 use crate::layout::{tree_bytes, write_note, Layout, LAYER_NOTE, PARENT_NOTE};

@@ -36,6 +36,7 @@ mod layout;
 #[cfg(target_os = "linux")]
 pub mod overlay;
 mod pending;
+pub mod volume;
 pub mod zfs;
 
 use std::fmt;
@@ -65,6 +66,8 @@ pub enum StorageError {
     ContainerExists(String),
     #[error("invalid container name {0:?}: use letters, digits, '-', '_' and '.', up to 63 characters, not starting with '.' or '-'")]
     BadContainerName(String),
+    #[error("invalid volume name {0:?}: use letters, digits, '-', '_' and '.', not starting with '.' or '-'")]
+    BadVolumeName(String),
     #[error("{what} {name} is still in use: {reason}")]
     InUse {
         what: &'static str,

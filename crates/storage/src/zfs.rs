@@ -63,7 +63,7 @@ use crate::{
     LayerId, PendingLayer, Result, StorageError,
 };
 
-mod cli;
+pub(crate) mod cli;
 mod names;
 mod quota;
 pub mod send;
@@ -161,6 +161,11 @@ impl ZfsDriver {
         (above.dev() != here.dev()).then_some(path)
     }
 
+    /// The `zfs` command this driver runs (for the volume module).
+    pub(crate) fn cli(&self) -> &Zfs {
+        &self.zfs
+    }
+
     /// The dataset given to [`ZfsDriver::new`].
     pub fn parent_dataset(&self) -> &str {
         &self.parent
@@ -215,7 +220,7 @@ impl ZfsDriver {
     }
 
     /// The dataset's mountpoint, after mounting it if it is not mounted.
-    fn mounted(&self, dataset: &str) -> Result<PathBuf> {
+    pub(crate) fn mounted(&self, dataset: &str) -> Result<PathBuf> {
         let state = self.zfs.mount_state(dataset)?;
         let path = mountpoint_path(dataset, state.mountpoint.as_deref())?;
         if !state.mounted {
@@ -229,7 +234,7 @@ impl ZfsDriver {
     }
 
     /// Runs a `zfs` command that mounts a filesystem, never two at once (see the module docs).
-    fn mounting(
+    pub(crate) fn mounting(
         &self,
         op: impl FnOnce() -> Result<(), CommandFailure>,
     ) -> Result<Result<(), CommandFailure>> {
@@ -260,7 +265,7 @@ impl ZfsDriver {
 
     /// Destroys a dataset with its snapshots and children (never clones of them: zfs refuses
     /// then); returns whether there was one to destroy.
-    fn destroy(&self, dataset: &str) -> Result<bool> {
+    pub(crate) fn destroy(&self, dataset: &str) -> Result<bool> {
         match self.unmount_tree(dataset) {
             Ok(()) => {}
             Err(StorageError::Command(e)) if is_missing(&e) => return Ok(false),

@@ -120,7 +120,7 @@ pub(super) fn build(
 /// (libcontainer's default would be `:youki:ID`).
 fn adapt(id: &str, spec: &mut Spec, options: &CreateOptions) -> Result<()> {
     if let Some(podinit) = &options.init {
-        init::inject(spec, podinit)?;
+        init::inject(spec, podinit).map_err(|e| Error::Invalid(e.to_string()))?;
     }
     if let Some(linux) = spec.linux_mut().as_mut() {
         if linux.cgroups_path().is_none() {

@@ -1,34 +1,38 @@
 //! `--init`: run podinit as the container's first process, for images that have no init of
 //! their own to reap zombies and pass signals on. The host's podinit binary is bind-mounted
 //! read-only into the container's `/dev` (a tmpfs in every runtime bundle, so the image's own
-//! tree is not touched) and the process arguments are moved behind it.
+//! tree is not touched) and the process arguments are moved behind it. One implementation
+//! for runz's `--init` (re-exported as `aurora_runtime::init`) and podadm's `--init`.
 
 use std::path::Path;
 
 use oci_spec::runtime::{Mount, MountBuilder, Spec};
 
-use crate::error::{Error, Result};
+use crate::BundleError;
 
 /// Where podinit appears inside the container.
 pub const INIT_IN_CONTAINER: &str = "/dev/.aurora-init";
 
 /// Rewrites `spec` so that podinit (at `host_podinit` on the host) runs the process.
 /// Does nothing when the process already starts with podinit.
-pub fn inject(spec: &mut Spec, host_podinit: &Path) -> Result<()> {
+pub fn inject(spec: &mut Spec, host_podinit: &Path) -> Result<(), BundleError> {
     if !host_podinit.is_absolute() {
-        return Err(Error::Invalid(format!(
-            "the init binary must be given by absolute path, not {}",
-            host_podinit.display()
-        )));
+        return Err(init_error(
+            host_podinit,
+            "it must be given by absolute path",
+        ));
     }
-    let process = spec
-        .process_mut()
-        .as_mut()
-        .ok_or_else(|| Error::Invalid("config.json has no process to run under an init".into()))?;
+    let process = spec.process_mut().as_mut().ok_or_else(|| {
+        init_error(
+            host_podinit,
+            "the configuration has no process to run under it",
+        )
+    })?;
     let args = process.args().clone().unwrap_or_default();
     if args.is_empty() {
-        return Err(Error::Invalid(
-            "config.json's process has no args to run under an init".into(),
+        return Err(init_error(
+            host_podinit,
+            "the configuration's process has no args to run under it",
         ));
     }
     if args[0] == INIT_IN_CONTAINER {
@@ -45,14 +49,21 @@ pub fn inject(spec: &mut Spec, host_podinit: &Path) -> Result<()> {
     Ok(())
 }
 
-fn init_mount(host_podinit: &Path) -> Result<Mount> {
+fn init_error(host_podinit: &Path, reason: impl Into<String>) -> BundleError {
+    BundleError::Init {
+        podinit: host_podinit.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+fn init_mount(host_podinit: &Path) -> Result<Mount, BundleError> {
     MountBuilder::default()
         .destination(INIT_IN_CONTAINER)
         .source(host_podinit)
         .typ("bind")
         .options(["bind", "ro", "nosuid", "nodev"].map(String::from).to_vec())
         .build()
-        .map_err(|e| Error::Invalid(format!("init mount: {e}")))
+        .map_err(|e| init_error(host_podinit, format!("cannot build its mount: {e}")))
 }
 
 #[cfg(test)]
