@@ -10,7 +10,7 @@ use aurora_images::{NoProgress, UnpackOptions};
 use crate::config::{ContainerConfig, MountRequest};
 use crate::engine::Engine;
 use crate::error::{io, EngineError, Result};
-use crate::spec::{ResolvedMount, SpecContext};
+use crate::spec::{SpecContext, UserdataFiles};
 use crate::state::{ContainerRecord, ContainerState};
 
 /// The files made for each container and bind-mounted over the image's.
@@ -95,19 +95,37 @@ impl Engine {
             },
             &NoProgress,
         )?;
-        let mounts = self.resolve_mounts(record, image)?;
+        self.check_bind_sources(record)?;
+        let made = self.volumes()?.container_mounts(
+            &record.config.mounts,
+            image.config.config().as_ref().unwrap_or(&Default::default()),
+            &unpacked.rootfs,
+        )?;
+        record.anonymous_volumes = made.anonymous.clone();
         self.db.update(record)?;
         let spec_path = bundle.join("config.json");
         let mut spec = oci_spec::runtime::Spec::load(&spec_path)
             .map_err(|e| EngineError::Other(format!("{}: {e}", spec_path.display())))?;
         let context = SpecContext {
+            container_id: record.id.clone(),
+            image: record.image.clone(),
+            image_config: image.config.config().clone().unwrap_or_default(),
             rootfs: unpacked.rootfs.clone(),
-            mounts,
-            userdata: USERDATA_FILES
-                .iter()
-                .map(|(file, target)| (userdata.join(file), target.to_string()))
-                .collect(),
-            podinit: podinit_binary(),
+            resolved_mounts: made.mounts,
+            userdata: UserdataFiles {
+                hosts: Some(userdata.join("hosts")),
+                resolv_conf: Some(userdata.join("resolv.conf")),
+                hostname: Some(userdata.join("hostname")),
+            },
+            netns: None,
+            init_binary: podinit_binary(),
+            host_capabilities: crate::spec::host_capabilities(),
+            host_devices: if record.config.privileged {
+                crate::spec::host_devices()
+            } else {
+                Vec::new()
+            },
+            cgroups_path: None,
         };
         for warning in crate::spec::apply(&mut spec, &record.config, &context)? {
             tracing::warn!(container = %record.name, "{warning}");
@@ -125,70 +143,19 @@ impl Engine {
             .unwrap_or_else(|| record.id[..12].to_string())
     }
 
-    /// Volumes made or found, bind sources checked, tmpfs passed on; the image's VOLUMEs
-    /// not covered by a mount get anonymous volumes.
-    fn resolve_mounts(
-        &self,
-        record: &mut ContainerRecord,
-        image: &aurora_store::StoredImage,
-    ) -> Result<Vec<ResolvedMount>> {
-        let mut requests = record.config.mounts.clone();
-        let covered = |requests: &[MountRequest], dest: &str| {
-            requests.iter().any(|r| destination(r).trim_end_matches('/') == dest.trim_end_matches('/'))
-        };
-        for dest in crate::volume::image_volumes(&image.config) {
-            if !covered(&requests, &dest) {
-                requests.push(MountRequest::Volume {
-                    name: None,
-                    destination: dest,
-                    read_only: false,
-                });
+    /// Bind mount sources must exist (podman refuses a missing one, naming it).
+    fn check_bind_sources(&self, record: &ContainerRecord) -> Result<()> {
+        for mount in &record.config.mounts {
+            if let MountRequest::Bind { source, .. } = mount {
+                if !source.exists() {
+                    return Err(EngineError::Invalid {
+                        name: record.name.clone(),
+                        message: format!("bind mount source {} does not exist", source.display()),
+                    });
+                }
             }
         }
-        let mut resolved = Vec::new();
-        for request in requests {
-            let mount = match request {
-                MountRequest::Volume {
-                    name,
-                    destination,
-                    read_only,
-                } => {
-                    let volumes = self.volumes()?;
-                    let volume = match name {
-                        Some(name) => volumes.get_or_create(&name)?,
-                        None => {
-                            let volume = volumes.create_anonymous()?;
-                            record.anonymous_volumes.push(volume.name.clone());
-                            volume
-                        }
-                    };
-                    ResolvedMount::volume(volume.path(), &destination, read_only)
-                }
-                MountRequest::Bind {
-                    source,
-                    destination,
-                    options,
-                    read_only,
-                } => {
-                    if !source.exists() {
-                        return Err(EngineError::Invalid {
-                            name: record.name.clone(),
-                            message: format!(
-                                "bind mount source {} does not exist",
-                                source.display()
-                            ),
-                        });
-                    }
-                    ResolvedMount::bind(source, &destination, &options, read_only)
-                }
-                MountRequest::Tmpfs {
-                    destination,
-                    options,
-                } => ResolvedMount::tmpfs(&destination, &options),
-            };
-            resolved.push(mount);
-        }
-        Ok(resolved)
+        Ok(())
     }
 
     /// Removes what a failed or abandoned create made, and its record.
@@ -206,13 +173,6 @@ impl Engine {
     }
 }
 
-fn destination(request: &MountRequest) -> &str {
-    match request {
-        MountRequest::Volume { destination, .. }
-        | MountRequest::Bind { destination, .. }
-        | MountRequest::Tmpfs { destination, .. } => destination,
-    }
-}
 
 /// The podinit `--init` uses: `AURORA_PODINIT`, else beside podadm, else on PATH (it runs
 /// inside the container, so it must be static).

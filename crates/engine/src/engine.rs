@@ -83,7 +83,14 @@ impl Engine {
         if let Some(volumes) = self.volumes.get() {
             return Ok(volumes);
         }
-        let volumes = crate::volume::Volumes::open(&self.paths.root, self.images.storage()?)?;
+        let storage = match self.images.storage()?.kind() {
+            aurora_storage::DriverKind::Zfs => {
+                aurora_storage::volume::VolumeStorage::zfs(self.images.zfs_storage()?)
+            }
+            aurora_storage::DriverKind::Btrfs => aurora_storage::volume::VolumeStorage::btrfs(),
+            _ => aurora_storage::volume::VolumeStorage::dir(),
+        };
+        let volumes = crate::volume::Volumes::open(&self.paths.root, storage)?;
         Ok(self.volumes.get_or_init(|| volumes))
     }
 

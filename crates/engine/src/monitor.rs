@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use aurora_monitor::{Exit, MonitorDir, Status};
@@ -148,8 +148,8 @@ pub fn report(dir: &Path) -> Report {
     let dir = MonitorDir::new(dir);
     Report {
         alive: monitor_alive(&dir),
-        status: dir.read_status(),
-        exit: dir.read_exit(),
+        status: dir.read_status().ok().flatten(),
+        exit: dir.read_exit().ok().flatten(),
     }
 }
 
@@ -160,17 +160,14 @@ fn monitor_alive(dir: &MonitorDir) -> bool {
 
 /// The pid of the monitor of `dir`, if it runs.
 pub fn monitor_pid(dir: &MonitorDir) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(dir.monitor_pid())
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    let pid = dir.read_monitor_pid().ok().flatten()?;
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
     comm.trim().starts_with("aurora-monitor").then_some(pid)
 }
 
 /// Marks the container as stopped by the user, so that the monitor does not restart it.
 pub fn mark_stopped(dir: &Path) -> Result<()> {
-    let path: PathBuf = MonitorDir::new(dir).stopped();
-    std::fs::write(&path, b"").map_err(io(&path))
+    MonitorDir::new(dir)
+        .mark_stopped()
+        .map_err(|e| EngineError::Other(e.to_string()))
 }

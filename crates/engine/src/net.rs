@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use aurora_network::{etc_files, Attachment, NetworkBackend, Netns, PerNetwork};
+use aurora_network::{etc_files, Attachment, Netavark, NetworkBackend, Netns, PerNetwork, SetupResult};
 
 use crate::config::NetworkMode;
 use crate::engine::Engine;
@@ -30,8 +30,7 @@ pub(crate) struct Plan {
     pub resolv_conf: Vec<u8>,
 }
 
-/// The default network's name.
-pub const DEFAULT_NETWORK: &str = "podadm";
+pub use aurora_network::DEFAULT_NETWORK;
 
 impl Engine {
     /// Sets up the network of `record` for a start.
@@ -41,14 +40,18 @@ impl Engine {
             NetworkMode::None => Ok(Plan {
                 namespace: Namespace::New,
                 status: None,
-                hosts: etc_files::hosts(&hostname, &record.name, &[], None),
-                resolv_conf: etc_files::resolv_conf(&[]),
+                hosts: etc_files::hosts(&hostname, &record.name, &[], &[]),
+                resolv_conf: etc_files::resolv_conf(&[], &[], &[], &host_resolv_conf()),
             }),
             NetworkMode::Host => Ok(Plan {
                 namespace: Namespace::Host,
                 status: None,
-                hosts: etc_files::host_hosts(&hostname, &record.name),
-                resolv_conf: etc_files::resolv_conf(&[]),
+                hosts: etc_files::hosts_for_host_network(
+                    &std::fs::read("/etc/hosts").unwrap_or_default(),
+                    &hostname,
+                    &record.name,
+                ),
+                resolv_conf: etc_files::resolv_conf(&[], &[], &[], &host_resolv_conf()),
             }),
             NetworkMode::Container(other) => {
                 let other = self.find(other)?;
@@ -87,9 +90,7 @@ impl Engine {
         };
         let netns = Netns::create(&self.paths.runroot, &record.id)?;
         let attachment = self.attachment(record, &names, netns.path.clone());
-        let result = networks
-            .backend()
-            .and_then(|backend| backend.setup(&attachment));
+        let result = Netavark::find(networks).and_then(|backend| backend.setup(&attachment));
         let result = match result {
             Ok(result) => result,
             Err(e) => {
@@ -100,8 +101,13 @@ impl Engine {
         let addresses = result.addresses();
         Ok(Plan {
             namespace: Namespace::Path(netns.path.clone()),
-            hosts: etc_files::hosts(hostname, &record.name, &addresses, None),
-            resolv_conf: etc_files::resolv_conf(&result.dns_servers()),
+            hosts: etc_files::hosts(hostname, &record.name, &addresses, &[]),
+            resolv_conf: etc_files::resolv_conf(
+                &result.dns_servers(),
+                &result.dns_search(),
+                &[],
+                &host_resolv_conf(),
+            ),
             status: serde_json::to_value(&result).ok(),
         })
     }
@@ -141,8 +147,16 @@ impl Engine {
         };
         let path = self.paths.netns_dir().join(&record.id);
         if let Ok(networks) = self.networks() {
-            let attachment = self.attachment(record, &names, path.clone());
-            if let Ok(backend) = networks.backend() {
+            let mut attachment = self.attachment(record, &names, path.clone());
+            // netavark finds a container's rules by its ports: the ones it was given.
+            let status: Option<SetupResult> = record
+                .network_status
+                .clone()
+                .and_then(|s| serde_json::from_value(s).ok());
+            if let Some(status) = status {
+                attachment.ports = status.ports;
+            }
+            if let Ok(backend) = Netavark::find(networks) {
                 if let Err(e) = backend.teardown(&attachment) {
                     tracing::debug!(container = %record.name, "network teardown: {e}");
                 }
@@ -150,4 +164,9 @@ impl Engine {
         }
         let _ = Netns::remove(&path);
     }
+}
+
+/// The host's resolv.conf text (empty when unreadable: the fallback servers apply).
+fn host_resolv_conf() -> String {
+    etc_files::host_resolv_conf().unwrap_or_default()
 }

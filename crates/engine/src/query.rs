@@ -36,7 +36,9 @@ impl Engine {
         let path = bundle.join("config.json");
         let mut spec = oci_spec::runtime::Spec::load(&path)
             .map_err(|e| EngineError::Other(format!("{}: {e}", path.display())))?;
-        crate::spec::apply_resources(&mut spec, &record.config.resources)?;
+        for warning in crate::spec::apply_resources(&mut spec, &record.config)? {
+            tracing::warn!(container = %record.name, "{warning}");
+        }
         aurora_bundle::write_bundle_config(&bundle, &spec)?;
         self.db.update(&record)?;
         self.event(&record, "update");
@@ -67,10 +69,11 @@ impl Engine {
         self.paths.log(&record.id)
     }
 
-    /// The container's process still runs (for `logs -f`).
-    pub fn is_running(&self, record: &ContainerRecord) -> bool {
-        let dir = aurora_monitor::MonitorDir::new(&self.paths.monitor_dir(&record.id));
-        crate::monitor::monitor_pid(&dir).is_some()
+    /// A check that says when the container has exited for good (its monitor is gone): the
+    /// stop condition of `logs -f`.
+    pub fn exited_check(&self, record: &ContainerRecord) -> impl FnMut() -> bool + Send + 'static {
+        let dir = aurora_monitor::MonitorDir::new(self.paths.monitor_dir(&record.id));
+        move || crate::monitor::monitor_pid(&dir).is_none()
     }
 }
 

@@ -143,7 +143,7 @@ impl Engine {
         record: &ContainerRecord,
     ) -> Result<aurora_monitor::attach::Client> {
         let dir = self.paths.monitor_dir(&record.id);
-        aurora_monitor::attach::Client::connect(&dir).map_err(io(&dir))
+        aurora_monitor::attach::Client::connect(&dir).map_err(|e| EngineError::Other(format!("attaching to {}: {e}", record.name)))
     }
 }
 

@@ -36,7 +36,8 @@ impl Engine {
 
     /// Removes every volume no container uses; returns their names.
     pub fn prune_volumes(&self) -> Result<Vec<String>> {
-        let used: BTreeSet<String> = self.list()?.iter().flat_map(volumes_of).collect();
+        let used: std::collections::HashSet<String> =
+            self.list()?.iter().flat_map(volumes_of).collect();
         Ok(self.volumes()?.prune(&used)?)
     }
 

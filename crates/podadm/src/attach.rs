@@ -44,7 +44,6 @@ fn read_output(mut client: Client) -> Result<i32> {
                 stderr.flush()?;
             }
             Some(Frame::Exited(code)) => return Ok(code),
-            Some(_) => {}
             None => bail!("the container's monitor closed the attach connection"),
         }
     }
@@ -56,7 +55,7 @@ fn forward_stdin(mut client: Client) {
     loop {
         match stdin.read(&mut buffer) {
             Ok(0) | Err(_) => {
-                let _ = client.close_stdin();
+                let _ = client.send_eof();
                 return;
             }
             Ok(n) => {

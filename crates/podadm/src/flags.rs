@@ -34,7 +34,7 @@ pub fn container_config(
     }
     let mut ports = Vec::new();
     for text in &flags.publish {
-        ports.extend(aurora_network::parse_publish(text)?);
+        ports.extend(aurora_network::PortMapping::parse(text)?);
     }
     Ok(ContainerConfig {
         image: image.to_string(),

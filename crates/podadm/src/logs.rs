@@ -14,40 +14,30 @@ pub fn logs(engine: &Engine, args: &LogsArgs) -> Result<u8> {
         since: args.since.as_deref().map(|t| time_arg("--since", t)).transpose()?,
         until: args.until.as_deref().map(|t| time_arg("--until", t)).transpose()?,
         tail: args.tail.and_then(|t| usize::try_from(t).ok()),
+        timestamps: args.timestamps,
     };
     let path = engine.log_path(&record);
+    let mut reader = aurora_crilog::read_logs(&path, &query)
+        .with_context(|| format!("reading the log of {}", record.name))?;
+    if args.follow {
+        reader = reader.follow(engine.exited_check(&record));
+    }
     let mut stdout = std::io::stdout().lock();
-    let mut print = |line: aurora_crilog::LogLine| -> std::io::Result<()> {
-        let mut text = Vec::new();
-        if args.timestamps {
-            text.extend_from_slice(line.time.as_bytes());
-            text.push(b' ');
-        }
-        text.extend_from_slice(&line.message);
-        if !line.partial {
-            text.push(b'\n');
-        }
+    let mut text = Vec::new();
+    for line in reader {
+        let line = line.with_context(|| format!("reading the log of {}", record.name))?;
+        text.clear();
+        line.render(args.timestamps, &mut text);
         match line.stream {
             Stream::Stdout => {
                 stdout.write_all(&text)?;
-                stdout.flush()
+                stdout.flush()?;
             }
             Stream::Stderr => {
                 let mut stderr = std::io::stderr().lock();
                 stderr.write_all(&text)?;
-                stderr.flush()
+                stderr.flush()?;
             }
-        }
-    };
-    if args.follow {
-        let id = record.clone();
-        aurora_crilog::follow(&path, &query, || !engine.is_running(&id), &mut print)
-            .with_context(|| format!("following the log of {}", record.name))?;
-    } else {
-        for line in aurora_crilog::read_logs(&path, &query)
-            .with_context(|| format!("reading the log of {}", record.name))?
-        {
-            print(line?)?;
         }
     }
     Ok(0)

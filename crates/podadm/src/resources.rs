@@ -23,7 +23,11 @@ fn labels(texts: &[String]) -> Result<BTreeMap<String, String>> {
 pub fn volume(engine: &Engine, command: &VolumeCommand) -> Result<u8> {
     match command {
         VolumeCommand::Create { name, label } => {
-            let volume = engine.volumes()?.create(name.as_deref(), labels(label)?)?;
+            let volume = engine.volumes()?.create(&aurora_engine::volume::VolumeCreate {
+                name: name.clone(),
+                labels: labels(label)?,
+                ..Default::default()
+            })?;
             println!("{}", volume.name);
         }
         VolumeCommand::Ls { quiet, format } => {
@@ -78,8 +82,9 @@ pub fn network(engine: &Engine, command: &NetworkCommand) -> Result<u8> {
                 subnet: subnet.clone(),
                 gateway: gateway.clone(),
                 internal: *internal,
-                dns: !disable_dns,
+                dns: Some(!disable_dns),
                 labels: labels(label)?,
+                ..Default::default()
             })?;
             println!("{}", network.name);
         }

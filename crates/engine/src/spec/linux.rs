@@ -217,3 +217,17 @@ fn collect_devices(dir: &Path, devices: &mut Vec<LinuxDevice>) {
         devices.extend(device.ok());
     }
 }
+
+/// The limits alone, as [`apply`] sets them (for `update` on a container's bundle).
+pub(super) fn apply_limits(
+    spec: &mut Spec,
+    config: &ContainerConfig,
+) -> Result<Vec<String>, SpecError> {
+    let mut warnings = Vec::new();
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    limits(&mut resources, config, &mut warnings)?;
+    linux.set_resources(Some(resources));
+    spec.set_linux(Some(linux));
+    Ok(warnings)
+}

@@ -129,3 +129,8 @@ pub fn apply(
     }
     Ok(warnings)
 }
+
+/// The limits alone (memory, CPUs, pids) as [`apply`] sets them: for `update`.
+pub fn apply_resources(spec: &mut Spec, config: &ContainerConfig) -> Result<Vec<String>, SpecError> {
+    linux::apply_limits(spec, config)
+}
