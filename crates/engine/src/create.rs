@@ -88,7 +88,7 @@ impl Engine {
             &record.image,
             &bundle,
             &UnpackOptions {
-                name: Some(record.id.clone()),
+                name: Some(record.storage_name().to_string()),
                 overrides,
                 limits: self.options.unpack_limits,
                 ..Default::default()
@@ -161,7 +161,7 @@ impl Engine {
     /// Removes what a failed or abandoned create made, and its record.
     pub(crate) fn undo_create(&self, record: &ContainerRecord) {
         if let Ok(Some(driver)) = self.images.storage_in_use() {
-            let _ = driver.remove_container(&record.id);
+            let _ = driver.remove_container(record.storage_name());
         }
         let _ = std::fs::remove_dir_all(self.paths.container_dir(&record.id));
         if let Ok(volumes) = self.volumes() {

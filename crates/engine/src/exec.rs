@@ -64,7 +64,7 @@ impl Engine {
             process.set_cwd(PathBuf::from(workdir));
         }
         if let Some(user) = &options.user {
-            let rootfs = self.images.storage()?.container_rootfs(&record.id)?;
+            let rootfs = self.images.storage()?.container_rootfs(record.storage_name())?;
             let resolved = aurora_bundle::user::resolve_user(&record.image, &rootfs, user)?;
             let mut spec_user = User::default();
             spec_user.set_uid(resolved.uid);

@@ -113,7 +113,8 @@ fn parse_sync(name: &str, answer: &str) -> Result<i32> {
     })?;
     match (sync.pid, sync.error) {
         (Some(pid), None) => Ok(pid),
-        (_, Some(error)) => Err(failed(error)),
+        // The runtime's stderr: its log lines, then its one-line summary.
+        (_, Some(error)) => Err(failed(last_line(&error))),
         (None, None) => Err(failed("the monitor reported no pid".into())),
     }
 }
@@ -162,7 +163,18 @@ fn monitor_alive(dir: &MonitorDir) -> bool {
 pub fn monitor_pid(dir: &MonitorDir) -> Option<i32> {
     let pid = dir.read_monitor_pid().ok().flatten()?;
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    comm.trim().starts_with("aurora-monitor").then_some(pid)
+    (comm.trim().starts_with("aurora-monitor") && process_alive(pid)).then_some(pid)
+}
+
+/// `pid` runs: it exists and is not a zombie (a dead process not yet reaped, which keeps
+/// its name in /proc).
+pub fn process_alive(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses and may hold anything.
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, None | Some('Z') | Some('X'))
 }
 
 /// Marks the container as stopped by the user, so that the monitor does not restart it.
@@ -170,4 +182,14 @@ pub fn mark_stopped(dir: &Path) -> Result<()> {
     MonitorDir::new(dir)
         .mark_stopped()
         .map_err(|e| EngineError::Other(e.to_string()))
+}
+
+/// The last non-empty line of a runtime's error output.
+fn last_line(text: &str) -> String {
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or(text)
+        .to_string()
 }

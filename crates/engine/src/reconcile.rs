@@ -83,7 +83,15 @@ impl Engine {
             }
             ContainerState::Created | ContainerState::Exited => {
                 let report = report(&self.paths.monitor_dir(&record.id));
-                if report.alive {
+                let process_runs = report
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| crate::monitor::process_alive(s.pid));
+                let exited_since = match (&report.exit, &report.status) {
+                    (Some(exit), Some(status)) => exit.restarts >= status.restarts,
+                    _ => false,
+                };
+                if report.alive && process_runs && !exited_since {
                     // A start was interrupted after the monitor made the container.
                     record.state = ContainerState::Running;
                     refresh_running(&mut record, &report);

@@ -34,7 +34,11 @@ impl Engine {
     /// tolerates what is already gone, so an interrupted removal can be run again.
     pub(crate) fn finish_remove(&self, record: &ContainerRecord, volumes: bool) -> Result<()> {
         let dir = self.paths.monitor_dir(&record.id);
-        if let Some(pid) = crate::monitor::monitor_pid(&aurora_monitor::MonitorDir::new(&dir)) {
+        let monitor = crate::monitor::monitor_pid(&aurora_monitor::MonitorDir::new(&dir));
+        // A monitor running this process as its exit command is about to exit by itself
+        // (and waits for this process): only a monitor left of a forced removal is killed.
+        let is_parent = |pid: i32| rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) == Some(pid);
+        if let Some(pid) = monitor.filter(|pid| !is_parent(*pid)) {
             let _ = rustix::process::kill_process(
                 rustix::process::Pid::from_raw(pid).expect("positive pid"),
                 rustix::process::Signal::KILL,
@@ -43,7 +47,7 @@ impl Engine {
         self.runtime_of(record).delete_force(&record.id);
         self.detach_network(record);
         if let Some(driver) = self.images.storage_in_use()? {
-            match driver.remove_container(&record.id) {
+            match driver.remove_container(record.storage_name()) {
                 Ok(()) | Err(aurora_storage::StorageError::NoSuchContainer(_)) => {}
                 Err(e) => return Err(e.into()),
             }

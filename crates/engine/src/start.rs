@@ -54,7 +54,7 @@ impl Engine {
         let _ = std::fs::remove_dir_all(&monitor_dir);
         std::fs::create_dir_all(&monitor_dir).map_err(io(&monitor_dir))?;
         // After a reboot the root may need mounting again (overlay).
-        self.images.storage()?.container_rootfs(&record.id)?;
+        self.images.storage()?.container_rootfs(record.storage_name())?;
         let plan = self.attach_network(&record)?;
         let started = self.launch_and_start(&record, &plan, attach);
         let (pid, client) = match started {

@@ -112,12 +112,12 @@ pub fn update(engine: &Engine, args: &UpdateArgs) -> Result<u8> {
 pub fn copy(engine: &Engine, source: &str, destination: &str) -> Result<u8> {
     match (split_container(engine, source), split_container(engine, destination)) {
         (Some((record, path)), None) => {
-            let root = engine.images().storage()?.container_rootfs(&record.id)?;
+            let root = engine.images().storage()?.container_rootfs(record.storage_name())?;
             aurora_engine::copy::copy_out(&root, path, std::path::Path::new(destination))
                 .with_context(|| format!("copying {source} to {destination}"))?;
         }
         (None, Some((record, path))) => {
-            let root = engine.images().storage()?.container_rootfs(&record.id)?;
+            let root = engine.images().storage()?.container_rootfs(record.storage_name())?;
             aurora_engine::copy::copy_into(&root, path, std::path::Path::new(source))
                 .with_context(|| format!("copying {source} to {destination}"))?;
         }

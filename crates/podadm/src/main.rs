@@ -45,7 +45,10 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             | Some(EngineError::Runtime { message, .. }) => message.to_lowercase(),
             _ => continue,
         };
-        if message.contains("permission denied") || message.contains("is a directory") {
+        if message.contains("permission denied")
+            || message.contains("is a directory")
+            || message.contains("correct permission")
+        {
             return CANNOT_RUN;
         }
         if message.contains("no such file")

@@ -91,3 +91,11 @@ pub struct ContainerRecord {
     /// What the network plugin reported at the last start (addresses, gateways, MACs).
     pub network_status: Option<serde_json::Value>,
 }
+
+impl ContainerRecord {
+    /// Its container's name in storage: the id's first 32 digits (128 random bits; storage
+    /// names are at most 63 characters).
+    pub fn storage_name(&self) -> &str {
+        &self.id[..32]
+    }
+}
