@@ -30,6 +30,7 @@
 #      LINES      lines in scenario 4 (default 1000000)
 #      PORT       registry port on 127.0.0.1 (default 5055)
 #      BENCH_DIR  work dir (default /var/tmp/aurora-bench)
+# (podman: runc, see PODMAN_CONF below.)
 # Requires: root; podman, skopeo, umoci, docker-registry, busybox-static, jq, curl, time.
 
 set -euo pipefail
@@ -74,6 +75,14 @@ PODMAN_ROOT=$WORK/podman
 RUNROOT=$(mktemp -d /run/aurora-bench-podadm.XXXXXX)
 PODMAN_RUNROOT=$(mktemp -d /run/aurora-bench-podman.XXXXXX)
 pa() { "$BIN/podadm" --root "$ROOT" --runroot "$RUNROOT" --storage overlay "$@"; }
+# Root here lacks CAP_SYS_RESOURCE: podman's default rlimits (1048576 open files and
+# processes) cannot be set, and crun 1.8 refuses the hybrid cgroup layout, so podman runs
+# with runc and rlimits within the hard limits.
+PODMAN_CONF=$WORK/containers.conf
+mkdir -p "$WORK"
+printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=32768:32768"]\n[engine]\nruntime = "runc"\n' \
+	"$(ulimit -Hn)" "$(ulimit -Hn)" >"$PODMAN_CONF"
+export CONTAINERS_CONF=$PODMAN_CONF
 pm() { podman --root "$PODMAN_ROOT" --runroot "$PODMAN_RUNROOT" --cgroup-manager cgroupfs --events-backend file "$@"; }
 cleanup_stores() {
 	pa rm -f --all >/dev/null 2>&1 || true

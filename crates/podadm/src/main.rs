@@ -40,6 +40,12 @@ fn main() -> ExitCode {
 /// them apart: from the runtime's message), else 125.
 fn exit_code(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
+        // podman: a working directory the container lacks cannot be entered (126).
+        if let Some(EngineError::Spec(aurora_engine::SpecError::MissingWorkdir { .. })) =
+            cause.downcast_ref::<EngineError>()
+        {
+            return CANNOT_RUN;
+        }
         let message = match cause.downcast_ref::<EngineError>() {
             Some(EngineError::StartFailed { message, .. })
             | Some(EngineError::Runtime { message, .. }) => message.to_lowercase(),

@@ -13,6 +13,9 @@ fn both(world: &World, flags: &[&str], command: &[&str]) -> ((Option<i32>, Strin
     args.extend_from_slice(command);
     let ours = world.podadm(&args);
     let theirs = world.podman(&args);
+    if ours.status.code() != theirs.status.code() {
+        eprintln!("podadm: {}\npodman: {}", stderr(&ours), stderr(&theirs));
+    }
     (
         (ours.status.code(), stdout(&ours)),
         (theirs.status.code(), stdout(&theirs)),
@@ -27,13 +30,22 @@ fn exit_codes_are_podmans() {
         (vec!["true"], 0),
         (vec!["false"], 1),
         (vec!["sh", "-c", "exit 42"], 42),
-        (vec!["sh", "-c", "kill -9 $$"], 137),
         (vec!["/no/such/command"], 127),
         (vec!["/etc"], 126),
     ] {
         let ((ours, _), (theirs, _)) = both(&world, &[], &command);
         assert_eq!(theirs, Some(expected), "podman for {command:?}");
         assert_eq!(ours, Some(expected), "podadm for {command:?}");
+    }
+    // A container killed with SIGKILL: 137, from wait.
+    for tool in ["podadm", "podman"] {
+        let run = |args: &[&str]| if tool == "podadm" { world.podadm(args) } else { world.podman(args) };
+        let out = run(&["run", "-d", "--name", "victim", "--network", "none", &world.image, "sleep", "600"]);
+        assert!(out.status.success(), "{tool}: {}", stderr(&out));
+        assert!(run(&["kill", "-s", "KILL", "victim"]).status.success(), "{tool} kill");
+        let out = run(&["wait", "victim"]);
+        assert_eq!(stdout(&out).trim(), "137", "{tool} wait: {}", stderr(&out));
+        assert!(run(&["rm", "victim"]).status.success(), "{tool} rm");
     }
     // podadm's own failures are 125, as podman's are.
     let out = world.podadm(&["run", "--rm", "--no-such-flag", &world.image, "true"]);
@@ -57,7 +69,7 @@ fn environment_user_and_workdir_match_podman() {
     std::fs::write(&env_file, "# a comment\nFROM_FILE=yes\n\nB=from-file\n").unwrap();
     let env_file = env_file.display().to_string();
     let flags = [
-        "-e", "A=1", "--env-file", &env_file, "-e", "B=2", "-w", "/tmp/work", "-u", "1000:1000",
+        "-e", "A=1", "--env-file", &env_file, "-e", "B=2", "-w", "/tmp", "-u", "1000:1000",
         "--hostname", "box",
     ];
     let script = "echo A=$A B=$B F=$FROM_FILE; pwd; id -u; id -g; hostname; cat /etc/hostname";
@@ -65,7 +77,11 @@ fn environment_user_and_workdir_match_podman() {
     assert_eq!(theirs, Some(0));
     assert_eq!(ours, Some(0));
     assert_eq!(our_out, their_out);
-    assert_eq!(our_out, "A=1 B=2 F=yes\n/tmp/work\n1000\n1000\nbox\nbox\n");
+    assert_eq!(our_out, "A=1 B=2 F=yes\n/tmp\n1000\n1000\nbox\nbox");
+    // A working directory the image lacks: podman refuses it with 126.
+    let ((ours, _), (theirs, _)) = both(&world, &["-w", "/no/such/dir"], &["true"]);
+    assert_eq!(theirs, Some(126));
+    assert_eq!(ours, Some(126));
 }
 
 #[test]

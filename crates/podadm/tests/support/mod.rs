@@ -28,7 +28,7 @@ impl World {
         let registry = Registry::open();
         let layout = tempfile::tempdir().expect("tempdir");
         ImageBuilder::new()
-            .layer(LayerBuilder::busybox_rootfs().build())
+            .layer(busybox_layer())
             .cmd(&["/bin/sh"])
             .env("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
             .write(layout.path(), "1");
@@ -103,7 +103,10 @@ impl World {
     }
 
     pub fn podman_command(&self, args: &[&str]) -> Command {
+        let conf = self.dir.path().join("containers.conf");
+        std::fs::write(&conf, PODMAN_CONF).expect("write containers.conf");
         let mut command = Command::new("podman");
+        command.env("CONTAINERS_CONF", &conf);
         command
             .arg("--root")
             .arg(self.dir.path().join("podman-root"))
@@ -162,6 +165,11 @@ impl Drop for World {
     }
 }
 
+/// podman's settings for this host: root here lacks CAP_SYS_RESOURCE, so podman's default
+/// rlimits (1048576 open files and processes) cannot be set, and crun 1.8 refuses the hybrid
+/// cgroup layout; runc and rlimits within the hard limits run.
+pub const PODMAN_CONF: &str = "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n[engine]\nruntime = \"runc\"\n";
+
 /// The podadm binary, with the monitor and runz beside it.
 pub fn podadm_binary() -> PathBuf {
     aurora_testkit::workspace_binary("aurora-monitor", "aurora-monitor");
@@ -176,4 +184,16 @@ pub fn stdout(out: &Output) -> String {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// busybox with a link in /bin for every applet (sleep, seq, httpd, false, ...).
+fn busybox_layer() -> aurora_testkit::Layer {
+    let mut layer = LayerBuilder::busybox_rootfs();
+    let list = Command::new("busybox").arg("--list").output().expect("busybox --list");
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if !["busybox", "sh", "ls", "cat", "echo", "true", ""].contains(&applet) {
+            layer = layer.symlink(&format!("bin/{applet}"), "busybox");
+        }
+    }
+    layer.build()
 }
