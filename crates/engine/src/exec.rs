@@ -72,6 +72,12 @@ impl Engine {
             spec_user.set_additional_gids(Some(resolved.additional_gids));
             process.set_user(spec_user);
         }
+        let rootfs = self.images.storage()?.container_rootfs(record.storage_name())?;
+        check_command(&rootfs, &options.command[0], process.env().as_deref().unwrap_or_default())
+            .map_err(|message| EngineError::StartFailed {
+                name: record.name.clone(),
+                message,
+            })?;
         let process_file = self
             .paths
             .monitor_dir(&record.id)
@@ -98,4 +104,43 @@ impl Engine {
 fn write_process(path: &std::path::Path, process: &Process) -> Result<()> {
     let bytes = serde_json::to_vec(process).map_err(|e| EngineError::Other(e.to_string()))?;
     std::fs::write(path, bytes).map_err(io(path))
+}
+
+/// The command exists in the container and can be run (podman tells 127 from 126 by this):
+/// looked up as the runtime will, along the process's PATH, every path resolved inside the
+/// container's root.
+fn check_command(rootfs: &std::path::Path, command: &str, env: &[String]) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(root) = pathrs::Root::open(rootfs) else {
+        return Ok(()); // The runtime will say what is wrong.
+    };
+    let candidates: Vec<String> = if command.contains('/') {
+        vec![command.to_string()]
+    } else {
+        let path = env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        path.split(':').map(|dir| format!("{dir}/{command}")).collect()
+    };
+    let mut found_unrunnable = None;
+    for candidate in &candidates {
+        let Ok(handle) = root.resolve(candidate) else {
+            continue;
+        };
+        let Ok(file) = handle.reopen(pathrs::flags::OpenFlags::O_RDONLY) else {
+            continue;
+        };
+        let Ok(meta) = file.metadata() else {
+            continue;
+        };
+        if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+            return Ok(());
+        }
+        found_unrunnable.get_or_insert(candidate.clone());
+    }
+    Err(match found_unrunnable {
+        Some(path) => format!("{path}: permission denied: the command cannot be run"),
+        None => format!("executable file `{command}` not found in $PATH: no such file or directory"),
+    })
 }

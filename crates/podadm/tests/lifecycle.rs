@@ -21,7 +21,8 @@ fn names_in_ps(world: &World, all: bool) -> Vec<String> {
 #[test]
 fn detached_container_runs_stops_and_is_removed() {
     let Some(world) = World::new("detached_container_runs_stops_and_is_removed") else { return };
-    let id = world.ok(&["run", "-d", "--name", "web", "--network", "none", &world.image, "sleep", "600"]);
+    // With --init, podinit passes the stop signal on to sleep (which, as pid 1, would ignore it).
+    let id = world.ok(&["run", "-d", "--init", "--name", "web", "--network", "none", &world.image, "sleep", "600"]);
     let id = id.trim();
     assert_eq!(id.len(), 64, "{id}");
     assert_eq!(names_in_ps(&world, false), ["web"]);
@@ -31,7 +32,7 @@ fn detached_container_runs_stops_and_is_removed() {
     let out = world.podadm(&["run", "-d", "--name", "web", &world.image, "true"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(stderr(&out).contains("web") && stderr(&out).contains("in use"), "{}", stderr(&out));
-    // sleep ignores nothing: TERM ends it (status 143), well within the timeout.
+    // TERM ends it (status 143), well within the timeout.
     world.ok(&["stop", "-t", "5", "web"]);
     assert_eq!(world.inspect("web", "/State/Status"), "exited");
     assert_eq!(world.inspect("web", "/State/ExitCode"), 143);
@@ -126,7 +127,7 @@ fn on_failure_restarts_exactly_n_times() {
 #[test]
 fn unless_stopped_stays_stopped_after_stop() {
     let Some(world) = World::new("unless_stopped_stays_stopped_after_stop") else { return };
-    world.ok(&["run", "-d", "--name", "svc", "--restart", "unless-stopped", "--network", "none",
+    world.ok(&["run", "-d", "--init", "--name", "svc", "--restart", "unless-stopped", "--network", "none",
         &world.image, "sleep", "600"]);
     world.ok(&["stop", "-t", "1", "svc"]);
     assert_eq!(world.inspect("svc", "/State/Status"), "exited");
