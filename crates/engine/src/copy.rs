@@ -451,7 +451,10 @@ fn transfer(source: Source, target: Target, what: &str) -> Result<(), CopyError>
     })?;
     std::thread::scope(|scope| {
         let name = target.name.clone();
-        let writing = scope.spawn(move || stream::write_tar(&source, name.as_deref(), writer));
+        // The pipe's writing end is dropped when the tar is written, so the applier sees its
+        // end (it reads to end of file).
+        let writing =
+            scope.spawn(move || stream::write_tar(&source, name.as_deref(), writer).map(drop));
         let applied = extract(&target.dir, reader, what);
         let written = writing
             .join()

@@ -82,6 +82,7 @@ impl Engine {
         names: &[String],
         hostname: &str,
     ) -> Result<Plan> {
+        self.check_ports_free(record)?;
         let networks = self.networks()?;
         let names: Vec<String> = if names.is_empty() {
             vec![DEFAULT_NETWORK.to_string()]
@@ -110,6 +111,39 @@ impl Engine {
             ),
             status: serde_json::to_value(&result).ok(),
         })
+    }
+
+    /// A host port another running container publishes is refused (netavark forwards with
+    /// firewall rules and holds no socket, so the host would not notice).
+    fn check_ports_free(&self, record: &ContainerRecord) -> Result<()> {
+        if record.config.ports.is_empty() {
+            return Ok(());
+        }
+        for other in self.db.list()? {
+            if other.id == record.id || !other.state.is_active() {
+                continue;
+            }
+            for theirs in &other.config.ports {
+                for ours in &record.config.ports {
+                    let same_ip = ours.host_ip.is_none()
+                        || theirs.host_ip.is_none()
+                        || ours.host_ip == theirs.host_ip;
+                    let overlap = ours.host_port != 0
+                        && ours.host_ports().start < theirs.host_ports().end
+                        && theirs.host_ports().start < ours.host_ports().end;
+                    if same_ip && overlap && ours.protocol == theirs.protocol {
+                        return Err(EngineError::Invalid {
+                            name: record.name.clone(),
+                            message: format!(
+                                "port {ours} is already published by container {}",
+                                other.name
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn attachment(&self, record: &ContainerRecord, names: &[String], netns: PathBuf) -> Attachment {
