@@ -16,12 +16,14 @@
 #    back with skopeo to show it is a standard OCI image layout,
 # 6. unpacks it into a runtime bundle (layers laid down once in the store's
 #    storage, the container a clone of them), runs it with runz (and, to show that
-#    the bundle is standard, with runc), shows `df`, and removes the bundle again.
+#    the bundle is standard, with runc), shows `df`, and removes the bundle again,
+# 7. runs the image with podadm in one command, from the same store (a clone of the same
+#    layers, on podadm's default network), and lists what podadm keeps.
 #
 # Safe to re-run: the image is rebuilt and re-pushed, the store is recreated.
 # Env: AURORA_DEMO_DIR  work dir (default /var/tmp/aurora-demo: registry/, store/)
 #      AURORA_DEMO_PORT registry port (default 5000)
-#      IMAGEADM, RUNZ   use these binaries instead of building them
+#      IMAGEADM, RUNZ, PODADM, AURORA_MONITOR   use these binaries instead of building them
 
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -37,16 +39,18 @@ say() { printf '\n%s\n' "$*"; }
 mkdir -p "$DEMO_DIR"
 DEMO_DIR=$(cd "$DEMO_DIR" && pwd)
 
-log "step 1/6: packages"
+log "step 1/7: packages"
 install_packages
 need_cmds docker-registry skopeo umoci curl jq runc
 [[ -x /bin/busybox ]] || die "/bin/busybox missing (apt-get install -y busybox-static)"
 
-log "step 2/6: imageadm and runz"
+log "step 2/7: imageadm, runz, podadm and aurora-monitor"
 IMAGEADM_BIN=$(aurora_bin imageadm --build)
 RUNZ_BIN=$(aurora_bin runz --build)
+PODADM_BIN=$(aurora_bin podadm --build)
+MONITOR_BIN=$(aurora_bin aurora-monitor --build)
 
-log "step 3/6: local registry on 127.0.0.1:$PORT"
+log "step 3/7: local registry on 127.0.0.1:$PORT"
 # The tests' registry (aurora-testenv, crates/testkit); stopped at exit if started here.
 declare -A DEMO_REGISTRY=()
 testenv_up DEMO_REGISTRY registry "$DEMO_DIR/registry" --port "$PORT"
@@ -56,10 +60,10 @@ else
 	log "a registry is already answering on ${DEMO_REGISTRY[ADDRESS]}; using it"
 fi
 
-log "step 4/6: building and pushing $REF"
+log "step 4/7: building and pushing $REF"
 build_demo_image "$REF" "$DEMO_DIR"
 
-log "step 5/6: pulling with imageadm into $STORE"
+log "step 5/7: pulling with imageadm into $STORE"
 BUNDLE=$DEMO_DIR/bundle
 if [[ -f $BUNDLE/.aurora-bundle.json ]]; then
 	# A bundle left by an interrupted run: its container may be mounted inside the store.
@@ -74,7 +78,7 @@ say "\$ imageadm --root $STORE images"
 say "\$ skopeo inspect oci:$STORE:$REF"
 skopeo inspect "oci:$STORE:$REF"
 
-log "step 6/6: unpacking into $BUNDLE and running it with runz, then runc"
+log "step 6/7: unpacking into $BUNDLE and running it with runz, then runc"
 say "\$ imageadm --root $STORE unpack $REF $BUNDLE -- /bin/sh -c '…'"
 "$IMAGEADM_BIN" --root "$STORE" unpack "$REF" "$BUNDLE" -- \
 	/bin/sh -c 'echo "hello from $(uname -n): $(ls /bin | wc -l) entries in /bin, running as $(id -un)"'
@@ -88,6 +92,21 @@ say "\$ imageadm --root $STORE df"
 "$IMAGEADM_BIN" --root "$STORE" df
 say "\$ imageadm --root $STORE rm-bundle $BUNDLE"
 "$IMAGEADM_BIN" --root "$STORE" rm-bundle "$BUNDLE"
+
+log "step 7/7: running the image with podadm, from the same store"
+# podadm finds runz and aurora-monitor beside itself (or on PATH).
+PATH=$(dirname "$MONITOR_BIN"):$(dirname "$RUNZ_BIN"):$PATH
+RUNROOT=$(mktemp -d /run/aurora-demo.XXXXXX)
+on_exit rm -rf "$RUNROOT"
+on_exit "$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" rm -f --all
+say "\$ podadm --root $STORE run --rm --name hello $REF /bin/sh -c '…'"
+"$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" run --rm --name hello "$REF" \
+	/bin/sh -c 'echo "hello from podadm: $(uname -n) is $(cat /etc/hostname), eth0 $(cat /sys/class/net/eth0/address 2>/dev/null || echo none)"'
+say "\$ podadm --root $STORE run -d --name sleeper $REF /bin/sh -c 'echo started; exec sleep 30' (then ps, logs, rm -f)"
+"$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" run -d --name sleeper "$REF" /bin/sh -c 'echo started; exec sleep 30' >/dev/null
+"$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" ps
+"$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" logs sleeper
+"$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" rm -f sleeper >/dev/null
 
 cat <<EOF
 
@@ -103,6 +122,9 @@ What happened:
     a clone of them, and wrote a runtime bundle that runz ($RUNZ_BIN), and then
     runc, ran as it is.
     A second unpack of the same image is only a clone.
+  - podadm ($PODADM_BIN) ran the same image from the same store in one command:
+    a clone of the same layers, run by runz under aurora-monitor, on podadm's default
+    network (netavark), removed again with --rm.
 EOF
 if ((DEMO_REGISTRY[STARTED])); then
 	cat <<EOF

@@ -147,7 +147,7 @@ build_demo_image() {
 
 	mkdir -p "$rootfs/bin"
 	cp /bin/busybox "$rootfs/bin/busybox"
-	for applet in sh ls cat echo env id ps mkdir rm uname wget vi; do
+	for applet in sh ls cat echo env id ps mkdir rm uname wget vi sleep wc; do
 		ln -s busybox "$rootfs/bin/$applet"
 	done
 	oci_layer "$work/layout" demo "$work/bundle" "static busybox and applet links in /bin"
