@@ -82,18 +82,7 @@ pub fn read_logs(path: &Path, query: &LogQuery) -> Result<LogReader, LogError> {
             }
         }
     }
-    let mut reader = LogReader {
-        path: path.to_owned(),
-        segments,
-        since: query.since,
-        until: query.until,
-        skip: 0,
-        joining: [None, None],
-        ready: VecDeque::new(),
-        skipped_records: 0,
-        follow: None,
-        finished: false,
-    };
+    let mut reader = LogReader::new(path, segments, query);
     if let Some(tail) = query.tail {
         reader.skip = reader
             .count_lines()
@@ -132,6 +121,21 @@ pub struct LogReader {
 }
 
 impl LogReader {
+    fn new(path: &Path, segments: VecDeque<Segment>, query: &LogQuery) -> LogReader {
+        LogReader {
+            path: path.to_owned(),
+            segments,
+            since: query.since,
+            until: query.until,
+            skip: 0,
+            joining: [None, None],
+            ready: VecDeque::new(),
+            skipped_records: 0,
+            follow: None,
+            finished: false,
+        }
+    }
+
     /// Keeps reading as the log grows, across rotations, until `stop` returns true at the end
     /// of the data (the container exited) and what was written before is read.
     pub fn follow(mut self, stop: impl FnMut() -> bool + Send + 'static) -> LogReader {
@@ -160,22 +164,16 @@ impl LogReader {
     /// How many lines a read of the data there now would give (the first pass of `tail`):
     /// the same files, opened once, read to their present length.
     fn count_lines(&self) -> std::io::Result<usize> {
-        let mut counter = LogReader {
-            path: self.path.clone(),
-            segments: VecDeque::new(),
+        let mut segments = VecDeque::new();
+        for segment in &self.segments {
+            segments.push_back(segment.reopen(Some(segment.len()?))?);
+        }
+        let query = LogQuery {
             since: self.since,
             until: self.until,
-            skip: 0,
-            joining: [None, None],
-            ready: VecDeque::new(),
-            skipped_records: 0,
-            follow: None,
-            finished: false,
+            ..LogQuery::default()
         };
-        for segment in &self.segments {
-            let length = segment.len()?;
-            counter.segments.push_back(segment.reopen(Some(length))?);
-        }
+        let counter = LogReader::new(&self.path, segments, &query);
         let mut count = 0;
         for line in counter {
             line.map_err(|e| match e {

@@ -67,6 +67,16 @@ pub struct Options {
     pub binary: Option<PathBuf>,
 }
 
+impl Options {
+    /// The monitor runs `start` itself.
+    pub fn started() -> Options {
+        Options {
+            start: true,
+            ..Options::default()
+        }
+    }
+}
+
 /// A monitor over a container; on drop the container is deleted and the monitor killed.
 pub struct Monitored {
     pub runtime: Runtime,

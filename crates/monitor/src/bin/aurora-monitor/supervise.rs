@@ -77,14 +77,15 @@ pub fn supervise(args: &Args, sync: Option<SyncPipe>) -> i32 {
             buf: Vec::new(),
         };
         let exit_code = relay.run(created.pid, created.io);
-        server.farewell(exit_code);
         let exit = Exit {
             exit_code,
             finished_at: format_timestamp(chrono::Utc::now()),
             restarts,
             oom_killed: false,
         };
+        // Written before the clients hear of the exit: podadm reads it when they do.
         let _ = write_json_atomic(&dir.exit(), &exit);
+        server.farewell(exit_code);
         if started.elapsed() >= BACK_OFF_RESET_AFTER {
             quick_exits = 0;
         }
