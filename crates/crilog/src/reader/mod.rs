@@ -84,10 +84,7 @@ pub fn read_logs(path: &Path, query: &LogQuery) -> Result<LogReader, LogError> {
     }
     let mut reader = LogReader::new(path, segments, query);
     if let Some(tail) = query.tail {
-        reader.skip = reader
-            .count_lines()
-            .map_err(failed(path))?
-            .saturating_sub(tail);
+        reader.skip = reader.count_lines()?.saturating_sub(tail);
     }
     Ok(reader)
 }
@@ -163,10 +160,17 @@ impl LogReader {
 
     /// How many lines a read of the data there now would give (the first pass of `tail`):
     /// the same files, opened once, read to their present length.
-    fn count_lines(&self) -> std::io::Result<usize> {
+    fn count_lines(&self) -> Result<usize, LogError> {
         let mut segments = VecDeque::new();
         for segment in &self.segments {
-            segments.push_back(segment.reopen(Some(segment.len()?))?);
+            let snapshot = segment
+                .len()
+                .and_then(|length| segment.reopen(Some(length)))
+                .map_err(|source| LogError::Read {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            segments.push_back(snapshot);
         }
         let query = LogQuery {
             since: self.since,
@@ -176,17 +180,15 @@ impl LogReader {
         let counter = LogReader::new(&self.path, segments, &query);
         let mut count = 0;
         for line in counter {
-            line.map_err(|e| match e {
-                LogError::Read { source, .. } => source,
-                other => std::io::Error::other(other.to_string()),
-            })?;
+            line?;
             count += 1;
         }
         Ok(count)
     }
 
-    /// Takes one record from the first segment; `None` when there is nothing to read now.
-    fn step(&mut self) -> Result<Option<()>, LogError> {
+    /// Takes one record from the first segment, or handles its end (waiting for more when
+    /// following).
+    fn step(&mut self) -> Result<(), LogError> {
         let path = self.path.clone();
         let Some(segment) = self.segments.front_mut() else {
             return self.at_end_of_files();
@@ -231,11 +233,11 @@ impl LogReader {
                 }
             }
         }
-        Ok(Some(()))
+        Ok(())
     }
 
     /// At the end of the followed file: sees a rotation, asks whether to stop, or waits.
-    fn wait_for_data(&mut self) -> Result<Option<()>, LogError> {
+    fn wait_for_data(&mut self) -> Result<(), LogError> {
         let current = self.segments.front().map(|s| s.inode);
         let on_disk = std::fs::metadata(&self.path)
             .ok()
@@ -250,11 +252,11 @@ impl LogReader {
         } else {
             std::thread::sleep(follow.interval);
         }
-        Ok(Some(()))
+        Ok(())
     }
 
     /// No file left: a follower waits for FILE to appear (or for `stop`).
-    fn at_end_of_files(&mut self) -> Result<Option<()>, LogError> {
+    fn at_end_of_files(&mut self) -> Result<(), LogError> {
         match self.follow.as_mut() {
             Some(follow) if !follow.stopping => {
                 if self.path.exists() {
@@ -264,14 +266,13 @@ impl LogReader {
                 } else {
                     std::thread::sleep(follow.interval);
                 }
-                Ok(Some(()))
             }
             _ => {
                 self.finish_joining();
                 self.finished = true;
-                Ok(None)
             }
         }
+        Ok(())
     }
 
     fn open_current(&mut self) -> Result<(), LogError> {
@@ -353,13 +354,9 @@ impl Iterator for LogReader {
             if self.finished {
                 return None;
             }
-            match self.step() {
-                Ok(Some(())) => {}
-                Ok(None) => {}
-                Err(error) => {
-                    self.finished = true;
-                    return Some(Err(error));
-                }
+            if let Err(error) = self.step() {
+                self.finished = true;
+                return Some(Err(error));
             }
         }
     }
