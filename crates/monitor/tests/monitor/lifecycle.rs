@@ -67,6 +67,27 @@ fn a_clean_exit_is_0_and_sigkill_is_137() {
 }
 
 #[test]
+fn an_oom_kill_is_recorded() {
+    if !can_run("an_oom_kill_is_recorded") {
+        return;
+    }
+    for runtime in Runtime::all() {
+        // dd's 64 MiB buffer in a 16 MiB cgroup (no swap here).
+        let bundle = BusyboxBundle::shell("dd if=/dev/zero of=/dev/null bs=64M count=1");
+        bundle.edit(|config| {
+            config["linux"]["resources"]["memory"] = serde_json::json!({ "limit": 16 << 20 })
+        });
+        let monitored = Monitored::start(runtime, &bundle, Options::started());
+        let exit = monitored.wait_monitor_exit();
+        assert_eq!(
+            (exit.exit_code, exit.oom_killed),
+            (137, true),
+            "{runtime:?}"
+        );
+    }
+}
+
+#[test]
 fn the_monitor_outlives_its_parent_and_runs_the_exit_command() {
     if !can_run("the_monitor_outlives_its_parent_and_runs_the_exit_command") {
         return;
