@@ -16,6 +16,7 @@ fn on_terminal(
     bundle.edit(|config| config["process"]["terminal"] = true.into());
     let options = Options {
         terminal: true,
+        stdin: true,
         ..Options::default()
     };
     let monitored = Monitored::start(runtime, &bundle, options);

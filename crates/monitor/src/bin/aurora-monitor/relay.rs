@@ -253,9 +253,11 @@ fn split(io: ContainerIo) -> (Vec<Output>, Option<StdinSink>, Option<OwnedFd>) {
             stdin.map(sink),
             None,
         ),
-        ContainerIo::Terminal { master } => {
+        ContainerIo::Terminal { master, input } => {
             // One terminal, three roles: output, input, and the size.
-            let input = rustix::io::dup(&master).ok().map(sink);
+            let input = input
+                .then(|| rustix::io::dup(&master).ok().map(sink))
+                .flatten();
             let size = rustix::io::dup(&master).ok();
             (
                 vec![Output {

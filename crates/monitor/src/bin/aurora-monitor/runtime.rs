@@ -22,8 +22,9 @@ pub enum ContainerIo {
         stderr: OwnedFd,
         stdin: Option<OwnedFd>,
     },
-    /// The master of the container's pseudo-terminal: output and input both.
-    Terminal { master: OwnedFd },
+    /// The master of the container's pseudo-terminal: output, and input when `input`
+    /// (`--stdin`; as podman's `-t` without `-i`, a terminal alone takes no input).
+    Terminal { master: OwnedFd, input: bool },
 }
 
 /// A created container.
@@ -128,7 +129,10 @@ impl<'a> Runtime<'a> {
         let master = received?;
         set_nonblocking(master.as_raw_fd())
             .map_err(|e| format!("cannot set up the terminal: {e}"))?;
-        Ok(ContainerIo::Terminal { master })
+        Ok(ContainerIo::Terminal {
+            master,
+            input: self.args.stdin,
+        })
     }
 
     /// `RUNTIME ARGS start ID`.
