@@ -37,23 +37,19 @@ pub fn format_timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
-/// Appends one record (`TIMESTAMP STREAM TAG MESSAGE\n`) to `out`.
+/// Appends one record (`TIMESTAMP STREAM TAG MESSAGE\n`) to `out`; `timestamp` as
+/// [`format_timestamp`] writes it (formatted once for all the records of a chunk).
 pub(crate) fn format_record(
     out: &mut Vec<u8>,
-    time: DateTime<Utc>,
+    timestamp: &str,
     stream: Stream,
     partial: bool,
     message: &[u8],
 ) {
-    use std::io::Write;
-    // Formatting into a Vec cannot fail.
-    let _ = write!(
-        out,
-        "{} {} {} ",
-        time.format("%Y-%m-%dT%H:%M:%S%.9fZ"),
-        stream.as_str(),
-        if partial { 'P' } else { 'F' }
-    );
+    out.extend_from_slice(timestamp.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(stream.as_str().as_bytes());
+    out.extend_from_slice(if partial { b" P " } else { b" F " });
     out.extend_from_slice(message);
     out.push(b'\n');
 }
@@ -107,7 +103,13 @@ mod tests {
     #[test]
     fn a_record_has_nine_fraction_digits_and_the_tag() {
         let mut out = Vec::new();
-        format_record(&mut out, time(), Stream::Stderr, true, b"half");
+        format_record(
+            &mut out,
+            &format_timestamp(time()),
+            Stream::Stderr,
+            true,
+            b"half",
+        );
         assert_eq!(out, b"2026-12-02T19:35:38.123000789Z stderr P half\n");
         assert_eq!(format_timestamp(time()), "2026-12-02T19:35:38.123000789Z");
     }
