@@ -37,23 +37,19 @@ pub fn format_timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
-/// Appends one record (`TIMESTAMP STREAM TAG MESSAGE\n`) to `out`.
+/// Appends one record (`TIMESTAMP STREAM TAG MESSAGE\n`) to `out`; `timestamp` as
+/// [`format_timestamp`] writes it (formatted once for all the records of a chunk).
 pub(crate) fn format_record(
     out: &mut Vec<u8>,
-    time: DateTime<Utc>,
+    timestamp: &str,
     stream: Stream,
     partial: bool,
     message: &[u8],
 ) {
-    use std::io::Write;
-    // Formatting into a Vec cannot fail.
-    let _ = write!(
-        out,
-        "{} {} {} ",
-        time.format("%Y-%m-%dT%H:%M:%S%.9fZ"),
-        stream.as_str(),
-        if partial { 'P' } else { 'F' }
-    );
+    out.extend_from_slice(timestamp.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(stream.as_str().as_bytes());
+    out.extend_from_slice(if partial { b" P " } else { b" F " });
     out.extend_from_slice(message);
     out.push(b'\n');
 }
@@ -75,10 +71,15 @@ pub fn parse_line(record: &[u8]) -> Result<ParsedLine<'_>, &'static str> {
     let tag = fields.next().ok_or("no P/F tag")?;
     // A record with an empty message may lack the space after its tag.
     let message = fields.next().unwrap_or(b"");
-    let time = std::str::from_utf8(time).map_err(|_| "timestamp is not text")?;
-    let time = DateTime::parse_from_rfc3339(time)
-        .map_err(|_| "timestamp is not RFC 3339")?
-        .with_timezone(&Utc);
+    let time = match parse_own_timestamp(time) {
+        Some(time) => time,
+        None => {
+            let text = std::str::from_utf8(time).map_err(|_| "timestamp is not text")?;
+            DateTime::parse_from_rfc3339(text)
+                .map_err(|_| "timestamp is not RFC 3339")?
+                .with_timezone(&Utc)
+        }
+    };
     let stream = Stream::parse(stream).ok_or("stream is neither stdout nor stderr")?;
     // CRI tags may carry more flags after P/F, separated by ':' (none are defined yet).
     let partial = match tag.split(|b| *b == b':').next() {
@@ -94,6 +95,38 @@ pub fn parse_line(record: &[u8]) -> Result<ParsedLine<'_>, &'static str> {
     })
 }
 
+/// The timestamps this crate writes (`2026-12-02T19:35:38.123456789Z`, fixed width), read
+/// without a general RFC 3339 parser: reading a long log is mostly this. `None` for any
+/// other form, which the general parser then reads.
+fn parse_own_timestamp(text: &[u8]) -> Option<DateTime<Utc>> {
+    const SHAPE: &[u8; 30] = b"dddd-dd-ddTdd:dd:dd.dddddddddZ";
+    if text.len() != SHAPE.len() {
+        return None;
+    }
+    for (byte, expected) in text.iter().zip(SHAPE) {
+        let fits = match expected {
+            b'd' => byte.is_ascii_digit(),
+            other => byte == other,
+        };
+        if !fits {
+            return None;
+        }
+    }
+    let number = |range: std::ops::Range<usize>| {
+        text[range]
+            .iter()
+            .fold(0u32, |value, digit| value * 10 + u32::from(digit - b'0'))
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(number(0..4) as i32, number(5..7), number(8..10))?;
+    let time = date.and_hms_nano_opt(
+        number(11..13),
+        number(14..16),
+        number(17..19),
+        number(20..29),
+    )?;
+    Some(time.and_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,7 +140,13 @@ mod tests {
     #[test]
     fn a_record_has_nine_fraction_digits_and_the_tag() {
         let mut out = Vec::new();
-        format_record(&mut out, time(), Stream::Stderr, true, b"half");
+        format_record(
+            &mut out,
+            &format_timestamp(time()),
+            Stream::Stderr,
+            true,
+            b"half",
+        );
         assert_eq!(out, b"2026-12-02T19:35:38.123000789Z stderr P half\n");
         assert_eq!(format_timestamp(time()), "2026-12-02T19:35:38.123000789Z");
     }
@@ -121,6 +160,27 @@ mod tests {
         assert_eq!(parsed.message, b"a b  c");
         let empty = parse_line(b"2026-12-02T19:35:38.123000789Z stdout F").unwrap();
         assert_eq!(empty.message, b"");
+    }
+
+    #[test]
+    fn other_rfc_3339_forms_are_read_too() {
+        let offset = parse_line(b"2026-12-02T20:35:38.123000789+01:00 stdout F x").unwrap();
+        assert_eq!(offset.time, time());
+        let short = parse_line(b"2026-12-02T19:35:38Z stdout F x").unwrap();
+        assert_eq!(
+            short.time,
+            time() - chrono::Duration::nanoseconds(123_000_789)
+        );
+        // The fixed-width form with impossible values falls through to the general parser,
+        // which refuses it too.
+        assert_eq!(
+            parse_line(b"2026-02-30T19:35:38.000000000Z stdout F x"),
+            Err("timestamp is not RFC 3339")
+        );
+        assert_eq!(
+            parse_line(b"2026-12-02T25:35:38.000000000Z stdout F x"),
+            Err("timestamp is not RFC 3339")
+        );
     }
 
     #[test]

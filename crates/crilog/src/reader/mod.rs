@@ -82,23 +82,9 @@ pub fn read_logs(path: &Path, query: &LogQuery) -> Result<LogReader, LogError> {
             }
         }
     }
-    let mut reader = LogReader {
-        path: path.to_owned(),
-        segments,
-        since: query.since,
-        until: query.until,
-        skip: 0,
-        joining: [None, None],
-        ready: VecDeque::new(),
-        skipped_records: 0,
-        follow: None,
-        finished: false,
-    };
+    let mut reader = LogReader::new(path, segments, query);
     if let Some(tail) = query.tail {
-        reader.skip = reader
-            .count_lines()
-            .map_err(failed(path))?
-            .saturating_sub(tail);
+        reader.skip = reader.count_lines()?.saturating_sub(tail);
     }
     Ok(reader)
 }
@@ -132,6 +118,21 @@ pub struct LogReader {
 }
 
 impl LogReader {
+    fn new(path: &Path, segments: VecDeque<Segment>, query: &LogQuery) -> LogReader {
+        LogReader {
+            path: path.to_owned(),
+            segments,
+            since: query.since,
+            until: query.until,
+            skip: 0,
+            joining: [None, None],
+            ready: VecDeque::new(),
+            skipped_records: 0,
+            follow: None,
+            finished: false,
+        }
+    }
+
     /// Keeps reading as the log grows, across rotations, until `stop` returns true at the end
     /// of the data (the container exited) and what was written before is read.
     pub fn follow(mut self, stop: impl FnMut() -> bool + Send + 'static) -> LogReader {
@@ -159,36 +160,35 @@ impl LogReader {
 
     /// How many lines a read of the data there now would give (the first pass of `tail`):
     /// the same files, opened once, read to their present length.
-    fn count_lines(&self) -> std::io::Result<usize> {
-        let mut counter = LogReader {
-            path: self.path.clone(),
-            segments: VecDeque::new(),
+    fn count_lines(&self) -> Result<usize, LogError> {
+        let mut segments = VecDeque::new();
+        for segment in &self.segments {
+            let snapshot = segment
+                .len()
+                .and_then(|length| segment.reopen(Some(length)))
+                .map_err(|source| LogError::Read {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            segments.push_back(snapshot);
+        }
+        let query = LogQuery {
             since: self.since,
             until: self.until,
-            skip: 0,
-            joining: [None, None],
-            ready: VecDeque::new(),
-            skipped_records: 0,
-            follow: None,
-            finished: false,
+            ..LogQuery::default()
         };
-        for segment in &self.segments {
-            let length = segment.len()?;
-            counter.segments.push_back(segment.reopen(Some(length))?);
-        }
+        let counter = LogReader::new(&self.path, segments, &query);
         let mut count = 0;
         for line in counter {
-            line.map_err(|e| match e {
-                LogError::Read { source, .. } => source,
-                other => std::io::Error::other(other.to_string()),
-            })?;
+            line?;
             count += 1;
         }
         Ok(count)
     }
 
-    /// Takes one record from the first segment; `None` when there is nothing to read now.
-    fn step(&mut self) -> Result<Option<()>, LogError> {
+    /// Takes one record from the first segment, or handles its end (waiting for more when
+    /// following).
+    fn step(&mut self) -> Result<(), LogError> {
         let path = self.path.clone();
         let Some(segment) = self.segments.front_mut() else {
             return self.at_end_of_files();
@@ -233,11 +233,11 @@ impl LogReader {
                 }
             }
         }
-        Ok(Some(()))
+        Ok(())
     }
 
     /// At the end of the followed file: sees a rotation, asks whether to stop, or waits.
-    fn wait_for_data(&mut self) -> Result<Option<()>, LogError> {
+    fn wait_for_data(&mut self) -> Result<(), LogError> {
         let current = self.segments.front().map(|s| s.inode);
         let on_disk = std::fs::metadata(&self.path)
             .ok()
@@ -252,11 +252,11 @@ impl LogReader {
         } else {
             std::thread::sleep(follow.interval);
         }
-        Ok(Some(()))
+        Ok(())
     }
 
     /// No file left: a follower waits for FILE to appear (or for `stop`).
-    fn at_end_of_files(&mut self) -> Result<Option<()>, LogError> {
+    fn at_end_of_files(&mut self) -> Result<(), LogError> {
         match self.follow.as_mut() {
             Some(follow) if !follow.stopping => {
                 if self.path.exists() {
@@ -266,14 +266,13 @@ impl LogReader {
                 } else {
                     std::thread::sleep(follow.interval);
                 }
-                Ok(Some(()))
             }
             _ => {
                 self.finish_joining();
                 self.finished = true;
-                Ok(None)
             }
         }
+        Ok(())
     }
 
     fn open_current(&mut self) -> Result<(), LogError> {
@@ -355,13 +354,9 @@ impl Iterator for LogReader {
             if self.finished {
                 return None;
             }
-            match self.step() {
-                Ok(Some(())) => {}
-                Ok(None) => {}
-                Err(error) => {
-                    self.finished = true;
-                    return Some(Err(error));
-                }
+            if let Err(error) = self.step() {
+                self.finished = true;
+                return Some(Err(error));
             }
         }
     }

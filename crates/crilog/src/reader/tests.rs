@@ -55,46 +55,38 @@ fn fragments_are_joined_per_stream_and_rotated_file_comes_first() {
 fn since_until_and_tail_select_lines() {
     let (_dir, path) =
         log_with(format!("{T0} stdout F a\n{T1} stdout F b\n{T2} stderr F c\n").as_bytes());
-    let query = LogQuery {
+    let read = |query: LogQuery| lines(read_logs(&path, &query).unwrap());
+    let since = LogQuery {
         since: Some(time(T1)),
         ..LogQuery::default()
     };
     assert_eq!(
-        lines(read_logs(&path, &query).unwrap()),
+        read(since),
         [format!("{T1} stdout b"), format!("{T2} stderr c")]
     );
-    let query = LogQuery {
+    let until = LogQuery {
         until: Some(time(T1)),
         ..LogQuery::default()
     };
     assert_eq!(
-        lines(read_logs(&path, &query).unwrap()),
+        read(until.clone()),
         [format!("{T0} stdout a"), format!("{T1} stdout b")]
     );
-    let query = LogQuery {
-        tail: Some(1),
+    let tail = |n| LogQuery {
+        tail: Some(n),
         ..LogQuery::default()
     };
-    assert_eq!(
-        lines(read_logs(&path, &query).unwrap()),
-        [format!("{T2} stderr c")]
-    );
-    let query = LogQuery {
+    assert_eq!(read(tail(1)), [format!("{T2} stderr c")]);
+    assert_eq!(read(tail(0)), Vec::<String>::new());
+    assert_eq!(read(tail(9)).len(), 3);
+    // The tail of what until lets through.
+    let tail_until = LogQuery {
         tail: Some(2),
-        until: Some(time(T1)),
-        ..LogQuery::default()
+        ..until
     };
     assert_eq!(
-        lines(read_logs(&path, &query).unwrap()),
+        read(tail_until),
         [format!("{T0} stdout a"), format!("{T1} stdout b")]
-    );
-    let query = LogQuery {
-        tail: Some(0),
-        ..LogQuery::default()
-    };
-    assert_eq!(
-        lines(read_logs(&path, &query).unwrap()),
-        Vec::<String>::new()
     );
 }
 

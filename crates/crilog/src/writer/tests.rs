@@ -82,7 +82,7 @@ fn a_long_line_is_written_as_partial_records_of_16_kib() {
 fn the_log_rotates_to_file_1_before_it_would_exceed_its_size() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("ctr.log");
-    // A record is 30 (time) + 1 + 6 + 1 + 1 + 1 + message + 1 bytes: 45 for "line N".
+    // A record is 30 (time) + 1 + 6 + 1 + 1 + 1 + message + 1 bytes: 47 for "line N".
     let mut writer = LogWriter::open(&log, 100).unwrap();
     for n in 0..5 {
         writer

@@ -60,3 +60,33 @@ fn a_cat_container_echoes_what_an_attached_client_sends() {
         );
     }
 }
+
+#[test]
+fn a_client_that_breaks_the_protocol_is_dropped_and_harms_no_one() {
+    if !can_run("a_client_that_breaks_the_protocol_is_dropped_and_harms_no_one") {
+        return;
+    }
+    use std::io::{Read, Write};
+    let bundle = BusyboxBundle::shell("read line; echo got $line");
+    let options = Options {
+        stdin: true,
+        ..Options::default()
+    };
+    let monitored = Monitored::start(Runtime::Runz, &bundle, options);
+    let mut good = Client::connect(monitored.dir.path()).expect("attach");
+    let mut hostile =
+        std::os::unix::net::UnixStream::connect(monitored.dir.attach()).expect("connect");
+    // A kind no one knows (ignored), then a frame of 4 GiB (refused: disconnected).
+    hostile
+        .write_all(&[9, 0, 0, 0, 1, b'x', 1, 0xff, 0xff, 0xff, 0xff])
+        .expect("write");
+    let mut rest = Vec::new();
+    hostile
+        .read_to_end(&mut rest)
+        .expect("the monitor closes the connection");
+    assert!(rest.is_empty(), "{rest:?}");
+    monitored.start_container();
+    good.send_stdin(b"fine\n").expect("stdin");
+    let (stdout, _, code) = read_until_exit(&mut good);
+    assert_eq!((stdout.as_slice(), code), (&b"got fine\n"[..], 0));
+}

@@ -19,32 +19,62 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 pub enum Runtime {
     Runz,
     Runc,
+    Crun,
 }
 
 impl Runtime {
-    pub fn all() -> [Runtime; 2] {
-        [Runtime::Runz, Runtime::Runc]
+    pub fn all() -> [Runtime; 3] {
+        [Runtime::Runz, Runtime::Runc, Runtime::Crun]
     }
 
+    /// The path podadm would pass as `--runtime`.
     pub fn binary(self) -> PathBuf {
         match self {
             Runtime::Runz => aurora_testkit::runz_binary(),
-            Runtime::Runc => {
-                let found = Command::new("sh")
-                    .args(["-c", "PATH=$PATH:/usr/sbin:/sbin command -v runc"])
-                    .output()
-                    .expect("sh");
-                PathBuf::from(String::from_utf8(found.stdout).expect("a path").trim())
-            }
+            Runtime::Runc => installed("runc"),
+            Runtime::Crun => crun_wrapper(),
         }
     }
 }
 
-/// `true` when the test can run here: root, runc and busybox installed; otherwise skipped
+fn installed(tool: &str) -> PathBuf {
+    let found = Command::new("sh")
+        .args(["-c", "PATH=$PATH:/usr/sbin:/sbin command -v \"$0\"", tool])
+        .output()
+        .expect("sh");
+    PathBuf::from(String::from_utf8(found.stdout).expect("a path").trim())
+}
+
+/// crun 1.8 refuses a hybrid cgroup host (v1 and v2 mounted together); as testkit's
+/// `OciRuntime::Crun` does, it runs in a private mount namespace without the v2 mount. The
+/// monitor needs a path, so that command line is a script.
+fn crun_wrapper() -> PathBuf {
+    static WRAPPER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    WRAPPER
+        .get_or_init(|| {
+            // One name for every run (replaced whole, so a concurrent run sees one or the
+            // other, both the same), so that runs leave no trail of scripts.
+            let path = std::env::temp_dir().join("aurora-monitor-crun");
+            let temporary = std::env::temp_dir().join(format!("aurora-monitor-crun.{}", std::process::id()));
+            let script = format!(
+                "#!/bin/sh\nexec unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec {} \"$@\"' sh \"$@\"\n",
+                installed("crun").display()
+            );
+            std::fs::write(&temporary, script).expect("write the crun wrapper");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+            std::fs::rename(&temporary, &path).expect("put the crun wrapper in place");
+            path
+        })
+        .clone()
+}
+
+/// `true` when the test can run here: root, runc, crun and busybox installed; otherwise skipped
 /// (a failure under AURORA_TEST_REQUIRE_ALL=1).
 pub fn can_run(test: &str) -> bool {
     aurora_testkit::skip::root_or_skip(test)
-        && aurora_testkit::skip::tools_or_skip(test, &["runc", "busybox"])
+        && aurora_testkit::skip::tools_or_skip(test, &["runc", "crun", "unshare", "busybox"])
 }
 
 /// The monitor's binary: the debug build cargo made for these tests.
@@ -65,6 +95,16 @@ pub struct Options {
     /// Run the monitor through `sh -c` that exits right after it (the parent goes away).
     pub through_shell: bool,
     pub binary: Option<PathBuf>,
+}
+
+impl Options {
+    /// The monitor runs `start` itself.
+    pub fn started() -> Options {
+        Options {
+            start: true,
+            ..Options::default()
+        }
+    }
 }
 
 /// A monitor over a container; on drop the container is deleted and the monitor killed.

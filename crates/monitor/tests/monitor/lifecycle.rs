@@ -12,10 +12,7 @@ fn both_streams_land_in_the_log_and_the_exit_code_is_recorded() {
     }
     for runtime in Runtime::all() {
         let bundle = BusyboxBundle::shell("echo out; echo err >&2; exit 1");
-        let options = Options {
-            start: true,
-            ..Options::default()
-        };
+        let options = Options::started();
         let monitored = Monitored::start(runtime, &bundle, options);
         let pid = monitored.pid();
         let exit = monitored.wait_monitor_exit();
@@ -42,10 +39,7 @@ fn a_clean_exit_is_0_and_sigkill_is_137() {
         return;
     }
     for runtime in Runtime::all() {
-        let start = Options {
-            start: true,
-            ..Options::default()
-        };
+        let start = Options::started();
         let true_bundle = BusyboxBundle::new(&["true"]);
         let clean = Monitored::start(runtime, &true_bundle, start);
         let exit = clean.wait_monitor_exit();
@@ -68,6 +62,27 @@ fn a_clean_exit_is_0_and_sigkill_is_137() {
             137,
             "{runtime:?}: {:?}",
             std::fs::read_to_string(&killed.log)
+        );
+    }
+}
+
+#[test]
+fn an_oom_kill_is_recorded() {
+    if !can_run("an_oom_kill_is_recorded") {
+        return;
+    }
+    for runtime in Runtime::all() {
+        // dd's 64 MiB buffer in a 16 MiB cgroup (no swap here).
+        let bundle = BusyboxBundle::shell("dd if=/dev/zero of=/dev/null bs=64M count=1");
+        bundle.edit(|config| {
+            config["linux"]["resources"]["memory"] = serde_json::json!({ "limit": 16 << 20 })
+        });
+        let monitored = Monitored::start(runtime, &bundle, Options::started());
+        let exit = monitored.wait_monitor_exit();
+        assert_eq!(
+            (exit.exit_code, exit.oom_killed),
+            (137, true),
+            "{runtime:?}"
         );
     }
 }
@@ -183,9 +198,8 @@ fn a_full_log_disk_neither_stops_the_container_nor_loses_its_exit() {
     // About 1.3 MB of output into 64 KiB.
     let bundle = BusyboxBundle::shell("seq 1 200000; echo done >&2; exit 7");
     let options = Options {
-        start: true,
         log_dir: Some(disk.dir.path().to_owned()),
-        ..Options::default()
+        ..Options::started()
     };
     let monitored = Monitored::start(Runtime::Runz, &bundle, options);
     let exit = monitored.wait_monitor_exit();

@@ -6,6 +6,7 @@ mod harness;
 
 mod attach;
 mod lifecycle;
+mod logs;
 mod memory;
 mod restart;
 mod terminal;

@@ -75,6 +75,31 @@ fn the_shipped_monitor_peaks_under_2_mib() {
     client.send_stdin(b"end\n").expect("stdin");
     let (stdout, _, code) = crate::attach::read_until_exit(&mut client);
     assert_eq!((stdout.as_slice(), code), (&b"end\n"[..], 0));
+    monitored.wait_monitor_exit();
+    // 100000 lines of about 44 bytes through a log of at most 256 KiB: rotated, and what
+    // is left reads back as the last lines, in order.
+    let rotated = aurora_crilog::rotated_path(&monitored.log);
+    for file in [&rotated, &monitored.log] {
+        let size = std::fs::metadata(file).expect("log files").len();
+        assert!(size <= 256 * 1024, "{} is {size} bytes", file.display());
+    }
+    let lines: Vec<Vec<u8>> = aurora_crilog::read_logs(&monitored.log, &Default::default())
+        .expect("read the log")
+        .map(|line| line.expect("a line").message)
+        .collect();
+    let tail: Vec<&[u8]> = lines[lines.len() - 3..].iter().map(Vec::as_slice).collect();
+    assert_eq!(tail, [&b"100000"[..], b"", b"end"]);
+    let first: u32 = String::from_utf8_lossy(&lines[0])
+        .parse()
+        .expect("a number");
+    let expected: Vec<Vec<u8>> = (first..=100000)
+        .map(|n| n.to_string().into_bytes())
+        .collect();
+    assert_eq!(
+        lines[..lines.len() - 2],
+        expected[..],
+        "every line after the first kept"
+    );
     eprintln!("aurora-monitor (profile runtime) VmHWM: {peak} KiB");
     assert!(peak <= 2048, "the monitor peaked at {peak} KiB, over 2 MiB");
 }

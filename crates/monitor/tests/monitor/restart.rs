@@ -11,9 +11,8 @@ fn on_failure_2_restarts_exactly_twice() {
     for runtime in Runtime::all() {
         let bundle = BusyboxBundle::shell("echo run; exit 1");
         let options = Options {
-            start: true,
             restart: Some("on-failure:2"),
-            ..Options::default()
+            ..Options::started()
         };
         let monitored = Monitored::start(runtime, &bundle, options);
         let exit = monitored.wait_monitor_exit();
@@ -31,9 +30,8 @@ fn always_restarts_until_the_stopped_marker() {
     for runtime in Runtime::all() {
         let bundle = BusyboxBundle::shell("echo run");
         let options = Options {
-            start: true,
             restart: Some("always"),
-            ..Options::default()
+            ..Options::started()
         };
         let monitored = Monitored::start(runtime, &bundle, options);
         wait_for("two restarts", || {

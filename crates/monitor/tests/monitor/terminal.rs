@@ -5,10 +5,32 @@ use aurora_monitor::attach::Client;
 use crate::attach::read_until_exit;
 use crate::harness::*;
 
-fn terminal_bundle(script: &str) -> BusyboxBundle {
+/// Runs `script` on a terminal: the monitor started without `--start`, a client attached,
+/// the container started (as podadm does), `talk` run, the output read to the exit.
+fn on_terminal(
+    runtime: Runtime,
+    script: &str,
+    talk: impl FnOnce(&mut Client),
+) -> (Monitored, String, i32) {
     let bundle = BusyboxBundle::shell(script);
     bundle.edit(|config| config["process"]["terminal"] = true.into());
-    bundle
+    let options = Options {
+        terminal: true,
+        stdin: true,
+        ..Options::default()
+    };
+    let monitored = Monitored::start(runtime, &bundle, options);
+    let mut client = Client::connect(monitored.dir.path()).expect("attach");
+    monitored.start_container();
+    talk(&mut client);
+    let (stdout, stderr, code) = read_until_exit(&mut client);
+    assert!(stderr.is_empty(), "a terminal is one stream");
+    monitored.wait_monitor_exit();
+    (
+        monitored,
+        String::from_utf8_lossy(&stdout).into_owned(),
+        code,
+    )
 }
 
 #[test]
@@ -17,21 +39,10 @@ fn a_terminal_container_has_a_pty_and_its_output_is_logged() {
         return;
     }
     for runtime in Runtime::all() {
-        let bundle = terminal_bundle("tty; echo to-stderr >&2");
-        let options = Options {
-            terminal: true,
-            ..Options::default()
-        };
-        let monitored = Monitored::start(runtime, &bundle, options);
-        let mut client = Client::connect(monitored.dir.path()).expect("attach");
-        monitored.start_container();
-        let (stdout, stderr, code) = read_until_exit(&mut client);
-        let text = String::from_utf8_lossy(&stdout);
+        let (monitored, text, code) = on_terminal(runtime, "tty; echo to-stderr >&2", |_| {});
         assert!(text.starts_with("/dev/pts/"), "{runtime:?}: {text:?}");
         assert!(text.contains("to-stderr"), "{runtime:?}: {text:?}");
-        assert!(stderr.is_empty(), "a terminal is one stream");
         assert_eq!(code, 0);
-        monitored.wait_monitor_exit();
         let records = monitored.log_records();
         assert!(records[0].starts_with("stdout F /dev/pts/"), "{records:?}");
         assert_eq!(records[1], "stdout F to-stderr", "{records:?}");
@@ -47,18 +58,10 @@ fn resize_changes_the_size_the_container_sees() {
         return;
     }
     for runtime in Runtime::all() {
-        let bundle = terminal_bundle("read line; stty size");
-        let options = Options {
-            terminal: true,
-            ..Options::default()
-        };
-        let monitored = Monitored::start(runtime, &bundle, options);
-        let mut client = Client::connect(monitored.dir.path()).expect("attach");
-        monitored.start_container();
-        client.resize(33, 111).expect("resize");
-        client.send_stdin(b"go\n").expect("stdin");
-        let (stdout, _, code) = read_until_exit(&mut client);
-        let text = String::from_utf8_lossy(&stdout);
+        let (_, text, code) = on_terminal(runtime, "read line; stty size", |client| {
+            client.resize(33, 111).expect("resize");
+            client.send_stdin(b"go\n").expect("stdin");
+        });
         assert!(text.contains("33 111\r\n"), "{runtime:?}: {text:?}");
         assert_eq!(code, 0);
     }

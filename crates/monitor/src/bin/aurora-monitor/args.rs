@@ -120,43 +120,30 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, ArgsError
             why: "is not a container ID",
         });
     }
-    let log_max_size = match last("--log-max-size") {
+    // A flag's last value as text, when given.
+    let given = |flag: &'static str| last(flag).map(|value| text(flag, value)).transpose();
+    let bad = |flag: &'static str, why: &'static str| {
+        move |value: String| ArgsError::Bad { flag, value, why }
+    };
+    const SIZE: &str = "is not a size in bytes";
+    let log_max_size = match given("--log-max-size")? {
         None => 0,
-        Some(value) => {
-            let value = text("--log-max-size", value)?;
-            value.parse().map_err(|_| ArgsError::Bad {
-                flag: "--log-max-size",
-                value,
-                why: "is not a size in bytes",
-            })?
-        }
+        Some(value) => value
+            .parse()
+            .map_err(|_| bad("--log-max-size", SIZE)(value))?,
     };
-    let restart = match last("--restart") {
+    const POLICY: &str = "is not one of no, on-failure[:N], always, unless-stopped";
+    let restart = match given("--restart")? {
         None => RestartPolicyArg::No,
-        Some(value) => {
-            let value = text("--restart", value)?;
-            value.parse().map_err(|_| ArgsError::Bad {
-                flag: "--restart",
-                value,
-                why: "is not one of no, on-failure[:N], always, unless-stopped",
-            })?
-        }
+        Some(value) => value.parse().map_err(|_| bad("--restart", POLICY)(value))?,
     };
-    let sync_fd = match last("--sync-fd") {
+    const FD: &str = "is not a descriptor above 2";
+    let sync_fd = match given("--sync-fd")? {
         None => None,
-        Some(value) => {
-            let value = text("--sync-fd", value)?;
-            match value.parse::<RawFd>() {
-                Ok(fd) if fd > 2 => Some(fd),
-                _ => {
-                    return Err(ArgsError::Bad {
-                        flag: "--sync-fd",
-                        value,
-                        why: "is not a descriptor above 2",
-                    })
-                }
-            }
-        }
+        Some(value) => match value.parse::<RawFd>() {
+            Ok(fd) if fd > 2 => Some(fd),
+            _ => return Err(bad("--sync-fd", FD)(value)),
+        },
     };
     Ok(Args {
         id,

@@ -4,6 +4,7 @@
 mod args;
 mod clients;
 mod daemon;
+mod oom;
 mod relay;
 mod runtime;
 mod supervise;

@@ -21,6 +21,21 @@ const READ_SIZE: usize = 64 * 1024;
 /// a PID namespace may keep writing forever).
 const MAX_DRAIN: usize = 16 * 1024 * 1024;
 
+/// How often the loop checks that the init still exists when nothing else happens (5 s):
+/// only for an init that is not the monitor's child, which no SIGCHLD would announce.
+const LIVENESS_CHECK_MS: i32 = 5000;
+/// The exit code of an init that vanished without the monitor seeing its status.
+const UNKNOWN_EXIT: i32 = -1;
+
+/// Whether `pid` exists (a zombie child of ours does).
+fn exists(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe {
+        libc::kill(pid, 0) == 0
+            || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+}
+
 struct Output {
     fd: OwnedFd,
     stream: Stream,
@@ -91,7 +106,7 @@ impl Relay<'_> {
             let timeout = if self.log.has_pending() {
                 PARTIAL_LINE_WAIT_MS
             } else {
-                -1
+                LIVENESS_CHECK_MS
             };
             // SAFETY: fds is a live array of pollfd of the length given.
             let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
@@ -100,6 +115,11 @@ impl Relay<'_> {
             }
             if ready == 0 {
                 let _ = self.log.flush();
+                if !exists(pid) {
+                    // Gone without a SIGCHLD to us: it was not our child after all, and its
+                    // status is lost.
+                    exit_code = Some(UNKNOWN_EXIT);
+                }
                 continue;
             }
             let mut closed_outputs = Vec::new();
@@ -156,7 +176,7 @@ impl Relay<'_> {
             self.drain(output);
         }
         let _ = self.log.flush();
-        exit_code.unwrap_or(-1)
+        exit_code.unwrap_or(UNKNOWN_EXIT)
     }
 
     /// Reads one chunk of output into the log and to the clients; false at its end.
@@ -233,9 +253,11 @@ fn split(io: ContainerIo) -> (Vec<Output>, Option<StdinSink>, Option<OwnedFd>) {
             stdin.map(sink),
             None,
         ),
-        ContainerIo::Terminal { master } => {
+        ContainerIo::Terminal { master, input } => {
             // One terminal, three roles: output, input, and the size.
-            let input = rustix::io::dup(&master).ok().map(sink);
+            let input = input
+                .then(|| rustix::io::dup(&master).ok().map(sink))
+                .flatten();
             let size = rustix::io::dup(&master).ok();
             (
                 vec![Output {

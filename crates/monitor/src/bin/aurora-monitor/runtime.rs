@@ -22,8 +22,9 @@ pub enum ContainerIo {
         stderr: OwnedFd,
         stdin: Option<OwnedFd>,
     },
-    /// The master of the container's pseudo-terminal: output and input both.
-    Terminal { master: OwnedFd },
+    /// The master of the container's pseudo-terminal: output, and input when `input`
+    /// (`--stdin`; as podman's `-t` without `-i`, a terminal alone takes no input).
+    Terminal { master: OwnedFd, input: bool },
 }
 
 /// A created container.
@@ -117,40 +118,42 @@ impl<'a> Runtime<'a> {
                 self.dir.console_socket().display()
             )
         })?;
-        let (diagnostics, diagnostics_theirs) =
-            pipe_with(PipeFlags::CLOEXEC).map_err(|e| format!("cannot make a pipe: {e}"))?;
         command
             .arg("--console-socket")
             .arg(self.dir.console_socket())
-            .arg(&self.args.id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(diagnostics_theirs));
-        let status = run(command, &self.args.runtime);
-        let _ = set_nonblocking(diagnostics.as_raw_fd());
+            .arg(&self.args.id);
         let received = self
-            .check("create", status, &diagnostics)
+            .run_with_diagnostics("create", command)
             .and_then(|()| receive_terminal(&listener));
         let _ = std::fs::remove_file(MonitorDir::CONSOLE_SOCKET);
         let master = received?;
         set_nonblocking(master.as_raw_fd())
             .map_err(|e| format!("cannot set up the terminal: {e}"))?;
-        Ok(ContainerIo::Terminal { master })
+        Ok(ContainerIo::Terminal {
+            master,
+            input: self.args.stdin,
+        })
     }
 
     /// `RUNTIME ARGS start ID`.
     pub fn start(&self) -> Result<(), String> {
+        let mut command = self.command("start");
+        command.arg(&self.args.id);
+        self.run_with_diagnostics("start", command)
+    }
+
+    /// Runs `command` (`verb`) with stdin and stdout on /dev/null and its stderr kept for
+    /// the error message.
+    fn run_with_diagnostics(&self, verb: &str, mut command: Command) -> Result<(), String> {
         let (diagnostics, theirs) =
             pipe_with(PipeFlags::CLOEXEC).map_err(|e| format!("cannot make a pipe: {e}"))?;
-        let mut command = self.command("start");
         command
-            .arg(&self.args.id)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(theirs));
         let status = run(command, &self.args.runtime);
         let _ = set_nonblocking(diagnostics.as_raw_fd());
-        self.check("start", status, &diagnostics)
+        self.check(verb, status, &diagnostics)
     }
 
     /// `RUNTIME ARGS delete --force ID`: whatever is left of the container, gone.

@@ -13,6 +13,7 @@ use aurora_monitor::{
 use crate::args::Args;
 use crate::clients::AttachServer;
 use crate::daemon::ChildSignals;
+use crate::oom::OomCounter;
 use crate::relay::Relay;
 use crate::runtime::Runtime;
 use crate::sync_pipe::SyncPipe;
@@ -69,6 +70,7 @@ pub fn supervise(args: &Args, sync: Option<SyncPipe>) -> i32 {
                 runtime.delete_force();
             }
         }
+        let oom = OomCounter::of_process(created.pid);
         let started = Instant::now();
         let mut relay = Relay {
             log: &mut log,
@@ -77,14 +79,15 @@ pub fn supervise(args: &Args, sync: Option<SyncPipe>) -> i32 {
             buf: Vec::new(),
         };
         let exit_code = relay.run(created.pid, created.io);
-        server.farewell(exit_code);
         let exit = Exit {
             exit_code,
             finished_at: format_timestamp(chrono::Utc::now()),
             restarts,
-            oom_killed: false,
+            oom_killed: oom.is_some_and(|counter| counter.killed()),
         };
+        // Written before the clients hear of the exit: podadm reads it when they do.
         let _ = write_json_atomic(&dir.exit(), &exit);
+        server.farewell(exit_code);
         if started.elapsed() >= BACK_OFF_RESET_AFTER {
             quick_exits = 0;
         }
