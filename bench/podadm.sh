@@ -15,7 +15,7 @@
 #   1. none    RUNS x `run --rm --network none IMAGE true`
 #   2. bridge  RUNS x `run --rm -p 127.0.0.1:PORT:80 IMAGE true` (each tool's default bridge
 #              network; a different free port each run)
-#   3. many    MANY x `run -d --network none IMAGE sleep 600`, then `ps -a`, then `rm -f` of
+#   3. many    MANY x `run -d --network none IMAGE sleep 600`, then `ps -a`, then `rm -f -t 0` of
 #              them all: the total, and the peak RSS (VmHWM) of every monitor (podadm's
 #              aurora-monitor, podman's conmon) while the containers run
 #   4. logs    a container printing LINES lines (`seq LINES`), run to its end, then the
@@ -85,8 +85,10 @@ printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=32768:32768"]\n[
 export CONTAINERS_CONF=$PODMAN_CONF
 pm() { podman --root "$PODMAN_ROOT" --runroot "$PODMAN_RUNROOT" --cgroup-manager cgroupfs --events-backend file "$@"; }
 cleanup_stores() {
-	pa rm -f --all >/dev/null 2>&1 || true
-	pm rm -f --all >/dev/null 2>&1 || true
+	pa rm -f -t 0 --all >/dev/null 2>&1 || true
+	pm rm -f -t 0 --all >/dev/null 2>&1 || true
+	# podadm's network namespaces live under a shared bind mount of RUNROOT/netns.
+	umount_tree "$RUNROOT" 2>/dev/null || true
 	pm system reset -f >/dev/null 2>&1 || true
 	umount_tree "$WORK" 2>/dev/null || true
 	rm -rf "$RUNROOT" "$PODMAN_RUNROOT"
@@ -166,7 +168,7 @@ for t in "${tools[@]}"; do
 	for ((n = 0; n < MANY; n++)); do names+=("many$n"); done
 	if [[ $t == podadm ]]; then name=aurora-monitor; else name=conmon; fi
 	MONITOR_PEAK[$t]=$(monitor_peaks "$name" | sort -n | tail -n 1)
-	run_tool "$t" rm -f "${names[@]}" >/dev/null
+	run_tool "$t" rm -f -t 0 "${names[@]}" >/dev/null
 	t3=$EPOCHREALTIME
 	add "many_run.$t" $((${t1/./} - ${t0/./}))
 	add "many_ps.$t" $((${t2/./} - ${t1/./}))

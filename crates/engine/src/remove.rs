@@ -6,9 +6,16 @@ use crate::error::{EngineError, Result};
 use crate::state::{ContainerRecord, ContainerState};
 
 impl Engine {
-    /// Removes container `key`: refused while it runs unless `force` (then killed first);
-    /// with `volumes`, its anonymous volumes too.
-    pub fn remove(&self, key: &str, force: bool, volumes: bool) -> Result<ContainerRecord> {
+    /// Removes container `key`: refused while it runs unless `force` (then stopped first,
+    /// SIGKILL after `timeout` seconds or its stop timeout); with `volumes`, its anonymous
+    /// volumes too.
+    pub fn remove(
+        &self,
+        key: &str,
+        force: bool,
+        volumes: bool,
+        timeout: Option<u32>,
+    ) -> Result<ContainerRecord> {
         let record = self.db.find(key)?;
         let _lock = self.lock(&record.id)?;
         let Some(mut record) = self.reconcile_locked(self.db.find(&record.id)?)? else {
@@ -20,7 +27,7 @@ impl Engine {
                     name: record.name.clone(),
                 });
             }
-            record = self.stop_locked(record, Some(0))?;
+            record = self.stop_locked(record, timeout)?;
         }
         record.state = ContainerState::Removing;
         record.owner_pid = Some(std::process::id() as i32);
@@ -73,7 +80,7 @@ impl Engine {
         let mut removed = Vec::new();
         for record in self.list()? {
             if matches!(record.state, ContainerState::Exited | ContainerState::Created) {
-                match self.remove(&record.id, false, false) {
+                match self.remove(&record.id, false, false, None) {
                     Ok(_) => removed.push(record.id),
                     Err(EngineError::NoSuchContainer(_)) => {}
                     Err(e) => return Err(e),

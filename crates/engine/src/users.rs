@@ -27,7 +27,7 @@ impl Engine {
                 return Err(in_use("volume", name, &users));
             }
             for user in users {
-                self.remove(&user.id, true, false)?;
+                self.remove(&user.id, true, false, Some(0))?;
             }
         }
         self.volumes()?.remove(name)?;
@@ -53,7 +53,7 @@ impl Engine {
                 return Err(in_use("network", name, &users));
             }
             for user in users {
-                self.remove(&user.id, true, false)?;
+                self.remove(&user.id, true, false, Some(0))?;
             }
         }
         self.networks()?.remove(name)?;

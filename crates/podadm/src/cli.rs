@@ -124,6 +124,10 @@ pub enum Command {
         /// Every container.
         #[arg(short, long)]
         all: bool,
+        /// With --force: seconds to wait after the stop signal before SIGKILL (default: the
+        /// container's --stop-timeout, 10).
+        #[arg(short = 't', long = "time")]
+        time: Option<u32>,
         containers: Vec<String>,
     },
     /// List containers (running ones unless -a).

@@ -46,6 +46,7 @@ pub fn remove(
     force: bool,
     volumes: bool,
     all: bool,
+    time: Option<u32>,
     containers: &[String],
 ) -> Result<u8> {
     let targets: Vec<String> = if all {
@@ -58,7 +59,7 @@ pub fn remove(
     };
     let mut status = 0;
     for target in &targets {
-        match engine.remove(target, force, volumes) {
+        match engine.remove(target, force, volumes, time) {
             Ok(record) => println!("{}", if all { &record.id } else { target }),
             // podman: `rm -f` of a missing container is not an error.
             Err(EngineError::NoSuchContainer(_)) if force => {}

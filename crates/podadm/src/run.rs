@@ -17,7 +17,7 @@ pub fn run(cli: &Cli, engine: &Engine, args: &RunArgs) -> Result<u8> {
         Ok(started) => started,
         Err(e) => {
             if record.config.auto_remove {
-                let _ = engine.remove(&record.id, true, true);
+                let _ = engine.remove(&record.id, true, true, Some(0));
             }
             return Err(e.into());
         }

@@ -14,7 +14,7 @@ fn ps_all(world: &World) -> serde_json::Value {
 
 /// Every container of the world is removed and nothing of them is left.
 fn assert_all_removable(world: &World) {
-    world.ok(&["rm", "-f", "--all"]);
+    world.ok(&["rm", "-f", "-t", "0", "--all"]);
     assert_eq!(ps_all(world), serde_json::json!([]));
     assert!(world.mounts_under(&world.root()).is_empty(), "{:?}", world.mounts_under(&world.root()));
     let containers = world.root().join("podadm/containers");

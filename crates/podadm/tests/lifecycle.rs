@@ -43,7 +43,7 @@ fn detached_container_runs_stops_and_is_removed() {
     assert_eq!(world.inspect("web", "/State/Status"), "running");
     let out = world.podadm(&["rm", "web"]);
     assert_eq!(out.status.code(), Some(2), "rm of a running container: {}", stderr(&out));
-    world.ok(&["rm", "-f", "web"]);
+    world.ok(&["rm", "-f", "-t", "0", "web"]);
     assert!(names_in_ps(&world, true).is_empty());
     assert!(world.mounts_under(&world.root()).is_empty());
     assert!(!world.runroot().join("podadm").join(id).exists());

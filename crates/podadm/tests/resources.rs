@@ -24,7 +24,7 @@ fn named_volumes_survive_rm_and_are_shared() {
     let out = world.podadm(&["volume", "rm", "data"]);
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("w"), "{}", stderr(&out));
-    world.ok(&["rm", "-f", "w"]);
+    world.ok(&["rm", "-f", "-t", "0", "w"]);
     assert!(world.ok(&["volume", "ls", "-q"]).lines().any(|l| l == "data"));
     world.ok(&["volume", "rm", "data"]);
     assert!(!world.ok(&["volume", "ls", "-q"]).lines().any(|l| l == "data"));
@@ -106,11 +106,11 @@ fn a_published_port_answers_on_loopback() {
     // The port is taken now: a second container asking for it is refused and leaves nothing.
     let out = world.podadm(&["run", "-d", "--name", "second", "-p", &publish, &world.image, "sleep", "600"]);
     assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
-    world.ok(&["rm", "-f", "httpd"]);
+    world.ok(&["rm", "-f", "-t", "0", "httpd"]);
     world.wait_until("the port to close", || {
         !Command::new("curl").args(["-sf", "--max-time", "1", &url]).status().is_ok_and(|s| s.success())
     });
-    world.ok(&["rm", "-f", "second"]);
+    world.ok(&["rm", "-f", "-t", "0", "second"]);
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn containers_on_a_user_network_reach_each_other_by_name() {
     assert!(hosts.contains("server"), "{hosts}");
     let out = world.podadm(&["network", "rm", &name]);
     assert_ne!(out.status.code(), Some(0), "removal of a network in use");
-    world.ok(&["rm", "-f", "server"]);
+    world.ok(&["rm", "-f", "-t", "0", "server"]);
     world.ok(&["network", "rm", &name]);
 }
 

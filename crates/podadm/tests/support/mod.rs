@@ -155,10 +155,10 @@ impl Drop for World {
     fn drop(&mut self) {
         // Whatever a failed test left running.
         let _ = self
-            .podadm_command(&["rm", "-f", "--all"])
+            .podadm_command(&["rm", "-f", "-t", "0", "--all"])
             .stdin(Stdio::null())
             .output();
-        let _ = self.podman_command(&["rm", "-f", "--all"]).output();
+        let _ = self.podman_command(&["rm", "-f", "-t", "0", "--all"]).output();
         for mount in self.mounts_under(self.dir.path()).iter().rev() {
             let _ = Command::new("umount").arg("-l").arg(mount).status();
         }
