@@ -21,6 +21,12 @@ pub struct Bars {
     blobs: Mutex<HashMap<String, ProgressBar>>,
 }
 
+impl Default for Bars {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Bars {
     pub fn new() -> Self {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));

@@ -98,7 +98,11 @@ impl Engine {
         self.check_bind_sources(record)?;
         let made = self.volumes()?.container_mounts(
             &record.config.mounts,
-            image.config.config().as_ref().unwrap_or(&Default::default()),
+            image
+                .config
+                .config()
+                .as_ref()
+                .unwrap_or(&Default::default()),
             &unpacked.rootfs,
         )?;
         record.anonymous_volumes = made.anonymous.clone();
@@ -172,7 +176,6 @@ impl Engine {
         let _ = self.db.delete(&record.id);
     }
 }
-
 
 /// The podinit `--init` uses: `AURORA_PODINIT`, else beside podadm, else on PATH (it runs
 /// inside the container, so it must be static).

@@ -50,22 +50,43 @@ pub enum EngineError {
     #[error("container {name}: {message}")]
     Invalid { name: String, message: String },
     #[error(transparent)]
-    Image(#[from] aurora_images::ImageError),
+    Image(Box<aurora_images::ImageError>),
     #[error(transparent)]
-    Storage(#[from] aurora_storage::StorageError),
+    Storage(Box<aurora_storage::StorageError>),
     #[error(transparent)]
-    Bundle(#[from] aurora_bundle::BundleError),
+    Bundle(Box<aurora_bundle::BundleError>),
     #[error(transparent)]
-    Spec(#[from] crate::spec::SpecError),
+    Spec(Box<crate::spec::SpecError>),
     #[error(transparent)]
-    Volume(#[from] crate::volume::VolumeError),
+    Volume(Box<crate::volume::VolumeError>),
     #[error(transparent)]
-    Network(#[from] aurora_network::NetworkError),
+    Network(Box<aurora_network::NetworkError>),
     #[error("{0}")]
     Other(String),
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// The errors of the parts the engine builds on, boxed: they are large, and the engine's
+/// results are returned on every path.
+macro_rules! boxed_from {
+    ($($variant:ident: $error:ty),* $(,)?) => {
+        $(impl From<$error> for EngineError {
+            fn from(error: $error) -> Self {
+                EngineError::$variant(Box::new(error))
+            }
+        })*
+    };
+}
+
+boxed_from! {
+    Image: aurora_images::ImageError,
+    Storage: aurora_storage::StorageError,
+    Bundle: aurora_bundle::BundleError,
+    Spec: crate::spec::SpecError,
+    Volume: crate::volume::VolumeError,
+    Network: aurora_network::NetworkError,
+}
 
 /// An I/O error about `path`.
 pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> EngineError {

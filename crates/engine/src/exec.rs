@@ -64,7 +64,10 @@ impl Engine {
             process.set_cwd(PathBuf::from(workdir));
         }
         if let Some(user) = &options.user {
-            let rootfs = self.images.storage()?.container_rootfs(record.storage_name())?;
+            let rootfs = self
+                .images
+                .storage()?
+                .container_rootfs(record.storage_name())?;
             let resolved = aurora_bundle::user::resolve_user(&record.image, &rootfs, user)?;
             let mut spec_user = User::default();
             spec_user.set_uid(resolved.uid);
@@ -72,12 +75,19 @@ impl Engine {
             spec_user.set_additional_gids(Some(resolved.additional_gids));
             process.set_user(spec_user);
         }
-        let rootfs = self.images.storage()?.container_rootfs(record.storage_name())?;
-        check_command(&rootfs, &options.command[0], process.env().as_deref().unwrap_or_default())
-            .map_err(|message| EngineError::StartFailed {
-                name: record.name.clone(),
-                message,
-            })?;
+        let rootfs = self
+            .images
+            .storage()?
+            .container_rootfs(record.storage_name())?;
+        check_command(
+            &rootfs,
+            &options.command[0],
+            process.env().as_deref().unwrap_or_default(),
+        )
+        .map_err(|message| EngineError::StartFailed {
+            name: record.name.clone(),
+            message,
+        })?;
         let process_file = self
             .paths
             .monitor_dir(&record.id)
@@ -121,7 +131,9 @@ fn check_command(rootfs: &std::path::Path, command: &str, env: &[String]) -> Res
             .iter()
             .find_map(|e| e.strip_prefix("PATH="))
             .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        path.split(':').map(|dir| format!("{dir}/{command}")).collect()
+        path.split(':')
+            .map(|dir| format!("{dir}/{command}"))
+            .collect()
     };
     let mut found_unrunnable = None;
     for candidate in &candidates {
@@ -141,6 +153,8 @@ fn check_command(rootfs: &std::path::Path, command: &str, env: &[String]) -> Res
     }
     Err(match found_unrunnable {
         Some(path) => format!("{path}: permission denied: the command cannot be run"),
-        None => format!("executable file `{command}` not found in $PATH: no such file or directory"),
+        None => {
+            format!("executable file `{command}` not found in $PATH: no such file or directory")
+        }
     })
 }

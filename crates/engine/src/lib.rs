@@ -29,12 +29,12 @@ pub mod volume;
 
 pub use config::{ContainerConfig, MountRequest, NetworkMode, Resources, RestartPolicy};
 pub use copy::{copy_into, copy_out, CopyError};
-pub use spec::{ResolvedMount, SpecContext, SpecError};
-pub use volume::{Volume, VolumeError, Volumes};
 pub use engine::{Engine, EngineOptions};
 pub use error::{EngineError, Result};
 pub use exec::{ExecOptions, PreparedExec};
 pub use net::DEFAULT_NETWORK;
+pub use spec::{ResolvedMount, SpecContext, SpecError};
 pub use start::Started;
 pub use state::{ContainerRecord, ContainerState, Event};
 pub use stop::DEFAULT_STOP_TIMEOUT;
+pub use volume::{Volume, VolumeError, Volumes};

@@ -173,7 +173,9 @@ pub fn process_alive(pid: i32) -> bool {
         return false;
     };
     // The state follows the command name, which is in parentheses and may hold anything.
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
     !matches!(state, None | Some('Z') | Some('X'))
 }
 

@@ -20,9 +20,9 @@ const ADJECTIVES: &[&str] = &[
     "tender", "upbeat", "vivid", "witty", "zealous",
 ];
 const NOUNS: &[&str] = &[
-    "aurora", "beacon", "comet", "delta", "ember", "fjord", "glacier", "harbor", "island",
-    "jet", "kestrel", "lagoon", "meadow", "nebula", "orbit", "prairie", "quasar", "reef",
-    "summit", "tundra", "valley", "willow", "zenith", "canyon", "pulsar",
+    "aurora", "beacon", "comet", "delta", "ember", "fjord", "glacier", "harbor", "island", "jet",
+    "kestrel", "lagoon", "meadow", "nebula", "orbit", "prairie", "quasar", "reef", "summit",
+    "tundra", "valley", "willow", "zenith", "canyon", "pulsar",
 ];
 
 /// A generated name for a container the user did not name (from its id's bytes, so it
@@ -58,7 +58,9 @@ mod tests {
         let a = new_id().unwrap();
         let b = new_id().unwrap();
         assert_eq!(a.len(), 64);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);
     }
 

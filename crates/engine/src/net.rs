@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use aurora_network::{etc_files, Attachment, Netavark, NetworkBackend, Netns, PerNetwork, SetupResult};
+use aurora_network::{
+    etc_files, Attachment, Netavark, Netns, NetworkBackend, PerNetwork, SetupResult,
+};
 
 use crate::config::NetworkMode;
 use crate::engine::Engine;
@@ -55,15 +57,16 @@ impl Engine {
             }),
             NetworkMode::Container(other) => {
                 let other = self.find(other)?;
-                let pid = other.pid.filter(|_| other.state.is_active()).ok_or_else(|| {
-                    EngineError::Invalid {
+                let pid = other
+                    .pid
+                    .filter(|_| other.state.is_active())
+                    .ok_or_else(|| EngineError::Invalid {
                         name: record.name.clone(),
                         message: format!(
                             "--network container:{} needs that container running",
                             other.name
                         ),
-                    }
-                })?;
+                    })?;
                 let userdata = self.paths.userdata(&other.id);
                 Ok(Plan {
                     namespace: Namespace::Path(PathBuf::from(format!("/proc/{pid}/ns/net"))),

@@ -34,7 +34,12 @@ impl Engine {
     fn reconcile_unlocked(&self, record: ContainerRecord) -> Result<Option<ContainerRecord>> {
         if record.state == ContainerState::Created || record.state == ContainerState::Exited {
             // Only a monitor left by an interrupted start can make these wrong.
-            if !self.paths.monitor_dir(&record.id).join("monitor.pid").exists() {
+            if !self
+                .paths
+                .monitor_dir(&record.id)
+                .join("monitor.pid")
+                .exists()
+            {
                 return Ok(Some(record));
             }
         }
@@ -105,7 +110,11 @@ impl Engine {
     /// Records the exit the monitor wrote (or an unknown one, -1, when the monitor is gone
     /// without one: killed, or the host rebooted) and releases the container's network and
     /// runtime state. Its root stays for the next start.
-    pub(crate) fn finalize_exit(&self, record: &mut ContainerRecord, report: &Report) -> Result<()> {
+    pub(crate) fn finalize_exit(
+        &self,
+        record: &mut ContainerRecord,
+        report: &Report,
+    ) -> Result<()> {
         self.runtime_of(record).delete_force(&record.id);
         self.detach_network(record);
         record.state = ContainerState::Exited;

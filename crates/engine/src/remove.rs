@@ -44,7 +44,8 @@ impl Engine {
         let monitor = crate::monitor::monitor_pid(&aurora_monitor::MonitorDir::new(&dir));
         // A monitor running this process as its exit command is about to exit by itself
         // (and waits for this process): only a monitor left of a forced removal is killed.
-        let is_parent = |pid: i32| rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) == Some(pid);
+        let is_parent =
+            |pid: i32| rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) == Some(pid);
         if let Some(pid) = monitor.filter(|pid| !is_parent(*pid)) {
             let _ = rustix::process::kill_process(
                 rustix::process::Pid::from_raw(pid).expect("positive pid"),
@@ -79,7 +80,10 @@ impl Engine {
     pub fn prune(&self) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for record in self.list()? {
-            if matches!(record.state, ContainerState::Exited | ContainerState::Created) {
+            if matches!(
+                record.state,
+                ContainerState::Exited | ContainerState::Created
+            ) {
                 match self.remove(&record.id, false, false, None) {
                     Ok(_) => removed.push(record.id),
                     Err(EngineError::NoSuchContainer(_)) => {}

@@ -147,18 +147,16 @@ impl OciRuntime {
     /// The host pids of the container's processes.
     pub fn pids(&self, id: &str) -> Result<Vec<i32>> {
         let output = self.run("ps", &["--format", "json"], id)?;
-        serde_json::from_slice(&output.stdout).map_err(|e| {
-            self.error("ps", id, format!("unreadable process list: {e}"), None)
-        })
+        serde_json::from_slice(&output.stdout)
+            .map_err(|e| self.error("ps", id, format!("unreadable process list: {e}"), None))
     }
 
     /// One sample of the container's statistics (`events --stats`), as the runtime prints
     /// it (`{"type":"stats","data":{cpu, memory, pids, …}}`).
     pub fn stats(&self, id: &str) -> Result<serde_json::Value> {
         let output = self.run("events", &["--stats"], id)?;
-        serde_json::from_slice(&output.stdout).map_err(|e| {
-            self.error("events", id, format!("unreadable statistics: {e}"), None)
-        })
+        serde_json::from_slice(&output.stdout)
+            .map_err(|e| self.error("events", id, format!("unreadable statistics: {e}"), None))
     }
 }
 

@@ -54,7 +54,9 @@ impl Engine {
         let _ = std::fs::remove_dir_all(&monitor_dir);
         std::fs::create_dir_all(&monitor_dir).map_err(io(&monitor_dir))?;
         // After a reboot the root may need mounting again (overlay).
-        self.images.storage()?.container_rootfs(record.storage_name())?;
+        self.images
+            .storage()?
+            .container_rootfs(record.storage_name())?;
         let plan = self.attach_network(&record)?;
         let started = self.launch_and_start(&record, &plan, attach);
         let (pid, client) = match started {
@@ -143,14 +145,16 @@ impl Engine {
         record: &ContainerRecord,
     ) -> Result<aurora_monitor::attach::Client> {
         let dir = self.paths.monitor_dir(&record.id);
-        aurora_monitor::attach::Client::connect(&dir).map_err(|e| EngineError::Other(format!("attaching to {}: {e}", record.name)))
+        aurora_monitor::attach::Client::connect(&dir)
+            .map_err(|e| EngineError::Other(format!("attaching to {}: {e}", record.name)))
     }
 }
 
 /// Points the bundle's network namespace where the plan says.
 fn set_network_namespace(bundle: &Path, namespace: &Namespace) -> Result<()> {
     let path = bundle.join("config.json");
-    let mut spec = Spec::load(&path).map_err(|e| EngineError::Other(format!("{}: {e}", path.display())))?;
+    let mut spec =
+        Spec::load(&path).map_err(|e| EngineError::Other(format!("{}: {e}", path.display())))?;
     let Some(linux) = spec.linux_mut().as_mut() else {
         return Ok(());
     };

@@ -101,7 +101,7 @@ impl Engine {
             match record.state {
                 ContainerState::Exited => return Ok(record.exit_code.unwrap_or(-1)),
                 ContainerState::Running | ContainerState::Paused => {
-                    let dir = aurora_monitor::MonitorDir::new(&self.paths.monitor_dir(&record.id));
+                    let dir = aurora_monitor::MonitorDir::new(self.paths.monitor_dir(&record.id));
                     match monitor_pid(&dir).and_then(pidfd) {
                         Some(fd) => {
                             wait_fd(&fd, None);
@@ -160,7 +160,11 @@ impl Engine {
         Ok(started.record)
     }
 
-    pub(crate) fn require_active(&self, record: &ContainerRecord, action: &'static str) -> Result<()> {
+    pub(crate) fn require_active(
+        &self,
+        record: &ContainerRecord,
+        action: &'static str,
+    ) -> Result<()> {
         if record.state.is_active() {
             Ok(())
         } else {
@@ -206,10 +210,7 @@ fn wait_for_exit(dir: &std::path::Path, limit: Duration) -> crate::monitor::Repo
     loop {
         let report = report(dir);
         let current = report.status.as_ref().map_or(0, |s| s.restarts);
-        let done = report
-            .exit
-            .as_ref()
-            .is_some_and(|e| e.restarts >= current);
+        let done = report.exit.as_ref().is_some_and(|e| e.restarts >= current);
         if done || !report.alive || Instant::now() >= deadline {
             return report;
         }

@@ -65,7 +65,10 @@ impl Engine {
 fn volumes_of(record: &ContainerRecord) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = record.anonymous_volumes.iter().cloned().collect();
     for mount in &record.config.mounts {
-        if let MountRequest::Volume { name: Some(name), .. } = mount {
+        if let MountRequest::Volume {
+            name: Some(name), ..
+        } = mount
+        {
             names.insert(name.clone());
         }
     }

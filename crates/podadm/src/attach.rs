@@ -100,8 +100,12 @@ impl RawTerminal {
         let saved = rustix::termios::tcgetattr(std::io::stdin()).ok()?;
         let mut raw = saved.clone();
         raw.make_raw();
-        rustix::termios::tcsetattr(std::io::stdin(), rustix::termios::OptionalActions::Now, &raw)
-            .ok()?;
+        rustix::termios::tcsetattr(
+            std::io::stdin(),
+            rustix::termios::OptionalActions::Now,
+            &raw,
+        )
+        .ok()?;
         Some(RawTerminal { saved })
     }
 }

@@ -26,11 +26,21 @@ Logging: RUST_LOG=debug on standard error.";
 #[command(name = "podadm", version, after_long_help = AFTER_HELP)]
 pub struct Cli {
     /// The store: imageadm's OCI image layout, which also holds podadm's state.
-    #[arg(long, global = true, env = "AURORA_ROOT", default_value = "/var/lib/aurora")]
+    #[arg(
+        long,
+        global = true,
+        env = "AURORA_ROOT",
+        default_value = "/var/lib/aurora"
+    )]
     pub root: PathBuf,
 
     /// Runtime state (monitors, OCI runtime state, network namespaces); a tmpfs.
-    #[arg(long, global = true, env = "AURORA_RUNROOT", default_value = "/run/aurora")]
+    #[arg(
+        long,
+        global = true,
+        env = "AURORA_RUNROOT",
+        default_value = "/run/aurora"
+    )]
     pub runroot: PathBuf,
 
     /// The OCI runtime for new containers: runz, runc, crun, or a path.
@@ -42,11 +52,21 @@ pub struct Cli {
     pub storage: Option<String>,
 
     /// For the zfs driver: the dataset under which layers and containers live.
-    #[arg(long, global = true, env = "AURORA_ZFS_DATASET", value_name = "DATASET")]
+    #[arg(
+        long,
+        global = true,
+        env = "AURORA_ZFS_DATASET",
+        value_name = "DATASET"
+    )]
     pub zfs_dataset: Option<String>,
 
     /// The config file (TOML), shared with imageadm.
-    #[arg(long, global = true, env = "AURORA_CONFIG", default_value = "/etc/aurora/aurora.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "AURORA_CONFIG",
+        default_value = "/etc/aurora/aurora.toml"
+    )]
     pub config: PathBuf,
 
     /// A registry (host or host:port) that may be spoken to over plain HTTP. Repeatable.

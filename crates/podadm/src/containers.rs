@@ -15,7 +15,11 @@ pub fn each(containers: &[String], mut work: impl FnMut(&str) -> Result<()>) -> 
             failed = Some(e);
         }
     }
-    Ok(if failed.is_some() { crate::PODADM_FAILED } else { 0 })
+    Ok(if failed.is_some() {
+        crate::PODADM_FAILED
+    } else {
+        0
+    })
 }
 
 /// `podadm stop [-a] [-t N]`.
@@ -95,15 +99,28 @@ pub fn top(engine: &Engine, container: &str) -> Result<u8> {
     }
     let list: Vec<String> = pids.iter().map(i32::to_string).collect();
     let status = std::process::Command::new("ps")
-        .args(["-o", "user,pid,ppid,pcpu,etime,tty,time,args", "-p", &list.join(",")])
+        .args([
+            "-o",
+            "user,pid,ppid,pcpu,etime,tty,time,args",
+            "-p",
+            &list.join(","),
+        ])
         .status()
         .context("running ps")?;
-    Ok(if status.success() { 0 } else { crate::PODADM_FAILED })
+    Ok(if status.success() {
+        0
+    } else {
+        crate::PODADM_FAILED
+    })
 }
 
 /// `podadm update`.
 pub fn update(engine: &Engine, args: &UpdateArgs) -> Result<u8> {
-    let resources = crate::flags::resources(args.memory.as_deref(), args.cpus.as_deref(), args.pids_limit)?;
+    let resources = crate::flags::resources(
+        args.memory.as_deref(),
+        args.cpus.as_deref(),
+        args.pids_limit,
+    )?;
     let record = engine.update(&args.container, &resources)?;
     println!("{}", record.id);
     Ok(0)
@@ -111,18 +128,29 @@ pub fn update(engine: &Engine, args: &UpdateArgs) -> Result<u8> {
 
 /// `podadm cp SRC DEST`: one side is `CONTAINER:PATH`.
 pub fn copy(engine: &Engine, source: &str, destination: &str) -> Result<u8> {
-    match (split_container(engine, source), split_container(engine, destination)) {
+    match (
+        split_container(engine, source),
+        split_container(engine, destination),
+    ) {
         (Some((record, path)), None) => {
-            let root = engine.images().storage()?.container_rootfs(record.storage_name())?;
+            let root = engine
+                .images()
+                .storage()?
+                .container_rootfs(record.storage_name())?;
             aurora_engine::copy::copy_out(&root, path, std::path::Path::new(destination))
                 .with_context(|| format!("copying {source} to {destination}"))?;
         }
         (None, Some((record, path))) => {
-            let root = engine.images().storage()?.container_rootfs(record.storage_name())?;
+            let root = engine
+                .images()
+                .storage()?
+                .container_rootfs(record.storage_name())?;
             aurora_engine::copy::copy_into(&root, path, std::path::Path::new(source))
                 .with_context(|| format!("copying {source} to {destination}"))?;
         }
-        (Some(_), Some(_)) => bail!("cp copies between a container and the host, not two containers"),
+        (Some(_), Some(_)) => {
+            bail!("cp copies between a container and the host, not two containers")
+        }
         (None, None) => bail!("cp needs CONTAINER:PATH on one side ({source:?}, {destination:?})"),
     }
     Ok(0)

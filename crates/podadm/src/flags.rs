@@ -51,7 +51,11 @@ pub fn container_config(
         privileged: flags.privileged,
         cap_add: flags.cap_add.clone(),
         cap_drop: flags.cap_drop.clone(),
-        resources: resources(flags.memory.as_deref(), flags.cpus.as_deref(), flags.pids_limit)?,
+        resources: resources(
+            flags.memory.as_deref(),
+            flags.cpus.as_deref(),
+            flags.pids_limit,
+        )?,
         mounts,
         ports,
         network: network(flags.network.as_deref())?,
@@ -131,9 +135,7 @@ pub fn restart(text: Option<&str>) -> Result<RestartPolicy> {
         ("on-failure", count) => RestartPolicy::OnFailure(count),
         ("always", None) => RestartPolicy::Always,
         ("unless-stopped", None) => RestartPolicy::UnlessStopped,
-        _ => bail!(
-            "--restart {text:?}: expected no, on-failure[:N], always or unless-stopped"
-        ),
+        _ => bail!("--restart {text:?}: expected no, on-failure[:N], always or unless-stopped"),
     })
 }
 
@@ -155,9 +157,18 @@ mod tests {
 
     #[test]
     fn restart_policies_parse_as_podman_writes_them() {
-        assert_eq!(restart(Some("on-failure:3")).unwrap(), RestartPolicy::OnFailure(Some(3)));
-        assert_eq!(restart(Some("on-failure")).unwrap(), RestartPolicy::OnFailure(None));
-        assert_eq!(restart(Some("unless-stopped")).unwrap(), RestartPolicy::UnlessStopped);
+        assert_eq!(
+            restart(Some("on-failure:3")).unwrap(),
+            RestartPolicy::OnFailure(Some(3))
+        );
+        assert_eq!(
+            restart(Some("on-failure")).unwrap(),
+            RestartPolicy::OnFailure(None)
+        );
+        assert_eq!(
+            restart(Some("unless-stopped")).unwrap(),
+            RestartPolicy::UnlessStopped
+        );
         let err = restart(Some("sometimes")).unwrap_err().to_string();
         assert!(err.contains("\"sometimes\""), "{err}");
         assert!(restart(Some("always:2")).is_err());

@@ -11,8 +11,16 @@ use crate::cli::LogsArgs;
 pub fn logs(engine: &Engine, args: &LogsArgs) -> Result<u8> {
     let record = engine.find(&args.container)?;
     let query = LogQuery {
-        since: args.since.as_deref().map(|t| time_arg("--since", t)).transpose()?,
-        until: args.until.as_deref().map(|t| time_arg("--until", t)).transpose()?,
+        since: args
+            .since
+            .as_deref()
+            .map(|t| time_arg("--since", t))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|t| time_arg("--until", t))
+            .transpose()?,
         tail: args.tail.and_then(|t| usize::try_from(t).ok()),
         timestamps: args.timestamps,
     };

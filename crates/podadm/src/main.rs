@@ -41,10 +41,10 @@ fn main() -> ExitCode {
 fn exit_code(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
         // podman: a working directory the container lacks cannot be entered (126).
-        if let Some(EngineError::Spec(aurora_engine::SpecError::MissingWorkdir { .. })) =
-            cause.downcast_ref::<EngineError>()
-        {
-            return CANNOT_RUN;
+        if let Some(EngineError::Spec(spec)) = cause.downcast_ref::<EngineError>() {
+            if let aurora_engine::SpecError::MissingWorkdir { .. } = **spec {
+                return CANNOT_RUN;
+            }
         }
         let message = match cause.downcast_ref::<EngineError>() {
             Some(EngineError::StartFailed { message, .. })

@@ -23,11 +23,13 @@ fn labels(texts: &[String]) -> Result<BTreeMap<String, String>> {
 pub fn volume(engine: &Engine, command: &VolumeCommand) -> Result<u8> {
     match command {
         VolumeCommand::Create { name, label } => {
-            let volume = engine.volumes()?.create(&aurora_engine::volume::VolumeCreate {
-                name: name.clone(),
-                labels: labels(label)?,
-                ..Default::default()
-            })?;
+            let volume = engine
+                .volumes()?
+                .create(&aurora_engine::volume::VolumeCreate {
+                    name: name.clone(),
+                    labels: labels(label)?,
+                    ..Default::default()
+                })?;
             println!("{}", volume.name);
         }
         VolumeCommand::Ls { quiet, format } => {
@@ -97,7 +99,13 @@ pub fn network(engine: &Engine, command: &NetworkCommand) -> Result<u8> {
             } else {
                 let rows: Vec<[String; 3]> = networks
                     .iter()
-                    .map(|n| [n.id.chars().take(12).collect(), n.name.clone(), n.driver.clone()])
+                    .map(|n| {
+                        [
+                            n.id.chars().take(12).collect(),
+                            n.name.clone(),
+                            n.driver.clone(),
+                        ]
+                    })
                     .collect();
                 print_table(&["NETWORK ID", "NAME", "DRIVER"], &rows);
             }

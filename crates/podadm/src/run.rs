@@ -26,7 +26,9 @@ pub fn run(cli: &Cli, engine: &Engine, args: &RunArgs) -> Result<u8> {
         println!("{}", record.id);
         return Ok(0);
     }
-    let client = started.attach.context("the monitor gave no attach connection")?;
+    let client = started
+        .attach
+        .context("the monitor gave no attach connection")?;
     let code = crate::attach::pump(client, record.config.interactive, record.config.terminal)?;
     // The monitor's exit command records the exit (and removes a --rm container); wait for
     // it so that what follows this command sees the container as it is.
@@ -70,8 +72,8 @@ fn ensure_image(cli: &Cli, engine: &Engine, image: &str, policy: &str, quiet: bo
     if !pull {
         return Ok(());
     }
-    let reference = aurora_spec::ImageRef::parse(image)
-        .with_context(|| format!("image name {image:?}"))?;
+    let reference =
+        aurora_spec::ImageRef::parse(image).with_context(|| format!("image name {image:?}"))?;
     let client = aurora_cli::registry_client(
         &cli.config,
         &cli.insecure_registries,
@@ -97,13 +99,20 @@ fn ensure_image(cli: &Cli, engine: &Engine, image: &str, policy: &str, quiet: bo
 }
 
 /// `podadm start [-a] CONTAINER…`.
-pub fn start(engine: &Engine, attach: bool, interactive: bool, containers: &[String]) -> Result<u8> {
+pub fn start(
+    engine: &Engine,
+    attach: bool,
+    interactive: bool,
+    containers: &[String],
+) -> Result<u8> {
     if attach {
         let [container] = containers else {
             bail!("start --attach takes one container");
         };
         let started = engine.start(container, true)?;
-        let client = started.attach.context("the monitor gave no attach connection")?;
+        let client = started
+            .attach
+            .context("the monitor gave no attach connection")?;
         let stdin = interactive && started.record.config.interactive;
         let code = crate::attach::pump(client, stdin, started.record.config.terminal)?;
         return Ok(status_byte(code));
@@ -122,7 +131,9 @@ pub fn attach(engine: &Engine, container: &str, stdin: bool) -> Result<u8> {
     if !started.record.state.is_active() {
         bail!("container {} is not running", record.name);
     }
-    let client = started.attach.context("the monitor gave no attach connection")?;
+    let client = started
+        .attach
+        .context("the monitor gave no attach connection")?;
     let code = crate::attach::pump(
         client,
         stdin && record.config.interactive,

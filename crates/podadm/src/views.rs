@@ -21,7 +21,14 @@ pub fn ps(engine: &Engine, args: &PsArgs) -> Result<u8> {
     records.sort_by(|a, b| b.created_at.cmp(&a.created_at));
     if args.quiet {
         for record in &records {
-            println!("{}", if args.no_trunc { &record.id } else { &record.id[..12] });
+            println!(
+                "{}",
+                if args.no_trunc {
+                    &record.id
+                } else {
+                    &record.id[..12]
+                }
+            );
         }
         return Ok(0);
     }
@@ -34,7 +41,11 @@ pub fn ps(engine: &Engine, args: &PsArgs) -> Result<u8> {
         .iter()
         .map(|r| {
             [
-                if args.no_trunc { r.id.clone() } else { r.id[..12].to_string() },
+                if args.no_trunc {
+                    r.id.clone()
+                } else {
+                    r.id[..12].to_string()
+                },
                 r.image.clone(),
                 truncate(&command_of(engine, r).join(" "), 20, args.no_trunc),
                 ago(&r.created_at),
@@ -45,7 +56,15 @@ pub fn ps(engine: &Engine, args: &PsArgs) -> Result<u8> {
         })
         .collect();
     print_table(
-        &["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+        &[
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES",
+        ],
         &rows,
     );
     Ok(0)
@@ -141,7 +160,9 @@ fn ports_text(record: &ContainerRecord) -> String {
         .ports
         .iter()
         .map(|p| {
-            let ip = p.host_ip.map_or_else(|| "0.0.0.0".to_string(), |ip| ip.to_string());
+            let ip = p
+                .host_ip
+                .map_or_else(|| "0.0.0.0".to_string(), |ip| ip.to_string());
             let proto = match p.protocol {
                 aurora_network::Protocol::Tcp => "tcp",
                 aurora_network::Protocol::Udp => "udp",
@@ -209,10 +230,17 @@ pub fn inspect(engine: &Engine, containers: &[String]) -> Result<u8> {
 }
 
 fn inspect_json(engine: &Engine, record: &ContainerRecord) -> Value {
-    let spec = oci_spec::runtime::Spec::load(engine.paths().bundle(&record.id).join("config.json")).ok();
+    let spec =
+        oci_spec::runtime::Spec::load(engine.paths().bundle(&record.id).join("config.json")).ok();
     let process = spec.as_ref().and_then(|s| s.process().clone());
-    let args = process.as_ref().and_then(|p| p.args().clone()).unwrap_or_default();
-    let env = process.as_ref().and_then(|p| p.env().clone()).unwrap_or_default();
+    let args = process
+        .as_ref()
+        .and_then(|p| p.args().clone())
+        .unwrap_or_default();
+    let env = process
+        .as_ref()
+        .and_then(|p| p.env().clone())
+        .unwrap_or_default();
     let cwd = process.as_ref().map(|p| p.cwd().display().to_string());
     let c = &record.config;
     json!({
@@ -341,13 +369,22 @@ fn port_bindings(config: &aurora_engine::ContainerConfig) -> BTreeMap<String, Ve
 /// `podadm port CONTAINER [PORT[/PROTO]]`.
 pub fn port(engine: &Engine, container: &str, only: Option<&str>) -> Result<u8> {
     let record = engine.find(container)?;
-    let only = only.map(|o| if o.contains('/') { o.to_string() } else { format!("{o}/tcp") });
+    let only = only.map(|o| {
+        if o.contains('/') {
+            o.to_string()
+        } else {
+            format!("{o}/tcp")
+        }
+    });
     for (port, hosts) in port_bindings(&record.config) {
         if only.as_ref().is_some_and(|o| *o != port) {
             continue;
         }
         for host in hosts {
-            let ip = host["HostIp"].as_str().filter(|s| !s.is_empty()).unwrap_or("0.0.0.0");
+            let ip = host["HostIp"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("0.0.0.0");
             let host_port = host["HostPort"].as_str().unwrap_or_default();
             if only.is_some() {
                 println!("{ip}:{host_port}");
@@ -362,9 +399,16 @@ pub fn port(engine: &Engine, container: &str, only: Option<&str>) -> Result<u8> 
 /// `podadm stats --no-stream`.
 pub fn stats(engine: &Engine, all: bool, format: Format, containers: &[String]) -> Result<u8> {
     let records: Vec<ContainerRecord> = if containers.is_empty() {
-        engine.list()?.into_iter().filter(|r| r.state.is_active() || all).collect()
+        engine
+            .list()?
+            .into_iter()
+            .filter(|r| r.state.is_active() || all)
+            .collect()
     } else {
-        containers.iter().map(|c| engine.find(c)).collect::<Result<_, _>>()?
+        containers
+            .iter()
+            .map(|c| engine.find(c))
+            .collect::<Result<_, _>>()?
     };
     let mut rows = Vec::new();
     let mut list = Vec::new();
@@ -390,7 +434,10 @@ pub fn stats(engine: &Engine, all: bool, format: Format, containers: &[String]) 
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else {
-        print_table(&["ID", "NAME", "CPU TIME", "MEM USAGE / LIMIT", "PIDS"], &rows);
+        print_table(
+            &["ID", "NAME", "CPU TIME", "MEM USAGE / LIMIT", "PIDS"],
+            &rows,
+        );
     }
     Ok(0)
 }
@@ -443,8 +490,17 @@ impl Filters {
             let Some((key, value)) = text.split_once('=') else {
                 bail!("--filter {text:?}: expected KEY=VALUE");
             };
-            if !["status", "name", "id", "label", "ancestor", "exited", "container", "event"]
-                .contains(&key)
+            if ![
+                "status",
+                "name",
+                "id",
+                "label",
+                "ancestor",
+                "exited",
+                "container",
+                "event",
+            ]
+            .contains(&key)
             {
                 bail!("--filter {text:?}: unknown filter {key:?}");
             }
@@ -469,9 +525,13 @@ impl Filters {
                 Some((k, v)) => record.config.labels.get(k).is_some_and(|l| l == v),
                 None => record.config.labels.contains_key(value),
             },
-            "ancestor" => record.image.contains(value.as_str()) || record.image_id.contains(value.as_str()),
-            "exited" => record.state == ContainerState::Exited
-                && record.exit_code.map(|c| c.to_string()).as_deref() == Some(value),
+            "ancestor" => {
+                record.image.contains(value.as_str()) || record.image_id.contains(value.as_str())
+            }
+            "exited" => {
+                record.state == ContainerState::Exited
+                    && record.exit_code.map(|c| c.to_string()).as_deref() == Some(value)
+            }
             _ => true,
         })
     }

@@ -20,9 +20,22 @@ fn names_in_ps(world: &World, all: bool) -> Vec<String> {
 
 #[test]
 fn detached_container_runs_stops_and_is_removed() {
-    let Some(world) = World::new("detached_container_runs_stops_and_is_removed") else { return };
+    let Some(world) = World::new("detached_container_runs_stops_and_is_removed") else {
+        return;
+    };
     // With --init, podinit passes the stop signal on to sleep (which, as pid 1, would ignore it).
-    let id = world.ok(&["run", "-d", "--init", "--name", "web", "--network", "none", &world.image, "sleep", "600"]);
+    let id = world.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "web",
+        "--network",
+        "none",
+        &world.image,
+        "sleep",
+        "600",
+    ]);
     let id = id.trim();
     assert_eq!(id.len(), 64, "{id}");
     assert_eq!(names_in_ps(&world, false), ["web"]);
@@ -31,7 +44,11 @@ fn detached_container_runs_stops_and_is_removed() {
     // A second container may not take the name.
     let out = world.podadm(&["run", "-d", "--name", "web", &world.image, "true"]);
     assert_eq!(out.status.code(), Some(125));
-    assert!(stderr(&out).contains("web") && stderr(&out).contains("in use"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("web") && stderr(&out).contains("in use"),
+        "{}",
+        stderr(&out)
+    );
     // TERM ends it (status 143), well within the timeout.
     world.ok(&["stop", "-t", "5", "web"]);
     assert_eq!(world.inspect("web", "/State/Status"), "exited");
@@ -42,7 +59,12 @@ fn detached_container_runs_stops_and_is_removed() {
     world.ok(&["start", "web"]);
     assert_eq!(world.inspect("web", "/State/Status"), "running");
     let out = world.podadm(&["rm", "web"]);
-    assert_eq!(out.status.code(), Some(2), "rm of a running container: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "rm of a running container: {}",
+        stderr(&out)
+    );
     world.ok(&["rm", "-f", "-t", "0", "web"]);
     assert!(names_in_ps(&world, true).is_empty());
     assert!(world.mounts_under(&world.root()).is_empty());
@@ -51,34 +73,74 @@ fn detached_container_runs_stops_and_is_removed() {
 
 #[test]
 fn logs_keep_both_streams_tail_and_timestamps() {
-    let Some(world) = World::new("logs_keep_both_streams_tail_and_timestamps") else { return };
+    let Some(world) = World::new("logs_keep_both_streams_tail_and_timestamps") else {
+        return;
+    };
     let script = "for i in 1 2 3; do echo out$i; echo err$i >&2; done; printf partial";
-    world.ok(&["run", "--name", "talk", "--network", "none", &world.image, "sh", "-c", script]);
+    world.ok(&[
+        "run",
+        "--name",
+        "talk",
+        "--network",
+        "none",
+        &world.image,
+        "sh",
+        "-c",
+        script,
+    ]);
     let out = world.podadm(&["logs", "talk"]);
     assert_eq!(stdout(&out), "out1\nout2\nout3\npartial");
     assert_eq!(stderr(&out), "err1\nerr2\nerr3\n");
     let out = world.podadm(&["logs", "--tail", "2", "talk"]);
     let both = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(both.contains("err3") && both.contains("partial") && !both.contains("out1"), "{both}");
+    assert!(
+        both.contains("err3") && both.contains("partial") && !both.contains("out1"),
+        "{both}"
+    );
     let out = world.podadm(&["logs", "-t", "talk"]);
     let first = stdout(&out).lines().next().unwrap().to_string();
     let (time, rest) = first.split_once(' ').unwrap();
-    assert!(chrono::DateTime::parse_from_rfc3339(time).is_ok(), "{first}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(time).is_ok(),
+        "{first}"
+    );
     assert_eq!(rest, "out1");
     // The file itself is in the CRI format.
     let id = world.inspect("talk", "/Id");
-    let log = std::fs::read_to_string(world.root().join("podadm/containers").join(id.as_str().unwrap()).join("ctr.log")).unwrap();
+    let log = std::fs::read_to_string(
+        world
+            .root()
+            .join("podadm/containers")
+            .join(id.as_str().unwrap())
+            .join("ctr.log"),
+    )
+    .unwrap();
     let line = log.lines().next().unwrap();
     let fields: Vec<&str> = line.splitn(4, ' ').collect();
     assert_eq!(&fields[1..], ["stdout", "F", "out1"], "{line}");
-    assert!(log.lines().any(|l| l.ends_with(" stdout P partial")), "{log}");
+    assert!(
+        log.lines().any(|l| l.ends_with(" stdout P partial")),
+        "{log}"
+    );
 }
 
 #[test]
 fn logs_follow_a_running_container_until_it_exits() {
-    let Some(world) = World::new("logs_follow_a_running_container_until_it_exits") else { return };
-    world.ok(&["run", "-d", "--name", "ticker", "--network", "none", &world.image, "sh", "-c",
-        "for i in 1 2 3 4 5; do echo tick$i; sleep 0.2; done"]);
+    let Some(world) = World::new("logs_follow_a_running_container_until_it_exits") else {
+        return;
+    };
+    world.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "--network",
+        "none",
+        &world.image,
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo tick$i; sleep 0.2; done",
+    ]);
     let out = world.podadm(&["logs", "-f", "ticker"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "tick1\ntick2\ntick3\ntick4\ntick5\n");
@@ -86,9 +148,33 @@ fn logs_follow_a_running_container_until_it_exits() {
 
 #[test]
 fn exec_runs_in_the_container_with_podmans_statuses() {
-    let Some(world) = World::new("exec_runs_in_the_container_with_podmans_statuses") else { return };
-    world.ok(&["run", "-d", "--name", "box", "-e", "A=outer", "--network", "none", &world.image, "sleep", "600"]);
-    let out = world.podadm(&["exec", "-e", "B=inner", "-w", "/tmp", "box", "sh", "-c", "echo $A $B; pwd; exit 3"]);
+    let Some(world) = World::new("exec_runs_in_the_container_with_podmans_statuses") else {
+        return;
+    };
+    world.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "-e",
+        "A=outer",
+        "--network",
+        "none",
+        &world.image,
+        "sleep",
+        "600",
+    ]);
+    let out = world.podadm(&[
+        "exec",
+        "-e",
+        "B=inner",
+        "-w",
+        "/tmp",
+        "box",
+        "sh",
+        "-c",
+        "echo $A $B; pwd; exit 3",
+    ]);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(stdout(&out), "outer inner\n/tmp\n");
     let out = world.podadm(&["exec", "-u", "65534", "box", "id", "-u"]);
@@ -105,8 +191,21 @@ fn exec_runs_in_the_container_with_podmans_statuses() {
 
 #[test]
 fn wait_gives_the_exit_code() {
-    let Some(world) = World::new("wait_gives_the_exit_code") else { return };
-    world.ok(&["run", "-d", "--name", "quick", "--network", "none", &world.image, "sh", "-c", "sleep 0.3; exit 7"]);
+    let Some(world) = World::new("wait_gives_the_exit_code") else {
+        return;
+    };
+    world.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "quick",
+        "--network",
+        "none",
+        &world.image,
+        "sh",
+        "-c",
+        "sleep 0.3; exit 7",
+    ]);
     let out = world.podadm(&["wait", "quick"]);
     assert_eq!(out.status.code(), Some(7));
     assert_eq!(stdout(&out), "7\n");
@@ -115,9 +214,23 @@ fn wait_gives_the_exit_code() {
 
 #[test]
 fn on_failure_restarts_exactly_n_times() {
-    let Some(world) = World::new("on_failure_restarts_exactly_n_times") else { return };
-    world.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "--network", "none",
-        &world.image, "sh", "-c", "echo run; exit 1"]);
+    let Some(world) = World::new("on_failure_restarts_exactly_n_times") else {
+        return;
+    };
+    world.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "--network",
+        "none",
+        &world.image,
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ]);
     let out = world.podadm(&["wait", "flaky"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(world.inspect("flaky", "/RestartCount"), 2);
@@ -126,9 +239,23 @@ fn on_failure_restarts_exactly_n_times() {
 
 #[test]
 fn unless_stopped_stays_stopped_after_stop() {
-    let Some(world) = World::new("unless_stopped_stays_stopped_after_stop") else { return };
-    world.ok(&["run", "-d", "--init", "--name", "svc", "--restart", "unless-stopped", "--network", "none",
-        &world.image, "sleep", "600"]);
+    let Some(world) = World::new("unless_stopped_stays_stopped_after_stop") else {
+        return;
+    };
+    world.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "svc",
+        "--restart",
+        "unless-stopped",
+        "--network",
+        "none",
+        &world.image,
+        "sleep",
+        "600",
+    ]);
     world.ok(&["stop", "-t", "1", "svc"]);
     assert_eq!(world.inspect("svc", "/State/Status"), "exited");
     // The monitor is gone and did not start it again.
@@ -136,10 +263,26 @@ fn unless_stopped_stays_stopped_after_stop() {
     assert_eq!(out.status.code(), Some(143));
     assert_eq!(world.inspect("svc", "/State/Status"), "exited");
     // `always` restarts a container that exits on its own.
-    world.ok(&["run", "-d", "--name", "again", "--restart", "always", "--network", "none",
-        &world.image, "sh", "-c", "sleep 0.1; exit 0"]);
+    world.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--restart",
+        "always",
+        "--network",
+        "none",
+        &world.image,
+        "sh",
+        "-c",
+        "sleep 0.1; exit 0",
+    ]);
     world.wait_until("two restarts", || {
-        world.inspect("again", "/RestartCount").as_u64().unwrap_or(0) >= 2
+        world
+            .inspect("again", "/RestartCount")
+            .as_u64()
+            .unwrap_or(0)
+            >= 2
     });
     world.ok(&["stop", "-t", "1", "again"]);
     assert_eq!(world.inspect("again", "/State/Status"), "exited");
@@ -147,8 +290,22 @@ fn unless_stopped_stays_stopped_after_stop() {
 
 #[test]
 fn pause_rename_update_and_kill() {
-    let Some(world) = World::new("pause_rename_update_and_kill") else { return };
-    world.ok(&["run", "-d", "--name", "a", "--memory", "64m", "--network", "none", &world.image, "sleep", "600"]);
+    let Some(world) = World::new("pause_rename_update_and_kill") else {
+        return;
+    };
+    world.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "a",
+        "--memory",
+        "64m",
+        "--network",
+        "none",
+        &world.image,
+        "sleep",
+        "600",
+    ]);
     world.ok(&["pause", "a"]);
     assert_eq!(world.inspect("a", "/State/Status"), "paused");
     world.ok(&["unpause", "a"]);

@@ -9,31 +9,96 @@ use support::{stderr, stdout, World};
 
 #[test]
 fn named_volumes_survive_rm_and_are_shared() {
-    let Some(world) = World::new("named_volumes_survive_rm_and_are_shared") else { return };
+    let Some(world) = World::new("named_volumes_survive_rm_and_are_shared") else {
+        return;
+    };
     world.ok(&["volume", "create", "data"]);
-    world.ok(&["run", "--rm", "-v", "data:/data", "--network", "none", &world.image, "sh", "-c", "echo kept > /data/f"]);
-    let out = world.ok(&["run", "--rm", "-v", "data:/data:ro", "--network", "none", &world.image, "sh", "-c",
-        "cat /data/f; touch /data/g 2>/dev/null || echo read-only"]);
+    world.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data",
+        "--network",
+        "none",
+        &world.image,
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    let out = world.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data:ro",
+        "--network",
+        "none",
+        &world.image,
+        "sh",
+        "-c",
+        "cat /data/f; touch /data/g 2>/dev/null || echo read-only",
+    ]);
     assert_eq!(out, "kept\nread-only\n");
     // Two running containers see one volume.
-    world.ok(&["run", "-d", "--name", "w", "-v", "data:/data", "--network", "none", &world.image, "sleep", "600"]);
+    world.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "w",
+        "-v",
+        "data:/data",
+        "--network",
+        "none",
+        &world.image,
+        "sleep",
+        "600",
+    ]);
     world.ok(&["exec", "w", "sh", "-c", "echo shared > /data/s"]);
-    let out = world.ok(&["run", "--rm", "-v", "data:/d", "--network", "none", &world.image, "cat", "/d/s"]);
+    let out = world.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/d",
+        "--network",
+        "none",
+        &world.image,
+        "cat",
+        "/d/s",
+    ]);
     assert_eq!(out, "shared\n");
     // In use: refused; after rm, removable.
     let out = world.podadm(&["volume", "rm", "data"]);
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("w"), "{}", stderr(&out));
     world.ok(&["rm", "-f", "-t", "0", "w"]);
-    assert!(world.ok(&["volume", "ls", "-q"]).lines().any(|l| l == "data"));
+    assert!(world
+        .ok(&["volume", "ls", "-q"])
+        .lines()
+        .any(|l| l == "data"));
     world.ok(&["volume", "rm", "data"]);
-    assert!(!world.ok(&["volume", "ls", "-q"]).lines().any(|l| l == "data"));
+    assert!(!world
+        .ok(&["volume", "ls", "-q"])
+        .lines()
+        .any(|l| l == "data"));
 }
 
 #[test]
 fn anonymous_volumes_go_with_rm_v() {
-    let Some(world) = World::new("anonymous_volumes_go_with_rm_v") else { return };
-    world.ok(&["run", "--name", "anon", "-v", "/scratch", "--network", "none", &world.image, "sh", "-c", "echo x > /scratch/x"]);
+    let Some(world) = World::new("anonymous_volumes_go_with_rm_v") else {
+        return;
+    };
+    world.ok(&[
+        "run",
+        "--name",
+        "anon",
+        "-v",
+        "/scratch",
+        "--network",
+        "none",
+        &world.image,
+        "sh",
+        "-c",
+        "echo x > /scratch/x",
+    ]);
     let volumes = world.ok(&["volume", "ls", "-q"]);
     assert_eq!(volumes.lines().count(), 1, "{volumes}");
     world.ok(&["rm", "-v", "anon"]);
@@ -42,12 +107,25 @@ fn anonymous_volumes_go_with_rm_v() {
 
 #[test]
 fn bind_mounts_and_bad_volume_specs() {
-    let Some(world) = World::new("bind_mounts_and_bad_volume_specs") else { return };
+    let Some(world) = World::new("bind_mounts_and_bad_volume_specs") else {
+        return;
+    };
     let host = world.dir.path().join("host");
     std::fs::create_dir(&host).unwrap();
     std::fs::write(host.join("in"), "from host\n").unwrap();
     let spec = format!("{}:/mnt", host.display());
-    let out = world.ok(&["run", "--rm", "-v", &spec, "--network", "none", &world.image, "sh", "-c", "cat /mnt/in; echo back > /mnt/out"]);
+    let out = world.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &spec,
+        "--network",
+        "none",
+        &world.image,
+        "sh",
+        "-c",
+        "cat /mnt/in; echo back > /mnt/out",
+    ]);
     assert_eq!(out, "from host\n");
     assert_eq!(std::fs::read_to_string(host.join("out")).unwrap(), "back\n");
     // (`name:/x` is a named volume, as in podman.)
@@ -64,64 +142,137 @@ fn bind_mounts_and_bad_volume_specs() {
 
 #[test]
 fn cp_copies_both_ways_and_never_follows_a_link_out() {
-    let Some(world) = World::new("cp_copies_both_ways_and_never_follows_a_link_out") else { return };
+    let Some(world) = World::new("cp_copies_both_ways_and_never_follows_a_link_out") else {
+        return;
+    };
     world.ok(&["run", "-d", "--name", "box", "--network", "none", &world.image, "sh", "-c",
         "echo inside > /tmp/in; ln -s /../../../../../etc /evil; ln -s ../../../../../tmp/host-target /evil2; sleep 600"]);
-    world.wait_until("the links", || world.podadm(&["exec", "box", "test", "-L", "/evil2"]).status.success());
+    world.wait_until("the links", || {
+        world
+            .podadm(&["exec", "box", "test", "-L", "/evil2"])
+            .status
+            .success()
+    });
     let host = world.dir.path();
     world.ok(&["cp", "box:/tmp/in", &host.join("out").display().to_string()]);
-    assert_eq!(std::fs::read_to_string(host.join("out")).unwrap(), "inside\n");
+    assert_eq!(
+        std::fs::read_to_string(host.join("out")).unwrap(),
+        "inside\n"
+    );
     std::fs::write(host.join("up"), "uploaded\n").unwrap();
     world.ok(&["cp", &host.join("up").display().to_string(), "box:/tmp/up"]);
     assert_eq!(world.ok(&["exec", "box", "cat", "/tmp/up"]), "uploaded\n");
     // Through a link in the container: stays inside its root.
-    let _ = world.podadm(&["cp", &host.join("up").display().to_string(), "box:/evil/passwd-copy"]);
+    let _ = world.podadm(&[
+        "cp",
+        &host.join("up").display().to_string(),
+        "box:/evil/passwd-copy",
+    ]);
     assert!(!std::path::Path::new("/etc/passwd-copy").exists());
     let _ = world.podadm(&["cp", &host.join("up").display().to_string(), "box:/evil2"]);
     assert!(!std::path::Path::new("/tmp/host-target").exists());
-    let out = world.podadm(&["cp", "box:/evil/shadow", &host.join("shadow").display().to_string()]);
+    let out = world.podadm(&[
+        "cp",
+        "box:/evil/shadow",
+        &host.join("shadow").display().to_string(),
+    ]);
     if out.status.success() {
         let copied = std::fs::read(host.join("shadow")).unwrap();
-        assert_ne!(copied, std::fs::read("/etc/shadow").unwrap(), "cp read the host's /etc/shadow");
+        assert_ne!(
+            copied,
+            std::fs::read("/etc/shadow").unwrap(),
+            "cp read the host's /etc/shadow"
+        );
     }
 }
 
 #[test]
 fn a_published_port_answers_on_loopback() {
-    let Some(world) = World::new("a_published_port_answers_on_loopback") else { return };
+    let Some(world) = World::new("a_published_port_answers_on_loopback") else {
+        return;
+    };
     if !aurora_testkit::skip::tools_or_skip("a_published_port_answers_on_loopback", &["curl"]) {
         return;
     }
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:80");
-    world.ok(&["run", "-d", "--name", "httpd", "-p", &publish, &world.image, "sh", "-c",
-        "mkdir -p /www && echo hello-from-aurora > /www/index.html && exec httpd -f -p 80 -h /www"]);
+    world.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "httpd",
+        "-p",
+        &publish,
+        &world.image,
+        "sh",
+        "-c",
+        "mkdir -p /www && echo hello-from-aurora > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
     let url = format!("http://127.0.0.1:{port}/");
     world.wait_until("httpd to answer", || {
-        Command::new("curl").args(["-sf", "--max-time", "2", &url]).output().is_ok_and(|o| o.status.success())
+        Command::new("curl")
+            .args(["-sf", "--max-time", "2", &url])
+            .output()
+            .is_ok_and(|o| o.status.success())
     });
     let out = Command::new("curl").args(["-sf", &url]).output().unwrap();
     assert_eq!(stdout(&out), "hello-from-aurora\n");
-    assert_eq!(world.ok(&["port", "httpd"]), format!("80/tcp -> 127.0.0.1:{port}\n"));
+    assert_eq!(
+        world.ok(&["port", "httpd"]),
+        format!("80/tcp -> 127.0.0.1:{port}\n")
+    );
     // The port is taken now: a second container asking for it is refused and leaves nothing.
-    let out = world.podadm(&["run", "-d", "--name", "second", "-p", &publish, &world.image, "sleep", "600"]);
+    let out = world.podadm(&[
+        "run",
+        "-d",
+        "--name",
+        "second",
+        "-p",
+        &publish,
+        &world.image,
+        "sleep",
+        "600",
+    ]);
     assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
     world.ok(&["rm", "-f", "-t", "0", "httpd"]);
     world.wait_until("the port to close", || {
-        !Command::new("curl").args(["-sf", "--max-time", "1", &url]).status().is_ok_and(|s| s.success())
+        !Command::new("curl")
+            .args(["-sf", "--max-time", "1", &url])
+            .status()
+            .is_ok_and(|s| s.success())
     });
     world.ok(&["rm", "-f", "-t", "0", "second"]);
 }
 
 #[test]
 fn containers_on_a_user_network_reach_each_other_by_name() {
-    let Some(world) = World::new("containers_on_a_user_network_reach_each_other_by_name") else { return };
+    let Some(world) = World::new("containers_on_a_user_network_reach_each_other_by_name") else {
+        return;
+    };
     let name = format!("aurt{}", std::process::id() % 100000);
     world.ok(&["network", "create", &name]);
-    world.ok(&["run", "-d", "--name", "server", "--network", &name, &world.image, "sh", "-c",
-        "mkdir -p /www && echo via-dns > /www/index.html && exec httpd -f -p 8080 -h /www"]);
-    let out = world.podadm(&["run", "--rm", "--network", &name, &world.image, "sh", "-c",
-        "for i in $(seq 50); do wget -qO- http://server:8080/ && exit 0; sleep 0.1; done; exit 1"]);
+    world.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "server",
+        "--network",
+        &name,
+        &world.image,
+        "sh",
+        "-c",
+        "mkdir -p /www && echo via-dns > /www/index.html && exec httpd -f -p 8080 -h /www",
+    ]);
+    let out = world.podadm(&[
+        "run",
+        "--rm",
+        "--network",
+        &name,
+        &world.image,
+        "sh",
+        "-c",
+        "for i in $(seq 50); do wget -qO- http://server:8080/ && exit 0; sleep 0.1; done; exit 1",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "via-dns\n");
     let hosts = world.ok(&["exec", "server", "cat", "/etc/hosts"]);
@@ -133,5 +284,9 @@ fn containers_on_a_user_network_reach_each_other_by_name() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

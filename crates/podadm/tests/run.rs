@@ -6,7 +6,11 @@ mod support;
 use support::{stderr, stdout, World};
 
 /// Both tools' (status, stdout) for `run --rm --network none IMAGE ARGS…`.
-fn both(world: &World, flags: &[&str], command: &[&str]) -> ((Option<i32>, String), (Option<i32>, String)) {
+fn both(
+    world: &World,
+    flags: &[&str],
+    command: &[&str],
+) -> ((Option<i32>, String), (Option<i32>, String)) {
     let mut args = vec!["run", "--rm", "--network", "none"];
     args.extend_from_slice(flags);
     args.push(&world.image);
@@ -24,7 +28,9 @@ fn both(world: &World, flags: &[&str], command: &[&str]) -> ((Option<i32>, Strin
 
 #[test]
 fn exit_codes_are_podmans() {
-    let Some(world) = World::new("exit_codes_are_podmans") else { return };
+    let Some(world) = World::new("exit_codes_are_podmans") else {
+        return;
+    };
     world.podman_pull();
     for (command, expected) in [
         (vec!["true"], 0),
@@ -39,10 +45,29 @@ fn exit_codes_are_podmans() {
     }
     // A container killed with SIGKILL: 137, from wait.
     for tool in ["podadm", "podman"] {
-        let run = |args: &[&str]| if tool == "podadm" { world.podadm(args) } else { world.podman(args) };
-        let out = run(&["run", "-d", "--name", "victim", "--network", "none", &world.image, "sleep", "600"]);
+        let run = |args: &[&str]| {
+            if tool == "podadm" {
+                world.podadm(args)
+            } else {
+                world.podman(args)
+            }
+        };
+        let out = run(&[
+            "run",
+            "-d",
+            "--name",
+            "victim",
+            "--network",
+            "none",
+            &world.image,
+            "sleep",
+            "600",
+        ]);
         assert!(out.status.success(), "{tool}: {}", stderr(&out));
-        assert!(run(&["kill", "-s", "KILL", "victim"]).status.success(), "{tool} kill");
+        assert!(
+            run(&["kill", "-s", "KILL", "victim"]).status.success(),
+            "{tool} kill"
+        );
         let out = run(&["wait", "victim"]);
         assert_eq!(stdout(&out).trim(), "137", "{tool} wait: {}", stderr(&out));
         assert!(run(&["rm", "victim"]).status.success(), "{tool} rm");
@@ -50,7 +75,14 @@ fn exit_codes_are_podmans() {
     // podadm's own failures are 125, as podman's are.
     let out = world.podadm(&["run", "--rm", "--no-such-flag", &world.image, "true"]);
     assert_ne!(out.status.code(), Some(0));
-    let out = world.podadm(&["run", "--rm", "--restart", "sometimes", &world.image, "true"]);
+    let out = world.podadm(&[
+        "run",
+        "--rm",
+        "--restart",
+        "sometimes",
+        &world.image,
+        "true",
+    ]);
     assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
     assert!(stderr(&out).contains("sometimes"), "{}", stderr(&out));
     let missing = world.registry.image_ref("test/missing:1");
@@ -63,14 +95,26 @@ fn exit_codes_are_podmans() {
 
 #[test]
 fn environment_user_and_workdir_match_podman() {
-    let Some(world) = World::new("environment_user_and_workdir_match_podman") else { return };
+    let Some(world) = World::new("environment_user_and_workdir_match_podman") else {
+        return;
+    };
     world.podman_pull();
     let env_file = world.dir.path().join("env");
     std::fs::write(&env_file, "# a comment\nFROM_FILE=yes\n\nB=from-file\n").unwrap();
     let env_file = env_file.display().to_string();
     let flags = [
-        "-e", "A=1", "--env-file", &env_file, "-e", "B=2", "-w", "/tmp", "-u", "1000:1000",
-        "--hostname", "box",
+        "-e",
+        "A=1",
+        "--env-file",
+        &env_file,
+        "-e",
+        "B=2",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000:1000",
+        "--hostname",
+        "box",
     ];
     let script = "echo A=$A B=$B F=$FROM_FILE; pwd; id -u; id -g; hostname; cat /etc/hostname";
     let ((ours, our_out), (theirs, their_out)) = both(&world, &flags, &["sh", "-c", script]);
@@ -86,7 +130,9 @@ fn environment_user_and_workdir_match_podman() {
 
 #[test]
 fn entrypoint_and_command_follow_podmans_rules() {
-    let Some(world) = World::new("entrypoint_and_command_follow_podmans_rules") else { return };
+    let Some(world) = World::new("entrypoint_and_command_follow_podmans_rules") else {
+        return;
+    };
     world.podman_pull();
     for flags in [
         vec!["--entrypoint", "echo"],
@@ -99,21 +145,36 @@ fn entrypoint_and_command_follow_podmans_rules() {
 
 #[test]
 fn read_only_caps_and_tmpfs_match_podman() {
-    let Some(world) = World::new("read_only_caps_and_tmpfs_match_podman") else { return };
+    let Some(world) = World::new("read_only_caps_and_tmpfs_match_podman") else {
+        return;
+    };
     world.podman_pull();
-    let flags = ["--read-only", "--tmpfs", "/scratch", "--cap-drop", "ALL", "--cap-add", "NET_RAW"];
+    let flags = [
+        "--read-only",
+        "--tmpfs",
+        "/scratch",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "NET_RAW",
+    ];
     let script = "touch /x 2>/dev/null && echo wrote-root; touch /scratch/y && echo wrote-tmpfs; \
                   grep CapEff /proc/self/status";
     let ((ours, a), (theirs, b)) = both(&world, &flags, &["sh", "-c", script]);
     assert_eq!(theirs, Some(0));
     assert_eq!(ours, Some(0));
     assert_eq!(a, b);
-    assert!(a.contains("wrote-tmpfs") && !a.contains("wrote-root"), "{a}");
+    assert!(
+        a.contains("wrote-tmpfs") && !a.contains("wrote-root"),
+        "{a}"
+    );
 }
 
 #[test]
 fn rm_leaves_no_container_clone_or_mount() {
-    let Some(world) = World::new("rm_leaves_no_container_clone_or_mount") else { return };
+    let Some(world) = World::new("rm_leaves_no_container_clone_or_mount") else {
+        return;
+    };
     world.ok(&["run", "--rm", "--network", "none", &world.image, "true"]);
     assert_eq!(world.ok(&["ps", "-a", "-q"]), "");
     let containers = world.root().join("storage/containers");
@@ -121,5 +182,9 @@ fn rm_leaves_no_container_clone_or_mount() {
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "storage containers left: {left:?}");
-    assert!(world.mounts_under(world.dir.path()).is_empty(), "{:?}", world.mounts_under(world.dir.path()));
+    assert!(
+        world.mounts_under(world.dir.path()).is_empty(),
+        "{:?}",
+        world.mounts_under(world.dir.path())
+    );
 }

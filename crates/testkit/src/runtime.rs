@@ -145,8 +145,13 @@ pub fn workspace_binary(package: &str, bin: &str) -> std::path::PathBuf {
         if profile_dir.file_name().is_some_and(|p| p == "release") {
             build.arg("--release");
         }
-        let status = build.status().expect("run cargo to build a workspace binary");
-        assert!(status.success(), "cargo build -p {package} --bin {bin} failed");
+        let status = build
+            .status()
+            .expect("run cargo to build a workspace binary");
+        assert!(
+            status.success(),
+            "cargo build -p {package} --bin {bin} failed"
+        );
         built.push(bin.to_string());
     }
     path

@@ -131,6 +131,9 @@ pub fn apply(
 }
 
 /// The limits alone (memory, CPUs, pids) as [`apply`] sets them: for `update`.
-pub fn apply_resources(spec: &mut Spec, config: &ContainerConfig) -> Result<Vec<String>, SpecError> {
+pub fn apply_resources(
+    spec: &mut Spec,
+    config: &ContainerConfig,
+) -> Result<Vec<String>, SpecError> {
     linux::apply_limits(spec, config)
 }

@@ -80,7 +80,8 @@ impl StateDb {
         // Other podadm processes hold the write lock for milliseconds; wait for them rather
         // than fail.
         conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
@@ -100,8 +101,8 @@ impl StateDb {
     /// Adds a new container; a taken name is refused naming the container that has it.
     pub fn insert(&self, record: &ContainerRecord) -> Result<()> {
         let err = self.err();
-        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
-            .map_err(&err)?;
+        let tx =
+            Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(&err)?;
         let holder: Option<String> = tx
             .query_row(
                 "SELECT id FROM containers WHERE name = ?1",
@@ -182,8 +183,8 @@ impl StateDb {
     /// Renames a container; a taken name is refused.
     pub fn rename(&self, id: &str, name: &str) -> Result<()> {
         let err = self.err();
-        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
-            .map_err(&err)?;
+        let tx =
+            Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(&err)?;
         let holder: Option<String> = tx
             .query_row(
                 "SELECT id FROM containers WHERE name = ?1",

@@ -120,14 +120,21 @@ impl World {
     /// Pulls the busybox image into podman's store (once).
     pub fn podman_pull(&self) {
         let out = self.podman(&["pull", "-q", "--tls-verify=false", &self.image]);
-        assert!(out.status.success(), "podman pull: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "podman pull: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// The container `name`'s field at JSON pointer `pointer` in `podadm inspect`.
     pub fn inspect(&self, name: &str, pointer: &str) -> serde_json::Value {
         let out = self.ok(&["inspect", name]);
         let all: serde_json::Value = serde_json::from_str(&out).expect("inspect prints JSON");
-        all[0].pointer(pointer).cloned().unwrap_or(serde_json::Value::Null)
+        all[0]
+            .pointer(pointer)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
     }
 
     /// Waits (60 s at most, a hang guard) until `check` holds.
@@ -158,7 +165,9 @@ impl Drop for World {
             .podadm_command(&["rm", "-f", "-t", "0", "--all"])
             .stdin(Stdio::null())
             .output();
-        let _ = self.podman_command(&["rm", "-f", "-t", "0", "--all"]).output();
+        let _ = self
+            .podman_command(&["rm", "-f", "-t", "0", "--all"])
+            .output();
         for mount in self.mounts_under(self.dir.path()).iter().rev() {
             let _ = Command::new("umount").arg("-l").arg(mount).status();
         }
@@ -189,7 +198,10 @@ pub fn stderr(out: &Output) -> String {
 /// busybox with a link in /bin for every applet (sleep, seq, httpd, false, ...).
 fn busybox_layer() -> aurora_testkit::Layer {
     let mut layer = LayerBuilder::busybox_rootfs();
-    let list = Command::new("busybox").arg("--list").output().expect("busybox --list");
+    let list = Command::new("busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         if !["busybox", "sh", "ls", "cat", "echo", "true", ""].contains(&applet) {
             layer = layer.symlink(&format!("bin/{applet}"), "busybox");
