@@ -30,15 +30,20 @@ pub fn run(cli: &Cli, engine: &Engine, args: &RunArgs) -> Result<u8> {
         .attach
         .context("the monitor gave no attach connection")?;
     let code = crate::attach::pump(client, record.config.interactive, record.config.terminal)?;
-    // The monitor's exit command records the exit (and removes a --rm container); wait for
-    // it so that what follows this command sees the container as it is.
+    Ok(after_attach(engine, &record, code))
+}
+
+/// After an attached container exited: waits for the monitor's exit command, which records
+/// the exit (and removes a --rm container), so that what follows this command sees the
+/// container as it is (unless a restart policy keeps it going); the status to exit with.
+fn after_attach(engine: &Engine, record: &aurora_engine::ContainerRecord, code: i32) -> u8 {
     if record.config.restart == RestartPolicy::No {
         match engine.wait(&record.id) {
             Ok(_) | Err(EngineError::NoSuchContainer(_)) => {}
             Err(e) => tracing::debug!("waiting for the cleanup: {e}"),
         }
     }
-    Ok(status_byte(code))
+    status_byte(code)
 }
 
 /// `podadm create`: prints the new container's id.
@@ -115,7 +120,7 @@ pub fn start(
             .context("the monitor gave no attach connection")?;
         let stdin = interactive && started.record.config.interactive;
         let code = crate::attach::pump(client, stdin, started.record.config.terminal)?;
-        return Ok(status_byte(code));
+        return Ok(after_attach(engine, &started.record, code));
     }
     crate::containers::each(containers, |c| {
         engine.start(c, false)?;
@@ -139,7 +144,7 @@ pub fn attach(engine: &Engine, container: &str, stdin: bool) -> Result<u8> {
         stdin && record.config.interactive,
         record.config.terminal,
     )?;
-    Ok(status_byte(code))
+    Ok(after_attach(engine, &record, code))
 }
 
 /// `podadm exec`: the process's status.

@@ -415,10 +415,18 @@ pub fn stats(engine: &Engine, all: bool, format: Format, containers: &[String]) 
     for record in records.iter().filter(|r| r.state.is_active()) {
         let sample = engine.stats(&record.id)?;
         let data = &sample["data"];
-        let memory = data["memory"]["usage"]["usage"].as_u64().unwrap_or(0);
-        let limit = data["memory"]["usage"]["limit"].as_u64().unwrap_or(0);
-        let pids = data["pids"]["current"].as_u64().unwrap_or(0);
-        let cpu = data["cpu"]["usage"]["total"].as_u64().unwrap_or(0);
+        // runc writes memory.usage and cpu.usage.total; runz (libcontainer) memory.memory
+        // and cpu.usage.usage_total.
+        let first = |paths: &[&str]| {
+            paths
+                .iter()
+                .find_map(|p| data.pointer(p).and_then(serde_json::Value::as_u64))
+                .unwrap_or(0)
+        };
+        let memory = first(&["/memory/usage/usage", "/memory/memory/usage"]);
+        let limit = first(&["/memory/usage/limit", "/memory/memory/limit"]);
+        let pids = first(&["/pids/current"]);
+        let cpu = first(&["/cpu/usage/total", "/cpu/usage/usage_total"]);
         list.push(json!({
             "id": record.id, "name": record.name, "mem_usage": memory, "mem_limit": limit,
             "pids": pids, "cpu_nano": cpu,

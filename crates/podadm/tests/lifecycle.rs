@@ -320,3 +320,45 @@ fn pause_rename_update_and_kill() {
     world.ok(&["kill", "-s", "KILL", "b"]);
     assert_eq!(world.podadm(&["wait", "b"]).status.code(), Some(137));
 }
+
+#[test]
+fn run_and_attach_with_a_terminal() {
+    let Some(world) = World::new("run_and_attach_with_a_terminal") else {
+        return;
+    };
+    if !aurora_testkit::skip::tools_or_skip("run_and_attach_with_a_terminal", &["script"]) {
+        return;
+    }
+    let (status, shown) = world.podadm_in_terminal(
+        &[
+            "run",
+            "--rm",
+            "-it",
+            "--network",
+            "none",
+            &world.image,
+            "sh",
+        ],
+        "tty; echo sum=$((40+2)); exit 5\n",
+    );
+    assert_eq!(status, Some(5), "{shown}");
+    assert!(shown.contains("/dev/pts/"), "{shown}");
+    assert!(shown.contains("sum=42"), "{shown}");
+    // A detached container with a terminal, attached to later.
+    world.ok(&[
+        "run",
+        "-d",
+        "-it",
+        "--name",
+        "later",
+        "--network",
+        "none",
+        &world.image,
+        "sh",
+    ]);
+    let (status, shown) =
+        world.podadm_in_terminal(&["attach", "later"], "echo attached-$((1+1)); exit 7\n");
+    assert_eq!(status, Some(7), "{shown}");
+    assert!(shown.contains("attached-2"), "{shown}");
+    assert_eq!(world.inspect("later", "/State/ExitCode"), 7);
+}

@@ -94,6 +94,36 @@ impl World {
         command
     }
 
+    /// `podadm ARGS` run under script(1), which gives it a terminal; `input` is typed into it.
+    /// Returns (status, everything the terminal showed).
+    pub fn podadm_in_terminal(&self, args: &[&str], input: &str) -> (Option<i32>, String) {
+        let command = self.podadm_command(args);
+        let mut line = shell_quote(&command.get_program().to_string_lossy());
+        for arg in command.get_args() {
+            line.push(' ');
+            line.push_str(&shell_quote(&arg.to_string_lossy()));
+        }
+        let mut child = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .envs(command.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run script(1)");
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(input.as_bytes())
+            .expect("type into the terminal");
+        let out = child.wait_with_output().expect("script(1) output");
+        drop(stdin);
+        (
+            out.status.code(),
+            format!("{}{}", stdout(&out), stderr(&out)),
+        )
+    }
+
     /// `podman ARGS` on a store of its own under this world's directory.
     pub fn podman(&self, args: &[&str]) -> Output {
         self.podman_command(args)
@@ -208,4 +238,8 @@ fn busybox_layer() -> aurora_testkit::Layer {
         }
     }
     layer.build()
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
