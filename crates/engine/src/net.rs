@@ -172,9 +172,15 @@ impl Engine {
         }
     }
 
-    /// Tears down what `attach_network` made; what is already gone is fine.
-    pub(crate) fn detach_network(&self, record: &ContainerRecord) {
+    /// Tears down what `attach_network` made (recorded in `network_status`, which is then
+    /// cleared: a second call does nothing); what is already gone is fine.
+    pub(crate) fn detach_network(&self, record: &mut ContainerRecord) {
         let NetworkMode::Bridge(names) = &record.config.network else {
+            return;
+        };
+        let path = self.paths.netns_dir().join(&record.id);
+        let Some(status) = record.network_status.take() else {
+            let _ = Netns::remove(&path);
             return;
         };
         let names: Vec<String> = if names.is_empty() {
@@ -182,15 +188,10 @@ impl Engine {
         } else {
             names.clone()
         };
-        let path = self.paths.netns_dir().join(&record.id);
         if let Ok(networks) = self.networks() {
             let mut attachment = self.attachment(record, &names, path.clone());
             // netavark finds a container's rules by its ports: the ones it was given.
-            let status: Option<SetupResult> = record
-                .network_status
-                .clone()
-                .and_then(|s| serde_json::from_value(s).ok());
-            if let Some(status) = status {
+            if let Ok(status) = serde_json::from_value::<SetupResult>(status) {
                 attachment.ports = status.ports;
             }
             if let Ok(backend) = Netavark::find(networks) {

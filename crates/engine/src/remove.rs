@@ -53,7 +53,7 @@ impl Engine {
             );
         }
         self.runtime_of(record).delete_force(&record.id);
-        self.detach_network(record);
+        self.detach_network(&mut record.clone());
         if let Some(driver) = self.images.storage_in_use()? {
             match driver.remove_container(record.storage_name()) {
                 Ok(()) | Err(aurora_storage::StorageError::NoSuchContainer(_)) => {}

@@ -58,12 +58,17 @@ impl Engine {
             .storage()?
             .container_rootfs(record.storage_name())?;
         let plan = self.attach_network(&record)?;
+        // Recorded at once: what is attached is torn down by whoever finds it, even if this
+        // process dies now.
+        record.network_status = plan.status.clone();
+        self.db.update(&record)?;
         let started = self.launch_and_start(&record, &plan, attach);
         let (pid, client) = match started {
             Ok(started) => started,
             Err(e) => {
                 runtime.delete_force(&record.id);
-                self.detach_network(&record);
+                self.detach_network(&mut record);
+                let _ = self.db.update(&record);
                 return Err(e);
             }
         };
