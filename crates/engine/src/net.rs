@@ -30,6 +30,46 @@ pub(crate) struct Plan {
     pub status: Option<serde_json::Value>,
     pub hosts: Vec<u8>,
     pub resolv_conf: Vec<u8>,
+    /// The plugin's work still to do (a bridge network): run while the runtime creates the
+    /// container in the namespace, then [`Plan::wired`].
+    pub wiring: Option<Wiring>,
+}
+
+/// A namespace to wire to networks.
+pub(crate) struct Wiring {
+    backend: Netavark,
+    attachment: Attachment,
+    hostname: String,
+}
+
+impl Wiring {
+    /// Runs the plugin's setup (on a thread of its own).
+    pub fn run(&self) -> aurora_network::Result<SetupResult> {
+        self.backend.setup(&self.attachment)
+    }
+}
+
+impl Plan {
+    /// The files and status that follow from the plugin's answer.
+    pub fn wired(&mut self, result: &SetupResult) {
+        let Some(wiring) = &self.wiring else {
+            return;
+        };
+        let addresses = result.addresses();
+        self.hosts = etc_files::hosts(
+            &wiring.hostname,
+            &wiring.attachment.container_name,
+            &addresses,
+            &[],
+        );
+        self.resolv_conf = etc_files::resolv_conf(
+            &result.dns_servers(),
+            &result.dns_search(),
+            &[],
+            &host_resolv_conf(),
+        );
+        self.status = serde_json::to_value(result).ok();
+    }
 }
 
 pub use aurora_network::DEFAULT_NETWORK;
@@ -41,12 +81,14 @@ impl Engine {
         match &record.config.network {
             NetworkMode::None => Ok(Plan {
                 namespace: Namespace::New,
+                wiring: None,
                 status: None,
                 hosts: etc_files::hosts(&hostname, &record.name, &[], &[]),
                 resolv_conf: etc_files::resolv_conf(&[], &[], &[], &host_resolv_conf()),
             }),
             NetworkMode::Host => Ok(Plan {
                 namespace: Namespace::Host,
+                wiring: None,
                 status: None,
                 hosts: etc_files::hosts_for_host_network(
                     &std::fs::read("/etc/hosts").unwrap_or_default(),
@@ -70,6 +112,7 @@ impl Engine {
                 let userdata = self.paths.userdata(&other.id);
                 Ok(Plan {
                     namespace: Namespace::Path(PathBuf::from(format!("/proc/{pid}/ns/net"))),
+                    wiring: None,
                     status: None,
                     hosts: std::fs::read(userdata.join("hosts")).unwrap_or_default(),
                     resolv_conf: std::fs::read(userdata.join("resolv.conf")).unwrap_or_default(),
@@ -93,26 +136,23 @@ impl Engine {
             names.to_vec()
         };
         let netns = Netns::create(&self.paths.runroot, &record.id)?;
-        let attachment = self.attachment(record, &names, netns.path.clone());
-        let result = Netavark::find(networks).and_then(|backend| backend.setup(&attachment));
-        let result = match result {
-            Ok(result) => result,
+        let backend = match Netavark::find(networks) {
+            Ok(backend) => backend,
             Err(e) => {
                 let _ = Netns::remove(&netns.path);
                 return Err(e.into());
             }
         };
-        let addresses = result.addresses();
         Ok(Plan {
             namespace: Namespace::Path(netns.path.clone()),
-            hosts: etc_files::hosts(hostname, &record.name, &addresses, &[]),
-            resolv_conf: etc_files::resolv_conf(
-                &result.dns_servers(),
-                &result.dns_search(),
-                &[],
-                &host_resolv_conf(),
-            ),
-            status: serde_json::to_value(&result).ok(),
+            status: None,
+            hosts: Vec::new(),
+            resolv_conf: Vec::new(),
+            wiring: Some(Wiring {
+                backend,
+                attachment: self.attachment(record, &names, netns.path.clone()),
+                hostname: hostname.to_string(),
+            }),
         })
     }
 

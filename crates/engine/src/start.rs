@@ -57,12 +57,8 @@ impl Engine {
         self.images
             .storage()?
             .container_rootfs(record.storage_name())?;
-        let plan = self.attach_network(&record)?;
-        // Recorded at once: what is attached is torn down by whoever finds it, even if this
-        // process dies now.
-        record.network_status = plan.status.clone();
-        self.db.update(&record)?;
-        let started = self.launch_and_start(&record, &plan, attach);
+        let mut plan = self.attach_network(&record)?;
+        let started = self.launch_and_start(&mut record, &mut plan, attach);
         let (pid, client) = match started {
             Ok(started) => started,
             Err(e) => {
@@ -79,7 +75,6 @@ impl Engine {
         record.exit_code = None;
         record.restarts = 0;
         record.stopped_by_user = false;
-        record.network_status = plan.status;
         self.db.update(&record)?;
         self.event(&record, "start");
         Ok(Started {
@@ -88,10 +83,12 @@ impl Engine {
         })
     }
 
+    /// The monitor creates the container while the network plugin wires its namespace (the
+    /// two take about as long); then the network files, the attach, and the runtime's start.
     fn launch_and_start(
         &self,
-        record: &ContainerRecord,
-        plan: &Plan,
+        record: &mut ContainerRecord,
+        plan: &mut Plan,
         attach: bool,
     ) -> Result<(i32, Option<aurora_monitor::attach::Client>)> {
         let bundle = self.paths.bundle(&record.id);
@@ -101,19 +98,37 @@ impl Engine {
         let monitor_dir = self.paths.monitor_dir(&record.id);
         let mut exit_command = self.options.exit_command.clone();
         exit_command.push(record.id.clone());
-        let pid = launch(&Launch {
-            id: &record.id,
-            name: &record.name,
-            bundle: &bundle,
-            dir: &monitor_dir,
-            runtime: &runtime,
-            log: &self.paths.log(&record.id),
-            log_max_size: self.options.log_max_size,
-            terminal: record.config.terminal,
-            stdin: record.config.interactive,
-            restart: record.config.restart,
-            exit_command,
-        })?;
+        let wiring = plan.wiring.as_ref();
+        let (launched, wired) = std::thread::scope(|scope| {
+            let wiring = wiring.map(|w| scope.spawn(move || w.run()));
+            let launched = launch(&Launch {
+                id: &record.id,
+                name: &record.name,
+                bundle: &bundle,
+                dir: &monitor_dir,
+                runtime: &runtime,
+                log: &self.paths.log(&record.id),
+                log_max_size: self.options.log_max_size,
+                terminal: record.config.terminal,
+                stdin: record.config.interactive,
+                restart: record.config.restart,
+                exit_command,
+            });
+            let wired = wiring
+                .map(|thread| thread.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            (launched, wired)
+        });
+        if let Some(wired) = wired {
+            let result = wired?;
+            plan.wired(&result);
+            // Recorded at once: what is attached is torn down by whoever finds it, even if
+            // this process dies now.
+            record.network_status = plan.status.clone();
+            self.db.update(record)?;
+            // In place: the files are bind-mounted already.
+            self.write_userdata(record, plan)?;
+        }
+        let pid = launched?;
         let client = if attach {
             Some(self.connect_attach(record)?)
         } else {
