@@ -14,6 +14,7 @@ mod monitor;
 mod names;
 mod net;
 pub mod paths;
+mod process;
 mod query;
 mod reconcile;
 mod remove;

@@ -162,21 +162,8 @@ fn monitor_alive(dir: &MonitorDir) -> bool {
 /// The pid of the monitor of `dir`, if it runs.
 pub fn monitor_pid(dir: &MonitorDir) -> Option<i32> {
     let pid = dir.read_monitor_pid().ok().flatten()?;
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    (comm.trim().starts_with("aurora-monitor") && process_alive(pid)).then_some(pid)
-}
-
-/// `pid` runs: it exists and is not a zombie (a dead process not yet reaped, which keeps
-/// its name in /proc).
-pub fn process_alive(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state follows the command name, which is in parentheses and may hold anything.
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next());
-    !matches!(state, None | Some('Z') | Some('X'))
+    let name = crate::process::name(pid)?;
+    (name.starts_with("aurora-monitor") && crate::process::alive(pid)).then_some(pid)
 }
 
 /// Marks the container as stopped by the user, so that the monitor does not restart it.

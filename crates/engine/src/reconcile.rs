@@ -91,7 +91,7 @@ impl Engine {
                 let process_runs = report
                     .status
                     .as_ref()
-                    .is_some_and(|s| crate::monitor::process_alive(s.pid));
+                    .is_some_and(|s| crate::process::alive(s.pid));
                 let exited_since = match (&report.exit, &report.status) {
                     (Some(exit), Some(status)) => exit.restarts >= status.restarts,
                     _ => false,
@@ -180,7 +180,7 @@ fn owner_alive(pid: i32) -> bool {
     if pid == std::process::id() as i32 {
         return true;
     }
-    let theirs = std::fs::read_link(format!("/proc/{pid}/exe"));
-    let ours = std::env::current_exe();
-    matches!((theirs, ours), (Ok(theirs), Ok(ours)) if theirs == ours)
+    let theirs = crate::process::executable(pid);
+    let ours = std::env::current_exe().ok();
+    crate::process::alive(pid) && theirs.is_some() && theirs == ours
 }

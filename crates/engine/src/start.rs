@@ -114,8 +114,11 @@ impl Engine {
                 restart: record.config.restart,
                 exit_command,
             });
-            let wired = wiring
-                .map(|thread| thread.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            let wired = wiring.map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            });
             (launched, wired)
         });
         if let Some(wired) = wired {

@@ -1,6 +1,5 @@
 //! Stopping, killing, pausing and waiting for containers.
 
-use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use crate::engine::Engine;
@@ -40,7 +39,7 @@ impl Engine {
             .unwrap_or(DEFAULT_STOP_TIMEOUT);
         let signal = self.stop_signal(&record);
         let pid = report(&dir).status.map(|s| s.pid).or(record.pid);
-        let process = pid.and_then(pidfd);
+        let process = pid.and_then(crate::process::Watched::new);
         if timeout > 0 {
             if let Err(e) = runtime.kill(&record.id, &signal, false) {
                 tracing::debug!(container = %record.name, "stop signal: {e}");
@@ -51,14 +50,14 @@ impl Engine {
         }
         let exited = process
             .as_ref()
-            .is_some_and(|fd| wait_fd(fd, Some(Duration::from_secs(u64::from(timeout)))));
+            .is_some_and(|p| p.wait(Some(Duration::from_secs(u64::from(timeout)))));
         if !exited {
             let _ = runtime.kill(&record.id, "KILL", true);
             if record.state == ContainerState::Paused {
                 let _ = runtime.resume(&record.id);
             }
-            if let Some(fd) = &process {
-                wait_fd(fd, Some(Duration::from_secs(30)));
+            if let Some(process) = &process {
+                process.wait(Some(Duration::from_secs(30)));
             }
         }
         // The monitor writes the exit right after it reaps the process.
@@ -102,9 +101,9 @@ impl Engine {
                 ContainerState::Exited => return Ok(record.exit_code.unwrap_or(-1)),
                 ContainerState::Running | ContainerState::Paused => {
                     let dir = aurora_monitor::MonitorDir::new(self.paths.monitor_dir(&record.id));
-                    match monitor_pid(&dir).and_then(pidfd) {
-                        Some(fd) => {
-                            wait_fd(&fd, None);
+                    match monitor_pid(&dir).and_then(crate::process::Watched::new) {
+                        Some(monitor) => {
+                            monitor.wait(None);
                         }
                         None => std::thread::sleep(Duration::from_millis(50)),
                     }
@@ -174,32 +173,6 @@ impl Engine {
                 action,
                 needed: "running",
             })
-        }
-    }
-}
-
-/// A pidfd for `pid`, if it still runs.
-fn pidfd(pid: i32) -> Option<OwnedFd> {
-    let pid = rustix::process::Pid::from_raw(pid)?;
-    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
-}
-
-/// Waits until the process of `fd` exits, or `timeout` passes; true if it exited.
-fn wait_fd(fd: &OwnedFd, timeout: Option<Duration>) -> bool {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    loop {
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let millis = left.map_or(-1, |l| l.as_millis().min(i32::MAX as u128) as i32);
-        let mut fds = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
-        let timespec = (millis >= 0).then(|| rustix::event::Timespec {
-            tv_sec: i64::from(millis / 1000),
-            tv_nsec: i64::from(millis % 1000) * 1_000_000,
-        });
-        match rustix::event::poll(&mut fds, timespec.as_ref()) {
-            Ok(n) if n > 0 => return true,
-            Ok(_) => return false,
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(_) => return false,
         }
     }
 }
