@@ -3,6 +3,7 @@
 //! bars on a terminal or plain lines elsewhere, logging without colour on a pipe, and one
 //! line for an error and its causes.
 
+mod args;
 pub mod config;
 pub mod progress;
 
@@ -13,6 +14,7 @@ use anyhow::Result;
 use aurora_images::{NoProgress, Progress};
 use aurora_registry::{ClientConfig, CredentialStore, RegistryClient};
 
+pub use args::StoreArgs;
 pub use config::Config;
 
 /// Logs to standard error at `warn` unless RUST_LOG says otherwise; colour codes only for a

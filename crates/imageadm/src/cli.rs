@@ -31,14 +31,8 @@ Exit status: 0 success, 1 failure, 2 usage error, 3 image or manifest not found,
 #[derive(Debug, Parser)]
 #[command(name = "imageadm", version, after_long_help = AFTER_HELP)]
 pub struct Cli {
-    /// The store: an OCI image layout directory, created when missing.
-    #[arg(
-        long,
-        global = true,
-        env = "AURORA_ROOT",
-        default_value = "/var/lib/aurora"
-    )]
-    pub root: PathBuf,
+    #[command(flatten)]
+    pub store: aurora_cli::StoreArgs,
 
     /// Print nothing but errors (and the results of commands that list or inspect).
     #[arg(long, short, global = true)]
@@ -47,37 +41,6 @@ pub struct Cli {
     /// Output format of results.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-
-    /// A registry (host or host:port) that may be spoken to over plain HTTP. Repeatable.
-    #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
-    pub insecure_registries: Vec<String>,
-
-    /// Read credentials from this auth file only, and write logins to it.
-    #[arg(long, global = true, env = "REGISTRY_AUTH_FILE", value_name = "FILE")]
-    pub authfile: Option<PathBuf>,
-
-    /// The storage driver for layers and containers: zfs, btrfs, overlay or dir. Chosen from
-    /// the filesystem under the store when not given.
-    #[arg(long, global = true, env = "AURORA_STORAGE", value_name = "DRIVER")]
-    pub storage: Option<String>,
-
-    /// For the zfs driver: the dataset under which layers and containers live (POOL/aurora).
-    #[arg(
-        long,
-        global = true,
-        env = "AURORA_ZFS_DATASET",
-        value_name = "DATASET"
-    )]
-    pub zfs_dataset: Option<String>,
-
-    /// The config file (TOML).
-    #[arg(
-        long,
-        global = true,
-        env = "AURORA_CONFIG",
-        default_value = "/etc/aurora/aurora.toml"
-    )]
-    pub config: PathBuf,
 
     #[command(subcommand)]
     pub command: Command,

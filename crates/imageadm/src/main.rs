@@ -68,11 +68,12 @@ fn exit_code(error: &anyhow::Error) -> u8 {
 
 fn run(cli: Cli) -> Result<()> {
     let store = || {
-        Store::open(&cli.root)
-            .with_context(|| format!("opening the store at {}", cli.root.display()))
+        Store::open(&cli.store.root)
+            .with_context(|| format!("opening the store at {}", cli.store.root.display()))
     };
     // The commands that touch storage take the store root with its storage choice, once.
-    let open_images = || -> Result<Images> { Ok(Images::new(&cli.root, storage_choice(&cli)?)) };
+    let open_images =
+        || -> Result<Images> { Ok(Images::new(&cli.store.root, storage_choice(&cli)?)) };
     match &cli.command {
         Command::Pull {
             reference,
@@ -258,7 +259,7 @@ fn run(cli: Cli) -> Result<()> {
                     hostname: hostname.clone(),
                 },
                 id_map: id_map(uidmap, gidmap)?,
-                limits: Config::load(&cli.config)?.limits.unpack(),
+                limits: Config::load(&cli.store.config)?.limits.unpack(),
             };
             let images = open_images()?;
             let unpacked = with_progress(&cli, |progress| {
@@ -335,7 +336,7 @@ fn report(cli: &Cli, json: &serde_json::Value, text: impl FnOnce() -> String) {
 }
 
 fn client(cli: &Cli, credentials: CredentialStore) -> Result<RegistryClient> {
-    aurora_cli::registry_client(&cli.config, &cli.insecure_registries, credentials)
+    cli.store.registry_client(credentials)
 }
 
 /// SOURCE_DATE_EPOCH (seconds), or 0 when it is not set.
@@ -368,19 +369,16 @@ fn id_map(
 
 /// The storage driver and dataset from the flags, else the config file.
 fn storage_choice(cli: &Cli) -> Result<aurora_images::StorageChoice> {
-    aurora_cli::storage_choice(
-        &cli.config,
-        cli.storage.as_deref(),
-        cli.zfs_dataset.as_deref(),
-    )
+    cli.store.storage_choice()
 }
 
 fn credential_store(cli: &Cli) -> CredentialStore {
-    aurora_cli::credential_store(cli.authfile.as_ref())
+    cli.store.credential_store()
 }
 
 fn auth_file(cli: &Cli) -> std::path::PathBuf {
-    cli.authfile
+    cli.store
+        .authfile
         .clone()
         .unwrap_or_else(credentials::default_docker_config)
 }
@@ -666,7 +664,7 @@ fn export_smartos(
 ) -> Result<()> {
     let options = aurora_smartos::ExportOptions {
         incremental,
-        limits: Config::load(&cli.config)?.limits.unpack(),
+        limits: Config::load(&cli.store.config)?.limits.unpack(),
     };
     let exported = with_progress(cli, |progress| {
         aurora_smartos::export_smartos(images, reference, out_dir, &options, progress)

@@ -25,14 +25,10 @@ Logging: RUST_LOG=debug on standard error.";
 #[derive(Debug, Parser)]
 #[command(name = "podadm", version, after_long_help = AFTER_HELP)]
 pub struct Cli {
-    /// The store: imageadm's OCI image layout, which also holds podadm's state.
-    #[arg(
-        long,
-        global = true,
-        env = "AURORA_ROOT",
-        default_value = "/var/lib/aurora"
-    )]
-    pub root: PathBuf,
+    /// The store (imageadm's OCI image layout, which also holds podadm's state) and its
+    /// storage, config file and registry access.
+    #[command(flatten)]
+    pub store: aurora_cli::StoreArgs,
 
     /// Runtime state (monitors, OCI runtime state, network namespaces); a tmpfs.
     #[arg(
@@ -46,36 +42,6 @@ pub struct Cli {
     /// The OCI runtime for new containers: runz, runc, crun, or a path.
     #[arg(long, global = true, env = "AURORA_RUNTIME", default_value = "runz")]
     pub runtime: String,
-
-    /// The storage driver (zfs, btrfs, overlay, dir); the store's recorded one by default.
-    #[arg(long, global = true, env = "AURORA_STORAGE", value_name = "DRIVER")]
-    pub storage: Option<String>,
-
-    /// For the zfs driver: the dataset under which layers and containers live.
-    #[arg(
-        long,
-        global = true,
-        env = "AURORA_ZFS_DATASET",
-        value_name = "DATASET"
-    )]
-    pub zfs_dataset: Option<String>,
-
-    /// The config file (TOML), shared with imageadm.
-    #[arg(
-        long,
-        global = true,
-        env = "AURORA_CONFIG",
-        default_value = "/etc/aurora/aurora.toml"
-    )]
-    pub config: PathBuf,
-
-    /// A registry (host or host:port) that may be spoken to over plain HTTP. Repeatable.
-    #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
-    pub insecure_registries: Vec<String>,
-
-    /// Credentials for pulls from this auth file only.
-    #[arg(long, global = true, env = "REGISTRY_AUTH_FILE", value_name = "FILE")]
-    pub authfile: Option<PathBuf>,
 
     /// Container logs rotate past this many bytes (0: never).
     #[arg(long, global = true, default_value_t = 100 * 1024 * 1024, hide = true)]
@@ -434,24 +400,11 @@ pub enum VolumeCommand {
     },
     /// List volumes.
     #[command(alias = "list")]
-    Ls {
-        #[arg(short, long)]
-        quiet: bool,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
-    },
+    Ls(ListArgs),
     /// Show volumes as JSON.
-    Inspect {
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
+    Inspect(NamesArgs),
     /// Remove volumes (refused while a container uses one, unless -f removes it too).
-    Rm {
-        #[arg(short, long)]
-        force: bool,
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
+    Rm(RemoveArgs),
     /// Remove every volume no container uses.
     Prune {
         #[arg(short, long)]
@@ -480,22 +433,36 @@ pub enum NetworkCommand {
     },
     /// List networks.
     #[command(alias = "list")]
-    Ls {
-        #[arg(short, long)]
-        quiet: bool,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
-    },
+    Ls(ListArgs),
     /// Show networks as JSON.
-    Inspect {
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
+    Inspect(NamesArgs),
     /// Remove networks (refused while containers use them, unless -f removes those).
-    Rm {
-        #[arg(short, long)]
-        force: bool,
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
+    Rm(RemoveArgs),
+}
+
+/// `ls` of volumes and networks.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Names only.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `inspect` of volumes and networks.
+#[derive(Debug, Args)]
+pub struct NamesArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// `rm` of volumes and networks: refused while containers use one, unless forced (which
+/// removes those containers first).
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub names: Vec<String>,
 }

@@ -72,7 +72,7 @@ pub fn engine(cli: &Cli) -> Result<Engine> {
     let podadm = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "podadm".into());
-    let root = std::path::absolute(&cli.root)?;
+    let root = std::path::absolute(&cli.store.root)?;
     let runroot = std::path::absolute(&cli.runroot)?;
     let mut exit_command = vec![
         podadm,
@@ -81,22 +81,18 @@ pub fn engine(cli: &Cli) -> Result<Engine> {
         "--runroot".into(),
         runroot.display().to_string(),
     ];
-    if let Some(storage) = &cli.storage {
+    if let Some(storage) = &cli.store.storage {
         exit_command.extend(["--storage".into(), storage.clone()]);
     }
-    if let Some(dataset) = &cli.zfs_dataset {
+    if let Some(dataset) = &cli.store.zfs_dataset {
         exit_command.extend(["--zfs-dataset".into(), dataset.clone()]);
     }
     exit_command.extend(["container".into(), "cleanup".into()]);
-    let config = aurora_cli::Config::load(&cli.config)?;
+    let config = aurora_cli::Config::load(&cli.store.config)?;
     Ok(Engine::open(EngineOptions {
         root,
         runroot,
-        storage: aurora_cli::storage_choice(
-            &cli.config,
-            cli.storage.as_deref(),
-            cli.zfs_dataset.as_deref(),
-        )?,
+        storage: cli.store.storage_choice()?,
         runtime: cli.runtime.clone(),
         unpack_limits: config.limits.unpack(),
         log_max_size: cli.log_max_size,

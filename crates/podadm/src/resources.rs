@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Result};
 use aurora_engine::Engine;
 
-use crate::cli::{Format, NetworkCommand, VolumeCommand};
+use crate::cli::{Format, ListArgs, NamesArgs, NetworkCommand, RemoveArgs, VolumeCommand};
 use crate::views::print_table;
 
 fn labels(texts: &[String]) -> Result<BTreeMap<String, String>> {
@@ -32,7 +32,7 @@ pub fn volume(engine: &Engine, command: &VolumeCommand) -> Result<u8> {
                 })?;
             println!("{}", volume.name);
         }
-        VolumeCommand::Ls { quiet, format } => {
+        VolumeCommand::Ls(ListArgs { quiet, format }) => {
             let volumes = engine.volumes()?.list()?;
             if *quiet {
                 volumes.iter().for_each(|v| println!("{}", v.name));
@@ -46,14 +46,14 @@ pub fn volume(engine: &Engine, command: &VolumeCommand) -> Result<u8> {
                 print_table(&["DRIVER", "VOLUME NAME"], &rows);
             }
         }
-        VolumeCommand::Inspect { names } => {
+        VolumeCommand::Inspect(NamesArgs { names }) => {
             let volumes = names
                 .iter()
                 .map(|n| engine.volumes()?.inspect(n).map_err(Into::into))
                 .collect::<Result<Vec<_>>>()?;
             println!("{}", serde_json::to_string_pretty(&volumes)?);
         }
-        VolumeCommand::Rm { force, names } => {
+        VolumeCommand::Rm(RemoveArgs { force, names }) => {
             return crate::containers::each(names, |name| {
                 engine.remove_volume(name, *force)?;
                 println!("{name}");
@@ -90,7 +90,7 @@ pub fn network(engine: &Engine, command: &NetworkCommand) -> Result<u8> {
             })?;
             println!("{}", network.name);
         }
-        NetworkCommand::Ls { quiet, format } => {
+        NetworkCommand::Ls(ListArgs { quiet, format }) => {
             let networks = engine.networks()?.list()?;
             if *quiet {
                 networks.iter().for_each(|n| println!("{}", n.name));
@@ -110,14 +110,14 @@ pub fn network(engine: &Engine, command: &NetworkCommand) -> Result<u8> {
                 print_table(&["NETWORK ID", "NAME", "DRIVER"], &rows);
             }
         }
-        NetworkCommand::Inspect { names } => {
+        NetworkCommand::Inspect(NamesArgs { names }) => {
             let networks = names
                 .iter()
                 .map(|n| engine.networks()?.inspect(n).map_err(Into::into))
                 .collect::<Result<Vec<_>>>()?;
             println!("{}", serde_json::to_string_pretty(&networks)?);
         }
-        NetworkCommand::Rm { force, names } => {
+        NetworkCommand::Rm(RemoveArgs { force, names }) => {
             return crate::containers::each(names, |name| {
                 engine.remove_network(name, *force)?;
                 println!("{name}");

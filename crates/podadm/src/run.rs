@@ -79,11 +79,7 @@ fn ensure_image(cli: &Cli, engine: &Engine, image: &str, policy: &str, quiet: bo
     }
     let reference =
         aurora_spec::ImageRef::parse(image).with_context(|| format!("image name {image:?}"))?;
-    let client = aurora_cli::registry_client(
-        &cli.config,
-        &cli.insecure_registries,
-        aurora_cli::credential_store(cli.authfile.as_ref()),
-    )?;
+    let client = cli.store.registry_client(cli.store.credential_store())?;
     let runtime = aurora_cli::tokio_runtime()?;
     let mode = if quiet {
         aurora_cli::ProgressMode::Hidden

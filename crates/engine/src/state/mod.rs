@@ -103,80 +103,14 @@ impl StateDb {
         let err = self.err();
         let tx =
             Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(&err)?;
-        let holder: Option<String> = tx
-            .query_row(
-                "SELECT id FROM containers WHERE name = ?1",
-                params![record.name],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(&err)?;
-        if let Some(id) = holder {
-            return Err(EngineError::NameInUse {
-                name: record.name.clone(),
-                id,
-            });
-        }
-        tx.execute(
-            "INSERT INTO containers (id, name, image, image_id, config, state, pid, exit_code,
-                created_at, started_at, finished_at, restarts, runtime, owner_pid,
-                stopped_by_user, anonymous_volumes, network_status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-            params![
-                record.id,
-                record.name,
-                record.image,
-                record.image_id,
-                json(&record.config),
-                record.state.as_str(),
-                record.pid,
-                record.exit_code,
-                record.created_at,
-                record.started_at,
-                record.finished_at,
-                record.restarts,
-                record.runtime,
-                record.owner_pid,
-                record.stopped_by_user,
-                json(&record.anonymous_volumes),
-                record.network_status.as_ref().map(json),
-            ],
-        )
-        .map_err(&err)?;
+        refuse_taken_name(&tx, &record.name).map_err(&err)??;
+        execute_row(&tx, INSERT, record).map_err(&err)?;
         tx.commit().map_err(&err)
     }
 
     /// Writes every field of `record` (found by id); false if it no longer exists.
     pub fn update(&self, record: &ContainerRecord) -> Result<bool> {
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE containers SET name = ?2, image = ?3, image_id = ?4, config = ?5,
-                    state = ?6, pid = ?7, exit_code = ?8, created_at = ?9, started_at = ?10,
-                    finished_at = ?11, restarts = ?12, runtime = ?13, owner_pid = ?14,
-                    stopped_by_user = ?15, anonymous_volumes = ?16, network_status = ?17
-                 WHERE id = ?1",
-                params![
-                    record.id,
-                    record.name,
-                    record.image,
-                    record.image_id,
-                    json(&record.config),
-                    record.state.as_str(),
-                    record.pid,
-                    record.exit_code,
-                    record.created_at,
-                    record.started_at,
-                    record.finished_at,
-                    record.restarts,
-                    record.runtime,
-                    record.owner_pid,
-                    record.stopped_by_user,
-                    json(&record.anonymous_volumes),
-                    record.network_status.as_ref().map(json),
-                ],
-            )
-            .map_err(self.err())?;
+        let changed = execute_row(&self.conn, UPDATE, record).map_err(self.err())?;
         Ok(changed == 1)
     }
 
@@ -185,20 +119,7 @@ impl StateDb {
         let err = self.err();
         let tx =
             Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(&err)?;
-        let holder: Option<String> = tx
-            .query_row(
-                "SELECT id FROM containers WHERE name = ?1",
-                params![name],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(&err)?;
-        if let Some(holder) = holder {
-            return Err(EngineError::NameInUse {
-                name: name.to_string(),
-                id: holder,
-            });
-        }
+        refuse_taken_name(&tx, name).map_err(&err)??;
         tx.execute(
             "UPDATE containers SET name = ?2 WHERE id = ?1",
             params![id, name],
@@ -327,6 +248,61 @@ impl StateDb {
             .map_err(self.err())?;
         Ok(rows)
     }
+}
+
+const INSERT: &str = "INSERT INTO containers (id, name, image, image_id, config, state, pid,
+    exit_code, created_at, started_at, finished_at, restarts, runtime, owner_pid,
+    stopped_by_user, anonymous_volumes, network_status)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+
+const UPDATE: &str = "UPDATE containers SET name = ?2, image = ?3, image_id = ?4, config = ?5,
+    state = ?6, pid = ?7, exit_code = ?8, created_at = ?9, started_at = ?10,
+    finished_at = ?11, restarts = ?12, runtime = ?13, owner_pid = ?14,
+    stopped_by_user = ?15, anonymous_volumes = ?16, network_status = ?17
+    WHERE id = ?1";
+
+/// `NameInUse` naming the container that has `name`, if one has.
+fn refuse_taken_name(conn: &Connection, name: &str) -> rusqlite::Result<Result<()>> {
+    let holder: Option<String> = conn
+        .query_row(
+            "SELECT id FROM containers WHERE name = ?1",
+            params![name],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(match holder {
+        Some(id) => Err(EngineError::NameInUse {
+            name: name.to_string(),
+            id,
+        }),
+        None => Ok(()),
+    })
+}
+
+/// Runs `sql` (INSERT or UPDATE) with the record's fields as ?1..?17, in COLUMNS' order.
+fn execute_row(conn: &Connection, sql: &str, record: &ContainerRecord) -> rusqlite::Result<usize> {
+    conn.execute(
+        sql,
+        params![
+            record.id,
+            record.name,
+            record.image,
+            record.image_id,
+            json(&record.config),
+            record.state.as_str(),
+            record.pid,
+            record.exit_code,
+            record.created_at,
+            record.started_at,
+            record.finished_at,
+            record.restarts,
+            record.runtime,
+            record.owner_pid,
+            record.stopped_by_user,
+            json(&record.anonymous_volumes),
+            record.network_status.as_ref().map(json),
+        ],
+    )
 }
 
 const COLUMNS: &str = "id, name, image, image_id, config, state, pid, exit_code, created_at,
