@@ -451,7 +451,10 @@ fn transfer(source: Source, target: Target, what: &str) -> Result<(), CopyError>
     })?;
     std::thread::scope(|scope| {
         let name = target.name.clone();
-        let writing = scope.spawn(move || stream::write_tar(&source, name.as_deref(), writer));
+        // The writer is dropped when the thread ends (not kept in its result), so that the
+        // applier sees the end of the stream.
+        let writing =
+            scope.spawn(move || stream::write_tar(&source, name.as_deref(), writer).map(drop));
         let applied = extract(&target.dir, reader, what);
         let written = writing
             .join()
@@ -459,7 +462,7 @@ fn transfer(source: Source, target: Target, what: &str) -> Result<(), CopyError>
         // The applier's error is the one to report; a writer error after the applier
         // stopped is only the broken pipe.
         applied?;
-        written.map(drop).map_err(|e| CopyError::Stream {
+        written.map_err(|e| CopyError::Stream {
             what: what.to_string(),
             source: e,
         })
