@@ -116,7 +116,7 @@ pub fn copy_tar_into(
         });
     }
     extract(
-        &fd_path(&dir),
+        &dir_path(&dir),
         tar,
         &format!("stdin into {container_path:?}"),
     )
@@ -218,6 +218,12 @@ fn libc_enotdir() -> i32 {
 /// path again.
 fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// [`fd_path`] of a directory, as a path whose last component is `.`: the applier opens its
+/// root without following a last-component symlink, and `/proc/self/fd/N` is one.
+fn dir_path(fd: &OwnedFd) -> PathBuf {
+    fd_path(fd).join(".")
 }
 
 fn fd_meta(fd: &OwnedFd, path: &str) -> Result<std::fs::Metadata, CopyError> {
@@ -339,7 +345,7 @@ fn container_target(
                 path: dest.to_string(),
             })?;
             Ok(Target {
-                dir: fd_path(&fd),
+                dir: dir_path(&fd),
                 _fd: Some(fd),
                 name,
             })
@@ -355,7 +361,7 @@ fn container_target(
             let (_, name) = last_component(&in_root)?;
             let parent = parent_of(root, &in_root)?;
             Ok(Target {
-                dir: fd_path(&parent),
+                dir: dir_path(&parent),
                 _fd: Some(parent),
                 name: Some(name),
             })
