@@ -28,9 +28,16 @@ fn files_out_of_a_container() {
     let ctr = container();
     let host = tempfile::tempdir().unwrap();
     // To a new name.
-    copy_out(ctr.path(), "/etc/app/app.conf", &host.path().join("copy.conf")).unwrap();
+    copy_out(
+        ctr.path(),
+        "/etc/app/app.conf",
+        &host.path().join("copy.conf"),
+    )
+    .unwrap();
     assert_eq!(read(&host.path().join("copy.conf")), "port=80\n");
-    let mode = std::fs::metadata(host.path().join("copy.conf")).unwrap().mode();
+    let mode = std::fs::metadata(host.path().join("copy.conf"))
+        .unwrap()
+        .mode();
     assert_eq!(mode & 0o777, 0o640);
     // Into an existing directory, under its own name.
     copy_out(ctr.path(), "/etc/app/app.conf", host.path()).unwrap();
@@ -43,12 +50,25 @@ fn files_out_of_a_container() {
     copy_out(ctr.path(), "/etc/app/link", &host.path().join("via-link")).unwrap();
     assert_eq!(read(&host.path().join("via-link")), "port=80\n");
     // A missing parent, a missing source, a file into a "directory" that is not there.
-    let err = copy_out(ctr.path(), "/etc/app/app.conf", &host.path().join("no/such")).unwrap_err();
+    let err = copy_out(
+        ctr.path(),
+        "/etc/app/app.conf",
+        &host.path().join("no/such"),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
     let err = copy_out(ctr.path(), "/etc/nothing", host.path()).unwrap_err();
     assert!(matches!(err, CopyError::ContainerMissing { .. }), "{err}");
-    assert_eq!(err.to_string(), "\"/etc/nothing\" in the container: no such file or directory");
-    let err = copy_out(ctr.path(), "/etc/app/app.conf", &host.path().join("newdir/")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "\"/etc/nothing\" in the container: no such file or directory"
+    );
+    let err = copy_out(
+        ctr.path(),
+        "/etc/app/app.conf",
+        &host.path().join("newdir/"),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
 
@@ -60,7 +80,10 @@ fn directories_out_of_a_container() {
     copy_out(ctr.path(), "/etc/app", host.path()).unwrap();
     let app = host.path().join("app");
     assert_eq!(read(&app.join("sub/deep")), "deep\n");
-    assert_eq!(std::fs::read_link(app.join("link")).unwrap(), Path::new("app.conf"));
+    assert_eq!(
+        std::fs::read_link(app.join("link")).unwrap(),
+        Path::new("app.conf")
+    );
     let (a, b) = (
         std::fs::metadata(app.join("sub/deep")).unwrap(),
         std::fs::metadata(app.join("sub/deep2")).unwrap(),
@@ -78,7 +101,11 @@ fn directories_out_of_a_container() {
     // A directory onto a file is refused.
     std::fs::write(host.path().join("file"), "x").unwrap();
     let err = copy_out(ctr.path(), "/etc/app", &host.path().join("file")).unwrap_err();
-    assert!(err.to_string().contains("cannot copy a directory onto a file"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("cannot copy a directory onto a file"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -89,28 +116,47 @@ fn files_and_directories_into_a_container() {
     std::fs::create_dir_all(src.join("css")).unwrap();
     std::fs::write(src.join("index.html"), "<h1>hi</h1>\n").unwrap();
     std::fs::write(src.join("css/main.css"), "body{}\n").unwrap();
-    std::fs::set_permissions(src.join("index.html"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(
+        src.join("index.html"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
 
     copy_into(ctr.path(), "/srv-new", &src).unwrap();
-    assert_eq!(read(&ctr.path().join("srv-new/index.html")), "<h1>hi</h1>\n");
     assert_eq!(
-        std::fs::metadata(ctr.path().join("srv-new/index.html")).unwrap().mode() & 0o777,
+        read(&ctr.path().join("srv-new/index.html")),
+        "<h1>hi</h1>\n"
+    );
+    assert_eq!(
+        std::fs::metadata(ctr.path().join("srv-new/index.html"))
+            .unwrap()
+            .mode()
+            & 0o777,
         0o600
     );
     copy_into(ctr.path(), "/etc", &src).unwrap();
     assert_eq!(read(&ctr.path().join("etc/site/css/main.css")), "body{}\n");
     copy_into(ctr.path(), "/etc/app/", &src.join("index.html")).unwrap();
-    assert_eq!(read(&ctr.path().join("etc/app/index.html")), "<h1>hi</h1>\n");
+    assert_eq!(
+        read(&ctr.path().join("etc/app/index.html")),
+        "<h1>hi</h1>\n"
+    );
     copy_into(ctr.path(), "/etc/app/app.conf", &src.join("css/main.css")).unwrap();
     assert_eq!(read(&ctr.path().join("etc/app/app.conf")), "body{}\n");
     // Through the container's own symlink: the file it points to is replaced.
     copy_into(ctr.path(), "/etc/app/link", &src.join("index.html")).unwrap();
     assert_eq!(read(&ctr.path().join("etc/app/app.conf")), "<h1>hi</h1>\n");
-    assert!(std::fs::symlink_metadata(ctr.path().join("etc/app/link")).unwrap().is_symlink());
+    assert!(std::fs::symlink_metadata(ctr.path().join("etc/app/link"))
+        .unwrap()
+        .is_symlink());
     let err = copy_into(ctr.path(), "/no/such/dir/x", &src.join("index.html")).unwrap_err();
     assert!(matches!(err, CopyError::ContainerMissing { .. }), "{err}");
     let err = copy_into(ctr.path(), "/x", &host.path().join("missing")).unwrap_err();
-    assert!(err.to_string().starts_with(&host.path().join("missing").display().to_string()), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&host.path().join("missing").display().to_string()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -146,7 +192,14 @@ fn tar_streams_both_ways() {
     names.sort();
     assert_eq!(
         names,
-        ["app/", "app/app.conf", "app/link", "app/sub/", "app/sub/deep", "app/sub/deep2"]
+        [
+            "app/",
+            "app/app.conf",
+            "app/link",
+            "app/sub/",
+            "app/sub/deep",
+            "app/sub/deep2"
+        ]
     );
     let mut content = Vec::new();
     copy_out_tar(ctr.path(), "/etc/app/.", &mut content).unwrap();
@@ -163,5 +216,8 @@ fn tar_streams_both_ways() {
     copy_tar_into(other.path(), "/restore", &tar[..]).unwrap();
     assert_eq!(read(&other.path().join("restore/app/sub/deep")), "deep\n");
     let err = copy_tar_into(other.path(), "/restore/app/app.conf", &tar[..]).unwrap_err();
-    assert!(err.to_string().contains("only be copied into a directory"), "{err}");
+    assert!(
+        err.to_string().contains("only be copied into a directory"),
+        "{err}"
+    );
 }
