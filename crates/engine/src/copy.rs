@@ -40,11 +40,15 @@ pub enum CopyError {
     },
     #[error("{path}: {reason}")]
     Refused { path: String, reason: String },
-    #[error("copying {what}: {source}")]
+    #[error(
+        "copying {what}{}: {}",
+        source.entry.as_ref().map(|e| format!(", entry {e:?}")).unwrap_or_default(),
+        source.kind
+    )]
     Transfer {
         what: String,
         #[source]
-        source: aurora_layers::Error,
+        source: Box<aurora_layers::Error>,
     },
     #[error("copying {what}: {source}")]
     Stream {
@@ -487,6 +491,6 @@ fn extract(dir: &Path, tar: impl Read + Send, what: &str) -> Result<(), CopyErro
         .map(drop)
         .map_err(|source| CopyError::Transfer {
             what: what.to_string(),
-            source,
+            source: Box::new(source),
         })
 }

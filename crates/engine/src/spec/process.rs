@@ -25,7 +25,7 @@ pub(super) fn apply(
         Some(user) => Some(
             resolve_user(&ctx.image, &ctx.rootfs, user).map_err(|source| SpecError::User {
                 user: user.clone(),
-                source,
+                source: Box::new(source),
             })?,
         ),
         None => None,
