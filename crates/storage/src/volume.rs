@@ -126,15 +126,7 @@ impl VolumeStorage {
 
 /// A volume name becomes a dataset and a directory name: one safe component.
 fn check_name(name: &str) -> Result<()> {
-    let valid = name
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name.len() <= 200
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if valid {
+    if crate::is_safe_name(name, 200) {
         Ok(())
     } else {
         Err(StorageError::BadVolumeName(name.to_string()))
