@@ -242,3 +242,20 @@ fn new_volumes_get_the_images_content_once() {
     assert!(again.created.is_empty() && again.anonymous.is_empty());
     assert!(!conf.join("app.conf").exists());
 }
+
+#[test]
+fn the_stores_driver_picks_the_volume_storage() {
+    use aurora_storage::DriverKind;
+    let state = tempfile::tempdir().unwrap();
+    let name = |kind, dataset| {
+        VolumeStorage::for_driver(kind, dataset, state.path())
+            .map(|s| s.name())
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(name(DriverKind::Overlay, None), Ok("dir"));
+    assert_eq!(name(DriverKind::Dir, None), Ok("dir"));
+    assert_eq!(name(DriverKind::Btrfs, None), Ok("btrfs"));
+    assert!(name(DriverKind::Zfs, None)
+        .unwrap_err()
+        .contains("zfs dataset"));
+}
