@@ -170,6 +170,20 @@ pub fn copy_out_tar(
         })
 }
 
+/// The metadata of `container_path` inside the container (symlinks followed inside its
+/// root); `None` when it does not exist.
+pub(crate) fn container_metadata(
+    container_root: &Path,
+    container_path: &str,
+) -> Result<Option<std::fs::Metadata>, CopyError> {
+    let root = open_root(container_root, container_path)?;
+    match resolve_existing(&root, container_path) {
+        Ok(fd) => fd_meta(&fd, container_path).map(Some),
+        Err(CopyError::ContainerMissing { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn open_root(container_root: &Path, container_path: &str) -> Result<Root, CopyError> {
     Root::open(container_root).map_err(|source| CopyError::Container {
         path: container_path.to_string(),

@@ -165,6 +165,7 @@ fn new_volumes_get_the_images_content_once() {
     )
     .unwrap();
     std::os::unix::fs::symlink("seed.txt", seed.join("link")).unwrap();
+    std::fs::set_permissions(&seed, std::fs::Permissions::from_mode(0o750)).unwrap();
     std::fs::create_dir_all(rootfs.path().join("etc/app")).unwrap();
     std::fs::write(rootfs.path().join("etc/app/app.conf"), "port=80\n").unwrap();
     let volumes = volumes(root.path());
