@@ -247,18 +247,22 @@ fn sorted_ports(ports: Option<&[String]>) -> Option<String> {
 
 /// The name of a `NAME=VALUE` entry, or an error naming the entry.
 fn env_name<'e>(image: &str, origin: &'static str, entry: &'e str) -> Result<&'e str, BundleError> {
-    let err = |reason| BundleError::InvalidEnv {
+    env_entry_name(entry).map_err(|reason| BundleError::InvalidEnv {
         image: image.to_string(),
         origin,
         entry: entry.to_string(),
         reason,
-    };
+    })
+}
+
+/// The name of a `NAME=VALUE` environment entry, or why it is not one.
+pub fn env_entry_name(entry: &str) -> Result<&str, &'static str> {
     if entry.contains('\0') {
-        return Err(err("contains a NUL character"));
+        return Err("contains a NUL character");
     }
     match entry.split_once('=') {
-        None => Err(err("must be NAME=VALUE")),
-        Some(("", _)) => Err(err("the name is empty")),
+        None => Err("must be NAME=VALUE"),
+        Some(("", _)) => Err("the name is empty"),
         Some((name, _)) => Ok(name),
     }
 }

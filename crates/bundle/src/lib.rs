@@ -38,10 +38,10 @@ use oci_spec::runtime::Spec;
 use serde_json::Value;
 
 pub use convert::{
-    convert, parse_image_config, set_env, Converted, Overrides, UNSAFE_LABEL_PREFIXES,
-    VOLUMES_ANNOTATION,
+    convert, env_entry_name, parse_image_config, set_env, Converted, Overrides,
+    UNSAFE_LABEL_PREFIXES, VOLUMES_ANNOTATION,
 };
-pub use defaults::{default_spec, DEFAULT_HOSTNAME, DEFAULT_PATH, OCI_VERSION};
+pub use defaults::{default_spec, ALL_CAPABILITIES, DEFAULT_HOSTNAME, DEFAULT_PATH, OCI_VERSION};
 pub use error::BundleError;
 pub use user::{resolve_user, ResolvedUser, MAX_ID_FILE_SIZE};
 pub use userns::add_user_namespace;

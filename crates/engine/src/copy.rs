@@ -40,11 +40,15 @@ pub enum CopyError {
     },
     #[error("{path}: {reason}")]
     Refused { path: String, reason: String },
-    #[error("copying {what}: {source}")]
+    #[error(
+        "copying {what}{}: {}",
+        source.entry.as_ref().map(|e| format!(", entry {e:?}")).unwrap_or_default(),
+        source.kind
+    )]
     Transfer {
         what: String,
         #[source]
-        source: aurora_layers::Error,
+        source: Box<aurora_layers::Error>,
     },
     #[error("copying {what}: {source}")]
     Stream {
@@ -116,7 +120,7 @@ pub fn copy_tar_into(
         });
     }
     extract(
-        &fd_path(&dir),
+        &dir_path(&dir),
         tar,
         &format!("stdin into {container_path:?}"),
     )
@@ -164,6 +168,20 @@ pub fn copy_out_tar(
             what: format!("{container_path:?} out of the container"),
             source: e,
         })
+}
+
+/// The metadata of `container_path` inside the container (symlinks followed inside its
+/// root); `None` when it does not exist.
+pub(crate) fn container_metadata(
+    container_root: &Path,
+    container_path: &str,
+) -> Result<Option<std::fs::Metadata>, CopyError> {
+    let root = open_root(container_root, container_path)?;
+    match resolve_existing(&root, container_path) {
+        Ok(fd) => fd_meta(&fd, container_path).map(Some),
+        Err(CopyError::ContainerMissing { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 fn open_root(container_root: &Path, container_path: &str) -> Result<Root, CopyError> {
@@ -218,6 +236,12 @@ fn libc_enotdir() -> i32 {
 /// path again.
 fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// [`fd_path`] of a directory, as a path whose last component is `.`: the applier opens its
+/// root without following a last-component symlink, and `/proc/self/fd/N` is one.
+fn dir_path(fd: &OwnedFd) -> PathBuf {
+    fd_path(fd).join(".")
 }
 
 fn fd_meta(fd: &OwnedFd, path: &str) -> Result<std::fs::Metadata, CopyError> {
@@ -339,7 +363,7 @@ fn container_target(
                 path: dest.to_string(),
             })?;
             Ok(Target {
-                dir: fd_path(&fd),
+                dir: dir_path(&fd),
                 _fd: Some(fd),
                 name,
             })
@@ -355,7 +379,7 @@ fn container_target(
             let (_, name) = last_component(&in_root)?;
             let parent = parent_of(root, &in_root)?;
             Ok(Target {
-                dir: fd_path(&parent),
+                dir: dir_path(&parent),
                 _fd: Some(parent),
                 name: Some(name),
             })
@@ -451,8 +475,8 @@ fn transfer(source: Source, target: Target, what: &str) -> Result<(), CopyError>
     })?;
     std::thread::scope(|scope| {
         let name = target.name.clone();
-        // The pipe's writing end is dropped when the tar is written, so the applier sees its
-        // end (it reads to end of file).
+        // The writer is dropped when the thread ends (not kept in its result), so that the
+        // applier sees the end of the stream.
         let writing =
             scope.spawn(move || stream::write_tar(&source, name.as_deref(), writer).map(drop));
         let applied = extract(&target.dir, reader, what);
@@ -462,7 +486,7 @@ fn transfer(source: Source, target: Target, what: &str) -> Result<(), CopyError>
         // The applier's error is the one to report; a writer error after the applier
         // stopped is only the broken pipe.
         applied?;
-        written.map(drop).map_err(|e| CopyError::Stream {
+        written.map_err(|e| CopyError::Stream {
             what: what.to_string(),
             source: e,
         })
@@ -481,6 +505,6 @@ fn extract(dir: &Path, tar: impl Read + Send, what: &str) -> Result<(), CopyErro
         .map(drop)
         .map_err(|source| CopyError::Transfer {
             what: what.to_string(),
-            source,
+            source: Box::new(source),
         })
 }

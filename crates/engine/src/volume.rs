@@ -393,20 +393,25 @@ impl Volumes {
             .map_err(io_err(&volume.name, &data))?
             .next()
             .is_none();
-        if empty {
+        let copy_up_err = |source| VolumeError::CopyUp {
+            name: volume.name.clone(),
+            path: destination.to_string(),
+            source,
+        };
+        let image_dir = crate::copy::container_metadata(rootfs, destination)
+            .map_err(copy_up_err)?
+            .filter(|meta| meta.is_dir());
+        if let (true, Some(meta)) = (empty, image_dir) {
             let content = format!("{}/.", destination.trim_end_matches('/'));
-            match crate::copy::copy_out(rootfs, &content, &data) {
-                Ok(()) => {}
-                // Nothing there in the image (or not a directory): nothing to copy.
-                Err(crate::copy::CopyError::ContainerMissing { .. }) => {}
-                Err(source) => {
-                    return Err(VolumeError::CopyUp {
-                        name: volume.name.clone(),
-                        path: destination.to_string(),
-                        source,
-                    })
-                }
-            }
+            crate::copy::copy_out(rootfs, &content, &data).map_err(copy_up_err)?;
+            // The volume's root takes the owner and mode of the directory it covers, so
+            // that the image's user can still write there (podman does the same).
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            std::os::unix::fs::chown(&data, Some(meta.uid()), Some(meta.gid()))
+                .and_then(|()| {
+                    fs::set_permissions(&data, fs::Permissions::from_mode(meta.mode() & 0o7777))
+                })
+                .map_err(io_err(&volume.name, &data))?;
         }
         volume.needs_copy_up = false;
         self.write(&volume)

@@ -73,9 +73,12 @@ fn volume_path(name: &str) -> PathBuf {
         .join("_data")
 }
 
+/// What a case changes in the context.
+type ContextChange = Box<dyn Fn(&mut SpecContext)>;
+
 /// The cases: a name, the configuration and the context changes.
-fn cases() -> Vec<(&'static str, ContainerConfig, Box<dyn Fn(&mut SpecContext)>)> {
-    let none = || -> Box<dyn Fn(&mut SpecContext)> { Box::new(|_| {}) };
+fn cases() -> Vec<(&'static str, ContainerConfig, ContextChange)> {
+    let none = || -> ContextChange { Box::new(|_| {}) };
     let base = ContainerConfig {
         image: "example/app:1".into(),
         ..ContainerConfig::default()

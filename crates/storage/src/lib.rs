@@ -131,17 +131,22 @@ impl fmt::Display for LayerId {
 /// Checks a container name: it becomes a directory and dataset name (and, on illumos, part
 /// of a zone name), so it is kept to a safe alphabet.
 pub fn check_container_name(name: &str) -> Result<()> {
-    let valid = !name.is_empty()
-        && name.len() <= 63
-        && !name.starts_with(['.', '-'])
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if valid {
+    if is_safe_name(name, 63) {
         Ok(())
     } else {
         Err(StorageError::BadContainerName(name.to_string()))
     }
+}
+
+/// One path component and dataset name: letters, digits, `-`, `_` and `.`, not starting
+/// with `.` or `-`, at most `max_len` bytes.
+pub(crate) fn is_safe_name(name: &str, max_len: usize) -> bool {
+    !name.is_empty()
+        && name.len() <= max_len
+        && !name.starts_with(['.', '-'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Gives `to` the owner and mode of `from` (the root directory of a layer that does not set

@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::btrfs::cli::Btrfs;
 use crate::zfs::cli::is_missing;
 use crate::zfs::ZfsDriver;
-use crate::{Result, StorageError};
+use crate::{DriverKind, Result, StorageError};
 
 /// How volumes are made.
 #[derive(Debug)]
@@ -29,6 +29,29 @@ enum Kind {
 }
 
 impl VolumeStorage {
+    /// The volume storage that goes with a store's driver: zfs datasets below
+    /// `zfs_dataset` (with the driver's state in `zfs_state_dir`, as the store's zfs driver
+    /// keeps it), btrfs subvolumes, else directories (overlay and dir stores).
+    pub fn for_driver(
+        kind: DriverKind,
+        zfs_dataset: Option<&str>,
+        zfs_state_dir: &Path,
+    ) -> Result<Self> {
+        match (kind, zfs_dataset) {
+            (DriverKind::Zfs, Some(dataset)) => Ok(VolumeStorage::zfs(ZfsDriver::new(
+                dataset,
+                zfs_state_dir.to_path_buf(),
+            )?)),
+            (DriverKind::Zfs, None) => Err(StorageError::Unsupported {
+                driver: "zfs",
+                reason: "volumes need the store's zfs dataset".into(),
+            }),
+            #[cfg(target_os = "linux")]
+            (DriverKind::Btrfs, _) => Ok(VolumeStorage::btrfs()),
+            _ => Ok(VolumeStorage::dir()),
+        }
+    }
+
     /// Volumes as plain directories.
     pub fn dir() -> Self {
         VolumeStorage(Kind::Dir)
@@ -126,15 +149,7 @@ impl VolumeStorage {
 
 /// A volume name becomes a dataset and a directory name: one safe component.
 fn check_name(name: &str) -> Result<()> {
-    let valid = name
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name.len() <= 200
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if valid {
+    if crate::is_safe_name(name, 200) {
         Ok(())
     } else {
         Err(StorageError::BadVolumeName(name.to_string()))

@@ -22,7 +22,7 @@ pub enum SpecError {
     User {
         user: String,
         #[source]
-        source: aurora_bundle::BundleError,
+        source: Box<aurora_bundle::BundleError>,
     },
     #[error("invalid environment variable {entry:?}: {reason}")]
     Env { entry: String, reason: &'static str },

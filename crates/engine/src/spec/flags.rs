@@ -43,29 +43,18 @@ fn invalid(flag: &'static str, text: &str, reason: impl Into<String>) -> FlagErr
 /// cannot even start.
 pub const MIN_MEMORY: u64 = 6 * 1024 * 1024;
 
-/// Bind-mount options kept as given (`-v` and `--mount`); `ro`/`rw` go to `read_only`.
-const BIND_OPTIONS: &[&str] = &[
-    "z",
-    "Z",
-    "bind",
-    "rbind",
-    "suid",
-    "nosuid",
-    "dev",
-    "nodev",
-    "exec",
-    "noexec",
-    "shared",
-    "rshared",
-    "slave",
-    "rslave",
-    "private",
-    "rprivate",
-    "unbindable",
-    "runbindable",
+/// Bind-mount options kept as given (`-v` and `--mount`) besides the propagation modes;
+/// `ro`/`rw` go to `read_only`.
+const BIND_FLAGS: &[&str] = &[
+    "z", "Z", "bind", "rbind", "suid", "nosuid", "dev", "nodev", "exec", "noexec",
 ];
 
-/// Mount propagation modes (`bind-propagation=`); also among [`BIND_OPTIONS`].
+/// Every option a bind mount takes: [`BIND_FLAGS`] and [`PROPAGATION`].
+fn bind_options() -> Vec<&'static str> {
+    BIND_FLAGS.iter().chain(PROPAGATION).copied().collect()
+}
+
+/// Mount propagation modes (`bind-propagation=`, or as a `-v` option).
 pub(crate) const PROPAGATION: &[&str] = &[
     "shared",
     "rshared",
@@ -116,7 +105,7 @@ pub fn parse_volume_flag(text: &str) -> Result<MountRequest, FlagError> {
     let (read_only, rest) = split_read_only(FLAG, text, &options)?;
     match source {
         Some(src) if is_host_path(src) => {
-            check_options(FLAG, text, &rest, BIND_OPTIONS)?;
+            check_options(FLAG, text, &rest, &bind_options())?;
             Ok(MountRequest::Bind {
                 source: host_path(FLAG, text, src)?,
                 destination,
@@ -218,7 +207,7 @@ pub fn parse_mount_flag(text: &str) -> Result<MountRequest, FlagError> {
                 }
                 tmpfs.push(format!("mode={mode}"));
             }
-            other if BIND_OPTIONS.contains(&other) && value.is_none() => {
+            other if bind_options().contains(&other) && value.is_none() => {
                 options.push(other.to_string())
             }
             other => return Err(invalid(FLAG, text, format!("unknown option {other:?}"))),
@@ -460,10 +449,7 @@ pub fn parse_memory(text: &str) -> Result<u64, FlagError> {
 /// `--cpus`: a positive number of CPUs, with at most 1/100000 of a CPU of precision (the
 /// CFS period is 100000 µs).
 pub fn parse_cpus(text: &str) -> Result<f64, FlagError> {
-    let cpus: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| invalid("--cpus", text, "not a number"))?;
+    let cpus: f64 = number("--cpus", text)?;
     if !cpus.is_finite() || cpus < 0.01 {
         return Err(invalid("--cpus", text, "must be at least 0.01"));
     }
@@ -475,10 +461,7 @@ pub fn parse_cpus(text: &str) -> Result<f64, FlagError> {
 
 /// `--pids-limit`: a number of processes; `-1` (or `0`) for no limit.
 pub fn parse_pids_limit(text: &str) -> Result<i64, FlagError> {
-    let limit: i64 = text
-        .trim()
-        .parse()
-        .map_err(|_| invalid("--pids-limit", text, "not a number"))?;
+    let limit: i64 = number("--pids-limit", text)?;
     if limit < -1 {
         return Err(invalid("--pids-limit", text, "use -1 for no limit"));
     }
@@ -495,6 +478,12 @@ pub fn parse_capability(flag: &'static str, text: &str) -> Result<String, FlagEr
             "unknown capability (a name such as NET_ADMIN or CAP_NET_ADMIN, or ALL)",
         )
     })
+}
+
+fn number<T: std::str::FromStr>(flag: &'static str, text: &str) -> Result<T, FlagError> {
+    text.trim()
+        .parse()
+        .map_err(|_| invalid(flag, text, "not a number"))
 }
 
 fn destination_path(flag: &'static str, text: &str, dest: &str) -> Result<String, FlagError> {

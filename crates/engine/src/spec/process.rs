@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use aurora_bundle::{resolve_user, set_env, ResolvedUser};
+use aurora_bundle::{env_entry_name, resolve_user, set_env, ResolvedUser};
 use oci_spec::runtime::Spec;
 use pathrs::Root;
 
@@ -25,7 +25,7 @@ pub(super) fn apply(
         Some(user) => Some(
             resolve_user(&ctx.image, &ctx.rootfs, user).map_err(|source| SpecError::User {
                 user: user.clone(),
-                source,
+                source: Box::new(source),
             })?,
         ),
         None => None,
@@ -113,18 +113,10 @@ fn command(config: &ContainerConfig, ctx: &SpecContext) -> Result<Vec<String>, S
 }
 
 fn env_name(entry: &str) -> Result<&str, SpecError> {
-    let err = |reason| SpecError::Env {
+    env_entry_name(entry).map_err(|reason| SpecError::Env {
         entry: entry.to_string(),
         reason,
-    };
-    if entry.contains('\0') {
-        return Err(err("contains a NUL character"));
-    }
-    match entry.split_once('=') {
-        None => Err(err("must be NAME=VALUE")),
-        Some(("", _)) => Err(err("the name is empty")),
-        Some((name, _)) => Ok(name),
-    }
+    })
 }
 
 /// `-w DIR` must exist (podman refuses it otherwise, unless a mount provides it); the image's
