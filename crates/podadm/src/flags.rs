@@ -20,7 +20,8 @@ pub fn container_config(
         env.extend(parse::parse_env_file(file)?);
     }
     for entry in &flags.env {
-        env.push(env_entry(entry));
+        // `-e NAME` takes NAME's value from podadm's environment (dropped if unset).
+        env.extend(parse::parse_env(entry)?);
     }
     let mut mounts = Vec::new();
     for text in &flags.volume {
@@ -39,7 +40,11 @@ pub fn container_config(
     Ok(ContainerConfig {
         image: image.to_string(),
         command: command.to_vec(),
-        entrypoint: flags.entrypoint.as_deref().map(entrypoint),
+        entrypoint: flags
+            .entrypoint
+            .as_deref()
+            .map(parse::parse_entrypoint)
+            .transpose()?,
         env,
         workdir: flags.workdir.clone(),
         user: flags.user.clone(),
@@ -74,31 +79,6 @@ pub fn resources(memory: Option<&str>, cpus: Option<&str>, pids: Option<i64>) ->
         cpus: cpus.map(parse::parse_cpus).transpose()?,
         pids_limit: pids,
     })
-}
-
-/// `-e NAME` takes NAME's value from podadm's environment (and is dropped if unset).
-fn env_entry(entry: &str) -> String {
-    if entry.contains('=') {
-        return entry.to_string();
-    }
-    match std::env::var(entry) {
-        Ok(value) => format!("{entry}={value}"),
-        Err(_) => entry.to_string(),
-    }
-}
-
-/// `--entrypoint`: a JSON array, or one command.
-fn entrypoint(text: &str) -> Vec<String> {
-    if text.trim_start().starts_with('[') {
-        if let Ok(list) = serde_json::from_str::<Vec<String>>(text) {
-            return list;
-        }
-    }
-    if text.is_empty() {
-        Vec::new()
-    } else {
-        vec![text.to_string()]
-    }
 }
 
 fn network(text: Option<&str>) -> Result<NetworkMode> {
@@ -139,14 +119,12 @@ pub fn restart(text: Option<&str>) -> Result<RestartPolicy> {
     })
 }
 
-fn labels(texts: &[String]) -> Result<BTreeMap<String, String>> {
+/// `--label KEY=VALUE` (and `KEY` alone, an empty value), as podman takes them.
+pub fn labels(texts: &[String]) -> Result<BTreeMap<String, String>> {
     let mut labels = BTreeMap::new();
     for text in texts {
-        let (key, value) = text.split_once('=').unwrap_or((text, ""));
-        if key.is_empty() {
-            bail!("--label {text:?}: expected KEY=VALUE");
-        }
-        labels.insert(key.to_string(), value.to_string());
+        let (key, value) = parse::parse_label(text)?;
+        labels.insert(key, value);
     }
     Ok(labels)
 }
@@ -186,12 +164,5 @@ mod tests {
             NetworkMode::Container("web".into())
         );
         assert!(network(Some("container:")).is_err());
-    }
-
-    #[test]
-    fn entrypoint_takes_a_json_array_or_one_command() {
-        assert_eq!(entrypoint("[\"/bin/sh\",\"-c\"]"), vec!["/bin/sh", "-c"]);
-        assert_eq!(entrypoint("/bin/true"), vec!["/bin/true"]);
-        assert!(entrypoint("").is_empty());
     }
 }

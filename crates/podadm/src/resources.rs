@@ -1,24 +1,10 @@
 //! `podadm volume …` and `podadm network …`.
 
-use std::collections::BTreeMap;
-
-use anyhow::{bail, Result};
+use anyhow::Result;
 use aurora_engine::Engine;
 
 use crate::cli::{Format, ListArgs, NamesArgs, NetworkCommand, RemoveArgs, VolumeCommand};
 use crate::views::print_table;
-
-fn labels(texts: &[String]) -> Result<BTreeMap<String, String>> {
-    let mut labels = BTreeMap::new();
-    for text in texts {
-        let (key, value) = text.split_once('=').unwrap_or((text, ""));
-        if key.is_empty() {
-            bail!("--label {text:?}: expected KEY=VALUE");
-        }
-        labels.insert(key.to_string(), value.to_string());
-    }
-    Ok(labels)
-}
 
 pub fn volume(engine: &Engine, command: &VolumeCommand) -> Result<u8> {
     match command {
@@ -27,7 +13,7 @@ pub fn volume(engine: &Engine, command: &VolumeCommand) -> Result<u8> {
                 .volumes()?
                 .create(&aurora_engine::volume::VolumeCreate {
                     name: name.clone(),
-                    labels: labels(label)?,
+                    labels: crate::flags::labels(label)?,
                     ..Default::default()
                 })?;
             println!("{}", volume.name);
@@ -85,7 +71,7 @@ pub fn network(engine: &Engine, command: &NetworkCommand) -> Result<u8> {
                 gateway: gateway.clone(),
                 internal: *internal,
                 dns: Some(!disable_dns),
-                labels: labels(label)?,
+                labels: crate::flags::labels(label)?,
                 ..Default::default()
             })?;
             println!("{}", network.name);
