@@ -210,6 +210,24 @@ fn wait_gives_the_exit_code() {
     assert_eq!(out.status.code(), Some(7));
     assert_eq!(stdout(&out), "7\n");
     assert_eq!(world.inspect("quick", "/State/ExitCode"), 7);
+    // Events were recorded; prune removes what does not run.
+    let events = world.ok(&["events", "--no-stream", "--filter", "container=quick"]);
+    let actions: Vec<&str> = events.lines().filter_map(|l| l.split(' ').nth(2)).collect();
+    assert_eq!(actions, ["create", "start", "died"], "{events}");
+    world.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "keeps",
+        "--network",
+        "none",
+        &world.image,
+        "sleep",
+        "600",
+    ]);
+    let quick = world.inspect("quick", "/Id");
+    assert_eq!(world.ok(&["prune"]).trim(), quick.as_str().unwrap());
+    assert_eq!(names_in_ps(&world, true), ["keeps"]);
 }
 
 #[test]

@@ -283,6 +283,39 @@ fn containers_on_a_user_network_reach_each_other_by_name() {
     world.ok(&["network", "rm", &name]);
 }
 
+#[test]
+fn a_container_joins_anothers_network() {
+    let Some(world) = World::new("a_container_joins_anothers_network") else {
+        return;
+    };
+    world.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "owner",
+        &world.image,
+        "sh",
+        "-c",
+        "mkdir -p /www && echo shared-namespace > /www/index.html && exec httpd -f -p 8081 -h /www",
+    ]);
+    let out = world.podadm(&["run", "--rm", "--network", "container:owner", &world.image, "sh", "-c",
+        "for i in $(seq 50); do wget -qO- http://127.0.0.1:8081/ && exit 0; sleep 0.1; done; exit 1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "shared-namespace\n");
+    // Its owner must run.
+    world.ok(&["stop", "-t", "0", "owner"]);
+    let out = world.podadm(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:owner",
+        &world.image,
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("owner"), "{}", stderr(&out));
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
