@@ -149,7 +149,8 @@ impl Engine {
 
     fn write_userdata(&self, record: &ContainerRecord, plan: &Plan) -> Result<()> {
         let userdata = self.paths.userdata(&record.id);
-        let hostname = format!("{}\n", self.hostname_of(record));
+        // As podman writes it: the name without a newline.
+        let hostname = self.hostname_of(record);
         for (file, _) in USERDATA_FILES {
             let content: &[u8] = match file {
                 "hosts" => &plan.hosts,
