@@ -119,8 +119,12 @@ impl OciRuntime {
     }
 
     /// Removes the runtime's container (killing what is left of it); nothing there is fine.
+    /// runz, runc and crun keep a container's state in `ROOT/ID`: without it there is nothing
+    /// to delete, and no process is started to find that out.
     pub fn delete_force(&self, id: &str) {
-        let _ = self.run("delete", &["--force"], id);
+        if self.root.join(id).exists() {
+            let _ = self.run("delete", &["--force"], id);
+        }
     }
 
     /// The runtime's view of the container; `None` when it does not know it.
