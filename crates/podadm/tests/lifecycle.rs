@@ -380,3 +380,45 @@ fn run_and_attach_with_a_terminal() {
     assert!(shown.contains("attached-2"), "{shown}");
     assert_eq!(world.inspect("later", "/State/ExitCode"), 7);
 }
+
+#[test]
+fn imageadm_gc_keeps_what_containers_use() {
+    let Some(world) = World::new("imageadm_gc_keeps_what_containers_use") else {
+        return;
+    };
+    world.ok(&[
+        "create",
+        "--name",
+        "kept",
+        "--network",
+        "none",
+        &world.image,
+        "echo",
+        "still-here",
+    ]);
+    let imageadm = aurora_testkit::workspace_binary("imageadm", "imageadm");
+    let root = world.root();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&imageadm)
+            .arg("--root")
+            .arg(&root)
+            .args(args)
+            .env("AURORA_CONFIG", "/nonexistent/aurora.toml")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "imageadm {args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    // The image's name goes and gc runs: the container's layers stay, and it still runs.
+    run(&["rm", &world.image]);
+    run(&["gc"]);
+    assert_eq!(world.ok(&["start", "-a", "kept"]), "still-here\n");
+    // Once the container is gone, gc takes its layers.
+    world.ok(&["rm", "kept"]);
+    let out = run(&["gc"]);
+    assert!(!out.contains(" 0 layers"), "{out}");
+    let layers = std::fs::read_dir(root.join("storage/layers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(layers, 0);
+}
