@@ -224,10 +224,19 @@ impl ZfsDriver {
         let state = self.zfs.mount_state(dataset)?;
         let path = mountpoint_path(dataset, state.mountpoint.as_deref())?;
         if !state.mounted {
-            match self.mounting(|| self.zfs.mount(dataset))? {
-                Ok(_) => {}
-                Err(e) if e.stderr.contains("already mounted") => {}
-                Err(e) => return Err(e.into()),
+            // zfs-fuse finishes an unmount after `zfs umount` returns: a mount right after
+            // one can be refused as busy for a moment.
+            let mut tries = 0;
+            loop {
+                match self.mounting(|| self.zfs.mount(dataset))? {
+                    Ok(_) => break,
+                    Err(e) if e.stderr.contains("already mounted") => break,
+                    Err(e) if e.stderr.contains("is busy") && tries < 20 => {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Ok(path)
