@@ -98,7 +98,9 @@ log "step 7/7: running the image with podadm, from the same store"
 PATH=$(dirname "$MONITOR_BIN"):$(dirname "$RUNZ_BIN"):$PATH
 RUNROOT=$(mktemp -d /run/aurora-demo.XXXXXX)
 on_exit rm -rf "$RUNROOT"
-on_exit "$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" rm -f --all
+# Network namespaces live under a shared bind mount of RUNROOT/netns (as podman's /run/netns).
+on_exit umount_tree "$RUNROOT"
+on_exit "$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" rm -f -t 0 --all
 say "\$ podadm --root $STORE run --rm --name hello $REF /bin/sh -c '…'"
 "$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" run --rm --name hello "$REF" \
 	/bin/sh -c 'echo "hello from podadm: $(uname -n) is $(cat /etc/hostname), eth0 $(cat /sys/class/net/eth0/address 2>/dev/null || echo none)"'
@@ -106,7 +108,7 @@ say "\$ podadm --root $STORE run -d --name sleeper $REF /bin/sh -c 'echo started
 "$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" run -d --name sleeper "$REF" /bin/sh -c 'echo started; exec sleep 30' >/dev/null
 "$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" ps
 "$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" logs sleeper
-"$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" rm -f sleeper >/dev/null
+"$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" rm -f -t 0 sleeper >/dev/null
 
 cat <<EOF
 
