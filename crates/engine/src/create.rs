@@ -72,6 +72,8 @@ impl Engine {
 
     /// Everything but the record: storage, volumes, bundle.
     fn build(&self, record: &mut ContainerRecord, image: &aurora_store::StoredImage) -> Result<()> {
+        // Before anything is made: a missing bind source is the user's to fix.
+        self.check_bind_sources(record)?;
         let userdata = self.paths.userdata(&record.id);
         std::fs::create_dir_all(&userdata).map_err(io(&userdata))?;
         for (file, _) in USERDATA_FILES {
@@ -95,7 +97,6 @@ impl Engine {
             },
             &NoProgress,
         )?;
-        self.check_bind_sources(record)?;
         let made = self.volumes()?.container_mounts(
             &record.config.mounts,
             image
