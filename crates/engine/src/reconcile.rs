@@ -20,6 +20,7 @@ impl Engine {
 
     /// Every container, reconciled.
     pub fn list(&self) -> Result<Vec<ContainerRecord>> {
+        self.finish_teardowns()?;
         let mut all = Vec::new();
         for record in self.db.list()? {
             if let Some(record) = self.reconcile_unlocked(record)? {
@@ -116,7 +117,10 @@ impl Engine {
         report: &Report,
     ) -> Result<()> {
         self.runtime_of(record).delete_force(&record.id);
-        self.detach_network(record);
+        // A `--rm` container's network goes last, after its row (see `finish_remove`).
+        if !record.config.auto_remove {
+            self.detach_network(record);
+        }
         record.state = ContainerState::Exited;
         record.pid = None;
         match &report.exit {
@@ -176,7 +180,7 @@ fn refresh_running(record: &mut ContainerRecord, report: &Report) -> bool {
 
 /// The process `pid` that owns a transition still runs: it is this process, or a process
 /// of the same program (a pid reused by something else after a crash does not count).
-fn owner_alive(pid: i32) -> bool {
+pub(crate) fn owner_alive(pid: i32) -> bool {
     if pid == std::process::id() as i32 {
         return true;
     }

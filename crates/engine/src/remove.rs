@@ -53,7 +53,6 @@ impl Engine {
             );
         }
         self.runtime_of(record).delete_force(&record.id);
-        self.detach_network(&mut record.clone());
         if let Some(driver) = self.images.storage_in_use()? {
             match driver.remove_container(record.storage_name()) {
                 Ok(()) | Err(aurora_storage::StorageError::NoSuchContainer(_)) => {}
@@ -70,10 +69,63 @@ impl Engine {
                 }
             }
         }
-        self.db.delete(&record.id)?;
+        // The row goes before the network: what waits for the removal (`run --rm`) is done
+        // then, while the network plugin's teardown (the slow part) finishes here; it is
+        // kept as a pending teardown until done, so a death now forgets nothing.
+        self.db
+            .delete_leaving_teardown(record, std::process::id() as i32)?;
         crate::lock::forget(&self.paths.locks(), &record.id);
         self.event(record, "remove");
+        if record.network_status.is_some() {
+            self.detach_network(&mut record.clone());
+            self.db.forget_teardown(&record.id)?;
+        }
         Ok(())
+    }
+
+    /// Tears down the networks of removed containers whose remover died before it was done.
+    pub(crate) fn finish_teardowns(&self) -> Result<()> {
+        for (mut record, owner) in self.db.teardowns()? {
+            if crate::reconcile::owner_alive(owner) {
+                continue;
+            }
+            self.detach_network(&mut record);
+            self.db.forget_teardown(&record.id)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until container `id` (a `--rm` one) has been removed after its exit; a
+    /// container whose monitor is gone without removing it is removed here.
+    pub fn wait_removed(&self, id: &str) -> Result<()> {
+        loop {
+            let record = match self.db.find(id) {
+                Err(EngineError::NoSuchContainer(_)) => return Ok(()),
+                Err(e) => return Err(e),
+                Ok(record) => record,
+            };
+            let report = crate::monitor::report(&self.paths.monitor_dir(&record.id));
+            if !report.alive {
+                match self.cleanup(id) {
+                    Ok(()) | Err(EngineError::NoSuchContainer(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                if record.state == ContainerState::Exited && !record.config.auto_remove {
+                    return Ok(());
+                }
+                continue;
+            }
+            let running = record
+                .pid
+                .filter(|_| record.state.is_active())
+                .and_then(crate::process::Watched::new);
+            match running {
+                Some(process) => {
+                    process.wait(None);
+                }
+                None => std::thread::sleep(std::time::Duration::from_millis(2)),
+            }
+        }
     }
 
     /// Removes every container that is not running; returns their ids.

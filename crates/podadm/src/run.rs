@@ -37,7 +37,11 @@ pub fn run(cli: &Cli, engine: &Engine, args: &RunArgs) -> Result<u8> {
 /// the exit (and removes a --rm container), so that what follows this command sees the
 /// container as it is (unless a restart policy keeps it going); the status to exit with.
 fn after_attach(engine: &Engine, record: &aurora_engine::ContainerRecord, code: i32) -> u8 {
-    if record.config.restart == RestartPolicy::No {
+    if record.config.auto_remove {
+        if let Err(e) = engine.wait_removed(&record.id) {
+            tracing::debug!("waiting for the removal: {e}");
+        }
+    } else if record.config.restart == RestartPolicy::No {
         match engine.wait(&record.id) {
             Ok(_) | Err(EngineError::NoSuchContainer(_)) => {}
             Err(e) => tracing::debug!("waiting for the cleanup: {e}"),

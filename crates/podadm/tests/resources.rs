@@ -242,6 +242,23 @@ fn a_published_port_answers_on_loopback() {
             .is_ok_and(|s| s.success())
     });
     world.ok(&["rm", "-f", "-t", "0", "second"]);
+    // A --rm container on the bridge: once its teardown is done, no namespace is left.
+    world.ok(&[
+        "run",
+        "--rm",
+        "-p",
+        &format!("127.0.0.1:{}:80", free_port()),
+        &world.image,
+        "true",
+    ]);
+    let netns = world.runroot().join("netns");
+    world.wait_until("every network namespace to go", || {
+        std::fs::read_dir(&netns)
+            .map(|d| d.count() == 0)
+            .unwrap_or(true)
+    });
+    world.ok(&["ps", "-a"]);
+    assert_eq!(world.ok(&["ps", "-a", "-q"]), "");
 }
 
 #[test]

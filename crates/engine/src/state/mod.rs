@@ -34,6 +34,11 @@ CREATE TABLE IF NOT EXISTS containers (
     anonymous_volumes TEXT NOT NULL DEFAULT '[]',
     network_status TEXT
 );
+CREATE TABLE IF NOT EXISTS teardowns (
+    id TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    owner_pid INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     time TEXT NOT NULL,
@@ -131,6 +136,52 @@ impl StateDb {
     pub fn delete(&self, id: &str) -> Result<()> {
         self.conn
             .execute("DELETE FROM containers WHERE id = ?1", params![id])
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Deletes a removed container's row; a network still to tear down is kept as a pending
+    /// teardown owned by `owner`, in the same transaction, so that nothing attached is
+    /// forgotten if the owner dies before it is done.
+    pub fn delete_leaving_teardown(&self, record: &ContainerRecord, owner: i32) -> Result<()> {
+        let err = self.err();
+        let tx =
+            Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(&err)?;
+        tx.execute("DELETE FROM containers WHERE id = ?1", params![record.id])
+            .map_err(&err)?;
+        if record.network_status.is_some() {
+            tx.execute(
+                "INSERT OR REPLACE INTO teardowns (id, record, owner_pid) VALUES (?1, ?2, ?3)",
+                params![record.id, json(record), owner],
+            )
+            .map_err(&err)?;
+        }
+        tx.commit().map_err(&err)
+    }
+
+    /// Pending network teardowns of removed containers, with their owners.
+    pub fn teardowns(&self) -> Result<Vec<(ContainerRecord, i32)>> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT record, owner_pid FROM teardowns")
+            .map_err(self.err())?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i32>(1)?))
+            })
+            .map_err(self.err())?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(self.err())?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(record, owner)| Some((serde_json::from_str(&record).ok()?, owner)))
+            .collect())
+    }
+
+    /// A teardown is done.
+    pub fn forget_teardown(&self, id: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM teardowns WHERE id = ?1", params![id])
             .map_err(self.err())?;
         Ok(())
     }
