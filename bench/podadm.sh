@@ -14,7 +14,10 @@
 # - Scenarios, each tool in turn, first tool alternating per round:
 #   1. none    RUNS x `run --rm --network none IMAGE true`
 #   2. bridge  RUNS x `run --rm -p 127.0.0.1:PORT:80 IMAGE true` (each tool's default bridge
-#              network; a different free port each run)
+#              network; a different free port each run). Timed until the command returns:
+#              podadm's returns once the container is removed and tears the network down
+#              after (in the monitor's exit command), so each run waits, untimed, for
+#              podadm's monitors to finish before the next one starts.
 #   3. many    MANY x `run -d --network none IMAGE sleep 600`, then `ps -a`, then `rm -f -t 0` of
 #              them all: the total, and the peak RSS (VmHWM) of every monitor (podadm's
 #              aurora-monitor, podman's conmon) while the containers run
@@ -137,12 +140,26 @@ run_tool() {
 	if [[ $tool == podadm ]]; then pa "$@"; else pm "$@"; fi
 }
 
+# settle: waits (untimed) until no podadm monitor of this run root is left. `run --rm`
+# returns once the container is removed, and the network plugin's teardown finishes after
+# it in the monitor's exit command; this keeps that work out of the next timed run.
+settle() {
+	local i
+	for ((i = 0; i < 500; i++)); do
+		pgrep -f -- "--dir $RUNROOT/podadm/" >/dev/null || return 0
+		sleep 0.01
+	done
+	die "podadm's monitors did not finish"
+}
+
 log "1-2: $RUNS rounds of run --rm --network none, and run --rm -p on the default bridge"
 for ((i = 0; i < RUNS; i++)); do
 	order=("${tools[@]:i%2}" "${tools[@]:0:i%2}")
 	for t in "${order[@]}"; do
 		time_cmd "none.$t" run_tool "$t" run --rm --network none "$IMAGE" true
+		settle
 		time_cmd "bridge.$t" run_tool "$t" run --rm -p "127.0.0.1:$(free_port):80" "$IMAGE" true
+		settle
 	done
 done
 
