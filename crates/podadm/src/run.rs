@@ -63,24 +63,30 @@ fn create_record(
     args: &CreateCommand,
 ) -> Result<aurora_engine::ContainerRecord> {
     let config = crate::flags::container_config(&args.flags, &args.image, &args.command)?;
-    ensure_image(cli, engine, &args.image, &args.flags.pull, args.flags.quiet)?;
-    Ok(engine.create(config, args.flags.name.as_deref())?)
+    let (image, name) = (&args.image, args.flags.name.as_deref());
+    let quiet = args.flags.quiet;
+    match args.flags.pull.as_str() {
+        "always" => pull(cli, engine, image, quiet)?,
+        "missing" | "never" => {}
+        other => bail!("--pull {other:?}: expected missing, always or never"),
+    }
+    // The store is asked once, by create: an image it lacks is pulled (unless --pull never
+    // forbids it) and the create tried again.
+    match engine.create(config.clone(), name) {
+        Err(EngineError::Image(e)) if matches!(*e, aurora_images::ImageError::NotInStore(_)) => {
+            if args.flags.pull == "never" {
+                bail!("image {image} is not in the store, and --pull never forbids pulling it");
+            }
+            pull(cli, engine, image, quiet)?;
+            Ok(engine.create(config, name)?)
+        }
+        created => Ok(created?),
+    }
 }
 
-/// Pulls `image` as `--pull` says: `missing` (when the store lacks it), `always`, `never`.
-fn ensure_image(cli: &Cli, engine: &Engine, image: &str, policy: &str, quiet: bool) -> Result<()> {
+/// Pulls `image` into the store, with progress unless `quiet`.
+fn pull(cli: &Cli, engine: &Engine, image: &str, quiet: bool) -> Result<()> {
     let store = engine.images().store()?;
-    let present = aurora_images::resolve(store, image, None).is_ok();
-    let pull = match policy {
-        "always" => true,
-        "missing" => !present,
-        "never" if present => false,
-        "never" => bail!("image {image} is not in the store, and --pull never forbids pulling it"),
-        other => bail!("--pull {other:?}: expected missing, always or never"),
-    };
-    if !pull {
-        return Ok(());
-    }
     let reference =
         aurora_spec::ImageRef::parse(image).with_context(|| format!("image name {image:?}"))?;
     let client = cli.store.registry_client(cli.store.credential_store())?;
