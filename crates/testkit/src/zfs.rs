@@ -236,6 +236,7 @@ impl Drop for ZfsPool {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        forget_state_dirs(&self.name);
         // The mountpoint directory may stay busy for a moment after the pool is gone.
         let Some(dir) = self.dir.take() else { return };
         let path = dir.keep();
@@ -248,6 +249,22 @@ impl Drop for ZfsPool {
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
+        }
+    }
+}
+
+/// The zfs driver keeps the locks of pending layers per dataset in a machine-wide directory
+/// (/var/run/aurora/zfs/POOL%DATASET, see aurora-images' storage choice); a destroyed test
+/// pool's entries are of no use to anyone.
+fn forget_state_dirs(pool: &str) {
+    let Ok(entries) = fs::read_dir("/var/run/aurora/zfs") else {
+        return;
+    };
+    let prefix = format!("{pool}%");
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == pool || name.starts_with(&prefix) {
+            let _ = fs::remove_dir_all(entry.path());
         }
     }
 }
