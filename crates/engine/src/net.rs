@@ -33,6 +33,9 @@ pub(crate) struct Plan {
     /// The plugin's work still to do (a bridge network): run while the runtime creates the
     /// container in the namespace, then [`Plan::wired`].
     pub wiring: Option<Wiring>,
+    /// Held from the port check until the network is recorded (the end of the start): two
+    /// starts publishing one host port are told apart one after the other.
+    pub ports_lock: Option<crate::lock::ContainerLock>,
 }
 
 /// A namespace to wire to networks.
@@ -74,6 +77,9 @@ impl Plan {
 
 pub use aurora_network::DEFAULT_NETWORK;
 
+/// The lock file (under the run root's locks) that publishing host ports takes turns on.
+const PORTS_LOCK: &str = "ports";
+
 impl Engine {
     /// Sets up the network of `record` for a start.
     pub(crate) fn attach_network(&self, record: &ContainerRecord) -> Result<Plan> {
@@ -82,6 +88,7 @@ impl Engine {
             NetworkMode::None => Ok(Plan {
                 namespace: Namespace::New,
                 wiring: None,
+                ports_lock: None,
                 status: None,
                 hosts: etc_files::hosts(&hostname, &record.name, &[], &[]),
                 resolv_conf: etc_files::resolv_conf(&[], &[], &[], &host_resolv_conf()),
@@ -89,6 +96,7 @@ impl Engine {
             NetworkMode::Host => Ok(Plan {
                 namespace: Namespace::Host,
                 wiring: None,
+                ports_lock: None,
                 status: None,
                 hosts: etc_files::hosts_for_host_network(
                     &std::fs::read("/etc/hosts").unwrap_or_default(),
@@ -113,6 +121,7 @@ impl Engine {
                 Ok(Plan {
                     namespace: Namespace::Path(PathBuf::from(format!("/proc/{pid}/ns/net"))),
                     wiring: None,
+                    ports_lock: None,
                     status: None,
                     hosts: std::fs::read(userdata.join("hosts")).unwrap_or_default(),
                     resolv_conf: std::fs::read(userdata.join("resolv.conf")).unwrap_or_default(),
@@ -128,6 +137,11 @@ impl Engine {
         names: &[String],
         hostname: &str,
     ) -> Result<Plan> {
+        let ports_lock = if record.config.ports.is_empty() {
+            None
+        } else {
+            Some(crate::lock::lock(&self.paths.locks(), PORTS_LOCK)?)
+        };
         self.check_ports_free(record)?;
         let networks = self.networks()?;
         let names: Vec<String> = if names.is_empty() {
@@ -153,6 +167,7 @@ impl Engine {
                 attachment: self.attachment(record, &names, netns.path.clone()),
                 hostname: hostname.to_string(),
             }),
+            ports_lock,
         })
     }
 
@@ -163,7 +178,10 @@ impl Engine {
             return Ok(());
         }
         for other in self.db.list()? {
-            if other.id == record.id || !other.state.is_active() {
+            // Running, or attached by a start still in progress (it holds the lock we hold
+            // now only once it has recorded its network).
+            let holds_ports = other.state.is_active() || other.network_status.is_some();
+            if other.id == record.id || !holds_ports {
                 continue;
             }
             for theirs in &other.config.ports {

@@ -128,6 +128,8 @@ impl Engine {
             // this process dies now.
             record.network_status = plan.status.clone();
             self.db.update(record)?;
+            // Recorded: the next start's port check sees it.
+            plan.ports_lock.take();
             // In place: the files are bind-mounted already.
             self.write_userdata(record, plan)?;
         }

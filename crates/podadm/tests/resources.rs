@@ -340,3 +340,40 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+#[test]
+fn concurrent_starts_of_one_host_port_give_it_to_one() {
+    let Some(world) = World::new("concurrent_starts_of_one_host_port_give_it_to_one") else {
+        return;
+    };
+    let publish = format!("127.0.0.1:{}:80", free_port());
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            world
+                .podadm_command(&[
+                    "run",
+                    "-d",
+                    "--name",
+                    &format!("p{i}"),
+                    "-p",
+                    &publish,
+                    &world.image,
+                    "sleep",
+                    "600",
+                ])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let started = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .filter(|out| out.status.success())
+        .count();
+    assert_eq!(started, 1);
+    let running = world.ok(&["ps", "-q"]);
+    assert_eq!(running.lines().count(), 1, "{running}");
+}
