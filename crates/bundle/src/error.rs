@@ -121,6 +121,10 @@ pub enum BundleError {
     #[error("cannot serialise the runtime configuration: {0}")]
     Serialize(#[source] serde_json::Error),
 
+    /// A bundle's `config.json` could not be read back.
+    #[error("cannot read the runtime spec {}: {reason}; remove the container and create it again", path.display())]
+    ReadConfig { path: PathBuf, reason: String },
+
     /// `config.json` could not be written.
     #[error("cannot write {}: {source}", path.display())]
     WriteConfig {

@@ -93,6 +93,15 @@ pub fn to_json_pretty(spec: &Spec) -> Result<Vec<u8>, BundleError> {
     Ok(bytes)
 }
 
+/// Reads a bundle's `config.json` back (as [`write_bundle_config`] wrote it).
+pub fn read_bundle_config(bundle_dir: &Path) -> Result<Spec, BundleError> {
+    let path = bundle_dir.join("config.json");
+    Spec::load(&path).map_err(|e| BundleError::ReadConfig {
+        reason: e.to_string(),
+        path,
+    })
+}
+
 /// Write `spec` to `bundle_dir/config.json` atomically: the JSON (see [`to_json_pretty`])
 /// goes to a temporary file in the same directory, which is fsynced and renamed over
 /// `config.json`, and the directory is fsynced. The file is mode 0600 (the environment may

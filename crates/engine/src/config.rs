@@ -121,3 +121,28 @@ pub enum RestartPolicy {
     /// As `always`, but not after the user stopped it.
     UnlessStopped,
 }
+
+/// The monitor's form of the policy (its `--restart` text is that type's `Display`).
+impl From<RestartPolicy> for aurora_monitor::RestartPolicyArg {
+    fn from(policy: RestartPolicy) -> Self {
+        use aurora_monitor::RestartPolicyArg as Arg;
+        match policy {
+            RestartPolicy::No => Arg::No,
+            RestartPolicy::OnFailure(count) => Arg::OnFailure(count),
+            RestartPolicy::Always => Arg::Always,
+            RestartPolicy::UnlessStopped => Arg::UnlessStopped,
+        }
+    }
+}
+
+impl From<aurora_monitor::RestartPolicyArg> for RestartPolicy {
+    fn from(policy: aurora_monitor::RestartPolicyArg) -> Self {
+        use aurora_monitor::RestartPolicyArg as Arg;
+        match policy {
+            Arg::No => RestartPolicy::No,
+            Arg::OnFailure(count) => RestartPolicy::OnFailure(count),
+            Arg::Always => RestartPolicy::Always,
+            Arg::UnlessStopped => RestartPolicy::UnlessStopped,
+        }
+    }
+}

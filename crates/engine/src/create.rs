@@ -108,9 +108,7 @@ impl Engine {
         )?;
         record.anonymous_volumes = made.anonymous.clone();
         self.db.update(record)?;
-        let spec_path = bundle.join("config.json");
-        let mut spec = oci_spec::runtime::Spec::load(&spec_path)
-            .map_err(|e| EngineError::Other(format!("{}: {e}", spec_path.display())))?;
+        let mut spec = aurora_bundle::read_bundle_config(&bundle)?;
         let context = SpecContext {
             container_id: record.id.clone(),
             image: record.image.clone(),

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use oci_spec::runtime::{Process, Spec, User};
+use oci_spec::runtime::{Process, User};
 
 use crate::engine::Engine;
 use crate::error::{io, EngineError, Result};
@@ -47,9 +47,7 @@ impl Engine {
             });
         }
         let bundle = self.paths.bundle(&record.id);
-        let spec_path = bundle.join("config.json");
-        let spec = Spec::load(&spec_path)
-            .map_err(|e| EngineError::Other(format!("{}: {e}", spec_path.display())))?;
+        let spec = aurora_bundle::read_bundle_config(&bundle)?;
         let mut process = spec.process().clone().unwrap_or_default();
         process.set_args(Some(options.command.clone()));
         process.set_terminal(Some(options.tty));

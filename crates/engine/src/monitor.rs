@@ -54,7 +54,7 @@ pub fn launch(launch: &Launch<'_>) -> Result<i32> {
         .arg("--log-max-size")
         .arg(launch.log_max_size.to_string())
         .arg("--restart")
-        .arg(restart_text(launch.restart))
+        .arg(aurora_monitor::RestartPolicyArg::from(launch.restart).to_string())
         .arg("--sync-fd")
         .arg("3");
     if launch.terminal {
@@ -123,17 +123,6 @@ fn pipe() -> Result<(std::fs::File, OwnedFd)> {
     let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| io("pipe")(e.into()))?;
     Ok((std::fs::File::from(read), write))
-}
-
-/// `--restart` as the monitor reads it.
-pub fn restart_text(policy: RestartPolicy) -> String {
-    match policy {
-        RestartPolicy::No => "no".into(),
-        RestartPolicy::OnFailure(None) => "on-failure".into(),
-        RestartPolicy::OnFailure(Some(n)) => format!("on-failure:{n}"),
-        RestartPolicy::Always => "always".into(),
-        RestartPolicy::UnlessStopped => "unless-stopped".into(),
-    }
 }
 
 /// What a container's monitor directory says.

@@ -2,7 +2,7 @@
 
 use crate::config::Resources;
 use crate::engine::Engine;
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use crate::state::{ContainerRecord, Event};
 
 impl Engine {
@@ -33,9 +33,7 @@ impl Engine {
         }
         record.config.resources = merged;
         let bundle = self.paths.bundle(&record.id);
-        let path = bundle.join("config.json");
-        let mut spec = oci_spec::runtime::Spec::load(&path)
-            .map_err(|e| EngineError::Other(format!("{}: {e}", path.display())))?;
+        let mut spec = aurora_bundle::read_bundle_config(&bundle)?;
         for warning in crate::spec::apply_resources(&mut spec, &record.config)? {
             tracing::warn!(container = %record.name, "{warning}");
         }
@@ -57,6 +55,13 @@ impl Engine {
         let record = self.find(key)?;
         self.require_active(&record, "stats")?;
         self.runtime_of(&record).stats(&record.id)
+    }
+
+    /// The runtime spec of container `record` (its bundle's config.json).
+    pub fn spec_of(&self, record: &ContainerRecord) -> Result<oci_spec::runtime::Spec> {
+        Ok(aurora_bundle::read_bundle_config(
+            &self.paths.bundle(&record.id),
+        )?)
     }
 
     /// Events recorded after sequence number `after`.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
 
 use crate::create::USERDATA_FILES;
 use crate::engine::Engine;
@@ -178,9 +178,7 @@ impl Engine {
 
 /// Points the bundle's network namespace where the plan says.
 fn set_network_namespace(bundle: &Path, namespace: &Namespace) -> Result<()> {
-    let path = bundle.join("config.json");
-    let mut spec =
-        Spec::load(&path).map_err(|e| EngineError::Other(format!("{}: {e}", path.display())))?;
+    let mut spec = aurora_bundle::read_bundle_config(bundle)?;
     let Some(linux) = spec.linux_mut().as_mut() else {
         return Ok(());
     };

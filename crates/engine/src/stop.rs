@@ -72,8 +72,8 @@ impl Engine {
         if let Some(signal) = &record.config.stop_signal {
             return signal.clone();
         }
-        let spec = oci_spec::runtime::Spec::load(self.paths.bundle(&record.id).join("config.json"));
-        spec.ok()
+        self.spec_of(record)
+            .ok()
             .and_then(|spec| spec.annotations().clone())
             .and_then(|a| a.get("org.opencontainers.image.stopSignal").cloned())
             .unwrap_or_else(|| "TERM".into())

@@ -102,21 +102,11 @@ pub fn restart(text: Option<&str>) -> Result<RestartPolicy> {
     let Some(text) = text else {
         return Ok(RestartPolicy::No);
     };
-    let (policy, count) = match text.split_once(':') {
-        Some((policy, count)) => (policy, Some(count)),
-        None => (text, None),
-    };
-    let count = count
-        .map(|c| c.parse::<u32>())
-        .transpose()
-        .with_context(|| format!("--restart {text:?}: the retry count must be a number"))?;
-    Ok(match (policy, count) {
-        ("no", None) | ("", None) => RestartPolicy::No,
-        ("on-failure", count) => RestartPolicy::OnFailure(count),
-        ("always", None) => RestartPolicy::Always,
-        ("unless-stopped", None) => RestartPolicy::UnlessStopped,
-        _ => bail!("--restart {text:?}: expected no, on-failure[:N], always or unless-stopped"),
-    })
+    // The monitor's parser: one reading of the policy text for both.
+    let policy: aurora_monitor::RestartPolicyArg = text
+        .parse()
+        .with_context(|| format!("--restart {text:?}"))?;
+    Ok(policy.into())
 }
 
 /// `--label KEY=VALUE` (and `KEY` alone, an empty value), as podman takes them.

@@ -105,8 +105,8 @@ fn truncate(text: &str, width: usize, no_trunc: bool) -> String {
 
 /// The process the container runs, from its bundle.
 fn command_of(engine: &Engine, record: &ContainerRecord) -> Vec<String> {
-    let path = engine.paths().bundle(&record.id).join("config.json");
-    oci_spec::runtime::Spec::load(path)
+    engine
+        .spec_of(record)
         .ok()
         .and_then(|spec| spec.process().clone())
         .and_then(|process| process.args().clone())
@@ -230,8 +230,7 @@ pub fn inspect(engine: &Engine, containers: &[String]) -> Result<u8> {
 }
 
 fn inspect_json(engine: &Engine, record: &ContainerRecord) -> Value {
-    let spec =
-        oci_spec::runtime::Spec::load(engine.paths().bundle(&record.id).join("config.json")).ok();
+    let spec = engine.spec_of(record).ok();
     let process = spec.as_ref().and_then(|s| s.process().clone());
     let args = process
         .as_ref()
