@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::process::Command;
 
 use aurora_engine::spec::flags::{
     parse_capability, parse_cpus, parse_entrypoint, parse_memory, parse_mount_flag,
@@ -21,35 +20,16 @@ use aurora_testkit::skip::{root_or_skip, tools_or_skip};
 use aurora_testkit::{ImageBuilder, LayerBuilder};
 use serde_json::Value;
 
-/// podman with storage of its own (vfs), cgroupfs and file events: nothing of the host's.
-struct Podman {
-    root: tempfile::TempDir,
-}
+/// testkit's podman, with what these comparisons ask of it.
+struct Podman(aurora_testkit::Podman);
 
 impl Podman {
     fn new() -> Self {
-        Podman {
-            root: tempfile::Builder::new()
-                .prefix("podman-")
-                .tempdir_in("/var/tmp")
-                .unwrap(),
-        }
+        Podman(aurora_testkit::Podman::new())
     }
 
     fn command(&self, args: &[&str]) -> std::process::Output {
-        Command::new("timeout")
-            .arg("120")
-            .arg("podman")
-            .arg("--root")
-            .arg(self.root.path().join("storage"))
-            .arg("--runroot")
-            .arg(self.root.path().join("run"))
-            .args(["--cgroup-manager", "cgroupfs", "--events-backend", "file"])
-            .args(["--storage-driver", "vfs"])
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
+        self.0.command(args).output().unwrap()
     }
 
     fn check(&self, args: &[&str]) -> String {
@@ -81,22 +61,14 @@ impl Podman {
         let id = self.check(&args);
         let _ = self.command(&["init", &id]);
         let path = self
-            .root
-            .path()
-            .join("storage/vfs-containers")
+            .0
+            .storage()
+            .join("vfs-containers")
             .join(&id)
             .join("userdata/config.json");
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let _ = self.command(&["rm", "-f", &id]);
         serde_json::from_slice(&bytes).unwrap()
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        let _ = self.command(&["rm", "--all", "--force"]);
-        let _ = self.command(&["volume", "prune", "--force"]);
-        let _ = self.command(&["system", "reset", "--force"]);
     }
 }
 
@@ -331,9 +303,9 @@ fn podadm_and_podman_agree_on_the_runtime_spec() {
     let bind_ro = format!("{host_dir}:/h:ro");
     let bind_mount = format!("type=bind,source={host_dir},destination=/h2,readonly");
     let volume_root = podman
-        .root
-        .path()
-        .join("storage/volumes")
+        .0
+        .storage()
+        .join("volumes")
         .to_string_lossy()
         .into_owned();
     let cases: Vec<(&str, Vec<&str>, Vec<&str>)> = vec![

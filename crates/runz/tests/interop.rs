@@ -7,6 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use aurora_testkit::Podman;
 use common::*;
 use serde_json::json;
 
@@ -120,50 +121,6 @@ impl LowercaseDir {
 impl Drop for LowercaseDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// podman with storage of its own for this test, cgroupfs (no systemd here) and file events.
-struct Podman {
-    root: tempfile::TempDir,
-}
-
-impl Podman {
-    fn new() -> Self {
-        Podman {
-            root: tempfile::Builder::new()
-                .prefix("podman-")
-                .tempdir_in("/var/tmp")
-                .unwrap(),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("timeout");
-        cmd.arg("120")
-            .arg("podman")
-            .arg("--root")
-            .arg(self.root.path().join("storage"))
-            .arg("--runroot")
-            .arg(self.root.path().join("run"))
-            .args([
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "file",
-                "--storage-driver",
-                "vfs",
-            ])
-            .args(args)
-            .stdin(std::process::Stdio::null());
-        cmd
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        let _ = self.command(&["rm", "--all", "--force"]).output();
-        let _ = self.command(&["system", "reset", "--force"]).output();
     }
 }
 

@@ -58,6 +58,7 @@ mod fake_zfs;
 mod http;
 mod image;
 mod layer;
+mod podman;
 mod proxy;
 mod registry;
 mod runtime;
@@ -79,6 +80,7 @@ pub use layer::{
     pseudo_random_bytes, sha256_digest, tar_of_zeros, write_raw_tar, Compression, Layer,
     LayerBuilder,
 };
+pub use podman::Podman;
 pub use proxy::{Fault, FaultProxy, RecordedRequest};
 pub use registry::Registry;
 pub use runtime::{runz_binary, workspace_binary, OciRuntime};
