@@ -85,11 +85,22 @@ impl StateDb {
         // Other podadm processes hold the write lock for milliseconds; wait for them rather
         // than fail.
         conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
+        // Switching a new database to WAL can be refused as busy without SQLite's busy
+        // handler being asked (several first openers at once): tried again until a deadline.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let prepared = conn
+                .pragma_update(None, "journal_mode", "WAL")
+                .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
+                .and_then(|()| conn.execute_batch(SCHEMA));
+            match prepared {
+                Ok(()) => break,
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
         Ok(StateDb {
             conn,
             path: path.to_path_buf(),
@@ -311,6 +322,14 @@ const UPDATE: &str = "UPDATE containers SET name = ?2, image = ?3, image_id = ?4
     finished_at = ?11, restarts = ?12, runtime = ?13, owner_pid = ?14,
     stopped_by_user = ?15, anonymous_volumes = ?16, network_status = ?17
     WHERE id = ?1";
+
+/// SQLite's "busy" or "locked": another connection holds what this one needs.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
 
 /// `NameInUse` naming the container that has `name`, if one has.
 fn refuse_taken_name(conn: &Connection, name: &str) -> rusqlite::Result<Result<()>> {
