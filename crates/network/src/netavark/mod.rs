@@ -27,6 +27,14 @@ const NETAVARK_DIRS: &[&str] = &[
     "/usr/local/libexec/podman",
 ];
 
+/// The lock every podadm takes around netavark, whatever its run root: iptables chains
+/// and bridges are the host's.
+const HOST_LOCK: &str = "/run/lock/aurora-netavark.lock";
+
+/// How many times a setup that lost a firewall race to a netavark outside our lock (podman's,
+/// say) is torn down and tried again.
+const SETUP_ATTEMPTS: usize = 3;
+
 /// The netavark plugin.
 #[derive(Debug, Clone)]
 pub struct Netavark {
@@ -73,9 +81,11 @@ impl Netavark {
             verb.into(),
             netns.as_os_str().to_owned(),
         ];
-        // One netavark at a time, as podman does under its network lock: two setups would
-        // otherwise race to make the same bridge and its firewall chains. (Taking the lock
-        // also makes the config directory, which netavark needs to exist.)
+        // One netavark at a time on the host, as podman does under its network lock: two
+        // setups would otherwise race to make the same firewall chains, which belong to the
+        // host whatever store or run root each podadm uses. (Taking the config directory's
+        // lock also makes that directory, which netavark needs to exist.)
+        let _host_turn = FileLock::acquire(Path::new(HOST_LOCK))?;
         let _turn = FileLock::acquire(&self.config_dir.join("netavark.lock"))?;
         let program = self.binary.to_string_lossy();
         aurora_command::run_with_input(&program, &args, &input).map_err(|failure| {
@@ -137,6 +147,21 @@ impl Netavark {
             .collect()
     }
 
+    /// One `netavark setup`, its answer parsed.
+    fn setup_once(
+        &self,
+        attachment: &Attachment,
+        options: &NetworkOptions,
+    ) -> Result<BTreeMap<String, StatusBlock>> {
+        let reply = self.run("setup", &attachment.netns, options)?;
+        serde_json::from_str(&reply).map_err(|e| NetworkError::Netavark {
+            verb: "setup",
+            container: attachment.container_id.clone(),
+            message: format!("unreadable answer {reply:?}: {e}"),
+            source: None,
+        })
+    }
+
     fn release_all(&self, attachment: &Attachment) -> Result<()> {
         let ipam = self.networks.ipam();
         let mut first_error = None;
@@ -173,25 +198,20 @@ impl NetworkBackend for Netavark {
             }
         }
         let options = self.options(attachment, &joined, &ports);
-        let answer = self
-            .run("setup", &attachment.netns, &options)
-            .and_then(|reply| {
-                serde_json::from_str::<BTreeMap<String, StatusBlock>>(&reply).map_err(|e| {
-                    NetworkError::Netavark {
-                        verb: "setup",
-                        container: attachment.container_id.clone(),
-                        message: format!("unreadable answer {reply:?}: {e}"),
-                        source: None,
+        let mut attempt = 1;
+        let statuses = loop {
+            match self.setup_once(attachment, &options) {
+                Ok(statuses) => break statuses,
+                Err(e) => {
+                    // netavark may have made the bridge, a veth or rules before it failed.
+                    let _ = self.run("teardown", &attachment.netns, &options);
+                    if attempt < SETUP_ATTEMPTS && lost_a_firewall_race(&e) {
+                        attempt += 1;
+                        continue;
                     }
-                })
-            });
-        let statuses = match answer {
-            Ok(statuses) => statuses,
-            Err(e) => {
-                // netavark may have made the bridge, a veth or rules before it failed.
-                let _ = self.run("teardown", &attachment.netns, &options);
-                let _ = self.release_all(attachment);
-                return Err(e);
+                    let _ = self.release_all(attachment);
+                    return Err(e);
+                }
             }
         };
         let networks = attachment
@@ -241,6 +261,14 @@ impl NetworkBackend for Netavark {
 }
 
 /// One network's part of netavark's answer.
+/// Whether a failed setup met a chain or rule another netavark made between its check and its
+/// create. netavark says so only in its message (iptables' "Chain already exists."), so the
+/// message is all there is to decide from; anything else fails at once.
+fn lost_a_firewall_race(error: &NetworkError) -> bool {
+    matches!(error, NetworkError::Netavark { verb: "setup", message, .. }
+        if message.contains("already exists"))
+}
+
 fn status_of(name: &str, interface: &str, block: Option<&StatusBlock>) -> NetworkStatus {
     let block = block.cloned().unwrap_or_default();
     let nic = block
@@ -300,6 +328,28 @@ mod tests {
     /// JSON without its layout (no value in these documents holds whitespace).
     fn compact(text: &str) -> String {
         text.split_whitespace().collect()
+    }
+
+    #[test]
+    fn only_a_lost_chain_race_is_tried_again() {
+        let failure = |verb, message: &str| NetworkError::Netavark {
+            verb,
+            container: "c1".into(),
+            message: message.into(),
+            source: None,
+        };
+        assert!(lost_a_firewall_race(&failure(
+            "setup",
+            "code: 1, msg: iptables: Chain already exists.\n"
+        )));
+        assert!(!lost_a_firewall_race(&failure(
+            "setup",
+            "IO error: No such file or directory"
+        )));
+        assert!(!lost_a_firewall_race(&failure(
+            "teardown",
+            "iptables: Chain already exists."
+        )));
     }
 
     /// The document podman 4.3 sent netavark 1.4 for `podman run --network nvcaptest
