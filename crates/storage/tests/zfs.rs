@@ -230,7 +230,7 @@ fn a_pending_layer_is_bounded_by_a_quota_lifted_at_commit() {
         file.sync_all()
     })();
     assert!(written.is_err(), "200 MiB written under an 84 MiB quota");
-    fs::remove_file(pending.root.join("big")).unwrap();
+    remove_at_quota(&pending.root.join("big"));
     fs::write(pending.root.join("small"), "fits").unwrap();
     driver.commit_layer(pending).unwrap();
     // Committed: no quota left on the layer.
@@ -242,4 +242,23 @@ fn a_pending_layer_is_bounded_by_a_quota_lifted_at_commit() {
     driver.limit_pending(&mut pending, 16 * mib).unwrap();
     driver.abort_layer(pending).unwrap();
     assert!(pending_children(&pool, &driver).is_empty());
+}
+
+/// Removes a file from a dataset at its quota. zfs needs room to record an unlink, and a
+/// dataset at its quota may refuse it (EDQUOT) until the writes it refused have left the
+/// open transaction group: the file is emptied and the removal tried again meanwhile.
+fn remove_at_quota(path: &std::path::Path) {
+    for _ in 0..100 {
+        match fs::remove_file(path) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::QuotaExceeded => {
+                if let Ok(file) = fs::OpenOptions::new().write(true).open(path) {
+                    let _ = file.set_len(0);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => panic!("removing {}: {e}", path.display()),
+        }
+    }
+    panic!("{} could not be removed at its quota", path.display());
 }
