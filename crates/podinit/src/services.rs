@@ -48,7 +48,7 @@ mod supervisor;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use aurora_monitor::RestartPolicyArg;
+pub use aurora_monitor::RestartPolicyArg;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, Process};
@@ -100,7 +100,7 @@ pub struct Service {
 
 /// The restart policy as its `--restart` text (the monitor's parser and printer).
 mod policy_text {
-    use aurora_monitor::RestartPolicyArg;
+    pub use aurora_monitor::RestartPolicyArg;
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(p: &RestartPolicyArg, s: S) -> Result<S::Ok, S::Error> {
