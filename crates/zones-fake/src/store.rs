@@ -35,6 +35,9 @@ pub struct Zone {
     pub init_pid: Option<i32>,
     /// Counts boots and halts, so that a supervisor of an earlier boot changes nothing.
     pub generation: u64,
+    /// The `fs` resources, mounted while the zone is ready or running.
+    #[serde(default)]
+    pub fs: Vec<crate::mounts::FsResource>,
 }
 
 impl Zone {
