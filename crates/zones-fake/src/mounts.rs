@@ -6,19 +6,8 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use crate::store::Zone;
+use crate::store::{FsResource, Zone};
 use crate::Refusal;
-
-/// One `add fs … end` of the configuration.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct FsResource {
-    pub dir: String,
-    pub special: String,
-    #[serde(rename = "type")]
-    pub fs_type: String,
-}
 
 fn target(zone: &Zone, fs: &FsResource) -> PathBuf {
     zone.root().join(fs.dir.trim_start_matches('/'))

@@ -37,7 +37,16 @@ pub struct Zone {
     pub generation: u64,
     /// The `fs` resources, mounted while the zone is ready or running.
     #[serde(default)]
-    pub fs: Vec<crate::mounts::FsResource>,
+    pub fs: Vec<FsResource>,
+}
+
+/// One `add fs … end` of the configuration (mounted by the fake's zoneadm: crate::mounts).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FsResource {
+    pub dir: String,
+    pub special: String,
+    #[serde(rename = "type")]
+    pub fs_type: String,
 }
 
 impl Zone {

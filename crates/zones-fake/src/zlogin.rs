@@ -34,9 +34,9 @@ pub fn main(args: &[String]) -> Outcome {
     let uts = zone
         .init_pid
         .and_then(|pid| std::fs::File::open(format!("/proc/{pid}/ns/uts")).ok());
-    let node = uts
-        .as_ref()
-        .map_or(NodeName::Host, |f| NodeName::Join(std::os::fd::AsRawFd::as_raw_fd(f)));
+    let node = uts.as_ref().map_or(NodeName::Host, |f| {
+        NodeName::Join(std::os::fd::AsRawFd::as_raw_fd(f))
+    });
     let status = in_zone("/bin/sh", &zone.root(), node)
         .args(["-c", &script.join(" ")])
         .status()

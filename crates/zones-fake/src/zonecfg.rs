@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use aurora_zones::{ZoneName, ZoneState};
 
-use crate::mounts::FsResource;
-use crate::store::{Store, Zone};
+use crate::store::{FsResource, Store, Zone};
 use crate::{zone_arg, Outcome, Refusal};
 
 pub fn main(args: &[String]) -> Outcome {

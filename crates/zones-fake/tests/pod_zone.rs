@@ -188,8 +188,10 @@ fn until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn alive(pid: i64) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| !s.rsplit_once(')').is_some_and(|(_, t)| t.trim_start().starts_with('Z')))
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit_once(')')
+            .is_some_and(|(_, t)| t.trim_start().starts_with('Z'))
+    })
 }
 
 fn mounted_under(path: &Path) -> bool {
@@ -212,7 +214,9 @@ fn a_pod_is_one_zone_whose_init_runs_each_container_as_a_service() {
         return;
     };
     let host = host_name();
-    w.pods.create(&w.plan, &static_podinit()).expect("pod create");
+    w.pods
+        .create(&w.plan, &static_podinit())
+        .expect("pod create");
     assert_eq!(w.zone_state(), ZoneState::Ready);
     assert!(w.root().join(".aurora/podinit").is_file());
     assert!(w.root().join(".aurora/services.json").is_file());
@@ -234,7 +238,11 @@ fn a_pod_is_one_zone_whose_init_runs_each_container_as_a_service() {
         let pid = pid.expect("a running service has a pid");
         assert!(alive(pid), "{name}'s process {pid} runs");
         let root = fs::read_link(format!("/proc/{pid}/root")).expect("process root");
-        assert_eq!(root, w.root().join("containers").join(&name), "{name} runs in its root");
+        assert_eq!(
+            root,
+            w.root().join("containers").join(&name),
+            "{name} runs in its root"
+        );
     }
     // One host name for the whole pod, the zone's own: the host's is untouched.
     for name in ["web", "db"] {
@@ -249,7 +257,10 @@ fn a_pod_is_one_zone_whose_init_runs_each_container_as_a_service() {
     // What the real tools refuse in a running zone, the fakes refuse too.
     let (code, _, err) = w.tool("zoneadm", &["-z", w.zone().as_str(), "boot"]);
     assert_eq!(code, Some(1));
-    assert!(err.contains("boot operation is invalid for running zones"), "{err}");
+    assert!(
+        err.contains("boot operation is invalid for running zones"),
+        "{err}"
+    );
     let (code, _, err) = w.tool("zonecfg", &["-z", w.zone().as_str(), "delete", "-F"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("delete not allowed"), "{err}");
@@ -257,7 +268,9 @@ fn a_pod_is_one_zone_whose_init_runs_each_container_as_a_service() {
     assert!(matches!(err, ZoneError::WrongState { .. }), "{err}");
 
     let pids: Vec<i64> = w.statuses().iter().filter_map(|(_, _, p)| *p).collect();
-    w.pods.stop(w.zone(), Duration::from_secs(60)).expect("pod stop");
+    w.pods
+        .stop(w.zone(), Duration::from_secs(60))
+        .expect("pod stop");
     // podinit stopped web (which depends on db) first, then db, and exited: the zone halted.
     assert_eq!(
         fs::read_to_string(w.dir.path().join("log")).expect("log"),
@@ -270,7 +283,10 @@ fn a_pod_is_one_zone_whose_init_runs_each_container_as_a_service() {
     for (name, state, _) in w.statuses() {
         assert_eq!(state, "exited", "{name}");
     }
-    assert!(!mounted_under(&w.root()), "a halted zone has nothing mounted");
+    assert!(
+        !mounted_under(&w.root()),
+        "a halted zone has nothing mounted"
+    );
 
     // Started again, then removed while running: nothing is left but the containers' roots.
     w.pods.start(w.zone()).expect("pod start again");
@@ -282,7 +298,13 @@ fn a_pod_is_one_zone_whose_init_runs_each_container_as_a_service() {
     assert!(!list.contains("pod1"), "{list}");
     assert!(!mounted_under(&w.root()));
     for gone in [".aurora", "containers"] {
-        assert!(!w.root().join(gone).exists(), "{gone} left in the zone root");
+        assert!(
+            !w.root().join(gone).exists(),
+            "{gone} left in the zone root"
+        );
     }
-    assert!(w.container("web").join("bin/busybox").is_file(), "a container's root is kept");
+    assert!(
+        w.container("web").join("bin/busybox").is_file(),
+        "a container's root is kept"
+    );
 }

@@ -41,7 +41,7 @@ pub mod zonecfg;
 
 pub use exec::{ContainerState, Signal, ZoneError, Zones};
 pub use name::{ZoneName, ZoneNameError};
-pub use pod::{plan_pod, PodDescription, PodError, PodPlan};
 pub use plan::{plan, BrandKind, Distribution, PlanError, PlanOptions, Warning, ZonePlan};
+pub use pod::{plan_pod, PodDescription, PodError, PodPlan};
 pub use runner::{FakeRunner, Programs, Runner, SystemRunner};
 pub use state::{parse_list, InitExit, OciStatus, ZoneEntry, ZoneState};

@@ -27,7 +27,12 @@ fn process(args: &[&str], uid: u32, cwd: &str) -> Process {
     }
 }
 
-fn container(name: &str, root: ContainerRoot, restart: RestartPolicy, deps: &[&str]) -> PodContainer {
+fn container(
+    name: &str,
+    root: ContainerRoot,
+    restart: RestartPolicy,
+    deps: &[&str],
+) -> PodContainer {
     PodContainer {
         name: name.into(),
         root,
@@ -119,11 +124,19 @@ fn check(name: &str, got: &str) {
 
 #[test]
 fn pods_render_to_golden_zonecfg_and_services_files() {
-    for (name, pod) in [("native-lofs", native_lofs()), ("lx-vnic-caps", lx_vnic_caps())] {
+    for (name, pod) in [
+        ("native-lofs", native_lofs()),
+        ("lx-vnic-caps", lx_vnic_caps()),
+    ] {
         let plan = plan_pod(&pod).unwrap_or_else(|e| panic!("{name}: {e}"));
         check(&format!("{name}.zonecfg"), &plan.zonecfg());
         check(&format!("{name}.services.json"), &plan.services_json());
-        let warnings: String = plan.zone.warnings.iter().map(|w| format!("{w}\n")).collect();
+        let warnings: String = plan
+            .zone
+            .warnings
+            .iter()
+            .map(|w| format!("{w}\n"))
+            .collect();
         check(&format!("{name}.warnings"), &warnings);
     }
 }
@@ -176,15 +189,23 @@ fn bad_pods_are_refused_with_the_field_named() {
     let mut twice = native_lofs();
     twice.containers[1].name = "web".into();
     twice.containers[0].depends_on.clear();
-    assert_eq!(refused(twice), "pod pod-shop: services[1].name: web is given twice");
+    assert_eq!(
+        refused(twice),
+        "pod pod-shop: services[1].name: web is given twice"
+    );
 
     let mut snapshot = lx_vnic_caps();
     snapshot.containers[1].root = ContainerRoot::Dataset("rpool/images/x@final".into());
-    assert!(refused(snapshot).starts_with("pod pod-api: containers[1].root: \"rpool/images/x@final\" is not a ZFS dataset name"));
+    assert!(refused(snapshot).starts_with(
+        "pod pod-api: containers[1].root: \"rpool/images/x@final\" is not a ZFS dataset name"
+    ));
 
     let mut no_cpu = lx_vnic_caps();
     no_cpu.cpus = Some(0.0);
-    assert_eq!(refused(no_cpu), "pod pod-api: cpus: 0 is not a positive number of CPUs");
+    assert_eq!(
+        refused(no_cpu),
+        "pod pod-api: cpus: 0 is not a positive number of CPUs"
+    );
 
     let mut bad_link = lx_vnic_caps();
     if let Some(n) = bad_link.network.as_mut() {
@@ -197,5 +218,8 @@ fn bad_pods_are_refused_with_the_field_named() {
     quote.containers[0].root = ContainerRoot::Path("/var/lib/a\"b".into());
     let err = plan_pod(&quote).unwrap_err();
     assert!(matches!(err, PodError::Plan { .. }), "{err}");
-    assert!(err.to_string().contains("no escape for a double quote"), "{err}");
+    assert!(
+        err.to_string().contains("no escape for a double quote"),
+        "{err}"
+    );
 }

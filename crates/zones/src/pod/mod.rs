@@ -211,16 +211,25 @@ fn infra_spec(pod: &PodDescription) -> Result<Spec, (String, String)> {
     let mut solaris = Map::new();
     if let Some(cpus) = pod.cpus {
         if !(cpus.is_finite() && cpus > 0.0 && cpus <= 65536.0) {
-            return Err(("cpus".into(), format!("{cpus} is not a positive number of CPUs")));
+            return Err((
+                "cpus".into(),
+                format!("{cpus} is not a positive number of CPUs"),
+            ));
         }
         let quota = (cpus * 100_000.0).ceil() as u64;
-        solaris.insert("cappedCPU".into(), json!({"ncpus": quota_ncpus(quota, 100_000)}));
+        solaris.insert(
+            "cappedCPU".into(),
+            json!({"ncpus": quota_ncpus(quota, 100_000)}),
+        );
     }
     if let Some(bytes) = pod.memory {
         if bytes == 0 {
             return Err(("memory".into(), "0 is not a memory cap".into()));
         }
-        solaris.insert("cappedMemory".into(), json!({"physical": bytes.to_string()}));
+        solaris.insert(
+            "cappedMemory".into(),
+            json!({"physical": bytes.to_string()}),
+        );
     }
     if let Some(n) = &pod.network {
         let mut anet = json!({"linkname": n.link});
