@@ -40,7 +40,7 @@ pub struct Zone {
     pub fs: Vec<FsResource>,
 }
 
-/// One `add fs … end` of the configuration (mounted by the fake's zoneadm: crate::mounts).
+/// One `add fs … end` of the configuration (the fake zoneadm mounts it: see mounts.rs).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FsResource {
     pub dir: String,
