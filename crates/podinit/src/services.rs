@@ -121,9 +121,10 @@ pub enum ServiceState {
     Exited,
 }
 
-/// `STATUSDIR/NAME.json`: what the service is doing, for the host to read.
+/// `STATUSDIR/NAME.json`: what the service is doing, for the host to read (which ignores
+/// fields it does not know, so a newer podinit may add some).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ServiceStatus {
     pub state: ServiceState,
     /// The process while it runs.

@@ -287,6 +287,10 @@ fn a_pod_is_one_zone_whose_init_runs_each_container_as_a_service() {
         !mounted_under(&w.root()),
         "a halted zone has nothing mounted"
     );
+    w.pods
+        .stop(w.zone(), Duration::from_secs(60))
+        .expect("stopping a stopped pod changes nothing");
+    assert_eq!(w.zone_state(), ZoneState::Installed);
 
     // Started again, then removed while running: nothing is left but the containers' roots.
     w.pods.start(w.zone()).expect("pod start again");

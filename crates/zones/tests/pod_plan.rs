@@ -172,26 +172,26 @@ fn bad_pods_are_refused_with_the_field_named() {
     cycle.containers[1].depends_on = vec!["web".into()];
     assert_eq!(
         refused(cycle),
-        "pod pod-shop: services: dependsOn has a cycle: web -> db -> web"
+        "pod pod-shop: containers: dependsOn has a cycle: web -> db -> web"
     );
 
     let mut unknown = native_lofs();
     unknown.containers[0].depends_on = vec!["cache".into()];
     assert_eq!(
         refused(unknown),
-        "pod pod-shop: services[0].dependsOn[0]: cache is not a service of this file"
+        "pod pod-shop: containers[0].dependsOn[0]: cache is not a service of this file"
     );
 
     let mut bad_name = native_lofs();
     bad_name.containers[0].name = "../web".into();
-    assert!(refused(bad_name).starts_with("pod pod-shop: services[0].name: \"../web\""));
+    assert!(refused(bad_name).starts_with("pod pod-shop: containers[0].name: \"../web\""));
 
     let mut twice = native_lofs();
     twice.containers[1].name = "web".into();
     twice.containers[0].depends_on.clear();
     assert_eq!(
         refused(twice),
-        "pod pod-shop: services[1].name: web is given twice"
+        "pod pod-shop: containers[1].name: web is given twice"
     );
 
     let mut snapshot = lx_vnic_caps();

@@ -28,6 +28,8 @@ struct Slot {
     quick_exits: u32,
     restart_at: Option<Instant>,
     last_exit: Option<i32>,
+    /// The status last written.
+    status: Option<ServiceStatus>,
 }
 
 /// Services mode: runs the services of the file at `path` until none is left or a
@@ -64,6 +66,7 @@ pub fn run_services(path: &Path) -> Result<ExitRecord, InitError> {
             quick_exits: 0,
             restart_at: None,
             last_exit: None,
+            status: None,
         });
     }
     let mut pod = Pod {
@@ -148,6 +151,7 @@ impl Pod<'_> {
                     will_restart: false,
                 };
                 write_status(&slot.status_path, &status);
+                slot.status = Some(status);
             }
             Err(e) => {
                 eprintln!("podinit: service {}: {e}", slot.name);
@@ -189,6 +193,7 @@ impl Pod<'_> {
             will_restart: restart,
         };
         write_status(&slot.status_path, &status);
+        slot.status = Some(status);
     }
 
     fn restart_due(&mut self) {
@@ -241,7 +246,13 @@ impl Pod<'_> {
     /// after the stop timeout, and the next one only once it has been reaped.
     fn stop_all(&mut self) {
         for slot in &mut self.slots {
-            slot.restart_at = None;
+            // A restart that was due is off: its status must not promise it.
+            if slot.restart_at.take().is_some() {
+                if let Some(status) = slot.status.as_mut() {
+                    status.will_restart = false;
+                    write_status(&slot.status_path, status);
+                }
+            }
         }
         let grace = Duration::from_secs(u64::from(self.file.stop_timeout_seconds));
         for i in self.order.clone().into_iter().rev() {

@@ -123,10 +123,16 @@ impl<R: Runner> PodZones<R> {
     }
 
     /// Stops the containers (in reverse start order, by podinit) and with them the zone. A
-    /// zone still running `timeout` after the signal is halted.
+    /// zone still running `timeout` after the signal is halted; a pod already stopped (or
+    /// never started) is left as it is.
     pub fn stop(&self, zone: &ZoneName, timeout: Duration) -> Result<(), ZoneError> {
-        let sigterm = Signal::new("15")?;
-        self.zones.kill(zone, &self.init, &sigterm)?;
+        let state = self.zones.state(zone, &self.status_file())?.zone.state;
+        if !matches!(state, ZoneState::Running | ZoneState::ShuttingDown) {
+            return Ok(());
+        }
+        if state == ZoneState::Running {
+            self.zones.kill(zone, &self.init, &Signal::new("15")?)?;
+        }
         let deadline = Instant::now() + timeout;
         loop {
             let state = self.zones.state(zone, &self.status_file())?.zone.state;

@@ -146,7 +146,14 @@ pub fn plan_pod(pod: &PodDescription) -> Result<PodPlan, PodError> {
         reason,
     };
     let services = services_file(pod);
-    services.validate().map_err(|(f, r)| invalid(f, r))?;
+    // The services are the containers, one for one and in order: name the pod's field.
+    services.validate().map_err(|(field, reason)| {
+        let field = match field.strip_prefix("services") {
+            Some(rest) => format!("containers{rest}"),
+            None => field,
+        };
+        invalid(field, reason)
+    })?;
 
     let spec = infra_spec(pod).map_err(|(f, r)| invalid(f, r))?;
     let mut options = PlanOptions::new(pod.name.clone(), &pod.zonepath, &pod.zonepath);
