@@ -50,6 +50,10 @@ pub struct ContainerConfig {
     pub labels: BTreeMap<String, String>,
     /// `--rm`: removed when it exits.
     pub auto_remove: bool,
+    /// The pod it belongs to (`--pod NAME`; the engine keeps the pod's id here).
+    pub pod: Option<String>,
+    /// Annotations (`kube play` keeps a container's here; written into the runtime spec).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Limits (`--memory`, `--cpus`, `--pids-limit`); `update` changes them.

@@ -69,6 +69,7 @@ pub fn container_config(
         stop_timeout: flags.stop_timeout,
         labels: labels(&flags.label)?,
         auto_remove: flags.rm,
+        ..Default::default()
     })
 }
 

@@ -8,11 +8,13 @@ use std::path::PathBuf;
 pub const USAGE: &str = "\
 usage: podinit [-g|--process-group] [--status-file FILE] [--] CMD [ARGS...]
        podinit [-g|--process-group] [--status-file FILE] --config FILE
+       podinit [--status-file FILE] --services FILE
        podinit [-s] [-m MILESTONE]    (as a zone's init: --config /.aurora/podinit.json)
        podinit action NAME [--actions FILE]
        podinit --help | --version
 
   --config FILE       apply the process section and config maps of FILE (JSON), then run it
+  --services FILE     run the services (a pod's containers) of FILE (JSON), each in its root
   --status-file FILE  write the child's exit status (JSON) to FILE before exiting
   -g, --process-group forward signals to the child's process group, not the child alone
   --actions FILE      actions file for `action` (default /etc/aurora/actions.json)
@@ -34,6 +36,11 @@ pub enum Invocation {
         config: PathBuf,
         options: SuperviseOptions,
         implicit: bool,
+    },
+    /// Run the services of a services file (a pod's containers).
+    Services {
+        services: PathBuf,
+        options: SuperviseOptions,
     },
     /// Run a named action.
     Action { name: String, actions: PathBuf },
@@ -66,6 +73,8 @@ pub enum UsageError {
     UnknownOption(String),
     #[error("--config and a command cannot be given together")]
     ConfigAndCommand,
+    #[error("--services cannot be given with --config or a command")]
+    ServicesAndOther,
     #[error("`action` needs the name of an action")]
     NoActionName,
     #[error("unexpected argument {0:?} after the action name")]
@@ -92,6 +101,7 @@ where
     }
     let mut options = SuperviseOptions::default();
     let mut config: Option<PathBuf> = None;
+    let mut services: Option<PathBuf> = None;
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
@@ -133,6 +143,12 @@ where
                 }
                 options.status_file = Some(value(name)?);
             }
+            "--services" => {
+                if services.is_some() {
+                    return Err(UsageError::Repeated(name.into()));
+                }
+                services = Some(value(name)?);
+            }
             "--config" => {
                 if config.is_some() {
                     return Err(UsageError::Repeated(name.into()));
@@ -144,6 +160,12 @@ where
         i += 1;
     }
     let command: Vec<OsString> = args[i..].to_vec();
+    if let Some(services) = services {
+        if config.is_some() || !command.is_empty() {
+            return Err(UsageError::ServicesAndOther);
+        }
+        return Ok(Invocation::Services { services, options });
+    }
     match (config, command.is_empty()) {
         (Some(_), false) => Err(UsageError::ConfigAndCommand),
         (Some(config), true) => Ok(Invocation::Config {
@@ -266,6 +288,28 @@ mod tests {
         assert_eq!(
             p(&["-s", "-m", "milestone=svc:/milestone/multi-user"]).unwrap(),
             boot
+        );
+    }
+
+    #[test]
+    fn services_mode() {
+        assert_eq!(
+            p(&["--services", "/s.json", "--status-file", "/st"]).unwrap(),
+            Invocation::Services {
+                services: "/s.json".into(),
+                options: SuperviseOptions {
+                    status_file: Some("/st".into()),
+                    process_group: false
+                },
+            }
+        );
+        assert_eq!(
+            p(&["--services", "/s", "--config", "/c"]),
+            Err(UsageError::ServicesAndOther)
+        );
+        assert_eq!(
+            p(&["--services", "/s", "--", "x"]),
+            Err(UsageError::ServicesAndOther)
         );
     }
 

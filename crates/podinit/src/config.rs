@@ -162,64 +162,7 @@ impl InitConfig {
 
     /// Checks what serde cannot: returns the offending field and why.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        let p = &self.process;
-        if p.args.is_empty() {
-            return Err(("process.args".into(), "must not be empty".into()));
-        }
-        if p.args[0].is_empty() {
-            return Err(("process.args[0]".into(), "must not be empty".into()));
-        }
-        for (i, a) in p.args.iter().enumerate() {
-            if a.contains('\0') {
-                return Err((format!("process.args[{i}]"), "contains a NUL byte".into()));
-            }
-        }
-        for (i, e) in p.env.iter().enumerate() {
-            let field = format!("process.env[{i}]");
-            match e.split_once('=') {
-                None => return Err((field, format!("{e:?} is not NAME=VALUE"))),
-                Some(("", _)) => return Err((field, format!("{e:?} has an empty name"))),
-                Some(_) if e.contains('\0') => return Err((field, "contains a NUL byte".into())),
-                Some(_) => {}
-            }
-        }
-        if let Some(cwd) = &p.cwd {
-            if !cwd.starts_with('/') || cwd.contains('\0') {
-                return Err((
-                    "process.cwd".into(),
-                    format!("{cwd:?} is not an absolute path"),
-                ));
-            }
-        }
-        if let Some(u) = &p.user {
-            if let Some(m) = u.umask {
-                if m > 0o777 {
-                    return Err(("process.user.umask".into(), format!("{m:#o} is over 0o777")));
-                }
-            }
-        }
-        let mut seen = BTreeSet::new();
-        for (i, r) in p.rlimits.iter().enumerate() {
-            let field = format!("process.rlimits[{i}]");
-            if rlimit_resource(&r.kind).is_none() {
-                return Err((
-                    format!("{field}.type"),
-                    format!("{:?} is not a resource limit on this system", r.kind),
-                ));
-            }
-            if !seen.insert(r.kind.as_str()) {
-                return Err((
-                    format!("{field}.type"),
-                    format!("{} is given twice", r.kind),
-                ));
-            }
-            if r.soft > r.hard {
-                return Err((
-                    field,
-                    format!("soft limit {} is over hard limit {}", r.soft, r.hard),
-                ));
-            }
-        }
+        self.process.validate("process")?;
         if let Some(h) = &self.hostname {
             if h.is_empty() || h.len() > 64 || h.contains('\0') {
                 return Err(("hostname".into(), format!("{h:?} is not a valid host name")));
@@ -241,8 +184,81 @@ impl InitConfig {
 
     /// The `PATH` used to find `args[0]`.
     pub fn search_path(&self) -> String {
-        self.process
-            .env
+        self.process.search_path()
+    }
+}
+
+impl Process {
+    /// Checks what serde cannot; `prefix` names the section in errors (`process`,
+    /// `services[1].process`). Returns the offending field and why.
+    pub fn validate(&self, prefix: &str) -> Result<(), (String, String)> {
+        let p = self;
+        if p.args.is_empty() {
+            return Err((format!("{prefix}.args"), "must not be empty".into()));
+        }
+        if p.args[0].is_empty() {
+            return Err((format!("{prefix}.args[0]"), "must not be empty".into()));
+        }
+        for (i, a) in p.args.iter().enumerate() {
+            if a.contains('\0') {
+                return Err((format!("{prefix}.args[{i}]"), "contains a NUL byte".into()));
+            }
+        }
+        for (i, e) in p.env.iter().enumerate() {
+            let field = format!("{prefix}.env[{i}]");
+            match e.split_once('=') {
+                None => return Err((field, format!("{e:?} is not NAME=VALUE"))),
+                Some(("", _)) => return Err((field, format!("{e:?} has an empty name"))),
+                Some(_) if e.contains('\0') => return Err((field, "contains a NUL byte".into())),
+                Some(_) => {}
+            }
+        }
+        if let Some(cwd) = &p.cwd {
+            if !cwd.starts_with('/') || cwd.contains('\0') {
+                return Err((
+                    format!("{prefix}.cwd"),
+                    format!("{cwd:?} is not an absolute path"),
+                ));
+            }
+        }
+        if let Some(u) = &p.user {
+            if let Some(m) = u.umask {
+                if m > 0o777 {
+                    return Err((
+                        format!("{prefix}.user.umask"),
+                        format!("{m:#o} is over 0o777"),
+                    ));
+                }
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (i, r) in p.rlimits.iter().enumerate() {
+            let field = format!("{prefix}.rlimits[{i}]");
+            if rlimit_resource(&r.kind).is_none() {
+                return Err((
+                    format!("{field}.type"),
+                    format!("{:?} is not a resource limit on this system", r.kind),
+                ));
+            }
+            if !seen.insert(r.kind.as_str()) {
+                return Err((
+                    format!("{field}.type"),
+                    format!("{} is given twice", r.kind),
+                ));
+            }
+            if r.soft > r.hard {
+                return Err((
+                    field,
+                    format!("soft limit {} is over hard limit {}", r.soft, r.hard),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `PATH` used to find `args[0]`.
+    pub fn search_path(&self) -> String {
+        self.env
             .iter()
             .rev()
             .find_map(|e| e.strip_prefix("PATH="))

@@ -48,7 +48,7 @@ impl InitError {
 }
 
 /// Blocks signals (first, so none arriving during set-up is lost) and becomes subreaper.
-fn prepare() -> Result<Signals, InitError> {
+pub(crate) fn prepare() -> Result<Signals, InitError> {
     let signals = Signals::block().map_err(InitError::Signals)?;
     supervise::become_subreaper().map_err(InitError::Signals)?;
     Ok(signals)
@@ -149,6 +149,7 @@ pub fn run_config(
         search_path: config.search_path().into(),
         env,
         cwd: p.cwd.as_ref().map(PathBuf::from),
+        root: None,
         user: p.user.clone(),
         rlimits,
         no_new_privileges: p.no_new_privileges,

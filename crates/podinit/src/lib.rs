@@ -9,6 +9,7 @@
 //! ```text
 //! podinit [-g|--process-group] [--status-file FILE] [--] CMD [ARGS...]
 //! podinit [-g|--process-group] [--status-file FILE] --config FILE
+//! podinit [--status-file FILE] --services FILE
 //! podinit action NAME [--actions FILE]
 //! podinit [-s] [-m MILESTONE]
 //! podinit --help | --version
@@ -23,6 +24,10 @@
 //!   only `-s` or `-m milestone=…`, which podinit ignores), podinit reads
 //!   [`cli::DEFAULT_CONFIG_PATH`] and writes its status to the config's `statusFile` or
 //!   [`cli::DEFAULT_STATUS_PATH`].
+//! * `--services FILE` is the services mode: FILE is a [`services::ServicesFile`], the
+//!   containers of a pod, each started in its own root and supervised by its restart policy.
+//!   A zone booting podinit without arguments gets this mode when
+//!   [`services::DEFAULT_SERVICES_PATH`] exists and [`cli::DEFAULT_CONFIG_PATH`] does not.
 //! * `action NAME` runs one named action of an [`actions::ActionsFile`]
 //!   (default [`actions::DEFAULT_ACTIONS_PATH`]).
 //!
@@ -54,6 +59,7 @@ pub mod configmap;
 pub mod fsutil;
 #[cfg(unix)]
 pub mod init;
+pub mod services;
 pub mod signals;
 pub mod status;
 #[cfg(unix)]

@@ -28,11 +28,20 @@ fn main() {
         Invocation::Run { command, options } => {
             (init::run_command(command, &options), options.status_file)
         }
+        Invocation::Services { services, options } => {
+            (run_services(&services), options.status_file)
+        }
         Invocation::Config {
             config,
             options,
             implicit,
         } => {
+            let services = std::path::Path::new(aurora_podinit::services::DEFAULT_SERVICES_PATH);
+            if implicit && !config.exists() && services.exists() {
+                // A pod's zone: podinit runs its containers as services.
+                let status = std::path::PathBuf::from(cli::DEFAULT_STATUS_PATH);
+                std::process::exit(finish(run_services(services), Some(&status)));
+            }
             if implicit && !config.exists() {
                 eprintln!(
                     "podinit: no command given and no {} (use `podinit -- CMD ARGS...` or `--config FILE`)\n{}",
@@ -51,6 +60,10 @@ fn main() {
         Invocation::Action { name, actions } => (init::run_action(&name, &actions), None),
     };
     std::process::exit(finish(result, status_file.as_deref()));
+}
+
+fn run_services(path: &Path) -> Result<ExitRecord, InitError> {
+    aurora_podinit::services::run_services(path)
 }
 
 /// Reports a failure, writes the status file and returns the exit status.

@@ -23,6 +23,9 @@ pub struct LaunchSpec {
     /// Colon-separated directories to find `args[0]` in.
     pub search_path: OsString,
     pub cwd: Option<PathBuf>,
+    /// A directory to chroot into before the working directory is changed (a pod's
+    /// service runs in its container's root); `None`: podinit's own root.
+    pub root: Option<PathBuf>,
     pub user: Option<crate::config::User>,
     /// (resource, soft, hard)
     pub rlimits: Vec<(i32, u64, u64)>,
@@ -36,6 +39,7 @@ pub enum Step {
     ProcessGroup = 1,
     Terminal,
     Rlimit,
+    Chroot,
     Setgroups,
     Setgid,
     Setuid,
@@ -52,6 +56,7 @@ impl Step {
             ProcessGroup,
             Terminal,
             Rlimit,
+            Chroot,
             Setgroups,
             Setgid,
             Setuid,
@@ -118,6 +123,7 @@ pub struct Launch {
     _envp: Vec<CString>,
     envp_ptrs: Vec<*const libc::c_char>,
     cwd: Option<CString>,
+    root: Option<CString>,
     user: Option<UserPlan>,
     umask: Option<libc::mode_t>,
 }
@@ -175,6 +181,11 @@ impl Launch {
             .as_ref()
             .map(|c| cstring(&program, "the working directory", c.as_os_str().as_bytes()))
             .transpose()?;
+        let root_dir = spec
+            .root
+            .as_ref()
+            .map(|r| cstring(&program, "the root directory", r.as_os_str().as_bytes()))
+            .transpose()?;
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
         let user = spec.user.as_ref().map(|u| UserPlan {
@@ -207,6 +218,7 @@ impl Launch {
             searched,
             candidates,
             cwd,
+            root: root_dir,
             user,
             umask,
             spec,
@@ -230,6 +242,10 @@ impl Launch {
             }
             Step::Terminal => format!("cannot give the terminal to {:?}: {os}", self.program),
             Step::Rlimit => format!("cannot set resource limits: {os}"),
+            Step::Chroot => format!(
+                "cannot change the root to {}: {os}",
+                self.spec.root.as_deref().unwrap_or("/".as_ref()).display()
+            ),
             Step::Setgroups => format!(
                 "cannot set supplementary groups {:?}: {os}",
                 user.map(|u| u.additional_gids.clone()).unwrap_or_default()
@@ -248,8 +264,8 @@ impl Launch {
 
 /// podinit's signal set-up: the mask it started with and the set it waits for.
 pub struct Signals {
-    original: libc::sigset_t,
-    wait: libc::sigset_t,
+    pub(crate) original: libc::sigset_t,
+    pub(crate) wait: libc::sigset_t,
 }
 
 impl Signals {
@@ -391,6 +407,11 @@ unsafe fn child(launch: &Launch, signals: &Signals, report: libc::c_int) -> ! {
     if let Some(m) = launch.umask {
         libc::umask(m);
     }
+    if let Some(root) = &launch.root {
+        if libc::chroot(root.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
+            fail(Step::Chroot, errno());
+        }
+    }
     let early_chdir = match &launch.cwd {
         Some(c) => libc::chdir(c.as_ptr()) == 0,
         None => true,
@@ -491,7 +512,7 @@ fn reap(main: libc::pid_t, block: bool) -> Option<ExitRecord> {
     found
 }
 
-fn record(st: libc::c_int) -> ExitRecord {
+pub(crate) fn record(st: libc::c_int) -> ExitRecord {
     if libc::WIFSIGNALED(st) {
         ExitRecord::signaled(libc::WTERMSIG(st), libc::WCOREDUMP(st))
     } else {

@@ -6,9 +6,11 @@
 //! every command the real tool refuses in a state is refused here, with its exit status and
 //! the shape of its message: tests then check outcomes, not command lines (as omicron's
 //! fakes do). A booted zone's init really runs, chrooted into `ZONEPATH/root`, and zlogin
-//! runs its command there, so a zone's processes give real output and exit statuses.
+//! runs its command there, so a zone's processes give real output and exit statuses. A zone
+//! has its own node name: its init starts in a UTS namespace of its own, which zlogin joins.
 //! Running a zone needs root (chroot).
 
+mod mounts;
 mod pkill;
 mod procs;
 mod store;

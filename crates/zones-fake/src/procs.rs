@@ -1,5 +1,6 @@
-//! Which host processes are "in" a zone: those whose root directory is the zone's root (the
-//! fakes enter a zone by chroot), as `pkill -z` and a halt see them.
+//! Which host processes are "in" a zone: those whose root directory is the zone's root or a
+//! directory below it (the fakes enter a zone by chroot, and a pod's services chroot further
+//! into their containers' roots), as `pkill -z` and a halt see them.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ pub struct Process {
     pub started: u64,
 }
 
-/// Every live process whose root is `root`.
+/// Every live process whose root is `root` or below it.
 pub fn in_zone(root: &Path) -> Vec<Process> {
     let Ok(root) = std::fs::canonicalize(root) else {
         return Vec::new();
@@ -23,7 +24,9 @@ pub fn in_zone(root: &Path) -> Vec<Process> {
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/root")).is_ok_and(|r| r == root))
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/root")).is_ok_and(|r| r.starts_with(&root))
+        })
         .filter_map(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             // The name is in parentheses and may hold anything; the fields follow the last `)`.

@@ -35,6 +35,18 @@ pub struct Zone {
     pub init_pid: Option<i32>,
     /// Counts boots and halts, so that a supervisor of an earlier boot changes nothing.
     pub generation: u64,
+    /// The `fs` resources, mounted while the zone is ready or running.
+    #[serde(default)]
+    pub fs: Vec<FsResource>,
+}
+
+/// One `add fs … end` of the configuration (the fake zoneadm mounts it: see mounts.rs).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FsResource {
+    pub dir: String,
+    pub special: String,
+    #[serde(rename = "type")]
+    pub fs_type: String,
 }
 
 impl Zone {

@@ -5,7 +5,7 @@
 use aurora_zones::ZoneState;
 
 use crate::store::Store;
-use crate::zoneadm::in_zone;
+use crate::zoneadm::{in_zone, NodeName};
 use crate::{Outcome, Refusal};
 
 pub fn main(args: &[String]) -> Outcome {
@@ -30,7 +30,14 @@ pub fn main(args: &[String]) -> Outcome {
         )));
     }
     let script: Vec<&str> = command.iter().map(|a| a.as_str()).collect();
-    let status = in_zone("/bin/sh", &zone.root())
+    // The zone's node name is its init's.
+    let uts = zone
+        .init_pid
+        .and_then(|pid| std::fs::File::open(format!("/proc/{pid}/ns/uts")).ok());
+    let node = uts.as_ref().map_or(NodeName::Host, |f| {
+        NodeName::Join(std::os::fd::AsRawFd::as_raw_fd(f))
+    });
+    let status = in_zone("/bin/sh", &zone.root(), node)
         .args(["-c", &script.join(" ")])
         .status()
         .map_err(|e| Refusal::error(format!("zlogin: cannot enter zone {name}: {e}")))?;

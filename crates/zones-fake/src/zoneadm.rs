@@ -104,12 +104,21 @@ pub fn main(args: &[String]) -> Outcome {
         }
         "detach" => zone.set_state(ZoneState::Configured),
         "ready" => {
+            if state == ZoneState::Installed {
+                crate::mounts::mount_all(&zone)?;
+            }
             if zone.zoneid.is_none() {
                 zone.zoneid = Some(store.next_zoneid()?);
             }
             zone.set_state(ZoneState::Ready);
         }
-        "boot" => return boot(store, zone),
+        "boot" => {
+            if state == ZoneState::Installed {
+                crate::mounts::mount_all(&zone)?;
+            }
+            let mounted = state == ZoneState::Installed;
+            return boot(store, zone, mounted);
+        }
         "halt" | "shutdown" => halt(&mut zone),
         // unmount: the fake never mounts a zone for an administrator; nothing to undo.
         _ => zone.set_state(ZoneState::Installed),
@@ -141,6 +150,7 @@ fn check_zonepath(zone: &Zone) -> Result<(), Refusal> {
 /// Everything in the zone stops.
 fn halt(zone: &mut Zone) {
     crate::procs::kill_all(&zone.root());
+    crate::mounts::unmount_all(zone);
     zone.init_pid = None;
     zone.zoneid = None;
     zone.generation += 1;
@@ -148,7 +158,8 @@ fn halt(zone: &mut Zone) {
 }
 
 /// Starts the supervisor and waits until it says the init runs (or why it does not).
-fn boot(store: Store, mut zone: Zone) -> Outcome {
+/// `mounted`: boot mounted the zone's fs itself (it was installed), to be undone on failure.
+fn boot(store: Store, mut zone: Zone, mounted: bool) -> Outcome {
     if zone.zoneid.is_none() {
         zone.zoneid = Some(store.next_zoneid()?);
     }
@@ -178,6 +189,9 @@ fn boot(store: Store, mut zone: Zone) -> Outcome {
         "running" => Ok(0),
         why => {
             let _ = supervisor.wait();
+            if mounted {
+                crate::mounts::unmount_all(&zone);
+            }
             Err(Refusal::error(format!(
                 "zoneadm: zone '{}': boot failed: {why}",
                 zone.name
@@ -215,7 +229,7 @@ pub fn zoneadmd(args: &[String]) -> Outcome {
         .create(true)
         .append(true)
         .open(store.console(name))?;
-    let child = in_zone(&init, &zone.root())
+    let child = in_zone(&init, &zone.root(), NodeName::Own)
         .args(&init_args)
         .stdin(Stdio::null())
         .stdout(console.try_clone()?)
@@ -247,14 +261,36 @@ pub fn zoneadmd(args: &[String]) -> Outcome {
     Ok(0)
 }
 
+/// Whose node name (UTS namespace) a process in the zone has. A zone has its own node name
+/// on illumos: the fake's init gets a UTS namespace of its own, and what zlogin runs joins it,
+/// so a zone that sets its host name changes neither the host's nor another zone's.
+pub enum NodeName {
+    /// A new UTS namespace (the zone's init, at boot).
+    Own,
+    /// The UTS namespace open at this descriptor (`/proc/INIT/ns/uts`); kept open by the
+    /// caller until the command has started.
+    Join(std::os::fd::RawFd),
+    /// The caller's.
+    Host,
+}
+
 /// `program`, to be run chrooted into the zone's root (the fakes' stand-in for entering
-/// the zone).
-pub fn in_zone(program: &str, root: &Path) -> Command {
+/// the zone) with the zone's node name.
+pub fn in_zone(program: &str, root: &Path, node: NodeName) -> Command {
     let mut zoned = Command::new(program);
     let root = root.to_path_buf();
-    // SAFETY: chroot and chdir are async-signal-safe; nothing else runs between fork and exec.
+    // SAFETY: unshare, setns, chroot and chdir are async-signal-safe; nothing else runs
+    // between fork and exec.
     unsafe {
         zoned.pre_exec(move || {
+            let joined = match node {
+                NodeName::Own => libc::unshare(libc::CLONE_NEWUTS),
+                NodeName::Join(fd) => libc::setns(fd, libc::CLONE_NEWUTS),
+                NodeName::Host => 0,
+            };
+            if joined != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             std::os::unix::fs::chroot(&root)?;
             std::env::set_current_dir("/")
         });

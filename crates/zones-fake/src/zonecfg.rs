@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use aurora_zones::{ZoneName, ZoneState};
 
-use crate::store::{Store, Zone};
+use crate::store::{FsResource, Store, Zone};
 use crate::{zone_arg, Outcome, Refusal};
 
 pub fn main(args: &[String]) -> Outcome {
@@ -31,6 +31,8 @@ fn configure(store: &Store, name: &str, file: &str) -> Outcome {
     let existing = store.get(name)?;
     let mut zone: Option<Zone> = existing.clone();
     let mut in_resource = false;
+    // The `fs` being added, if the resource is one.
+    let mut fs: Option<FsResource> = None;
     for (number, line) in text.lines().flat_map(|l| l.split(';')).enumerate() {
         let words: Vec<&str> = line.split_whitespace().collect();
         let at =
@@ -45,8 +47,30 @@ fn configure(store: &Store, name: &str, file: &str) -> Outcome {
                 }
                 zone = Some(blank(name));
             }
-            ["add", _] => in_resource = true,
-            ["end"] => in_resource = false,
+            ["add", kind] => {
+                in_resource = true;
+                fs = (*kind == "fs").then(FsResource::default);
+            }
+            ["end"] => {
+                in_resource = false;
+                if let (Some(done), Some(zone)) = (fs.take(), zone.as_mut()) {
+                    zone.fs.push(done);
+                }
+            }
+            ["set", assignment] if in_resource && fs.is_some() => {
+                let (property, value) = assignment
+                    .split_once('=')
+                    .ok_or_else(|| at(format!("syntax error at {assignment}")))?;
+                let value = value.trim_matches('"').to_string();
+                if let Some(fs) = fs.as_mut() {
+                    match property {
+                        "dir" => fs.dir = value,
+                        "special" => fs.special = value,
+                        "type" => fs.fs_type = value,
+                        _ => {}
+                    }
+                }
+            }
             ["set", assignment] | ["set", assignment, ..] if !in_resource => {
                 let Some(zone) = zone.as_mut() else {
                     return Err(at("No such zone configured: create it first".into()));
@@ -95,6 +119,7 @@ fn blank(name: &str) -> Zone {
         zoneid: None,
         init_pid: None,
         generation: 0,
+        fs: Vec::new(),
     }
 }
 

@@ -17,6 +17,8 @@
 //!   quoting; [`ZonePlan::zonecfg`] renders the command file.
 //! - [`exec`] — create/start/kill/delete/state/exec as zonecfg/zoneadm/pkill/zlogin commands
 //!   through a narrow [`Runner`] trait.
+//! - [`pod`] — on illumos a pod is one zone: [`plan_pod`] (pure) gives its zonecfg file and
+//!   podinit's services file (one service per container); [`pod::exec::PodZones`] runs it.
 //! - [`runner`] — the only platform-specific part: [`SystemRunner`] runs the [`Programs`]
 //!   configured (the system's on illumos; stateful fakes in runz's tests on Linux),
 //!   [`FakeRunner`] answers from canned replies in unit tests.
@@ -31,6 +33,7 @@ pub mod exec;
 pub mod fuzzing;
 pub mod name;
 pub mod plan;
+pub mod pod;
 pub mod runner;
 pub mod state;
 pub mod zlogin;
@@ -39,5 +42,6 @@ pub mod zonecfg;
 pub use exec::{ContainerState, Signal, ZoneError, Zones};
 pub use name::{ZoneName, ZoneNameError};
 pub use plan::{plan, BrandKind, Distribution, PlanError, PlanOptions, Warning, ZonePlan};
+pub use pod::{plan_pod, PodDescription, PodError, PodPlan};
 pub use runner::{FakeRunner, Programs, Runner, SystemRunner};
 pub use state::{parse_list, InitExit, OciStatus, ZoneEntry, ZoneState};

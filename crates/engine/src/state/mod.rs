@@ -3,6 +3,8 @@
 //! number of them can work side by side, and a process killed at any point leaves the
 //! last committed state.
 
+mod pods;
+mod pool;
 mod record;
 
 use std::path::{Path, PathBuf};
@@ -92,7 +94,9 @@ impl StateDb {
             let prepared = conn
                 .pragma_update(None, "journal_mode", "WAL")
                 .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
-                .and_then(|()| conn.execute_batch(SCHEMA));
+                .and_then(|()| conn.execute_batch(SCHEMA))
+                .and_then(|()| conn.execute_batch(pods::SCHEMA))
+                .and_then(|()| conn.execute_batch(pool::SCHEMA));
             match prepared {
                 Ok(()) => break,
                 Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {

@@ -63,6 +63,7 @@ use error::value_error;
 use mounts::mounts;
 use net::nets;
 use planner::{clean_absolute, path_text, text, Planner};
+pub(crate) use resources::quota_ncpus;
 use resources::{resources, Resources};
 use root::{check_id_mappings, check_root, zone_path_arg};
 use warnings::other_warnings;

@@ -55,7 +55,7 @@ pub(super) fn ncpus(field: &str, value: &str) -> Result<Text, PlanError> {
 }
 
 /// quota÷period in hundredths of a CPU, rounded up, written as zonecfg reads it.
-pub(super) fn quota_ncpus(quota: u64, period: u64) -> String {
+pub(crate) fn quota_ncpus(quota: u64, period: u64) -> String {
     let hundredths = (u128::from(quota) * 100).div_ceil(u128::from(period));
     let (whole, frac) = (hundredths / 100, hundredths % 100);
     match frac {

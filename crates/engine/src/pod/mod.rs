@@ -1,0 +1,129 @@
+//! Pods: containers that share namespaces, a network, a hostname and a cgroup parent.
+//!
+//! On Linux a pod has an infra container (podinit in its pause mode, on an empty read-only
+//! root, no image needed) that holds the shared namespaces and the pod's network (ports are
+//! published at the pod); every container of the pod joins the infra container's shared
+//! namespaces, and every container's cgroup (and the infra's) sits under the pod's cgroup
+//! parent, which carries the pod's limits. A pod's state is derived from its containers'
+//! states, as podman derives it. Stopping a pod stops its containers in reverse order of
+//! creation, the infra last; removing it removes them.
+//!
+//! The pod model is the one the CRI server will expose (a sandbox is a pod).
+
+use std::collections::BTreeMap;
+
+use aurora_network::PortMapping;
+use serde::{Deserialize, Serialize};
+
+use crate::config::NetworkMode;
+
+/// A namespace the containers of a pod share (`--share`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SharedNamespace {
+    Net,
+    Ipc,
+    Uts,
+    Pid,
+}
+
+impl SharedNamespace {
+    /// podman's default `--share`: net, ipc and uts.
+    pub const DEFAULT: [SharedNamespace; 3] = [
+        SharedNamespace::Net,
+        SharedNamespace::Ipc,
+        SharedNamespace::Uts,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SharedNamespace::Net => "net",
+            SharedNamespace::Ipc => "ipc",
+            SharedNamespace::Uts => "uts",
+            SharedNamespace::Pid => "pid",
+        }
+    }
+
+    /// `net`, `ipc`, `uts` or `pid`.
+    pub fn parse(text: &str) -> Option<SharedNamespace> {
+        Some(match text {
+            "net" => SharedNamespace::Net,
+            "ipc" => SharedNamespace::Ipc,
+            "uts" => SharedNamespace::Uts,
+            "pid" => SharedNamespace::Pid,
+            _ => return None,
+        })
+    }
+}
+
+/// The pod's limits (`--cpus`, `--memory`): on its cgroup parent, shared by its containers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PodResources {
+    /// Bytes.
+    pub memory: Option<u64>,
+    /// CPUs as a fraction.
+    pub cpus: Option<f64>,
+}
+
+/// What a user asked a pod to be (`pod create` flags; `kube play` builds one per Pod).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PodConfig {
+    /// The hostname of the pod's UTS namespace (default: the pod's name).
+    pub hostname: Option<String>,
+    /// `-p`: published at the pod (its infra container's network).
+    pub ports: Vec<PortMapping>,
+    /// `--network`: none, host or bridge networks (not `container:`).
+    pub network: NetworkMode,
+    /// `--share`; [`SharedNamespace::DEFAULT`] when not given.
+    pub share: Vec<SharedNamespace>,
+    pub labels: BTreeMap<String, String>,
+    pub resources: PodResources,
+    /// Kept for `kube generate` and inspect (kube play records the Pod's annotations).
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Default for PodConfig {
+    fn default() -> Self {
+        PodConfig {
+            hostname: None,
+            ports: Vec::new(),
+            network: NetworkMode::default(),
+            share: SharedNamespace::DEFAULT.to_vec(),
+            labels: BTreeMap::new(),
+            resources: PodResources::default(),
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+/// A pod as the state database keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PodRecord {
+    /// 64 lowercase hex digits.
+    pub id: String,
+    pub name: String,
+    pub config: PodConfig,
+    /// The infra container's id (a container record like any other, named
+    /// `ID[..12]-infra` as podman names it).
+    pub infra_id: Option<String>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// The cgroup parent its containers' cgroups sit under.
+    pub cgroup_parent: String,
+}
+
+/// A pod's state, derived from its containers' (podman's words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PodState {
+    /// No container has run yet.
+    Created,
+    /// Every container runs.
+    Running,
+    /// Some run, some do not.
+    Degraded,
+    /// None runs (any has run).
+    Exited,
+    Paused,
+}
