@@ -129,7 +129,9 @@ fn text(value: &[u8], location: &Location, field: &str, key: &str) -> Result<Str
         KubeError::invalid(
             location,
             field,
-            format!("the value of {key:?} is not UTF-8 text, so it cannot be an environment variable"),
+            format!(
+                "the value of {key:?} is not UTF-8 text, so it cannot be an environment variable"
+            ),
         )
     })
 }

@@ -50,7 +50,9 @@ pub enum KubeError {
         path: String,
         message: String,
     },
-    #[error("{location}: kind {kind:?} is not supported (Pod, Deployment, ConfigMap and Secret are)")]
+    #[error(
+        "{location}: kind {kind:?} is not supported (Pod, Deployment, ConfigMap and Secret are)"
+    )]
     UnsupportedKind { location: Location, kind: String },
     #[error("{location}: no kind")]
     NoKind { location: Location },

@@ -18,13 +18,13 @@ pub mod model;
 mod parse;
 mod plan;
 pub mod quantity;
+mod translate;
 mod volumes;
 
 pub use error::{KubeError, Location, Result, Warning};
 pub use generate::generate;
 pub use model::HostPathType;
 pub use parse::{parse, DataSource, Manifest, PodSource};
-pub use plan::{
-    plan, play, ContainerPlan, HostPathCheck, NamedVolume, Plan, PodPlan, RenderedFile,
-};
+pub use plan::{ContainerPlan, HostPathCheck, NamedVolume, Plan, PodPlan, RenderedFile};
+pub use translate::{plan, play};
 pub use volumes::DEFAULT_FILE_MODE;

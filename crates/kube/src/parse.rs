@@ -103,7 +103,11 @@ fn decode<T: DeserializeOwned>(
     }));
     decoded.map_err(|error| {
         let path = error.path().to_string();
-        let path = if path == "." { "(document)".into() } else { path };
+        let path = if path == "." {
+            "(document)".into()
+        } else {
+            path
+        };
         KubeError::invalid(location, path, error.into_inner().to_string())
     })
 }
@@ -129,7 +133,11 @@ fn ignored_path(path: &serde_ignored::Path) -> String {
 }
 
 fn check_api_version(value: &Value, kind: &str, location: &Location, warnings: &mut Vec<Warning>) {
-    let expected = if kind == "Deployment" { "apps/v1" } else { "v1" };
+    let expected = if kind == "Deployment" {
+        "apps/v1"
+    } else {
+        "v1"
+    };
     let found = value.get("apiVersion").and_then(Value::as_str);
     if found != Some(expected) && ["Pod", "Deployment", "ConfigMap", "Secret"].contains(&kind) {
         warnings.push(Warning {

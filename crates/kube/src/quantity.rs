@@ -53,7 +53,7 @@ fn plain_number(text: &str) -> Option<f64> {
 /// The shortest text for a CPU count as Kubernetes writes it: `500m`, `1`, `1500m`.
 pub fn cpus_text(cpus: f64) -> String {
     let millis = (cpus * 1000.0).round() as u64;
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         (millis / 1000).to_string()
     } else {
         format!("{millis}m")
@@ -69,7 +69,7 @@ pub fn bytes_text(bytes: u64) -> String {
         ("Ki", 1 << 10),
     ];
     for (unit, size) in UNITS {
-        if bytes >= size && bytes % size == 0 {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return format!("{}{unit}", bytes / size);
         }
     }

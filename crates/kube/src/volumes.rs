@@ -18,7 +18,10 @@ pub const DEFAULT_FILE_MODE: u32 = 0o644;
 #[derive(Debug, Clone)]
 pub(crate) enum PodVolume {
     Host(PathBuf),
-    Named { name: String, read_only: bool },
+    Named {
+        name: String,
+        read_only: bool,
+    },
     /// Rendered configMap or secret files in this directory.
     Files(PathBuf),
 }
@@ -178,7 +181,11 @@ impl FileSource<'_> {
             if self.optional {
                 return Ok(Vec::new());
             }
-            let name_field = if self.kind == "Secret" { "secretName" } else { "name" };
+            let name_field = if self.kind == "Secret" {
+                "secretName"
+            } else {
+                "name"
+            };
             return Err(KubeError::invalid(
                 location,
                 format!("{}.{name_field}", self.field),
@@ -207,7 +214,10 @@ impl FileSource<'_> {
                 return Err(KubeError::invalid(
                     location,
                     format!("{item_path}.key"),
-                    format!("the {} {:?} has no key {:?}", self.kind, self.name, item.key),
+                    format!(
+                        "the {} {:?} has no key {:?}",
+                        self.kind, self.name, item.key
+                    ),
                 ));
             };
             let relative = relative_path(&item.path, location, &format!("{item_path}.path"))?;
@@ -268,7 +278,9 @@ pub(crate) fn mount(
     };
     let destination = mount.mount_path.clone();
     let bind = |source: &Path, read_only: bool| MountRequest::Bind {
-        source: sub_path.as_ref().map_or(source.to_path_buf(), |s| source.join(s)),
+        source: sub_path
+            .as_ref()
+            .map_or(source.to_path_buf(), |s| source.join(s)),
         destination: destination.clone(),
         options: Vec::new(),
         read_only,
