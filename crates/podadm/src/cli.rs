@@ -203,6 +203,35 @@ pub enum Command {
     /// Networks.
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Kubernetes YAML: play Pods and Deployments (with their ConfigMaps and Secrets),
+    /// take them down, generate a Pod from a pod or container.
+    #[command(subcommand)]
+    Kube(KubeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KubeCommand {
+    /// Create (and start) the pods a YAML file describes; prints each pod's and its
+    /// containers' ids.
+    Play {
+        /// The YAML file (`-`: standard input).
+        file: PathBuf,
+        /// Remove the file's pods instead (their named volumes stay).
+        #[arg(long)]
+        down: bool,
+        /// Start the pods (init containers first, each to a successful exit).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        start: bool,
+    },
+    /// Remove the pods a YAML file describes (kube play --down).
+    Down {
+        file: PathBuf,
+    },
+    /// Write a pod (or a container, as a pod of its own) as a Pod document.
+    Generate {
+        /// A pod's or container's name or id.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

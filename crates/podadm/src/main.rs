@@ -4,6 +4,7 @@ mod attach;
 mod cli;
 mod containers;
 mod flags;
+mod kube;
 mod logs;
 mod resources;
 mod run;
@@ -185,5 +186,6 @@ fn run_command(cli: &Cli) -> Result<u8> {
         }
         Command::Volume(command) => resources::volume(&engine, command),
         Command::Network(command) => resources::network(&engine, command),
+        Command::Kube(command) => kube::kube(cli, &engine, command),
     }
 }
