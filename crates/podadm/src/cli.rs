@@ -224,9 +224,7 @@ pub enum KubeCommand {
         start: bool,
     },
     /// Remove the pods a YAML file describes (kube play --down).
-    Down {
-        file: PathBuf,
-    },
+    Down { file: PathBuf },
     /// Write a pod (or a container, as a pod of its own) as a Pod document.
     Generate {
         /// A pod's or container's name or id.

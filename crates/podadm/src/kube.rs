@@ -51,7 +51,10 @@ fn play_file(cli: &Cli, engine: &Engine, file: &Path, start: bool) -> Result<u8>
     let plan = read_plan(engine, file)?;
     for pod in &plan.pods {
         if engine.pod_find(&pod.name).is_ok() {
-            bail!("pod {:?} already exists (kube play --down removes it)", pod.name);
+            bail!(
+                "pod {:?} already exists (kube play --down removes it)",
+                pod.name
+            );
         }
     }
     for pod in &plan.pods {
@@ -267,7 +270,10 @@ fn check_host_path(check: &HostPathCheck) -> Result<()> {
         HostPathType::BlockDevice => file_type.is_ok_and(|t| t.is_block_device()),
     };
     if !ok {
-        bail!("hostPath {shown} is not a {:?} (its volume's type)", check.kind);
+        bail!(
+            "hostPath {shown} is not a {:?} (its volume's type)",
+            check.kind
+        );
     }
     Ok(())
 }

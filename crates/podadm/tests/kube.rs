@@ -70,7 +70,18 @@ spec:
       - {key: app.conf, path: app.conf}
 "#;
 
-const EXPECTED_LOG: &str = "from-init\nCOLOR=blue PLAIN=plain\n644 app.conf\nx=1\n644 colour.txt\nblue\nready\n";
+const EXPECTED_LOG: &str =
+    "from-init\nCOLOR=blue PLAIN=plain\n644 app.conf\nx=1\n644 colour.txt\nblue\nready\n";
+
+/// Removes podman's pods when a test ends, passed or failed (World removes containers, and
+/// podman keeps a pod's infra container while the pod exists).
+struct PodmanPods<'a>(&'a World);
+
+impl Drop for PodmanPods<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.podman(&["pod", "rm", "-f", "-a", "-t", "0"]);
+    }
+}
 
 fn write_yaml(world: &World, name: &str, text: &str) -> String {
     let path = world.dir.path().join(name);
@@ -85,48 +96,44 @@ fn free_port() -> u16 {
 
 /// The body of `GET /` on the host's port.
 fn http_get(port: u16) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the published port");
+    let mut stream =
+        TcpStream::connect(("127.0.0.1", port)).expect("connect to the published port");
     stream
         .write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
         .expect("send the request");
     let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read the response");
+    stream
+        .read_to_string(&mut response)
+        .expect("read the response");
     response
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_string())
         .unwrap_or(response)
 }
 
-/// The names and states of the containers of `ps -a` (not the infra container's).
-fn podman_states(world: &World) -> Vec<String> {
-    let out = world.podman(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
-    let mut states: Vec<String> = stdout(&out)
-        .lines()
-        .filter(|l| !l.split(' ').next().unwrap_or("").ends_with("-infra"))
-        .map(|l| l.replace("configured", "created"))
+/// `NAME STATE` of every container of `ps -a --format json` but the infra container.
+fn states(json: &str) -> Vec<String> {
+    let list: serde_json::Value = serde_json::from_str(json).expect("ps prints JSON");
+    let mut states: Vec<String> = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|c| {
+            let name = c["Names"][0].as_str().unwrap_or_default();
+            format!("{name} {}", c["State"].as_str().unwrap_or_default())
+        })
+        .filter(|line| !line.split(' ').next().unwrap_or("").ends_with("-infra"))
         .collect();
     states.sort();
     states
 }
 
+fn podman_states(world: &World) -> Vec<String> {
+    states(&stdout(&world.podman(&["ps", "-a", "--format", "json"])))
+}
+
 fn podadm_states(world: &World) -> Vec<String> {
-    let list: serde_json::Value =
-        serde_json::from_str(&world.ok(&["ps", "-a", "--format", "json"])).unwrap();
-    let mut states: Vec<String> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            format!(
-                "{} {}",
-                c["Names"][0].as_str().unwrap(),
-                c["State"].as_str().unwrap()
-            )
-        })
-        .filter(|l| !l.split(' ').next().unwrap_or("").ends_with("-infra"))
-        .collect();
-    states.sort();
-    states
+    states(&world.ok(&["ps", "-a", "--format", "json"]))
 }
 
 /// The ids `kube play` printed: the pod's, then its containers'.
@@ -134,7 +141,10 @@ fn played_ids(out: &Output) -> (String, Vec<String>) {
     let text = stdout(out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.first(), Some(&"Pod:"), "{text}");
-    assert!(lines[2] == "Container:" || lines[2] == "Containers:", "{text}");
+    assert!(
+        lines[2] == "Container:" || lines[2] == "Containers:",
+        "{text}"
+    );
     let containers = lines[3..]
         .iter()
         .take_while(|l| !l.is_empty())
@@ -158,6 +168,7 @@ fn kube_play_runs_a_pod_as_podman_does() {
     let Some(world) = World::new("kube_play_runs_a_pod_as_podman_does") else {
         return;
     };
+    let _pods = PodmanPods(&world);
     world.podman_pull();
     let port = free_port();
     let yaml = WEB
@@ -176,7 +187,10 @@ fn kube_play_runs_a_pod_as_podman_does() {
     let podman_log = stdout(&world.podman(&["logs", "web-main"]));
     let podman_body = http_get(port);
     let podman_after_play = podman_states(&world);
-    assert_ok("podman kube play --down", &world.podman(&["kube", "play", "--down", &file]));
+    assert_ok(
+        "podman kube play --down",
+        &world.podman(&["kube", "play", "--down", &file]),
+    );
 
     let out = world.podadm(&["kube", "play", &file]);
     assert_ok("podadm kube play", &out);
@@ -193,7 +207,10 @@ fn kube_play_runs_a_pod_as_podman_does() {
     // The init container ran once and was removed, as podman's.
     assert_eq!(podadm_states(&world), podman_after_play);
     assert_eq!(podadm_states(&world), ["web-main running"]);
-    assert_eq!(containers[0], world.inspect("web-main", "/Id").as_str().unwrap());
+    assert_eq!(
+        containers[0],
+        world.inspect("web-main", "/Id").as_str().unwrap()
+    );
 }
 
 #[test]
@@ -201,6 +218,7 @@ fn kube_play_down_leaves_what_podman_leaves() {
     let Some(world) = World::new("kube_play_down_leaves_what_podman_leaves") else {
         return;
     };
+    let _pods = PodmanPods(&world);
     world.podman_pull();
     let yaml = WEB
         .replace("IMAGE", &world.image)
@@ -218,7 +236,10 @@ fn kube_play_down_leaves_what_podman_leaves() {
     assert_eq!(lines[2], "Pods removed:");
     assert_eq!(lines[1], lines[3]);
     assert!(podadm_states(&world).is_empty());
-    assert!(world.ok(&["ps", "-a", "-q"]).trim().is_empty(), "the infra container is gone too");
+    assert!(
+        world.ok(&["ps", "-a", "-q"]).trim().is_empty(),
+        "the infra container is gone too"
+    );
     assert!(!files.exists(), "the rendered files are removed");
     let volumes = world.ok(&["volume", "ls", "-q"]);
     assert!(!volumes.contains("web-scratch"), "{volumes}");
@@ -239,16 +260,19 @@ fn kube_play_down_leaves_what_podman_leaves() {
 
 #[test]
 fn a_failing_init_container_stops_the_play_as_podmans_does() {
-    let Some(world) = World::new("a_failing_init_container_stops_the_play_as_podmans_does")
-    else {
+    let Some(world) = World::new("a_failing_init_container_stops_the_play_as_podmans_does") else {
         return;
     };
+    let _pods = PodmanPods(&world);
     world.podman_pull();
     let yaml = format!(
         "apiVersion: v1
 kind: Pod
 metadata: {{name: fail}}
 spec:
+  # podman 4.3 restarts an init container under the default policy (Always) until it
+  # gives up; with Never both run it once.
+  restartPolicy: Never
   initContainers:
   - {{name: init, image: {image}, command: [sh, -c, 'echo failing; exit 3']}}
   containers:
@@ -261,12 +285,22 @@ spec:
     let podadm = world.podadm(&["kube", "play", &file]);
     assert_eq!(podadm.status.code(), podman.status.code());
     assert_eq!(podadm.status.code(), Some(125));
-    assert!(stderr(&podadm).contains("init container fail-init exited with code 3"), "{}", stderr(&podadm));
+    assert!(
+        stderr(&podadm).contains("init container fail-init exited with code 3"),
+        "{}",
+        stderr(&podadm)
+    );
     // The pod stays with the failed init container (for its logs) and the other created.
     assert_eq!(podadm_states(&world), podman_states(&world));
-    assert_eq!(podadm_states(&world), ["fail-init exited", "fail-main created"]);
+    assert_eq!(
+        podadm_states(&world),
+        ["fail-init exited", "fail-main created"]
+    );
     assert_eq!(world.ok(&["logs", "fail-init"]), "failing\n");
-    assert_ok("podadm kube play --down", &world.podadm(&["kube", "play", "--down", &file]));
+    assert_ok(
+        "podadm kube play --down",
+        &world.podadm(&["kube", "play", "--down", &file]),
+    );
     assert!(podadm_states(&world).is_empty());
 }
 
@@ -376,13 +410,34 @@ spec:
     assert_eq!(without_time(&regenerated), without_time(&generated));
     assert_eq!(podadm_states(&world), ["gen-a running", "gen-b running"]);
     let env = world.inspect("gen-a", "/Config/Env");
-    let env: Vec<&str> = env.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(env.contains(&"A=one") && env.contains(&"B=two=2"), "{env:?}");
+    let env: Vec<&str> = env
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        env.contains(&"A=one") && env.contains(&"B=two=2"),
+        "{env:?}"
+    );
 
     // One container alone becomes a pod of its own.
-    world.ok(&["run", "-d", "--name", "solo", "--network", "none", &world.image, "sleep", "100"]);
+    world.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "solo",
+        "--network",
+        "none",
+        &world.image,
+        "sleep",
+        "100",
+    ]);
     let solo = world.ok(&["kube", "generate", "solo"]);
-    assert!(solo.contains("name: solo-pod\n") && solo.contains("- sleep\n"), "{solo}");
+    assert!(
+        solo.contains("name: solo-pod\n") && solo.contains("- sleep\n"),
+        "{solo}"
+    );
 }
 
 #[test]
@@ -398,13 +453,18 @@ fn bad_yaml_is_refused_with_its_path_and_leaves_nothing() {
     let out = world.podadm(&["kube", "play", &file]);
     assert_ok("podadm kube play", &out);
     assert!(
-        stderr(&out).contains("document 1 (Pod typo): spec.containers[0].imagePullPolicyy: unknown field, ignored"),
+        stderr(&out).contains(
+            "document 1 (Pod typo): spec.containers[0].imagePullPolicyy: unknown field, ignored"
+        ),
         "{}",
         stderr(&out)
     );
     assert_ok("podadm kube down", &world.podadm(&["kube", "down", &file]));
 
-    let bad = good.replace("command: [true]", "command: [true]\n    ports: [{containerPort: http}]");
+    let bad = good.replace(
+        "command: [true]",
+        "command: [true]\n    ports: [{containerPort: http}]",
+    );
     let file = write_yaml(&world, "bad.yaml", &bad);
     let out = world.podadm(&["kube", "play", &file]);
     assert_eq!(out.status.code(), Some(125));
