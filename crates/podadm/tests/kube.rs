@@ -491,3 +491,81 @@ fn bad_yaml_is_refused_with_its_path_and_leaves_nothing() {
     assert!(!world.ok(&["volume", "ls", "-q"]).contains("typo-s"));
     assert!(!Path::new(&world.root().join("podadm/kube/typo")).exists());
 }
+
+#[test]
+fn a_deployment_plays_as_podmans_replicas() {
+    let Some(world) = World::new("a_deployment_plays_as_podmans_replicas") else {
+        return;
+    };
+    let _pods = PodmanPods(&world);
+    world.podman_pull();
+    let shared = world.dir.path().join("shared");
+    let yaml = format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: dep}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: dep}}}}
+  template:
+    metadata: {{labels: {{app: dep}}}}
+    spec:
+      containers:
+      - name: c
+        image: {image}
+        command: [sh, -c, 'hostname > /out/$(hostname); exec sleep 1000']
+        volumeMounts: [{{name: out, mountPath: /out}}]
+      volumes:
+      - name: out
+        hostPath: {{path: {shared}, type: DirectoryOrCreate}}
+",
+        image = world.image,
+        shared = shared.display()
+    );
+    let file = write_yaml(&world, "dep.yaml", &yaml);
+    let listing = || {
+        let mut names: Vec<String> = std::fs::read_dir(&shared)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let written = |name: &str| std::fs::read_to_string(shared.join(name)).unwrap_or_default();
+
+    assert_ok("podman kube play", &world.podman(&["kube", "play", &file]));
+    world.wait_until("podman's replicas to write", || listing().len() == 2);
+    let podman_listing = listing();
+    let podman_states = podman_states(&world);
+    assert_ok(
+        "podman kube play --down",
+        &world.podman(&["kube", "play", "--down", &file]),
+    );
+    std::fs::remove_dir_all(&shared).unwrap();
+
+    let out = world.podadm(&["kube", "play", &file]);
+    assert_ok("podadm kube play", &out);
+    assert_eq!(
+        stdout(&out).matches("Pod:\n").count(),
+        2,
+        "{}",
+        stdout(&out)
+    );
+    world.wait_until("podadm's replicas to write", || {
+        listing().len() == 2 && !written("dep-pod-1").is_empty()
+    });
+    assert_eq!(listing(), podman_listing);
+    assert_eq!(listing(), ["dep-pod-0", "dep-pod-1"]);
+    assert_eq!(written("dep-pod-0"), "dep-pod-0\n");
+    assert_eq!(podadm_states(&world), podman_states);
+    assert_eq!(
+        podadm_states(&world),
+        ["dep-pod-0-c running", "dep-pod-1-c running"]
+    );
+    assert_ok("podadm kube down", &world.podadm(&["kube", "down", &file]));
+    assert!(podadm_states(&world).is_empty());
+}
