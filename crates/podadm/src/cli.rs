@@ -203,6 +203,9 @@ pub enum Command {
     /// Networks.
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Pods: containers that share namespaces, a network, a hostname and a cgroup parent.
+    #[command(subcommand)]
+    Pod(crate::pods::PodCommand),
     /// Kubernetes YAML: play Pods and Deployments (with their ConfigMaps and Secrets),
     /// take them down, generate a Pod from a pod or container.
     #[command(subcommand)]
@@ -341,6 +344,9 @@ pub struct CreateFlags {
     /// KEY=VALUE.
     #[arg(short, long)]
     pub label: Vec<String>,
+    /// Join this pod (name or id): its network, hostname and shared namespaces.
+    #[arg(long)]
+    pub pod: Option<String>,
     /// Pull the image: missing (default), always, never.
     #[arg(long, default_value = "missing")]
     pub pull: String,

@@ -97,6 +97,11 @@ pub fn top(engine: &Engine, container: &str) -> Result<u8> {
     if pids.is_empty() {
         bail!("container {container} has no processes");
     }
+    show_processes(&pids)
+}
+
+/// `ps`'s view of `pids`, in podman `top`'s columns.
+pub fn show_processes(pids: &[i32]) -> Result<u8> {
     let list: Vec<String> = pids.iter().map(i32::to_string).collect();
     let status = std::process::Command::new("ps")
         .args([

@@ -10,6 +10,7 @@
 //! podinit [-g|--process-group] [--status-file FILE] [--] CMD [ARGS...]
 //! podinit [-g|--process-group] [--status-file FILE] --config FILE
 //! podinit action NAME [--actions FILE]
+//! podinit pause
 //! podinit [-s] [-m MILESTONE]
 //! podinit --help | --version
 //! ```
@@ -25,6 +26,8 @@
 //!   [`cli::DEFAULT_STATUS_PATH`].
 //! * `action NAME` runs one named action of an [`actions::ActionsFile`]
 //!   (default [`actions::DEFAULT_ACTIONS_PATH`]).
+//! * `pause` is a pod's infra container: it sleeps, reaps zombies and exits 0 on `SIGTERM`
+//!   or `SIGINT` ([`pause`]).
 //!
 //! # Exit status
 //!
@@ -54,6 +57,8 @@ pub mod configmap;
 pub mod fsutil;
 #[cfg(unix)]
 pub mod init;
+#[cfg(unix)]
+pub mod pause;
 pub mod signals;
 pub mod status;
 #[cfg(unix)]
