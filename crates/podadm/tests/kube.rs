@@ -73,13 +73,14 @@ spec:
 const EXPECTED_LOG: &str =
     "from-init\nCOLOR=blue PLAIN=plain\n644 app.conf\nx=1\n644 colour.txt\nblue\nready\n";
 
-/// Removes podman's pods when a test ends, passed or failed (World removes containers, and
-/// podman keeps a pod's infra container while the pod exists).
-struct PodmanPods<'a>(&'a World);
+/// Removes both tools' pods when a test ends, passed or failed (World removes containers,
+/// and a pod keeps its infra container while it exists).
+struct Pods<'a>(&'a World);
 
-impl Drop for PodmanPods<'_> {
+impl Drop for Pods<'_> {
     fn drop(&mut self) {
         let _ = self.0.podman(&["pod", "rm", "-f", "-a", "-t", "0"]);
+        let _ = self.0.podadm(&["pod", "rm", "-f", "-a"]);
     }
 }
 
@@ -168,7 +169,7 @@ fn kube_play_runs_a_pod_as_podman_does() {
     let Some(world) = World::new("kube_play_runs_a_pod_as_podman_does") else {
         return;
     };
-    let _pods = PodmanPods(&world);
+    let _pods = Pods(&world);
     world.podman_pull();
     let port = free_port();
     let yaml = WEB
@@ -218,7 +219,7 @@ fn kube_play_down_leaves_what_podman_leaves() {
     let Some(world) = World::new("kube_play_down_leaves_what_podman_leaves") else {
         return;
     };
-    let _pods = PodmanPods(&world);
+    let _pods = Pods(&world);
     world.podman_pull();
     let yaml = WEB
         .replace("IMAGE", &world.image)
@@ -270,7 +271,7 @@ fn a_failing_init_container_stops_the_play_as_podmans_does() {
     let Some(world) = World::new("a_failing_init_container_stops_the_play_as_podmans_does") else {
         return;
     };
-    let _pods = PodmanPods(&world);
+    let _pods = Pods(&world);
     world.podman_pull();
     let yaml = format!(
         "apiVersion: v1
@@ -316,6 +317,7 @@ fn secrets_give_environment_and_files_with_their_modes() {
     let Some(world) = World::new("secrets_give_environment_and_files_with_their_modes") else {
         return;
     };
+    let _pods = Pods(&world);
     // podman 4.3 cannot run this file: it panics on a secret volume and decodes a Secret's
     // data twice for secretKeyRef; the expected output is Kubernetes'.
     let yaml = format!(
@@ -374,6 +376,7 @@ fn kube_generate_output_plays_back_as_the_same_pod() {
     let Some(world) = World::new("kube_generate_output_plays_back_as_the_same_pod") else {
         return;
     };
+    let _pods = Pods(&world);
     let yaml = format!(
         "apiVersion: v1
 kind: Pod
@@ -452,6 +455,7 @@ fn bad_yaml_is_refused_with_its_path_and_leaves_nothing() {
     let Some(world) = World::new("bad_yaml_is_refused_with_its_path_and_leaves_nothing") else {
         return;
     };
+    let _pods = Pods(&world);
     let good = format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: typo}}\nspec:\n  containers:\n  - name: main\n    image: {}\n    command: [\"true\"]\n    imagePullPolicyy: Never\n",
         world.image
@@ -497,7 +501,7 @@ fn a_deployment_plays_as_podmans_replicas() {
     let Some(world) = World::new("a_deployment_plays_as_podmans_replicas") else {
         return;
     };
-    let _pods = PodmanPods(&world);
+    let _pods = Pods(&world);
     world.podman_pull();
     let shared = world.dir.path().join("shared");
     let yaml = format!(
