@@ -431,6 +431,22 @@ spec:
         "{env:?}"
     );
 
+    // podman plays the generated document as the same pod too.
+    assert_ok("podadm kube down", &world.podadm(&["kube", "down", &again]));
+    world.podman_pull();
+    assert_ok(
+        "podman kube play (generated)",
+        &world.podman(&["kube", "play", &again]),
+    );
+    assert_eq!(podman_states(&world), ["gen-a running", "gen-b running"]);
+    let out = world.podman(&["inspect", "gen-a", "--format", "{{json .Config.Env}}"]);
+    let podman_env: Vec<String> = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(podman_env.iter().any(|e| e == "A=one") && podman_env.iter().any(|e| e == "B=two=2"));
+    assert_ok(
+        "podman kube play --down",
+        &world.podman(&["kube", "play", "--down", &again]),
+    );
+
     // One container alone becomes a pod of its own.
     world.ok(&[
         "run",
