@@ -589,3 +589,74 @@ spec:
     assert_ok("podadm kube down", &world.podadm(&["kube", "down", &file]));
     assert!(podadm_states(&world).is_empty());
 }
+
+#[test]
+fn kube_play_without_start_creates_and_a_second_play_is_refused() {
+    let Some(world) = World::new("kube_play_without_start_creates_and_a_second_play_is_refused")
+    else {
+        return;
+    };
+    let _pods = Pods(&world);
+    world.podman_pull();
+    let yaml = format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: idle}}
+spec:
+  initContainers:
+  - {{name: init, image: {image}, command: ['true']}}
+  containers:
+  - {{name: main, image: {image}, command: [sleep, '1000']}}
+",
+        image = world.image
+    );
+    let file = write_yaml(&world, "idle.yaml", &yaml);
+    assert_ok(
+        "podman kube play --start=false",
+        &world.podman(&["kube", "play", "--start=false", &file]),
+    );
+    assert_ok(
+        "podadm kube play --start=false",
+        &world.podadm(&["kube", "play", "--start=false", &file]),
+    );
+    assert_eq!(podadm_states(&world), podman_states(&world));
+    assert_eq!(
+        podadm_states(&world),
+        ["idle-init created", "idle-main created"]
+    );
+
+    // The pod exists: a second play is refused by both, and changes nothing.
+    let podman = world.podman(&["kube", "play", &file]);
+    let podadm = world.podadm(&["kube", "play", &file]);
+    assert_eq!(podadm.status.code(), podman.status.code());
+    assert_eq!(podadm.status.code(), Some(125));
+    assert!(
+        stderr(&podadm).contains("already exists"),
+        "{}",
+        stderr(&podadm)
+    );
+    assert_eq!(
+        podadm_states(&world),
+        ["idle-init created", "idle-main created"]
+    );
+
+    // The file can come on standard input.
+    let mut child = world
+        .podadm_command(&["kube", "down", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run podadm");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(yaml.as_bytes())
+        .expect("write the YAML");
+    assert_ok(
+        "podadm kube down -",
+        &child.wait_with_output().expect("podadm's output"),
+    );
+    assert!(podadm_states(&world).is_empty());
+}
