@@ -54,7 +54,13 @@ pub fn remove(
     containers: &[String],
 ) -> Result<u8> {
     let targets: Vec<String> = if all {
-        engine.list()?.into_iter().map(|r| r.id).collect()
+        // A pod's infra container goes only with its pod (`pod rm`).
+        engine
+            .list()?
+            .into_iter()
+            .filter(|r| !r.config.infra)
+            .map(|r| r.id)
+            .collect()
     } else {
         if containers.is_empty() {
             bail!("rm needs at least one container, or --all");

@@ -262,6 +262,8 @@ fn inspect_json(engine: &Engine, record: &ContainerRecord) -> Value {
         "ImageName": record.image,
         "Name": record.name,
         "RestartCount": record.restarts,
+        "Pod": record.config.pod.clone().unwrap_or_default(),
+        "IsInfra": record.config.infra,
         "OCIRuntime": record.runtime,
         "LogPath": engine.log_path(record),
         "Mounts": mounts_json(c),

@@ -97,13 +97,11 @@ fn manager(parent: &str) -> std::result::Result<libcgroups::common::AnyCgroupMan
     .map_err(|e| format!("cgroup {parent}: {e}"))
 }
 
-/// The parent's directories where limits go: on v2 the one directory (with the memory and
-/// cpu controllers enabled down to it); on v1 the memory and cpu hierarchies' (the runtime
-/// makes the others as it places containers).
+/// The parent's directories: on v2 the one directory (with the memory, cpu and pids
+/// controllers enabled down to it); on v1 one in every hierarchy (libcgroups writes the
+/// limits through each controller it knows, the devices one included).
 #[cfg(target_os = "linux")]
 fn make_directories(parent: &str) -> std::io::Result<()> {
-    use libcgroups::v1::{util::get_subsystem_mount_point, ControllerType};
-
     let root = std::path::Path::new(CGROUP_ROOT);
     if unified() {
         let mut dir = root.to_path_buf();
@@ -119,9 +117,10 @@ fn make_directories(parent: &str) -> std::io::Result<()> {
         let _ = std::fs::write(dir.join("cgroup.subtree_control"), "+memory +cpu +pids");
         return Ok(());
     }
-    for controller in [ControllerType::Memory, ControllerType::Cpu] {
-        if let Ok(mount) = get_subsystem_mount_point(&controller) {
-            std::fs::create_dir_all(mount.join(relative(parent)))?;
+    for hierarchy in std::fs::read_dir(root)?.flatten() {
+        // A hybrid host's v2 tree carries no controllers here.
+        if hierarchy.file_name() != "unified" && hierarchy.path().is_dir() {
+            std::fs::create_dir_all(hierarchy.path().join(relative(parent)))?;
         }
     }
     Ok(())
