@@ -73,17 +73,6 @@ spec:
 const EXPECTED_LOG: &str =
     "from-init\nCOLOR=blue PLAIN=plain\n644 app.conf\nx=1\n644 colour.txt\nblue\nready\n";
 
-/// Removes both tools' pods when a test ends, passed or failed (World removes containers,
-/// and a pod keeps its infra container while it exists).
-struct Pods<'a>(&'a World);
-
-impl Drop for Pods<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.podman(&["pod", "rm", "-f", "-a", "-t", "0"]);
-        let _ = self.0.podadm(&["pod", "rm", "-f", "-a"]);
-    }
-}
-
 fn write_yaml(world: &World, name: &str, text: &str) -> String {
     let path = world.dir.path().join(name);
     std::fs::write(&path, text).expect("write the YAML");
@@ -169,7 +158,6 @@ fn kube_play_runs_a_pod_as_podman_does() {
     let Some(world) = World::new("kube_play_runs_a_pod_as_podman_does") else {
         return;
     };
-    let _pods = Pods(&world);
     world.podman_pull();
     let port = free_port();
     let yaml = WEB
@@ -219,7 +207,6 @@ fn kube_play_down_leaves_what_podman_leaves() {
     let Some(world) = World::new("kube_play_down_leaves_what_podman_leaves") else {
         return;
     };
-    let _pods = Pods(&world);
     world.podman_pull();
     let yaml = WEB
         .replace("IMAGE", &world.image)
@@ -271,7 +258,6 @@ fn a_failing_init_container_stops_the_play_as_podmans_does() {
     let Some(world) = World::new("a_failing_init_container_stops_the_play_as_podmans_does") else {
         return;
     };
-    let _pods = Pods(&world);
     world.podman_pull();
     let yaml = format!(
         "apiVersion: v1
@@ -317,7 +303,6 @@ fn secrets_give_environment_and_files_with_their_modes() {
     let Some(world) = World::new("secrets_give_environment_and_files_with_their_modes") else {
         return;
     };
-    let _pods = Pods(&world);
     // podman 4.3 cannot run this file: it panics on a secret volume and decodes a Secret's
     // data twice for secretKeyRef; the expected output is Kubernetes'.
     let yaml = format!(
@@ -376,7 +361,6 @@ fn kube_generate_output_plays_back_as_the_same_pod() {
     let Some(world) = World::new("kube_generate_output_plays_back_as_the_same_pod") else {
         return;
     };
-    let _pods = Pods(&world);
     let yaml = format!(
         "apiVersion: v1
 kind: Pod
@@ -471,7 +455,6 @@ fn bad_yaml_is_refused_with_its_path_and_leaves_nothing() {
     let Some(world) = World::new("bad_yaml_is_refused_with_its_path_and_leaves_nothing") else {
         return;
     };
-    let _pods = Pods(&world);
     let good = format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: typo}}\nspec:\n  containers:\n  - name: main\n    image: {}\n    command: [\"true\"]\n    imagePullPolicyy: Never\n",
         world.image
@@ -517,7 +500,6 @@ fn a_deployment_plays_as_podmans_replicas() {
     let Some(world) = World::new("a_deployment_plays_as_podmans_replicas") else {
         return;
     };
-    let _pods = Pods(&world);
     world.podman_pull();
     let shared = world.dir.path().join("shared");
     let yaml = format!(
@@ -596,7 +578,6 @@ fn kube_play_without_start_creates_and_a_second_play_is_refused() {
     else {
         return;
     };
-    let _pods = Pods(&world);
     world.podman_pull();
     let yaml = format!(
         "apiVersion: v1
