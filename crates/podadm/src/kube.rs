@@ -49,6 +49,7 @@ fn read_plan(engine: &Engine, file: &Path) -> Result<Plan> {
 
 fn play_file(cli: &Cli, engine: &Engine, file: &Path, start: bool) -> Result<u8> {
     let plan = read_plan(engine, file)?;
+    remove_orphaned_files(engine);
     for pod in &plan.pods {
         if engine.pod_find(&pod.name).is_ok() {
             bail!(
@@ -79,15 +80,18 @@ struct Played {
     containers: Vec<String>,
 }
 
-/// Makes one pod. A failure before its init containers run removes what was made; an init
-/// container that fails leaves the pod as podman leaves it (the failed container exited,
-/// the others created), for its logs to be read.
+/// Makes one pod. The pod is created first, so that files and volumes exist only for a pod
+/// that does; a failure after that removes what this play made. An init container that
+/// fails leaves the pod as podman leaves it (the failed container exited, the others
+/// created), for its logs to be read.
 fn play_pod(cli: &Cli, engine: &Engine, pod: &PodPlan, start: bool) -> Result<Played> {
-    let made = make_pod(cli, engine, pod);
-    let (pod_id, inits, containers) = match made {
+    let record = engine
+        .pod_create(pod.config.clone(), Some(&pod.name))
+        .with_context(|| format!("creating pod {}", pod.name))?;
+    let (inits, containers) = match fill_pod(cli, engine, pod) {
         Ok(made) => made,
         Err(error) => {
-            undo_pod(engine, pod);
+            undo_pod(engine, pod, &record.id);
             return Err(error.context(format!("playing pod {}", pod.name)));
         }
     };
@@ -101,15 +105,15 @@ fn play_pod(cli: &Cli, engine: &Engine, pod: &PodPlan, start: bool) -> Result<Pl
                 .with_context(|| format!("starting container {}", plan.name))?;
         }
     }
-    Ok(Played { pod_id, containers })
+    Ok(Played {
+        pod_id: record.id,
+        containers,
+    })
 }
 
-/// Files, volumes, the pod and its containers (created, not started).
-fn make_pod(
-    cli: &Cli,
-    engine: &Engine,
-    pod: &PodPlan,
-) -> Result<(String, Vec<String>, Vec<String>)> {
+/// A new pod's files, volumes and containers (created, not started): the init containers'
+/// ids, then the others'.
+fn fill_pod(cli: &Cli, engine: &Engine, pod: &PodPlan) -> Result<(Vec<String>, Vec<String>)> {
     for check in &pod.host_paths {
         check_host_path(check)?;
     }
@@ -120,9 +124,6 @@ fn make_pod(
             .open_or_create(&volume.name)
             .with_context(|| format!("volume {}", volume.name))?;
     }
-    let record = engine
-        .pod_create(pod.config.clone(), Some(&pod.name))
-        .with_context(|| format!("creating pod {}", pod.name))?;
     let mut inits = Vec::new();
     for container in &pod.init_containers {
         inits.push(create_container(cli, engine, &container.name, &container.config)?.id);
@@ -131,7 +132,7 @@ fn make_pod(
     for container in &pod.containers {
         containers.push(create_container(cli, engine, &container.name, &container.config)?.id);
     }
-    Ok((record.id, inits, containers))
+    Ok((inits, containers))
 }
 
 /// Creates a container, pulling its image first when the store lacks it.
@@ -171,12 +172,29 @@ fn run_init_container(engine: &Engine, name: &str, id: &str) -> Result<()> {
 
 /// What a failed play made goes again: the pod (and with it its containers), its files
 /// and its scratch volumes.
-fn undo_pod(engine: &Engine, pod: &PodPlan) {
-    if let Err(e) = engine.pod_remove(&pod.name, true) {
+fn undo_pod(engine: &Engine, pod: &PodPlan, pod_id: &str) {
+    if let Err(e) = engine.pod_remove(pod_id, true) {
         tracing::debug!("undoing pod {}: {e}", pod.name);
     }
     remove_pod_files(pod);
     remove_scratch_volumes(engine, pod);
+}
+
+/// The files of pods that are gone (removed by `pod rm`, or a play that was killed before it
+/// could undo itself). Files are rendered only once their pod exists, so a play under way
+/// keeps its own.
+fn remove_orphaned_files(engine: &Engine) {
+    let Ok(entries) = fs::read_dir(files_root(engine)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if matches!(engine.pod_find(&name), Err(EngineError::NoSuchPod(_))) {
+            if let Err(e) = fs::remove_dir_all(entry.path()) {
+                tracing::debug!("removing {}: {e}", entry.path().display());
+            }
+        }
+    }
 }
 
 fn remove_pod_files(pod: &PodPlan) {
@@ -282,6 +300,7 @@ fn check_host_path(check: &HostPathCheck) -> Result<()> {
 /// named volumes of claims stay, as podman keeps them.
 fn down_file(engine: &Engine, file: &Path) -> Result<u8> {
     let plan = read_plan(engine, file)?;
+    remove_orphaned_files(engine);
     let mut found = Vec::new();
     for pod in &plan.pods {
         let record = engine

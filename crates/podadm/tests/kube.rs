@@ -251,6 +251,19 @@ fn kube_play_down_leaves_what_podman_leaves() {
     assert_ok("podadm kube play", &world.podadm(&["kube", "play", &file]));
     assert_ok("podadm kube down", &world.podadm(&["kube", "down", &file]));
     assert!(podadm_states(&world).is_empty());
+
+    // A pod removed by `pod rm` leaves its files until the next kube play or down.
+    assert_ok("podadm kube play", &world.podadm(&["kube", "play", &file]));
+    world.ok(&["pod", "rm", "-f", "web"]);
+    assert!(files.exists());
+    assert_eq!(
+        world.podadm(&["kube", "down", &file]).status.code(),
+        Some(125)
+    );
+    assert!(
+        !files.exists(),
+        "the files of a pod that is gone are removed"
+    );
 }
 
 #[test]
