@@ -296,7 +296,7 @@ fn check_host_path(check: &HostPathCheck) -> Result<()> {
     Ok(())
 }
 
-/// Removes the file's pods (stopped first), their rendered files and scratch volumes;
+/// Removes the file's pods (killed first, as podman does), their rendered files and scratch volumes;
 /// named volumes of claims stay, as podman keeps them.
 fn down_file(engine: &Engine, file: &Path) -> Result<u8> {
     let plan = read_plan(engine, file)?;
@@ -310,8 +310,9 @@ fn down_file(engine: &Engine, file: &Path) -> Result<u8> {
     }
     println!("Pods stopped:");
     for (_, record) in &found {
+        // podman's --down stops without a grace period (its stop options' zero timeout).
         engine
-            .pod_stop(&record.id, None)
+            .pod_stop(&record.id, Some(0))
             .with_context(|| format!("stopping pod {}", record.name))?;
         println!("{}", record.id);
     }
