@@ -186,6 +186,6 @@ fn run_command(cli: &Cli) -> Result<u8> {
         }
         Command::Volume(command) => resources::volume(&engine, command),
         Command::Network(command) => resources::network(&engine, command),
-        Command::Pod(command) => pods::pod(cli, &engine, command),
+        Command::Pod(command) => pods::pod(&engine, command),
     }
 }

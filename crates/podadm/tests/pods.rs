@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 use support::{stderr, stdout, World};
@@ -358,17 +358,13 @@ fn pod_stop_stops_members_in_reverse_order_and_rm_leaves_nothing() {
 
 /// The containers' clones the overlay driver keeps under the store (none once removed).
 fn storage_clones(world: &World) -> Vec<String> {
-    let mut left = Vec::new();
-    for dir in [
-        "overlay-containers",
-        "storage/overlay/containers",
-        "containers",
-    ] {
-        if let Ok(entries) = std::fs::read_dir(world.root().join(dir)) {
-            left.extend(entries.flatten().map(|e| e.path().display().to_string()));
-        }
-    }
-    left
+    std::fs::read_dir(world.root().join("storage/containers"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path().display().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[test]
@@ -545,4 +541,73 @@ fn pod_errors_and_exit_codes_are_podmans() {
         "",
         "a refused create leaves no pod"
     );
+}
+
+/// What podadm's pods leave on the host: pod cgroup parents of this world's pods.
+fn pod_cgroups(ids: &[String]) -> Vec<String> {
+    let mut left = Vec::new();
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        for id in ids {
+            let dir = hierarchy.path().join(format!("aurora/pod-{}", &id[..12]));
+            if dir.exists() {
+                left.push(dir.display().to_string());
+            }
+        }
+    }
+    left
+}
+
+#[test]
+fn podadm_killed_during_pod_create_or_rm_leaves_nothing_pod_rm_cannot_remove() {
+    let Some(world) =
+        World::new("podadm_killed_during_pod_create_or_rm_leaves_nothing_pod_rm_cannot_remove")
+    else {
+        return;
+    };
+    let mut seen_ids = Vec::new();
+    for delay_ms in [1u64, 5, 10, 20, 40, 80, 160, 320] {
+        for args in [
+            vec!["pod", "create", "--memory", "64m", "-p", "127.0.0.1:0:80"],
+            vec!["pod", "rm", "-f", "--all"],
+        ] {
+            if args[1] == "rm" {
+                // Something to remove: a running pod with a member.
+                let id = world.ok(&["pod", "create"]).trim().to_string();
+                world.ok(&["run", "-d", "--pod", &id, &world.image, "sleep", "600"]);
+                seen_ids.push(id);
+            }
+            let mut child = world
+                .podadm_command(&args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+            let _ = child.kill();
+            let _ = child.wait();
+            // Every pod listed is whole: its infra container is listed too.
+            let pods: Value =
+                serde_json::from_str(&world.ok(&["pod", "ps", "--format", "json"])).unwrap();
+            for pod in pods.as_array().unwrap() {
+                seen_ids.push(pod["Id"].as_str().unwrap().to_string());
+                let containers = pod["Containers"].as_array().unwrap();
+                assert!(
+                    containers.iter().any(|c| c["Id"] == pod["InfraId"]),
+                    "a pod without its infra: {pod}"
+                );
+            }
+        }
+    }
+    world.ok(&["pod", "rm", "-f", "--all"]);
+    assert_eq!(world.ok(&["pod", "ps", "-q"]), "");
+    assert_eq!(world.ok(&["ps", "-a", "-q"]), "");
+    assert_eq!(world.mounts_under(&world.root()), Vec::<String>::new());
+    assert_eq!(storage_clones(&world), Vec::<String>::new());
+    assert_eq!(pod_cgroups(&seen_ids), Vec::<String>::new());
+    let netns = world.runroot().join("netns");
+    let left: Vec<_> = std::fs::read_dir(&netns)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "network namespaces left: {left:?}");
 }
