@@ -78,12 +78,21 @@ fn serve(text: &str, port: u16) -> String {
     format!("mkdir -p /www && echo {text} > /www/index.html && exec httpd -f -p {port} -h /www")
 }
 
+/// A loopback port nothing listens on and no firewall rule forwards (netavark's DNAT rules
+/// of other containers on this host hold ports without a socket).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let nat = Command::new("iptables-save").args(["-t", "nat"]).output();
+        let rules = nat.map(|o| stdout(&o)).unwrap_or_default();
+        if !rules.contains(&format!("--dport {port} ")) {
+            return port;
+        }
+    }
 }
 
 #[test]
@@ -126,10 +135,15 @@ fn members_share_localhost_and_the_pods_hostname() {
         );
         let pod = tool.pod_inspect(&world, "web");
         assert_eq!(pod["State"], "Running", "{tool:?}");
-        assert_eq!(
-            pod["SharedNamespaces"],
-            serde_json::json!(["ipc", "net", "uts"])
-        );
+        // podman lists them in no fixed order.
+        let mut shared: Vec<&str> = pod["SharedNamespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        shared.sort();
+        assert_eq!(shared, ["ipc", "net", "uts"], "{tool:?}");
         assert_eq!(
             pod["NumContainers"], 2,
             "{tool:?}: the infra and the server"
@@ -610,4 +624,45 @@ fn podadm_killed_during_pod_create_or_rm_leaves_nothing_pod_rm_cannot_remove() {
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "network namespaces left: {left:?}");
+}
+
+#[test]
+fn pod_top_logs_and_stats_show_the_members() {
+    let Some(world) = world("pod_top_logs_and_stats_show_the_members") else {
+        return;
+    };
+    let image = world.image.clone();
+    for tool in TOOLS {
+        tool.ok(&world, &["pod", "create", "--name", "seen"]);
+        tool.ok(
+            &world,
+            &[
+                "run",
+                "-d",
+                "--pod",
+                "seen",
+                "--name",
+                "talker",
+                &image,
+                "sh",
+                "-c",
+                "echo hello-from-member; exec sleep 600",
+            ],
+        );
+        world.wait_until("the member's output", || {
+            tool.ok(&world, &["logs", "talker"])
+                .contains("hello-from-member")
+        });
+        let logs = tool.ok(&world, &["pod", "logs", "seen"]);
+        assert!(logs.contains("hello-from-member"), "{tool:?}: {logs}");
+        let top = tool.ok(&world, &["pod", "top", "seen"]);
+        assert!(top.contains("sleep 600"), "{tool:?}: {top}");
+        let out = tool.run(&world, &["pod", "stats", "--no-stream", "seen"]);
+        assert_eq!(out.status.code(), Some(0), "{tool:?}: {}", stderr(&out));
+        tool.ok(&world, &["pod", "kill", "seen"]);
+        world.wait_until("the pod to exit", || {
+            tool.pod_inspect(&world, "seen")["State"] == "Exited"
+        });
+        tool.ok(&world, &["pod", "rm", "seen"]);
+    }
 }
