@@ -187,7 +187,7 @@ fn run_command(cli: &Cli) -> Result<u8> {
         }
         Command::Volume(command) => resources::volume(&engine, command),
         Command::Network(command) => resources::network(&engine, command),
-        Command::Pod(command) => pods::pod(cli, &engine, command),
+        Command::Pod(command) => pods::pod(&engine, command),
         Command::Kube(command) => kube::kube(cli, &engine, command),
     }
 }

@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 use support::{stderr, stdout, World};
@@ -78,12 +78,21 @@ fn serve(text: &str, port: u16) -> String {
     format!("mkdir -p /www && echo {text} > /www/index.html && exec httpd -f -p {port} -h /www")
 }
 
+/// A loopback port nothing listens on and no firewall rule forwards (netavark's DNAT rules
+/// of other containers on this host hold ports without a socket).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let nat = Command::new("iptables-save").args(["-t", "nat"]).output();
+        let rules = nat.map(|o| stdout(&o)).unwrap_or_default();
+        if !rules.contains(&format!("--dport {port} ")) {
+            return port;
+        }
+    }
 }
 
 #[test]
@@ -126,10 +135,15 @@ fn members_share_localhost_and_the_pods_hostname() {
         );
         let pod = tool.pod_inspect(&world, "web");
         assert_eq!(pod["State"], "Running", "{tool:?}");
-        assert_eq!(
-            pod["SharedNamespaces"],
-            serde_json::json!(["ipc", "net", "uts"])
-        );
+        // podman lists them in no fixed order.
+        let mut shared: Vec<&str> = pod["SharedNamespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        shared.sort();
+        assert_eq!(shared, ["ipc", "net", "uts"], "{tool:?}");
         assert_eq!(
             pod["NumContainers"], 2,
             "{tool:?}: the infra and the server"
@@ -358,17 +372,13 @@ fn pod_stop_stops_members_in_reverse_order_and_rm_leaves_nothing() {
 
 /// The containers' clones the overlay driver keeps under the store (none once removed).
 fn storage_clones(world: &World) -> Vec<String> {
-    let mut left = Vec::new();
-    for dir in [
-        "overlay-containers",
-        "storage/overlay/containers",
-        "containers",
-    ] {
-        if let Ok(entries) = std::fs::read_dir(world.root().join(dir)) {
-            left.extend(entries.flatten().map(|e| e.path().display().to_string()));
-        }
-    }
-    left
+    std::fs::read_dir(world.root().join("storage/containers"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path().display().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[test]
@@ -545,4 +555,114 @@ fn pod_errors_and_exit_codes_are_podmans() {
         "",
         "a refused create leaves no pod"
     );
+}
+
+/// What podadm's pods leave on the host: pod cgroup parents of this world's pods.
+fn pod_cgroups(ids: &[String]) -> Vec<String> {
+    let mut left = Vec::new();
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        for id in ids {
+            let dir = hierarchy.path().join(format!("aurora/pod-{}", &id[..12]));
+            if dir.exists() {
+                left.push(dir.display().to_string());
+            }
+        }
+    }
+    left
+}
+
+#[test]
+fn podadm_killed_during_pod_create_or_rm_leaves_nothing_pod_rm_cannot_remove() {
+    let Some(world) =
+        World::new("podadm_killed_during_pod_create_or_rm_leaves_nothing_pod_rm_cannot_remove")
+    else {
+        return;
+    };
+    let mut seen_ids = Vec::new();
+    for delay_ms in [1u64, 5, 10, 20, 40, 80, 160, 320] {
+        for args in [
+            vec!["pod", "create", "--memory", "64m", "-p", "127.0.0.1:0:80"],
+            vec!["pod", "rm", "-f", "--all"],
+        ] {
+            if args[1] == "rm" {
+                // Something to remove: a running pod with a member.
+                let id = world.ok(&["pod", "create"]).trim().to_string();
+                world.ok(&["run", "-d", "--pod", &id, &world.image, "sleep", "600"]);
+                seen_ids.push(id);
+            }
+            let mut child = world
+                .podadm_command(&args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+            let _ = child.kill();
+            let _ = child.wait();
+            // Every pod listed is whole: its infra container is listed too.
+            let pods: Value =
+                serde_json::from_str(&world.ok(&["pod", "ps", "--format", "json"])).unwrap();
+            for pod in pods.as_array().unwrap() {
+                seen_ids.push(pod["Id"].as_str().unwrap().to_string());
+                let containers = pod["Containers"].as_array().unwrap();
+                assert!(
+                    containers.iter().any(|c| c["Id"] == pod["InfraId"]),
+                    "a pod without its infra: {pod}"
+                );
+            }
+        }
+    }
+    world.ok(&["pod", "rm", "-f", "--all"]);
+    assert_eq!(world.ok(&["pod", "ps", "-q"]), "");
+    assert_eq!(world.ok(&["ps", "-a", "-q"]), "");
+    assert_eq!(world.mounts_under(&world.root()), Vec::<String>::new());
+    assert_eq!(storage_clones(&world), Vec::<String>::new());
+    assert_eq!(pod_cgroups(&seen_ids), Vec::<String>::new());
+    let netns = world.runroot().join("netns");
+    let left: Vec<_> = std::fs::read_dir(&netns)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "network namespaces left: {left:?}");
+}
+
+#[test]
+fn pod_top_logs_and_stats_show_the_members() {
+    let Some(world) = world("pod_top_logs_and_stats_show_the_members") else {
+        return;
+    };
+    let image = world.image.clone();
+    for tool in TOOLS {
+        tool.ok(&world, &["pod", "create", "--name", "seen"]);
+        tool.ok(
+            &world,
+            &[
+                "run",
+                "-d",
+                "--pod",
+                "seen",
+                "--name",
+                "talker",
+                &image,
+                "sh",
+                "-c",
+                "echo hello-from-member; exec sleep 600",
+            ],
+        );
+        world.wait_until("the member's output", || {
+            tool.ok(&world, &["logs", "talker"])
+                .contains("hello-from-member")
+        });
+        let logs = tool.ok(&world, &["pod", "logs", "seen"]);
+        assert!(logs.contains("hello-from-member"), "{tool:?}: {logs}");
+        let top = tool.ok(&world, &["pod", "top", "seen"]);
+        assert!(top.contains("sleep 600"), "{tool:?}: {top}");
+        let out = tool.run(&world, &["pod", "stats", "--no-stream", "seen"]);
+        assert_eq!(out.status.code(), Some(0), "{tool:?}: {}", stderr(&out));
+        tool.ok(&world, &["pod", "kill", "seen"]);
+        world.wait_until("the pod to exit", || {
+            tool.pod_inspect(&world, "seen")["State"] == "Exited"
+        });
+        tool.ok(&world, &["pod", "rm", "seen"]);
+    }
 }

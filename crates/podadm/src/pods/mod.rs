@@ -2,21 +2,16 @@
 //! printed by the verbs that change pods, 125 for podadm's own failures, `pod rm` of a
 //! missing pod 1 and `pod exists` 0 or 1.
 
-mod args;
 mod views;
 
 use anyhow::{bail, Result};
 use aurora_engine::spec::flags as parse;
 use aurora_engine::{Engine, EngineError, PodConfig, PodRecord, PodResources, SharedNamespace};
 
-pub use args::PodCommand;
-use args::PodCreateArgs;
-
-use crate::cli::{Cli, Format, LogsArgs};
+use crate::cli::{Format, LogsArgs, PodCommand, PodCreateArgs};
 
 /// Runs one `pod` verb.
-pub fn pod(cli: &Cli, engine: &Engine, command: &PodCommand) -> Result<u8> {
-    let _ = cli;
+pub fn pod(engine: &Engine, command: &PodCommand) -> Result<u8> {
     match command {
         PodCommand::Create(args) => create(engine, args),
         PodCommand::Start { pods } => each(pods, |p| engine.pod_start(p)),

@@ -5,8 +5,7 @@ use anyhow::{bail, Result};
 use aurora_engine::{ContainerRecord, Engine, NetworkMode, PodRecord, PodState};
 use serde_json::{json, Value};
 
-use super::args::PodPsArgs;
-use crate::cli::Format;
+use crate::cli::{Format, PodPsArgs};
 
 /// A pod with what `ps` and `inspect` show of it.
 struct Shown {
@@ -152,7 +151,7 @@ fn cgroup_base(pod: &PodRecord) -> String {
 pub fn inspect(engine: &Engine, keys: &[String]) -> Result<u8> {
     let mut all = Vec::new();
     for key in keys {
-        all.push(inspect_json(engine, &shown(engine, engine.pod_find(key)?)?));
+        all.push(inspect_json(&shown(engine, engine.pod_find(key)?)?));
     }
     let value = if all.len() == 1 {
         all.remove(0)
@@ -163,10 +162,9 @@ pub fn inspect(engine: &Engine, keys: &[String]) -> Result<u8> {
     Ok(0)
 }
 
-fn inspect_json(engine: &Engine, shown: &Shown) -> Value {
+fn inspect_json(shown: &Shown) -> Value {
     let pod = &shown.pod;
     let infra = shown.containers.iter().find(|c| c.config.infra);
-    let _ = engine;
     // Alphabetical, as podman lists them.
     let mut shared: Vec<&str> = pod.config.share.iter().map(|s| s.as_str()).collect();
     shared.sort();
