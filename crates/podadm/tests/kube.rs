@@ -654,3 +654,44 @@ spec:
     );
     assert!(podadm_states(&world).is_empty());
 }
+
+#[test]
+fn a_host_network_pod_serves_on_the_hosts_port_as_podmans_does() {
+    let Some(world) = World::new("a_host_network_pod_serves_on_the_hosts_port_as_podmans_does")
+    else {
+        return;
+    };
+    world.podman_pull();
+    let port = free_port();
+    let yaml = format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: hostnet}}
+spec:
+  hostNetwork: true
+  containers:
+  - name: web
+    image: {image}
+    command: [sh, -c, 'mkdir -p /www && echo on-host > /www/index.html && exec httpd -f -p 127.0.0.1:{port} -h /www']
+",
+        image = world.image
+    );
+    let file = write_yaml(&world, "hostnet.yaml", &yaml);
+    let serving = || TcpStream::connect(("127.0.0.1", port)).is_ok();
+
+    assert_ok("podman kube play", &world.podman(&["kube", "play", &file]));
+    world.wait_until("podman's httpd on the host's port", serving);
+    let podman_body = http_get(port);
+    assert_ok(
+        "podman kube play --down",
+        &world.podman(&["kube", "play", "--down", &file]),
+    );
+    world.wait_until("podman's httpd to be gone", || !serving());
+
+    assert_ok("podadm kube play", &world.podadm(&["kube", "play", &file]));
+    world.wait_until("podadm's httpd on the host's port", serving);
+    assert_eq!(http_get(port), podman_body);
+    assert_eq!(podman_body, "on-host\n");
+    assert_ok("podadm kube down", &world.podadm(&["kube", "down", &file]));
+    assert!(!serving(), "the pod's process is gone with it");
+}
