@@ -666,3 +666,44 @@ fn pod_top_logs_and_stats_show_the_members() {
         tool.ok(&world, &["pod", "rm", "seen"]);
     }
 }
+
+#[test]
+fn a_pod_runs_under_runc_as_under_runz() {
+    let Some(world) = World::new("a_pod_runs_under_runc_as_under_runz") else {
+        return;
+    };
+    if !aurora_testkit::skip::tools_or_skip("a_pod_runs_under_runc_as_under_runz", &["runc"]) {
+        return;
+    }
+    let runc = |args: &[&str]| {
+        let mut all = vec!["--runtime", "runc"];
+        all.extend_from_slice(args);
+        world.ok(&all)
+    };
+    runc(&["pod", "create", "--name", "viarunc", "--share", "+pid"]);
+    runc(&[
+        "run",
+        "-d",
+        "--pod",
+        "viarunc",
+        "--name",
+        "sleeper",
+        &world.image,
+        "sleep",
+        "600",
+    ]);
+    // runc refuses a hostname in a UTS namespace it joins: the member's spec sets none.
+    let out = runc(&[
+        "run",
+        "--rm",
+        "--pod",
+        "viarunc",
+        &world.image,
+        "sh",
+        "-c",
+        "hostname; ps -o comm | grep -cx sleep",
+    ]);
+    assert_eq!(out, "viarunc\n1\n");
+    runc(&["pod", "rm", "-f", "viarunc"]);
+    assert_eq!(world.ok(&["ps", "-a", "-q"]), "");
+}
