@@ -52,6 +52,9 @@ pub struct ContainerConfig {
     pub auto_remove: bool,
     /// The pod it belongs to (`--pod NAME`; the engine keeps the pod's id here).
     pub pod: Option<String>,
+    /// The infra container of its pod: podinit's pause mode on an empty read-only root,
+    /// made by the engine (no image).
+    pub infra: bool,
     /// Annotations (`kube play` keeps a container's here; written into the runtime spec).
     pub annotations: BTreeMap<String, String>,
 }

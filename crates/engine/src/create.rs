@@ -24,6 +24,8 @@ impl Engine {
     /// Creates a container of `config.image` (which must be in the store: see
     /// [`Engine::images`] to pull it) named `name` (or a generated name). Returns its record.
     pub fn create(&self, config: ContainerConfig, name: Option<&str>) -> Result<ContainerRecord> {
+        // A pod member's namespaces, network and hostname are the pod's.
+        let config = self.pod_member_config(config)?;
         let store = self.images.store()?;
         let image = aurora_images::resolve(store, &config.image, None)?;
         let id = crate::names::new_id()?;
@@ -74,12 +76,7 @@ impl Engine {
     fn build(&self, record: &mut ContainerRecord, image: &aurora_store::StoredImage) -> Result<()> {
         // Before anything is made: a missing bind source is the user's to fix.
         self.check_bind_sources(record)?;
-        let userdata = self.paths.userdata(&record.id);
-        std::fs::create_dir_all(&userdata).map_err(io(&userdata))?;
-        for (file, _) in USERDATA_FILES {
-            let path = userdata.join(file);
-            std::fs::write(&path, b"").map_err(io(&path))?;
-        }
+        let userdata = self.make_userdata(record)?;
         let bundle = self.paths.bundle(&record.id);
         let overrides = aurora_bundle::Overrides {
             terminal: record.config.terminal,
@@ -128,13 +125,24 @@ impl Engine {
             } else {
                 Vec::new()
             },
-            cgroups_path: None,
+            cgroups_path: self.pod_cgroups_path(record)?,
         };
         for warning in crate::spec::apply(&mut spec, &record.config, &context)? {
             tracing::warn!(container = %record.name, "{warning}");
         }
         aurora_bundle::write_bundle_config(&bundle, &spec)?;
         Ok(())
+    }
+
+    /// The container's userdata directory with its (empty until start) files.
+    pub(crate) fn make_userdata(&self, record: &ContainerRecord) -> Result<PathBuf> {
+        let userdata = self.paths.userdata(&record.id);
+        std::fs::create_dir_all(&userdata).map_err(io(&userdata))?;
+        for (file, _) in USERDATA_FILES {
+            let path = userdata.join(file);
+            std::fs::write(&path, b"").map_err(io(&path))?;
+        }
+        Ok(userdata)
     }
 
     /// The hostname: `--hostname`, else the id's first 12 digits (as podman's).
@@ -178,7 +186,7 @@ impl Engine {
 
 /// The podinit `--init` uses: `AURORA_PODINIT`, else beside podadm, else on PATH (it runs
 /// inside the container, so it must be static).
-fn podinit_binary() -> Option<PathBuf> {
+pub(crate) fn podinit_binary() -> Option<PathBuf> {
     std::env::var_os("AURORA_PODINIT")
         .map(PathBuf::from)
         .or_else(|| crate::runtime::find_program("podinit"))

@@ -7,6 +7,12 @@ use std::path::PathBuf;
 pub enum EngineError {
     #[error("no such container: {0}")]
     NoSuchContainer(String),
+    #[error("no pod with name or ID {0} found: no such pod")]
+    NoSuchPod(String),
+    #[error("the pod name {name:?} is already in use by pod {id}")]
+    PodNameInUse { name: String, id: String },
+    #[error("pod {name}: {message}")]
+    Pod { name: String, message: String },
     #[error("the name {name:?} is already in use by container {id}")]
     NameInUse { name: String, id: String },
     #[error("container name {0:?} is invalid: names are [a-zA-Z0-9][a-zA-Z0-9_.-]*")]

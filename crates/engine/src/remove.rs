@@ -17,6 +17,28 @@ impl Engine {
         timeout: Option<u32>,
     ) -> Result<ContainerRecord> {
         let record = self.db.find(key)?;
+        if let Some(pod) = self.pod_of_infra(&record)? {
+            return Err(EngineError::Invalid {
+                name: record.name.clone(),
+                message: format!(
+                    "it is the infra container of pod {} and cannot be removed without \
+                     removing the pod",
+                    pod.name
+                ),
+            });
+        }
+        self.remove_container(key, force, volumes, timeout)
+    }
+
+    /// [`Engine::remove`] of any container, a pod's infra too (for the pod's removal).
+    pub(crate) fn remove_container(
+        &self,
+        key: &str,
+        force: bool,
+        volumes: bool,
+        timeout: Option<u32>,
+    ) -> Result<ContainerRecord> {
+        let record = self.db.find(key)?;
         let _lock = self.lock(&record.id)?;
         let Some(mut record) = self.reconcile_locked(self.db.find(&record.id)?)? else {
             return Err(EngineError::NoSuchContainer(key.to_string()));

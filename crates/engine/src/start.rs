@@ -24,6 +24,8 @@ impl Engine {
     /// output is missed.
     pub fn start(&self, key: &str, attach: bool) -> Result<Started> {
         let record = self.find(key)?;
+        // A pod member joins the namespaces its pod's infra container holds.
+        self.start_pod_infra(&record)?;
         let _lock = self.lock(&record.id)?;
         let mut record = self.reconciled(&record.id)?;
         match record.state {
@@ -53,10 +55,13 @@ impl Engine {
         let monitor_dir = self.paths.monitor_dir(&record.id);
         let _ = std::fs::remove_dir_all(&monitor_dir);
         std::fs::create_dir_all(&monitor_dir).map_err(io(&monitor_dir))?;
-        // After a reboot the root may need mounting again (overlay).
-        self.images
-            .storage()?
-            .container_rootfs(record.storage_name())?;
+        // After a reboot the root may need mounting again (overlay); an infra container's
+        // root is a plain directory.
+        if !record.config.infra {
+            self.images
+                .storage()?
+                .container_rootfs(record.storage_name())?;
+        }
         let mut plan = self.attach_network(&record)?;
         let started = self.launch_and_start(&mut record, &mut plan, attach);
         let (pid, client) = match started {
@@ -94,6 +99,7 @@ impl Engine {
         let bundle = self.paths.bundle(&record.id);
         self.write_userdata(record, plan)?;
         set_network_namespace(&bundle, &plan.namespace)?;
+        self.join_pod_namespaces(record, &bundle)?;
         let runtime = self.runtime_of(record);
         let monitor_dir = self.paths.monitor_dir(&record.id);
         let mut exit_command = self.options.exit_command.clone();

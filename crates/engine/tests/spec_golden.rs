@@ -373,3 +373,25 @@ fn the_images_working_directory_is_created_in_the_root() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
 }
+
+#[test]
+fn annotations_are_written_and_win_over_labels_of_the_same_key() {
+    let pairs = |items: &[(&str, &str)]| {
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let config = ContainerConfig {
+        image: "example/app:1".into(),
+        labels: pairs(&[("a", "label"), ("b", "label")]),
+        annotations: pairs(&[("b", "annotation"), ("c", "annotation")]),
+        ..ContainerConfig::default()
+    };
+    let (result, _root) = run_case(&config, &|_| {});
+    let spec: serde_json::Value = serde_json::from_str(&result.unwrap()).unwrap();
+    let annotations = &spec["annotations"];
+    assert_eq!(annotations["a"], "label");
+    assert_eq!(annotations["b"], "annotation");
+    assert_eq!(annotations["c"], "annotation");
+}

@@ -54,7 +54,13 @@ pub fn remove(
     containers: &[String],
 ) -> Result<u8> {
     let targets: Vec<String> = if all {
-        engine.list()?.into_iter().map(|r| r.id).collect()
+        // A pod's infra container goes only with its pod (`pod rm`).
+        engine
+            .list()?
+            .into_iter()
+            .filter(|r| !r.config.infra)
+            .map(|r| r.id)
+            .collect()
     } else {
         if containers.is_empty() {
             bail!("rm needs at least one container, or --all");
@@ -97,6 +103,11 @@ pub fn top(engine: &Engine, container: &str) -> Result<u8> {
     if pids.is_empty() {
         bail!("container {container} has no processes");
     }
+    show_processes(&pids)
+}
+
+/// `ps`'s view of `pids`, in podman `top`'s columns.
+pub fn show_processes(pids: &[i32]) -> Result<u8> {
     let list: Vec<String> = pids.iter().map(i32::to_string).collect();
     let status = std::process::Command::new("ps")
         .args([

@@ -69,6 +69,7 @@ pub fn container_config(
         stop_timeout: flags.stop_timeout,
         labels: labels(&flags.label)?,
         auto_remove: flags.rm,
+        pod: flags.pod.clone(),
         ..Default::default()
     })
 }
@@ -82,7 +83,7 @@ pub fn resources(memory: Option<&str>, cpus: Option<&str>, pids: Option<i64>) ->
     })
 }
 
-fn network(text: Option<&str>) -> Result<NetworkMode> {
+pub fn network(text: Option<&str>) -> Result<NetworkMode> {
     Ok(match text {
         None | Some("bridge") | Some("default") => NetworkMode::Bridge(Vec::new()),
         Some("none") => NetworkMode::None,

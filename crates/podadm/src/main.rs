@@ -4,7 +4,9 @@ mod attach;
 mod cli;
 mod containers;
 mod flags;
+mod kube;
 mod logs;
+mod pods;
 mod resources;
 mod run;
 mod views;
@@ -185,5 +187,7 @@ fn run_command(cli: &Cli) -> Result<u8> {
         }
         Command::Volume(command) => resources::volume(&engine, command),
         Command::Network(command) => resources::network(&engine, command),
+        Command::Pod(command) => pods::pod(&engine, command),
+        Command::Kube(command) => kube::kube(cli, &engine, command),
     }
 }

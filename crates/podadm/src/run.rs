@@ -85,7 +85,7 @@ fn create_record(
 }
 
 /// Pulls `image` into the store, with progress unless `quiet`.
-fn pull(cli: &Cli, engine: &Engine, image: &str, quiet: bool) -> Result<()> {
+pub(crate) fn pull(cli: &Cli, engine: &Engine, image: &str, quiet: bool) -> Result<()> {
     let store = engine.images().store()?;
     let reference =
         aurora_spec::ImageRef::parse(image).with_context(|| format!("image name {image:?}"))?;

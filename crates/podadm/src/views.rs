@@ -127,7 +127,7 @@ fn human_duration(seconds: i64) -> String {
     }
 }
 
-fn ago(time: &str) -> String {
+pub fn ago(time: &str) -> String {
     seconds_since(time).map_or_else(String::new, |s| format!("{} ago", human_duration(s)))
 }
 
@@ -202,7 +202,7 @@ fn ps_json(engine: &Engine, record: &ContainerRecord) -> Value {
     })
 }
 
-fn network_names(record: &ContainerRecord) -> Vec<String> {
+pub fn network_names(record: &ContainerRecord) -> Vec<String> {
     match &record.config.network {
         NetworkMode::Bridge(names) if names.is_empty() => {
             vec![aurora_engine::DEFAULT_NETWORK.to_string()]
@@ -262,6 +262,8 @@ fn inspect_json(engine: &Engine, record: &ContainerRecord) -> Value {
         "ImageName": record.image,
         "Name": record.name,
         "RestartCount": record.restarts,
+        "Pod": record.config.pod.clone().unwrap_or_default(),
+        "IsInfra": record.config.infra,
         "OCIRuntime": record.runtime,
         "LogPath": engine.log_path(record),
         "Mounts": mounts_json(c),
@@ -345,7 +347,7 @@ fn network_mode_text(mode: &NetworkMode) -> String {
 }
 
 /// `{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`, as podman shows them.
-fn port_bindings(config: &aurora_engine::ContainerConfig) -> BTreeMap<String, Vec<Value>> {
+pub fn port_bindings(config: &aurora_engine::ContainerConfig) -> BTreeMap<String, Vec<Value>> {
     let mut bindings: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for p in &config.ports {
         let proto = match p.protocol {

@@ -11,6 +11,7 @@ usage: podinit [-g|--process-group] [--status-file FILE] [--] CMD [ARGS...]
        podinit [--status-file FILE] --services FILE
        podinit [-s] [-m MILESTONE]    (as a zone's init: --config /.aurora/podinit.json)
        podinit action NAME [--actions FILE]
+       podinit pause                  (a pod's infra: sleep, reap, exit 0 on TERM/INT)
        podinit --help | --version
 
   --config FILE       apply the process section and config maps of FILE (JSON), then run it
@@ -44,6 +45,8 @@ pub enum Invocation {
     },
     /// Run a named action.
     Action { name: String, actions: PathBuf },
+    /// Hold a pod's namespaces: sleep, reap zombies, exit 0 on TERM or INT.
+    Pause,
     /// Print usage.
     Help,
     /// Print the version.
@@ -79,6 +82,8 @@ pub enum UsageError {
     NoActionName,
     #[error("unexpected argument {0:?} after the action name")]
     ExtraActionArgument(String),
+    #[error("unexpected argument {0:?} after `pause`")]
+    ExtraPauseArgument(String),
     #[error("option {0} given twice")]
     Repeated(String),
     #[error("argument {0:?} is not valid UTF-8")]
@@ -98,6 +103,14 @@ where
     let args: Vec<OsString> = args.into_iter().collect();
     if args.first().map(|a| a.as_os_str()) == Some(OsStr::new("action")) {
         return parse_action(&args[1..]);
+    }
+    if args.first().map(|a| a.as_os_str()) == Some(OsStr::new("pause")) {
+        return match args.get(1) {
+            None => Ok(Invocation::Pause),
+            Some(extra) => Err(UsageError::ExtraPauseArgument(
+                extra.to_string_lossy().into_owned(),
+            )),
+        };
     }
     let mut options = SuperviseOptions::default();
     let mut config: Option<PathBuf> = None;
@@ -338,6 +351,17 @@ mod tests {
             p(&["action", "a", "--actions"]),
             Err(UsageError::MissingValue("--actions".into()))
         );
+    }
+
+    #[test]
+    fn pause_mode() {
+        assert_eq!(p(&["pause"]).unwrap(), Invocation::Pause);
+        assert_eq!(
+            p(&["pause", "x"]),
+            Err(UsageError::ExtraPauseArgument("x".into()))
+        );
+        // After `--`, `pause` is a command to supervise.
+        assert_eq!(p(&["--", "pause"]).unwrap(), run(&["pause"], None, false));
     }
 
     #[test]

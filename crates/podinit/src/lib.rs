@@ -11,6 +11,7 @@
 //! podinit [-g|--process-group] [--status-file FILE] --config FILE
 //! podinit [--status-file FILE] --services FILE
 //! podinit action NAME [--actions FILE]
+//! podinit pause
 //! podinit [-s] [-m MILESTONE]
 //! podinit --help | --version
 //! ```
@@ -30,6 +31,8 @@
 //!   [`services::DEFAULT_SERVICES_PATH`] exists and [`cli::DEFAULT_CONFIG_PATH`] does not.
 //! * `action NAME` runs one named action of an [`actions::ActionsFile`]
 //!   (default [`actions::DEFAULT_ACTIONS_PATH`]).
+//! * `pause` is a pod's infra container: it sleeps, reaps zombies and exits 0 on `SIGTERM`
+//!   or `SIGINT` ([`pause`]).
 //!
 //! # Exit status
 //!
@@ -60,6 +63,8 @@ pub mod fsutil;
 #[cfg(unix)]
 pub mod init;
 pub mod services;
+#[cfg(unix)]
+pub mod pause;
 pub mod signals;
 pub mod status;
 #[cfg(unix)]

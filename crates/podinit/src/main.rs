@@ -58,6 +58,7 @@ fn main() {
             (result, status_file)
         }
         Invocation::Action { name, actions } => (init::run_action(&name, &actions), None),
+        Invocation::Pause => std::process::exit(aurora_podinit::pause::run()),
     };
     std::process::exit(finish(result, status_file.as_deref()));
 }

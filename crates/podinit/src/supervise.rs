@@ -292,6 +292,19 @@ impl Signals {
             Ok(Signals { original, wait })
         }
     }
+
+    /// Waits for the next signal of the set; `None` when the wait failed.
+    pub fn wait(&self) -> Option<libc::c_int> {
+        loop {
+            let mut sig: libc::c_int = 0;
+            // SAFETY: valid set and out pointer.
+            match unsafe { libc::sigwait(&self.wait, &mut sig) } {
+                0 => return Some(sig),
+                libc::EINTR => continue,
+                _ => return None,
+            }
+        }
+    }
 }
 
 /// On Linux, when podinit is not PID 1, makes it the child subreaper so that orphaned

@@ -146,3 +146,35 @@ fn orphaned_grandchildren_are_reaped() {
     kill(pid, libc::SIGTERM);
     assert_eq!(wait(child).status.code(), Some(143));
 }
+
+// ---------------------------------------------------------------------------------------
+// Pause mode (a pod's infra container)
+
+/// The signals `pid` blocks (its `SigBlk` mask), once it has blocked them.
+fn blocked_signals(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigBlk:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn pause_ignores_other_signals_and_exits_0_on_term_or_int() {
+    for stop in [libc::SIGTERM, libc::SIGINT] {
+        let child = podinit(&["pause"]).stdout(Stdio::piped()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while blocked_signals(child.id()) == 0 {
+            assert!(Instant::now() < deadline, "pause never blocked its signals");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Ignored: were they not, USR1's default action would end it with 128+10.
+        kill(child.id(), libc::SIGUSR1);
+        kill(child.id(), libc::SIGHUP);
+        kill(child.id(), stop);
+        let out = wait(child);
+        assert_eq!(out.status.code(), Some(0), "stopped by signal {stop}");
+        assert!(out.stdout.is_empty());
+    }
+}

@@ -10,6 +10,11 @@
 //!
 //! The pod model is the one the CRI server will expose (a sandbox is a pod).
 
+mod cgroup;
+mod create;
+mod lifecycle;
+mod member;
+
 use std::collections::BTreeMap;
 
 use aurora_network::PortMapping;
@@ -126,4 +131,58 @@ pub enum PodState {
     /// None runs (any has run).
     Exited,
     Paused,
+}
+
+impl PodState {
+    /// The word podman prints (`pod ps`, `pod inspect`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodState::Created => "Created",
+            PodState::Running => "Running",
+            PodState::Degraded => "Degraded",
+            PodState::Exited => "Exited",
+            PodState::Paused => "Paused",
+        }
+    }
+
+    /// The state of a pod whose containers are in `states`, as podman derives it: running
+    /// when all run, degraded when only some do, paused when all are, exited when none runs
+    /// and one has, created otherwise.
+    pub fn of(states: &[crate::state::ContainerState]) -> PodState {
+        use crate::state::ContainerState as C;
+        let count = |wanted: &[C]| states.iter().filter(|s| wanted.contains(s)).count();
+        let running = count(&[C::Running]);
+        match () {
+            _ if states.is_empty() => PodState::Created,
+            _ if running == states.len() => PodState::Running,
+            _ if running > 0 => PodState::Degraded,
+            _ if count(&[C::Paused]) == states.len() => PodState::Paused,
+            _ if count(&[C::Exited, C::Paused]) > 0 => PodState::Exited,
+            _ => PodState::Created,
+        }
+    }
+}
+
+impl std::fmt::Display for PodState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::ContainerState as C;
+
+    #[test]
+    fn a_pods_state_follows_its_containers_as_podmans_does() {
+        assert_eq!(PodState::of(&[]), PodState::Created);
+        assert_eq!(PodState::of(&[C::Created, C::Created]), PodState::Created);
+        assert_eq!(PodState::of(&[C::Running, C::Running]), PodState::Running);
+        assert_eq!(PodState::of(&[C::Running, C::Exited]), PodState::Degraded);
+        assert_eq!(PodState::of(&[C::Running, C::Created]), PodState::Degraded);
+        assert_eq!(PodState::of(&[C::Exited, C::Exited]), PodState::Exited);
+        assert_eq!(PodState::of(&[C::Exited, C::Created]), PodState::Exited);
+        assert_eq!(PodState::of(&[C::Paused, C::Paused]), PodState::Paused);
+    }
 }

@@ -145,6 +145,10 @@ fn annotations(spec: &mut Spec, config: &ContainerConfig) {
     for (key, value) in &config.labels {
         annotations.insert(key.clone(), value.clone());
     }
+    // Annotations given as such (kube play's) win over labels of the same key, as podman's.
+    for (key, value) in &config.annotations {
+        annotations.insert(key.clone(), value.clone());
+    }
     let signal = match &config.stop_signal {
         Some(signal) => Some(signal_name(signal)),
         None => annotations.get(STOP_SIGNAL_ANNOTATION).cloned(),

@@ -190,7 +190,13 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        // Whatever a failed test left running.
+        // Whatever a failed test left running: pods first (their infra containers go
+        // only with them).
+        let _ = self
+            .podadm_command(&["pod", "rm", "-f", "--all"])
+            .stdin(Stdio::null())
+            .output();
+        let _ = self.podman_command(&["pod", "rm", "-f", "--all"]).output();
         let _ = self
             .podadm_command(&["rm", "-f", "-t", "0", "--all"])
             .stdin(Stdio::null())
