@@ -10,6 +10,7 @@ usage: podinit [-g|--process-group] [--status-file FILE] [--] CMD [ARGS...]
        podinit [-g|--process-group] [--status-file FILE] --config FILE
        podinit [-s] [-m MILESTONE]    (as a zone's init: --config /.aurora/podinit.json)
        podinit action NAME [--actions FILE]
+       podinit sandbox DIR            (a warm pool's sandbox: waits for its process on DIR/process)
        podinit --help | --version
 
   --config FILE       apply the process section and config maps of FILE (JSON), then run it
@@ -37,6 +38,9 @@ pub enum Invocation {
     },
     /// Run a named action.
     Action { name: String, actions: PathBuf },
+    /// Wait for a process on `dir`'s FIFO, remove `dir`, exec the process (a warm pool's
+    /// sandbox).
+    Sandbox { dir: PathBuf },
     /// Print usage.
     Help,
     /// Print the version.
@@ -72,6 +76,8 @@ pub enum UsageError {
     ExtraActionArgument(String),
     #[error("option {0} given twice")]
     Repeated(String),
+    #[error("sandbox directory {0:?} must be an absolute path")]
+    NotAbsolute(String),
     #[error("argument {0:?} is not valid UTF-8")]
     NotUtf8(String),
 }
@@ -89,6 +95,18 @@ where
     let args: Vec<OsString> = args.into_iter().collect();
     if args.first().map(|a| a.as_os_str()) == Some(OsStr::new("action")) {
         return parse_action(&args[1..]);
+    }
+    if args.first().map(|a| a.as_os_str()) == Some(OsStr::new("sandbox")) {
+        return match &args[1..] {
+            [dir] if dir.as_encoded_bytes().starts_with(b"/") => Ok(Invocation::Sandbox {
+                dir: PathBuf::from(dir),
+            }),
+            [dir] => Err(UsageError::NotAbsolute(dir.to_string_lossy().into_owned())),
+            [] => Err(UsageError::MissingValue("sandbox".into())),
+            [_, extra, ..] => Err(UsageError::ExtraActionArgument(
+                extra.to_string_lossy().into_owned(),
+            )),
+        };
     }
     let mut options = SuperviseOptions::default();
     let mut config: Option<PathBuf> = None;
@@ -293,6 +311,24 @@ mod tests {
         assert_eq!(
             p(&["action", "a", "--actions"]),
             Err(UsageError::MissingValue("--actions".into()))
+        );
+    }
+
+    #[test]
+    fn sandbox_mode() {
+        assert_eq!(
+            p(&["sandbox", "/dev/.aurora-sandbox"]).unwrap(),
+            Invocation::Sandbox {
+                dir: "/dev/.aurora-sandbox".into()
+            }
+        );
+        assert_eq!(
+            p(&["sandbox", "rel"]),
+            Err(UsageError::NotAbsolute("rel".into()))
+        );
+        assert_eq!(
+            p(&["sandbox"]),
+            Err(UsageError::MissingValue("sandbox".into()))
         );
     }
 

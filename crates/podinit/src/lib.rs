@@ -10,6 +10,7 @@
 //! podinit [-g|--process-group] [--status-file FILE] [--] CMD [ARGS...]
 //! podinit [-g|--process-group] [--status-file FILE] --config FILE
 //! podinit action NAME [--actions FILE]
+//! podinit sandbox DIR
 //! podinit [-s] [-m MILESTONE]
 //! podinit --help | --version
 //! ```
@@ -23,6 +24,8 @@
 //!   only `-s` or `-m milestone=…`, which podinit ignores), podinit reads
 //!   [`cli::DEFAULT_CONFIG_PATH`] and writes its status to the config's `statusFile` or
 //!   [`cli::DEFAULT_STATUS_PATH`].
+//! * `sandbox DIR` is a warm pool's ready sandbox: it waits for the process on the FIFO
+//!   `DIR/process`, removes `DIR` and execs the process as the runtime would ([`sandbox`]).
 //! * `action NAME` runs one named action of an [`actions::ActionsFile`]
 //!   (default [`actions::DEFAULT_ACTIONS_PATH`]).
 //!
@@ -54,6 +57,8 @@ pub mod configmap;
 pub mod fsutil;
 #[cfg(unix)]
 pub mod init;
+#[cfg(target_os = "linux")]
+pub mod sandbox;
 pub mod signals;
 pub mod status;
 #[cfg(unix)]
