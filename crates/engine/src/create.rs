@@ -56,7 +56,7 @@ impl Engine {
         };
         self.db.insert(&record)?;
         match self.build(&mut record, &image) {
-            Ok(()) => {
+            Ok(_) => {
                 record.state = ContainerState::Created;
                 record.owner_pid = None;
                 self.db.update(&record)?;
@@ -70,8 +70,14 @@ impl Engine {
         }
     }
 
-    /// Everything but the record: storage, volumes, bundle.
-    fn build(&self, record: &mut ContainerRecord, image: &aurora_store::StoredImage) -> Result<()> {
+    /// Everything but the record: storage, volumes, bundle. Returns what the warm pool
+    /// needs to apply another configuration later: the image's spec before `spec::apply`
+    /// and the destinations of the volumes it mounted.
+    pub(crate) fn build(
+        &self,
+        record: &mut ContainerRecord,
+        image: &aurora_store::StoredImage,
+    ) -> Result<(oci_spec::runtime::Spec, Vec<String>)> {
         // Before anything is made: a missing bind source is the user's to fix.
         self.check_bind_sources(record)?;
         let userdata = self.paths.userdata(&record.id);
@@ -109,6 +115,8 @@ impl Engine {
         record.anonymous_volumes = made.anonymous.clone();
         self.db.update(record)?;
         let mut spec = aurora_bundle::read_bundle_config(&bundle)?;
+        let base = spec.clone();
+        let volume_destinations = made.mounts.iter().map(|m| m.destination.clone()).collect();
         let context = SpecContext {
             container_id: record.id.clone(),
             image: record.image.clone(),
@@ -134,7 +142,7 @@ impl Engine {
             tracing::warn!(container = %record.name, "{warning}");
         }
         aurora_bundle::write_bundle_config(&bundle, &spec)?;
-        Ok(())
+        Ok((base, volume_destinations))
     }
 
     /// The hostname: `--hostname`, else the id's first 12 digits (as podman's).
@@ -178,7 +186,7 @@ impl Engine {
 
 /// The podinit `--init` uses: `AURORA_PODINIT`, else beside podadm, else on PATH (it runs
 /// inside the container, so it must be static).
-fn podinit_binary() -> Option<PathBuf> {
+pub(crate) fn podinit_binary() -> Option<PathBuf> {
     std::env::var_os("AURORA_PODINIT")
         .map(PathBuf::from)
         .or_else(|| crate::runtime::find_program("podinit"))

@@ -82,7 +82,7 @@ pub fn resources(memory: Option<&str>, cpus: Option<&str>, pids: Option<i64>) ->
     })
 }
 
-fn network(text: Option<&str>) -> Result<NetworkMode> {
+pub fn network(text: Option<&str>) -> Result<NetworkMode> {
     Ok(match text {
         None | Some("bridge") | Some("default") => NetworkMode::Bridge(Vec::new()),
         Some("none") => NetworkMode::None,

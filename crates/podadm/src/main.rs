@@ -5,6 +5,7 @@ mod cli;
 mod containers;
 mod flags;
 mod logs;
+mod pool;
 mod resources;
 mod run;
 mod views;
@@ -185,5 +186,6 @@ fn run_command(cli: &Cli) -> Result<u8> {
         }
         Command::Volume(command) => resources::volume(&engine, command),
         Command::Network(command) => resources::network(&engine, command),
+        Command::Pool(command) => pool::pool(&engine, command),
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 
+pub use pool::SandboxRow;
 pub use record::{ContainerRecord, ContainerState};
 
 use crate::error::{EngineError, Result};

@@ -1,0 +1,299 @@
+//! The pool's verbs (`pool set`, `ls`, `rm`), the refiller, and destroying sandboxes.
+//!
+//! One refiller at a time holds `RUNROOT/podadm/locks/pool-refill.lock` (a flock, released
+//! by the kernel when it dies). Whoever holds it may destroy every `filling` row (their
+//! owner was a refiller, and it is gone), every `discard` row, and every ready sandbox it
+//! first marks `discard` in one statement (so a claim never gets one being destroyed): the
+//! half-made sandboxes of a killed refiller, ready ones whose monitor or podinit died,
+//! ones of a removed pool, of another network or image, or above the pool's size.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+
+use super::{network_poolable, normalized_network, PoolConfig, PoolStatus, SandboxState};
+use crate::config::NetworkMode;
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::state::{ContainerRecord, SandboxRow};
+
+/// The refiller's lock, beside the containers' locks.
+const REFILL_LOCK: &str = "pool-refill";
+/// Fills of one pool that may fail in a row before the refiller gives up on it (until the
+/// next claim or `pool set` starts another).
+const FAILURES_ALLOWED: u32 = 3;
+
+impl Engine {
+    /// `pool set IMAGE --size N --network MODE`: keeps N sandboxes of the image (which must
+    /// be in the store) ready; the refiller is started to make them.
+    pub fn pool_set(&self, image: &str, size: u32, network: NetworkMode) -> Result<PoolConfig> {
+        if !network_poolable(&network) {
+            return Err(EngineError::Invalid {
+                name: image.to_string(),
+                message: "a pool cannot use another container's network (--network container:…)"
+                    .into(),
+            });
+        }
+        if let NetworkMode::Bridge(names) = &network {
+            let networks = self.networks()?;
+            for name in names {
+                networks.inspect(name)?;
+            }
+        }
+        let resolved = aurora_images::resolve(self.images.store()?, image, None)?;
+        let config = PoolConfig {
+            image: resolved.name,
+            size,
+            network,
+        };
+        self.db.set_pool(&config)?;
+        // Sandboxes above the size (all of them for 0) or of another network go now.
+        let _lock = crate::lock::lock(&self.paths.locks(), REFILL_LOCK)?;
+        self.reclaim_locked()?;
+        drop(_lock);
+        if size > 0 {
+            self.spawn_refiller();
+        }
+        Ok(config)
+    }
+
+    /// `pool rm IMAGE`: the pool and every sandbox of it are gone when this returns.
+    pub fn pool_remove(&self, image: &str) -> Result<()> {
+        let name = match aurora_images::resolve(self.images.store()?, image, None) {
+            Ok(resolved) => resolved.name,
+            // The image may be gone already; the pool is still named as it was set.
+            Err(_) => image.to_string(),
+        };
+        if !self.db.remove_pool(&name)? {
+            return Err(EngineError::Other(format!("no pool of image {image}")));
+        }
+        // A refiller filling one of its sandboxes finishes that one first.
+        let _lock = crate::lock::lock(&self.paths.locks(), REFILL_LOCK)?;
+        self.reclaim_locked()
+    }
+
+    /// `pool ls`: each pool with its ready and filling sandboxes (what a dead refiller left
+    /// is destroyed first, unless a refiller is at work).
+    pub fn pool_list(&self) -> Result<Vec<PoolStatus>> {
+        if let Some(_lock) = crate::lock::try_lock(&self.paths.locks(), REFILL_LOCK)? {
+            self.reclaim_locked()?;
+        }
+        let sandboxes = self.db.sandboxes()?;
+        Ok(self
+            .db
+            .pools()?
+            .into_iter()
+            .map(|config| {
+                let count = |state| {
+                    sandboxes
+                        .iter()
+                        .filter(|s| s.pool == config.image && s.state == state)
+                        .count() as u32
+                };
+                PoolStatus {
+                    ready: count(SandboxState::Ready),
+                    filling: count(SandboxState::Filling),
+                    config,
+                }
+            })
+            .collect())
+    }
+
+    /// The refiller (`podadm pool refill`): unless another one runs, finishes pending
+    /// teardowns, destroys what is to go, fills every pool to its size, and exits when
+    /// nothing is left to do. Work that appears just as it lets go of its lock (a claim whose
+    /// refiller found the lock taken) is seen by its last look and taken on again.
+    pub fn refill(&self) -> Result<()> {
+        let mut failures: HashMap<String, u32> = HashMap::new();
+        loop {
+            let Some(lock) = crate::lock::try_lock(&self.paths.locks(), REFILL_LOCK)? else {
+                return Ok(());
+            };
+            if let Err(e) = self.finish_teardowns() {
+                tracing::warn!("finishing network teardowns: {e}");
+            }
+            loop {
+                self.reclaim_locked()?;
+                let Some(pool) = self.pool_short(&failures)? else {
+                    break;
+                };
+                if let Err(e) = self.fill_one(&pool) {
+                    tracing::warn!(image = %pool.image, "filling a sandbox: {e}");
+                    *failures.entry(pool.image.clone()).or_default() += 1;
+                }
+            }
+            drop(lock);
+            let discards = self
+                .db
+                .sandboxes()?
+                .iter()
+                .any(|s| s.state == SandboxState::Discard);
+            if !discards && self.pool_short(&failures)?.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// A pool with fewer sandboxes than its size (ready or filling), unless its fills keep
+    /// failing.
+    fn pool_short(&self, failures: &HashMap<String, u32>) -> Result<Option<PoolConfig>> {
+        let sandboxes = self.db.sandboxes()?;
+        Ok(self.db.pools()?.into_iter().find(|pool| {
+            let held = sandboxes
+                .iter()
+                .filter(|s| s.pool == pool.image && s.state != SandboxState::Discard)
+                .count() as u32;
+            held < pool.size && failures.get(&pool.image).copied().unwrap_or(0) < FAILURES_ALLOWED
+        }))
+    }
+
+    /// Destroys what is to go; the caller holds the refill lock.
+    fn reclaim_locked(&self) -> Result<()> {
+        let pools = self.db.pools()?;
+        let current_images: HashMap<&str, Option<String>> = pools
+            .iter()
+            .map(|pool| {
+                let id = self.images.store().ok().and_then(|store| {
+                    aurora_images::resolve(store, &pool.image, None)
+                        .ok()
+                        .map(|image| image.manifest_digest.to_string())
+                });
+                (pool.image.as_str(), id)
+            })
+            .collect();
+        let mut kept: HashMap<&str, u32> = HashMap::new();
+        for row in self.db.sandboxes()? {
+            let pool = pools.iter().find(|p| p.image == row.pool);
+            let keep = match (row.state, pool) {
+                (SandboxState::Ready, Some(pool)) => {
+                    let fits = kept.get(pool.image.as_str()).copied().unwrap_or(0) < pool.size;
+                    let sound = self.sandbox_sound(&row, pool)
+                        && current_images
+                            .get(pool.image.as_str())
+                            .is_some_and(|id| id.as_deref() == Some(row.record.image_id.as_str()));
+                    fits && sound
+                }
+                _ => false,
+            };
+            if keep {
+                *kept
+                    .entry(pool.map_or("", |p| p.image.as_str()))
+                    .or_default() += 1;
+                continue;
+            }
+            if row.state == SandboxState::Ready && !self.db.discard_ready(&row.record.id)? {
+                continue; // claimed meanwhile
+            }
+            self.destroy_sandbox(&row.record)?;
+            self.db.delete_sandbox(&row.record.id)?;
+        }
+        Ok(())
+    }
+
+    /// A ready sandbox still fits its pool and still waits: its monitor and podinit live.
+    fn sandbox_sound(&self, row: &SandboxRow, pool: &PoolConfig) -> bool {
+        let monitor = crate::monitor::report(&self.paths.monitor_dir(&row.record.id));
+        normalized_network(&row.record.config.network) == normalized_network(&pool.network)
+            && monitor.alive
+            && row.record.pid.is_some_and(crate::process::alive)
+    }
+
+    /// Everything of a sandbox (or of a claimed container left to destroy): monitor,
+    /// runtime state, network, clone, bundle, volumes. What is gone already is fine; a clone
+    /// that cannot be removed is an error (the row stays, to be tried again).
+    pub(super) fn destroy_sandbox(&self, record: &ContainerRecord) -> Result<()> {
+        let dir = self.paths.monitor_dir(&record.id);
+        let monitor = crate::monitor::monitor_pid(&aurora_monitor::MonitorDir::new(&dir));
+        if let Some(pid) = monitor.and_then(rustix::process::Pid::from_raw) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+        self.runtime_of(record).delete_force(&record.id);
+        let mut record = record.clone();
+        let netns = self.paths.netns_dir().join(&record.id);
+        if record.network_status.is_none() && netns.exists() {
+            // A fill killed between the plugin's set-up and its record: torn down by the
+            // container's id, with what the record knows.
+            record.network_status = Some(serde_json::Value::Null);
+        }
+        self.detach_network(&mut record);
+        if let Some(driver) = self.images.storage_in_use()? {
+            match driver.remove_container(record.storage_name()) {
+                Ok(()) | Err(aurora_storage::StorageError::NoSuchContainer(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let _ = std::fs::remove_dir_all(self.paths.container_dir(&record.id));
+        let _ = std::fs::remove_dir_all(&dir);
+        if !record.anonymous_volumes.is_empty() {
+            let volumes = self.volumes()?;
+            for volume in &record.anonymous_volumes {
+                if let Err(e) = volumes.remove(volume) {
+                    tracing::warn!(sandbox = %record.id, "removing volume {volume}: {e}");
+                }
+            }
+        }
+        crate::lock::forget(&self.paths.locks(), &record.id);
+        Ok(())
+    }
+
+    /// Starts the refiller detached (its own session, stdio on /dev/null, not a child this
+    /// process waits for): fork, setsid, fork again and exec; only the middle process, which
+    /// exits at once, is waited for. Costs a fork; a failure is only logged (the next claim
+    /// or `pool ls` tries again).
+    pub(crate) fn spawn_refiller(&self) {
+        let Some(argv) = self.refill_command() else {
+            tracing::debug!("no podadm command line to start the refiller with");
+            return;
+        };
+        let Ok(argv) = argv
+            .into_iter()
+            .map(CString::new)
+            .collect::<std::result::Result<Vec<_>, _>>()
+        else {
+            return;
+        };
+        let mut pointers: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+        pointers.push(std::ptr::null());
+        let dev_null = c"/dev/null";
+        // SAFETY: between fork and exec only async-signal-safe calls on data prepared
+        // before the fork (setsid, fork, open, dup2, execv, _exit).
+        unsafe {
+            let middle = libc::fork();
+            if middle == 0 {
+                libc::setsid();
+                if libc::fork() != 0 {
+                    libc::_exit(0);
+                }
+                let null = libc::open(dev_null.as_ptr(), libc::O_RDWR);
+                if null >= 0 {
+                    libc::dup2(null, 0);
+                    libc::dup2(null, 1);
+                    libc::dup2(null, 2);
+                }
+                libc::execv(pointers[0], pointers.as_ptr());
+                libc::_exit(127);
+            }
+            if middle > 0 {
+                let mut status = 0;
+                libc::waitpid(middle, &mut status, 0);
+            } else {
+                tracing::warn!(
+                    "starting the pool's refiller: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+    }
+
+    /// `podadm [global flags] pool refill`: the monitors' exit command names podadm and its
+    /// global flags, followed by `container cleanup`.
+    fn refill_command(&self) -> Option<Vec<String>> {
+        let command = &self.options.exit_command;
+        let global = command.strip_suffix(&["container".to_string(), "cleanup".to_string()])?;
+        if global.is_empty() {
+            return None;
+        }
+        let mut argv = global.to_vec();
+        argv.extend(["pool".to_string(), "refill".to_string()]);
+        Some(argv)
+    }
+}
