@@ -72,10 +72,15 @@ impl Engine {
     }
 
     /// `pool ls`: each pool with its ready and filling sandboxes (what a dead refiller left
-    /// is destroyed first, unless a refiller is at work).
+    /// is destroyed first and a refiller started for what is short, unless one is at work).
     pub fn pool_list(&self) -> Result<Vec<PoolStatus>> {
-        if let Some(_lock) = crate::lock::try_lock(&self.paths.locks(), REFILL_LOCK)? {
+        if let Some(lock) = crate::lock::try_lock(&self.paths.locks(), REFILL_LOCK)? {
             self.reclaim_locked()?;
+            drop(lock);
+            // What was destroyed (a dead sandbox, a killed refiller's) is made again.
+            if self.pool_short(&HashMap::new())?.is_some() {
+                self.spawn_refiller();
+            }
         }
         let sandboxes = self.db.sandboxes()?;
         Ok(self
