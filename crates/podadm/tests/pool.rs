@@ -99,8 +99,21 @@ fn run_claims_a_ready_sandbox_and_the_pool_refills() {
 
     let out = world.podadm(&["run", "--rm", &world.image, "sh", "-c", "exit 3"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let out = world.podadm(&["run", "--rm", &world.image, "/no/such/command"]);
-    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    // A command the image lacks fails the run as a fresh container's start does (the
+    // sandbox is given up and the normal path reports it).
+    for (flags, command, code) in [
+        (&["--rm"][..], "/no/such/command", 127),
+        (&["-d"][..], "/no/such/command", 127),
+        (&["--rm"][..], "/etc", 126),
+    ] {
+        let mut args = vec!["run"];
+        args.extend_from_slice(flags);
+        args.extend([world.image.as_str(), command]);
+        let out = world.podadm(&args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+    }
+    // The -d one is left created, as any container whose start failed.
+    world.ok(&["rm", "-f", "--all"]);
 
     // Refilled in the background to 2 (three were claimed).
     wait_ready(&world, 2);

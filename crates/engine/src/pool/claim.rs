@@ -21,7 +21,8 @@ use crate::state::{ContainerRecord, ContainerState};
 
 /// Why a claimed sandbox could not take the process.
 enum HandOver {
-    /// The user's configuration is refused (as `create` would refuse it).
+    /// The user's configuration is refused (as `create` or `start` would refuse it): the
+    /// caller takes the normal path, which reports it as for any container.
     Refused(EngineError),
     /// The sandbox is broken (its podinit is gone): the caller creates as usual.
     Broken(EngineError),
@@ -74,9 +75,11 @@ impl Engine {
                     return Ok(Some(started));
                 }
                 Err(HandOver::Refused(e)) => {
+                    // The normal path refuses it the same way, and leaves what it leaves.
+                    tracing::debug!(container = %record.name, "refused in a sandbox: {e}");
                     self.db.discard_container(&record, &pool.image)?;
                     self.spawn_refiller();
-                    return Err(e);
+                    return Ok(None);
                 }
                 Err(HandOver::Broken(e)) => {
                     tracing::debug!(container = %record.name, "a broken sandbox: {e}");
@@ -105,6 +108,17 @@ impl Engine {
         let process = spec.process().clone().ok_or_else(|| {
             HandOver::Refused(EngineError::Other("the spec has no process".into()))
         })?;
+        // As a fresh container's start fails (127, 126) rather than its process exiting so.
+        let command = process.args().as_deref().unwrap_or_default();
+        if let Some(program) = command.first() {
+            let env = process.env().as_deref().unwrap_or_default();
+            crate::exec::check_command(&context.rootfs, program, env).map_err(|message| {
+                HandOver::Refused(EngineError::StartFailed {
+                    name: record.name.clone(),
+                    message,
+                })
+            })?;
+        }
         let hosts_path = self.paths.userdata(&record.id).join("hosts");
         std::fs::write(&hosts_path, self.claimed_hosts(record))
             .map_err(|e| HandOver::Broken(io(&hosts_path)(e)))?;
