@@ -385,3 +385,40 @@ fn claimed_sandboxes_have_addresses_of_their_own() {
     world.ok(&["pool", "rm", &world.image]);
     assert_nothing_left(&world);
 }
+
+#[test]
+fn bad_pool_requests_are_refused_naming_what_is_wrong() {
+    let Some(world) = World::new("bad_pool_requests_are_refused_naming_what_is_wrong") else {
+        return;
+    };
+    pull(&world);
+    let refused = |args: &[&str], needle: &str| {
+        let out = world.podadm(args);
+        assert_eq!(out.status.code(), Some(125), "{args:?} was accepted");
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    };
+    let image = world.image.as_str();
+    refused(
+        &["pool", "set", image, "--size", "1", "--network", "nosuch"],
+        "nosuch",
+    );
+    refused(
+        &[
+            "pool",
+            "set",
+            image,
+            "--size",
+            "1",
+            "--network",
+            "container:x",
+        ],
+        "container",
+    );
+    refused(
+        &["pool", "set", "localhost:1/missing:1", "--size", "1"],
+        "missing",
+    );
+    refused(&["pool", "rm", image], "no pool of image");
+    assert_eq!(world.ok(&["pool", "ls", "--format", "json"]).trim(), "[]");
+    assert_nothing_left(&world);
+}

@@ -135,11 +135,14 @@ impl Engine {
             .join(CHANNEL_DIR)
             .join(FIFO_NAME);
         send(&fifo, &bytes).map_err(|e| HandOver::Broken(io(&fifo)(e)))?;
-        // The process runs; what follows only makes the bundle a fresh container's.
-        if let Err(e) = self.write_claimed_bundle(record, &spec) {
-            tracing::warn!(container = %record.name, "rewriting the bundle: {e}");
+        // The process runs; what follows only makes the bundle a fresh container's, for a
+        // later `start` (a `--rm` container has none: it goes with its first exit).
+        if !record.config.auto_remove {
+            if let Err(e) = self.write_claimed_bundle(record, &spec) {
+                tracing::warn!(container = %record.name, "rewriting the bundle: {e}");
+            }
+            let _ = std::fs::remove_file(&base_path);
         }
-        let _ = std::fs::remove_file(&base_path);
         self.event(record, "create");
         self.event(record, "start");
         Ok(Started {
