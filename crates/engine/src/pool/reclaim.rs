@@ -46,11 +46,13 @@ impl Engine {
             network,
         };
         self.db.set_pool(&config)?;
-        // Sandboxes above the size (all of them for 0) or of another network go now.
-        let _lock = crate::lock::lock(&self.paths.locks(), REFILL_LOCK)?;
-        self.reclaim_locked()?;
-        drop(_lock);
-        if size > 0 {
+        if size == 0 {
+            // Its sandboxes are gone when this returns (after a fill in progress).
+            let _lock = crate::lock::lock(&self.paths.locks(), REFILL_LOCK)?;
+            self.reclaim_locked()?;
+        } else {
+            // Sandboxes above the size or of another network go with the refiller's next
+            // look.
             self.spawn_refiller();
         }
         Ok(config)
@@ -103,28 +105,30 @@ impl Engine {
             .collect())
     }
 
-    /// The refiller (`podadm pool refill`): unless another one runs, finishes pending
-    /// teardowns, destroys what is to go, fills every pool to its size, and exits when
-    /// nothing is left to do. Work that appears just as it lets go of its lock (a claim whose
-    /// refiller found the lock taken) is seen by its last look and taken on again.
+    /// The refiller (`podadm pool refill`): finishes pending teardowns, then, one sandbox
+    /// at a time under the refill lock (leaving as soon as another refiller holds it),
+    /// destroys what is to go and fills the pools to their sizes; exits when nothing is left
+    /// to do. Work that appears just as it lets go of the lock (a claim whose refiller found
+    /// the lock taken) is seen by its last look and taken on again.
     pub fn refill(&self) -> Result<()> {
         let mut failures: HashMap<String, u32> = HashMap::new();
+        if let Err(e) = self.finish_teardowns() {
+            tracing::warn!("finishing network teardowns: {e}");
+        }
         loop {
+            // Taken for one sandbox at a time, so `pool set` and `pool rm` get their turn
+            // between two fills.
             let Some(lock) = crate::lock::try_lock(&self.paths.locks(), REFILL_LOCK)? else {
                 return Ok(());
             };
-            if let Err(e) = self.finish_teardowns() {
-                tracing::warn!("finishing network teardowns: {e}");
-            }
-            loop {
-                self.reclaim_locked()?;
-                let Some(pool) = self.pool_short(&failures)? else {
-                    break;
-                };
+            self.reclaim_locked()?;
+            if let Some(pool) = self.pool_short(&failures)? {
                 if let Err(e) = self.fill_one(&pool) {
                     tracing::warn!(image = %pool.image, "filling a sandbox: {e}");
                     *failures.entry(pool.image.clone()).or_default() += 1;
                 }
+                drop(lock);
+                continue;
             }
             drop(lock);
             let discards = self
