@@ -235,21 +235,21 @@ impl Engine {
     /// refiller as a sandbox to destroy, so `run --rm` returns now and `ps -a` no longer
     /// shows it.
     pub fn release_claimed(&self, id: &str) -> Result<()> {
-        let lock = self.lock(id)?;
+        // Not under the container's lock: the monitor's exit command may hold it, removing
+        // the container the slow way; the row is swapped for a `discard` one in one
+        // transaction whoever is first, and every step of a destruction tolerates the
+        // other's.
         let record = match self.db.find(id) {
             Err(EngineError::NoSuchContainer(_)) => return Ok(()),
             other => other?,
         };
-        // The monitor's exit command may have removed it already.
         if record.id != id || !record.config.auto_remove {
             return Ok(());
         }
         if self.db.discard_container(&record, &record.image)? {
-            crate::lock::forget(&self.paths.locks(), id);
             self.event(&record, "died");
             self.event(&record, "remove");
         }
-        drop(lock);
         self.spawn_refiller();
         Ok(())
     }

@@ -244,11 +244,17 @@ impl Engine {
         Ok(())
     }
 
-    /// Starts the refiller detached (its own session, stdio on /dev/null, not a child this
-    /// process waits for): fork, setsid, fork again and exec; only the middle process, which
-    /// exits at once, is waited for. Costs a fork; a failure is only logged (the next claim
-    /// or `pool ls` tries again).
+    /// Starts the refiller detached, unless one is at work: its own session, stdio on
+    /// /dev/null, never waited for (podadm exits long before it). posix_spawn (a vfork
+    /// underneath) costs well under a millisecond whatever podadm's size; a failure is only
+    /// logged (the next claim or `pool ls` tries again).
     pub(crate) fn spawn_refiller(&self) {
+        // A refiller at work (it holds the lock) sees what was committed before this in its
+        // next look, its last one included: no second one is needed.
+        match crate::lock::try_lock(&self.paths.locks(), REFILL_LOCK) {
+            Ok(Some(_free)) => {}
+            _ => return,
+        }
         let Some(argv) = self.refill_command() else {
             tracing::debug!("no podadm command line to start the refiller with");
             return;
@@ -260,36 +266,11 @@ impl Engine {
         else {
             return;
         };
-        let mut pointers: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-        pointers.push(std::ptr::null());
-        let dev_null = c"/dev/null";
-        // SAFETY: between fork and exec only async-signal-safe calls on data prepared
-        // before the fork (setsid, fork, open, dup2, execv, _exit).
-        unsafe {
-            let middle = libc::fork();
-            if middle == 0 {
-                libc::setsid();
-                if libc::fork() != 0 {
-                    libc::_exit(0);
-                }
-                let null = libc::open(dev_null.as_ptr(), libc::O_RDWR);
-                if null >= 0 {
-                    libc::dup2(null, 0);
-                    libc::dup2(null, 1);
-                    libc::dup2(null, 2);
-                }
-                libc::execv(pointers[0], pointers.as_ptr());
-                libc::_exit(127);
-            }
-            if middle > 0 {
-                let mut status = 0;
-                libc::waitpid(middle, &mut status, 0);
-            } else {
-                tracing::warn!(
-                    "starting the pool's refiller: {}",
-                    std::io::Error::last_os_error()
-                );
-            }
+        let mut pointers: Vec<*mut libc::c_char> =
+            argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
+        pointers.push(std::ptr::null_mut());
+        if let Err(e) = spawn_detached(&pointers) {
+            tracing::warn!("starting the pool's refiller: {e}");
         }
     }
 
@@ -304,5 +285,57 @@ impl Engine {
         let mut argv = global.to_vec();
         argv.extend(["pool".to_string(), "refill".to_string()]);
         Some(argv)
+    }
+}
+
+/// posix_spawn of `argv` (NULL-terminated) in a new session with stdio on /dev/null.
+fn spawn_detached(argv: &[*mut libc::c_char]) -> std::io::Result<()> {
+    extern "C" {
+        static environ: *const *mut libc::c_char;
+    }
+    let dev_null = c"/dev/null";
+    let check = |r: libc::c_int| {
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::from_raw_os_error(r))
+        }
+    };
+    // SAFETY: the attribute and file-action objects are initialised before use and
+    // destroyed after; argv and environ are NULL-terminated arrays of C strings.
+    unsafe {
+        let mut attributes: libc::posix_spawnattr_t = std::mem::zeroed();
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        check(libc::posix_spawnattr_init(&mut attributes))?;
+        check(libc::posix_spawn_file_actions_init(&mut actions))?;
+        let mut result = check(libc::posix_spawnattr_setflags(
+            &mut attributes,
+            libc::POSIX_SPAWN_SETSID as libc::c_short,
+        ));
+        for fd in 0..3 {
+            if result.is_ok() {
+                result = check(libc::posix_spawn_file_actions_addopen(
+                    &mut actions,
+                    fd,
+                    dev_null.as_ptr(),
+                    libc::O_RDWR,
+                    0,
+                ));
+            }
+        }
+        if result.is_ok() {
+            let mut pid: libc::pid_t = 0;
+            result = check(libc::posix_spawn(
+                &mut pid,
+                argv[0],
+                &actions,
+                &attributes,
+                argv.as_ptr(),
+                environ,
+            ));
+        }
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        libc::posix_spawnattr_destroy(&mut attributes);
+        result
     }
 }
