@@ -58,7 +58,7 @@ impl Engine {
         };
         self.db.insert(&record)?;
         match self.build(&mut record, &image) {
-            Ok(()) => {
+            Ok(_) => {
                 record.state = ContainerState::Created;
                 record.owner_pid = None;
                 self.db.update(&record)?;
@@ -72,8 +72,14 @@ impl Engine {
         }
     }
 
-    /// Everything but the record: storage, volumes, bundle.
-    fn build(&self, record: &mut ContainerRecord, image: &aurora_store::StoredImage) -> Result<()> {
+    /// Everything but the record: storage, volumes, bundle. Returns what the warm pool
+    /// needs to apply another configuration later: the image's spec before `spec::apply`
+    /// and the destinations of the volumes it mounted.
+    pub(crate) fn build(
+        &self,
+        record: &mut ContainerRecord,
+        image: &aurora_store::StoredImage,
+    ) -> Result<(oci_spec::runtime::Spec, Vec<String>)> {
         // Before anything is made: a missing bind source is the user's to fix.
         self.check_bind_sources(record)?;
         let userdata = self.make_userdata(record)?;
@@ -106,6 +112,8 @@ impl Engine {
         record.anonymous_volumes = made.anonymous.clone();
         self.db.update(record)?;
         let mut spec = aurora_bundle::read_bundle_config(&bundle)?;
+        let base = spec.clone();
+        let volume_destinations = made.mounts.iter().map(|m| m.destination.clone()).collect();
         let context = SpecContext {
             container_id: record.id.clone(),
             image: record.image.clone(),
@@ -131,7 +139,7 @@ impl Engine {
             tracing::warn!(container = %record.name, "{warning}");
         }
         aurora_bundle::write_bundle_config(&bundle, &spec)?;
-        Ok(())
+        Ok((base, volume_destinations))
     }
 
     /// The container's userdata directory with its (empty until start) files.

@@ -117,7 +117,11 @@ fn write_process(path: &std::path::Path, process: &Process) -> Result<()> {
 /// The command exists in the container and can be run (podman tells 127 from 126 by this):
 /// looked up as the runtime will, along the process's PATH, every path resolved inside the
 /// container's root.
-fn check_command(rootfs: &std::path::Path, command: &str, env: &[String]) -> Result<(), String> {
+pub(crate) fn check_command(
+    rootfs: &std::path::Path,
+    command: &str,
+    env: &[String],
+) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     let Ok(root) = pathrs::Root::open(rootfs) else {
         return Ok(()); // The runtime will say what is wrong.

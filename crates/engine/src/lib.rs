@@ -37,7 +37,7 @@ pub use error::{EngineError, Result};
 pub use exec::{ExecOptions, PreparedExec};
 pub use net::DEFAULT_NETWORK;
 pub use pod::{PodConfig, PodRecord, PodResources, PodState, SharedNamespace};
-pub use pool::PoolConfig;
+pub use pool::{PoolConfig, PoolStatus};
 pub use spec::{ResolvedMount, SpecContext, SpecError};
 pub use start::Started;
 pub use state::{ContainerRecord, ContainerState, Event};

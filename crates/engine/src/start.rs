@@ -90,7 +90,7 @@ impl Engine {
 
     /// The monitor creates the container while the network plugin wires its namespace (the
     /// two take about as long); then the network files, the attach, and the runtime's start.
-    fn launch_and_start(
+    pub(crate) fn launch_and_start(
         &self,
         record: &mut ContainerRecord,
         plan: &mut Plan,

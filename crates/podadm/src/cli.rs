@@ -210,6 +210,9 @@ pub enum Command {
     /// take them down, generate a Pod from a pod or container.
     #[command(subcommand)]
     Kube(KubeCommand),
+    /// The warm pool: sandboxes of an image kept ready for `run` to claim.
+    #[command(subcommand)]
+    Pool(PoolCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,6 +236,34 @@ pub enum KubeCommand {
         /// A pod's or container's name or id.
         name: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoolCommand {
+    /// Keep SIZE sandboxes of IMAGE ready (0 removes them); `run` claims one when its
+    /// container differs from the defaults only in what its process carries.
+    Set {
+        image: String,
+        #[arg(long)]
+        size: u32,
+        /// none, host, bridge or NETWORK[,NETWORK…] (the default network when not given).
+        #[arg(long)]
+        network: Option<String>,
+    },
+    /// List pools: image, network, size, ready and filling sandboxes.
+    #[command(alias = "list")]
+    Ls {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Remove pools and destroy their sandboxes.
+    Rm {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Fill the pools and finish what is to destroy (started detached by podadm).
+    #[command(hide = true)]
+    Refill,
 }
 
 #[derive(Debug, Subcommand)]

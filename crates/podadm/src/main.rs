@@ -7,6 +7,7 @@ mod flags;
 mod kube;
 mod logs;
 mod pods;
+mod pool;
 mod resources;
 mod run;
 mod views;
@@ -189,5 +190,6 @@ fn run_command(cli: &Cli) -> Result<u8> {
         Command::Network(command) => resources::network(&engine, command),
         Command::Pod(command) => pods::pod(&engine, command),
         Command::Kube(command) => kube::kube(cli, &engine, command),
+        Command::Pool(command) => pool::pool(&engine, command),
     }
 }

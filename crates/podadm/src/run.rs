@@ -11,6 +11,9 @@ use crate::cli::{Cli, CreateCommand, ExecArgs, RunArgs};
 /// `podadm run`: create (pulling the image if needed), start, and unless detached, attach
 /// until the container exits; the status is the container's.
 pub fn run(cli: &Cli, engine: &Engine, args: &RunArgs) -> Result<u8> {
+    if let Some(status) = run_claimed(engine, args)? {
+        return Ok(status);
+    }
     let record = create_record(cli, engine, &args.create)?;
     let attach = !args.detach;
     let started = match engine.start(&record.id, attach) {
@@ -31,6 +34,37 @@ pub fn run(cli: &Cli, engine: &Engine, args: &RunArgs) -> Result<u8> {
         .context("the monitor gave no attach connection")?;
     let code = crate::attach::pump(client, record.config.interactive, record.config.terminal)?;
     Ok(after_attach(engine, &record, code))
+}
+
+/// `run` in a ready sandbox of the warm pool when one matches (see `Engine::claim`);
+/// `None` when none does and the container is created as usual.
+fn run_claimed(engine: &Engine, args: &RunArgs) -> Result<Option<u8>> {
+    if args.create.flags.pull == "always" {
+        return Ok(None);
+    }
+    let create = &args.create;
+    let config = crate::flags::container_config(&create.flags, &create.image, &create.command)?;
+    let name = create.flags.name.as_deref();
+    let Some(started) = engine.claim(&config, name, !args.detach)? else {
+        return Ok(None);
+    };
+    let record = started.record;
+    if args.detach {
+        println!("{}", record.id);
+        return Ok(Some(0));
+    }
+    let client = started
+        .attach
+        .context("the monitor gave no attach connection")?;
+    let code = crate::attach::pump(client, false, false)?;
+    if record.config.auto_remove {
+        // The record goes now; the refiller destroys the rest.
+        if let Err(e) = engine.release_claimed(&record.id) {
+            tracing::debug!("releasing the claimed container: {e}");
+        }
+        return Ok(Some(status_byte(code)));
+    }
+    Ok(Some(after_attach(engine, &record, code)))
 }
 
 /// After an attached container exited: waits for the monitor's exit command, which records

@@ -336,7 +336,7 @@ fn restart_json(policy: aurora_engine::RestartPolicy) -> Value {
     json!({"Name": name, "MaximumRetryCount": count})
 }
 
-fn network_mode_text(mode: &NetworkMode) -> String {
+pub fn network_mode_text(mode: &NetworkMode) -> String {
     match mode {
         NetworkMode::None => "none".into(),
         NetworkMode::Host => "host".into(),

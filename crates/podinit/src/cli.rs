@@ -12,6 +12,7 @@ usage: podinit [-g|--process-group] [--status-file FILE] [--] CMD [ARGS...]
        podinit [-s] [-m MILESTONE]    (as a zone's init: --config /.aurora/podinit.json)
        podinit action NAME [--actions FILE]
        podinit pause                  (a pod's infra: sleep, reap, exit 0 on TERM/INT)
+       podinit sandbox DIR            (a warm pool's sandbox: waits for its process on DIR/process)
        podinit --help | --version
 
   --config FILE       apply the process section and config maps of FILE (JSON), then run it
@@ -47,6 +48,9 @@ pub enum Invocation {
     Action { name: String, actions: PathBuf },
     /// Hold a pod's namespaces: sleep, reap zombies, exit 0 on TERM or INT.
     Pause,
+    /// Wait for a process on `dir`'s FIFO, remove `dir`, exec the process (a warm pool's
+    /// sandbox).
+    Sandbox { dir: PathBuf },
     /// Print usage.
     Help,
     /// Print the version.
@@ -86,6 +90,8 @@ pub enum UsageError {
     ExtraPauseArgument(String),
     #[error("option {0} given twice")]
     Repeated(String),
+    #[error("sandbox directory {0:?} must be an absolute path")]
+    NotAbsolute(String),
     #[error("argument {0:?} is not valid UTF-8")]
     NotUtf8(String),
 }
@@ -108,6 +114,18 @@ where
         return match args.get(1) {
             None => Ok(Invocation::Pause),
             Some(extra) => Err(UsageError::ExtraPauseArgument(
+                extra.to_string_lossy().into_owned(),
+            )),
+        };
+    }
+    if args.first().map(|a| a.as_os_str()) == Some(OsStr::new("sandbox")) {
+        return match &args[1..] {
+            [dir] if dir.as_encoded_bytes().starts_with(b"/") => Ok(Invocation::Sandbox {
+                dir: PathBuf::from(dir),
+            }),
+            [dir] => Err(UsageError::NotAbsolute(dir.to_string_lossy().into_owned())),
+            [] => Err(UsageError::MissingValue("sandbox".into())),
+            [_, extra, ..] => Err(UsageError::ExtraActionArgument(
                 extra.to_string_lossy().into_owned(),
             )),
         };
@@ -362,6 +380,25 @@ mod tests {
         );
         // After `--`, `pause` is a command to supervise.
         assert_eq!(p(&["--", "pause"]).unwrap(), run(&["pause"], None, false));
+                extra.to_string_lossy().into_owned(),
+            )),
+        };
+    }
+    fn sandbox_mode() {
+        assert_eq!(
+            p(&["sandbox", "/dev/.aurora-sandbox"]).unwrap(),
+            Invocation::Sandbox {
+                dir: "/dev/.aurora-sandbox".into()
+            }
+        );
+        assert_eq!(
+            p(&["sandbox", "rel"]),
+            Err(UsageError::NotAbsolute("rel".into()))
+        );
+        assert_eq!(
+            p(&["sandbox"]),
+            Err(UsageError::MissingValue("sandbox".into()))
+        );
     }
 
     #[test]

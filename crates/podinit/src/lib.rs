@@ -12,6 +12,7 @@
 //! podinit [--status-file FILE] --services FILE
 //! podinit action NAME [--actions FILE]
 //! podinit pause
+//! podinit sandbox DIR
 //! podinit [-s] [-m MILESTONE]
 //! podinit --help | --version
 //! ```
@@ -29,6 +30,8 @@
 //!   containers of a pod, each started in its own root and supervised by its restart policy.
 //!   A zone booting podinit without arguments gets this mode when
 //!   [`services::DEFAULT_SERVICES_PATH`] exists and [`cli::DEFAULT_CONFIG_PATH`] does not.
+//! * `sandbox DIR` is a warm pool's ready sandbox: it waits for the process on the FIFO
+//!   `DIR/process`, removes `DIR` and execs the process as the runtime would ([`sandbox`]).
 //! * `action NAME` runs one named action of an [`actions::ActionsFile`]
 //!   (default [`actions::DEFAULT_ACTIONS_PATH`]).
 //! * `pause` is a pod's infra container: it sleeps, reaps zombies and exits 0 on `SIGTERM`
@@ -65,6 +68,8 @@ pub mod init;
 pub mod services;
 #[cfg(unix)]
 pub mod pause;
+#[cfg(target_os = "linux")]
+pub mod sandbox;
 pub mod signals;
 pub mod status;
 #[cfg(unix)]

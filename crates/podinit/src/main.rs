@@ -59,12 +59,27 @@ fn main() {
         }
         Invocation::Action { name, actions } => (init::run_action(&name, &actions), None),
         Invocation::Pause => std::process::exit(aurora_podinit::pause::run()),
+        Invocation::Sandbox { dir } => sandbox(&dir),
     };
     std::process::exit(finish(result, status_file.as_deref()));
 }
 
 fn run_services(path: &Path) -> Result<ExitRecord, InitError> {
     aurora_podinit::services::run_services(path)
+}
+
+/// Sandbox mode: returns only when the process could not be started.
+#[cfg(target_os = "linux")]
+fn sandbox(dir: &Path) -> ! {
+    let error = aurora_podinit::sandbox::run(dir);
+    eprintln!("podinit: {error}");
+    std::process::exit(error.exit_code());
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sandbox(_dir: &Path) -> ! {
+    eprintln!("podinit: sandbox mode runs on Linux only");
+    std::process::exit(aurora_podinit::EXIT_USAGE);
 }
 
 /// Reports a failure, writes the status file and returns the exit status.

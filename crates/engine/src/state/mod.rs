@@ -13,6 +13,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 
 pub use pods::PodRow;
+pub use pool::SandboxRow;
 pub use record::{ContainerRecord, ContainerState};
 
 use crate::error::{EngineError, Result};

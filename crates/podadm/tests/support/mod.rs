@@ -197,6 +197,23 @@ impl Drop for World {
             .stdin(Stdio::null())
             .output();
         let _ = self.podman_command(&["pod", "rm", "-f", "--all"]).output();
+        // Whatever a failed test left running: the warm pools' sandboxes first.
+        let pools = self
+            .podadm_command(&["pool", "ls", "--format", "json"])
+            .stdin(Stdio::null())
+            .output();
+        let pools: Vec<serde_json::Value> = pools
+            .ok()
+            .and_then(|out| serde_json::from_slice(&out.stdout).ok())
+            .unwrap_or_default();
+        for pool in pools {
+            if let Some(image) = pool["image"].as_str() {
+                let _ = self
+                    .podadm_command(&["pool", "rm", image])
+                    .stdin(Stdio::null())
+                    .output();
+            }
+        }
         let _ = self
             .podadm_command(&["rm", "-f", "-t", "0", "--all"])
             .stdin(Stdio::null())
