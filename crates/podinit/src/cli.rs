@@ -380,10 +380,9 @@ mod tests {
         );
         // After `--`, `pause` is a command to supervise.
         assert_eq!(p(&["--", "pause"]).unwrap(), run(&["pause"], None, false));
-                extra.to_string_lossy().into_owned(),
-            )),
-        };
     }
+
+    #[test]
     fn sandbox_mode() {
         assert_eq!(
             p(&["sandbox", "/dev/.aurora-sandbox"]).unwrap(),
