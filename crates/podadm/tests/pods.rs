@@ -337,7 +337,11 @@ fn pod_stop_stops_members_in_reverse_order_and_rm_leaves_nothing() {
             veth_index = peer.trim().parse().ok();
         }
         let out = tool.run(&world, &["pod", "rm", "trio"]);
-        assert_ne!(out.status.code(), Some(0), "{tool:?}: rm of a running pod");
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{tool:?}: rm of a running pod"
+        );
         tool.ok(&world, &["pod", "stop", "-t", "0", "trio"]);
         tool.ok(&world, &["pod", "rm", "trio"]);
         assert_eq!(tool.ok(&world, &["pod", "ps", "-q"]), "", "{tool:?}");
@@ -550,9 +554,9 @@ fn pod_errors_and_exit_codes_are_podmans() {
             .unwrap()
             .to_string();
         let out = tool.run(&world, &["rm", &infra]);
-        assert_ne!(
+        assert_eq!(
             out.status.code(),
-            Some(0),
+            Some(125),
             "{tool:?}: rm of the infra alone"
         );
         assert!(
