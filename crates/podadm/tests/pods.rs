@@ -281,6 +281,7 @@ fn pod_stop_stops_members_in_reverse_order_and_rm_leaves_nothing() {
     let Some(world) = world("pod_stop_stops_members_in_reverse_order_and_rm_leaves_nothing") else {
         return;
     };
+    let mut veth_index: Option<u32> = None;
     let image = world.image.clone();
     for tool in TOOLS {
         tool.ok(
@@ -327,8 +328,20 @@ fn pod_stop_stops_members_in_reverse_order_and_rm_leaves_nothing() {
         }
         // A running pod is not removed without -f.
         tool.ok(&world, &["pod", "start", "trio"]);
+        if tool == Tool::Podadm {
+            // The host end of the pod's veth: the peer of the eth0 its members share.
+            let peer = tool.ok(
+                &world,
+                &["exec", "first", "cat", "/sys/class/net/eth0/iflink"],
+            );
+            veth_index = peer.trim().parse().ok();
+        }
         let out = tool.run(&world, &["pod", "rm", "trio"]);
-        assert_ne!(out.status.code(), Some(0), "{tool:?}: rm of a running pod");
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{tool:?}: rm of a running pod"
+        );
         tool.ok(&world, &["pod", "stop", "-t", "0", "trio"]);
         tool.ok(&world, &["pod", "rm", "trio"]);
         assert_eq!(tool.ok(&world, &["pod", "ps", "-q"]), "", "{tool:?}");
@@ -354,7 +367,18 @@ fn pod_stop_stops_members_in_reverse_order_and_rm_leaves_nothing() {
         .collect();
     assert_eq!(pod_events.first().map(String::as_str), Some("create"));
     assert_eq!(pod_events.last().map(String::as_str), Some("remove"));
-    // Nothing of podadm's pod is left: mounts, network namespaces, cgroups, clones, files.
+    // Nothing of podadm's pod is left: its veth, mounts, network namespaces, clones, files.
+    let veth_index = veth_index.expect("the pod's veth was seen");
+    let host_interfaces: Vec<u32> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .flatten()
+        .filter_map(|i| std::fs::read_to_string(i.path().join("ifindex")).ok())
+        .filter_map(|i| i.trim().parse().ok())
+        .collect();
+    assert!(
+        !host_interfaces.contains(&veth_index),
+        "the pod's veth (host interface {veth_index}) was left"
+    );
     assert_eq!(world.mounts_under(&world.root()), Vec::<String>::new());
     let netns = world.runroot().join("netns");
     let left: Vec<_> = std::fs::read_dir(&netns)
@@ -530,9 +554,9 @@ fn pod_errors_and_exit_codes_are_podmans() {
             .unwrap()
             .to_string();
         let out = tool.run(&world, &["rm", &infra]);
-        assert_ne!(
+        assert_eq!(
             out.status.code(),
-            Some(0),
+            Some(125),
             "{tool:?}: rm of the infra alone"
         );
         assert!(

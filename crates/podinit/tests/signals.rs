@@ -150,23 +150,30 @@ fn orphaned_grandchildren_are_reaped() {
 // ---------------------------------------------------------------------------------------
 // Pause mode (a pod's infra container)
 
-/// The signals `pid` blocks (its `SigBlk` mask), once it has blocked them.
-fn blocked_signals(pid: u32) -> u64 {
+/// `pid` waits for its signals: it blocks them (`SigBlk`), or it sits in `sigwait` (where
+/// the kernel shows the waited-for signals as unblocked).
+fn waits_for_signals(pid: u32) -> bool {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
+    let blocked = status
         .lines()
         .find_map(|l| l.strip_prefix("SigBlk:"))
         .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    blocked != 0 || wchan.contains("sigtimedwait")
 }
 
 #[test]
 fn pause_ignores_other_signals_and_exits_0_on_term_or_int() {
     for stop in [libc::SIGTERM, libc::SIGINT] {
-        let child = podinit(&["pause"]).stdout(Stdio::piped()).spawn().unwrap();
+        let mut child = podinit(&["pause"]).stdout(Stdio::piped()).spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while blocked_signals(child.id()) == 0 {
-            assert!(Instant::now() < deadline, "pause never blocked its signals");
+        while !waits_for_signals(child.id()) {
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("pause never waited for its signals");
+            }
             std::thread::sleep(Duration::from_millis(5));
         }
         // Ignored: were they not, USR1's default action would end it with 128+10.
