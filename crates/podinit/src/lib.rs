@@ -65,11 +65,11 @@ pub mod configmap;
 pub mod fsutil;
 #[cfg(unix)]
 pub mod init;
-pub mod services;
 #[cfg(unix)]
 pub mod pause;
 #[cfg(target_os = "linux")]
 pub mod sandbox;
+pub mod services;
 pub mod signals;
 pub mod status;
 #[cfg(unix)]
