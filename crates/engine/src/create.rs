@@ -37,25 +37,13 @@ impl Engine {
             None => crate::names::generated_name(&id),
         };
         let runtime = crate::runtime::OciRuntime::find(&self.options.runtime, &self.paths)?;
-        let mut record = ContainerRecord {
+        let mut record = ContainerRecord::creating(
             id,
             name,
-            image: image.name.clone(),
-            image_id: image.manifest_digest.to_string(),
+            (image.name.clone(), image.manifest_digest.to_string()),
             config,
-            state: ContainerState::Creating,
-            pid: None,
-            exit_code: None,
-            created_at: crate::clock::now(),
-            started_at: None,
-            finished_at: None,
-            restarts: 0,
-            runtime: runtime.path.display().to_string(),
-            owner_pid: Some(std::process::id() as i32),
-            stopped_by_user: false,
-            anonymous_volumes: Vec::new(),
-            network_status: None,
-        };
+            runtime.path.display().to_string(),
+        );
         self.db.insert(&record)?;
         match self.build(&mut record, &image) {
             Ok(_) => {

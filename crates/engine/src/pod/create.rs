@@ -142,25 +142,13 @@ impl Engine {
             infra: true,
             ..Default::default()
         };
-        let mut record = ContainerRecord {
+        let mut record = ContainerRecord::creating(
             id,
             name,
-            image: String::new(),
-            image_id: String::new(),
+            (String::new(), String::new()),
             config,
-            state: ContainerState::Creating,
-            pid: None,
-            exit_code: None,
-            created_at: crate::clock::now(),
-            started_at: None,
-            finished_at: None,
-            restarts: 0,
-            runtime: runtime.path.display().to_string(),
-            owner_pid: Some(std::process::id() as i32),
-            stopped_by_user: false,
-            anonymous_volumes: Vec::new(),
-            network_status: None,
-        };
+            runtime.path.display().to_string(),
+        );
         self.db.insert(&record)?;
         match self.build_infra(&record, pod) {
             Ok(()) => {

@@ -49,29 +49,20 @@ impl Engine {
         let image = aurora_images::resolve(store, &pool.image, None)?;
         let id = crate::names::new_id()?;
         let runtime = crate::runtime::OciRuntime::find(&self.options.runtime, &self.paths)?;
-        let record = ContainerRecord {
-            name: format!("sandbox-{}", &id[..12]),
+        let name = format!("sandbox-{}", &id[..12]);
+        let mut record = ContainerRecord::creating(
             id,
-            image: image.name.clone(),
-            image_id: image.manifest_digest.to_string(),
-            config: ContainerConfig {
+            name,
+            (image.name.clone(), image.manifest_digest.to_string()),
+            ContainerConfig {
                 image: pool.image.clone(),
                 network: pool.network.clone(),
                 ..Default::default()
             },
-            state: ContainerState::Creating,
-            pid: None,
-            exit_code: None,
-            created_at: crate::clock::now(),
-            started_at: None,
-            finished_at: None,
-            restarts: 0,
-            runtime: runtime.path.display().to_string(),
-            owner_pid: None,
-            stopped_by_user: false,
-            anonymous_volumes: Vec::new(),
-            network_status: None,
-        };
+            runtime.path.display().to_string(),
+        );
+        // The sandbox row carries the owner; the record is not a container yet.
+        record.owner_pid = None;
         let mut row = SandboxRow {
             pool: pool.image.clone(),
             state: SandboxState::Filling,

@@ -93,6 +93,37 @@ pub struct ContainerRecord {
 }
 
 impl ContainerRecord {
+    /// A new record in state `creating`, owned by this process until its creation ends:
+    /// `create`, a pod's infra and a pool's sandbox all begin with one.
+    pub fn creating(
+        id: String,
+        name: String,
+        image: (String, String),
+        config: ContainerConfig,
+        runtime: String,
+    ) -> ContainerRecord {
+        let (image, image_id) = image;
+        ContainerRecord {
+            id,
+            name,
+            image,
+            image_id,
+            config,
+            state: ContainerState::Creating,
+            pid: None,
+            exit_code: None,
+            created_at: crate::clock::now(),
+            started_at: None,
+            finished_at: None,
+            restarts: 0,
+            runtime,
+            owner_pid: Some(std::process::id() as i32),
+            stopped_by_user: false,
+            anonymous_volumes: Vec::new(),
+            network_status: None,
+        }
+    }
+
     /// Its container's name in storage: the id's first 32 digits (128 random bits; storage
     /// names are at most 63 characters).
     pub fn storage_name(&self) -> &str {
