@@ -1,0 +1,30 @@
+//! The state database on disk: its WAL file outlives the last connection (so the next
+//! podadm does not recreate it), and what was written is read back by the next opener.
+
+use aurora_engine::state::{ContainerRecord, StateDb};
+use aurora_engine::ContainerConfig;
+
+#[test]
+fn the_wal_file_outlives_the_last_connection_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let wal = dir.path().join("state.db-wal");
+    let record = ContainerRecord::creating(
+        "a".repeat(64),
+        "first".into(),
+        (
+            "example/image:1".into(),
+            format!("sha256:{}", "b".repeat(64)),
+        ),
+        ContainerConfig::default(),
+        "/usr/bin/runz".into(),
+    );
+    {
+        let db = StateDb::open(&path).unwrap();
+        db.insert(&record).unwrap();
+    }
+    assert!(wal.exists(), "the WAL file went with the last connection");
+    let again = StateDb::open(&path).unwrap();
+    assert_eq!(again.find("first").unwrap(), record);
+    assert_eq!(again.list().unwrap(), vec![record]);
+}
