@@ -65,8 +65,23 @@ fn protect_binary(
     };
     sealed::forbid_ptrace_access().map_err(|e| format!("cannot make runz non-dumpable: {e}"))?;
     if whole_binary {
-        pentacle::ensure_sealed()
-            .map_err(|e| format!("cannot run from a sealed copy of itself: {e}"))?;
+        seal_self().map_err(|e| format!("cannot run from a sealed copy of itself: {e}"))?;
     }
     Ok(())
+}
+
+/// Re-executes runz from a sealed copy of itself (it returns only on failure). Sealing the
+/// copy against writes can be refused with EBUSY while the kernel still holds references to
+/// the pages just copied into it; that passes, so a few more tries are made before giving up.
+fn seal_self() -> std::io::Result<()> {
+    let mut tries_left = 5;
+    loop {
+        match pentacle::ensure_sealed() {
+            Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy && tries_left > 0 => {
+                tries_left -= 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }
