@@ -37,16 +37,27 @@ impl Engine {
             None => crate::names::generated_name(&id),
         };
         let runtime = crate::runtime::OciRuntime::find(&self.options.runtime, &self.paths)?;
-        let mut record = ContainerRecord::creating(
+        let record = ContainerRecord::creating(
             id,
             name,
             (image.name.clone(), image.manifest_digest.to_string()),
             config,
             runtime.path.display().to_string(),
         );
+        self.record_creation(record, |record| self.build(record, &image).map(drop))
+    }
+
+    /// A creation as every kind of container goes through it: the record first (`creating`,
+    /// owned by this process), then `make`; `created` when it succeeds, everything it made
+    /// undone and the record gone when it fails.
+    pub(crate) fn record_creation(
+        &self,
+        mut record: ContainerRecord,
+        make: impl FnOnce(&mut ContainerRecord) -> Result<()>,
+    ) -> Result<ContainerRecord> {
         self.db.insert(&record)?;
-        match self.build(&mut record, &image) {
-            Ok(_) => {
+        match make(&mut record) {
+            Ok(()) => {
                 record.state = ContainerState::Created;
                 record.owner_pid = None;
                 self.db.update(&record)?;

@@ -142,27 +142,14 @@ impl Engine {
             infra: true,
             ..Default::default()
         };
-        let mut record = ContainerRecord::creating(
+        let record = ContainerRecord::creating(
             id,
             name,
             (String::new(), String::new()),
             config,
             runtime.path.display().to_string(),
         );
-        self.db.insert(&record)?;
-        match self.build_infra(&record, pod) {
-            Ok(()) => {
-                record.state = ContainerState::Created;
-                record.owner_pid = None;
-                self.db.update(&record)?;
-                self.event(&record, "create");
-                Ok(record)
-            }
-            Err(e) => {
-                self.undo_create(&record);
-                Err(e)
-            }
-        }
+        self.record_creation(record, |record| self.build_infra(record, pod))
     }
 
     fn build_infra(&self, record: &ContainerRecord, pod: &PodRecord) -> Result<()> {
