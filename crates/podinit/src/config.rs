@@ -133,31 +133,42 @@ pub enum ConfigError {
 /// Default search path when the process environment has no `PATH`.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// The bytes of a file podinit is given (a config or a services file).
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// JSON bytes parsed as `T` and checked by `validate` (which names the offending field and
+/// says why); `path` only names them in errors.
+pub(crate) fn parse_checked<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+    validate: impl FnOnce(&T) -> Result<(), (String, String)>,
+) -> Result<T, ConfigError> {
+    let value: T = serde_json::from_slice(bytes).map_err(|source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    validate(&value).map_err(|(field, reason)| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        field,
+        reason,
+    })?;
+    Ok(value)
+}
+
 impl InitConfig {
     /// Reads, parses and checks a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_slice(&bytes, path)
+        Self::from_slice(&read_file(path)?, path)
     }
 
     /// Parses and checks config bytes; `path` only names them in errors.
     pub fn from_slice(bytes: &[u8], path: &Path) -> Result<Self, ConfigError> {
-        let config: InitConfig =
-            serde_json::from_slice(bytes).map_err(|source| ConfigError::Parse {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        config
-            .validate()
-            .map_err(|(field, reason)| ConfigError::Invalid {
-                path: path.to_path_buf(),
-                field,
-                reason,
-            })?;
-        Ok(config)
+        parse_checked(bytes, path, InitConfig::validate)
     }
 
     /// Checks what serde cannot: returns the offending field and why.

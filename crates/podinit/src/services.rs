@@ -148,27 +148,12 @@ pub struct ServiceStatus {
 impl ServicesFile {
     /// Reads, parses and checks a services file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_slice(&bytes, path)
+        Self::from_slice(&crate::config::read_file(path)?, path)
     }
 
     /// Parses and checks services-file bytes; `path` only names them in errors.
     pub fn from_slice(bytes: &[u8], path: &Path) -> Result<Self, ConfigError> {
-        let file: ServicesFile =
-            serde_json::from_slice(bytes).map_err(|source| ConfigError::Parse {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        file.validate()
-            .map_err(|(field, reason)| ConfigError::Invalid {
-                path: path.to_path_buf(),
-                field,
-                reason,
-            })?;
-        Ok(file)
+        crate::config::parse_checked(bytes, path, ServicesFile::validate)
     }
 
     /// Checks what serde cannot: returns the offending field and why.
