@@ -3,7 +3,7 @@
 //! raw bytes, which is what lets it truncate or corrupt them on purpose.
 
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 /// Largest request or response head accepted; registries send small heads.
@@ -155,9 +155,7 @@ pub(crate) fn reason_phrase(status: u16) -> &'static str {
 /// Sends `GET path` to `host` and returns the response head. Used to probe
 /// whether a freshly started registry is up (and is ours).
 pub(crate) fn get_head(host: &str, path: &str, timeout: Duration) -> io::Result<ResponseHead> {
-    let stream = TcpStream::connect(host)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
+    let stream = connect(host, timeout)?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     (&stream).write_all(request.as_bytes())?;
     let mut reader = BufReader::new(&stream);
@@ -176,9 +174,7 @@ pub(crate) fn put(
     body: &[u8],
     timeout: Duration,
 ) -> io::Result<ResponseHead> {
-    let stream = TcpStream::connect(host)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
+    let stream = connect(host, timeout)?;
     let head = format!(
         "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
@@ -190,6 +186,20 @@ pub(crate) fn put(
     let head = read_head(&mut reader)?
         .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no response"))?;
     parse_response_head(&head)
+}
+
+/// Connects to `host` with every step bounded by `timeout`, the connect included: a SYN
+/// that gets no answer (a full backlog, a firewall rule sending the port elsewhere) would
+/// otherwise block for minutes while the kernel retransmits.
+fn connect(host: &str, timeout: Duration) -> io::Result<TcpStream> {
+    let address = host
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| invalid(&format!("{host} names no address")))?;
+    let stream = TcpStream::connect_timeout(&address, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    Ok(stream)
 }
 
 fn invalid(message: &str) -> io::Error {

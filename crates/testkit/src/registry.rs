@@ -21,8 +21,9 @@ use crate::tools::{require_tools, run_checked};
 const INSTANCE_HEADER: &str = "X-Aurora-Testkit-Instance";
 /// How many ports to try before giving up on starting a registry.
 const START_ATTEMPTS: usize = 5;
-/// How long a registry may take to answer `/v2/` after being spawned.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a registry may take to answer `/v2/` after being spawned (it
+/// usually takes well under a second).
+const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running `docker-registry` on `127.0.0.1:<free port>` with its storage
 /// in a temporary directory. Killed, waited for and deleted on drop.
@@ -40,6 +41,10 @@ enum StartError {
     /// Another process took the port between our probe and the registry's
     /// bind; worth retrying on another port.
     PortTaken,
+    /// The registry runs but nothing that is ours answered on its port in time:
+    /// the port may be claimed by something that is not a listener (a leftover
+    /// DNAT rule, say). Worth retrying on another port; the text says what was seen.
+    NoAnswer(String),
     /// Anything else: report it.
     Failed(String),
 }
@@ -91,7 +96,7 @@ impl Registry {
             .prefix("aurora-registry-")
             .tempdir_in(parent)
             .map_err(|e| format!("cannot create a directory in {}: {e}", parent.display()))?;
-        match launch_with_storage(dir.path(), data, port, &Value::Null) {
+        match launch_with_storage(dir.path(), data, port, &Value::Null, START_TIMEOUT) {
             Ok(child) => Ok(Self {
                 child,
                 host: format!("127.0.0.1:{port}"),
@@ -101,7 +106,9 @@ impl Registry {
                 token_service: None,
             }),
             Err(StartError::PortTaken) => Err(format!("127.0.0.1:{port} is taken")),
-            Err(StartError::Failed(message)) => Err(format!("docker-registry failed: {message}")),
+            Err(StartError::NoAnswer(message) | StartError::Failed(message)) => {
+                Err(format!("docker-registry failed: {message}"))
+            }
         }
     }
 
@@ -151,6 +158,10 @@ impl Registry {
                     }
                 }
                 Err(StartError::PortTaken) => failures.push(format!("port {port} was taken")),
+                Err(StartError::NoAnswer(seen)) => {
+                    eprintln!("docker-registry on port {port} did not answer, trying another port: {seen}");
+                    failures.push(format!("port {port}: {seen}"))
+                }
                 Err(StartError::Failed(message)) => panic!("docker-registry failed: {message}"),
             }
         }
@@ -269,7 +280,7 @@ fn free_port() -> u16 {
 
 /// Writes the config, spawns the registry and waits until it serves `/v2/`.
 fn launch(dir: &Path, port: u16, auth: &Value) -> Result<Child, StartError> {
-    launch_with_storage(dir, &dir.join("storage"), port, auth)
+    launch_with_storage(dir, &dir.join("storage"), port, auth, START_TIMEOUT)
 }
 
 /// [`launch`] with the blobs in `storage` rather than `DIR/storage`.
@@ -278,6 +289,7 @@ fn launch_with_storage(
     storage: &Path,
     port: u16,
     auth: &Value,
+    timeout: Duration,
 ) -> Result<Child, StartError> {
     let instance = instance_id(port);
     let config_path = dir.join("config.yml");
@@ -302,7 +314,13 @@ fn launch_with_storage(
     let child = command
         .spawn()
         .unwrap_or_else(|err| panic!("spawning docker-registry: {err}"));
-    wait_ready(child, &format!("127.0.0.1:{port}"), &instance, &log_path)
+    wait_ready(
+        child,
+        &format!("127.0.0.1:{port}"),
+        &instance,
+        &log_path,
+        timeout,
+    )
 }
 
 fn instance_id(port: u16) -> String {
@@ -341,8 +359,9 @@ fn wait_ready(
     host: &str,
     instance: &str,
     log_path: &Path,
+    timeout: Duration,
 ) -> Result<Child, StartError> {
-    let deadline = Instant::now() + START_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait().expect("polling docker-registry") {
             let log = std::fs::read_to_string(log_path).unwrap_or_default();
@@ -353,33 +372,54 @@ fn wait_ready(
                 "exited with {status}; log:\n{log}"
             )));
         }
-        if is_our_registry(host, instance) {
+        let probe = probe_instance(host, instance);
+        let Err(last_probe) = probe else {
             return Ok(child);
-        }
+        };
         if Instant::now() > deadline {
+            let state = process_state(child.id());
             let _ = child.kill();
             let _ = child.wait();
             let log = std::fs::read_to_string(log_path).unwrap_or_default();
-            return Err(StartError::Failed(format!(
-                "no answer on http://{host}/v2/ within {START_TIMEOUT:?}; log:\n{log}"
+            return Err(StartError::NoAnswer(format!(
+                "no answer from it on http://{host}/v2/ within {timeout:?}; \
+                 last probe: {last_probe}; registry process: {state}; log:\n{log}"
             )));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-/// True when `GET /v2/` answers 200 or 401 from the registry we started.
-/// The short timeout matters when someone else holds the port and never
-/// answers: the registry's own exit is then noticed sooner; a slow answer
-/// from our registry is simply probed again.
-fn is_our_registry(host: &str, instance: &str) -> bool {
-    match get_head(host, "/v2/", Duration::from_millis(300)) {
-        Ok(head) => {
-            matches!(head.status, 200 | 401)
-                && header_str(&head.headers, INSTANCE_HEADER).as_deref() == Some(instance)
-        }
-        Err(_) => false,
+/// Ok when `GET /v2/` answers 200 or 401 from the registry we started, else what
+/// the probe saw. The short timeout matters when something else holds the port and
+/// never answers: the registry's own exit is then noticed sooner; a slow answer from
+/// our registry is simply probed again.
+fn probe_instance(host: &str, instance: &str) -> Result<(), String> {
+    let head = get_head(host, "/v2/", Duration::from_millis(300)).map_err(|e| e.to_string())?;
+    let from = header_str(&head.headers, INSTANCE_HEADER);
+    if matches!(head.status, 200 | 401) && from.as_deref() == Some(instance) {
+        Ok(())
+    } else {
+        Err(format!(
+            "status {} from instance {}",
+            head.status,
+            from.as_deref().unwrap_or("(none)")
+        ))
     }
+}
+
+/// The process's state line from /proc (running, sleeping, stopped, …), for the
+/// message when a registry never answers.
+fn process_state(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("State:"))
+                .map(|line| line.trim_start_matches("State:").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 #[cfg(test)]
@@ -396,6 +436,61 @@ mod tests {
         let result = launch(dir.path(), port, &Value::Null);
 
         assert!(matches!(result, Err(StartError::PortTaken)));
+    }
+
+    /// What CI once met: a port whose connections go nowhere (here a DROP rule; there,
+    /// most likely a leftover DNAT rule). The probe must give up in time and the start
+    /// must be reported as worth another port, not as a failed registry.
+    #[test]
+    fn a_port_whose_connections_go_nowhere_is_given_up_for_another() {
+        let test = "a_port_whose_connections_go_nowhere_is_given_up_for_another";
+        if !crate::skip::root_or_skip(test) || !crate::skip::tools_or_skip(test, &["iptables"]) {
+            return;
+        }
+        require_tools(&["docker-registry"]);
+        let port = free_port();
+        let rule = DropRule::insert(port);
+        let dir = new_dir();
+
+        let result = launch_with_storage(
+            dir.path(),
+            &dir.path().join("storage"),
+            port,
+            &Value::Null,
+            Duration::from_secs(2),
+        );
+
+        drop(rule);
+        match result {
+            Err(StartError::NoAnswer(seen)) => assert!(seen.contains("last probe"), "{seen}"),
+            Err(StartError::PortTaken) => panic!("reported as taken"),
+            Err(StartError::Failed(message)) => panic!("reported as failed: {message}"),
+            Ok(_) => panic!("a registry behind a DROP rule answered"),
+        }
+    }
+
+    /// An iptables rule dropping TCP to a loopback port, removed on drop.
+    struct DropRule(String);
+
+    impl DropRule {
+        fn insert(port: u16) -> Self {
+            let port = port.to_string();
+            iptables("-I", &port);
+            Self(port)
+        }
+    }
+
+    impl Drop for DropRule {
+        fn drop(&mut self) {
+            iptables("-D", &self.0);
+        }
+    }
+
+    fn iptables(action: &str, port: &str) {
+        let rule = [
+            action, "INPUT", "-i", "lo", "-p", "tcp", "--dport", port, "-j", "DROP",
+        ];
+        run_checked(Command::new("iptables").args(rule), "changing a DROP rule");
     }
 
     #[test]
