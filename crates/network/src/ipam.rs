@@ -7,7 +7,7 @@
 //! addresses go round the subnet from the last one given (as podman's allocator does), so an
 //! address just released is not handed to the next container at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
@@ -48,6 +48,19 @@ impl Ipam {
         container_id: &str,
         requested: &[IpAddr],
     ) -> Result<Vec<IpAddr>> {
+        self.allocate_avoiding(network, container_id, requested, &BTreeSet::new())
+    }
+
+    /// [`Ipam::allocate`], where the addresses in `elsewhere` count as used too: they are
+    /// held on the same bridge by containers of other stores (see the netavark plugin's
+    /// bridge claims).
+    pub fn allocate_avoiding(
+        &self,
+        network: &Network,
+        container_id: &str,
+        requested: &[IpAddr],
+        elsewhere: &BTreeSet<IpAddr>,
+    ) -> Result<Vec<IpAddr>> {
         self.with_table(&network.name, |table| {
             let held = holdings(table, container_id);
             if !held.is_empty() {
@@ -56,12 +69,10 @@ impl Ipam {
             let mut given = Vec::new();
             if requested.is_empty() {
                 for subnet in &network.subnets {
-                    let address =
-                        next_free(table, &subnet.subnet, subnet.gateway).ok_or_else(|| {
-                            NetworkError::NoFreeAddress {
-                                network: network.name.clone(),
-                                container: container_id.to_string(),
-                            }
+                    let address = next_free(table, elsewhere, &subnet.subnet, subnet.gateway)
+                        .ok_or_else(|| NetworkError::NoFreeAddress {
+                            network: network.name.clone(),
+                            container: container_id.to_string(),
                         })?;
                     table.last.insert(subnet.subnet.to_string(), address);
                     table.allocations.insert(address, container_id.to_string());
@@ -69,7 +80,7 @@ impl Ipam {
                 }
             } else {
                 for &address in requested {
-                    check_requested(table, network, container_id, address)?;
+                    check_requested(table, elsewhere, network, container_id, address)?;
                     table.allocations.insert(address, container_id.to_string());
                     given.push(address);
                 }
@@ -140,6 +151,7 @@ fn holdings(table: &Table, container_id: &str) -> Vec<IpAddr> {
 
 fn check_requested(
     table: &Table,
+    elsewhere: &BTreeSet<IpAddr>,
     network: &Network,
     container_id: &str,
     address: IpAddr,
@@ -165,11 +177,21 @@ fn check_requested(
     if let Some(owner) = table.allocations.get(&address) {
         return Err(bad(format!("already used by container {owner}")));
     }
+    if elsewhere.contains(&address) {
+        return Err(bad(
+            "already used on the same bridge by another store's container".into(),
+        ));
+    }
     Ok(())
 }
 
 /// The first free address after the last one given in `subnet`, going round.
-fn next_free(table: &Table, subnet: &IpNet, gateway: Option<IpAddr>) -> Option<IpAddr> {
+fn next_free(
+    table: &Table,
+    elsewhere: &BTreeSet<IpAddr>,
+    subnet: &IpNet,
+    gateway: Option<IpAddr>,
+) -> Option<IpAddr> {
     let range = usable_range(subnet);
     let size = range.end().checked_sub(*range.start())?.checked_add(1)?;
     let start = table
@@ -191,7 +213,9 @@ fn next_free(table: &Table, subnet: &IpNet, gateway: Option<IpAddr>) -> Option<I
             let offset = (start - range.start() + step) % size;
             from_number(subnet, range.start() + offset)
         })
-        .find(|a| Some(*a) != gateway && !table.allocations.contains_key(a))
+        .find(|a| {
+            Some(*a) != gateway && !table.allocations.contains_key(a) && !elsewhere.contains(a)
+        })
 }
 
 /// The addresses of a subnet a container may get: not the network address, not IPv4's

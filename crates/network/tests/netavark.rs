@@ -5,9 +5,13 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use aurora_network::{Attachment, Netns, NetworkBackend, NetworkError, PerNetwork, PortMapping};
+use aurora_network::{
+    Attachment, Netavark, Netns, NetworkBackend, NetworkCreate, NetworkError, Networks, PerNetwork,
+    PortMapping,
+};
 use common::{
     container_id, in_netns, iptables_rules_about, is_mounted, ports_of_bridge, wait_for, Lab,
 };
@@ -358,5 +362,82 @@ impl Drop for HttpServer {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// Two stores (two roots, as two `--root`s or two test worlds) whose networks use one bridge
+/// and subnet, as every store's default network does: the second store's container must not
+/// get the address the first store's holds, and gets it once that one is torn down.
+#[test]
+fn two_stores_on_one_bridge_never_share_an_address() {
+    let test = "two_stores_on_one_bridge_never_share_an_address";
+    let Some(mut lab) = Lab::with_network(test, "aurt-shared", "aurt206", "10.99.206.0/24", false)
+    else {
+        return;
+    };
+    let other_root = lab.base.join("other-root");
+    let other_runroot = lab.base.join("other-run");
+    std::fs::create_dir_all(&other_runroot).unwrap();
+    let other = Networks::open(&other_root, &other_runroot).unwrap();
+    other
+        .create(&NetworkCreate {
+            name: "aurt-shared".into(),
+            subnet: Some("10.99.206.0/24".into()),
+            interface_name: Some("aurt206".into()),
+            dns: Some(false),
+            ..Default::default()
+        })
+        .unwrap();
+    let other_backend = Netavark::find(&other).unwrap();
+    let (id_a, id_b, id_c) = (container_id("a8"), container_id("b8"), container_id("c8"));
+
+    let (a, result_a) = lab
+        .attach(&id_a, "aurt-a8", "aurt-shared", &[], Vec::new())
+        .unwrap();
+    let b = attachment_in(&other_runroot, &id_b, "aurt-shared");
+    lab.track(&b);
+    let result_b = other_backend.setup(&b).unwrap();
+
+    assert_eq!(result_a.networks[0].addresses, ["10.99.206.2/24"]);
+    assert_eq!(result_b.networks[0].addresses, ["10.99.206.3/24"]);
+    let ping = in_netns(
+        &b.netns,
+        &["busybox", "ping", "-c", "1", "-W", "10", "10.99.206.2"],
+    );
+    assert!(ping.status.success(), "{ping:?}");
+
+    lab.detach(&a);
+    let c = attachment_in(&other_runroot, &id_c, "aurt-shared");
+    lab.track(&c);
+    let result_c = other_backend.setup(&c).unwrap();
+    // The other store's own table goes round from .3; .2 is free on the bridge again.
+    assert_eq!(result_c.networks[0].addresses, ["10.99.206.4/24"]);
+    for attachment in [&b, &c] {
+        other_backend.teardown(attachment).unwrap();
+        Netns::remove(&attachment.netns).unwrap();
+    }
+    let (d, result_d) = lab
+        .attach(&id_a, "aurt-d8", "aurt-shared", &[], Vec::new())
+        .unwrap();
+    assert_eq!(result_d.networks[0].addresses, ["10.99.206.3/24"]);
+    lab.detach(&d);
+}
+
+/// An attachment to `network` as eth0 in a new namespace under `runroot`.
+fn attachment_in(runroot: &Path, id: &str, network: &str) -> Attachment {
+    let netns = Netns::create(runroot, id).unwrap();
+    Attachment {
+        container_id: id.into(),
+        container_name: format!("aurt-{}", &id[..2]),
+        netns: netns.path.clone(),
+        networks: vec![(
+            network.into(),
+            PerNetwork {
+                interface_name: "eth0".into(),
+                aliases: Vec::new(),
+                static_ips: Vec::new(),
+            },
+        )],
+        ports: Vec::new(),
     }
 }

@@ -5,6 +5,7 @@
 //! the firewall rules (DNAT for published ports, 127.0.0.1 included through route_localnet)
 //! and starts aardvark-dns for networks that resolve names.
 
+mod claims;
 mod host_ports;
 mod wire;
 
@@ -18,6 +19,7 @@ use crate::error::{NetworkError, Result};
 use crate::files::FileLock;
 use crate::netns::Netns;
 use crate::networks::Networks;
+use claims::BridgeClaims;
 use wire::{ErrorReply, NetworkOptions, PerNetworkOptions, StatusBlock, WirePort};
 
 /// Where Debian, Fedora and the upstream install put netavark, before `PATH`.
@@ -43,6 +45,7 @@ pub struct Netavark {
     /// `RUNROOT/netavark`: aardvark-dns's configuration and pid file.
     pub config_dir: PathBuf,
     networks: Networks,
+    claims: BridgeClaims,
 }
 
 impl Netavark {
@@ -67,6 +70,7 @@ impl Netavark {
             aardvark_binary,
             config_dir: networks.runroot().join("netavark"),
             networks: networks.clone(),
+            claims: BridgeClaims::default(),
         }
     }
 
@@ -162,11 +166,16 @@ impl Netavark {
         })
     }
 
-    fn release_all(&self, attachment: &Attachment) -> Result<()> {
+    /// Gives back the addresses the attachment holds on `networks`: in the store's tables
+    /// and the bridges' claims.
+    fn release_all(&self, attachment: &Attachment, networks: &[Network]) -> Result<()> {
         let ipam = self.networks.ipam();
         let mut first_error = None;
-        for (name, _) in &attachment.networks {
-            if let Err(e) = ipam.release(name, &attachment.container_id) {
+        for network in networks {
+            let id = &attachment.container_id;
+            let released = ipam.release(&network.name, id).map(drop);
+            let unclaimed = self.claims.release(&network.network_interface, id);
+            if let Err(e) = released.and(unclaimed) {
                 first_error.get_or_insert(e);
             }
         }
@@ -187,12 +196,19 @@ impl NetworkBackend for Netavark {
         }
         let ports = host_ports::resolve(&attachment.ports)?;
         let ipam = self.networks.ipam();
+        let id = &attachment.container_id;
         let mut joined = Vec::with_capacity(definitions.len());
-        for (network, (_, per)) in definitions.into_iter().zip(&attachment.networks) {
-            match ipam.allocate(&network, &attachment.container_id, &per.static_ips) {
-                Ok(addresses) => joined.push((network, addresses)),
+        for (network, (_, per)) in definitions.iter().zip(&attachment.networks) {
+            let bridge = &network.network_interface;
+            let allocated = self
+                .claims
+                .claim(bridge, id, &attachment.netns, |elsewhere| {
+                    ipam.allocate_avoiding(network, id, &per.static_ips, elsewhere)
+                });
+            match allocated {
+                Ok(addresses) => joined.push((network.clone(), addresses)),
                 Err(e) => {
-                    let _ = self.release_all(attachment);
+                    let _ = self.release_all(attachment, &definitions);
                     return Err(e);
                 }
             }
@@ -209,7 +225,7 @@ impl NetworkBackend for Netavark {
                         attempt += 1;
                         continue;
                     }
-                    let _ = self.release_all(attachment);
+                    let _ = self.release_all(attachment, &definitions);
                     return Err(e);
                 }
             }
@@ -255,7 +271,8 @@ impl NetworkBackend for Netavark {
         if let Some(stand_in) = stand_in {
             Netns::remove(&stand_in.path)?;
         }
-        let released = self.release_all(attachment);
+        let networks: Vec<Network> = joined.into_iter().map(|(network, _)| network).collect();
+        let released = self.release_all(attachment, &networks);
         torn.and(released)
     }
 }
