@@ -102,11 +102,32 @@ pub fn read_bundle_config(bundle_dir: &Path) -> Result<Spec, BundleError> {
     })
 }
 
+/// Whether a written `config.json` must survive a power loss.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// The file and its directory are fsynced: bundles handed to users (`imageadm unpack`).
+    #[default]
+    Synced,
+    /// Renamed into place without fsync: a container engine's working copy, rewritten on
+    /// its way to a start (podman does not fsync its bundles either). Readers never see half
+    /// a file; only a power loss can lose it.
+    Unsynced,
+}
+
 /// Write `spec` to `bundle_dir/config.json` atomically: the JSON (see [`to_json_pretty`])
 /// goes to a temporary file in the same directory, which is fsynced and renamed over
 /// `config.json`, and the directory is fsynced. The file is mode 0600 (the environment may
 /// hold secrets given as overrides). Returns the path written.
 pub fn write_bundle_config(bundle_dir: &Path, spec: &Spec) -> Result<PathBuf, BundleError> {
+    write_bundle_config_as(bundle_dir, spec, Durability::Synced)
+}
+
+/// [`write_bundle_config`] with the fsyncs only when `durability` asks for them.
+pub fn write_bundle_config_as(
+    bundle_dir: &Path,
+    spec: &Spec,
+    durability: Durability,
+) -> Result<PathBuf, BundleError> {
     let path = bundle_dir.join("config.json");
     let bytes = to_json_pretty(spec)?;
     let io_err = |source| BundleError::WriteConfig {
@@ -118,10 +139,15 @@ pub fn write_bundle_config(bundle_dir: &Path, spec: &Spec) -> Result<PathBuf, Bu
         .tempfile_in(bundle_dir)
         .map_err(io_err)?;
     tmp.write_all(&bytes).map_err(io_err)?;
-    tmp.as_file().sync_all().map_err(io_err)?;
+    let synced = durability == Durability::Synced;
+    if synced {
+        tmp.as_file().sync_all().map_err(io_err)?;
+    }
     tmp.persist(&path).map_err(|e| io_err(e.error))?;
-    std::fs::File::open(bundle_dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err)?;
+    if synced {
+        std::fs::File::open(bundle_dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err)?;
+    }
     Ok(path)
 }

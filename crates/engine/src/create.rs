@@ -24,6 +24,8 @@ impl Engine {
     /// Creates a container of `config.image` (which must be in the store: see
     /// [`Engine::images`] to pull it) named `name` (or a generated name). Returns its record.
     pub fn create(&self, config: ContainerConfig, name: Option<&str>) -> Result<ContainerRecord> {
+        // A start usually follows: the runtime's cgroup moves then find the kernel ready.
+        aurora_cgroups::start_grace_period();
         // A pod member's namespaces, network and hostname are the pod's.
         let config = self.pod_member_config(config)?;
         let store = self.images.store()?;
@@ -95,6 +97,7 @@ impl Engine {
                 name: Some(record.storage_name().to_string()),
                 overrides,
                 limits: self.options.unpack_limits,
+                durability: aurora_bundle::Durability::Unsynced,
                 ..Default::default()
             },
             &NoProgress,
@@ -137,7 +140,7 @@ impl Engine {
         for warning in crate::spec::apply(&mut spec, &record.config, &context)? {
             tracing::warn!(container = %record.name, "{warning}");
         }
-        aurora_bundle::write_bundle_config(&bundle, &spec)?;
+        aurora_bundle::write_bundle_config_as(&bundle, &spec, aurora_bundle::Durability::Unsynced)?;
         Ok((base, volume_destinations))
     }
 

@@ -37,7 +37,7 @@ impl Engine {
         for warning in crate::spec::apply_resources(&mut spec, &record.config)? {
             tracing::warn!(container = %record.name, "{warning}");
         }
-        aurora_bundle::write_bundle_config(&bundle, &spec)?;
+        aurora_bundle::write_bundle_config_as(&bundle, &spec, aurora_bundle::Durability::Unsynced)?;
         self.db.update(&record)?;
         self.event(&record, "update");
         Ok(record)

@@ -116,9 +116,10 @@ impl Engine {
         record: &mut ContainerRecord,
         report: &Report,
     ) -> Result<()> {
-        self.runtime_of(record).delete_force(&record.id);
-        // A `--rm` container's network goes last, after its row (see `finish_remove`).
+        // A `--rm` container's runtime state and network go with the rest of it, after its
+        // row (see `finish_remove`).
         if !record.config.auto_remove {
+            self.runtime_of(record).delete_force(&record.id);
             self.detach_network(record);
         }
         record.state = ContainerState::Exited;
@@ -151,6 +152,16 @@ impl Engine {
     /// The monitor's exit command: records the last exit at once (rather than at the next
     /// read) and removes a `--rm` container.
     pub fn cleanup(&self, key: &str) -> Result<()> {
+        let cleaned = self.cleanup_container(key);
+        // A `run --rm` that removed the record itself left the rest to this exit command.
+        self.finish_teardowns()?;
+        match cleaned {
+            Err(EngineError::NoSuchContainer(_)) => Ok(()),
+            other => other,
+        }
+    }
+
+    fn cleanup_container(&self, key: &str) -> Result<()> {
         let record = self.db.find(key)?;
         let _lock = self.lock(&record.id)?;
         let mut record = self.db.find(&record.id)?;

@@ -23,6 +23,8 @@ impl Engine {
     /// is. With `attach`, the attach socket is connected before the process starts, so no
     /// output is missed.
     pub fn start(&self, key: &str, attach: bool) -> Result<Started> {
+        // Passes while the monitor and the runtime get going (see aurora_cgroups).
+        aurora_cgroups::start_grace_period();
         let record = self.find(key)?;
         // A pod member joins the namespaces its pod's infra container holds.
         self.start_pod_infra(&record)?;
@@ -210,6 +212,6 @@ fn set_network_namespace(bundle: &Path, namespace: &Namespace) -> Result<()> {
         }
     }
     linux.set_namespaces(Some(namespaces));
-    aurora_bundle::write_bundle_config(bundle, &spec)?;
+    aurora_bundle::write_bundle_config_as(bundle, &spec, aurora_bundle::Durability::Unsynced)?;
     Ok(())
 }

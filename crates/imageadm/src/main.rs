@@ -260,6 +260,8 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 id_map: id_map(uidmap, gidmap)?,
                 limits: Config::load(&cli.store.config)?.limits.unpack(),
+                // A bundle handed to the user is fsynced.
+                durability: aurora_bundle::Durability::Synced,
             };
             let images = open_images()?;
             let unpacked = with_progress(&cli, |progress| {

@@ -20,6 +20,9 @@ pub struct UnpackOptions {
     pub id_map: Option<aurora_layers::IdMap>,
     /// How much laying the image's layers down may write.
     pub limits: crate::UnpackLimits,
+    /// Whether the bundle's `config.json` is fsynced (for users' bundles) or not (a container
+    /// engine's working copy).
+    pub durability: aurora_bundle::Durability,
 }
 
 /// What an unpack did.
@@ -172,7 +175,7 @@ fn write_bundle(
         serde_json::to_vec_pretty(&note).unwrap_or_default(),
     )
     .map_err(io(&note_path))?;
-    aurora_bundle::write_bundle_config(bundle, &spec)?;
+    aurora_bundle::write_bundle_config_as(bundle, &spec, options.durability)?;
     Ok(())
 }
 

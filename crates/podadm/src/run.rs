@@ -67,13 +67,14 @@ fn run_claimed(engine: &Engine, args: &RunArgs) -> Result<Option<u8>> {
     Ok(Some(after_attach(engine, &record, code)))
 }
 
-/// After an attached container exited: waits for the monitor's exit command, which records
-/// the exit (and removes a --rm container), so that what follows this command sees the
-/// container as it is (unless a restart policy keeps it going); the status to exit with.
+/// After an attached container exited: a --rm container's record is removed (the rest of it
+/// is left to the monitor's exit command), else the exit command that records the exit is
+/// waited for, so that what follows this command sees the container as it is (unless a
+/// restart policy keeps it going); the status to exit with.
 fn after_attach(engine: &Engine, record: &aurora_engine::ContainerRecord, code: i32) -> u8 {
     if record.config.auto_remove {
-        if let Err(e) = engine.wait_removed(&record.id) {
-            tracing::debug!("waiting for the removal: {e}");
+        if let Err(e) = engine.remove_exited(&record.id) {
+            tracing::debug!("removing the exited container: {e}");
         }
     } else if record.config.restart == RestartPolicy::No {
         match engine.wait(&record.id) {

@@ -176,15 +176,24 @@ fn rm_leaves_no_container_clone_or_mount() {
         return;
     };
     world.ok(&["run", "--rm", "--network", "none", &world.image, "true"]);
+    // Gone from every listing when `run` returns; its root and mounts go beside it (the
+    // monitor's exit command tears them down), without another podadm command.
     assert_eq!(world.ok(&["ps", "-a", "-q"]), "");
     let containers = world.root().join("storage/containers");
-    let left: Vec<_> = std::fs::read_dir(&containers)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "storage containers left: {left:?}");
-    assert!(
-        world.mounts_under(world.dir.path()).is_empty(),
-        "{:?}",
-        world.mounts_under(world.dir.path())
-    );
+    let left = || -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(&containers)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default()
+    };
+    world.wait_until("the container's root to go", || left().is_empty());
+    world.wait_until("the container's mounts to go", || {
+        world.mounts_under(world.dir.path()).is_empty()
+    });
+    // Only the locks directory is left of the run root's container state.
+    let monitors = world.runroot().join("podadm");
+    world.wait_until("the container's monitor directory to go", || {
+        std::fs::read_dir(&monitors).map_or(true, |d| {
+            d.filter_map(|e| e.ok()).all(|e| e.file_name() == "locks")
+        })
+    });
 }

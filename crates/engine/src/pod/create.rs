@@ -170,7 +170,7 @@ impl Engine {
         )?;
         let bundle = self.paths.bundle(&record.id);
         std::fs::create_dir_all(&bundle).map_err(io(&bundle))?;
-        aurora_bundle::write_bundle_config(&bundle, &spec)?;
+        aurora_bundle::write_bundle_config_as(&bundle, &spec, aurora_bundle::Durability::Unsynced)?;
         Ok(())
     }
 

@@ -135,7 +135,7 @@ impl Engine {
         if pod.config.share.contains(&SharedNamespace::Uts) {
             spec.set_hostname(None);
         }
-        aurora_bundle::write_bundle_config(bundle, &spec)?;
+        aurora_bundle::write_bundle_config_as(bundle, &spec, aurora_bundle::Durability::Unsynced)?;
         Ok(())
     }
 

@@ -226,7 +226,7 @@ impl Engine {
                 .collect()
         });
         spec.set_mounts(mounts);
-        aurora_bundle::write_bundle_config(&bundle, &spec)?;
+        aurora_bundle::write_bundle_config_as(&bundle, &spec, aurora_bundle::Durability::Unsynced)?;
         Ok(())
     }
 

@@ -114,7 +114,7 @@ impl Engine {
         let bundle = self.paths.bundle(&record.id);
         let mut spec = aurora_bundle::read_bundle_config(&bundle)?;
         sandbox_spec(&mut spec, &channel)?;
-        aurora_bundle::write_bundle_config(&bundle, &spec)?;
+        aurora_bundle::write_bundle_config_as(&bundle, &spec, aurora_bundle::Durability::Unsynced)?;
 
         let mut plan = self.attach_network(record)?;
         let (pid, _) = self.launch_and_start(record, &mut plan, false)?;

@@ -96,6 +96,10 @@ impl StateDb {
             let prepared = conn
                 .pragma_update(None, "journal_mode", "WAL")
                 .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
+                // The WAL file is kept (see `keep_wal_file`) but emptied at each checkpoint:
+                // the next opener reads all of it to rebuild its index, a millisecond per
+                // megabyte on every command otherwise.
+                .and_then(|()| conn.pragma_update(None, "journal_size_limit", 0))
                 .and_then(|()| conn.execute_batch(SCHEMA))
                 .and_then(|()| conn.execute_batch(pods::SCHEMA))
                 .and_then(|()| conn.execute_batch(pool::SCHEMA));
@@ -158,23 +162,32 @@ impl StateDb {
         Ok(())
     }
 
-    /// Deletes a removed container's row; a network still to tear down is kept as a pending
-    /// teardown owned by `owner`, in the same transaction, so that nothing attached is
-    /// forgotten if the owner dies before it is done.
+    /// Deletes a removed container's row and records what is left of it (root, runtime state,
+    /// network) as a pending teardown owned by `owner`, in the same transaction, so that
+    /// nothing is forgotten if the owner dies before it is done.
     pub fn delete_leaving_teardown(&self, record: &ContainerRecord, owner: i32) -> Result<()> {
         let err = self.err();
         let tx =
             Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(&err)?;
         tx.execute("DELETE FROM containers WHERE id = ?1", params![record.id])
             .map_err(&err)?;
-        if record.network_status.is_some() {
-            tx.execute(
-                "INSERT OR REPLACE INTO teardowns (id, record, owner_pid) VALUES (?1, ?2, ?3)",
-                params![record.id, json(record), owner],
-            )
-            .map_err(&err)?;
-        }
+        tx.execute(
+            "INSERT OR REPLACE INTO teardowns (id, record, owner_pid) VALUES (?1, ?2, ?3)",
+            params![record.id, json(record), owner],
+        )
+        .map_err(&err)?;
         tx.commit().map_err(&err)
+    }
+
+    /// Whether the teardown of removed container `id` is still to do.
+    pub fn teardown_pending(&self, id: &str) -> Result<bool> {
+        self.conn
+            .query_row("SELECT 1 FROM teardowns WHERE id = ?1", params![id], |_| {
+                Ok(())
+            })
+            .optional()
+            .map(|row| row.is_some())
+            .map_err(self.err())
     }
 
     /// Pending network teardowns of removed containers, with their owners.

@@ -18,7 +18,7 @@ use crate::init;
 use crate::linux::note::Note;
 use crate::linux::state_dir::{runz_executor, Runtime};
 use crate::linux::terminal::Console;
-use crate::linux::{grace, resources, stdio};
+use crate::linux::{resources, stdio};
 use crate::selinux::{self, Decision, Label};
 
 /// A container just made, before runz has written its note.
@@ -54,7 +54,7 @@ pub(super) fn build(
     if runtime.container_dir(id).exists() {
         return Err(Error::Exists(id.to_string()));
     }
-    grace::start();
+    aurora_cgroups::start_grace_period();
     let (bundle, mut spec) = bundle.into_parts();
     let rootfs = rootfs_of(&spec, &bundle)?;
     drop_selinux_labels(id, &mut spec)?;

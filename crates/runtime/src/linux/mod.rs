@@ -14,7 +14,6 @@ mod create;
 mod delete;
 mod exec;
 mod foreground;
-mod grace;
 mod kill;
 mod list;
 mod note;

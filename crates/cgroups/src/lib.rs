@@ -1,4 +1,6 @@
-//! Starting the kernel's wait for a cgroup move early.
+//! aurora-cgroups: starting the kernel's wait for a cgroup move early, shared by runz (as it
+//! begins a create) and podadm (as it begins a `run` or `start`, well before its runtime
+//! moves the container's processes).
 //!
 //! Moving a process into a cgroup (writing `cgroup.procs`, which every runtime does for every
 //! container) takes the kernel's `cgroup_threadgroup_rwsem` for writing; the first writer after
@@ -6,15 +8,16 @@
 //! time a container takes to start. runz starts that wait as soon as it knows it will make a
 //! container: a child forked for the purpose moves itself into the cgroup it is already in
 //! (`0` means the writer; nothing changes) and exits, so the grace period passes while runz
-//! reads the bundle, prepares and forks, and the container's own moves then find the lock
-//! ready. The child only calls `write` and `_exit`, so forking a multi-threaded parent is safe;
-//! whatever fails, nothing happens and the container starts as it would have.
+//! reads the bundle, prepares and forks (or podadm creates the container and its monitor), and
+//! the container's own moves then find the lock ready. The child only calls `write` and
+//! `_exit`, so forking a multi-threaded parent is safe; whatever fails, nothing happens and the
+//! container starts as it would have.
 
 use std::ffi::CString;
 use std::path::PathBuf;
 
 /// Forks the child that takes the grace period, if this process can write a `cgroup.procs`.
-pub(super) fn start() {
+pub fn start_grace_period() {
     let Some(procs) = own_cgroup_procs() else {
         return;
     };
