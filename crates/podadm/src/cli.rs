@@ -561,6 +561,16 @@ pub enum PodCommand {
         #[arg(required = true)]
         pods: Vec<String>,
     },
+    /// Pause the running containers of pods (the infra too).
+    Pause {
+        #[arg(required = true)]
+        pods: Vec<String>,
+    },
+    /// Resume the paused containers of pods.
+    Unpause {
+        #[arg(required = true)]
+        pods: Vec<String>,
+    },
     /// Remove pods and their containers (refused while one runs, unless -f).
     Rm {
         /// Stop running containers first.

@@ -683,6 +683,20 @@ fn pod_top_logs_and_stats_show_the_members() {
         assert!(top.contains("sleep 600"), "{tool:?}: {top}");
         let out = tool.run(&world, &["pod", "stats", "--no-stream", "seen"]);
         assert_eq!(out.status.code(), Some(0), "{tool:?}: {}", stderr(&out));
+        tool.ok(&world, &["pod", "pause", "seen"]);
+        assert_eq!(
+            tool.pod_inspect(&world, "seen")["State"],
+            "Paused",
+            "{tool:?}"
+        );
+        // A second pause finds it paused, and that is fine.
+        tool.ok(&world, &["pod", "pause", "seen"]);
+        tool.ok(&world, &["pod", "unpause", "seen"]);
+        assert_eq!(
+            tool.pod_inspect(&world, "seen")["State"],
+            "Running",
+            "{tool:?}"
+        );
         tool.ok(&world, &["pod", "kill", "seen"]);
         world.wait_until("the pod to exit", || {
             tool.pod_inspect(&world, "seen")["State"] == "Exited"

@@ -418,6 +418,12 @@ fn bad_pool_requests_are_refused_naming_what_is_wrong() {
         &["pool", "set", "localhost:1/missing:1", "--size", "1"],
         "missing",
     );
+    world.ok(&["network", "create", "named"]);
+    refused(
+        &["pool", "set", image, "--size", "1", "--network", "named"],
+        "network named answers containers' names (DNS)",
+    );
+    world.ok(&["network", "rm", "named"]);
     refused(&["pool", "rm", image], "no pool of image");
     assert_eq!(world.ok(&["pool", "ls", "--format", "json"]).trim(), "[]");
     assert_nothing_left(&world);

@@ -6,7 +6,7 @@ use super::create::pod_lock;
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::pod::PodRecord;
-use crate::state::ContainerRecord;
+use crate::state::{ContainerRecord, ContainerState};
 
 impl Engine {
     /// Infra first, then the others in creation order; running ones are left running.
@@ -66,6 +66,39 @@ impl Engine {
             self.kill(&container.id, signal)?;
         }
         self.pod_event(&pod, "kill");
+        Ok(pod)
+    }
+
+    /// Pauses every running container of the pod (with `paused` false, resumes every paused
+    /// one), the infra too, as podman does; refused when none runs or is paused.
+    pub fn pod_set_paused(&self, key: &str, paused: bool) -> Result<PodRecord> {
+        let pod = self.pod_find(key)?;
+        let (from, action) = if paused {
+            (ContainerState::Running, "pause")
+        } else {
+            (ContainerState::Paused, "unpause")
+        };
+        let containers = self.pod_containers(&pod.id)?;
+        let already = containers
+            .iter()
+            .any(|c| c.state != from && c.state.is_active());
+        let targets: Vec<ContainerRecord> =
+            containers.into_iter().filter(|c| c.state == from).collect();
+        // As podman's: pausing a paused pod (resuming a running one) is done already.
+        if targets.is_empty() && !already {
+            return Err(EngineError::Pod {
+                name: pod.name.clone(),
+                message: format!("no container of it is {from}: nothing to {action}"),
+            });
+        }
+        for container in targets {
+            if paused {
+                self.pause(&container.id)?;
+            } else {
+                self.unpause(&container.id)?;
+            }
+        }
+        self.pod_event(&pod, action);
         Ok(pod)
     }
 

@@ -36,7 +36,18 @@ impl Engine {
         if let NetworkMode::Bridge(names) = &network {
             let networks = self.networks()?;
             for name in names {
-                networks.inspect(name)?;
+                // aardvark-dns would go on answering the sandbox's name for a claimed
+                // container, whose name is given only at the claim.
+                if networks.inspect(name)?.dns_enabled {
+                    return Err(EngineError::Invalid {
+                        name: image.to_string(),
+                        message: format!(
+                            "network {name} answers containers' names (DNS), and a claimed \
+                             sandbox would keep its own name there; pool on a network made \
+                             with --disable-dns, or the default network"
+                        ),
+                    });
+                }
             }
         }
         let resolved = aurora_images::resolve(self.images.store()?, image, None)?;

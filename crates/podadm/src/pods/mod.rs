@@ -18,6 +18,8 @@ pub fn pod(engine: &Engine, command: &PodCommand) -> Result<u8> {
         PodCommand::Stop { time, pods } => each(pods, |p| engine.pod_stop(p, *time)),
         PodCommand::Restart { pods } => each(pods, |p| engine.pod_restart(p)),
         PodCommand::Kill { signal, pods } => each(pods, |p| engine.pod_kill(p, signal)),
+        PodCommand::Pause { pods } => each(pods, |p| engine.pod_set_paused(p, true)),
+        PodCommand::Unpause { pods } => each(pods, |p| engine.pod_set_paused(p, false)),
         PodCommand::Rm { force, all, pods } => remove(engine, *force, *all, pods),
         PodCommand::Ps(args) => views::ps(engine, args),
         PodCommand::Inspect { pods, .. } => views::inspect(engine, pods),
