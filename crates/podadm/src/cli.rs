@@ -400,6 +400,9 @@ pub struct PsArgs {
     /// status=…, name=…, id=…, label=KEY[=VALUE], ancestor=IMAGE, exited=CODE.
     #[arg(short, long)]
     pub filter: Vec<String>,
+    /// Show each container's pod (POD ID and PODNAME columns).
+    #[arg(short, long)]
+    pub pod: bool,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }

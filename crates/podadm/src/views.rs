@@ -1,7 +1,7 @@
 //! What podadm prints about containers: `ps` (podman's table and JSON), `inspect` (podman's
 //! JSON field names for what Aurora keeps), `port`, `stats`, `events`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{bail, Result};
 use aurora_engine::{ContainerRecord, ContainerState, Engine, MountRequest, NetworkMode};
@@ -32,8 +32,26 @@ pub fn ps(engine: &Engine, args: &PsArgs) -> Result<u8> {
         }
         return Ok(0);
     }
+    let pod_names: HashMap<String, String> = engine
+        .pod_list()?
+        .into_iter()
+        .map(|pod| (pod.id, pod.name))
+        .collect();
+    // As podman's: the pod's id always, its name with --pod.
+    let pod_of = |record: &ContainerRecord| {
+        let id = record.config.pod.clone().unwrap_or_default();
+        let name = pod_names
+            .get(&id)
+            .filter(|_| args.pod)
+            .cloned()
+            .unwrap_or_default();
+        (id, name)
+    };
     if args.format == Format::Json {
-        let list: Vec<Value> = records.iter().map(|r| ps_json(engine, r)).collect();
+        let list: Vec<Value> = records
+            .iter()
+            .map(|r| ps_json(engine, r, pod_of(r)))
+            .collect();
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(0);
     }
@@ -55,18 +73,35 @@ pub fn ps(engine: &Engine, args: &PsArgs) -> Result<u8> {
             ]
         })
         .collect();
-    print_table(
-        &[
-            "CONTAINER ID",
-            "IMAGE",
-            "COMMAND",
-            "CREATED",
-            "STATUS",
-            "PORTS",
-            "NAMES",
-        ],
-        &rows,
-    );
+    let headers = [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ];
+    if !args.pod {
+        print_table(&headers, &rows);
+        return Ok(0);
+    }
+    // podman's --pod: the pod's short id and name after the names.
+    let rows: Vec<[String; 9]> = records
+        .iter()
+        .zip(rows)
+        .map(
+            |(record, [id, image, command, created, status, ports, names])| {
+                let (pod_id, pod_name) = pod_of(record);
+                let pod_id = pod_id.chars().take(12).collect();
+                [
+                    id, image, command, created, status, ports, names, pod_id, pod_name,
+                ]
+            },
+        )
+        .collect();
+    let [a, b, c, d, e, f, g] = headers;
+    print_table(&[a, b, c, d, e, f, g, "POD ID", "PODNAME"], &rows);
     Ok(0)
 }
 
@@ -178,7 +213,7 @@ fn unix_time(time: Option<&str>) -> i64 {
         .map_or(0, |t| t.timestamp())
 }
 
-fn ps_json(engine: &Engine, record: &ContainerRecord) -> Value {
+fn ps_json(engine: &Engine, record: &ContainerRecord, (pod, pod_name): (String, String)) -> Value {
     json!({
         "Id": record.id,
         "Names": [record.name],
@@ -199,6 +234,8 @@ fn ps_json(engine: &Engine, record: &ContainerRecord) -> Value {
         "AutoRemove": record.config.auto_remove,
         "Restarts": record.restarts,
         "Networks": network_names(record),
+        "Pod": pod,
+        "PodName": pod_name,
     })
 }
 

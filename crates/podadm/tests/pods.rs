@@ -683,6 +683,33 @@ fn pod_top_logs_and_stats_show_the_members() {
         assert!(top.contains("sleep 600"), "{tool:?}: {top}");
         let out = tool.run(&world, &["pod", "stats", "--no-stream", "seen"]);
         assert_eq!(out.status.code(), Some(0), "{tool:?}: {}", stderr(&out));
+        // `ps --pod` and ps's JSON name each container's pod.
+        let table = tool.ok(&world, &["ps", "--pod"]);
+        let header = table.lines().next().unwrap_or_default();
+        assert!(
+            header.contains("POD ID") && header.trim_end().ends_with("PODNAME"),
+            "{tool:?}: {table}"
+        );
+        let talker = table
+            .lines()
+            .find(|l| l.contains("talker"))
+            .unwrap_or_default();
+        assert!(talker.trim_end().ends_with("seen"), "{tool:?}: {table}");
+        let listed: serde_json::Value =
+            serde_json::from_str(&tool.ok(&world, &["ps", "--pod", "--format", "json"])).unwrap();
+        let member = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["Names"][0] == "talker")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(member["PodName"], "seen", "{tool:?}: {member}");
+        assert_eq!(
+            member["Pod"],
+            tool.pod_inspect(&world, "seen")["Id"],
+            "{tool:?}"
+        );
         tool.ok(&world, &["pod", "pause", "seen"]);
         assert_eq!(
             tool.pod_inspect(&world, "seen")["State"],
