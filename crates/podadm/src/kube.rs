@@ -88,7 +88,7 @@ fn play_pod(cli: &Cli, engine: &Engine, pod: &PodPlan, start: bool) -> Result<Pl
     let record = engine
         .pod_create(pod.config.clone(), Some(&pod.name))
         .with_context(|| format!("creating pod {}", pod.name))?;
-    let (inits, containers) = match fill_pod(cli, engine, pod) {
+    let (inits, containers) = match fill_pod(cli, engine, pod, &record.id) {
         Ok(made) => made,
         Err(error) => {
             undo_pod(engine, pod, &record.id);
@@ -113,16 +113,28 @@ fn play_pod(cli: &Cli, engine: &Engine, pod: &PodPlan, start: bool) -> Result<Pl
 
 /// A new pod's files, volumes and containers (created, not started): the init containers'
 /// ids, then the others'.
-fn fill_pod(cli: &Cli, engine: &Engine, pod: &PodPlan) -> Result<(Vec<String>, Vec<String>)> {
+fn fill_pod(
+    cli: &Cli,
+    engine: &Engine,
+    pod: &PodPlan,
+    pod_id: &str,
+) -> Result<(Vec<String>, Vec<String>)> {
     for check in &pod.host_paths {
         check_host_path(check)?;
     }
     render_files(pod)?;
     for volume in &pod.volumes {
-        engine
-            .volumes()?
-            .open_or_create(&volume.name)
-            .with_context(|| format!("volume {}", volume.name))?;
+        // An emptyDir belongs to the pod and goes with it; a claim's volume stays.
+        let made = if volume.scratch {
+            engine.pod_volume(pod_id, &volume.name).map(drop)
+        } else {
+            engine
+                .volumes()?
+                .open_or_create(&volume.name)
+                .map(drop)
+                .map_err(Into::into)
+        };
+        made.with_context(|| format!("volume {}", volume.name))?;
     }
     let mut inits = Vec::new();
     for container in &pod.init_containers {

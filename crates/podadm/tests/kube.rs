@@ -695,3 +695,54 @@ spec:
     assert_ok("podadm kube down", &world.podadm(&["kube", "down", &file]));
     assert!(!serving(), "the pod's process is gone with it");
 }
+
+/// An emptyDir belongs to its pod: a plain `pod rm` (not only `kube down`) removes it, and a
+/// second play starts with it empty; a persistentVolumeClaim's volume stays.
+#[test]
+fn an_empty_dir_goes_with_its_pod_and_a_claim_stays() {
+    let Some(world) = World::new("an_empty_dir_goes_with_its_pod_and_a_claim_stays") else {
+        return;
+    };
+    let yaml = format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: keeper}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: {image}
+    command: [sh, -c, 'ls /scratch; touch /scratch/left /data/kept']
+    volumeMounts:
+    - {{name: scratch, mountPath: /scratch}}
+    - {{name: data, mountPath: /data}}
+  volumes:
+  - {{name: scratch, emptyDir: {{}}}}
+  - {{name: data, persistentVolumeClaim: {{claimName: keeper-data}}}}
+",
+        image = world.image
+    );
+    let file = write_yaml(&world, "keeper.yaml", &yaml);
+    let volumes = || -> Vec<String> {
+        let mut names: Vec<String> = world
+            .ok(&["volume", "ls", "-q"])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names
+    };
+    for round in 0..2 {
+        assert_ok("podadm kube play", &world.podadm(&["kube", "play", &file]));
+        world.ok(&["wait", "keeper-main"]);
+        // The emptyDir starts empty on each play.
+        assert_eq!(world.ok(&["logs", "keeper-main"]), "", "round {round}");
+        assert_eq!(
+            volumes(),
+            ["keeper-data", "keeper-scratch"],
+            "round {round}"
+        );
+        world.ok(&["pod", "rm", "-f", "keeper"]);
+        assert_eq!(volumes(), ["keeper-data"], "round {round}");
+    }
+}
