@@ -28,3 +28,32 @@ fn the_wal_file_outlives_the_last_connection_and_nothing_is_lost() {
     assert_eq!(again.find("first").unwrap(), record);
     assert_eq!(again.list().unwrap(), vec![record]);
 }
+
+/// Checkpoints come every 256 pages rather than at each close, and empty the WAL: however
+/// much is written, the file the next opener reads stays around a megabyte.
+#[test]
+fn the_wal_stays_bounded_without_checkpoints_at_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    for round in 0..20 {
+        let db = StateDb::open(&path).unwrap();
+        for i in 0..100 {
+            let record = ContainerRecord::creating(
+                format!("{round:02}{i:062}"),
+                format!("c{round}-{i}"),
+                (
+                    "example/image:1".into(),
+                    format!("sha256:{}", "b".repeat(64)),
+                ),
+                ContainerConfig::default(),
+                "/usr/bin/runz".into(),
+            );
+            db.insert(&record).unwrap();
+        }
+    }
+    let wal = std::fs::metadata(dir.path().join("state.db-wal"))
+        .unwrap()
+        .len();
+    assert!(wal < 2 << 20, "the WAL grew to {wal} bytes");
+    assert_eq!(StateDb::open(&path).unwrap().list().unwrap().len(), 2000);
+}
