@@ -710,20 +710,13 @@ fn pod_top_logs_and_stats_show_the_members() {
             tool.pod_inspect(&world, "seen")["Id"],
             "{tool:?}"
         );
+        let state = || tool.pod_inspect(&world, "seen")["State"].clone();
         tool.ok(&world, &["pod", "pause", "seen"]);
-        assert_eq!(
-            tool.pod_inspect(&world, "seen")["State"],
-            "Paused",
-            "{tool:?}"
-        );
+        assert_eq!(state(), "Paused", "{tool:?}");
         // A second pause finds it paused, and that is fine.
         tool.ok(&world, &["pod", "pause", "seen"]);
         tool.ok(&world, &["pod", "unpause", "seen"]);
-        assert_eq!(
-            tool.pod_inspect(&world, "seen")["State"],
-            "Running",
-            "{tool:?}"
-        );
+        assert_eq!(state(), "Running", "{tool:?}");
         tool.ok(&world, &["pod", "kill", "seen"]);
         world.wait_until("the pod to exit", || {
             tool.pod_inspect(&world, "seen")["State"] == "Exited"
