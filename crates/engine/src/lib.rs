@@ -36,7 +36,9 @@ pub use engine::{Engine, EngineOptions};
 pub use error::{EngineError, Result};
 pub use exec::{ExecOptions, PreparedExec};
 pub use net::DEFAULT_NETWORK;
-pub use pod::{PodConfig, PodRecord, PodResources, PodState, SharedNamespace};
+pub use pod::{
+    PodConfig, PodRecord, PodResources, PodState, SharedNamespace, INIT_CONTAINER_ANNOTATION,
+};
 pub use pool::{PoolConfig, PoolStatus};
 pub use spec::{ResolvedMount, SpecContext, SpecError};
 pub use start::Started;

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::Path;
 
-use aurora_engine::{ContainerConfig, NetworkMode, PodConfig, Resources, RestartPolicy};
+use aurora_engine::{
+    ContainerConfig, NetworkMode, PodConfig, Resources, RestartPolicy, INIT_CONTAINER_ANNOTATION,
+};
 use aurora_network::{PortMapping, Protocol};
 
 use crate::error::{KubeError, Location, Result, Warning};
@@ -83,7 +85,12 @@ fn pod_plan(
         let path = format!("{}.initContainers[{index}]", pod.spec_path);
         check_container_name(&mut names, container, location, &path)?;
         // Init containers run once: no restart, and their ports are not the pod's.
-        let config = translator.container(container, &path, RestartPolicy::No, warnings)?;
+        let mut config = translator.container(container, &path, RestartPolicy::No, warnings)?;
+        // As podman marks them: `pod start` runs such containers to their end, in order,
+        // before the others, and removes them ("once").
+        config
+            .annotations
+            .insert(INIT_CONTAINER_ANNOTATION.into(), "once".into());
         plan.init_containers.push(ContainerPlan {
             name: format!("{}-{}", pod.name, container.name),
             config,

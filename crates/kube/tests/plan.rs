@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use aurora_engine::{
     ContainerConfig, MountRequest, NetworkMode, PodConfig, Resources, RestartPolicy,
+    INIT_CONTAINER_ANNOTATION,
 };
 use aurora_kube::{
     play, ContainerPlan, HostPathCheck, HostPathType, NamedVolume, PodPlan, RenderedFile,
@@ -148,6 +149,12 @@ fn a_pod_is_translated_whole() {
                 user: Some("1000".into()),
                 mounts: vec![scratch("/work")],
                 restart: RestartPolicy::No,
+                // podman's mark: `pod start` runs it to its end first, then removes it.
+                annotations: {
+                    let mut annotations = common.annotations.clone();
+                    annotations.insert(INIT_CONTAINER_ANNOTATION.into(), "once".into());
+                    annotations
+                },
                 ..common.clone()
             },
         }],

@@ -88,7 +88,7 @@ fn play_pod(cli: &Cli, engine: &Engine, pod: &PodPlan, start: bool) -> Result<Pl
     let record = engine
         .pod_create(pod.config.clone(), Some(&pod.name))
         .with_context(|| format!("creating pod {}", pod.name))?;
-    let (inits, containers) = match fill_pod(cli, engine, pod, &record.id) {
+    let containers = match fill_pod(cli, engine, pod, &record.id) {
         Ok(made) => made,
         Err(error) => {
             undo_pod(engine, pod, &record.id);
@@ -96,14 +96,10 @@ fn play_pod(cli: &Cli, engine: &Engine, pod: &PodPlan, start: bool) -> Result<Pl
         }
     };
     if start {
-        for (plan, id) in pod.init_containers.iter().zip(&inits) {
-            run_init_container(engine, &plan.name, id)?;
-        }
-        for (plan, id) in pod.containers.iter().zip(&containers) {
-            engine
-                .start(id, false)
-                .with_context(|| format!("starting container {}", plan.name))?;
-        }
+        // The infra, the init containers run to their end in order, then the others.
+        engine
+            .pod_start(&record.id)
+            .with_context(|| format!("starting pod {}", pod.name))?;
     }
     Ok(Played {
         pod_id: record.id,
@@ -111,14 +107,9 @@ fn play_pod(cli: &Cli, engine: &Engine, pod: &PodPlan, start: bool) -> Result<Pl
     })
 }
 
-/// A new pod's files, volumes and containers (created, not started): the init containers'
-/// ids, then the others'.
-fn fill_pod(
-    cli: &Cli,
-    engine: &Engine,
-    pod: &PodPlan,
-    pod_id: &str,
-) -> Result<(Vec<String>, Vec<String>)> {
+/// A new pod's files, volumes and containers (created, not started); the ids of those that
+/// are not init containers.
+fn fill_pod(cli: &Cli, engine: &Engine, pod: &PodPlan, pod_id: &str) -> Result<Vec<String>> {
     for check in &pod.host_paths {
         check_host_path(check)?;
     }
@@ -136,15 +127,14 @@ fn fill_pod(
         };
         made.with_context(|| format!("volume {}", volume.name))?;
     }
-    let mut inits = Vec::new();
     for container in &pod.init_containers {
-        inits.push(create_container(cli, engine, &container.name, &container.config)?.id);
+        create_container(cli, engine, &container.name, &container.config)?;
     }
     let mut containers = Vec::new();
     for container in &pod.containers {
         containers.push(create_container(cli, engine, &container.name, &container.config)?.id);
     }
-    Ok((inits, containers))
+    Ok(containers)
 }
 
 /// Creates a container, pulling its image first when the store lacks it.
@@ -162,24 +152,6 @@ fn create_container(
         created => created,
     };
     created.with_context(|| format!("creating container {name}"))
-}
-
-/// Runs an init container to its end; a successful one is removed (podman's "once" init
-/// containers), a failed one stays for its logs.
-fn run_init_container(engine: &Engine, name: &str, id: &str) -> Result<()> {
-    engine
-        .start(id, false)
-        .with_context(|| format!("starting init container {name}"))?;
-    let code = engine
-        .wait(id)
-        .with_context(|| format!("waiting for init container {name}"))?;
-    if code != 0 {
-        bail!("init container {name} exited with code {code}");
-    }
-    engine
-        .remove(id, true, true, Some(0))
-        .with_context(|| format!("removing init container {name}"))?;
-    Ok(())
 }
 
 /// What a failed play made goes again: the pod (and with it its containers), its files

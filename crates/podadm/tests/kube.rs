@@ -634,6 +634,12 @@ spec:
         ["idle-init created", "idle-main created"]
     );
 
+    // `pod start` runs the init container to its end first and removes it, as podman's.
+    assert_ok("podman pod start", &world.podman(&["pod", "start", "idle"]));
+    assert_ok("podadm pod start", &world.podadm(&["pod", "start", "idle"]));
+    assert_eq!(podadm_states(&world), podman_states(&world));
+    assert_eq!(podadm_states(&world), ["idle-main running"]);
+
     // The file can come on standard input.
     let mut child = world
         .podadm_command(&["kube", "down", "-"])

@@ -9,12 +9,28 @@ use crate::pod::PodRecord;
 use crate::state::{ContainerRecord, ContainerState};
 
 impl Engine {
-    /// Infra first, then the others in creation order; running ones are left running.
-    /// Every container is tried; the first failure is returned after.
+    /// Infra first, then the init containers run to their end in creation order (a failed
+    /// one stops the start; `once` ones are removed), then the others in creation order;
+    /// running ones are left running. Every other container is tried; the first failure is
+    /// returned after.
     pub fn pod_start(&self, key: &str) -> Result<PodRecord> {
         let pod = self.pod_find(key)?;
         let mut first_error = None;
-        for container in self.pod_containers(&pod.id)? {
+        let (inits, others): (Vec<ContainerRecord>, Vec<ContainerRecord>) = self
+            .pod_containers(&pod.id)?
+            .into_iter()
+            .partition(|c| init_kind(c).is_some() && !c.config.infra);
+        let mut others = others.into_iter().peekable();
+        // The infra (first) holds the namespaces the init containers join.
+        if let Some(infra) = others.next_if(|c| c.config.infra) {
+            if !infra.state.is_active() {
+                self.start(&infra.id, false)?;
+            }
+        }
+        for init in inits {
+            self.run_init_container(&pod, &init)?;
+        }
+        for container in others {
             if container.state.is_active() {
                 continue;
             }
@@ -25,6 +41,23 @@ impl Engine {
         }
         self.pod_event(&pod, "start");
         first_error.map_or(Ok(pod), Err)
+    }
+
+    /// Starts init container `init` and waits for its end: refused unless it exits 0, removed
+    /// after when it runs `once`.
+    fn run_init_container(&self, pod: &PodRecord, init: &ContainerRecord) -> Result<()> {
+        self.start(&init.id, false)?;
+        let code = self.wait(&init.id)?;
+        if code != 0 {
+            return Err(EngineError::Pod {
+                name: pod.name.clone(),
+                message: format!("init container {} exited with code {code}", init.name),
+            });
+        }
+        if init_kind(init) == Some("once") {
+            self.remove(&init.id, true, true, Some(0))?;
+        }
+        Ok(())
     }
 
     /// Containers in reverse creation order, the infra last; each with its stop timeout
@@ -189,6 +222,15 @@ impl Engine {
             }
         }
     }
+}
+
+/// `once` or `always` for an init container, else `None`.
+fn init_kind(container: &ContainerRecord) -> Option<&str> {
+    container
+        .config
+        .annotations
+        .get(super::INIT_CONTAINER_ANNOTATION)
+        .map(String::as_str)
 }
 
 /// The label of a volume that belongs to a pod: the pod's id.

@@ -119,6 +119,10 @@ pub struct PodRecord {
     pub cgroup_parent: String,
 }
 
+/// The annotation (podman's) that makes a pod member an init container: `pod start` runs it
+/// to its end, in creation order, before the others; `once` removes it when it succeeded.
+pub const INIT_CONTAINER_ANNOTATION: &str = "io.podman.annotations.init.container.type";
+
 /// A pod's state, derived from its containers' (podman's words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PodState {
