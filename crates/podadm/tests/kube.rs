@@ -634,25 +634,12 @@ spec:
         ["idle-init created", "idle-main created"]
     );
 
-    // `pod start` runs the init container to its end first and removes it, as podman's.
-    let podman = world.podman(&["pod", "start", "idle"]);
-    if !podman.status.success() {
-        // podman 4.3 races its own removal of a finished init container under load ("cannot
-        // remove container … as it is running"); a second start then starts the rest.
-        assert!(
-            stderr(&podman).contains("failed to remove once init container"),
-            "podman pod start: {}",
-            stderr(&podman)
-        );
-        assert_ok("podman pod start", &world.podman(&["pod", "start", "idle"]));
-    }
+    // `pod start` runs the init container to its end first and removes it ("once"). Checked
+    // on podadm alone: podman 4.3 here often fails the same step under load, unable to
+    // remove its own finished init container ("cannot remove container … as it is running"),
+    // and again on a second start.
     assert_ok("podadm pod start", &world.podadm(&["pod", "start", "idle"]));
     assert_eq!(podadm_states(&world), ["idle-main running"]);
-    assert!(
-        podman_states(&world).contains(&"idle-main running".to_string()),
-        "{:?}",
-        podman_states(&world)
-    );
 
     // The file can come on standard input.
     let mut child = world
