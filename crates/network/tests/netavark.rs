@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use aurora_network::{
@@ -13,7 +12,8 @@ use aurora_network::{
     PortMapping,
 };
 use common::{
-    container_id, in_netns, iptables_rules_about, is_mounted, ports_of_bridge, wait_for, Lab,
+    attachment_in, container_id, in_netns, iptables_rules_about, is_mounted, ports_of_bridge,
+    wait_for, Lab,
 };
 
 #[test]
@@ -394,7 +394,7 @@ fn two_stores_on_one_bridge_never_share_an_address() {
     let (a, result_a) = lab
         .attach(&id_a, "aurt-a8", "aurt-shared", &[], Vec::new())
         .unwrap();
-    let b = attachment_in(&other_runroot, &id_b, "aurt-shared");
+    let b = attachment_in(&other_runroot, &id_b, "aurt-b8", "aurt-shared", &[]);
     lab.track(&b);
     let result_b = other_backend.setup(&b).unwrap();
 
@@ -407,7 +407,7 @@ fn two_stores_on_one_bridge_never_share_an_address() {
     assert!(ping.status.success(), "{ping:?}");
 
     lab.detach(&a);
-    let c = attachment_in(&other_runroot, &id_c, "aurt-shared");
+    let c = attachment_in(&other_runroot, &id_c, "aurt-c8", "aurt-shared", &[]);
     lab.track(&c);
     let result_c = other_backend.setup(&c).unwrap();
     // The other store's own table goes round from .3; .2 is free on the bridge again.
@@ -421,23 +421,4 @@ fn two_stores_on_one_bridge_never_share_an_address() {
         .unwrap();
     assert_eq!(result_d.networks[0].addresses, ["10.99.206.3/24"]);
     lab.detach(&d);
-}
-
-/// An attachment to `network` as eth0 in a new namespace under `runroot`.
-fn attachment_in(runroot: &Path, id: &str, network: &str) -> Attachment {
-    let netns = Netns::create(runroot, id).unwrap();
-    Attachment {
-        container_id: id.into(),
-        container_name: format!("aurt-{}", &id[..2]),
-        netns: netns.path.clone(),
-        networks: vec![(
-            network.into(),
-            PerNetwork {
-                interface_name: "eth0".into(),
-                aliases: Vec::new(),
-                static_ips: Vec::new(),
-            },
-        )],
-        ports: Vec::new(),
-    }
 }

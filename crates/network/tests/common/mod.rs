@@ -103,21 +103,8 @@ impl Lab {
         aliases: &[&str],
         ports: Vec<PortMapping>,
     ) -> aurora_network::Result<(Attachment, SetupResult)> {
-        let netns = Netns::create(&self.runroot, id).unwrap();
-        let attachment = Attachment {
-            container_id: id.into(),
-            container_name: name.into(),
-            netns: netns.path.clone(),
-            networks: vec![(
-                network.into(),
-                PerNetwork {
-                    interface_name: "eth0".into(),
-                    aliases: aliases.iter().map(|a| a.to_string()).collect(),
-                    static_ips: Vec::new(),
-                },
-            )],
-            ports,
-        };
+        let mut attachment = attachment_in(&self.runroot, id, name, network, aliases);
+        attachment.ports = ports;
         match self.backend.setup(&attachment) {
             Ok(result) => {
                 let mut kept = attachment.clone();
@@ -126,7 +113,7 @@ impl Lab {
                 Ok((kept, result))
             }
             Err(e) => {
-                Netns::remove(&netns.path).unwrap();
+                Netns::remove(&attachment.netns).unwrap();
                 Err(e)
             }
         }
@@ -143,6 +130,32 @@ impl Lab {
         Netns::remove(&attachment.netns).unwrap();
         self.attached
             .retain(|a| a.container_id != attachment.container_id);
+    }
+}
+
+/// An attachment of container `id` (named `name`) to `network` as eth0, in a new namespace
+/// under `runroot`; no ports.
+pub fn attachment_in(
+    runroot: &Path,
+    id: &str,
+    name: &str,
+    network: &str,
+    aliases: &[&str],
+) -> Attachment {
+    let netns = Netns::create(runroot, id).unwrap();
+    Attachment {
+        container_id: id.into(),
+        container_name: name.into(),
+        netns: netns.path,
+        networks: vec![(
+            network.into(),
+            PerNetwork {
+                interface_name: "eth0".into(),
+                aliases: aliases.iter().map(|a| a.to_string()).collect(),
+                static_ips: Vec::new(),
+            },
+        )],
+        ports: Vec::new(),
     }
 }
 
