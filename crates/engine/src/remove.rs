@@ -99,7 +99,7 @@ impl Engine {
     /// does. So `run` returns as soon as the container is gone from every listing, while
     /// unmounting its root and deleting the runtime's state happen beside it.
     pub fn remove_exited(&self, id: &str) -> Result<()> {
-        let _lock = self.lock(id)?;
+        let lock = self.lock(id)?;
         let mut record = match self.db.find(id) {
             Err(EngineError::NoSuchContainer(_)) => return Ok(()),
             found => found?,
@@ -109,7 +109,7 @@ impl Engine {
             if report.exit.is_none() {
                 // Not exited after all (the attach ended for another reason): the monitor's
                 // exit command removes it when it does.
-                drop(_lock);
+                drop(lock);
                 return self.wait_removed(id);
             }
             self.finalize_exit(&mut record, &report)?;

@@ -14,6 +14,7 @@ mod cgroup;
 mod create;
 mod lifecycle;
 mod member;
+mod volumes;
 
 use std::collections::BTreeMap;
 
