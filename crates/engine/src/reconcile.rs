@@ -97,7 +97,8 @@ impl Engine {
                     (Some(exit), Some(status)) => exit.restarts >= status.restarts,
                     _ => false,
                 };
-                if report.alive && process_runs && !exited_since {
+                // A pod's infra claimed from the pool runs its sandbox until its start.
+                if report.alive && process_runs && !exited_since && !self.infra_waits(&record) {
                     // A start was interrupted after the monitor made the container.
                     record.state = ContainerState::Running;
                     refresh_running(&mut record, &report);

@@ -52,6 +52,17 @@ impl Engine {
                 })
             }
         }
+        // A pod's infra claimed from the pool: its sandbox takes the pause process.
+        if record.state == ContainerState::Created && self.start_waiting_infra(&mut record)? {
+            return Ok(Started {
+                attach: if attach {
+                    Some(self.connect_attach(&record)?)
+                } else {
+                    None
+                },
+                record,
+            });
+        }
         let runtime = self.runtime_of(&record);
         runtime.delete_force(&record.id);
         let monitor_dir = self.paths.monitor_dir(&record.id);

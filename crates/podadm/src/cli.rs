@@ -241,9 +241,15 @@ pub enum KubeCommand {
 #[derive(Debug, Subcommand)]
 pub enum PoolCommand {
     /// Keep SIZE sandboxes of IMAGE ready (0 removes them); `run` claims one when its
-    /// container differs from the defaults only in what its process carries.
+    /// container differs from the defaults only in what its process carries. With --pod,
+    /// keep pods' infra sandboxes ready instead, which `pod create` claims for a pod on the
+    /// pool's network that publishes no port.
     Set {
-        image: String,
+        #[arg(required_unless_present = "pod", conflicts_with = "pod")]
+        image: Option<String>,
+        /// A pool of pods' infra sandboxes (no image).
+        #[arg(long)]
+        pod: bool,
         #[arg(long)]
         size: u32,
         /// none, host, bridge or NETWORK[,NETWORK…] (the default network when not given).
@@ -256,10 +262,12 @@ pub enum PoolCommand {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Remove pools and destroy their sandboxes.
+    /// Remove pools and destroy their sandboxes (--pod: the pool of pods' infra sandboxes).
     Rm {
-        #[arg(required = true)]
+        #[arg(required_unless_present = "pod")]
         images: Vec<String>,
+        #[arg(long)]
+        pod: bool,
     },
     /// Fill the pools and finish what is to destroy (started detached by podadm).
     #[command(hide = true)]

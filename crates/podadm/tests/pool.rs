@@ -428,3 +428,174 @@ fn bad_pool_requests_are_refused_naming_what_is_wrong() {
     assert_eq!(world.ok(&["pool", "ls", "--format", "json"]).trim(), "[]");
     assert_nothing_left(&world);
 }
+
+/// `pod inspect POD` as JSON.
+fn pod_inspect(world: &World, pod: &str) -> serde_json::Value {
+    let value: serde_json::Value =
+        serde_json::from_str(&world.ok(&["pod", "inspect", pod])).expect("pod inspect prints JSON");
+    match value {
+        serde_json::Value::Array(mut all) => all.remove(0),
+        one => one,
+    }
+}
+
+/// What a pod's infra process and a member see of the pod: the infra's command line,
+/// capabilities and mounts (from the host), and the member's hostname, its files and
+/// the pod's memory limit.
+fn pod_probe(world: &World, pod: &str) -> std::collections::BTreeMap<&'static str, String> {
+    let inspected = pod_inspect(world, pod);
+    let infra = inspected["InfraContainerID"].as_str().unwrap().to_string();
+    let pid = world.inspect(&infra, "/State/Pid");
+    let proc = |file: &str| std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap();
+    let caps: String = proc("status")
+        .lines()
+        .filter(|l| l.starts_with("Cap"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let parent = inspected["CgroupPath"].as_str().unwrap().to_string();
+    let limit = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory{parent}/memory.limit_in_bytes"
+    ))
+    .unwrap();
+    let member = world.ok(&[
+        "run",
+        "--rm",
+        "--pod",
+        pod,
+        &world.image,
+        "sh",
+        "-c",
+        "hostname; cat /etc/hostname; echo; grep -c podhost /etc/hosts",
+    ]);
+    [
+        ("cmdline", proc("cmdline")),
+        ("caps", caps),
+        (
+            "sandbox mounts",
+            proc("mountinfo")
+                .matches("aurora-sandbox")
+                .count()
+                .to_string(),
+        ),
+        ("limit", limit),
+        ("member", member),
+        ("state", inspected["State"].to_string()),
+    ]
+    .into_iter()
+    .collect()
+}
+
+#[test]
+fn pod_create_claims_an_infra_sandbox_indistinguishable_from_a_fresh_one() {
+    let Some(world) =
+        World::new("pod_create_claims_an_infra_sandbox_indistinguishable_from_a_fresh_one")
+    else {
+        return;
+    };
+    world.ok(&["pool", "set", "--pod", "--size", "1"]);
+    wait_ready(&world, 1);
+    let sandboxes = sandbox_dirs(&world);
+    let create = [
+        "pod",
+        "create",
+        "--hostname",
+        "podhost",
+        "--memory",
+        "64m",
+        "--name",
+    ];
+    let pooled_id = world
+        .ok(&[&create[..], &["pooled"]].concat())
+        .trim()
+        .to_string();
+    let pooled_infra = pod_inspect(&world, "pooled")["InfraContainerID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        sandboxes.contains(&pooled_infra),
+        "pod create did not take a sandbox: {pooled_infra} not in {sandboxes:?}"
+    );
+    // As a fresh pod: created, its infra not running until the pod starts.
+    assert_eq!(pod_inspect(&world, "pooled")["State"], "Created");
+    assert_eq!(world.inspect(&pooled_infra, "/State/Status"), "created");
+    world.ok(&["pool", "rm", "--pod"]);
+    world.ok(&[&create[..], &["fresh"]].concat());
+    assert_eq!(pod_inspect(&world, "fresh")["State"], "Created");
+
+    for pod in ["pooled", "fresh"] {
+        world.ok(&["pod", "start", pod]);
+    }
+    let pooled = pod_probe(&world, "pooled");
+    let fresh = pod_probe(&world, "fresh");
+    assert_eq!(pooled, fresh, "pooled, then fresh");
+    assert!(
+        pooled["member"].starts_with("podhost\npodhost\n"),
+        "{}",
+        pooled["member"]
+    );
+    assert_eq!(pooled["sandbox mounts"], "0");
+    assert_eq!(pooled["limit"], "67108864\n");
+
+    // Stopped and started again the usual way; removed, nothing is left.
+    world.ok(&["pod", "stop", "pooled"]);
+    world.ok(&["pod", "start", "pooled"]);
+    assert_eq!(pod_probe(&world, "pooled")["member"], pooled["member"]);
+    world.ok(&["pod", "rm", "-f", "pooled", "fresh"]);
+    assert_nothing_left(&world);
+    let leftover: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join(format!("aurora/pod-{}", &pooled_id[..12])))
+        .filter(|dir| dir.exists())
+        .collect();
+    assert!(leftover.is_empty(), "cgroups left: {leftover:?}");
+}
+
+#[test]
+fn a_pod_the_pool_cannot_serve_is_made_as_usual_and_a_dead_sandbox_is_replaced() {
+    let Some(world) =
+        World::new("a_pod_the_pool_cannot_serve_is_made_as_usual_and_a_dead_sandbox_is_replaced")
+    else {
+        return;
+    };
+    world.ok(&["pool", "set", "--pod", "--size", "1"]);
+    wait_ready(&world, 1);
+    let sandboxes = sandbox_dirs(&world);
+    let infra_of = |pod: &str| {
+        pod_inspect(&world, pod)["InfraContainerID"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // Ports and another network are wired when a sandbox is made: not from the pool.
+    world.ok(&["pod", "create", "--name", "ports", "-p", "127.0.0.1::80"]);
+    world.ok(&["pod", "create", "--name", "isolated", "--network", "none"]);
+    for pod in ["ports", "isolated"] {
+        assert!(!sandboxes.contains(&infra_of(pod)), "{pod} took a sandbox");
+    }
+    assert_eq!(counts(&world), Some((1, 0)));
+
+    // A claimed infra whose sandbox dies before the pod starts is started the usual way.
+    world.ok(&["pod", "create", "--name", "orphan", "--hostname", "podhost"]);
+    let infra = infra_of("orphan");
+    assert!(sandboxes.contains(&infra));
+    let monitor = world
+        .runroot()
+        .join("podadm")
+        .join(&infra)
+        .join("monitor.pid");
+    let monitor = std::fs::read_to_string(&monitor).expect("the sandbox's monitor");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", monitor.trim()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    world.ok(&["pod", "start", "orphan"]);
+    assert_eq!(world.inspect(&infra, "/State/Status"), "running");
+    let out = world.ok(&["run", "--rm", "--pod", "orphan", &world.image, "hostname"]);
+    assert_eq!(out, "podhost\n");
+    world.ok(&["pod", "rm", "-f", "--all"]);
+    world.ok(&["pool", "rm", "--pod"]);
+    assert_nothing_left(&world);
+}

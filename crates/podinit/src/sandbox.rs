@@ -29,6 +29,10 @@ pub struct SandboxProcess {
     pub process: Process,
     #[serde(default)]
     pub capabilities: Option<Capabilities>,
+    /// The hostname to give the container's UTS namespace before the process starts (a
+    /// pod's infra sandbox learns its pod's hostname only when claimed).
+    #[serde(default)]
+    pub hostname: Option<String>,
 }
 
 /// The runtime-spec capability sets (absent set: left as it is, as the runtime does).
@@ -98,6 +102,12 @@ pub fn run(dir: &Path) -> SandboxError {
     if let Err(e) = remove_channel(dir) {
         return e;
     }
+    if let Some(hostname) = &process.hostname {
+        // Still with CAP_SYS_ADMIN, which the process's capabilities may lack.
+        if let Err(e) = rustix::system::sethostname(hostname.as_bytes()) {
+            return os(format!("setting the hostname {hostname:?}"))(e.into());
+        }
+    }
     match apply_and_exec(&process) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -131,6 +141,14 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<SandboxProcess, SandboxError> 
     check
         .validate()
         .map_err(|(field, reason)| invalid(format!("{field}: {reason}")))?;
+    if let Some(hostname) = &process.hostname {
+        // The kernel's limit (HOST_NAME_MAX); a NUL would cut it short.
+        if hostname.is_empty() || hostname.len() > 64 || hostname.contains('\0') {
+            return Err(invalid(format!(
+                "hostname {hostname:?}: 1 to 64 bytes without NUL"
+            )));
+        }
+    }
     Ok(process)
 }
 
@@ -408,6 +426,22 @@ mod tests {
             "the process written to /c/process is invalid: process.args: must not be empty"
         );
         assert!(parse(b"{", Path::new("/c/process")).is_err());
+    }
+
+    #[test]
+    fn a_hostname_comes_with_the_process_and_is_checked() {
+        let path = Path::new("/c/process");
+        let p = parse(br#"{"args": ["pause"], "hostname": "pod-a"}"#, path).unwrap();
+        assert_eq!(p.hostname.as_deref(), Some("pod-a"));
+        assert!(parse(br#"{"args": ["pause"]}"#, path)
+            .unwrap()
+            .hostname
+            .is_none());
+        let long = format!(r#"{{"args": ["pause"], "hostname": "{}"}}"#, "h".repeat(65));
+        for bad in [r#"{"args": ["pause"], "hostname": ""}"#, long.as_str()] {
+            let err = parse(bad.as_bytes(), path).unwrap_err().to_string();
+            assert!(err.contains("hostname"), "{err}");
+        }
     }
 
     #[test]

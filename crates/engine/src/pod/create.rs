@@ -37,6 +37,12 @@ impl Engine {
             None => crate::names::generated_name(&id),
         };
         check_config(&name, &config)?;
+        if let Some(infra_name) = infra_name {
+            crate::names::check_name(infra_name)?;
+        }
+        if let Some(pod) = self.claim_pod(&config, &name, infra_name)? {
+            return Ok(pod);
+        }
         let mut pod = PodRecord {
             cgroup_parent: cgroup::parent_of(&id),
             id,
@@ -229,7 +235,12 @@ fn check_config(name: &str, config: &PodConfig) -> Result<()> {
 /// The infra container's runtime spec: runc's defaults, the root an empty directory mounted
 /// read-only, podinit (bind-mounted read-only) in its pause mode as the process, the pod's
 /// hostname and the container's cgroup under the pod's parent.
-fn infra_spec(rootfs: &Path, hostname: &str, podinit: &Path, cgroups_path: &str) -> Result<Spec> {
+pub(crate) fn infra_spec(
+    rootfs: &Path,
+    hostname: &str,
+    podinit: &Path,
+    cgroups_path: &str,
+) -> Result<Spec> {
     let mut spec = aurora_bundle::default_spec();
     if let Some(root) = spec.root_mut() {
         root.set_path(rootfs.to_path_buf());

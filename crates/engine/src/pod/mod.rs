@@ -10,11 +10,13 @@
 //!
 //! The pod model is the one the CRI server will expose (a sandbox is a pod).
 
-mod cgroup;
+pub(crate) mod cgroup;
 mod create;
 mod lifecycle;
 mod member;
 mod volumes;
+
+pub(crate) use create::{infra_spec, pod_hostname};
 
 use std::collections::BTreeMap;
 

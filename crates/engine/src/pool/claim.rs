@@ -188,7 +188,7 @@ impl Engine {
     }
 
     /// The hosts file with the container's own name (the sandbox was made without it).
-    fn claimed_hosts(&self, record: &ContainerRecord) -> Vec<u8> {
+    pub(super) fn claimed_hosts(&self, record: &ContainerRecord) -> Vec<u8> {
         let hostname = self.hostname_of(record);
         match &record.config.network {
             NetworkMode::Host => etc_files::hosts_for_host_network(
@@ -280,7 +280,7 @@ fn claimed_record(
     }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+pub(super) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| EngineError::Other(format!("{} cannot be read: {e}", path.display())))
@@ -289,7 +289,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 /// Writes the process to the FIFO. Opened without blocking, so a sandbox whose podinit is
 /// gone (no reader) fails at once (ENXIO) instead of hanging; then blocking again, for a
 /// process larger than the pipe.
-fn send(fifo: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn send(fifo: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK)

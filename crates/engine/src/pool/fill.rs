@@ -45,22 +45,37 @@ const SANDBOX_CAPABILITIES: [Capability; 4] = [
 impl Engine {
     /// Makes one ready sandbox of `pool`. A failure leaves nothing (the row goes last).
     pub(super) fn fill_one(&self, pool: &PoolConfig) -> Result<()> {
-        let store = self.images.store()?;
-        let image = aurora_images::resolve(store, &pool.image, None)?;
+        let image = if pool.holds_pods() {
+            None
+        } else {
+            let store = self.images.store()?;
+            Some(aurora_images::resolve(store, &pool.image, None)?)
+        };
         let id = crate::names::new_id()?;
         let runtime = crate::runtime::OciRuntime::find(&self.options.runtime, &self.paths)?;
         let name = format!("sandbox-{}", &id[..12]);
-        let mut record = ContainerRecord::creating(
-            id,
-            name,
-            (image.name.clone(), image.manifest_digest.to_string()),
-            ContainerConfig {
-                image: pool.image.clone(),
-                network: pool.network.clone(),
-                ..Default::default()
-            },
-            runtime.path.display().to_string(),
-        );
+        let (names, config) = match &image {
+            Some(image) => (
+                (image.name.clone(), image.manifest_digest.to_string()),
+                ContainerConfig {
+                    image: pool.image.clone(),
+                    network: pool.network.clone(),
+                    ..Default::default()
+                },
+            ),
+            // A pod's infra: the pod's id is chosen now, for its cgroup parent.
+            None => (
+                (String::new(), String::new()),
+                ContainerConfig {
+                    network: pool.network.clone(),
+                    pod: Some(crate::names::new_id()?),
+                    infra: true,
+                    ..Default::default()
+                },
+            ),
+        };
+        let mut record =
+            ContainerRecord::creating(id, name, names, config, runtime.path.display().to_string());
         // The sandbox row carries the owner; the record is not a container yet.
         record.owner_pid = None;
         let mut row = SandboxRow {
@@ -70,7 +85,11 @@ impl Engine {
             record,
         };
         self.db.insert_sandbox(&row)?;
-        match self.make_sandbox(&mut row, &image) {
+        let made = match &image {
+            Some(image) => self.make_sandbox(&mut row, image),
+            None => self.make_infra_sandbox(&mut row),
+        };
+        match made {
             Ok(()) => {
                 row.state = SandboxState::Ready;
                 row.owner_pid = None;
@@ -94,18 +113,27 @@ impl Engine {
     }
 
     fn make_sandbox(&self, row: &mut SandboxRow, image: &aurora_store::StoredImage) -> Result<()> {
-        let record = &mut row.record;
-        let (spec, volume_destinations) = self.build(record, image)?;
+        let (spec, volume_destinations) = self.build(&mut row.record, image)?;
         // Recorded as soon as they exist: a death from now on destroys them too.
         self.db.update_sandbox(row)?;
-        let record = &mut row.record;
         let base = SandboxBase {
             spec,
             image_config: image.config.config().clone().unwrap_or_default(),
             volume_destinations,
         };
+        self.wire_sandbox(&mut row.record, &base)
+    }
+
+    /// The rest of a sandbox whose bundle is written (`base.spec` as its config): the base
+    /// kept for the claim, the channel, podinit in sandbox mode as the process, the network,
+    /// and the container created and started under its monitor.
+    pub(super) fn wire_sandbox(
+        &self,
+        record: &mut ContainerRecord,
+        base: &SandboxBase,
+    ) -> Result<()> {
         let base_path = self.paths.container_dir(&record.id).join(BASE_FILE);
-        let text = serde_json::to_vec(&base).map_err(|e| EngineError::Other(e.to_string()))?;
+        let text = serde_json::to_vec(base).map_err(|e| EngineError::Other(e.to_string()))?;
         std::fs::write(&base_path, text).map_err(io(&base_path))?;
 
         let monitor_dir = self.paths.monitor_dir(&record.id);

@@ -7,16 +7,24 @@
 //!
 //! - `fill`: one sandbox made (recorded as `filling` first);
 //! - `claim`: a ready sandbox turned into the user's container, its process sent;
+//! - `pods`: the pool of pods' infra sandboxes, which `pod create` claims (the process, the
+//!   pod's pause, is sent when the pod starts);
 //! - `reclaim`: the refiller's loop, and the destruction of what a crash, a claim with
 //!   `--rm` or `pool rm` leaves.
 
 mod claim;
 mod fill;
+mod pods;
 mod reclaim;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ContainerConfig, NetworkMode, Resources, RestartPolicy};
+use crate::pod::PodConfig;
+
+/// The key of the pool of pods' infra sandboxes (`pool set --pod`), where an image pool's
+/// is the image's resolved name, which never looks like this.
+pub const POD_INFRA_POOL: &str = "(pod infra)";
 
 /// `podadm pool set IMAGE --size N [--network …]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +34,13 @@ pub struct PoolConfig {
     /// How many ready sandboxes to keep.
     pub size: u32,
     pub network: NetworkMode,
+}
+
+impl PoolConfig {
+    /// A pool of pods' infra sandboxes rather than of an image's containers.
+    pub fn holds_pods(&self) -> bool {
+        self.image == POD_INFRA_POOL
+    }
 }
 
 /// Where a sandbox stands.
@@ -112,6 +127,15 @@ pub fn poolable(config: &ContainerConfig, pool: &PoolConfig) -> bool {
         && config.pod.is_none()
 }
 
+/// Whether a pod of `config` can take an infra sandbox of `pool`: the network must be the
+/// pool's and no port published (both are wired when the sandbox is made); the hostname and
+/// the limits are set when it is claimed, and what is shared concerns only the members.
+pub fn pod_poolable(config: &PodConfig, pool: &PoolConfig) -> bool {
+    pool.holds_pods()
+        && normalized_network(&config.network) == normalized_network(&pool.network)
+        && config.ports.is_empty()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +219,30 @@ mod tests {
             change(&mut config);
             assert!(!poolable(&config, &pool()), "change {i} was accepted");
         }
+    }
+
+    #[test]
+    fn a_pod_takes_an_infra_sandbox_of_its_network_without_ports() {
+        let pods = PoolConfig {
+            image: POD_INFRA_POOL.into(),
+            size: 1,
+            network: NetworkMode::Bridge(Vec::new()),
+        };
+        assert!(pods.holds_pods() && !pool().holds_pods());
+        let mut config = PodConfig {
+            hostname: Some("h".into()),
+            ..Default::default()
+        };
+        config.resources.memory = Some(64 << 20);
+        config.labels.insert("a".into(), "b".into());
+        assert!(pod_poolable(&config, &pods));
+        assert!(!pod_poolable(&config, &pool()), "an image's pool");
+        config.network = NetworkMode::None;
+        assert!(!pod_poolable(&config, &pods));
+        config.network = NetworkMode::Bridge(vec!["podadm".into()]);
+        assert!(pod_poolable(&config, &pods));
+        config.ports = aurora_network::PortMapping::parse("8080:80").unwrap();
+        assert!(!pod_poolable(&config, &pods));
     }
 
     #[test]

@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 
-use super::{network_poolable, normalized_network, PoolConfig, PoolStatus, SandboxState};
+use super::{
+    network_poolable, normalized_network, PoolConfig, PoolStatus, SandboxState, POD_INFRA_POOL,
+};
 use crate::config::NetworkMode;
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
@@ -50,9 +52,13 @@ impl Engine {
                 }
             }
         }
-        let resolved = aurora_images::resolve(self.images.store()?, image, None)?;
+        let key = if image == POD_INFRA_POOL {
+            image.to_string()
+        } else {
+            aurora_images::resolve(self.images.store()?, image, None)?.name
+        };
         let config = PoolConfig {
-            image: resolved.name,
+            image: key,
             size,
             network,
         };
@@ -172,6 +178,10 @@ impl Engine {
         let current_images: HashMap<&str, Option<String>> = pools
             .iter()
             .map(|pool| {
+                if pool.holds_pods() {
+                    // Infra sandboxes have no image.
+                    return (pool.image.as_str(), Some(String::new()));
+                }
                 let id = self.images.store().ok().and_then(|store| {
                     aurora_images::resolve(store, &pool.image, None)
                         .ok()
@@ -227,6 +237,7 @@ impl Engine {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
         self.runtime_of(record).delete_force(&record.id);
+        self.remove_infra_cgroup(record);
         let mut record = record.clone();
         let netns = self.paths.netns_dir().join(&record.id);
         if record.network_status.is_none() && netns.exists() {

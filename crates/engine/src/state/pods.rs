@@ -34,33 +34,7 @@ impl StateDb {
         let err = self.err();
         let tx =
             Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(&err)?;
-        let holder: Option<String> = tx
-            .query_row(
-                "SELECT id FROM pods WHERE name = ?1",
-                params![pod.name],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(&err)?;
-        if let Some(id) = holder {
-            return Err(EngineError::PodNameInUse {
-                name: pod.name.clone(),
-                id,
-            });
-        }
-        tx.execute(
-            &format!("INSERT INTO pods ({POD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-            params![
-                pod.id,
-                pod.name,
-                super::json(&pod.config),
-                pod.infra_id,
-                pod.created_at,
-                pod.cgroup_parent,
-                owner
-            ],
-        )
-        .map_err(&err)?;
+        insert_pod_in(&tx, pod, Some(owner)).map_err(&err)??;
         tx.commit().map_err(&err)
     }
 
@@ -157,4 +131,39 @@ fn pod_from_row(row: &Row<'_>) -> rusqlite::Result<Result<PodRow>> {
         },
         owner_pid: row.get(6)?,
     }))
+}
+
+/// Inserts `pod` in the caller's transaction (`owner`: the podadm process still making it);
+/// a taken pod name is refused and nothing is written.
+pub(super) fn insert_pod_in(
+    conn: &rusqlite::Connection,
+    pod: &PodRecord,
+    owner: Option<i32>,
+) -> rusqlite::Result<Result<()>> {
+    let holder: Option<String> = conn
+        .query_row(
+            "SELECT id FROM pods WHERE name = ?1",
+            params![pod.name],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if let Some(id) = holder {
+        return Ok(Err(EngineError::PodNameInUse {
+            name: pod.name.clone(),
+            id,
+        }));
+    }
+    conn.execute(
+        &format!("INSERT INTO pods ({POD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        params![
+            pod.id,
+            pod.name,
+            super::json(&pod.config),
+            pod.infra_id,
+            pod.created_at,
+            pod.cgroup_parent,
+            owner
+        ],
+    )?;
+    Ok(Ok(()))
 }

@@ -7,8 +7,10 @@
 
 use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 
+use super::pods::insert_pod_in;
 use super::{execute_row, json, refuse_taken_name, StateDb, INSERT};
 use crate::error::{EngineError, Result};
+use crate::pod::PodRecord;
 use crate::pool::{PoolConfig, SandboxState};
 use crate::state::ContainerRecord;
 
@@ -200,6 +202,18 @@ impl StateDb {
         usable: impl Fn(&ContainerRecord) -> bool,
         make: impl FnOnce(ContainerRecord) -> ContainerRecord,
     ) -> Result<Option<ContainerRecord>> {
+        let claimed = self.claim_sandbox_with_pod(pool, usable, |sandbox| (make(sandbox), None))?;
+        Ok(claimed.map(|(container, _)| container))
+    }
+
+    /// [`StateDb::claim_sandbox`] where `make` may also return the pod the container is the
+    /// infra of, written in the same transaction (a taken pod name is refused too).
+    pub fn claim_sandbox_with_pod(
+        &self,
+        pool: &str,
+        usable: impl Fn(&ContainerRecord) -> bool,
+        make: impl FnOnce(ContainerRecord) -> (ContainerRecord, Option<PodRecord>),
+    ) -> Result<Option<(ContainerRecord, Option<PodRecord>)>> {
         let err = self.err();
         let tx =
             Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(&err)?;
@@ -229,13 +243,16 @@ impl StateDb {
             }
         };
         let id = sandbox.id.clone();
-        let container = make(sandbox);
+        let (container, pod) = make(sandbox);
         refuse_taken_name(&tx, &container.name).map_err(&err)??;
+        if let Some(pod) = &pod {
+            insert_pod_in(&tx, pod, None).map_err(&err)??;
+        }
         tx.execute("DELETE FROM sandboxes WHERE id = ?1", params![id])
             .map_err(&err)?;
         execute_row(&tx, INSERT, &container).map_err(&err)?;
         tx.commit().map_err(&err)?;
-        Ok(Some(container))
+        Ok(Some((container, pod)))
     }
 
     /// A claimed container goes back to the pool's table to be destroyed: its row deleted
