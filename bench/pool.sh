@@ -21,6 +21,9 @@
 #      pool, podman, and `runz run` of a bundle podadm created for the image.
 #   2. BACK pooled runs back to back, nothing waited for between them: median, p90, max,
 #      and how many sandboxes were ready at the end.
+#   3. RUNS rounds of a pod brought up (`pod create` then `pod start`, what a CRI
+#      RunPodSandbox does; removed untimed): podadm claiming from a pool of 8 pods' infra
+#      sandboxes (`pool set --pod`), podadm without one, podman.
 # - Prints medians (ms), the pooled run against each, and one JSON line per driver last.
 #
 # Env: PODADM     podadm binary (default: cargo build --release -p podadm; runz and
@@ -105,6 +108,9 @@ pa_plain() { "$BIN/podadm" --root "$WORK/$DRIVER/plain" --runroot "$RUNROOT_PLAI
 cleanup_driver() {
 	[[ -n ${DRIVER:-} ]] || return 0
 	pa_pool pool rm "$IMAGE" >/dev/null 2>&1 || true
+	pa_pool pool rm --pod >/dev/null 2>&1 || true
+	pa_pool pod rm -f --all >/dev/null 2>&1 || true
+	pa_plain pod rm -f --all >/dev/null 2>&1 || true
 	pa_pool rm -f -t 0 --all >/dev/null 2>&1 || true
 	pa_plain rm -f -t 0 --all >/dev/null 2>&1 || true
 	for rr in "$RUNROOT_POOL" "$RUNROOT_PLAIN"; do
@@ -153,12 +159,15 @@ time_cmd() {
 	add "$key" $((${t1/./} - ${t0/./}))
 }
 
-ready_count() { pa_pool pool ls --format json | jq '.[0].ready // 0'; }
-# refilled: waits (untimed) until the pool holds 8 ready sandboxes and no refiller runs.
+# The pool of pods' infra sandboxes, as `pool ls` names it.
+POD_POOL='(pod infra)'
+# ready_count [KEY]: ready sandboxes of the image's pool (or of pool KEY).
+ready_count() { pa_pool pool ls --format json | jq --arg key "${1:-$IMAGE}" '[.[] | select(.image == $key)][0].ready // 0'; }
+# refilled [KEY]: waits (untimed) until the pool holds 8 ready sandboxes and no refiller runs.
 refilled() {
 	local i
 	for ((i = 0; i < 3000; i++)); do
-		if [[ $(ready_count) == "$POOL_SIZE" ]] && ! pgrep -f -- "$WORK/$DRIVER/pool .* pool refill" >/dev/null; then
+		if [[ $(ready_count "${1:-$IMAGE}") == "$POOL_SIZE" ]] && ! pgrep -f -- "$WORK/$DRIVER/pool .* pool refill" >/dev/null; then
 			return 0
 		fi
 		sleep 0.02
@@ -243,6 +252,32 @@ for DRIVER in $DRIVERS; do
 	ready_after=$(ready_count)
 	refilled
 
+	log "$DRIVER 3: $RUNS rounds of a pod brought up (pod create, pod start): pooled, podadm without a pool, podman"
+	pa_pool pool set --pod --size "$POOL_SIZE" --network none >/dev/null
+	pod_up() { "$@" pod create --network none --name bench-pod >/dev/null && "$@" pod start bench-pod >/dev/null; }
+	pod_tools=(pool plain podman)
+	for ((i = 0; i < RUNS; i++)); do
+		order=("${pod_tools[@]:i%3}" "${pod_tools[@]:0:i%3}")
+		for t in "${order[@]}"; do
+			case $t in
+			pool)
+				refilled "$POD_POOL"
+				time_cmd pod_pool pod_up pa_pool
+				pa_pool pod rm -f bench-pod >/dev/null
+				;;
+			plain)
+				time_cmd pod_plain pod_up pa_plain
+				pa_plain pod rm -f bench-pod >/dev/null
+				;;
+			podman)
+				time_cmd pod_podman pod_up pm
+				pm pod rm -f -t 0 bench-pod >/dev/null
+				;;
+			esac
+		done
+	done
+	pa_pool pool rm --pod >/dev/null
+
 	printf '\n%s (%s)\n%-22s %10s %16s\n' "$DRIVER" "$FS_DESC" scenario "ms" "pooled faster by"
 	# shellcheck disable=SC2086 # space-separated numbers
 	pool_us=$(median ${US[pool]})
@@ -267,6 +302,15 @@ for DRIVER in $DRIVERS; do
 	printf '%d back to back: median %s ms, p90 %s ms, max %s ms, total %s s; %s of %d ready after\n' \
 		"$BACK" "$(fmt_ms "$b_med")" "$(fmt_ms "$b_p90")" "$(fmt_ms "$b_max")" \
 		"$(fmt_s "$back_total")" "$ready_after" "$POOL_SIZE"
+	# shellcheck disable=SC2086
+	pod_pool_us=$(median ${US[pod_pool]})
+	for key in pod_pool pod_plain pod_podman; do
+		# shellcheck disable=SC2086
+		m=$(median ${US[$key]})
+		ratio=$(awk -v a="$pod_pool_us" -v b="$m" 'BEGIN { printf "%.2f", b / a }')
+		printf '%-22s %10s %15sx\n' "pod up (${key#pod_})" "$(fmt_ms "$m")" "$ratio"
+		json+=",\"$key\":{\"median_us\":$m,\"ratio_to_pool\":$ratio}"
+	done
 	json+=",\"back_to_back\":{\"median_us\":$b_med,\"p90_us\":$b_p90,\"max_us\":$b_max,\"total_us\":$back_total,\"ready_after\":$ready_after}}"
 	ALL_JSON+=("$json")
 	cleanup_driver
