@@ -3,8 +3,7 @@
 //! and exit, and applies its restart policy; podadm only starts it and reads its files.
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -28,10 +27,15 @@ pub struct Launch<'a> {
     pub restart: RestartPolicy,
     /// The command the monitor runs after the container's last exit.
     pub exit_command: Vec<String>,
+    /// The monitor starts the container as it creates it (one runtime call).
+    pub start: bool,
+    /// With `start`: the monitor holds the container's output and exit until an attach
+    /// client connects, which the caller does at once.
+    pub await_attach: bool,
 }
 
-/// Starts the monitor and waits until it has created the container; returns the
-/// container's pid. The monitor detaches itself and outlives this process.
+/// Starts the monitor and waits until it has created (with `start`, created and started)
+/// the container; returns the container's pid. The monitor detaches itself and outlives this process.
 pub fn launch(launch: &Launch<'_>) -> Result<i32> {
     let program = find_program("aurora-monitor").ok_or(EngineError::NoMonitor)?;
     let (mut read_end, write_end) = pipe()?;
@@ -55,13 +59,22 @@ pub fn launch(launch: &Launch<'_>) -> Result<i32> {
         .arg(launch.log_max_size.to_string())
         .arg("--restart")
         .arg(aurora_monitor::RestartPolicyArg::from(launch.restart).to_string())
+        // Its stdout until it daemonizes: passing the pipe as a standard descriptor keeps
+        // `pre_exec` out, so the monitor is started with posix_spawn (a vfork) rather than
+        // a fork of podadm's whole address space.
         .arg("--sync-fd")
-        .arg("3");
+        .arg("1");
     if launch.terminal {
         command.arg("--terminal");
     }
     if launch.stdin {
         command.arg("--stdin");
+    }
+    if launch.start {
+        command.arg("--start");
+        if launch.await_attach {
+            command.arg("--await-attach");
+        }
     }
     if let Some((program, args)) = launch.exit_command.split_first() {
         command.arg("--exit-command").arg(program);
@@ -69,22 +82,13 @@ pub fn launch(launch: &Launch<'_>) -> Result<i32> {
             command.arg(format!("--exit-arg={arg}"));
         }
     }
-    let sync_fd = write_end.as_raw_fd();
-    // SAFETY: only async-signal-safe calls (dup2) between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::dup2(sync_fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
     command
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::from(write_end))
         .stderr(Stdio::null());
     let mut child = command.spawn().map_err(io(&program))?;
-    drop(write_end);
+    // The parent's copy of the write end went with `command`.
+    drop(command);
     // The monitor forks and its first process exits at once.
     let _ = child.wait();
     let mut answer = String::new();

@@ -103,6 +103,8 @@ impl Engine {
 
     /// The monitor creates the container while the network plugin wires its namespace (the
     /// two take about as long); then the network files, the attach, and the runtime's start.
+    /// With no network to wire, the monitor starts it too, holding its output and exit for
+    /// the attach.
     pub(crate) fn launch_and_start(
         &self,
         record: &mut ContainerRecord,
@@ -118,6 +120,9 @@ impl Engine {
         let mut exit_command = self.options.exit_command.clone();
         exit_command.push(record.id.clone());
         let wiring = plan.wiring.as_ref();
+        // Without a network to wire first, the monitor starts the container as it creates
+        // it: one runtime process rather than a `create` and a `start`.
+        let start_in_monitor = wiring.is_none();
         let (launched, wired) = std::thread::scope(|scope| {
             let wiring = wiring.map(|w| scope.spawn(move || w.run()));
             let launched = launch(&Launch {
@@ -132,6 +137,8 @@ impl Engine {
                 stdin: record.config.interactive,
                 restart: record.config.restart,
                 exit_command,
+                start: start_in_monitor,
+                await_attach: start_in_monitor && attach,
             });
             let wired = wiring.map(|thread| {
                 thread
@@ -158,6 +165,9 @@ impl Engine {
         } else {
             None
         };
+        if start_in_monitor {
+            return Ok((pid, client));
+        }
         runtime.start(&record.id).map_err(|e| match e {
             EngineError::Runtime { message, .. } => EngineError::StartFailed {
                 name: record.name.clone(),

@@ -90,3 +90,33 @@ fn a_client_that_breaks_the_protocol_is_dropped_and_harms_no_one() {
     let (stdout, _, code) = read_until_exit(&mut good);
     assert_eq!((stdout.as_slice(), code), (&b"got fine\n"[..], 0));
 }
+
+#[test]
+fn a_container_started_by_the_monitor_waits_for_its_first_client() {
+    if !can_run("a_container_started_by_the_monitor_waits_for_its_first_client") {
+        return;
+    }
+    for runtime in Runtime::all() {
+        let bundle = BusyboxBundle::shell("echo early; echo late >&2; exit 3");
+        let options = Options {
+            start: true,
+            await_attach: true,
+            ..Options::default()
+        };
+        let monitored = Monitored::start(runtime, &bundle, options);
+        // The container has run and exited by now; its output and exit wait for us.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            monitored.dir.read_exit().expect("the exit file").is_none(),
+            "{runtime:?}: the exit was recorded before a client came"
+        );
+        let mut client = Client::connect(monitored.dir.path()).expect("attach");
+        let (stdout, stderr, code) = read_until_exit(&mut client);
+        assert_eq!(
+            (stdout.as_slice(), stderr.as_slice(), code),
+            (&b"early\n"[..], &b"late\n"[..], 3),
+            "{runtime:?}"
+        );
+        assert_eq!(monitored.wait_monitor_exit().exit_code, 3, "{runtime:?}");
+    }
+}

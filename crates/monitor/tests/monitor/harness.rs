@@ -88,6 +88,8 @@ pub struct Options {
     pub terminal: bool,
     pub stdin: bool,
     pub start: bool,
+    /// With `start`: `--await-attach`.
+    pub await_attach: bool,
     pub restart: Option<&'static str>,
     pub log_max_size: Option<u64>,
     pub log_dir: Option<PathBuf>,
@@ -168,6 +170,7 @@ impl Monitored {
             (options.terminal, "--terminal"),
             (options.stdin, "--stdin"),
             (options.start, "--start"),
+            (options.await_attach, "--await-attach"),
         ];
         argv.extend(
             flags

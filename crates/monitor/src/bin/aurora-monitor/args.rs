@@ -24,7 +24,11 @@ pub struct Args {
     pub exit_command: Option<PathBuf>,
     pub exit_args: Vec<OsString>,
     pub sync_fd: Option<RawFd>,
+    /// Start the container as it is created (`RUNTIME run --detach`).
     pub start: bool,
+    /// With `start`: hold the container's output and exit until the first attach client
+    /// connects (bounded), so that a client connecting after the sync misses nothing.
+    pub await_attach: bool,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +63,7 @@ const VALUE_FLAGS: [&str; 11] = [
 
 pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, ArgsError> {
     let mut values: Vec<(&'static str, OsString)> = Vec::new();
-    let (mut terminal, mut stdin, mut start) = (false, false, false);
+    let (mut terminal, mut stdin, mut start, mut await_attach) = (false, false, false, false);
     let mut argv = argv.into_iter();
     while let Some(arg) = argv.next() {
         let text = arg.to_string_lossy().into_owned();
@@ -67,6 +71,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, ArgsError
             "--terminal" => terminal = true,
             "--stdin" => stdin = true,
             "--start" => start = true,
+            "--await-attach" => await_attach = true,
             _ => {
                 let (name, inline) = match text.split_once('=') {
                     Some((name, value)) => (name, Some(OsString::from(value))),
@@ -137,11 +142,12 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, ArgsError
         None => RestartPolicyArg::No,
         Some(value) => value.parse().map_err(|_| bad("--restart", POLICY)(value))?,
     };
-    const FD: &str = "is not a descriptor above 2";
+    // stdout (the monitor's until it daemonizes) or a descriptor it inherited.
+    const FD: &str = "is not 1 (stdout) or a descriptor above 2";
     let sync_fd = match given("--sync-fd")? {
         None => None,
         Some(value) => match value.parse::<RawFd>() {
-            Ok(fd) if fd > 2 => Some(fd),
+            Ok(fd) if fd == 1 || fd > 2 => Some(fd),
             _ => return Err(bad("--sync-fd", FD)(value)),
         },
     };
@@ -162,6 +168,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, ArgsError
         exit_args: all("--exit-arg"),
         sync_fd,
         start,
+        await_attach,
     })
 }
 
@@ -208,6 +215,7 @@ mod tests {
             "--sync-fd",
             "5",
             "--start",
+            "--await-attach",
         ]);
         let args = parse_text(&argv).unwrap();
         assert_eq!(
@@ -227,6 +235,7 @@ mod tests {
                 exit_args: vec!["cleanup".into(), "c1".into()],
                 sync_fd: Some(5),
                 start: true,
+                await_attach: true,
             }
         );
         let defaults = parse_text(&BASE).unwrap();
@@ -248,7 +257,8 @@ mod tests {
         assert_eq!(with(&["--restart"]), "flag --restart needs a value");
         assert!(with(&["--restart", "sometimes"]).starts_with("flag --restart: \"sometimes\""));
         assert!(with(&["--log-max-size", "1k"]).starts_with("flag --log-max-size: \"1k\""));
-        assert!(with(&["--sync-fd", "1"]).starts_with("flag --sync-fd: \"1\""));
+        assert!(with(&["--sync-fd", "2"]).starts_with("flag --sync-fd: \"2\""));
+        assert!(with(&["--sync-fd", "0"]).starts_with("flag --sync-fd: \"0\""));
         assert!(with(&["--dir", "relative"]).starts_with("flag --dir: \"relative\""));
         assert_eq!(
             parse_text(&["--id", "c1"]).unwrap_err().to_string(),

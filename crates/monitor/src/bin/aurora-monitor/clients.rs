@@ -111,6 +111,26 @@ impl AttachServer {
         }
     }
 
+    /// Waits until a client connects (accepting every one waiting), or `timeout` passed.
+    pub fn await_first_client(&mut self, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.clients.is_empty() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let mut pollfd = libc::pollfd {
+                fd: std::os::fd::AsRawFd::as_raw_fd(&self.listener),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let millis = left.as_millis().min(i32::MAX as u128) as i32;
+            // SAFETY: one live pollfd.
+            unsafe { libc::poll(&mut pollfd, 1, millis) };
+            self.accept_all();
+        }
+    }
+
     pub fn has_clients(&self) -> bool {
         !self.clients.is_empty()
     }

@@ -52,31 +52,36 @@ impl<'a> Runtime<'a> {
         command
     }
 
-    /// `RUNTIME ARGS create --bundle DIR --pid-file MONDIR/pid [--console-socket …] ID`.
-    /// The error is the runtime's own message.
-    pub fn create(&self) -> Result<Created, String> {
+    /// `RUNTIME ARGS create --bundle DIR --pid-file MONDIR/pid [--console-socket …] ID`, or
+    /// with `start` `RUNTIME ARGS run --detach …` (created and started by one runtime
+    /// process). The error is the runtime's own message.
+    pub fn create(&self, start: bool) -> Result<Created, String> {
         let pid_file = self.dir.pid();
         let _ = std::fs::remove_file(&pid_file);
-        let mut command = self.command("create");
+        let verb = if start { "run" } else { "create" };
+        let mut command = self.command(verb);
+        if start {
+            command.arg("--detach");
+        }
         command
             .arg("--bundle")
             .arg(&self.args.bundle)
             .arg("--pid-file")
             .arg(&pid_file);
         let io = if self.args.terminal {
-            self.create_with_terminal(command)?
+            self.create_with_terminal(command, verb)?
         } else {
-            self.create_with_pipes(command)?
+            self.create_with_pipes(command, verb)?
         };
         let pid = self
             .dir
             .read_container_pid()
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{} create wrote no pid file", self.name()))?;
+            .ok_or_else(|| format!("{} {verb} wrote no pid file", self.name()))?;
         Ok(Created { pid, io })
     }
 
-    fn create_with_pipes(&self, mut command: Command) -> Result<ContainerIo, String> {
+    fn create_with_pipes(&self, mut command: Command, verb: &str) -> Result<ContainerIo, String> {
         let pipe = || pipe_with(PipeFlags::CLOEXEC).map_err(|e| format!("cannot make a pipe: {e}"));
         let (stdout, stdout_theirs) = pipe()?;
         let (stderr, stderr_theirs) = pipe()?;
@@ -100,7 +105,7 @@ impl<'a> Runtime<'a> {
             set_nonblocking(fd.as_raw_fd())
                 .map_err(|e| format!("cannot set up the container's stdio: {e}"))?;
         }
-        self.check("create", status, &stderr)?;
+        self.check(verb, status, &stderr)?;
         Ok(ContainerIo::Pipes {
             stdout,
             stderr,
@@ -108,7 +113,11 @@ impl<'a> Runtime<'a> {
         })
     }
 
-    fn create_with_terminal(&self, mut command: Command) -> Result<ContainerIo, String> {
+    fn create_with_terminal(
+        &self,
+        mut command: Command,
+        verb: &str,
+    ) -> Result<ContainerIo, String> {
         // Bound by its name relative to MONDIR (the working directory): the full path may be
         // longer than a socket address holds. The runtime gets the absolute path.
         let _ = std::fs::remove_file(MonitorDir::CONSOLE_SOCKET);
@@ -123,7 +132,7 @@ impl<'a> Runtime<'a> {
             .arg(self.dir.console_socket())
             .arg(&self.args.id);
         let received = self
-            .run_with_diagnostics("create", command)
+            .run_with_diagnostics(verb, command)
             .and_then(|()| receive_terminal(&listener));
         let _ = std::fs::remove_file(MonitorDir::CONSOLE_SOCKET);
         let master = received?;
@@ -133,13 +142,6 @@ impl<'a> Runtime<'a> {
             master,
             input: self.args.stdin,
         })
-    }
-
-    /// `RUNTIME ARGS start ID`.
-    pub fn start(&self) -> Result<(), String> {
-        let mut command = self.command("start");
-        command.arg(&self.args.id);
-        self.run_with_diagnostics("start", command)
     }
 
     /// Runs `command` (`verb`) with stdin and stdout on /dev/null and its stderr kept for

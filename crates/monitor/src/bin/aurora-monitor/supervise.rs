@@ -1,5 +1,6 @@
-//! The container's life under the monitor: create, report, start, relay, record each exit,
-//! restart as the policy says, and at the end run the exit command.
+//! The container's life under the monitor: create (and start, with `--start`, in one
+//! runtime call), report, relay, record each exit, restart as the policy says, and at the
+//! end run the exit command.
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -17,6 +18,10 @@ use crate::oom::OomCounter;
 use crate::relay::Relay;
 use crate::runtime::Runtime;
 use crate::sync_pipe::SyncPipe;
+
+/// How long a container started with `--await-attach` waits for its first attach client
+/// (podadm connects at once; this bounds the wait when podadm died in between).
+const AWAIT_ATTACH: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Runs the container to its last exit; the monitor's exit status.
 pub fn supervise(args: &Args, sync: Option<SyncPipe>) -> i32 {
@@ -43,9 +48,15 @@ pub fn supervise(args: &Args, sync: Option<SyncPipe>) -> i32 {
     // Exits in a row that came sooner than BACK_OFF_RESET_AFTER after their start.
     let mut quick_exits = 0;
     loop {
-        let created = match runtime.create() {
+        // A restart is started as it is created; the first run when podadm asked for it.
+        let start = args.start || restarts > 0;
+        let created = match runtime.create(start) {
             Ok(created) => created,
             Err(message) => {
+                if start {
+                    // Created but not started: gone, so that a restart finds no leftover.
+                    runtime.delete_force();
+                }
                 if let Some(sync) = sync.take() {
                     sync.failed(&message);
                     server.remove();
@@ -63,11 +74,9 @@ pub fn supervise(args: &Args, sync: Option<SyncPipe>) -> i32 {
         let _ = write_json_atomic(&dir.status(), &status);
         if let Some(sync) = sync.take() {
             sync.created(created.pid);
-        }
-        if args.start || restarts > 0 {
-            if let Err(_message) = runtime.start() {
-                // Not started: killed, so that its exit is recorded like any other.
-                runtime.delete_force();
+            if args.start && args.await_attach {
+                // Its output waits in the pipes, its exit as a zombie, for podadm's client.
+                server.await_first_client(AWAIT_ATTACH);
             }
         }
         let oom = OomCounter::of_process(created.pid);

@@ -10,14 +10,21 @@ pub struct SyncPipe {
 }
 
 impl SyncPipe {
-    /// Takes over descriptor `fd`, which podadm left open for us.
+    /// Takes over descriptor `fd`, which podadm left open for us: moved above stderr and
+    /// close-on-exec (it may be stdout, which daemonizing points at /dev/null; no runtime
+    /// or container may hold it, or podadm's read would wait for them).
     pub fn adopt(fd: RawFd) -> Result<SyncPipe, String> {
-        // SAFETY: F_GETFD only reads the descriptor's flags.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor or fails (EBADF: not open).
+        let own = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+        if own < 0 {
             return Err(format!("--sync-fd {fd} is not an open descriptor"));
         }
-        // SAFETY: fd is open, and nothing else in this process uses it.
-        let file = unsafe { File::from_raw_fd(fd) };
+        if fd > 2 {
+            // SAFETY: fd is ours (podadm left it to us) and not used after this.
+            unsafe { libc::close(fd) };
+        }
+        // SAFETY: own is a fresh descriptor nothing else in this process uses.
+        let file = unsafe { File::from_raw_fd(own) };
         Ok(SyncPipe { file })
     }
 
