@@ -326,6 +326,17 @@ fn pod_stop_stops_members_in_reverse_order_and_rm_leaves_nothing() {
         for container in pod["Containers"].as_array().unwrap() {
             assert_eq!(container["State"], "exited", "{tool:?}: {container}");
         }
+        // Stopped ones beside one that never ran: Stopped.
+        tool.ok(
+            &world,
+            &["create", "--pod", "trio", "--name", "third", &image, "true"],
+        );
+        assert_eq!(
+            tool.pod_inspect(&world, "trio")["State"],
+            "Stopped",
+            "{tool:?}"
+        );
+        tool.ok(&world, &["rm", "third"]);
         // A running pod is not removed without -f.
         tool.ok(&world, &["pod", "start", "trio"]);
         if tool == Tool::Podadm {

@@ -36,8 +36,17 @@ fn sandbox_dirs(world: &World) -> Vec<String> {
     ids
 }
 
-/// What a removal must leave: no clone, no netns file, no monitor, no mount.
+/// What a removal must leave: no clone, no netns file, no monitor, no mount. A `run --rm`
+/// returns before its teardown (the monitor's exit command does it): waited for first.
 fn assert_nothing_left(world: &World) {
+    let dir_empty = |dir: std::path::PathBuf| {
+        std::fs::read_dir(dir).map_or(true, |mut entries| entries.next().is_none())
+    };
+    world.wait_until("the teardowns", || {
+        dir_empty(world.root().join("podadm").join("containers"))
+            && dir_empty(world.root().join("storage").join("containers"))
+            && sandbox_dirs(world).is_empty()
+    });
     let containers = world.root().join("storage").join("containers");
     let clones: Vec<_> = std::fs::read_dir(&containers)
         .map(|d| d.flatten().map(|e| e.file_name()).collect())

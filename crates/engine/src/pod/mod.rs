@@ -135,9 +135,13 @@ pub enum PodState {
     Running,
     /// Some run, some do not.
     Degraded,
-    /// None runs (any has run).
+    /// Every container has stopped.
     Exited,
+    /// None runs, some have stopped and others have not run (or are paused).
+    Stopped,
     Paused,
+    /// A container is in a state of its own (being created or removed).
+    Error,
 }
 
 impl PodState {
@@ -148,23 +152,30 @@ impl PodState {
             PodState::Running => "Running",
             PodState::Degraded => "Degraded",
             PodState::Exited => "Exited",
+            PodState::Stopped => "Stopped",
             PodState::Paused => "Paused",
+            PodState::Error => "Error",
         }
     }
 
-    /// The state of a pod whose containers are in `states`, as podman derives it: running
-    /// when all run, degraded when only some do, paused when all are, exited when none runs
-    /// and one has, created otherwise.
+    /// The state of a pod whose containers are in `states`, in podman's order of rules:
+    /// running when all run, degraded when only some do, paused when all are, exited when
+    /// all have stopped, stopped when some have, error when one is in another state (being
+    /// created or removed), created otherwise.
     pub fn of(states: &[crate::state::ContainerState]) -> PodState {
         use crate::state::ContainerState as C;
         let count = |wanted: &[C]| states.iter().filter(|s| wanted.contains(s)).count();
         let running = count(&[C::Running]);
+        let stopped = count(&[C::Exited]);
+        let other = states.len() - count(&[C::Running, C::Exited, C::Paused, C::Created]);
         match () {
             _ if states.is_empty() => PodState::Created,
             _ if running == states.len() => PodState::Running,
             _ if running > 0 => PodState::Degraded,
             _ if count(&[C::Paused]) == states.len() => PodState::Paused,
-            _ if count(&[C::Exited, C::Paused]) > 0 => PodState::Exited,
+            _ if stopped == states.len() => PodState::Exited,
+            _ if stopped > 0 => PodState::Stopped,
+            _ if other > 0 => PodState::Error,
             _ => PodState::Created,
         }
     }
@@ -189,7 +200,11 @@ mod tests {
         assert_eq!(PodState::of(&[C::Running, C::Exited]), PodState::Degraded);
         assert_eq!(PodState::of(&[C::Running, C::Created]), PodState::Degraded);
         assert_eq!(PodState::of(&[C::Exited, C::Exited]), PodState::Exited);
-        assert_eq!(PodState::of(&[C::Exited, C::Created]), PodState::Exited);
+        assert_eq!(PodState::of(&[C::Exited, C::Created]), PodState::Stopped);
+        assert_eq!(PodState::of(&[C::Exited, C::Paused]), PodState::Stopped);
         assert_eq!(PodState::of(&[C::Paused, C::Paused]), PodState::Paused);
+        assert_eq!(PodState::of(&[C::Paused, C::Created]), PodState::Created);
+        assert_eq!(PodState::of(&[C::Created, C::Removing]), PodState::Error);
+        assert_eq!(PodState::of(&[C::Exited, C::Creating]), PodState::Stopped);
     }
 }
