@@ -15,8 +15,10 @@ mod create;
 mod lifecycle;
 mod member;
 mod volumes;
+mod zone;
 
 pub(crate) use create::{infra_spec, pod_hostname};
+pub use zone::{zone_description, ZoneMember, ZoneSite};
 
 use std::collections::BTreeMap;
 
