@@ -167,11 +167,15 @@ pub enum Command {
     /// Copy files between a container and the host: `cp CTR:PATH HOSTPATH` or
     /// `cp HOSTPATH CTR:PATH` (`-` for a tar stream on stdin/stdout).
     Cp { source: String, destination: String },
-    /// Containers' resource use.
+    /// Containers' resource use, sampled every --interval seconds until interrupted (or
+    /// until none of the named containers runs).
     Stats {
-        /// One sample, then exit (the only mode for now).
-        #[arg(long, default_value_t = true)]
+        /// One sample, then exit.
+        #[arg(long)]
         no_stream: bool,
+        /// Seconds between samples.
+        #[arg(short, long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+        interval: u64,
         #[arg(short, long)]
         all: bool,
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -615,11 +619,15 @@ pub enum PodCommand {
         timestamps: bool,
         pod: String,
     },
-    /// The resource use of pods' running containers.
+    /// The resource use of pods' running containers, sampled every --interval seconds until
+    /// interrupted (or until none of the named pods' containers runs).
     Stats {
-        /// One sample, then exit (the only mode for now).
-        #[arg(long, default_value_t = true)]
+        /// One sample, then exit.
+        #[arg(long)]
         no_stream: bool,
+        /// Seconds between samples.
+        #[arg(short, long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+        interval: u64,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
         pods: Vec<String>,

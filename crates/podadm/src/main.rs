@@ -10,6 +10,7 @@ mod pods;
 mod pool;
 mod resources;
 mod run;
+mod stats;
 mod views;
 
 use std::process::ExitCode;
@@ -166,11 +167,19 @@ fn run_command(cli: &Cli) -> Result<u8> {
             destination,
         } => containers::copy(&engine, source, destination),
         Command::Stats {
+            no_stream,
+            interval,
             all,
             format,
             containers,
-            ..
-        } => views::stats(&engine, *all, *format, containers),
+        } => {
+            let sampling = stats::Sampling {
+                stream: !no_stream,
+                interval: std::time::Duration::from_secs(*interval),
+                format: *format,
+            };
+            stats::stats(&engine, sampling, *all, containers)
+        }
         Command::Events {
             no_stream,
             format,

@@ -377,3 +377,52 @@ fn concurrent_starts_of_one_host_port_give_it_to_one() {
     let running = world.ok(&["ps", "-q"]);
     assert_eq!(running.lines().count(), 1, "{running}");
 }
+
+#[test]
+fn stats_stream_every_interval_until_the_named_container_stops() {
+    let Some(world) = World::new("stats_stream_every_interval_until_the_named_container_stops")
+    else {
+        return;
+    };
+    world.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "--network",
+        "none",
+        &world.image,
+        "sleep",
+        "600",
+    ]);
+    let child = world
+        .podadm_command(&["stats", "--interval", "1", "--format", "json", "busy"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("podadm stats");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // The stream ends by itself once the container it names has stopped.
+    world.ok(&["stop", "-t", "0", "busy"]);
+    let out = child.wait_with_output().expect("the stream ends");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let samples: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&text)
+        .into_iter::<serde_json::Value>()
+        .collect::<Result<_, _>>()
+        .expect("one JSON array per sample");
+    assert!(samples.len() >= 2, "{} samples:\n{text}", samples.len());
+    for sample in &samples[..2] {
+        assert_eq!(sample[0]["name"], "busy", "{sample}");
+        assert!(sample[0]["mem_usage"].as_u64().unwrap_or(0) > 0, "{sample}");
+    }
+    // One sample with --no-stream, as before.
+    world.ok(&["start", "busy"]);
+    let once = world.ok(&["stats", "--no-stream", "--format", "json", "busy"]);
+    let arrays = serde_json::Deserializer::from_str(&once)
+        .into_iter::<serde_json::Value>()
+        .count();
+    assert_eq!(arrays, 1, "{once}");
+    world.ok(&["rm", "-f", "-t", "0", "busy"]);
+}

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use aurora_engine::spec::flags as parse;
 use aurora_engine::{Engine, EngineError, PodConfig, PodRecord, PodResources, SharedNamespace};
 
-use crate::cli::{Format, LogsArgs, PodCommand, PodCreateArgs};
+use crate::cli::{LogsArgs, PodCommand, PodCreateArgs};
 
 /// Runs one `pod` verb.
 pub fn pod(engine: &Engine, command: &PodCommand) -> Result<u8> {
@@ -30,7 +30,19 @@ pub fn pod(engine: &Engine, command: &PodCommand) -> Result<u8> {
             timestamps,
             pod,
         } => logs(engine, pod, container.as_deref(), *tail, *timestamps),
-        PodCommand::Stats { format, pods, .. } => stats(engine, *format, pods),
+        PodCommand::Stats {
+            no_stream,
+            interval,
+            format,
+            pods,
+        } => {
+            let sampling = crate::stats::Sampling {
+                stream: !no_stream,
+                interval: std::time::Duration::from_secs(*interval),
+                format: *format,
+            };
+            stats(engine, sampling, pods)
+        }
         PodCommand::Exists { pod } => Ok(match engine.pod_find(pod) {
             Ok(_) => 0,
             Err(EngineError::NoSuchPod(_)) => 1,
@@ -179,28 +191,37 @@ fn logs(
     Ok(0)
 }
 
-/// `pod stats --no-stream`: one sample of each running container of the pods (every pod's
-/// when none is named).
-fn stats(engine: &Engine, format: Format, keys: &[String]) -> Result<u8> {
-    let pods = if keys.is_empty() {
-        engine.pod_list()?
-    } else {
-        keys.iter()
-            .map(|k| engine.pod_find(k))
-            .collect::<aurora_engine::Result<Vec<_>>>()?
-    };
-    let mut running = Vec::new();
-    for pod in &pods {
-        for container in engine.pod_containers(&pod.id)? {
-            if container.state.is_active() {
-                running.push(container.id);
+/// `pod stats`: samples of each running container of the pods (every pod's when none is
+/// named).
+fn stats(engine: &Engine, sampling: crate::stats::Sampling, keys: &[String]) -> Result<u8> {
+    let running = || -> Result<Vec<String>> {
+        let pods = if keys.is_empty() {
+            engine.pod_list()?
+        } else {
+            keys.iter()
+                .map(|k| engine.pod_find(k))
+                .collect::<aurora_engine::Result<Vec<_>>>()?
+        };
+        let mut running = Vec::new();
+        for pod in &pods {
+            for container in engine.pod_containers(&pod.id)? {
+                if container.state.is_active() {
+                    running.push(container.id);
+                }
             }
         }
-    }
-    if running.is_empty() {
+        Ok(running)
+    };
+    if !sampling.stream && running()?.is_empty() {
         bail!("no running containers in the pods asked for");
     }
-    crate::views::stats(engine, false, format, &running)
+    crate::stats::each_sample(sampling, !keys.is_empty(), || {
+        let ids = running()?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        crate::stats::sample(engine, false, sampling.format, &ids)
+    })
 }
 
 #[cfg(test)]
