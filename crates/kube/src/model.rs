@@ -179,6 +179,25 @@ pub struct EnvVar {
 pub struct EnvVarSource {
     pub config_map_key_ref: Option<KeyRef>,
     pub secret_key_ref: Option<KeyRef>,
+    pub field_ref: Option<FieldRef>,
+    pub resource_field_ref: Option<ResourceFieldRef>,
+}
+
+/// `fieldRef`: a field of the pod (`metadata.name`, `metadata.labels['KEY']`, …).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldRef {
+    pub field_path: String,
+    pub api_version: Ignored,
+}
+
+/// `resourceFieldRef`: the container's limit or request (`limits.memory`), over a divisor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceFieldRef {
+    pub resource: String,
+    pub container_name: Option<String>,
+    pub divisor: Option<Quantity>,
 }
 
 /// `configMapKeyRef` / `secretKeyRef`.
@@ -232,8 +251,9 @@ pub enum PortProtocol {
 pub struct ResourceRequirements {
     #[serde(default)]
     pub limits: BTreeMap<String, Quantity>,
-    /// Scheduling hints: nothing to schedule here.
-    pub requests: Ignored,
+    /// Scheduling hints: nothing to schedule here, but `resourceFieldRef` may read them.
+    #[serde(default)]
+    pub requests: BTreeMap<String, Quantity>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

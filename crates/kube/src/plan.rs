@@ -41,6 +41,22 @@ pub struct PodPlan {
 pub struct ContainerPlan {
     pub name: String,
     pub config: ContainerConfig,
+    /// Variables whose value is the pod's id (`fieldRef: metadata.uid`), known once the pod
+    /// is created.
+    pub pod_id_env: Vec<String>,
+}
+
+impl ContainerPlan {
+    /// The configuration to create the container with, in the pod of id `pod_id`.
+    pub fn config_in_pod(&self, pod_id: &str) -> ContainerConfig {
+        let mut config = self.config.clone();
+        config.env.extend(
+            self.pod_id_env
+                .iter()
+                .map(|name| format!("{name}={pod_id}")),
+        );
+        config
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

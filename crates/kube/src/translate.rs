@@ -85,7 +85,8 @@ fn pod_plan(
         let path = format!("{}.initContainers[{index}]", pod.spec_path);
         check_container_name(&mut names, container, location, &path)?;
         // Init containers run once: no restart, and their ports are not the pod's.
-        let mut config = translator.container(container, &path, RestartPolicy::No, warnings)?;
+        let (mut config, pod_id_env) =
+            translator.container(container, &path, RestartPolicy::No, warnings)?;
         // As podman marks them: `pod start` runs such containers to their end, in order,
         // before the others, and removes them ("once").
         config
@@ -94,16 +95,18 @@ fn pod_plan(
         plan.init_containers.push(ContainerPlan {
             name: format!("{}-{}", pod.name, container.name),
             config,
+            pod_id_env,
         });
     }
     for (index, container) in spec.containers.iter().enumerate() {
         let path = format!("{}.containers[{index}]", pod.spec_path);
         check_container_name(&mut names, container, location, &path)?;
-        let config = translator.container(container, &path, restart, warnings)?;
+        let (config, pod_id_env) = translator.container(container, &path, restart, warnings)?;
         plan.config.ports.extend(ports(container, location, &path)?);
         plan.containers.push(ContainerPlan {
             name: format!("{}-{}", pod.name, container.name),
             config,
+            pod_id_env,
         });
     }
     if spec.host_network && !plan.config.ports.is_empty() {
@@ -159,7 +162,7 @@ impl Translator<'_> {
         path: &str,
         restart: RestartPolicy,
         warnings: &mut Vec<Warning>,
-    ) -> Result<ContainerConfig> {
+    ) -> Result<(ContainerConfig, Vec<String>)> {
         let location = &self.pod.location;
         let security = container.security_context.clone().unwrap_or_default();
         let capabilities = security.capabilities.clone().unwrap_or_default();
@@ -168,21 +171,25 @@ impl Translator<'_> {
             let field = format!("{path}.volumeMounts[{index}]");
             mounts.push(volumes::mount(self.volumes, mount, location, &field)?);
         }
-        Ok(ContainerConfig {
+        let user = self.user(container, path, warnings);
+        let resources = self.resources(container, path, warnings)?;
+        // After the limits, which `resourceFieldRef` reads, are checked with their own paths.
+        let environment = crate::env::environment(self.manifest, self.pod, container, path)?;
+        let config = ContainerConfig {
             image: container.image.clone(),
             // Kubernetes' command is the Entrypoint, its args the Cmd.
             entrypoint: container.command.clone(),
             command: container.args.clone().unwrap_or_default(),
-            env: crate::env::environment(self.manifest, container, location, path)?,
+            env: environment.values,
             workdir: container.working_dir.clone().filter(|dir| !dir.is_empty()),
-            user: self.user(container, path, warnings),
+            user,
             terminal: container.tty,
             interactive: container.stdin,
             read_only: security.read_only_root_filesystem.unwrap_or(false),
             privileged: security.privileged.unwrap_or(false),
             cap_add: capabilities.add,
             cap_drop: capabilities.drop,
-            resources: self.resources(container, path, warnings)?,
+            resources,
             mounts,
             restart,
             stop_timeout: self.pod.spec.termination_grace_period_seconds,
@@ -190,7 +197,8 @@ impl Translator<'_> {
             annotations: self.pod.metadata.annotations.clone(),
             pod: Some(self.pod.name.clone()),
             ..ContainerConfig::default()
-        })
+        };
+        Ok((config, environment.pod_id))
     }
 
     /// `runAsUser[:runAsGroup]`, the container's over the pod's.

@@ -60,11 +60,30 @@ spec:
       valueFrom: {secretKeyRef: {name: sec, key: password}}
     - name: GONE
       valueFrom: {secretKeyRef: {name: nosuch, key: x, optional: true}}
+    - name: POD
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
+    - name: APP
+      valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}
+    - name: NOTE
+      valueFrom: {fieldRef: {fieldPath: 'metadata.annotations["note"]'}}
+    - name: NOLABEL
+      valueFrom: {fieldRef: {fieldPath: "metadata.labels['nope']"}}
+    - name: UID
+      valueFrom: {fieldRef: {apiVersion: v1, fieldPath: metadata.uid}}
+    - name: MEM
+      valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}
+    - name: CPU
+      valueFrom: {resourceFieldRef: {containerName: main, resource: limits.cpu}}
+    - name: MILLICPU
+      valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1m}}
+    - name: REQMEM
+      valueFrom: {resourceFieldRef: {resource: requests.memory}}
     ports:
     - {containerPort: 80, hostPort: 8080}
     - {containerPort: 53, protocol: UDP, hostIP: 127.0.0.1}
     resources:
       limits: {cpu: 500m, memory: 64Mi}
+      requests: {memory: 32Mi}
     securityContext:
       runAsGroup: 100
       readOnlyRootFilesystem: true
@@ -157,6 +176,7 @@ fn a_pod_is_translated_whole() {
                 },
                 ..common.clone()
             },
+            pod_id_env: Vec::new(),
         }],
         containers: vec![ContainerPlan {
             name: "web-main".into(),
@@ -170,6 +190,14 @@ fn a_pod_is_translated_whole() {
                     "PLAIN=plain".into(),
                     "COLOR=blue".into(),
                     "PW=hunter2".into(),
+                    "POD=web".into(),
+                    "APP=web".into(),
+                    "NOTE=hi".into(),
+                    "NOLABEL=".into(),
+                    "MEM=64".into(),
+                    "CPU=1".into(),
+                    "MILLICPU=500".into(),
+                    "REQMEM=33554432".into(),
                 ],
                 user: Some("1000:100".into()),
                 read_only: true,
@@ -209,6 +237,7 @@ fn a_pod_is_translated_whole() {
                 restart: RestartPolicy::OnFailure(None),
                 ..common.clone()
             },
+            pod_id_env: vec!["UID".into()],
         }],
         volumes: vec![
             NamedVolume {
@@ -330,6 +359,12 @@ fn values_that_cannot_be_honoured_are_refused_with_their_paths() {
         ("  - name: main\n", "  - name: prep\n", "spec.containers[0].name: \"prep\": a container name must be unique"),
         ("defaultMode: 0640", "defaultMode: 0999", "spec.volumes[1].configMap.defaultMode: invalid value: string \"0999\""),
         ("{name: PLAIN, value: plain}", "{name: PLAIN, value: plain, valueFrom: {configMapKeyRef: {name: cfg, key: color}}}", "spec.containers[0].env[0]: value and valueFrom are exclusive"),
+        // As podman 4.3 refuses it.
+        ("fieldPath: metadata.name}", "fieldPath: metadata.namespace}", "spec.containers[0].env[4].valueFrom.fieldRef.fieldPath: \"metadata.namespace\" is not a field given here"),
+        ("{resource: limits.memory, divisor: 1Mi}", "{resource: limits.storage}", "spec.containers[0].env[9].valueFrom.resourceFieldRef.resource: \"limits.storage\" is not limits.cpu"),
+        ("{resource: requests.memory}", "{resource: requests.cpu}", "spec.containers[0].env[12].valueFrom.resourceFieldRef.resource: the container sets no requests.cpu"),
+        ("{containerName: main, resource: limits.cpu}", "{containerName: other, resource: limits.cpu}", "spec.containers[0].env[10].valueFrom.resourceFieldRef.containerName: \"other\": an environment variable reads its own container's resources"),
+        ("{resource: limits.cpu, divisor: 1m}", "{resource: limits.cpu, divisor: 0}", "spec.containers[0].env[11].valueFrom.resourceFieldRef.divisor: \"0\" is not a positive cpu quantity"),
     ] {
         let message = refusal(from, to);
         assert!(

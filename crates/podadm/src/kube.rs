@@ -128,11 +128,13 @@ fn fill_pod(cli: &Cli, engine: &Engine, pod: &PodPlan, pod_id: &str) -> Result<V
         made.with_context(|| format!("volume {}", volume.name))?;
     }
     for container in &pod.init_containers {
-        create_container(cli, engine, &container.name, &container.config)?;
+        let config = container.config_in_pod(pod_id);
+        create_container(cli, engine, &container.name, &config)?;
     }
     let mut containers = Vec::new();
     for container in &pod.containers {
-        containers.push(create_container(cli, engine, &container.name, &container.config)?.id);
+        let config = container.config_in_pod(pod_id);
+        containers.push(create_container(cli, engine, &container.name, &config)?.id);
     }
     Ok(containers)
 }
