@@ -78,6 +78,25 @@ pub struct StateDb {
     path: PathBuf,
 }
 
+/// Pages written between two checkpoints of the WAL.
+const WAL_PAGES: u32 = 64;
+
+/// The schema's version in `PRAGMA user_version`: raise it with any change to a schema, so
+/// that the databases of older podadms get the new tables.
+const SCHEMA_VERSION: u32 = 1;
+
+/// The tables, made once per database (a read of the header's user version otherwise).
+fn make_schema(conn: &Connection) -> rusqlite::Result<()> {
+    let version: u32 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(pods::SCHEMA)?;
+    conn.execute_batch(pool::SCHEMA)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+}
+
 impl StateDb {
     /// Opens (creating when missing) the database at `path`.
     pub fn open(path: &Path) -> Result<StateDb> {
@@ -96,14 +115,13 @@ impl StateDb {
             let prepared = conn
                 .pragma_update(None, "journal_mode", "WAL")
                 .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
-                // Checkpoints come every 256 pages written rather than at every close (see
+                // Checkpoints come every 64 pages written rather than at every close (see
                 // `keep_wal_file`), and empty the WAL file: a command then costs no fsync
-                // but its commits' and the next opener reads at most a megabyte of WAL.
+                // but its commits' (one in a few pays a checkpoint's), and the next opener
+                // rebuilds the WAL index from at most 256 KiB.
                 .and_then(|()| conn.pragma_update(None, "journal_size_limit", 0))
-                .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", 256))
-                .and_then(|()| conn.execute_batch(SCHEMA))
-                .and_then(|()| conn.execute_batch(pods::SCHEMA))
-                .and_then(|()| conn.execute_batch(pool::SCHEMA));
+                .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES))
+                .and_then(|()| make_schema(&conn));
             match prepared {
                 Ok(()) => break,
                 Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
