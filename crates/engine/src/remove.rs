@@ -135,7 +135,7 @@ impl Engine {
         if monitor == Monitor::KillStray {
             self.kill_stray_monitor(record);
         }
-        if volumes || record.config.auto_remove {
+        if (volumes || record.config.auto_remove) && !record.anonymous_volumes.is_empty() {
             let store = self.volumes()?;
             for volume in &record.anonymous_volumes {
                 if let Err(e) = store.remove(volume) {

@@ -211,12 +211,11 @@ fn set_network_namespace(bundle: &Path, namespace: &Namespace) -> Result<()> {
     let Some(linux) = spec.linux_mut().as_mut() else {
         return Ok(());
     };
-    let mut namespaces: Vec<LinuxNamespace> = linux
-        .namespaces()
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
+    let before = linux.namespaces().clone().unwrap_or_default();
+    let mut namespaces: Vec<LinuxNamespace> = before
+        .iter()
         .filter(|n| n.typ() != LinuxNamespaceType::Network)
+        .cloned()
         .collect();
     match namespace {
         Namespace::Host => {}
@@ -231,6 +230,10 @@ fn set_network_namespace(bundle: &Path, namespace: &Namespace) -> Result<()> {
             ns.set_path(Some(file.clone()));
             namespaces.push(ns);
         }
+    }
+    if namespaces == before {
+        // As create wrote it (a new namespace, or none): nothing to write.
+        return Ok(());
     }
     linux.set_namespaces(Some(namespaces));
     aurora_bundle::write_bundle_config_as(bundle, &spec, aurora_bundle::Durability::Unsynced)?;
