@@ -232,6 +232,10 @@ pub enum KubeCommand {
         /// Start the pods (init containers first, each to a successful exit).
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         start: bool,
+        /// The pods' network: none, bridge or NETWORK[,NETWORK…] (a pod with hostNetwork
+        /// keeps the host's).
+        #[arg(long)]
+        network: Option<String>,
     },
     /// Remove the pods a YAML file describes (kube play --down).
     Down { file: PathBuf },

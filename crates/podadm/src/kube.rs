@@ -6,7 +6,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use aurora_engine::{ContainerConfig, ContainerRecord, Engine, EngineError};
+use aurora_engine::{ContainerConfig, ContainerRecord, Engine, EngineError, NetworkMode};
 use aurora_kube::{HostPathCheck, HostPathType, Plan, PodPlan, RenderedFile};
 
 use crate::cli::{Cli, KubeCommand};
@@ -16,7 +16,15 @@ pub fn kube(cli: &Cli, engine: &Engine, command: &KubeCommand) -> Result<u8> {
         KubeCommand::Play {
             file, down: true, ..
         } => down_file(engine, file),
-        KubeCommand::Play { file, start, .. } => play_file(cli, engine, file, *start),
+        KubeCommand::Play {
+            file,
+            start,
+            network,
+            ..
+        } => {
+            let network = network.as_deref().map(play_network).transpose()?;
+            play_file(cli, engine, file, *start, network.as_ref())
+        }
         KubeCommand::Down { file } => down_file(engine, file),
         KubeCommand::Generate { name } => generate(engine, name),
     }
@@ -47,8 +55,35 @@ fn read_plan(engine: &Engine, file: &Path) -> Result<Plan> {
     Ok(plan)
 }
 
-fn play_file(cli: &Cli, engine: &Engine, file: &Path, start: bool) -> Result<u8> {
-    let plan = read_plan(engine, file)?;
+/// `kube play --network`: as `--network` for a pod, but the host's is the YAML's to ask for
+/// (hostNetwork), as podman has it.
+fn play_network(text: &str) -> Result<NetworkMode> {
+    match crate::flags::network(Some(text))? {
+        NetworkMode::Host => bail!(
+            "--network host: a pod asks for the host's network in the YAML (hostNetwork: true)"
+        ),
+        NetworkMode::Container(_) => {
+            bail!("--network {text}: a pod's network cannot be another container's")
+        }
+        mode => Ok(mode),
+    }
+}
+
+fn play_file(
+    cli: &Cli,
+    engine: &Engine,
+    file: &Path,
+    start: bool,
+    network: Option<&NetworkMode>,
+) -> Result<u8> {
+    let mut plan = read_plan(engine, file)?;
+    if let Some(network) = network {
+        for pod in &mut plan.pods {
+            if pod.config.network != NetworkMode::Host {
+                pod.config.network = network.clone();
+            }
+        }
+    }
     remove_orphaned_files(engine);
     for pod in &plan.pods {
         if engine.pod_find(&pod.name).is_ok() {

@@ -1,6 +1,6 @@
-//! `kube play`'s downward API beside podman's on the same YAML: `fieldRef` (the pod's name,
+//! `kube play` beside podman on the same YAML: the downward API (`fieldRef` to the pod's name,
 //! id, a label, an annotation) and `resourceFieldRef` (limits and requests over divisors)
-//! as environment variables.
+//! as environment variables, and `--network`.
 
 mod support;
 
@@ -102,5 +102,59 @@ fn the_downward_api_gives_the_pods_fields_as_podmans_does() {
         outputs[1],
         "F_ANN=hello\nF_CPU=1\nF_LABEL=web\nF_MCPU=500\nF_MEM=67108864\nF_MISSING=\n\
          F_NAME=fr\nF_REQ=32\nF_UID=POD_ID\n"
+    );
+}
+
+#[test]
+fn kube_play_network_gives_the_pods_the_network_asked_for() {
+    let Some(world) = World::new("kube_play_network_gives_the_pods_the_network_asked_for") else {
+        return;
+    };
+    world.podman_pull();
+    let yaml = POD
+        .replace("IMAGE", &world.image)
+        .replace("env | grep '^F_' | sort", "ls /sys/class/net");
+    let file = world.dir.path().join("net.yaml");
+    std::fs::write(&file, yaml).expect("write the YAML");
+    let file = file.to_str().expect("a UTF-8 path");
+    let mut outputs = Vec::new();
+    for podman in [true, false] {
+        let run = |args: &[&str]| {
+            if podman {
+                world.podman(args)
+            } else {
+                world.podadm(args)
+            }
+        };
+        let out = run(&["kube", "play", "--network", "none", file]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "podman={podman}: {}",
+            stderr(&out)
+        );
+        world.wait_until("the container's exit", || {
+            let inspected: serde_json::Value =
+                serde_json::from_str(&stdout(&run(&["inspect", "fr-c"]))).unwrap_or_default();
+            inspected[0]["State"]["Status"] == "exited"
+        });
+        outputs.push(stdout(&run(&["logs", "fr-c"])));
+        let out = run(&["kube", "play", "--down", file]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "podman={podman}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(outputs[0], outputs[1], "podman, then podadm");
+    assert_eq!(outputs[1], "lo\n");
+    let out = world.podadm(&["kube", "play", "--network", "host", file]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("hostNetwork"), "{}", stderr(&out));
+    assert_eq!(
+        world.ok(&["pod", "ps", "-q"]),
+        "",
+        "a refused play makes no pod"
     );
 }
