@@ -605,6 +605,29 @@ fn a_pod_the_pool_cannot_serve_is_made_as_usual_and_a_dead_sandbox_is_replaced()
     let out = world.ok(&["run", "--rm", "--pod", "orphan", &world.image, "hostname"]);
     assert_eq!(out, "podhost\n");
     world.ok(&["pod", "rm", "-f", "--all"]);
+    // The ready sandboxes' pod cgroup parents go with the pool.
+    wait_ready(&world, 1);
+    let parents = sandbox_cgroup_parents(&world);
+    assert!(!parents.is_empty(), "no ready sandbox's cgroup was seen");
     world.ok(&["pool", "rm", "--pod"]);
     assert_nothing_left(&world);
+    let left: Vec<_> = parents.iter().filter(|p| p.exists()).collect();
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+}
+
+/// The pod cgroup parents (in every hierarchy) that hold a ready sandbox's cgroup.
+fn sandbox_cgroup_parents(world: &World) -> Vec<std::path::PathBuf> {
+    let sandboxes = sandbox_dirs(world);
+    let mut parents = Vec::new();
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let Ok(pods) = std::fs::read_dir(hierarchy.path().join("aurora")) else {
+            continue;
+        };
+        for pod in pods.flatten() {
+            if sandboxes.iter().any(|id| pod.path().join(id).exists()) {
+                parents.push(pod.path());
+            }
+        }
+    }
+    parents
 }
