@@ -43,18 +43,13 @@ spec:
       valueFrom: {resourceFieldRef: {resource: requests.memory, divisor: 1Mi}}
 "#;
 
-#[test]
-fn the_downward_api_gives_the_pods_fields_as_podmans_does() {
-    let Some(world) = World::new("the_downward_api_gives_the_pods_fields_as_podmans_does") else {
-        return;
-    };
-    world.podman_pull();
+/// Plays `yaml` with podman, then with podadm (each with `flags`), and returns each one's
+/// log of `fr-c` after it exited, the pod's id (which differs) written `POD_ID`.
+fn logs_of_both(world: &World, yaml: &str, flags: &[&str]) -> [String; 2] {
     let file = world.dir.path().join("fr.yaml");
-    std::fs::write(&file, POD.replace("IMAGE", &world.image)).expect("write the YAML");
+    std::fs::write(&file, yaml.replace("IMAGE", &world.image)).expect("write the YAML");
     let file = file.to_str().expect("a UTF-8 path");
-
-    let mut outputs = Vec::new();
-    for podman in [true, false] {
+    [true, false].map(|podman| {
         let run = |args: &[&str]| {
             if podman {
                 world.podman(args)
@@ -62,21 +57,26 @@ fn the_downward_api_gives_the_pods_fields_as_podmans_does() {
                 world.podadm(args)
             }
         };
-        let out = run(&["kube", "play", file]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "podman={podman}: {}",
-            stderr(&out)
-        );
+        let ok = |args: &[&str]| {
+            let out = run(args);
+            let status = out.status.code();
+            assert_eq!(
+                status,
+                Some(0),
+                "podman={podman} {args:?}: {}",
+                stderr(&out)
+            );
+            stdout(&out)
+        };
+        ok(&[&["kube", "play"], flags, &[file]].concat());
         world.wait_until("the container's exit", || {
             let inspected: serde_json::Value =
                 serde_json::from_str(&stdout(&run(&["inspect", "fr-c"]))).unwrap_or_default();
             inspected[0]["State"]["Status"] == "exited"
         });
-        let log = stdout(&run(&["logs", "fr-c"]));
+        let log = ok(&["logs", "fr-c"]);
         let inspected: serde_json::Value =
-            serde_json::from_str(&stdout(&run(&["pod", "inspect", "fr"]))).expect("JSON");
+            serde_json::from_str(&ok(&["pod", "inspect", "fr"])).expect("JSON");
         // podman 4.3 prints one object for one pod; an array would hold it first.
         let pod_id = inspected
             .get(0)
@@ -86,20 +86,21 @@ fn the_downward_api_gives_the_pods_fields_as_podmans_does() {
             .filter(|id| id.len() == 64)
             .expect("the pod's id")
             .to_string();
-        // The pod's id differs between the tools: each must be its own.
-        let log = log.replace(&pod_id, "POD_ID");
-        outputs.push(log);
-        let out = run(&["kube", "play", "--down", file]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "podman={podman}: {}",
-            stderr(&out)
-        );
-    }
-    assert_eq!(outputs[0], outputs[1], "podman, then podadm");
+        ok(&["kube", "play", "--down", file]);
+        log.replace(&pod_id, "POD_ID")
+    })
+}
+
+#[test]
+fn the_downward_api_gives_the_pods_fields_as_podmans_does() {
+    let Some(world) = World::new("the_downward_api_gives_the_pods_fields_as_podmans_does") else {
+        return;
+    };
+    world.podman_pull();
+    let [podman, podadm] = logs_of_both(&world, POD, &[]);
+    assert_eq!(podman, podadm, "podman, then podadm");
     assert_eq!(
-        outputs[1],
+        podadm,
         "F_ANN=hello\nF_CPU=1\nF_LABEL=web\nF_MCPU=500\nF_MEM=67108864\nF_MISSING=\n\
          F_NAME=fr\nF_REQ=32\nF_UID=POD_ID\n"
     );
@@ -111,45 +112,12 @@ fn kube_play_network_gives_the_pods_the_network_asked_for() {
         return;
     };
     world.podman_pull();
-    let yaml = POD
-        .replace("IMAGE", &world.image)
-        .replace("env | grep '^F_' | sort", "ls /sys/class/net");
-    let file = world.dir.path().join("net.yaml");
-    std::fs::write(&file, yaml).expect("write the YAML");
-    let file = file.to_str().expect("a UTF-8 path");
-    let mut outputs = Vec::new();
-    for podman in [true, false] {
-        let run = |args: &[&str]| {
-            if podman {
-                world.podman(args)
-            } else {
-                world.podadm(args)
-            }
-        };
-        let out = run(&["kube", "play", "--network", "none", file]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "podman={podman}: {}",
-            stderr(&out)
-        );
-        world.wait_until("the container's exit", || {
-            let inspected: serde_json::Value =
-                serde_json::from_str(&stdout(&run(&["inspect", "fr-c"]))).unwrap_or_default();
-            inspected[0]["State"]["Status"] == "exited"
-        });
-        outputs.push(stdout(&run(&["logs", "fr-c"])));
-        let out = run(&["kube", "play", "--down", file]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "podman={podman}: {}",
-            stderr(&out)
-        );
-    }
-    assert_eq!(outputs[0], outputs[1], "podman, then podadm");
-    assert_eq!(outputs[1], "lo\n");
-    let out = world.podadm(&["kube", "play", "--network", "host", file]);
+    let yaml = POD.replace("env | grep '^F_' | sort", "ls /sys/class/net");
+    let [podman, podadm] = logs_of_both(&world, &yaml, &["--network", "none"]);
+    assert_eq!(podman, podadm, "podman, then podadm");
+    assert_eq!(podadm, "lo\n");
+    let file = world.dir.path().join("fr.yaml");
+    let out = world.podadm(&["kube", "play", "--network", "host", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(125));
     assert!(stderr(&out).contains("hostNetwork"), "{}", stderr(&out));
     assert_eq!(

@@ -262,15 +262,31 @@ fn claimed_record(
     config: &ContainerConfig,
     name: Option<&str>,
 ) -> ContainerRecord {
+    let name = name
+        .map(str::to_string)
+        .unwrap_or_else(|| crate::names::generated_name(&sandbox.id));
+    as_new_container(sandbox, name, config.clone(), ContainerState::Running)
+}
+
+/// A sandbox's record as a new container's, in `state` (running, or created for a pod's
+/// infra that waits for its start): its ids, storage, runtime, network (and pid when
+/// running) kept; `name` and `config` given; no history (created now, no exit, no
+/// restart, no owner).
+pub(super) fn as_new_container(
+    sandbox: ContainerRecord,
+    name: String,
+    config: ContainerConfig,
+    state: ContainerState,
+) -> ContainerRecord {
     let now = crate::clock::now();
+    let running = state == ContainerState::Running;
     ContainerRecord {
-        name: name
-            .map(str::to_string)
-            .unwrap_or_else(|| crate::names::generated_name(&sandbox.id)),
-        config: config.clone(),
-        state: ContainerState::Running,
+        name,
+        config,
+        state,
+        pid: sandbox.pid.filter(|_| running),
         created_at: now.clone(),
-        started_at: Some(now),
+        started_at: running.then_some(now),
         finished_at: None,
         exit_code: None,
         restarts: 0,

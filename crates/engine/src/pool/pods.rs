@@ -10,7 +10,7 @@
 //! member's start), with no runtime call. Until then the base file beside the bundle says
 //! the infra waits; an infra whose sandbox died meanwhile is started the usual way.
 
-use super::claim::{read_json, send};
+use super::claim::{as_new_container, read_json, send};
 use super::fill::{SandboxBase, BASE_FILE, CHANNEL_DIR, FIFO_NAME};
 use super::{normalized_network, pod_poolable, POD_INFRA_POOL};
 use crate::config::ContainerConfig;
@@ -235,7 +235,6 @@ fn claimed_pod(
     name: &str,
     infra_name: Option<&str>,
 ) -> (ContainerRecord, Option<PodRecord>) {
-    let now = crate::clock::now();
     let pod_id = sandbox.config.pod.clone().unwrap_or_default();
     let pod = PodRecord {
         cgroup_parent: cgroup::parent_of(&pod_id),
@@ -243,29 +242,18 @@ fn claimed_pod(
         name: name.to_string(),
         config: config.clone(),
         infra_id: Some(sandbox.id.clone()),
-        created_at: now.clone(),
+        created_at: crate::clock::now(),
     };
-    let infra = ContainerRecord {
-        name: infra_name
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{}-infra", &pod_id[..12])),
-        config: ContainerConfig {
-            hostname: Some(pod_hostname(&pod)),
-            network: config.network.clone(),
-            pod: Some(pod_id),
-            infra: true,
-            ..Default::default()
-        },
-        state: ContainerState::Created,
-        pid: None,
-        created_at: now,
-        started_at: None,
-        finished_at: None,
-        exit_code: None,
-        restarts: 0,
-        owner_pid: None,
-        stopped_by_user: false,
-        ..sandbox
+    let name = infra_name
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{}-infra", &pod_id[..12]));
+    let config = ContainerConfig {
+        hostname: Some(pod_hostname(&pod)),
+        network: config.network.clone(),
+        pod: Some(pod_id),
+        infra: true,
+        ..Default::default()
     };
+    let infra = as_new_container(sandbox, name, config, ContainerState::Created);
     (infra, Some(pod))
 }
