@@ -27,14 +27,14 @@ pub struct Launch<'a> {
     pub restart: RestartPolicy,
     /// The command the monitor runs after the container's last exit.
     pub exit_command: Vec<String>,
-    /// The monitor starts the container as it creates it (one runtime call).
-    pub start: bool,
-    /// With `start`: the monitor holds the container's output and exit until an attach
+    /// The monitor creates and starts the container with one runtime call (`--run`).
+    pub run: bool,
+    /// With `run`: the monitor holds the container's output and exit until an attach
     /// client connects, which the caller does at once.
     pub await_attach: bool,
 }
 
-/// Starts the monitor and waits until it has created (with `start`, created and started)
+/// Starts the monitor and waits until it has created (with `run`, created and started)
 /// the container; returns the container's pid. The monitor detaches itself and outlives this process.
 pub fn launch(launch: &Launch<'_>) -> Result<i32> {
     let program = find_program("aurora-monitor").ok_or(EngineError::NoMonitor)?;
@@ -70,8 +70,8 @@ pub fn launch(launch: &Launch<'_>) -> Result<i32> {
     if launch.stdin {
         command.arg("--stdin");
     }
-    if launch.start {
-        command.arg("--start");
+    if launch.run {
+        command.arg("--run");
         if launch.await_attach {
             command.arg("--await-attach");
         }

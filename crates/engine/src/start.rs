@@ -121,8 +121,10 @@ impl Engine {
         exit_command.push(record.id.clone());
         let wiring = plan.wiring.as_ref();
         // Without a network to wire first, the monitor starts the container as it creates
-        // it: one runtime process rather than a `create` and a `start`.
-        let start_in_monitor = wiring.is_none();
+        // it: one runtime process rather than a `create` and a `start`. Not under a memory
+        // limit: the monitor tells an OOM kill from the init's cgroup, which it could find
+        // only while the init lives, and a limited one may be killed at once.
+        let start_in_monitor = wiring.is_none() && !self.memory_limited(record);
         let (launched, wired) = std::thread::scope(|scope| {
             let wiring = wiring.map(|w| scope.spawn(move || w.run()));
             let launched = launch(&Launch {
@@ -137,7 +139,7 @@ impl Engine {
                 stdin: record.config.interactive,
                 restart: record.config.restart,
                 exit_command,
-                start: start_in_monitor,
+                run: start_in_monitor,
                 await_attach: start_in_monitor && attach,
             });
             let wired = wiring.map(|thread| {
@@ -176,6 +178,16 @@ impl Engine {
             other => other,
         })?;
         Ok((pid, client))
+    }
+
+    /// Whether a memory limit bounds the container: its own, or its pod's (a pool's infra
+    /// sandbox names a pod that does not exist yet, and has none).
+    fn memory_limited(&self, record: &ContainerRecord) -> bool {
+        record.config.resources.memory.is_some()
+            || matches!(
+                self.pod_of(record),
+                Ok(Some(pod)) if pod.config.resources.memory.is_some()
+            )
     }
 
     fn write_userdata(&self, record: &ContainerRecord, plan: &Plan) -> Result<()> {

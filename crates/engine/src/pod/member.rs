@@ -140,7 +140,7 @@ impl Engine {
     }
 
     /// The pod `record` belongs to, if any (a pod removed under it: none).
-    fn pod_of(&self, record: &ContainerRecord) -> Result<Option<PodRecord>> {
+    pub(crate) fn pod_of(&self, record: &ContainerRecord) -> Result<Option<PodRecord>> {
         let Some(pod_id) = &record.config.pod else {
             return Ok(None);
         };

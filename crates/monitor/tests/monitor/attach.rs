@@ -96,10 +96,15 @@ fn a_container_started_by_the_monitor_waits_for_its_first_client() {
     if !can_run("a_container_started_by_the_monitor_waits_for_its_first_client") {
         return;
     }
-    for runtime in Runtime::all() {
+    for (runtime, one_call) in Runtime::all()
+        .into_iter()
+        .flat_map(|runtime| [(runtime, false), (runtime, true)])
+    {
         let bundle = BusyboxBundle::shell("echo early; echo late >&2; exit 3");
+        // Started after the create, or by one `run --detach`.
         let options = Options {
-            start: true,
+            start: !one_call,
+            run: one_call,
             await_attach: true,
             ..Options::default()
         };
@@ -108,14 +113,14 @@ fn a_container_started_by_the_monitor_waits_for_its_first_client() {
         std::thread::sleep(std::time::Duration::from_millis(300));
         assert!(
             monitored.dir.read_exit().expect("the exit file").is_none(),
-            "{runtime:?}: the exit was recorded before a client came"
+            "{runtime:?} (run: {one_call}): the exit was recorded before a client came"
         );
         let mut client = Client::connect(monitored.dir.path()).expect("attach");
         let (stdout, stderr, code) = read_until_exit(&mut client);
         assert_eq!(
             (stdout.as_slice(), stderr.as_slice(), code),
             (&b"early\n"[..], &b"late\n"[..], 3),
-            "{runtime:?}"
+            "{runtime:?} (run: {one_call})"
         );
         assert_eq!(monitored.wait_monitor_exit().exit_code, 3, "{runtime:?}");
     }

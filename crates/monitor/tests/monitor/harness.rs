@@ -88,7 +88,9 @@ pub struct Options {
     pub terminal: bool,
     pub stdin: bool,
     pub start: bool,
-    /// With `start`: `--await-attach`.
+    /// `--run`: created and started by one runtime call.
+    pub run: bool,
+    /// With `start` or `run`: `--await-attach`.
     pub await_attach: bool,
     pub restart: Option<&'static str>,
     pub log_max_size: Option<u64>,
@@ -170,6 +172,7 @@ impl Monitored {
             (options.terminal, "--terminal"),
             (options.stdin, "--stdin"),
             (options.start, "--start"),
+            (options.run, "--run"),
             (options.await_attach, "--await-attach"),
         ];
         argv.extend(

@@ -24,10 +24,14 @@ pub struct Args {
     pub exit_command: Option<PathBuf>,
     pub exit_args: Vec<OsString>,
     pub sync_fd: Option<RawFd>,
-    /// Start the container as it is created (`RUNTIME run --detach`).
+    /// Start the container after creating it (`RUNTIME start`).
     pub start: bool,
-    /// With `start`: hold the container's output and exit until the first attach client
-    /// connects (bounded), so that a client connecting after the sync misses nothing.
+    /// Create and start it with one `RUNTIME run --detach` (the first run; restarts are
+    /// created, then started). An OOM kill before the monitor reads the init's cgroup is
+    /// not told apart from another SIGKILL: podadm asks for it only without a memory limit.
+    pub run: bool,
+    /// With `start` or `run`: hold the container's output and exit until the first attach
+    /// client connects (bounded), so that a client connecting after the sync misses nothing.
     pub await_attach: bool,
 }
 
@@ -63,7 +67,8 @@ const VALUE_FLAGS: [&str; 11] = [
 
 pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, ArgsError> {
     let mut values: Vec<(&'static str, OsString)> = Vec::new();
-    let (mut terminal, mut stdin, mut start, mut await_attach) = (false, false, false, false);
+    let (mut terminal, mut stdin, mut start, mut run, mut await_attach) =
+        (false, false, false, false, false);
     let mut argv = argv.into_iter();
     while let Some(arg) = argv.next() {
         let text = arg.to_string_lossy().into_owned();
@@ -71,6 +76,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, ArgsError
             "--terminal" => terminal = true,
             "--stdin" => stdin = true,
             "--start" => start = true,
+            "--run" => run = true,
             "--await-attach" => await_attach = true,
             _ => {
                 let (name, inline) = match text.split_once('=') {
@@ -168,6 +174,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, ArgsError
         exit_args: all("--exit-arg"),
         sync_fd,
         start,
+        run,
         await_attach,
     })
 }
@@ -215,6 +222,7 @@ mod tests {
             "--sync-fd",
             "5",
             "--start",
+            "--run",
             "--await-attach",
         ]);
         let args = parse_text(&argv).unwrap();
@@ -235,6 +243,7 @@ mod tests {
                 exit_args: vec!["cleanup".into(), "c1".into()],
                 sync_fd: Some(5),
                 start: true,
+                run: true,
                 await_attach: true,
             }
         );

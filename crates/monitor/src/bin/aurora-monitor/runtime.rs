@@ -53,14 +53,14 @@ impl<'a> Runtime<'a> {
     }
 
     /// `RUNTIME ARGS create --bundle DIR --pid-file MONDIR/pid [--console-socket …] ID`, or
-    /// with `start` `RUNTIME ARGS run --detach …` (created and started by one runtime
+    /// with `run` `RUNTIME ARGS run --detach …` (created and started by one runtime
     /// process). The error is the runtime's own message.
-    pub fn create(&self, start: bool) -> Result<Created, String> {
+    pub fn create(&self, run: bool) -> Result<Created, String> {
         let pid_file = self.dir.pid();
         let _ = std::fs::remove_file(&pid_file);
-        let verb = if start { "run" } else { "create" };
+        let verb = if run { "run" } else { "create" };
         let mut command = self.command(verb);
-        if start {
+        if run {
             command.arg("--detach");
         }
         command
@@ -142,6 +142,13 @@ impl<'a> Runtime<'a> {
             master,
             input: self.args.stdin,
         })
+    }
+
+    /// `RUNTIME ARGS start ID`.
+    pub fn start(&self) -> Result<(), String> {
+        let mut command = self.command("start");
+        command.arg(&self.args.id);
+        self.run_with_diagnostics("start", command)
     }
 
     /// Runs `command` (`verb`) with stdin and stdout on /dev/null and its stderr kept for

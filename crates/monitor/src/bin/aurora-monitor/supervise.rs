@@ -1,6 +1,6 @@
-//! The container's life under the monitor: create (and start, with `--start`, in one
-//! runtime call), report, relay, record each exit, restart as the policy says, and at the
-//! end run the exit command.
+//! The container's life under the monitor: create (`--run`: created and started by one
+//! runtime call), report, start (`--start`), relay, record each exit, restart as the policy
+//! says, and at the end run the exit command.
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -48,13 +48,13 @@ pub fn supervise(args: &Args, sync: Option<SyncPipe>) -> i32 {
     // Exits in a row that came sooner than BACK_OFF_RESET_AFTER after their start.
     let mut quick_exits = 0;
     loop {
-        // A restart is started as it is created; the first run when podadm asked for it.
-        let start = args.start || restarts > 0;
-        let created = match runtime.create(start) {
+        // `--run`: the first run created and started by one runtime call.
+        let one_call = args.run && restarts == 0;
+        let created = match runtime.create(one_call) {
             Ok(created) => created,
             Err(message) => {
-                if start {
-                    // Created but not started: gone, so that a restart finds no leftover.
+                if one_call {
+                    // Perhaps created but not started: gone, so that nothing is left.
                     runtime.delete_force();
                 }
                 if let Some(sync) = sync.take() {
@@ -72,14 +72,21 @@ pub fn supervise(args: &Args, sync: Option<SyncPipe>) -> i32 {
             started_at: format_timestamp(chrono::Utc::now()),
         };
         let _ = write_json_atomic(&dir.status(), &status);
+        // Found while the init lives (a zombie's /proc entry names the root cgroup).
+        let oom = OomCounter::of_process(created.pid);
         if let Some(sync) = sync.take() {
             sync.created(created.pid);
-            if args.start && args.await_attach {
+            if (args.run || args.start) && args.await_attach {
                 // Its output waits in the pipes, its exit as a zombie, for podadm's client.
                 server.await_first_client(AWAIT_ATTACH);
             }
         }
-        let oom = OomCounter::of_process(created.pid);
+        if !one_call && (args.start || restarts > 0) {
+            if let Err(_message) = runtime.start() {
+                // Not started: killed, so that its exit is recorded like any other.
+                runtime.delete_force();
+            }
+        }
         let started = Instant::now();
         let mut relay = Relay {
             log: &mut log,
