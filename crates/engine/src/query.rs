@@ -74,6 +74,16 @@ impl Engine {
         self.paths.log(&record.id)
     }
 
+    /// Whether the kernel's OOM killer ended the container's last run (inspect's
+    /// `State.OOMKilled`): the monitor's exit file says, until the next start or the run
+    /// root's loss (a reboot).
+    pub fn oom_killed(&self, record: &ContainerRecord) -> bool {
+        record.state == crate::state::ContainerState::Exited
+            && crate::monitor::report(&self.paths.monitor_dir(&record.id))
+                .exit
+                .is_some_and(|exit| exit.oom_killed)
+    }
+
     /// A check that says when the container has exited for good (its monitor is gone): the
     /// stop condition of `logs -f`.
     pub fn exited_check(&self, record: &ContainerRecord) -> impl FnMut() -> bool + Send + 'static {

@@ -292,6 +292,7 @@ fn inspect_json(engine: &Engine, record: &ContainerRecord) -> Value {
             "Dead": false,
             "Pid": record.pid.unwrap_or(0),
             "ExitCode": record.exit_code.unwrap_or(0),
+            "OOMKilled": engine.oom_killed(record),
             "StartedAt": record.started_at.clone().unwrap_or_default(),
             "FinishedAt": record.finished_at.clone().unwrap_or_default(),
         },

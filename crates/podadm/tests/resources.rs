@@ -426,3 +426,70 @@ fn stats_stream_every_interval_until_the_named_container_stops() {
     assert_eq!(arrays, 1, "{once}");
     world.ok(&["rm", "-f", "-t", "0", "busy"]);
 }
+
+#[test]
+fn an_oom_killed_container_says_so_in_inspect() {
+    let Some(world) = World::new("an_oom_killed_container_says_so_in_inspect") else {
+        return;
+    };
+    world.podman_pull();
+    // dd's 64 MiB buffer in a 16 MiB limit (no swap here); a quiet container beside it.
+    let dd = "dd if=/dev/zero of=/dev/null bs=64M count=1";
+    let mut seen = Vec::new();
+    for podman in [true, false] {
+        let run = |args: &[&str]| {
+            if podman {
+                world.podman(args)
+            } else {
+                world.podadm(args)
+            }
+        };
+        run(&[
+            "run",
+            "--name",
+            "oom",
+            "--network",
+            "none",
+            "--memory",
+            "16m",
+            &world.image,
+            "sh",
+            "-c",
+            dd,
+        ]);
+        let out = run(&[
+            "run",
+            "--name",
+            "calm",
+            "--network",
+            "none",
+            &world.image,
+            "true",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "podman={podman}: {}",
+            stderr(&out)
+        );
+        let state = |name: &str| {
+            let inspected: serde_json::Value =
+                serde_json::from_str(&stdout(&run(&["inspect", name]))).expect("inspect JSON");
+            let state = &inspected[0]["State"];
+            (state["ExitCode"].clone(), state["OOMKilled"].clone())
+        };
+        seen.push((state("oom"), state("calm")));
+        run(&["rm", "-f", "oom", "calm"]);
+    }
+    // podman 4.3's conmon here (runc, hybrid cgroups) reports the same exits but never
+    // OOMKilled (false for both); the kernel's count in the memory cgroup says true.
+    let exits: Vec<_> = seen
+        .iter()
+        .map(|(oom, calm)| (oom.0.clone(), calm.0.clone()))
+        .collect();
+    assert_eq!(exits[0], exits[1], "podman, then podadm");
+    assert_eq!(
+        seen[1],
+        ((137.into(), true.into()), (0.into(), false.into()))
+    );
+}
