@@ -32,15 +32,7 @@ impl Engine {
         let mut record = self.reconciled(&record.id)?;
         match record.state {
             ContainerState::Running | ContainerState::Paused => {
-                let client = if attach {
-                    Some(self.connect_attach(&record)?)
-                } else {
-                    None
-                };
-                return Ok(Started {
-                    record,
-                    attach: client,
-                });
+                return self.running(record, attach)
             }
             ContainerState::Created | ContainerState::Exited => {}
             state => {
@@ -54,14 +46,7 @@ impl Engine {
         }
         // A pod's infra claimed from the pool: its sandbox takes the pause process.
         if record.state == ContainerState::Created && self.start_waiting_infra(&mut record)? {
-            return Ok(Started {
-                attach: if attach {
-                    Some(self.connect_attach(&record)?)
-                } else {
-                    None
-                },
-                record,
-            });
+            return self.running(record, attach);
         }
         let runtime = self.runtime_of(&record);
         runtime.delete_force(&record.id);
@@ -95,6 +80,19 @@ impl Engine {
         record.stopped_by_user = false;
         self.db.update(&record)?;
         self.event(&record, "start");
+        Ok(Started {
+            record,
+            attach: client,
+        })
+    }
+
+    /// A container that runs, with its attach connection when `attach`.
+    fn running(&self, record: ContainerRecord, attach: bool) -> Result<Started> {
+        let client = if attach {
+            Some(self.connect_attach(&record)?)
+        } else {
+            None
+        };
         Ok(Started {
             record,
             attach: client,

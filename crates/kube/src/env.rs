@@ -216,7 +216,15 @@ fn resource_field(
             format!("the container sets no {}", reference.resource),
         )
     })?;
-    let value = parse(&value.0).ok_or_else(|| ("resource", format!("{:?}", value.0)))?;
+    let value = parse(&value.0).ok_or_else(|| {
+        (
+            "resource",
+            format!(
+                "the container's {} is {:?}, not a {kind} quantity",
+                reference.resource, value.0
+            ),
+        )
+    })?;
     let divisor = match &reference.divisor {
         Some(divisor) => parse(&divisor.0).ok_or_else(|| {
             (

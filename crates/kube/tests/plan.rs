@@ -364,6 +364,7 @@ fn values_that_cannot_be_honoured_are_refused_with_their_paths() {
         ("{resource: limits.memory, divisor: 1Mi}", "{resource: limits.storage}", "spec.containers[0].env[9].valueFrom.resourceFieldRef.resource: \"limits.storage\" is not limits.cpu"),
         ("{resource: requests.memory}", "{resource: requests.cpu}", "spec.containers[0].env[12].valueFrom.resourceFieldRef.resource: the container sets no requests.cpu"),
         ("{containerName: main, resource: limits.cpu}", "{containerName: other, resource: limits.cpu}", "spec.containers[0].env[10].valueFrom.resourceFieldRef.containerName: \"other\": an environment variable reads its own container's resources"),
+        ("requests: {memory: 32Mi}", "requests: {memory: lots}", "spec.containers[0].env[12].valueFrom.resourceFieldRef.resource: the container's requests.memory is \"lots\", not a memory quantity"),
         ("{resource: limits.cpu, divisor: 1m}", "{resource: limits.cpu, divisor: 0}", "spec.containers[0].env[11].valueFrom.resourceFieldRef.divisor: \"0\" is not a positive cpu quantity"),
     ] {
         let message = refusal(from, to);

@@ -201,13 +201,8 @@ impl Engine {
 
     /// What a dead sandbox left: its monitor, runtime state and network.
     fn release_sandbox(&self, record: &mut ContainerRecord) -> Result<()> {
-        let dir = self.paths.monitor_dir(&record.id);
-        let monitor = crate::monitor::monitor_pid(&aurora_monitor::MonitorDir::new(&dir));
-        if let Some(pid) = monitor.and_then(rustix::process::Pid::from_raw) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-        }
-        self.runtime_of(record).delete_force(&record.id);
-        let _ = std::fs::remove_dir_all(&dir);
+        self.stop_sandbox(record);
+        let _ = std::fs::remove_dir_all(self.paths.monitor_dir(&record.id));
         self.detach_network(record);
         self.db.update(record)?;
         Ok(())

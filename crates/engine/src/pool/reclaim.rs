@@ -219,6 +219,18 @@ impl Engine {
         Ok(())
     }
 
+    /// A sandbox's processes gone: its monitor killed (no exit command runs), then whatever
+    /// the runtime holds of it.
+    pub(super) fn stop_sandbox(&self, record: &ContainerRecord) {
+        let dir = aurora_monitor::MonitorDir::new(self.paths.monitor_dir(&record.id));
+        if let Some(pid) =
+            crate::monitor::monitor_pid(&dir).and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+        self.runtime_of(record).delete_force(&record.id);
+    }
+
     /// A ready sandbox still fits its pool and still waits: its monitor and podinit live.
     fn sandbox_sound(&self, row: &SandboxRow, pool: &PoolConfig) -> bool {
         let monitor = crate::monitor::report(&self.paths.monitor_dir(&row.record.id));
@@ -232,11 +244,7 @@ impl Engine {
     /// that cannot be removed is an error (the row stays, to be tried again).
     pub(super) fn destroy_sandbox(&self, record: &ContainerRecord) -> Result<()> {
         let dir = self.paths.monitor_dir(&record.id);
-        let monitor = crate::monitor::monitor_pid(&aurora_monitor::MonitorDir::new(&dir));
-        if let Some(pid) = monitor.and_then(rustix::process::Pid::from_raw) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-        }
-        self.runtime_of(record).delete_force(&record.id);
+        self.stop_sandbox(record);
         self.remove_infra_cgroup(record);
         let mut record = record.clone();
         let netns = self.paths.netns_dir().join(&record.id);
