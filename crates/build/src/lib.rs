@@ -1,0 +1,1 @@
+//! aurora-build (being written).

@@ -1,0 +1,1 @@
+//! aurora-containerfile: Containerfile syntax (being written).
