@@ -133,6 +133,14 @@ pub enum Command {
         #[arg(long)]
         reproducible: bool,
     },
+    /// Build an image from a Containerfile (Dockerfile syntax).
+    ///
+    /// Each RUN runs in a writable clone of the previous step's layer (a zfs clone, a btrfs
+    /// snapshot, an overlay mount), through the OCI runtime; COPY and ADD write into one with
+    /// every path resolved inside the image root. The changes become a layer through the
+    /// storage driver's diff. Steps are cached by what they read: a second build of the same
+    /// file and context is all cache hits and gives the same image digest.
+    Build(BuildArgs),
     /// List the images in the store.
     #[command(visible_alias = "list", visible_alias = "ls")]
     Images,
@@ -267,4 +275,52 @@ fn parse_id_range(text: &str) -> Result<aurora_images::IdRange, String> {
         host,
         len,
     })
+}
+
+/// `imageadm build`'s flags (buildah bud's names).
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The build context: the directory COPY and ADD read from.
+    #[arg(default_value = ".")]
+    pub context: PathBuf,
+    /// The Containerfile (default: CONTEXT/Containerfile, else CONTEXT/Dockerfile).
+    #[arg(short, long)]
+    pub file: Option<PathBuf>,
+    /// A name for the image, name[:tag] (repeatable).
+    #[arg(short, long = "tag", value_name = "NAME")]
+    pub tags: Vec<String>,
+    /// NAME=VALUE for an ARG; NAME alone takes the value from the environment (repeatable).
+    #[arg(long = "build-arg", value_name = "NAME[=VALUE]")]
+    pub build_args: Vec<String>,
+    /// Build up to this stage (its AS name or number) and make it the image.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Run every step even when the cache has it.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Pull FROM images even when the store has them.
+    #[arg(long)]
+    pub pull: bool,
+    /// The network RUN steps have: the host's, or none (only lo).
+    #[arg(long, default_value = "host", value_parser = ["host", "none"])]
+    pub network: String,
+    /// The platform to build for; only this host's is supported.
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// Store the image as one layer holding its whole tree (the base's files included).
+    #[arg(long, conflicts_with = "layers")]
+    pub squash: bool,
+    /// One layer per step (the default; accepted for buildah's command lines).
+    #[arg(long)]
+    pub layers: bool,
+    /// A label added to the image, KEY=VALUE (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Write the image's id to this file.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// The OCI runtime for RUN steps (runc's command line; default: runz beside imageadm,
+    /// else on PATH; or $AURORA_RUNTIME).
+    #[arg(long, value_name = "PATH")]
+    pub runtime: Option<PathBuf>,
 }

@@ -1,5 +1,6 @@
 //! `imageadm`: the command line over `aurora-images`, `aurora-transfer` and `aurora-smartos`.
 
+mod build;
 mod cli;
 
 use std::io::{IsTerminal, Read};
@@ -113,6 +114,7 @@ fn run(cli: Cli) -> Result<()> {
             let to: aurora_transfer::Location = destination.parse()?;
             copy(&cli, &store()?, &from, &to)
         }
+        Command::Build(args) => build::build(&cli, args, &open_images()?),
         Command::Commit {
             container,
             reference,

@@ -80,18 +80,7 @@ pub fn commit(
     let (container, base) = find_container(store, driver, target)?;
     let (top, changes) = driver.container_changes(&container)?;
     check_top_layer(&base, &top)?;
-    let source = match changes {
-        ContainerChanges::OverlayUpper(upper) => ChangeSource::OverlayUpper(upper),
-        ContainerChanges::Trees {
-            base,
-            changed,
-            inodes_kept,
-        } => ChangeSource::Trees {
-            base,
-            changed,
-            inodes_kept,
-        },
-    };
+    let source = change_source(changes);
     progress.pack_started(&container);
     let (layer, packed) = pack_into_store(store, &source, &options.pack, progress)?;
     progress.pack_done(&layer.digest, layer.size);
@@ -209,6 +198,36 @@ pub(crate) fn pack_into_store(
         media_type: options.media_type().to_string(),
     };
     Ok((layer, report))
+}
+
+/// Packs container `name`'s changes since its top layer as one layer blob in the store
+/// (the driver-native diff `commit` uses); returns the layer and the top it was made on.
+pub fn pack_container_changes(
+    store: &Store,
+    driver: &dyn Driver,
+    name: &str,
+    options: &PackOptions,
+) -> Result<(NewLayer, LayerId)> {
+    let (top, changes) = driver.container_changes(name)?;
+    let source = change_source(changes);
+    let (layer, _) = pack_into_store(store, &source, options, &crate::NoProgress)?;
+    Ok((layer, top))
+}
+
+/// Where a packer reads a container's changes from.
+fn change_source(changes: ContainerChanges) -> ChangeSource {
+    match changes {
+        ContainerChanges::OverlayUpper(upper) => ChangeSource::OverlayUpper(upper),
+        ContainerChanges::Trees {
+            base,
+            changed,
+            inodes_kept,
+        } => ChangeSource::Trees {
+            base,
+            changed,
+            inodes_kept,
+        },
+    }
 }
 
 /// Packs the whole tree under `root` as one layer blob in the store.

@@ -21,7 +21,9 @@ mod usage;
 
 pub use aurora_layers::{IdMap, IdRange};
 pub use change::{apply_change, INSTRUCTIONS as CHANGE_INSTRUCTIONS};
-pub use commit::{commit, pack_tree_into_store, CommitOptions, CommitReport, NewLayer};
+pub use commit::{
+    commit, pack_container_changes, pack_tree_into_store, CommitOptions, CommitReport, NewLayer,
+};
 pub use error::{ImageError, Result};
 pub use handle::Images;
 pub use laydown::{ensure_layers, LayDown, UnpackLimits, DEFAULT_MAX_UNPACKED_SIZE};

@@ -311,6 +311,14 @@ pub trait Driver: Send + Sync {
     /// The container's top layer, and where the changes made since can be read.
     fn container_changes(&self, name: &str) -> Result<(LayerId, ContainerChanges)>;
 
+    /// Makes container `name`'s changes committed layer `id` on the container's top layer,
+    /// as they are (no copy), and removes the container: a build step's clone becomes the
+    /// next step's base. Drivers that cannot return `Ok(false)` and leave the container as
+    /// it was (the caller then lays the layer down from its blob).
+    fn adopt_container(&self, _name: &str, _id: &LayerId) -> Result<bool> {
+        Ok(false)
+    }
+
     /// Removes a container and everything in it.
     fn remove_container(&self, name: &str) -> Result<()>;
 

@@ -530,6 +530,32 @@ impl Driver for OverlayDriver {
         Ok((top, ContainerChanges::OverlayUpper(upper)))
     }
 
+    /// The container's upper directory is in the layers' own form (whiteouts as 0:0
+    /// devices, opaque directories marked): once unmounted, it is renamed into a pending
+    /// layer on the container's top and committed.
+    fn adopt_container(&self, name: &str, id: &LayerId) -> Result<bool> {
+        check_container_name(name)?;
+        let dir = self.container_path(name);
+        let _lock = self.container_lock(name)?;
+        if !dir.join(LAYER_NOTE).is_file() {
+            return Err(StorageError::NoSuchContainer(name.to_string()));
+        }
+        let top = self.layout.container_top(name)?;
+        self.unmount(name)?;
+        let pending = self.begin(id, Some(&top), None, Vec::new())?;
+        let upper = dir.join("upper");
+        let moved = fs::remove_dir(&pending.root)
+            .and_then(|()| fs::rename(&upper, &pending.root))
+            .map_err(StorageError::io(&upper));
+        if let Err(e) = moved {
+            let _ = self.abort_layer(pending);
+            return Err(e);
+        }
+        self.commit_layer(pending)?;
+        self.remove_atomically(&dir, "removed", name)?;
+        Ok(true)
+    }
+
     fn remove_container(&self, name: &str) -> Result<()> {
         check_container_name(name)?;
         let dir = self.container_path(name);

@@ -35,6 +35,7 @@ macro_rules! suite {
                 a_layer_in_use_goes_only_where_nothing_depends_on_it,
                 container_names_are_checked_and_claimed_once,
                 container_changes_name_the_top_layer_and_where_to_read_them,
+                a_container_adopted_as_a_layer_keeps_its_tree,
             );
         }
     };

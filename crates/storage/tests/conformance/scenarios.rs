@@ -584,3 +584,42 @@ pub fn container_changes_name_the_top_layer_and_where_to_read_them<H: Harness>(t
     ));
     h.check_invariants();
 }
+
+/// A container adopted as a layer: either the driver cannot (the container is as it was) or
+/// the layer holds the container's tree, the container is gone, and a container of the new
+/// layer sees the same files.
+pub fn a_container_adopted_as_a_layer_keeps_its_tree<H: Harness>(test: &str) {
+    let Some(h) = H::setup(test) else { return };
+    let driver = h.driver();
+    ensure_layer(
+        driver,
+        &id(1),
+        None,
+        &[("etc/base", "base"), ("old", "old")],
+    );
+    let rootfs = driver.create_container("step", &id(1)).unwrap();
+    fs::write(rootfs.join("etc/base"), "changed").unwrap();
+    fs::remove_file(rootfs.join("old")).unwrap();
+    fs::write(rootfs.join("new"), "new").unwrap();
+    let expected = expect(&[
+        ("etc", "dir"),
+        ("etc/base", "file changed"),
+        ("new", "file new"),
+    ]);
+    let adopted = driver.adopt_container("step", &id(9)).unwrap();
+    if !adopted {
+        assert_eq!(tree(&driver.container_rootfs("step").unwrap()), expected);
+        driver.remove_container("step").unwrap();
+        settled(&h);
+        return;
+    }
+    assert!(driver.has_layer(&id(9)).unwrap());
+    assert!(matches!(
+        driver.container_changes("step"),
+        Err(StorageError::NoSuchContainer(_))
+    ));
+    let again = driver.create_container("after", &id(9)).unwrap();
+    assert_eq!(tree(&again), expected);
+    driver.remove_container("after").unwrap();
+    settled(&h);
+}

@@ -1,0 +1,191 @@
+//! `imageadm build`: the flags turned into `aurora_build::BuildOptions`, FROM images pulled
+//! through the registry client, buildah's `STEP n/N:` lines on standard error.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use aurora_images::Images;
+
+use crate::cli::{BuildArgs, Cli, Format};
+
+pub fn build(cli: &Cli, args: &BuildArgs, images: &Images) -> Result<()> {
+    if let Some(platform) = &args.platform {
+        let wanted: aurora_spec::Platform = platform.parse()?;
+        let host = aurora_spec::Platform::host();
+        if wanted.os != host.os || wanted.architecture != host.architecture {
+            bail!("--platform {platform}: only this host's platform ({host}) can be built");
+        }
+    }
+    let file = containerfile(&args.context, args.file.as_deref())?;
+    let mut build_args = std::collections::BTreeMap::new();
+    for arg in &args.build_args {
+        let (name, value) = match arg.split_once('=') {
+            Some(_) => aurora_build::parse_build_arg(arg).map_err(anyhow::Error::msg)?,
+            // As docker: a bare name takes its value from the environment, or is ignored.
+            None => match std::env::var(arg) {
+                Ok(value) => (arg.clone(), value),
+                Err(_) => continue,
+            },
+        };
+        build_args.insert(name, value);
+    }
+    let labels = args
+        .labels
+        .iter()
+        .map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("--label {l:?}: expected KEY=VALUE"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let run_dir = PathBuf::from(format!("/run/aurora/build-{}", std::process::id()));
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let _run_dir = RemoveOnDrop(run_dir.clone());
+    let options = aurora_build::BuildOptions {
+        file,
+        context: args.context.clone(),
+        tags: args.tags.clone(),
+        build_args,
+        target: args.target.clone(),
+        no_cache: args.no_cache,
+        network: if args.network == "none" {
+            aurora_build::Network::None
+        } else {
+            aurora_build::Network::Host
+        },
+        labels,
+        runtime: runtime(args.runtime.as_deref())?,
+        buildhelper: program("AURORA_BUILDHELPER", "buildhelper"),
+        squash: args.squash,
+        run_dir,
+    };
+    let bases = Bases {
+        cli,
+        images,
+        always: args.pull,
+    };
+    let progress = StepLines { quiet: cli.quiet };
+    let report = aurora_build::build(images, &bases, &options, &progress)?;
+    if let Some(path) = &args.iidfile {
+        std::fs::write(path, &report.id).with_context(|| format!("writing {}", path.display()))?;
+    }
+    match cli.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Text => {
+            for name in &report.names {
+                if !cli.quiet {
+                    eprintln!("COMMIT {name}");
+                }
+            }
+            println!("{}", report.id.trim_start_matches("sha256:"));
+        }
+    }
+    Ok(())
+}
+
+/// `-f`, else `Containerfile`, else `Dockerfile` in the context.
+fn containerfile(context: &Path, given: Option<&Path>) -> Result<PathBuf> {
+    if let Some(file) = given {
+        return Ok(file.to_path_buf());
+    }
+    for name in ["Containerfile", "Dockerfile"] {
+        let path = context.join(name);
+        if path.is_file() {
+            return Ok(path);
+        }
+    }
+    bail!(
+        "no Containerfile or Dockerfile in {}; name one with -f",
+        context.display()
+    )
+}
+
+fn runtime(given: Option<&Path>) -> Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path.to_path_buf());
+    }
+    program("AURORA_RUNTIME", "runz").context(
+        "no OCI runtime for RUN steps: install runz beside imageadm, or name one with --runtime",
+    )
+}
+
+/// `$ENV`, else `name` beside this program, else on PATH.
+fn program(env: &str, name: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
+        return Some(PathBuf::from(path));
+    }
+    let beside = std::env::current_exe().ok()?.with_file_name(name);
+    if beside.is_file() {
+        return Some(beside);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// FROM images: pulled into the store when it lacks them (or always, with --pull).
+struct Bases<'a> {
+    cli: &'a Cli,
+    images: &'a Images,
+    always: bool,
+}
+
+impl aurora_build::BaseImages for Bases<'_> {
+    fn ensure(&self, reference: &str, always: bool) -> std::result::Result<(), String> {
+        let image = aurora_spec::ImageRef::parse(reference).map_err(|e| e.to_string())?;
+        let store = self.images.store().map_err(|e| e.to_string())?;
+        if !(always || self.always) && aurora_images::resolve(store, reference, None).is_ok() {
+            return Ok(());
+        }
+        // Progress on standard error as for a pull; standard output is the build's.
+        let pull = || -> Result<()> {
+            let client = crate::client(self.cli, crate::credential_store(self.cli))?;
+            let runtime = crate::runtime()?;
+            let options = aurora_transfer::PullOptions::default();
+            crate::with_progress(self.cli, |progress| {
+                runtime.block_on(aurora_transfer::pull(
+                    store, &client, &image, &options, progress,
+                ))
+            })
+            .with_context(|| format!("pulling {image}"))?;
+            Ok(())
+        };
+        pull().map_err(|e| aurora_cli::error_chain(&e))
+    }
+}
+
+/// buildah's progress lines: `STEP 2/6: RUN …`, then `--> Using cache` or the time taken.
+struct StepLines {
+    quiet: bool,
+}
+
+impl aurora_build::BuildProgress for StepLines {
+    fn step_started(&self, _stage: usize, number: usize, total: usize, instruction: &str) {
+        if !self.quiet {
+            eprintln!("STEP {number}/{total}: {instruction}");
+        }
+    }
+
+    fn step_done(&self, cached: bool, millis: u64) {
+        if self.quiet {
+            return;
+        }
+        if cached {
+            eprintln!("--> CACHED");
+        } else {
+            eprintln!("--> {:.3}s", millis as f64 / 1000.0);
+        }
+        let _ = std::io::stderr().flush();
+    }
+}
