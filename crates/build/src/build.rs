@@ -99,7 +99,9 @@ pub fn build(
     if options.squash {
         squash(store, driver, &mut state)?;
     }
-    store_image(images, &mut state, options, reports)
+    let mut report = store_image(images, &mut state, options, reports)?;
+    report.cache = crate::CacheEntries(steps.cache.used());
+    Ok(report)
 }
 
 fn from_text(stage: &aurora_containerfile::Stage) -> String {
@@ -295,6 +297,7 @@ fn store_image(
         manifest,
         names,
         steps,
+        cache: Default::default(),
     })
 }
 

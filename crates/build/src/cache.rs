@@ -57,13 +57,19 @@ pub(crate) struct Cache {
     dir: PathBuf,
     /// `--no-cache`: nothing is found, everything is kept.
     read: bool,
+    /// Every entry this build found or kept, in order: what `--cache-to` exports.
+    used: std::cell::RefCell<Vec<(Digest, Entry)>>,
 }
 
 impl Cache {
     pub fn open(store: &aurora_store::Store, read: bool) -> Result<Cache> {
         let dir = store.root().join(".aurora/build-cache");
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        Ok(Cache { dir, read })
+        Ok(Cache {
+            dir,
+            read,
+            used: Default::default(),
+        })
     }
 
     fn path(&self, key: &Digest) -> PathBuf {
@@ -82,11 +88,23 @@ impl Cache {
                 return None;
             }
         }
+        self.used.borrow_mut().push((key.clone(), entry.clone()));
         Some(entry)
+    }
+
+    /// The entries this build found or kept.
+    pub fn used(&self) -> Vec<(Digest, Entry)> {
+        self.used.borrow().clone()
     }
 
     /// Keeps `entry` under `key` (written aside, then renamed: readers see all or nothing).
     pub fn keep(&self, key: &Digest, entry: &Entry) -> Result<()> {
+        self.used.borrow_mut().push((key.clone(), entry.clone()));
+        self.store_entry(key, entry)
+    }
+
+    /// Writes an entry without counting it as this build's (an imported one).
+    pub fn store_entry(&self, key: &Digest, entry: &Entry) -> Result<()> {
         let path = self.path(key);
         let bytes =
             serde_json::to_vec(entry).map_err(|e| crate::BuildError::Invalid(e.to_string()))?;

@@ -11,6 +11,7 @@ mod cache;
 mod copy;
 mod error;
 mod options;
+mod registry_cache;
 mod run;
 mod source;
 mod stage;
@@ -24,3 +25,4 @@ pub use options::{
     parse_build_arg, BaseImages, BuildOptions, BuildProgress, BuildReport, Network, Quiet,
     StepReport,
 };
+pub use registry_cache::{cache_image, import_cache_image, CacheEntries, CacheImage, CACHE_LABEL};

@@ -59,6 +59,9 @@ pub struct BuildReport {
     pub manifest: String,
     pub names: Vec<String>,
     pub steps: Vec<StepReport>,
+    /// The cache entries the build found or made (for `--cache-to`).
+    #[serde(skip)]
+    pub cache: crate::CacheEntries,
 }
 
 /// Told of each step as it begins and ends (imageadm prints buildah's `STEP n/N:` lines).

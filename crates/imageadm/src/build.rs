@@ -65,8 +65,19 @@ pub fn build(cli: &Cli, args: &BuildArgs, images: &Images) -> Result<()> {
         images,
         always: args.pull,
     };
+    for reference in &args.cache_from {
+        match import_cache(&bases, reference) {
+            Ok(n) if !cli.quiet => eprintln!("--> {n} cache entries from {reference}"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("--cache-from {reference}: {}", aurora_cli::error_chain(&e)),
+        }
+    }
     let progress = StepLines { quiet: cli.quiet };
     let report = aurora_build::build(images, &bases, &options, &progress)?;
+    if let Some(reference) = &args.cache_to {
+        export_cache(cli, images, &report.cache, reference)
+            .with_context(|| format!("--cache-to {reference}"))?;
+    }
     if let Some(path) = &args.iidfile {
         std::fs::write(path, &report.id).with_context(|| format!("writing {}", path.display()))?;
     }
@@ -80,6 +91,57 @@ pub fn build(cli: &Cli, args: &BuildArgs, images: &Images) -> Result<()> {
             }
             println!("{}", report.id.trim_start_matches("sha256:"));
         }
+    }
+    Ok(())
+}
+
+/// Pulls cache image `reference` (always: a cache changes under its name) and adds its
+/// entries to the store's cache.
+fn import_cache(bases: &Bases<'_>, reference: &str) -> Result<usize> {
+    use aurora_build::BaseImages;
+    bases.ensure(reference, true).map_err(anyhow::Error::msg)?;
+    let store = bases.images.store()?;
+    let image = aurora_images::resolve(store, reference, None)?;
+    Ok(aurora_build::import_cache_image(store, &image)?)
+}
+
+/// Stores the build's cache entries as image `reference` and pushes it there.
+fn export_cache(
+    cli: &Cli,
+    images: &Images,
+    entries: &aurora_build::CacheEntries,
+    reference: &str,
+) -> Result<()> {
+    let destination = aurora_spec::ImageRef::parse(reference)?;
+    let store = images.store()?;
+    let image = aurora_build::cache_image(entries)?;
+    let name = destination.store_name();
+    store.put_image(
+        &name,
+        &aurora_store::NewImage {
+            config: &image.config,
+            layers: &image.layers,
+            annotations: Default::default(),
+        },
+    )?;
+    let client = crate::client(cli, crate::credential_store(cli))?;
+    let runtime = crate::runtime()?;
+    let options = aurora_transfer::PushOptions {
+        jobs: 4,
+        chunk: 64 << 20,
+    };
+    crate::with_progress(cli, |progress| {
+        runtime.block_on(aurora_transfer::push(
+            store,
+            &client,
+            &name,
+            &destination,
+            &options,
+            progress,
+        ))
+    })?;
+    if !cli.quiet {
+        eprintln!("--> {} cache entries pushed to {reference}", entries.len());
     }
     Ok(())
 }

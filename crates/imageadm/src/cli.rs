@@ -316,6 +316,14 @@ pub struct BuildArgs {
     /// A label added to the image, KEY=VALUE (repeatable).
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// A build cache in a registry to take cached steps from (an image `--cache-to` pushed;
+    /// repeatable). A cache that cannot be pulled is skipped with a warning.
+    #[arg(long = "cache-from", value_name = "REF")]
+    pub cache_from: Vec<String>,
+    /// Push this build's cache entries and layers to a registry as the image REF, for other
+    /// machines' `--cache-from`.
+    #[arg(long = "cache-to", value_name = "REF")]
+    pub cache_to: Option<String>,
     /// Write the image's id to this file.
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,

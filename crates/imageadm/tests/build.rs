@@ -410,3 +410,73 @@ fn heredocs_as_docker_documents_them() {
     assert_eq!(text("h/literal"), "not $WHO\n");
     assert_eq!(tree["h/copied"].mode, 0o644);
 }
+
+/// A cache pushed to the loopback registry by one store is used by a build in a fresh one:
+/// every step a hit, the same image id.
+#[test]
+fn a_cache_in_a_registry_serves_a_fresh_store() {
+    let Some((registry, base)) = setup() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let containerfile = format!(
+        "FROM {base}\nRUN echo one > /one\nCOPY a.txt /a.txt\nENV X=1\nRUN cat /a.txt /one > /both\n"
+    );
+    let context = context(dir.path(), &containerfile, &[("a.txt", "shared\n")]);
+    let context_arg = context.display().to_string();
+    let cache_ref = registry.image_ref("cache/app:buildcache");
+    let first = World::new();
+    let made = first
+        .ok(&[
+            "--quiet",
+            "build",
+            "--format",
+            "json",
+            "--cache-to",
+            &cache_ref,
+            "-t",
+            "app:1",
+            &context_arg,
+        ])
+        .json();
+    let fresh = World::new();
+    let reused = fresh
+        .ok(&[
+            "--quiet",
+            "build",
+            "--format",
+            "json",
+            "--cache-from",
+            &cache_ref,
+            "-t",
+            "app:1",
+            &context_arg,
+        ])
+        .json();
+    let cached: Vec<bool> = reused["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|s| s["cached"].as_bool().unwrap())
+        .collect();
+    assert_eq!(cached, [true; 4]);
+    assert_eq!(reused["id"], made["id"]);
+    // The image runs as built: its files are there.
+    let bundle = fresh.dir.path().join("b");
+    fresh.ok(&["--quiet", "unpack", "app:1", &bundle.display().to_string()]);
+    assert_eq!(
+        fs::read_to_string(bundle.join("rootfs/both")).unwrap(),
+        "shared\none\n"
+    );
+    fresh.ok(&["--quiet", "rm-bundle", &bundle.display().to_string()]);
+    // A name that is no cache is refused with a warning, and the build goes on.
+    let other = World::new();
+    let run = other.run(&["build", "--cache-from", &base, "-t", "app:2", &context_arg]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stderr.contains("is not a build cache"),
+        "{}",
+        run.stderr
+    );
+}
