@@ -33,7 +33,8 @@ pub fn build(
     let driver = images.storage()?;
     // Shared, as pulls and unpacks hold it: gc cannot take what the build stands on.
     let _writer = store.writer_lock()?;
-    crate::work::remove_abandoned(driver)?;
+    crate::work::remove_abandoned(driver, &options.run_root, &options.runtime)?;
+    let run_dir = crate::work::RunDir::make(&options.run_root)?;
     let context = SourceRoot::open(&options.context, read_ignore(options)?)?;
     let cache = Cache::open(store, !options.no_cache)?;
     let global_args = global_args(&file, &lexer, options)?;
@@ -53,6 +54,7 @@ pub fn build(
         global_args,
         built: BTreeMap::new(),
         file: &file,
+        run_dir: run_dir.path().to_path_buf(),
     };
     let mut reports = Vec::new();
     let mut number = 0;

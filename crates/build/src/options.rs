@@ -37,8 +37,9 @@ pub struct BuildOptions {
     pub buildhelper: Option<PathBuf>,
     /// `--squash`: the image as one layer (its base's files included).
     pub squash: bool,
-    /// Where the steps' bundles and runtime state live while they run.
-    pub run_dir: PathBuf,
+    /// Where builds keep their steps' bundles and runtime state, one directory per build
+    /// (`build-PID`); what a killed build left there is removed by the next.
+    pub run_root: PathBuf,
 }
 
 /// One step as the build went through it.

@@ -37,6 +37,8 @@ pub(crate) struct Steps<'a> {
     /// Stages built so far, by index.
     pub built: BTreeMap<usize, StageState>,
     pub file: &'a Containerfile,
+    /// This build's directory under the options' `run_root`.
+    pub run_dir: std::path::PathBuf,
 }
 
 impl Steps<'_> {
@@ -167,7 +169,7 @@ impl Steps<'_> {
                 self.layer_step(state, key, &created_by, line, |steps, state, working| {
                     let cx = RunContext {
                         runtime: &steps.options.runtime,
-                        run_dir: &steps.options.run_dir,
+                        run_dir: &steps.run_dir,
                         network,
                         buildhelper: steps.options.buildhelper.as_deref(),
                         proxy_env: PREDEFINED_ARGS

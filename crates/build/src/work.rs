@@ -2,7 +2,7 @@
 //! for `FROM scratch`), removed when the step is over; its changes packed into a layer blob
 //! (the driver-native diff `imageadm commit` uses) and laid down as the stage's new top.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use aurora_images::{LayDown, NewLayer, PlannedLayer};
 use aurora_storage::{Driver, LayerId};
@@ -18,21 +18,22 @@ const EMPTY_TAR_DIFF_ID: &str =
 /// Names of build containers start with this, then the building process's pid.
 const BUILD_PREFIX: &str = "build-";
 
-/// Removes the build containers of builds that no longer run (killed mid-step).
-pub(crate) fn remove_abandoned(driver: &dyn Driver) -> Result<()> {
-    for dataset in driver.list()? {
-        if dataset.kind != aurora_storage::DatasetKind::Container {
-            continue;
+/// Removes what builds that no longer run (killed mid-step) left: the step containers the
+/// runtime still runs, their run directories, their clones in storage.
+pub(crate) fn remove_abandoned(driver: &dyn Driver, run_root: &Path, runtime: &Path) -> Result<()> {
+    if let Ok(entries) = std::fs::read_dir(run_root) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if dead_builder(&name).is_some() {
+                stop_step_containers(&entry.path(), runtime);
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
         }
-        let Some(pid) = dataset
-            .name
-            .strip_prefix(BUILD_PREFIX)
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid != std::process::id() as i32 && !process_exists(pid) {
+    }
+    for dataset in driver.list()? {
+        if dataset.kind == aurora_storage::DatasetKind::Container
+            && dead_builder(&dataset.name).is_some()
+        {
             tracing::info!(
                 "removing {}, left by a build that no longer runs",
                 dataset.name
@@ -41,6 +42,56 @@ pub(crate) fn remove_abandoned(driver: &dyn Driver) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The pid in a `build-PID[-…]` name, if that process is gone.
+fn dead_builder(name: &str) -> Option<i32> {
+    let pid = name
+        .strip_prefix(BUILD_PREFIX)?
+        .split('-')
+        .next()?
+        .parse::<i32>()
+        .ok()?;
+    (pid != std::process::id() as i32 && !process_exists(pid)).then_some(pid)
+}
+
+/// `RUNTIME delete --force` for each container a dead build's runtime state names.
+fn stop_step_containers(run_dir: &Path, runtime: &Path) {
+    let state = run_dir.join("runtime");
+    let Ok(containers) = std::fs::read_dir(&state) else {
+        return;
+    };
+    for container in containers.flatten() {
+        let _ = std::process::Command::new(runtime)
+            .arg("--root")
+            .arg(&state)
+            .args(["delete", "--force"])
+            .arg(container.file_name())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// This build's run directory, removed when the build ends.
+pub(crate) struct RunDir(PathBuf);
+
+impl RunDir {
+    pub fn make(run_root: &Path) -> Result<RunDir> {
+        let dir = run_root.join(format!("{BUILD_PREFIX}{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(crate::error::io(&dir))?;
+        Ok(RunDir(dir))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn process_exists(pid: i32) -> bool {

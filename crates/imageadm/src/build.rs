@@ -39,9 +39,6 @@ pub fn build(cli: &Cli, args: &BuildArgs, images: &Images) -> Result<()> {
                 .with_context(|| format!("--label {l:?}: expected KEY=VALUE"))
         })
         .collect::<Result<Vec<_>>>()?;
-    let run_dir = PathBuf::from(format!("/run/aurora/build-{}", std::process::id()));
-    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
-    let _run_dir = RemoveOnDrop(run_dir.clone());
     let options = aurora_build::BuildOptions {
         file,
         context: args.context.clone(),
@@ -58,7 +55,7 @@ pub fn build(cli: &Cli, args: &BuildArgs, images: &Images) -> Result<()> {
         runtime: runtime(args.runtime.as_deref())?,
         buildhelper: program("AURORA_BUILDHELPER", "buildhelper"),
         squash: args.squash,
-        run_dir,
+        run_root: PathBuf::from("/run/aurora"),
     };
     let bases = Bases {
         cli,
@@ -186,14 +183,6 @@ fn program(env: &str, name: &str) -> Option<PathBuf> {
             .map(|dir| dir.join(name))
             .find(|p| p.is_file())
     })
-}
-
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// FROM images: pulled into the store when it lacks them (or always, with --pull).

@@ -480,3 +480,188 @@ fn a_cache_in_a_registry_serves_a_fresh_store() {
         run.stderr
     );
 }
+
+/// A base image whose /etc is a symlink to / (a hostile image): steps that write to /etc,
+/// COPY into it and the runtime's own mounts all stay inside the image root.
+#[test]
+fn a_base_whose_etc_points_at_the_root_stays_inside() {
+    let Some((registry, _base)) = setup() else {
+        return;
+    };
+    let mut layer = LayerBuilder::new().dir("bin", 0o755).symlink("etc", "/");
+    layer = layer.file("bin/busybox", fs::read("/bin/busybox").unwrap(), 0o755);
+    for applet in ["sh", "echo", "cat"] {
+        layer = layer.symlink(&format!("bin/{applet}"), "busybox");
+    }
+    push(
+        &registry,
+        &ImageBuilder::new().layer(layer.build()),
+        "hostile/etc:1",
+        &PushOpts::default(),
+    );
+    let base = registry.image_ref("hostile/etc:1");
+    let marker = format!("aurora-hostile-{}", rand_suffix());
+    let dir = tempfile::tempdir().unwrap();
+    let containerfile =
+        format!("FROM {base}\nRUN echo inside > /etc/{marker}\nCOPY a.txt /etc/{marker}.copy\n");
+    let context = context(dir.path(), &containerfile, &[("a.txt", "copied\n")]);
+    let (tree, _, _) = imageadm_build(&World::new(), &context, &[]);
+    assert_eq!(tree["etc"].kind, 'l');
+    assert_eq!(tree[&marker].content.as_deref(), Some("inside\n"));
+    assert_eq!(
+        tree[&format!("{marker}.copy")].content.as_deref(),
+        Some("copied\n")
+    );
+    assert!(
+        !Path::new("/").join(&marker).exists(),
+        "written on the host"
+    );
+    assert!(
+        !Path::new("/").join(format!("{marker}.copy")).exists(),
+        "copied onto the host"
+    );
+}
+
+/// The build containers in a store (clones named `build-…`).
+fn build_clones(root: &Path) -> Vec<String> {
+    let containers = root.join("storage/containers");
+    fs::read_dir(containers)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("build-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A RUN that fills the disk fails with its status, and leaves no clone; the store builds
+/// again afterwards.
+#[test]
+fn a_step_that_fills_the_disk_fails_cleanly() {
+    let Some((_registry, base)) = setup() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    fs::create_dir_all(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=48m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(small.clone());
+    let world = World::with_root(small.join("store"));
+    let full = context(
+        &dir.path().join("full"),
+        &format!("FROM {base}\nRUN dd if=/dev/zero of=/big bs=1M count=100\n"),
+        &[],
+    );
+    let run = world.run(&[
+        "--quiet",
+        "--storage",
+        "overlay",
+        "build",
+        "-t",
+        "full:1",
+        &full.display().to_string(),
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("line 2") && run.stderr.contains("exited with"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        build_clones(&world.root()).is_empty(),
+        "{:?}",
+        build_clones(&world.root())
+    );
+    let fine = context(
+        &dir.path().join("fine"),
+        &format!("FROM {base}\nRUN echo ok > /ok\n"),
+        &[],
+    );
+    world.ok(&[
+        "--quiet",
+        "--storage",
+        "overlay",
+        "build",
+        "-t",
+        "fine:1",
+        &fine.display().to_string(),
+    ]);
+}
+
+/// A build killed in the middle of a step: the next build stops the step's container,
+/// removes its clone and run directory, and builds.
+#[test]
+fn a_killed_build_leaves_nothing_the_next_one_keeps() {
+    let Some((_registry, base)) = setup() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let world = World::new();
+    let slow = context(
+        &dir.path().join("slow"),
+        &format!("FROM {base}\nRUN sleep 60\n"),
+        &[],
+    );
+    let mut child = world
+        .imageadm()
+        .args(["--quiet", "build", "-t", "slow:1"])
+        .arg(&slow)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let run_dir = PathBuf::from(format!("/run/aurora/build-{}", child.id()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !(run_dir.join("runtime").is_dir() && !build_clones(&world.root()).is_empty()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !build_clones(&world.root()).is_empty(),
+        "the killed build's clone is there"
+    );
+    let quick = context(
+        &dir.path().join("quick"),
+        &format!("FROM {base}\nRUN echo ok > /ok\n"),
+        &[],
+    );
+    world.ok(&[
+        "--quiet",
+        "build",
+        "-t",
+        "quick:1",
+        &quick.display().to_string(),
+    ]);
+    assert!(
+        build_clones(&world.root()).is_empty(),
+        "{:?}",
+        build_clones(&world.root())
+    );
+    assert!(
+        !run_dir.exists(),
+        "the killed build's run directory is gone"
+    );
+    let sleeping = Command::new("pgrep")
+        .args(["-f", "^sleep 60$"])
+        .output()
+        .unwrap();
+    assert!(sleeping.stdout.is_empty(), "the step's process still runs");
+}
