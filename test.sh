@@ -12,6 +12,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 # runz's --init tests bind-mount podinit into busybox containers: it must be static.
 AURORA_PODINIT=$(./scripts/build-podinit.sh)
 export AURORA_PODINIT
+# imageadm build bind-mounts buildhelper into build containers of any image: static too.
+AURORA_BUILDHELPER=$(./scripts/build-buildhelper.sh)
+export AURORA_BUILDHELPER
 # As root every test can run here, so a test that skips itself fails the run (see
 # aurora_testkit::skip): a green run means every test ran. Unset it to allow skips.
 if [ "$(id -u)" = 0 ]; then

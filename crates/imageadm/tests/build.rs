@@ -665,3 +665,138 @@ fn a_killed_build_leaves_nothing_the_next_one_keeps() {
         .unwrap();
     assert!(sleeping.stdout.is_empty(), "the step's process still runs");
 }
+
+/// The static buildhelper: `$AURORA_BUILDHELPER` (test.sh builds it), else built now.
+fn static_buildhelper() -> PathBuf {
+    if let Some(path) = std::env::var_os("AURORA_BUILDHELPER") {
+        return PathBuf::from(path);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-buildhelper.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("run build-buildhelper.sh");
+    assert!(
+        out.status.success(),
+        "build-buildhelper.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// The static podinit, as runz's tests find it.
+fn static_podinit() -> PathBuf {
+    if let Some(path) = std::env::var_os("AURORA_PODINIT") {
+        return PathBuf::from(path);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-podinit.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("run build-podinit.sh");
+    assert!(
+        out.status.success(),
+        "build-podinit.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// buildhelper in RUN steps: an archive extracted, an action, a service and a config map
+/// defined; then the image run by runz with podinit, which lists and runs the action.
+#[test]
+fn buildhelper_writes_what_podinit_reads() {
+    let Some((_registry, base)) = setup() else {
+        return;
+    };
+    let helper = static_buildhelper();
+    let dir = tempfile::tempdir().unwrap();
+    let containerfile = format!(
+        "FROM {base}\n\
+         COPY payload.tar.gz /tmp/\n\
+         RUN buildhelper extract /tmp/payload.tar.gz /opt/payload && rm /tmp/payload.tar.gz\n\
+         RUN buildhelper action add greet --description 'says hello' -- echo hello from an action\n\
+         RUN buildhelper service add web --exec 'sleep 1000' --restart always\n\
+         RUN buildhelper configmap add app --format toml --path /etc/app.toml\n"
+    );
+    let context = context(dir.path(), &containerfile, &[]);
+    let payload = dir.path().join("payload");
+    fs::create_dir_all(payload.join("sub")).unwrap();
+    fs::write(payload.join("sub/data.txt"), "from the archive\n").unwrap();
+    let packed = Command::new("tar")
+        .arg("czf")
+        .arg(context.join("payload.tar.gz"))
+        .arg("-C")
+        .arg(&payload)
+        .arg("sub")
+        .status()
+        .unwrap();
+    assert!(packed.success());
+    let world = World::new();
+    let run = world
+        .imageadm()
+        .env("AURORA_BUILDHELPER", &helper)
+        .args(["--quiet", "build", "-t", "helped:1"])
+        .arg(&context)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let bundle = world.dir.path().join("bundle");
+    world.ok(&[
+        "--quiet",
+        "unpack",
+        "helped:1",
+        &bundle.display().to_string(),
+    ]);
+    let rootfs = fs::canonicalize(bundle.join("rootfs")).unwrap();
+    assert_eq!(
+        fs::read_to_string(rootfs.join("opt/payload/sub/data.txt")).unwrap(),
+        "from the archive\n"
+    );
+    // podinit's own loaders accept what buildhelper wrote.
+    let services =
+        aurora_podinit::services::ServicesFile::load(&rootfs.join("etc/aurora/services.json"))
+            .unwrap();
+    assert_eq!(
+        services
+            .services
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        ["web"]
+    );
+    assert!(rootfs.join("etc/aurora/configmaps.json").is_file());
+    // podinit, as the container's init, runs the action the build defined.
+    // podinit mounted as --init mounts it; its own `action` command as the process.
+    let mut spec = aurora_bundle::read_bundle_config(&bundle).unwrap();
+    aurora_bundle::init::inject(&mut spec, &static_podinit()).unwrap();
+    let mut process = spec.process().clone().unwrap();
+    let init = aurora_bundle::init::INIT_IN_CONTAINER.to_string();
+    process.set_args(Some(vec![init, "action".into(), "greet".into()]));
+    spec.set_process(Some(process));
+    aurora_bundle::write_bundle_config(&bundle, &spec).unwrap();
+    let runz = Path::new(env!("CARGO_BIN_EXE_imageadm")).with_file_name("runz");
+    let out = Command::new(&runz)
+        .arg("--root")
+        .arg(world.dir.path().join("runz"))
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(format!("helped-{}", rand_suffix()))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from an action\n"
+    );
+    world.ok(&["--quiet", "rm-bundle", &bundle.display().to_string()]);
+}
