@@ -53,7 +53,7 @@ pub fn build(cli: &Cli, args: &BuildArgs, images: &Images) -> Result<()> {
         },
         labels,
         runtime: runtime(args.runtime.as_deref())?,
-        buildhelper: program("AURORA_BUILDHELPER", "buildhelper"),
+        buildhelper: buildhelper()?,
         squash: args.squash,
         run_root: PathBuf::from("/run/aurora"),
     };
@@ -167,6 +167,17 @@ fn runtime(given: Option<&Path>) -> Result<PathBuf> {
     program("AURORA_RUNTIME", "runz").context(
         "no OCI runtime for RUN steps: install runz beside imageadm, or name one with --runtime",
     )
+}
+
+/// buildhelper, by absolute path (it is bind-mounted): `$AURORA_BUILDHELPER` (which must
+/// exist), else beside imageadm or on PATH, else none (RUN steps then have no buildhelper).
+fn buildhelper() -> Result<Option<PathBuf>> {
+    if let Some(given) = std::env::var_os("AURORA_BUILDHELPER") {
+        let path = std::fs::canonicalize(&given)
+            .with_context(|| format!("AURORA_BUILDHELPER={}", Path::new(&given).display()))?;
+        return Ok(Some(path));
+    }
+    Ok(program("AURORA_BUILDHELPER", "buildhelper").and_then(|p| std::fs::canonicalize(p).ok()))
 }
 
 /// `$ENV`, else `name` beside this program, else on PATH.

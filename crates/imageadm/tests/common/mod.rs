@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod build;
 pub mod smartos;
 
 use std::collections::{BTreeMap, BTreeSet};
