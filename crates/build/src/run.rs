@@ -142,6 +142,7 @@ fn step_spec(
         root.set_readonly(Some(false));
         spec.set_root(Some(root));
     }
+    set_default_capabilities(&mut spec);
     let mut mounts = spec.mounts().clone().unwrap_or_default();
     if let Some(helper) = cx.buildhelper {
         mounts.push(bind(helper, &format!("{HELPER_DIR}/buildhelper"), true)?);
@@ -214,6 +215,29 @@ fn make_mount_points(spec: &Spec, files: &[&str]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// buildah's capabilities for a step (containers.conf's defaults: a root step may chown,
+/// setuid, bind low ports); runc's `spec` defaults are narrower.
+fn set_default_capabilities(spec: &mut Spec) {
+    let caps: std::collections::HashSet<oci_spec::runtime::Capability> =
+        aurora_bundle::DEFAULT_CAPABILITIES
+            .iter()
+            // The spec's own spelling ("CAP_CHOWN"), as serde reads it from a config.json.
+            .filter_map(|name| {
+                serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
+            })
+            .collect();
+    let Some(process) = spec.process_mut() else {
+        return;
+    };
+    let mut set = process.capabilities().clone().unwrap_or_default();
+    set.set_bounding(Some(caps.clone()));
+    set.set_effective(Some(caps.clone()));
+    set.set_permitted(Some(caps));
+    set.set_inheritable(None);
+    set.set_ambient(None);
+    process.set_capabilities(Some(set));
 }
 
 /// buildhelper's directory last on PATH: the image's own programs come first.

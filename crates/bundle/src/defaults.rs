@@ -30,6 +30,22 @@ pub const DEFAULT_HOSTNAME: &str = "aurora";
 /// The `ociVersion` written: every field this crate emits is in runtime-spec 1.0.2.
 pub const OCI_VERSION: &str = "1.0.2";
 
+/// The capabilities containers get by default from podman and buildah (containers.conf
+/// `default_capabilities`): podadm's containers and imageadm's build steps.
+pub const DEFAULT_CAPABILITIES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SETFCAP",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETUID",
+    "CAP_SYS_CHROOT",
+];
+
 /// Every capability Linux defines (up to CAP_CHECKPOINT_RESTORE, Linux 5.9), by number order.
 pub const ALL_CAPABILITIES: &[&str] = &[
     "CAP_CHOWN",

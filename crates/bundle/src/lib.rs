@@ -41,7 +41,10 @@ pub use convert::{
     convert, env_entry_name, parse_image_config, set_env, Converted, Overrides,
     UNSAFE_LABEL_PREFIXES, VOLUMES_ANNOTATION,
 };
-pub use defaults::{default_spec, ALL_CAPABILITIES, DEFAULT_HOSTNAME, DEFAULT_PATH, OCI_VERSION};
+pub use defaults::{
+    default_spec, ALL_CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_HOSTNAME, DEFAULT_PATH,
+    OCI_VERSION,
+};
 pub use error::BundleError;
 pub use user::{resolve_user, ResolvedUser, MAX_ID_FILE_SIZE};
 pub use userns::add_user_namespace;

@@ -230,3 +230,97 @@ fn a_cache_in_a_registry_serves_a_fresh_store() {
         run.stderr
     );
 }
+
+/// More of what users write, side by side with buildah: `--target` (only the stages it
+/// needs), `--build-arg` over ARG defaults (global and in a stage), ADD of a local archive
+/// (extracted) and of a plain file, SHELL, USER by name seen by a later RUN, `--label`;
+/// then `--squash` and `--iidfile`.
+#[test]
+fn targets_args_add_and_users_as_buildah() {
+    let Some((_registry, base)) = setup() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let containerfile = format!(
+        r#"ARG BASE={base}
+ARG FLAVOUR=plain
+FROM $BASE AS first
+ARG FLAVOUR
+ARG LEVEL=1
+RUN echo "$FLAVOUR at $LEVEL" > /flavour
+ADD bundle.tar.gz /opt/
+ADD notes.txt /opt/notes/
+SHELL ["/bin/sh", "-ec"]
+RUN mkdir -p /home/app/work && chown app:appgrp /home/app/work
+USER app
+RUN id -un > /home/app/work/whoami && id -gn >> /home/app/work/whoami
+USER root:appgrp
+RUN id -u > /ids && id -g >> /ids
+
+FROM $BASE AS unused
+RUN exit 7
+"#
+    );
+    let context = context(dir.path(), &containerfile, &[("notes.txt", "notes\n")]);
+    let payload = dir.path().join("payload");
+    fs::create_dir_all(payload.join("lib")).unwrap();
+    fs::write(payload.join("lib/mod.txt"), "module\n").unwrap();
+    let packed = std::process::Command::new("tar")
+        .arg("czf")
+        .arg(context.join("bundle.tar.gz"))
+        .args(["--owner=0", "--group=0", "-C"])
+        .arg(&payload)
+        .arg("lib")
+        .status()
+        .unwrap();
+    assert!(packed.success());
+    let extra = [
+        "--target",
+        "first",
+        "--build-arg",
+        "LEVEL=9",
+        "--build-arg",
+        "FLAVOUR=spicy",
+        "--label",
+        "built.by=test",
+    ];
+    let world = World::new();
+    let (ours, our_config, id) = imageadm_build(&world, &context, &extra);
+    let (mut theirs, their_config) = Buildah::new(dir.path()).build(&context, &extra);
+    if !ours.contains_key("run") && theirs.get("run").is_some_and(|n| n.kind == 'd') {
+        theirs.remove("run");
+    }
+    if let Some(d) = diff("imageadm", &ours, "buildah", &theirs) {
+        panic!("the roots differ:\n{d}");
+    }
+    assert_eq!(comparable(&our_config), comparable(&their_config));
+    assert_eq!(ours["flavour"].content.as_deref(), Some("spicy at 9\n"));
+    assert_eq!(
+        ours["home/app/work/whoami"].content.as_deref(),
+        Some("app\nappgrp\n")
+    );
+    assert_eq!(ours["opt/lib/mod.txt"].content.as_deref(), Some("module\n"));
+    // --squash: one layer holding the same tree; --iidfile: the id.
+    let iid = dir.path().join("iid");
+    let context_arg = context.display().to_string();
+    let iid_arg = iid.display().to_string();
+    let mut args = vec![
+        "--quiet",
+        "build",
+        "--squash",
+        "--iidfile",
+        &iid_arg,
+        "-t",
+        "squashed:1",
+    ];
+    args.extend_from_slice(&extra);
+    args.push(&context_arg);
+    world.ok(&args);
+    let inspect = world.ok(&["inspect", "squashed:1"]).json();
+    assert_eq!(inspect["manifest"]["layers"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        fs::read_to_string(&iid).unwrap(),
+        inspect["manifest"]["config"]["digest"].as_str().unwrap()
+    );
+    assert_ne!(fs::read_to_string(&iid).unwrap(), id);
+}

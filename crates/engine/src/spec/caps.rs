@@ -7,22 +7,7 @@ use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
 
 use super::SpecError;
 
-pub use aurora_bundle::ALL_CAPABILITIES;
-
-/// podman's default capabilities (containers.conf `default_capabilities`).
-pub const DEFAULT_CAPABILITIES: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SETFCAP",
-    "CAP_SETGID",
-    "CAP_SETPCAP",
-    "CAP_SETUID",
-    "CAP_SYS_CHROOT",
-];
+pub use aurora_bundle::{ALL_CAPABILITIES, DEFAULT_CAPABILITIES};
 
 /// `net_admin`, `NET_ADMIN` or `CAP_NET_ADMIN` → `CAP_NET_ADMIN`; `all` → `ALL`; `None` for
 /// a name Linux does not define.
