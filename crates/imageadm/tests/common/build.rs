@@ -147,29 +147,37 @@ pub fn normalized(root: &Path) -> Tree {
     tree
 }
 
-/// imageadm's build of `context`, unpacked and snapshotted, with its config.
+/// imageadm's build of `context`, unpacked and snapshotted, with its config and id.
 pub fn imageadm_build(world: &World, context: &Path, extra: &[&str]) -> (Tree, Value, String) {
-    let mut args = vec!["--quiet", "build", "--format", "json", "-t", "built:1"];
+    let (tree, config, id, _) = imageadm_build_with(world, &[], context, extra);
+    (tree, config, id)
+}
+
+/// As [`imageadm_build`], with global flags (`--storage`) first; the build's report last.
+pub fn imageadm_build_with(
+    world: &World,
+    global: &[&str],
+    context: &Path,
+    extra: &[&str],
+) -> (Tree, Value, String, Value) {
+    let mut args: Vec<&str> = global.to_vec();
+    args.extend_from_slice(&["--quiet", "build", "--format", "json", "-t", "built:1"]);
     args.extend_from_slice(extra);
     let context_arg = context.display().to_string();
     args.push(&context_arg);
-    let run = world.ok(&args);
-    let report = run.json();
+    let report = world.ok(&args).json();
     let bundle = world.dir.path().join(format!("bundle-{}", rand_suffix()));
-    world.ok(&[
-        "--quiet",
-        "unpack",
-        "built:1",
-        &bundle.display().to_string(),
-    ]);
+    let bundle_arg = bundle.display().to_string();
+    let mut unpack: Vec<&str> = global.to_vec();
+    unpack.extend_from_slice(&["--quiet", "unpack", "built:1", &bundle_arg]);
+    world.ok(&unpack);
     let tree = normalized(&fs::canonicalize(bundle.join("rootfs")).unwrap());
-    world.ok(&["--quiet", "rm-bundle", &bundle.display().to_string()]);
+    let mut remove: Vec<&str> = global.to_vec();
+    remove.extend_from_slice(&["--quiet", "rm-bundle", &bundle_arg]);
+    world.ok(&remove);
     let inspect = world.ok(&["inspect", "built:1"]).json();
-    (
-        tree,
-        inspect["config"].clone(),
-        report["id"].as_str().unwrap().to_string(),
-    )
+    let id = report["id"].as_str().unwrap().to_string();
+    (tree, inspect["config"].clone(), id, report)
 }
 
 pub fn rand_suffix() -> String {
