@@ -16,10 +16,13 @@ use crate::source::{Archive, Attributes, Matched, SourceRoot};
 const MAX_COPY_BYTES: u64 = 64 << 30;
 
 /// One thing a COPY copies.
+#[derive(Clone)]
 pub(crate) enum Item {
     Path(Matched),
     /// A heredoc: its name and its text.
     Text(String, String),
+    /// An ADD from a URL: the name it takes and the file it was downloaded to (ours).
+    Download(String, PathBuf),
 }
 
 impl Item {
@@ -30,7 +33,7 @@ impl Item {
     fn base_name(&self) -> String {
         match self {
             Item::Path(m) => m.path.rsplit('/').next().unwrap_or_default().to_string(),
-            Item::Text(name, _) => name.clone(),
+            Item::Text(name, _) | Item::Download(name, _) => name.clone(),
         }
     }
 }
@@ -40,6 +43,7 @@ pub(crate) fn items(
     copy: &Copy,
     root: &SourceRoot,
     expand: &dyn Fn(&str) -> Result<String>,
+    download: Option<&dyn Fn(&str) -> Result<Item>>,
     line: usize,
 ) -> Result<Vec<Item>> {
     refuse_unsupported(copy, line)?;
@@ -56,10 +60,11 @@ pub(crate) fn items(
         }
         let word = expand(source)?;
         if word.contains("://") {
-            return Err(step(
-                line,
-                format!("{word}: sources from URLs are not supported; download them in a RUN step"),
-            ));
+            let Some(download) = download else {
+                return Err(step(line, format!("{word}: COPY takes no URLs (ADD does)")));
+            };
+            items.push(download(&word)?);
+            continue;
         }
         let found = root.matches(&word).map_err(|e| step(line, e.to_string()))?;
         items.extend(found.into_iter().map(Item::Path));
@@ -107,6 +112,7 @@ fn write_item<W: std::io::Write>(
         Item::Path(m) if m.is_dir => root.archive(m, "", archive),
         Item::Path(m) => root.archive(m, name, archive),
         Item::Text(_, text) => archive.add_text(name, text),
+        Item::Download(_, file) => archive.add_download(name, file),
     }
 }
 

@@ -84,6 +84,12 @@ impl BuildProgress for Quiet {
 pub trait BaseImages {
     /// Makes `reference` present in the store; `always` asks for a pull even when it is.
     fn ensure(&self, reference: &str, always: bool) -> Result<(), String>;
+
+    /// Downloads `url` (an ADD source) into `out`, at most `limit` bytes; refuses hosts
+    /// the caller does not trust. None by default.
+    fn download(&self, url: &str, _out: &mut std::fs::File, _limit: u64) -> Result<u64, String> {
+        Err(format!("{url}: downloads are not available here"))
+    }
 }
 
 /// Build arguments as `NAME=VALUE` pairs, checked.

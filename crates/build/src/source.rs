@@ -145,6 +145,15 @@ impl<W: Write> Archive<W> {
         Ok(())
     }
 
+    /// A downloaded file (ADD URL): 0600 unless `--chmod`, as docker makes it.
+    pub fn add_download(&mut self, name: &str, path: &Path) -> Result<()> {
+        let file = std::fs::File::open(path).map_err(crate::error::io(path))?;
+        let mut stat = rustix::fs::fstat(&file)
+            .map_err(|e| BuildError::Invalid(format!("{}: {e}", path.display())))?;
+        stat.st_mode = 0o100600;
+        self.add_file(name, &stat, file)
+    }
+
     /// A file made from text (a heredoc), 0644 unless `--chmod`.
     pub fn add_text(&mut self, name: &str, text: &str) -> Result<()> {
         let mut stat = empty_stat();

@@ -19,6 +19,9 @@ use crate::source::{Attributes, SourceRoot};
 use crate::stage::{healthcheck_value, port_key, StageState, PREDEFINED_ARGS};
 use crate::work::{lay_down, Working};
 
+/// Most an ADD may download.
+const MAX_DOWNLOAD: u64 = 16 << 30;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
     Done,
@@ -302,7 +305,10 @@ impl Steps<'_> {
                 &from_root
             }
         };
-        let items = items(copy, source, &expand, line)?;
+        let download = |url: &str| self.download(url, line);
+        let download: Option<&dyn Fn(&str) -> Result<Item>> =
+            if add { Some(&download) } else { None };
+        let items = items(copy, source, &expand, download, line)?;
         let mode = copy
             .chmod
             .as_deref()
@@ -373,12 +379,32 @@ impl Steps<'_> {
                 }
             }
             if !plain.is_empty() {
-                let owned: Vec<Item> = plain.into_iter().map(clone_item).collect();
+                let owned: Vec<Item> = plain.into_iter().cloned().collect();
                 let place = placement(&owned, &dest, is_dir, line)?;
                 copy_into_root(source, &owned, &working.rootfs, &place, attributes, line)?;
             }
             Ok(())
         })
+    }
+
+    /// ADD's URL source downloaded into this build's run directory, named as docker names
+    /// it (the URL path's last segment).
+    fn download(&self, url: &str, line: usize) -> Result<Item> {
+        let name = url
+            .split(['?', '#'])
+            .next()
+            .and_then(|u| u.rsplit('/').next())
+            .filter(|n| !n.is_empty() && !n.contains("://"))
+            .unwrap_or("download")
+            .to_string();
+        let path = self
+            .run_dir
+            .join(format!("download-{}", crate::work::random_hex()));
+        let mut file = std::fs::File::create(&path).map_err(crate::error::io(&path))?;
+        self.bases
+            .download(url, &mut file, MAX_DOWNLOAD)
+            .map_err(|e| step(line, format!("ADD {url}: {e}")))?;
+        Ok(Item::Download(name, path))
     }
 
     /// Instructions that change only the config.
@@ -486,13 +512,6 @@ impl Steps<'_> {
             InstructionKind::Run(_) | InstructionKind::Copy(_) | InstructionKind::Add(_) => {}
         }
         Ok(())
-    }
-}
-
-fn clone_item(item: &Item) -> Item {
-    match item {
-        Item::Path(m) => Item::Path(m.clone()),
-        Item::Text(name, text) => Item::Text(name.clone(), text.clone()),
     }
 }
 

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use aurora_cli::config::Config;
 use aurora_images::Images;
 
 use crate::cli::{BuildArgs, Cli, Format};
@@ -225,6 +226,60 @@ impl aurora_build::BaseImages for Bases<'_> {
         };
         pull().map_err(|e| aurora_cli::error_chain(&e))
     }
+
+    fn download(
+        &self,
+        url: &str,
+        out: &mut std::fs::File,
+        limit: u64,
+    ) -> std::result::Result<u64, String> {
+        download(self.cli, url, out, limit).map_err(|e| aurora_cli::error_chain(&e))
+    }
+}
+
+/// ADD's URLs: http or https, from a loopback host or one listed as an insecure registry
+/// (--insecure-registry, the config file) — a build on this machine reads what the operator
+/// trusts, never an arbitrary host; redirects are not followed.
+fn download(cli: &Cli, url: &str, out: &mut std::fs::File, limit: u64) -> Result<u64> {
+    use std::io::Write;
+    let parsed = url::Url::parse(url).with_context(|| format!("{url} is not a URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        bail!("only http and https URLs can be added");
+    }
+    let host = parsed.host_str().unwrap_or_default().to_string();
+    let host_port = match parsed.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.clone(),
+    };
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let mut trusted = cli.store.insecure_registries.clone();
+    trusted.extend(Config::load(&cli.store.config)?.registries.insecure);
+    if !loopback && !trusted.iter().any(|t| *t == host_port || *t == host) {
+        bail!("{host_port} is neither a loopback host nor listed as an insecure registry");
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let runtime = crate::runtime()?;
+    runtime.block_on(async {
+        let mut response = client.get(parsed).send().await?;
+        if !response.status().is_success() {
+            bail!("the server answered {}", response.status());
+        }
+        let mut written = 0u64;
+        while let Some(chunk) = response.chunk().await? {
+            written += chunk.len() as u64;
+            if written > limit {
+                bail!("larger than {limit} bytes");
+            }
+            out.write_all(&chunk)?;
+        }
+        Ok(written)
+    })
 }
 
 /// buildah's progress lines: `STEP 2/6: RUN …`, then `--> Using cache` or the time taken.

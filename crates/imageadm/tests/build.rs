@@ -324,3 +324,79 @@ RUN exit 7
     );
     assert_ne!(fs::read_to_string(&iid).unwrap(), id);
 }
+
+/// Serves `body` to every GET on a loopback port, in a thread; returns the port.
+fn serve(body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+/// ADD of a URL: from a loopback server, saved under the URL's last segment with mode 0600
+/// (not extracted); from any other host, refused before a connection is made.
+#[test]
+fn add_takes_urls_from_trusted_hosts_only() {
+    let Some((_registry, base)) = setup() else {
+        return;
+    };
+    let port = serve("downloaded\n");
+    let dir = tempfile::tempdir().unwrap();
+    let containerfile = format!(
+        "FROM {base}\nADD http://127.0.0.1:{port}/files/notes.txt?v=1 /opt/\nADD http://127.0.0.1:{port}/x /opt/renamed.txt\n"
+    );
+    let added = context(dir.path(), &containerfile, &[]);
+    let (tree, _, _) = imageadm_build(&World::new(), &added, &[]);
+    assert_eq!(
+        tree["opt/notes.txt"].content.as_deref(),
+        Some("downloaded\n")
+    );
+    assert_eq!(tree["opt/notes.txt"].mode, 0o600);
+    assert_eq!(
+        tree["opt/renamed.txt"].content.as_deref(),
+        Some("downloaded\n")
+    );
+    let refused = context(
+        &dir.path().join("refused"),
+        &format!("FROM {base}\nADD http://downloads.example.invalid/tool.tar.gz /opt/\n"),
+        &[],
+    );
+    let run = World::new().run(&[
+        "--quiet",
+        "build",
+        "-t",
+        "refused:1",
+        &refused.display().to_string(),
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("neither a loopback host nor listed"),
+        "{}",
+        run.stderr
+    );
+    let copy = context(
+        &dir.path().join("copy"),
+        &format!("FROM {base}\nCOPY http://127.0.0.1:{port}/x /opt/\n"),
+        &[],
+    );
+    let run = World::new().run(&[
+        "--quiet",
+        "build",
+        "-t",
+        "copy:1",
+        &copy.display().to_string(),
+    ]);
+    assert!(run.stderr.contains("COPY takes no URLs"), "{}", run.stderr);
+}
