@@ -15,6 +15,9 @@ use crate::source::{Archive, Attributes, Matched, SourceRoot};
 /// Most a single COPY may write.
 const MAX_COPY_BYTES: u64 = 64 << 30;
 
+/// Fetches an ADD's URL source into an [`Item`].
+pub(crate) type Download<'a> = &'a dyn Fn(&str) -> Result<Item>;
+
 /// One thing a COPY copies.
 #[derive(Clone)]
 pub(crate) enum Item {
@@ -43,7 +46,7 @@ pub(crate) fn items(
     copy: &Copy,
     root: &SourceRoot,
     expand: &dyn Fn(&str) -> Result<String>,
-    download: Option<&dyn Fn(&str) -> Result<Item>>,
+    download: Option<Download<'_>>,
     line: usize,
 ) -> Result<Vec<Item>> {
     refuse_unsupported(copy, line)?;

@@ -306,8 +306,7 @@ impl Steps<'_> {
             }
         };
         let download = |url: &str| self.download(url, line);
-        let download: Option<&dyn Fn(&str) -> Result<Item>> =
-            if add { Some(&download) } else { None };
+        let download: Option<crate::copy::Download<'_>> = if add { Some(&download) } else { None };
         let items = items(copy, source, &expand, download, line)?;
         let mode = copy
             .chmod
