@@ -283,6 +283,33 @@ impl Driver for BtrfsDriver {
         ))
     }
 
+    /// The container is a writable snapshot of its top, as a pending layer on that top is:
+    /// its note made a parent's note, a read-only snapshot of it becomes the layer.
+    fn adopt_container(&self, name: &str, id: &LayerId) -> Result<bool> {
+        check_container_name(name)?;
+        let path = self.container_path(name);
+        if fs::symlink_metadata(&path).is_err() {
+            return Err(StorageError::NoSuchContainer(name.to_string()));
+        }
+        self.check_no_mounts("container", name, &path)?;
+        if !self.has_layer(id)? {
+            let top = self.layout.container_top(name)?;
+            remove_if_present(&path.join(LAYER_NOTE))?;
+            write_note(&path.join(PARENT_NOTE), top.as_str())?;
+            if let Err(e) = self.btrfs.snapshot(&path, &self.layer_path(id), true) {
+                // Lost a race: the winner's layer is as good as ours. Else the container is
+                // given its note back, as it was.
+                if !self.has_layer(id)? {
+                    let _ = remove_if_present(&path.join(PARENT_NOTE));
+                    let _ = write_note(&path.join(LAYER_NOTE), top.as_str());
+                    return Err(e);
+                }
+            }
+        }
+        self.btrfs.delete_subvolume(&path)?;
+        Ok(true)
+    }
+
     fn remove_container(&self, name: &str) -> Result<()> {
         check_container_name(name)?;
         let path = self.container_path(name);

@@ -152,6 +152,42 @@ impl Driver for DirDriver {
         ))
     }
 
+    /// The container's tree is a full copy of its top with its changes, as a pending layer
+    /// on that top is: moved into one and committed.
+    fn adopt_container(&self, name: &str, id: &LayerId) -> Result<bool> {
+        crate::check_container_name(name)?;
+        let container = self.layout.container_dir(name);
+        if !container.exists() {
+            return Err(StorageError::NoSuchContainer(name.to_string()));
+        }
+        let top = self.layout.container_top(name)?;
+        let staged = self.layout.stage_layer(id)?;
+        let dir = self.layout.pending_path(&staged.handle);
+        let root = dir.join("root");
+        let from = container.join("root");
+        let moved = fs::create_dir(&dir)
+            .map_err(StorageError::io(&dir))
+            .and_then(|()| fs::rename(&from, &root).map_err(StorageError::io(&from)))
+            .and_then(|()| write_note(&dir.join(PARENT_NOTE), top.as_str()));
+        if let Err(e) = moved {
+            // The tree goes back to its container if it left it.
+            let _ = fs::rename(&root, &from);
+            let _ = remove_tree(&dir);
+            self.layout.release(&staged.handle);
+            return Err(e);
+        }
+        self.commit_layer(PendingLayer {
+            id: id.clone(),
+            parent: Some(top),
+            root,
+            lowers: Vec::new(),
+            handle: staged.handle,
+            _lock: staged.lock,
+        })?;
+        remove_tree(&container)?;
+        Ok(true)
+    }
+
     fn remove_container(&self, name: &str) -> Result<()> {
         crate::check_container_name(name)?;
         let dir = self.layout.container_dir(name);

@@ -553,6 +553,37 @@ impl Driver for ZfsDriver {
         ))
     }
 
+    /// The container is a clone of its top's `@final`, as a pending layer on that top is:
+    /// renamed into the pending name, it is committed as one (snapshot, read-only, renamed).
+    fn adopt_container(&self, name: &str, id: &LayerId) -> Result<bool> {
+        check_container_name(name)?;
+        let dataset = self.container_dataset(name);
+        if !self.exists(&dataset)? {
+            return Err(StorageError::NoSuchContainer(name.to_string()));
+        }
+        let (top, _) = self.container_changes(name)?;
+        let handle = pending::handle(id);
+        let lock = pending::lock(&self.state_dir, &handle)?;
+        let pending_dataset = self.pending_dataset(&handle);
+        // Unmounted first: zfs-fuse calls a mounted dataset busy. commit_layer mounts the
+        // layer again once it is committed.
+        self.unmount_tree(&dataset)?;
+        if let Err(e) = retry_busy(|| self.zfs.rename(&dataset, &pending_dataset)) {
+            return Err(e.into());
+        }
+        // Unmounted, the pending layer has no root to write into; commit_layer reads none.
+        let root = PathBuf::new();
+        self.commit_layer(PendingLayer {
+            id: id.clone(),
+            parent: Some(top),
+            root,
+            lowers: Vec::new(),
+            handle,
+            _lock: lock,
+        })?;
+        Ok(true)
+    }
+
     fn remove_container(&self, name: &str) -> Result<()> {
         check_container_name(name)?;
         let dataset = self.container_dataset(name);
