@@ -400,3 +400,61 @@ fn add_takes_urls_from_trusted_hosts_only() {
     ]);
     assert!(run.stderr.contains("COPY takes no URLs"), "{}", run.stderr);
 }
+
+/// The rest of the instructions: FROM scratch with COPY --from an image (not a stage), RUN
+/// in exec form, `--network none` (only lo), a predefined proxy ARG reaching RUN but not the
+/// image, HEALTHCHECK, ONBUILD and MAINTAINER recorded in the config.
+#[test]
+fn scratch_exec_form_network_and_recorded_instructions() {
+    let Some((_registry, base)) = setup() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let containerfile = format!(
+        r#"FROM {base} AS tools
+RUN ["/bin/sh", "-c", "ls /sys/class/net > /nets && echo \"proxy=$HTTP_PROXY\" > /proxy"]
+FROM scratch
+COPY --from={base} /bin/busybox /bin/busybox
+COPY --from=tools /nets /proxy /
+HEALTHCHECK --interval=30s --retries=3 CMD ["/bin/busybox", "true"]
+ONBUILD RUN echo child
+MAINTAINER builders
+CMD ["/bin/busybox", "sh"]
+"#
+    );
+    let context = context(dir.path(), &containerfile, &[]);
+    let world = World::new();
+    let (tree, config, _) = imageadm_build(
+        &world,
+        &context,
+        &[
+            "--network",
+            "none",
+            "--build-arg",
+            "HTTP_PROXY=http://proxy.test:3128",
+        ],
+    );
+    let mut paths: Vec<&str> = tree.keys().map(String::as_str).collect();
+    paths.sort();
+    assert_eq!(paths, ["bin", "bin/busybox", "nets", "proxy"]);
+    assert_eq!(tree["nets"].content.as_deref(), Some("lo\n"));
+    assert_eq!(
+        tree["proxy"].content.as_deref(),
+        Some("proxy=http://proxy.test:3128\n")
+    );
+    let c = &config["config"];
+    assert_eq!(
+        c["Healthcheck"]["Test"],
+        serde_json::json!(["CMD", "/bin/busybox", "true"])
+    );
+    assert_eq!(c["Healthcheck"]["Interval"], 30_000_000_000u64);
+    assert_eq!(c["Healthcheck"]["Retries"], 3);
+    assert_eq!(c["OnBuild"], serde_json::json!(["RUN echo child"]));
+    assert_eq!(config["author"], "builders");
+    let env = c["Env"].as_array().cloned().unwrap_or_default();
+    assert!(
+        env.iter()
+            .all(|e| !e.as_str().unwrap_or_default().contains("proxy")),
+        "{env:?}"
+    );
+}
