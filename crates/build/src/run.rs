@@ -26,13 +26,45 @@ pub(crate) struct RunContext<'a> {
     pub proxy_env: Vec<String>,
 }
 
+/// Where a heredoc with a `#!` line is mounted to be run by its interpreter.
+const SCRIPT: &str = "/dev/.aurora-build/script";
+
+/// What a RUN step runs.
+pub(crate) struct StepCommand {
+    pub args: Vec<String>,
+    /// A heredoc script with its own interpreter (`#!`), mounted at [`SCRIPT`] and run.
+    pub script: Option<String>,
+}
+
+impl StepCommand {
+    /// What the cache key says of the command.
+    pub fn key_text(&self) -> String {
+        let mut text = self.args.join("\0");
+        if let Some(script) = &self.script {
+            text.push('\0');
+            text.push_str(script);
+        }
+        text
+    }
+}
+
 /// The process's arguments: shell form through the stage's SHELL; a heredoc that is the
-/// whole command becomes the script, else the shell reads the heredocs itself.
-pub(crate) fn run_args(stage: &StageState, run: &Run) -> Vec<String> {
+/// whole command becomes the script (run by its own interpreter when it starts with `#!`,
+/// as docker runs it), else the shell reads the heredocs itself.
+pub(crate) fn run_command(stage: &StageState, run: &Run) -> StepCommand {
     match &run.command {
-        Command::Exec(args) => args.clone(),
+        Command::Exec(args) => StepCommand {
+            args: args.clone(),
+            script: None,
+        },
         Command::Shell(text) => {
             let script = match run.heredocs.as_slice() {
+                [only] if is_bare_heredoc(text, &only.name) && only.content.starts_with("#!") => {
+                    return StepCommand {
+                        args: vec![SCRIPT.to_string()],
+                        script: Some(only.content.clone()),
+                    }
+                }
                 [only] if is_bare_heredoc(text, &only.name) => only.content.clone(),
                 heredocs => {
                     let mut script = text.clone();
@@ -49,7 +81,7 @@ pub(crate) fn run_args(stage: &StageState, run: &Run) -> Vec<String> {
             };
             let mut args = stage.shell.clone();
             args.push(script);
-            args
+            StepCommand { args, script: None }
         }
     }
 }
@@ -69,14 +101,23 @@ pub(crate) fn run_step(
     stage: &StageState,
     rootfs: &Path,
     name: &str,
-    args: Vec<String>,
+    command: &StepCommand,
     line: usize,
 ) -> Result<()> {
     let bundle = cx.run_dir.join(name);
     std::fs::create_dir_all(&bundle).map_err(io(&bundle))?;
     let cleanup = BundleDir(bundle.clone());
-    let mut spec = step_spec(cx, stage, rootfs, args, line)?;
+    let mut spec = step_spec(cx, stage, rootfs, command.args.clone(), line)?;
     add_network_files(cx, &bundle, &mut spec)?;
+    if let Some(script) = &command.script {
+        let path = bundle.join("script");
+        std::fs::write(&path, script).map_err(io(&path))?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .map_err(io(&path))?;
+        let mut mounts = spec.mounts().clone().unwrap_or_default();
+        mounts.push(bind(&path, SCRIPT, true)?);
+        spec.set_mounts(Some(mounts));
+    }
     aurora_bundle::write_bundle_config_as(&bundle, &spec, aurora_bundle::Durability::Unsynced)?;
     let state_root = cx.run_dir.join("runtime");
     let status = std::process::Command::new(cx.runtime)

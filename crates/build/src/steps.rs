@@ -14,7 +14,7 @@ use crate::cache::{next_key, Cache, Entry};
 use crate::copy::{copy_into_root, extract_into_root, is_archive, items, placement, Item};
 use crate::error::{step, Result};
 use crate::options::{BaseImages, BuildOptions};
-use crate::run::{run_args, run_step, RunContext};
+use crate::run::{run_command, run_step, RunContext};
 use crate::source::{Attributes, SourceRoot};
 use crate::stage::{healthcheck_value, port_key, StageState, PREDEFINED_ARGS};
 use crate::work::{lay_down, Working};
@@ -144,7 +144,7 @@ impl Steps<'_> {
         let line = instruction.line;
         match &instruction.kind {
             InstructionKind::Run(run) => {
-                let args = run_args(state, run);
+                let command = run_command(state, run);
                 let network = match run.network.as_deref() {
                     None | Some("default") => self.options.network,
                     Some("none") => crate::Network::None,
@@ -166,9 +166,9 @@ impl Steps<'_> {
                     state.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 let key = next_key(
                     &state.key,
-                    &["RUN", &args.join("\0"), &args_text.join("\0")],
+                    &["RUN", &command.key_text(), &args_text.join("\0")],
                 );
-                let created_by = args.join(" ");
+                let created_by = command.args.join(" ");
                 self.layer_step(state, key, &created_by, line, |steps, state, working| {
                     let cx = RunContext {
                         runtime: &steps.options.runtime,
@@ -187,14 +187,7 @@ impl Steps<'_> {
                             .collect(),
                     };
                     ensure_workdir(state, &working.rootfs, line)?;
-                    run_step(
-                        &cx,
-                        state,
-                        &working.rootfs,
-                        &working.name,
-                        args.clone(),
-                        line,
-                    )
+                    run_step(&cx, state, &working.rootfs, &working.name, &command, line)
                 })
             }
             InstructionKind::Copy(copy) => self.copy(state, copy, false, instruction),

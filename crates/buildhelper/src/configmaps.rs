@@ -27,7 +27,7 @@ use crate::names::{check_name, NameError};
 use crate::rootfs::{json_bytes, ImageRoot, RootError};
 
 /// Where buildhelper writes config map definitions.
-pub const CONFIGMAPS_PATH: &str = "/etc/aurora/configmaps.json";
+pub const CONFIGMAPS_PATH: &str = aurora_podinit::image_maps::IMAGE_CONFIGMAPS_PATH;
 
 /// The mode of a rendered file unless `--mode` says (podinit's default).
 pub const DEFAULT_MODE: u32 = aurora_podinit::configmap::DEFAULT_MODE;

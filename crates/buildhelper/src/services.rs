@@ -42,9 +42,9 @@ use crate::rootfs::{json_bytes, ImageRoot, RootError};
 use crate::smf::{self, SmfError, SmfService};
 use crate::words::{self, WordsError};
 
-/// Where buildhelper writes the image's services. podinit reads it when started as
-/// `podinit --services /etc/aurora/services.json`.
-pub const SERVICES_PATH: &str = "/etc/aurora/services.json";
+/// Where buildhelper writes the image's services: podinit, as a container's init, starts
+/// them beside the container's process (and `podinit --services FILE` runs them alone).
+pub const SERVICES_PATH: &str = aurora_podinit::services::IMAGE_SERVICES_PATH;
 
 /// What `service add` was given.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

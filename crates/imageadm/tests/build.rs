@@ -149,7 +149,8 @@ fn heredocs_as_docker_documents_them() {
         "FROM {base}\nENV WHO=world\nRUN <<EOF\nmkdir -p /h\necho \"hello $WHO\" > /h/script\nEOF\n\
          RUN cat > /h/stdin <<'EOF'\nkept $WHO\nEOF\n\
          COPY <<EOF /h/copied\nfor $WHO\nEOF\n\
-         COPY <<\"EOF\" /h/literal\nnot $WHO\nEOF\n"
+         COPY <<\"EOF\" /h/literal\nnot $WHO\nEOF\n\
+         RUN <<EOF\n#!/bin/busybox sh\necho \"$0\" > /h/interpreted\nEOF\n"
     );
     let context = context(dir.path(), &containerfile, &[]);
     let (tree, _, _) = imageadm_build(&World::new(), &context, &[]);
@@ -158,6 +159,8 @@ fn heredocs_as_docker_documents_them() {
     assert_eq!(text("h/stdin"), "kept $WHO\n");
     assert_eq!(text("h/copied"), "for world\n");
     assert_eq!(text("h/literal"), "not $WHO\n");
+    // A heredoc with a `#!` line runs as a file by its interpreter, as docker runs it.
+    assert_eq!(text("h/interpreted"), "/dev/.aurora-build/script\n");
     assert_eq!(tree["h/copied"].mode, 0o644);
 }
 

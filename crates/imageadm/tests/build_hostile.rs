@@ -340,5 +340,51 @@ fn buildhelper_writes_what_podinit_reads() {
         String::from_utf8_lossy(&out.stdout),
         "hello from an action\n"
     );
+    // podinit as the container's init starts the image's service beside the process, and
+    // stops it when the process ends (the container then exits with the process's status).
+    let mut process = spec.process().clone().unwrap();
+    let init = aurora_bundle::init::INIT_IN_CONTAINER.to_string();
+    let show = "sleep 0.5; cat /.aurora/services/web.json; echo; cat /etc/app.toml; exit 3";
+    process.set_args(Some(vec![
+        init,
+        "--".into(),
+        "sh".into(),
+        "-c".into(),
+        show.into(),
+    ]));
+    // The config map the image defines, rendered from the container's environment.
+    let mut env = process.env().clone().unwrap_or_default();
+    env.push("AURORA_CM_APP_server__port=8080".into());
+    process.set_env(Some(env));
+    spec.set_process(Some(process));
+    aurora_bundle::write_bundle_config(&bundle, &spec).unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(&runz)
+        .arg("--root")
+        .arg(world.dir.path().join("runz"))
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(format!("helped-{}", rand_suffix()))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (status, config) = text.split_once('\n').unwrap_or((&text, ""));
+    let status: serde_json::Value = serde_json::from_str(status).unwrap();
+    assert_eq!(status["state"], "running", "{status}");
+    assert!(
+        config.contains("[server]") && config.contains("port = \"8080\""),
+        "{config}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the service was not stopped"
+    );
     world.ok(&["--quiet", "rm-bundle", &bundle.display().to_string()]);
 }

@@ -23,6 +23,8 @@ pub enum InitError {
     },
     #[error("config map: {0}")]
     ConfigMapWrite(#[from] WriteError),
+    #[error("{0}: {1}")]
+    ImageConfigMaps(String, String),
     #[error("cannot set host name {name:?}: {source}")]
     Hostname {
         name: String,
@@ -99,7 +101,24 @@ pub fn apply_hostname(name: &str) -> Result<(), InitError> {
 
 /// Renders and writes every config map of `config`.
 pub fn write_config_maps(config: &InitConfig) -> Result<(), InitError> {
-    for m in &config.config_maps {
+    write_maps(&config.config_maps)
+}
+
+/// The config maps the image defines ([`crate::image_maps`]), rendered from this process's
+/// environment; nothing when the image defines none.
+pub fn write_image_config_maps() -> Result<(), InitError> {
+    let path = Path::new(crate::image_maps::IMAGE_CONFIGMAPS_PATH);
+    let Ok(definitions) = std::fs::read(path) else {
+        return Ok(());
+    };
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let maps = crate::image_maps::image_config_maps(&definitions, &env)
+        .map_err(|reason| InitError::ImageConfigMaps(path.display().to_string(), reason))?;
+    write_maps(&maps)
+}
+
+fn write_maps(maps: &[crate::configmap::ConfigMap]) -> Result<(), InitError> {
+    for m in maps {
         let bytes = m.render().map_err(|source| InitError::ConfigMap {
             path: m.path.clone(),
             source,

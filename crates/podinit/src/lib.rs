@@ -63,6 +63,7 @@ pub mod cli;
 pub mod config;
 pub mod configmap;
 pub mod fsutil;
+pub mod image_maps;
 #[cfg(unix)]
 pub mod init;
 #[cfg(unix)]

@@ -26,7 +26,16 @@ fn main() {
             return;
         }
         Invocation::Run { command, options } => {
-            (init::run_command(command, &options), options.status_file)
+            let image_services = Path::new(aurora_podinit::services::IMAGE_SERVICES_PATH);
+            let result = if let Err(e) = init::write_image_config_maps() {
+                Err(e)
+            } else if image_services.is_file() {
+                // The image defines services: they run beside the command.
+                aurora_podinit::services::run_services_with_main(image_services, command)
+            } else {
+                init::run_command(command, &options)
+            };
+            (result, options.status_file)
         }
         Invocation::Services { services, options } => {
             (run_services(&services), options.status_file)

@@ -54,11 +54,14 @@ use serde::{Deserialize, Serialize};
 use crate::config::{ConfigError, Process};
 
 #[cfg(unix)]
-pub use supervisor::run_services;
+pub use supervisor::{run_services, run_services_with_main};
 
 /// The services file podinit reads when started as a zone's init without arguments (when
 /// it exists and the zone-init config does not).
 pub const DEFAULT_SERVICES_PATH: &str = "/.aurora/services.json";
+/// Services an image defines (buildhelper's `service add`): podinit starts them beside the
+/// container's process when it runs as its init.
+pub const IMAGE_SERVICES_PATH: &str = "/etc/aurora/services.json";
 /// Where the services' status files go unless the file says.
 pub const DEFAULT_STATUS_DIR: &str = "/.aurora/services";
 const DEFAULT_STOP_TIMEOUT_SECONDS: u32 = 10;

@@ -14,9 +14,9 @@ use serde_json::Value;
 use super::{push, World};
 
 /// Applets the Containerfiles use, as links to the static busybox of the base layer.
-pub const APPLETS: [&str; 14] = [
+pub const APPLETS: [&str; 16] = [
     "mkdir", "chmod", "chown", "id", "env", "printf", "cp", "ln", "touch", "rm", "mv", "test",
-    "pwd", "tr",
+    "pwd", "tr", "dd", "sleep",
 ];
 
 /// busybox with a user and a group that have names, pushed to `registry` as `base/busy:1`.

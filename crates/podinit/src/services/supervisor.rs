@@ -19,6 +19,7 @@ use crate::supervise::{self, Launch, LaunchSpec, Signals};
 /// One service and what podinit knows of it.
 struct Slot {
     name: String,
+    policy: aurora_monitor::RestartPolicyArg,
     launch: Launch,
     status_path: PathBuf,
     pid: Option<libc::pid_t>,
@@ -30,20 +31,39 @@ struct Slot {
     last_exit: Option<i32>,
     /// The status last written.
     status: Option<ServiceStatus>,
+    /// How its last run ended (the main process's is podinit's own exit).
+    last_record: Option<ExitRecord>,
 }
 
 /// Services mode: runs the services of the file at `path` until none is left or a
 /// `SIGTERM`/`SIGINT` stops them all.
 pub fn run_services(path: &Path) -> Result<ExitRecord, InitError> {
+    run(path, None)
+}
+
+/// A container whose image defines services (buildhelper's `/etc/aurora/services.json`):
+/// the services start first, in their order, then `command` with podinit's own environment,
+/// working directory and standard input; when it ends the services are stopped and its
+/// status is podinit's. A TERM or INT stops them all, the command last.
+pub fn run_services_with_main(
+    path: &Path,
+    command: Vec<OsString>,
+) -> Result<ExitRecord, InitError> {
+    run(path, Some(command))
+}
+
+fn run(path: &Path, main: Option<Vec<OsString>>) -> Result<ExitRecord, InitError> {
     let signals = init::prepare()?;
     let file = ServicesFile::load(path)?;
     if let Some(h) = &file.hostname {
         init::apply_hostname(h)?;
     }
-    detach_stdin();
+    if main.is_none() {
+        detach_stdin();
+    }
     // validate() has checked the order.
-    let order = file.start_order().unwrap_or_default();
-    let mut slots = Vec::with_capacity(file.services.len());
+    let mut order = file.start_order().unwrap_or_default();
+    let mut slots = Vec::with_capacity(file.services.len() + 1);
     for s in &file.services {
         let p = &s.process;
         let launch = Launch::new(LaunchSpec {
@@ -58,6 +78,7 @@ pub fn run_services(path: &Path) -> Result<ExitRecord, InitError> {
         })?;
         slots.push(Slot {
             name: s.name.clone(),
+            policy: s.restart,
             launch,
             status_path: file.status_path(&s.name),
             pid: None,
@@ -67,16 +88,68 @@ pub fn run_services(path: &Path) -> Result<ExitRecord, InitError> {
             restart_at: None,
             last_exit: None,
             status: None,
+            last_record: None,
         });
     }
+    let primary = match main {
+        Some(command) => {
+            slots.push(main_slot(&file, command)?);
+            order.push(slots.len() - 1);
+            Some(slots.len() - 1)
+        }
+        None => None,
+    };
     let mut pod = Pod {
         file: &file,
         slots,
         order,
         signals,
+        primary,
     };
     Ok(pod.run())
 }
+
+/// The container's own process as the last service: never restarted by podinit (the
+/// monitor's policy restarts the container).
+fn main_slot(file: &ServicesFile, command: Vec<OsString>) -> Result<Slot, InitError> {
+    let env: Vec<OsString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut entry = k;
+            entry.push("=");
+            entry.push(v);
+            entry
+        })
+        .collect();
+    let search_path =
+        std::env::var_os("PATH").unwrap_or_else(|| crate::config::DEFAULT_PATH.into());
+    let launch = Launch::new(LaunchSpec {
+        args: command,
+        env,
+        search_path,
+        cwd: None,
+        root: None,
+        user: None,
+        rlimits: Vec::new(),
+        no_new_privileges: false,
+    })?;
+    Ok(Slot {
+        name: MAIN_SERVICE.to_string(),
+        policy: aurora_monitor::RestartPolicyArg::default(),
+        launch,
+        status_path: file.status_path(MAIN_SERVICE),
+        pid: None,
+        started: Instant::now(),
+        restarts: 0,
+        quick_exits: 0,
+        restart_at: None,
+        last_exit: None,
+        status: None,
+        last_record: None,
+    })
+}
+
+/// The main process's name among the services (status file `main.json`).
+const MAIN_SERVICE: &str = "main";
 
 fn rlimits(p: &crate::config::Process) -> Vec<(i32, u64, u64)> {
     p.rlimits
@@ -104,6 +177,8 @@ struct Pod<'a> {
     /// Indices into `slots`, in start order.
     order: Vec<usize>,
     signals: Signals,
+    /// The container's main process, whose end ends podinit.
+    primary: Option<usize>,
 }
 
 impl Pod<'_> {
@@ -113,6 +188,17 @@ impl Pod<'_> {
         }
         loop {
             self.restart_due();
+            if let Some(main) = self.primary {
+                let slot = &self.slots[main];
+                if slot.pid.is_none() && slot.restart_at.is_none() {
+                    let record = slot
+                        .last_record
+                        .clone()
+                        .unwrap_or_else(|| ExitRecord::exited(1));
+                    self.stop_all();
+                    return record;
+                }
+            }
             if self
                 .slots
                 .iter()
@@ -163,10 +249,11 @@ impl Pod<'_> {
 
     /// Records how service `i` ended and schedules its restart if its policy says so.
     fn ended(&mut self, i: usize, record: ExitRecord, stopping: bool) {
-        let policy = self.file.services[i].restart;
         let slot = &mut self.slots[i];
+        let policy = slot.policy;
         slot.pid = None;
         slot.last_exit = Some(record.exit_code);
+        slot.last_record = Some(record.clone());
         let delay = if slot.started.elapsed() >= BACK_OFF_RESET_AFTER {
             slot.quick_exits = 0;
             back_off_delay(0)
