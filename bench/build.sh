@@ -122,6 +122,25 @@ time_cmd() {
 	t1=$EPOCHREALTIME
 	US[$key]+="$((${t1/./} - ${t0/./})) "
 }
+# buildah 1.28 here now and then fails to seal the memfd copy of itself it re-executes
+# ("Close_Fd sealing memfd copy: Device or resource busy"): such a run is tried again, and
+# only the run that succeeds is timed.
+time_buildah() {
+	local key=$1 t0 t1 try
+	shift
+	for try in 1 2 3; do
+		t0=$EPOCHREALTIME
+		if "$@" >"$WORK/last.log" 2>&1; then
+			t1=$EPOCHREALTIME
+			US[$key]+="$((${t1/./} - ${t0/./})) "
+			return 0
+		fi
+		grep -q "sealing memfd" "$WORK/last.log" || break
+		warn "$key: buildah failed to seal its memfd (try $try); running it again"
+	done
+	tail -n 20 "$WORK/last.log" >&2
+	die "$key failed: $*"
+}
 
 LOAD=$(load_check)
 log "$RUNS rounds, tools alternating: cold then cached, for builds a and b"
@@ -136,9 +155,9 @@ for ((i = 0; i < RUNS; i++)); do
 				time_cmd "ia_${build}_cached" ia --quiet build -t "bench/$build:1" "$dir"
 				;;
 			buildah)
-				time_cmd "ba_${build}_cold" ba bud -q --layers --no-cache --isolation chroot \
+				time_buildah "ba_${build}_cold" ba bud -q --layers --no-cache --isolation chroot \
 					--pull=false -t "bench/$build:1" "$dir"
-				time_cmd "ba_${build}_cached" ba bud -q --layers --isolation chroot \
+				time_buildah "ba_${build}_cached" ba bud -q --layers --isolation chroot \
 					--pull=false -t "bench/$build:1" "$dir"
 				;;
 			esac
