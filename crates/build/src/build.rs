@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use aurora_containerfile::{Containerfile, IgnoreRules, Lexer};
-use aurora_images::{Images, NewLayer};
-use serde_json::{json, Value};
+use aurora_images::Images;
+use serde_json::json;
 
 use crate::cache::Cache;
 use crate::error::{io, BuildError, Result};
 use crate::options::{BaseImages, BuildOptions, BuildProgress, BuildReport, StepReport};
 use crate::source::SourceRoot;
-use crate::stage::{scratch_config, StageState, DEFAULT_SHELL};
+use crate::stage::StageState;
 use crate::steps::{Outcome, Steps};
 
 /// Containerfiles are text written by hand; a bigger one is refused.
@@ -193,54 +193,6 @@ fn global_args(
         }
     }
     Ok(args)
-}
-
-/// A new stage's state on `config` and its layers.
-pub(crate) fn new_state(
-    config: serde_json::Map<String, Value>,
-    layers: Vec<NewLayer>,
-    top: Option<aurora_storage::LayerId>,
-    key: aurora_spec::Digest,
-    base_name: String,
-) -> StageState {
-    let shell = config
-        .get("config")
-        .and_then(|c| c.get("Shell"))
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .filter(|shell| !shell.is_empty())
-        .unwrap_or_else(|| DEFAULT_SHELL.iter().map(|s| s.to_string()).collect());
-    let created = config
-        .get("created")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    StageState {
-        config,
-        layers,
-        top,
-        args: BTreeMap::new(),
-        shell,
-        key,
-        created,
-        base_name,
-    }
-}
-
-/// The state of `FROM scratch`.
-pub(crate) fn scratch_state() -> StageState {
-    new_state(
-        scratch_config(),
-        Vec::new(),
-        None,
-        aurora_spec::sha256_digest(b"FROM scratch"),
-        "scratch".into(),
-    )
 }
 
 /// Stores the target's config and layers as an image, under each name.

@@ -186,6 +186,54 @@ impl StageState {
     }
 }
 
+/// A new stage's state on `config` and its layers.
+pub(crate) fn new_state(
+    config: serde_json::Map<String, Value>,
+    layers: Vec<NewLayer>,
+    top: Option<aurora_storage::LayerId>,
+    key: aurora_spec::Digest,
+    base_name: String,
+) -> StageState {
+    let shell = config
+        .get("config")
+        .and_then(|c| c.get("Shell"))
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|shell| !shell.is_empty())
+        .unwrap_or_else(|| DEFAULT_SHELL.iter().map(|s| s.to_string()).collect());
+    let created = config
+        .get("created")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    StageState {
+        config,
+        layers,
+        top,
+        args: BTreeMap::new(),
+        shell,
+        key,
+        created,
+        base_name,
+    }
+}
+
+/// The state of `FROM scratch`.
+pub(crate) fn scratch_state() -> StageState {
+    new_state(
+        scratch_config(),
+        Vec::new(),
+        None,
+        aurora_spec::sha256_digest(b"FROM scratch"),
+        "scratch".into(),
+    )
+}
+
 /// The config of `FROM scratch` for this host.
 pub(crate) fn scratch_config() -> Map<String, Value> {
     let architecture = match std::env::consts::ARCH {

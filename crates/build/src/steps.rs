@@ -9,14 +9,15 @@ use aurora_storage::Driver;
 use aurora_store::Store;
 use serde_json::{json, Value};
 
-use crate::build::{new_state, scratch_state};
 use crate::cache::{next_key, Cache, Entry};
 use crate::copy::{copy_into_root, extract_into_root, is_archive, items, placement, Item};
 use crate::error::{step, Result};
 use crate::options::{BaseImages, BuildOptions};
 use crate::run::{run_command, run_step, RunContext};
 use crate::source::{Attributes, SourceRoot};
-use crate::stage::{healthcheck_value, port_key, StageState, PREDEFINED_ARGS};
+use crate::stage::{
+    healthcheck_value, new_state, port_key, scratch_state, StageState, PREDEFINED_ARGS,
+};
 use crate::work::{lay_down, Working};
 
 /// Most an ADD may download.
