@@ -73,15 +73,7 @@ on_exit cleanup
 cleanup
 mkdir -p "$IA_ROOT" "$BA_ROOT"
 
-# shellcheck disable=SC2034 # filled by testenv_up
-declare -A SOURCE_REGISTRY=()
-testenv_up SOURCE_REGISTRY registry "$BENCH_DIR/registry" --port "$PORT"
-if remote_manifest "$IMAGE" >/dev/null 2>&1; then
-	log "$IMAGE already in the registry"
-else
-	log "building the benchmark's busybox image and pushing it to $IMAGE"
-	build_busybox_image "$IMAGE" "$WORK"
-fi
+busybox_image_in_registry "$IMAGE" "$WORK"
 log "pulling $IMAGE into both stores (untimed)"
 ia --quiet pull "$IMAGE" >/dev/null
 ba pull -q --tls-verify=false "$IMAGE" >/dev/null

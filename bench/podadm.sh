@@ -103,15 +103,7 @@ if [[ -e $ROOT || -e $PODMAN_ROOT ]]; then
 fi
 mkdir -p "$WORK/logs"
 
-# shellcheck disable=SC2034 # filled by testenv_up
-declare -A SOURCE_REGISTRY=()
-testenv_up SOURCE_REGISTRY registry "$BENCH_DIR/registry" --port "$PORT"
-if remote_manifest "$IMAGE" >/dev/null 2>&1; then
-	log "$IMAGE already in the registry"
-else
-	log "building the benchmark's busybox image and pushing it to $IMAGE"
-	build_busybox_image "$IMAGE" "$WORK"
-fi
+busybox_image_in_registry "$IMAGE" "$WORK"
 log "pulling $IMAGE into both stores (untimed)"
 pa run --rm --quiet --network none "$IMAGE" true
 pm pull -q --tls-verify=false "$IMAGE" >/dev/null

@@ -134,15 +134,7 @@ cleanup_all() {
 }
 on_exit cleanup_all
 
-# shellcheck disable=SC2034 # filled by testenv_up
-declare -A SOURCE_REGISTRY=()
-testenv_up SOURCE_REGISTRY registry "$BENCH_DIR/registry" --port "$PORT"
-if remote_manifest "$IMAGE" >/dev/null 2>&1; then
-	log "$IMAGE already in the registry"
-else
-	log "building the benchmark's busybox image and pushing it to $IMAGE"
-	build_busybox_image "$IMAGE" "$WORK"
-fi
+busybox_image_in_registry "$IMAGE" "$WORK"
 pm rm -f -t 0 --all >/dev/null 2>&1 || true
 log "pulling $IMAGE into podman's store (untimed)"
 pm pull -q --tls-verify=false "$IMAGE" >/dev/null

@@ -14,25 +14,4 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-need_cmds cargo file ldd
-target=x86_64-unknown-linux-gnu
-target_dir=${CARGO_TARGET_DIR:-$AURORA_ROOT_DIR/target}
-[[ $target_dir == /* ]] || target_dir=$AURORA_ROOT_DIR/$target_dir
-bin=$target_dir/$target/release/podinit
-
-log "building podinit (static, $target)"
-(cd "$AURORA_ROOT_DIR" &&
-	RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-		cargo build --release -p aurora-podinit --bin podinit --target "$target" >&2)
-[[ -x $bin ]] || die "cargo build did not produce $bin"
-
-# `file` says "statically linked" (or "static-pie linked"); ldd has nothing to load.
-kind=$(file -b "$bin")
-[[ $kind == *"statically linked"* || $kind == *"static-pie linked"* ]] ||
-	die "$bin is not static: $kind"
-if ldd_out=$(ldd "$bin" 2>&1); then
-	[[ $ldd_out == *"statically linked"* ]] || die "$bin loads shared libraries: $ldd_out"
-fi
-[[ $("$bin" --version) == "podinit "* ]] || die "$bin --version did not answer"
-log "static: $kind"
-echo "$bin"
+build_static aurora-podinit podinit

@@ -188,3 +188,17 @@ build_busybox_image() {
 	oci_push "$work/layout" bb "$1"
 	rm -rf "$work"
 }
+
+# busybox_image_in_registry IMAGE WORKDIR: the benchmarks' loopback registry up (on
+# 127.0.0.1:$PORT, its data in $BENCH_DIR/registry; stopped at exit if started here) with
+# IMAGE in it, built by build_busybox_image when missing.
+busybox_image_in_registry() {
+	local -A registry_facts=()
+	testenv_up registry_facts registry "$BENCH_DIR/registry" --port "$PORT"
+	if remote_manifest "$1" >/dev/null 2>&1; then
+		log "$1 already in the registry"
+	else
+		log "building the benchmark's busybox image and pushing it to $1"
+		build_busybox_image "$1" "$2"
+	fi
+}

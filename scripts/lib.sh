@@ -268,3 +268,30 @@ purge_tree() {
 # The demo's and the benchmarks' images (umoci, skopeo).
 # shellcheck source=scripts/images.sh
 source "$AURORA_ROOT_DIR/scripts/images.sh"
+
+# build_static PACKAGE BIN: builds BIN of PACKAGE as a static x86_64 Linux binary (what is
+# bind-mounted into containers whose roots have no libc for it: podinit, buildhelper),
+# checks that it is static and answers --version, and prints its absolute path. --target
+# keeps RUSTFLAGS away from build scripts and proc-macros. Honours CARGO_TARGET_DIR.
+build_static() {
+	local package=$1 name=$2 target=x86_64-unknown-linux-gnu target_dir bin kind ldd_out
+	need_cmds cargo file ldd
+	target_dir=${CARGO_TARGET_DIR:-$AURORA_ROOT_DIR/target}
+	[[ $target_dir == /* ]] || target_dir=$AURORA_ROOT_DIR/$target_dir
+	bin=$target_dir/$target/release/$name
+	log "building $name (static, $target)"
+	(cd "$AURORA_ROOT_DIR" &&
+		RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+			cargo build --release -p "$package" --bin "$name" --target "$target" >&2)
+	[[ -x $bin ]] || die "cargo build did not produce $bin"
+	# `file` says "statically linked" (or "static-pie linked"); ldd has nothing to load.
+	kind=$(file -b "$bin")
+	[[ $kind == *"statically linked"* || $kind == *"static-pie linked"* ]] ||
+		die "$bin is not static: $kind"
+	if ldd_out=$(ldd "$bin" 2>&1); then
+		[[ $ldd_out == *"statically linked"* ]] || die "$bin loads shared libraries: $ldd_out"
+	fi
+	[[ $("$bin" --version) == "$name "* ]] || die "$bin --version did not answer"
+	log "static: $kind"
+	echo "$bin"
+}

@@ -212,12 +212,7 @@ fn store_image(
     let links: Vec<aurora_spec::document::Link> = state
         .layers
         .iter()
-        .map(|l| aurora_spec::document::Link {
-            media_type: l.media_type.clone(),
-            digest: l.digest.clone(),
-            size: l.size,
-            platform: None,
-        })
+        .map(aurora_images::NewLayer::link)
         .collect();
     let mut names: Vec<String> = Vec::new();
     for tag in &options.tags {

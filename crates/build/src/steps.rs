@@ -115,14 +115,7 @@ impl Steps<'_> {
                 media_type: p.media_type.clone(),
             })
             .collect();
-        let work = aurora_images::LayDown {
-            store: self.store,
-            driver: self.driver,
-            progress: &aurora_images::NoProgress,
-            id_map: None,
-            limits: aurora_images::UnpackLimits::default(),
-        };
-        aurora_images::ensure_layers(&work, &planned)?;
+        crate::work::ensure(self.store, self.driver, &planned)?;
         let config = match serde_json::from_slice(&stored.config_bytes) {
             Ok(Value::Object(map)) => map,
             _ => {

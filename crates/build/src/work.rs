@@ -170,6 +170,14 @@ pub(crate) fn lay_down(
         media_type: layer.media_type.clone(),
         diff_id: layer.diff_id.clone(),
     };
+    ensure(store, driver, &[planned])?;
+    stage.add_diff_id(layer);
+    stage.top = Some(id);
+    Ok(())
+}
+
+/// Lays `layers` down in storage where it lacks them (base first).
+pub(crate) fn ensure(store: &Store, driver: &dyn Driver, layers: &[PlannedLayer]) -> Result<()> {
     let work = LayDown {
         store,
         driver,
@@ -177,9 +185,7 @@ pub(crate) fn lay_down(
         id_map: None,
         limits: aurora_images::UnpackLimits::default(),
     };
-    aurora_images::ensure_layers(&work, &[planned])?;
-    stage.add_diff_id(layer);
-    stage.top = Some(id);
+    aurora_images::ensure_layers(&work, layers)?;
     Ok(())
 }
 
@@ -213,14 +219,7 @@ fn empty_layer(store: &Store, driver: &dyn Driver) -> Result<LayerId> {
         media_type: "application/vnd.oci.image.layer.v1.tar".into(),
         diff_id,
     };
-    let work = LayDown {
-        store,
-        driver,
-        progress: &aurora_images::NoProgress,
-        id_map: None,
-        limits: aurora_images::UnpackLimits::default(),
-    };
-    aurora_images::ensure_layers(&work, &[planned])?;
+    ensure(store, driver, &[planned])?;
     Ok(id)
 }
 

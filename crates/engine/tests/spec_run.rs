@@ -2,7 +2,7 @@
 //! the image), a read-only bind, a tmpfs, a hosts file, a read-only root and `--init`, run by
 //! runz, runc and crun; what the container sees and writes is checked. Needs root.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use aurora_engine::spec::{self, SpecContext, UserdataFiles};
 use aurora_engine::volume::Volumes;
@@ -30,23 +30,9 @@ echo written > /data/out; \
 touch /h/x 2>/dev/null || echo bind-read-only; \
 echo pid1=$(cat /proc/1/comm)";
 
-/// A static podinit (`AURORA_PODINIT`, else built by scripts/build-podinit.sh): it runs
-/// inside the container, without the host's libraries.
+/// A static podinit: it runs inside the container, without the host's libraries.
 fn podinit() -> PathBuf {
-    if let Some(path) = std::env::var_os("AURORA_PODINIT") {
-        return PathBuf::from(path);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-podinit.sh");
-    let out = std::process::Command::new("bash")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "build-podinit.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    aurora_testkit::static_podinit()
 }
 
 fn run_with(runtime: OciRuntime) {

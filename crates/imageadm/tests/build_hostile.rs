@@ -321,16 +321,7 @@ fn buildhelper_writes_what_podinit_reads() {
     process.set_args(Some(vec![init, "action".into(), "greet".into()]));
     spec.set_process(Some(process));
     aurora_bundle::write_bundle_config(&bundle, &spec).unwrap();
-    let runz = Path::new(env!("CARGO_BIN_EXE_imageadm")).with_file_name("runz");
-    let out = Command::new(&runz)
-        .arg("--root")
-        .arg(world.dir.path().join("runz"))
-        .args(["run", "--bundle"])
-        .arg(&bundle)
-        .arg(format!("helped-{}", rand_suffix()))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let out = run_bundle(&world, &bundle);
     assert!(
         out.status.success(),
         "{}",
@@ -359,15 +350,7 @@ fn buildhelper_writes_what_podinit_reads() {
     spec.set_process(Some(process));
     aurora_bundle::write_bundle_config(&bundle, &spec).unwrap();
     let started = std::time::Instant::now();
-    let out = Command::new(&runz)
-        .arg("--root")
-        .arg(world.dir.path().join("runz"))
-        .args(["run", "--bundle"])
-        .arg(&bundle)
-        .arg(format!("helped-{}", rand_suffix()))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let out = run_bundle(&world, &bundle);
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -387,4 +370,18 @@ fn buildhelper_writes_what_podinit_reads() {
         "the service was not stopped"
     );
     world.ok(&["--quiet", "rm-bundle", &bundle.display().to_string()]);
+}
+
+/// `runz run` of `bundle` (runz beside imageadm), its output captured.
+fn run_bundle(world: &World, bundle: &Path) -> std::process::Output {
+    let runz = Path::new(env!("CARGO_BIN_EXE_imageadm")).with_file_name("runz");
+    Command::new(&runz)
+        .arg("--root")
+        .arg(world.dir.path().join("runz"))
+        .args(["run", "--bundle"])
+        .arg(bundle)
+        .arg(format!("helped-{}", rand_suffix()))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
 }

@@ -26,6 +26,18 @@ pub struct NewLayer {
     pub media_type: String,
 }
 
+impl NewLayer {
+    /// The manifest's entry for the layer.
+    pub fn link(&self) -> aurora_spec::document::Link {
+        aurora_spec::document::Link {
+            media_type: self.media_type.clone(),
+            digest: self.digest.clone(),
+            size: self.size,
+            platform: None,
+        }
+    }
+}
+
 /// How to commit.
 #[derive(Debug, Clone, Default)]
 pub struct CommitOptions {
@@ -342,15 +354,7 @@ fn put_image(
 ) -> Result<(Digest, Digest)> {
     let config_bytes = serde_json::to_vec(config)
         .map_err(|e| ImageError::Commit(format!("serialising the config: {e}")))?;
-    let layers: Vec<aurora_spec::document::Link> = layers
-        .iter()
-        .map(|l| aurora_spec::document::Link {
-            media_type: l.media_type.clone(),
-            digest: l.digest.clone(),
-            size: l.size,
-            platform: None,
-        })
-        .collect();
+    let layers: Vec<aurora_spec::document::Link> = layers.iter().map(NewLayer::link).collect();
     let image = aurora_store::NewImage {
         config: &config_bytes,
         layers: &layers,

@@ -83,7 +83,7 @@ pub use layer::{
 pub use podman::Podman;
 pub use proxy::{Fault, FaultProxy, RecordedRequest};
 pub use registry::Registry;
-pub use runtime::{runz_binary, workspace_binary, OciRuntime};
+pub use runtime::{runz_binary, static_buildhelper, static_podinit, workspace_binary, OciRuntime};
 pub use skopeo::{
     skopeo_inspect_raw, skopeo_push, try_skopeo_inspect_raw, try_skopeo_push, PushOpts,
 };

@@ -156,3 +156,39 @@ pub fn workspace_binary(package: &str, bin: &str) -> std::path::PathBuf {
     }
     path
 }
+
+/// The static podinit that containers and zones run (no host libraries inside them):
+/// `$AURORA_PODINIT` (test.sh builds it), else built now by scripts/build-podinit.sh.
+pub fn static_podinit() -> std::path::PathBuf {
+    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| static_binary("AURORA_PODINIT", "build-podinit.sh"))
+        .clone()
+}
+
+/// The static buildhelper that `imageadm build` mounts into its steps:
+/// `$AURORA_BUILDHELPER` (test.sh builds it), else built now by scripts/build-buildhelper.sh.
+pub fn static_buildhelper() -> std::path::PathBuf {
+    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| static_binary("AURORA_BUILDHELPER", "build-buildhelper.sh"))
+        .clone()
+}
+
+fn static_binary(env: &str, script: &str) -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os(env) {
+        return std::path::PathBuf::from(path);
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts")
+        .join(script);
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}

@@ -160,22 +160,9 @@ impl Drop for PodWorld {
     }
 }
 
-/// The podinit binary the zone boots: `$AURORA_PODINIT`, else built static.
+/// The podinit binary the zone boots.
 fn static_podinit() -> PathBuf {
-    if let Some(path) = std::env::var_os("AURORA_PODINIT") {
-        return PathBuf::from(path);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-podinit.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .output()
-        .expect("run build-podinit.sh");
-    assert!(
-        out.status.success(),
-        "build-podinit.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    aurora_testkit::static_podinit()
 }
 
 /// Waits until `done` holds; the deadline only guards against a hang.

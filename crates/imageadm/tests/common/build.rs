@@ -226,38 +226,12 @@ pub fn build_clones(root: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The static buildhelper: `$AURORA_BUILDHELPER` (test.sh builds it), else built now.
+/// The static buildhelper build steps mount.
 pub fn static_buildhelper() -> PathBuf {
-    if let Some(path) = std::env::var_os("AURORA_BUILDHELPER") {
-        return PathBuf::from(path);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-buildhelper.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .output()
-        .expect("run build-buildhelper.sh");
-    assert!(
-        out.status.success(),
-        "build-buildhelper.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    aurora_testkit::static_buildhelper()
 }
 
 /// The static podinit, as runz's tests find it.
 pub fn static_podinit() -> PathBuf {
-    if let Some(path) = std::env::var_os("AURORA_PODINIT") {
-        return PathBuf::from(path);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-podinit.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .output()
-        .expect("run build-podinit.sh");
-    assert!(
-        out.status.success(),
-        "build-podinit.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    aurora_testkit::static_podinit()
 }

@@ -35,6 +35,31 @@ struct Slot {
     last_record: Option<ExitRecord>,
 }
 
+impl Slot {
+    /// A service not started yet.
+    fn new(
+        file: &ServicesFile,
+        name: &str,
+        policy: aurora_monitor::RestartPolicyArg,
+        launch: Launch,
+    ) -> Slot {
+        Slot {
+            name: name.to_string(),
+            policy,
+            launch,
+            status_path: file.status_path(name),
+            pid: None,
+            started: Instant::now(),
+            restarts: 0,
+            quick_exits: 0,
+            restart_at: None,
+            last_exit: None,
+            status: None,
+            last_record: None,
+        }
+    }
+}
+
 /// Services mode: runs the services of the file at `path` until none is left or a
 /// `SIGTERM`/`SIGINT` stops them all.
 pub fn run_services(path: &Path) -> Result<ExitRecord, InitError> {
@@ -76,20 +101,7 @@ fn run(path: &Path, main: Option<Vec<OsString>>) -> Result<ExitRecord, InitError
             rlimits: rlimits(p),
             no_new_privileges: p.no_new_privileges,
         })?;
-        slots.push(Slot {
-            name: s.name.clone(),
-            policy: s.restart,
-            launch,
-            status_path: file.status_path(&s.name),
-            pid: None,
-            started: Instant::now(),
-            restarts: 0,
-            quick_exits: 0,
-            restart_at: None,
-            last_exit: None,
-            status: None,
-            last_record: None,
-        });
+        slots.push(Slot::new(&file, &s.name, s.restart, launch));
     }
     let primary = match main {
         Some(command) => {
@@ -132,20 +144,12 @@ fn main_slot(file: &ServicesFile, command: Vec<OsString>) -> Result<Slot, InitEr
         rlimits: Vec::new(),
         no_new_privileges: false,
     })?;
-    Ok(Slot {
-        name: MAIN_SERVICE.to_string(),
-        policy: aurora_monitor::RestartPolicyArg::default(),
+    Ok(Slot::new(
+        file,
+        MAIN_SERVICE,
+        aurora_monitor::RestartPolicyArg::default(),
         launch,
-        status_path: file.status_path(MAIN_SERVICE),
-        pid: None,
-        started: Instant::now(),
-        restarts: 0,
-        quick_exits: 0,
-        restart_at: None,
-        last_exit: None,
-        status: None,
-        last_record: None,
-    })
+    ))
 }
 
 /// The main process's name among the services (status file `main.json`).

@@ -215,27 +215,7 @@ pub fn eventually(mut check: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// The static podinit for `--init` (the container's root has no libc for a dynamic one):
-/// `$AURORA_PODINIT` (test.sh builds it), else built now with scripts/build-podinit.sh.
+/// The static podinit for `--init` (the container's root has no libc for a dynamic one).
 pub fn static_podinit() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            if let Some(path) = std::env::var_os("AURORA_PODINIT") {
-                return PathBuf::from(path);
-            }
-            let script =
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-podinit.sh");
-            let out = Command::new("bash")
-                .arg(&script)
-                .output()
-                .expect("run build-podinit.sh");
-            assert!(
-                out.status.success(),
-                "build-podinit.sh: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-        })
-        .clone()
+    aurora_testkit::static_podinit()
 }
