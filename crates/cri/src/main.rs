@@ -1,0 +1,58 @@
+//! `aurora-cri`: the CRI server binary (see the library).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Aurora's CRI server: kubelet (and crictl, critest) speak CRI v1 to it over a unix socket.
+#[derive(Debug, Parser)]
+#[command(name = "aurora-cri", version)]
+struct Args {
+    /// The unix socket to listen on.
+    #[arg(long, default_value = "/run/aurora/cri.sock")]
+    listen: PathBuf,
+    /// The image store (as imageadm's --root).
+    #[arg(long, env = "AURORA_ROOT", default_value = "/var/lib/aurora")]
+    root: PathBuf,
+    /// The config file (insecure registries, limits).
+    #[arg(long, env = "AURORA_CONFIG", default_value = "/etc/aurora/aurora.toml")]
+    config: PathBuf,
+    /// A registry spoken to over plain HTTP (repeatable; loopback ones always are).
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    insecure_registries: Vec<String>,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    aurora_cli::init_logging();
+    let runtime = match aurora_cli::tokio_runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("aurora-cri: {}", aurora_cli::error_chain(&e));
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let config = aurora_cri::ServerConfig {
+        store_root: args.root,
+        config_file: args.config,
+        insecure_registries: args.insecure_registries,
+    };
+    let shutdown = async {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    match runtime.block_on(aurora_cri::serve(config, &args.listen, shutdown)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("aurora-cri: {}", aurora_cli::error_chain(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The CRI server through crictl v1.32 (the kubelet's own client library): version and
+//! status, and the ImageService — pull (with credentials for a registry that requires them),
+//! list, inspect, image filesystem, remove — on a real registry.
+//!
+//! Root is not required; needs docker-registry, skopeo, htpasswd and crictl
+//! (`../shared/tools/cri-tools/crictl` beside the checkout, or `$AURORA_CRICTL`): skipped
+//! otherwise through `aurora_testkit::skip` (a failure when the run requires every test).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use aurora_testkit::{skopeo_push, ImageBuilder, LayerBuilder, PushOpts, Registry};
+
+/// crictl: `$AURORA_CRICTL`, else the shared tools beside the checkout.
+fn crictl_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("AURORA_CRICTL") {
+        return Some(PathBuf::from(path));
+    }
+    // Beside the checkout (../shared), where the machines that build Aurora keep it.
+    let beside =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/cri-tools/crictl");
+    [beside, PathBuf::from("/work/shared/tools/cri-tools/crictl")]
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
+/// A running `aurora-cri`, stopped when dropped.
+struct Server {
+    child: Child,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("cri.sock");
+        let child = Command::new(env!("CARGO_BIN_EXE_aurora-cri"))
+            .arg("--listen")
+            .arg(&socket)
+            .arg("--root")
+            .arg(dir.path().join("store"))
+            .arg("--config")
+            .arg(dir.path().join("no-config.toml"))
+            .env("HOME", dir.path())
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env("DOCKER_CONFIG", dir.path().join("docker"))
+            .spawn()
+            .expect("start aurora-cri");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "aurora-cri did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server {
+            child,
+            socket,
+            _dir: dir,
+        }
+    }
+
+    fn crictl(&self, crictl: &Path, args: &[&str]) -> Output {
+        let endpoint = format!("unix://{}", self.socket.display());
+        Command::new(crictl)
+            .args([
+                "--runtime-endpoint",
+                &endpoint,
+                "--image-endpoint",
+                &endpoint,
+            ])
+            .args(["--timeout", "60s"])
+            .args(args)
+            .output()
+            .expect("run crictl")
+    }
+
+    fn ok(&self, crictl: &Path, args: &[&str]) -> String {
+        let out = self.crictl(crictl, args);
+        assert!(
+            out.status.success(),
+            "crictl {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+#[test]
+fn crictl_speaks_version_status_and_images() {
+    let test = "crictl_speaks_version_status_and_images";
+    if !aurora_testkit::skip::tools_or_skip(test, &["docker-registry", "skopeo", "htpasswd"]) {
+        return;
+    }
+    let Some(crictl) = crictl_path() else {
+        aurora_testkit::skip::skip(
+            test,
+            "crictl is not in ../shared/tools/cri-tools (or $AURORA_CRICTL)",
+        );
+        return;
+    };
+    let registry = Registry::basic_auth("kube", "let-me-in");
+    let layout = tempfile::tempdir().unwrap();
+    ImageBuilder::new()
+        .layer(LayerBuilder::busybox_rootfs().build())
+        .cmd(&["/bin/sh"])
+        .user("1234")
+        .write(layout.path(), "1");
+    let image = registry.image_ref("e2e/busybox:1.29");
+    let opts = PushOpts {
+        creds: registry.credentials(),
+        ..Default::default()
+    };
+    skopeo_push(layout.path(), "1", &image, &opts);
+
+    let server = Server::start();
+    let version = server.ok(&crictl, &["version"]);
+    assert!(version.contains("RuntimeName:  aurora"), "{version}");
+    assert!(version.contains("RuntimeApiVersion:  v1"), "{version}");
+    let info: serde_json::Value = serde_json::from_str(&server.ok(&crictl, &["info"])).unwrap();
+    assert_eq!(info["status"]["conditions"][0]["type"], "RuntimeReady");
+    assert_eq!(info["status"]["conditions"][0]["status"], true);
+
+    // Without credentials the registry refuses; with them the image arrives.
+    let refused = server.crictl(&crictl, &["pull", &image]);
+    assert!(!refused.status.success());
+    let pulled = server.ok(&crictl, &["pull", "--creds", "kube:let-me-in", &image]);
+    assert!(pulled.contains("sha256:"), "{pulled}");
+
+    let images: serde_json::Value =
+        serde_json::from_str(&server.ok(&crictl, &["images", "-o", "json"])).unwrap();
+    let listed = &images["images"][0];
+    assert_eq!(listed["repoTags"][0], image);
+    assert!(listed["repoDigests"][0]
+        .as_str()
+        .unwrap()
+        .contains("@sha256:"));
+    assert_eq!(listed["uid"]["value"], "1234");
+    let status: serde_json::Value =
+        serde_json::from_str(&server.ok(&crictl, &["inspecti", &image])).unwrap();
+    assert_eq!(status["status"]["id"], listed["id"]);
+    let by_id = server.ok(&crictl, &["inspecti", listed["id"].as_str().unwrap()]);
+    assert!(by_id.contains(&image), "{by_id}");
+    let fs: serde_json::Value =
+        serde_json::from_str(&server.ok(&crictl, &["imagefsinfo"])).unwrap();
+    assert!(fs["status"]["imageFilesystems"][0]["usedBytes"]["value"]
+        .as_str()
+        .is_some_and(|v| v != "0"));
+
+    server.ok(&crictl, &["rmi", &image]);
+    let images: serde_json::Value =
+        serde_json::from_str(&server.ok(&crictl, &["images", "-o", "json"])).unwrap();
+    assert!(
+        images["images"].as_array().is_none_or(|a| a.is_empty()),
+        "{images}"
+    );
+    // Pods are next: their calls say so.
+    let pods = server.crictl(&crictl, &["pods"]);
+    assert!(!pods.status.success());
+    assert!(String::from_utf8_lossy(&pods.stderr).contains("not served yet"));
+}
