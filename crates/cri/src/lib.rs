@@ -1,9 +1,10 @@
 //! aurora-cri: the Container Runtime Interface server kubelet speaks to, entry point [`serve`].
 //! `image`: ImageService on the imageadm store (list, status, pull with the request's
-//! credentials, remove, filesystem usage); `runtime`: RuntimeService (version and status so
-//! far; pods and containers come from podadm's engine next).
+//! credentials, remove, filesystem usage); `runtime`: RuntimeService (version, status and
+//! pod sandboxes, which are podadm pods (`pods`); containers are next).
 
 mod image;
+mod pods;
 mod runtime;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,10 @@ pub struct ServerConfig {
     pub config_file: PathBuf,
     /// Registries spoken to over plain HTTP besides loopback ones and the config file's.
     pub insecure_registries: Vec<String>,
+    /// The engine's run root (monitors, runtime state, network namespaces).
+    pub run_root: PathBuf,
+    /// podadm, which records a container's exit (the monitors' exit command).
+    pub podadm: PathBuf,
 }
 
 /// Serves CRI v1 on the unix socket `socket` until `shutdown` resolves.

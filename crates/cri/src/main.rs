@@ -17,6 +17,12 @@ struct Args {
     /// The config file (insecure registries, limits).
     #[arg(long, env = "AURORA_CONFIG", default_value = "/etc/aurora/aurora.toml")]
     config: PathBuf,
+    /// Where pods' and containers' run-time state lives.
+    #[arg(long, default_value = "/run/aurora/cri")]
+    runroot: PathBuf,
+    /// podadm, which records containers' exits (default: beside aurora-cri).
+    #[arg(long, env = "AURORA_PODADM")]
+    podadm: Option<PathBuf>,
     /// A registry spoken to over plain HTTP (repeatable; loopback ones always are).
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     insecure_registries: Vec<String>,
@@ -36,6 +42,12 @@ fn main() -> std::process::ExitCode {
         store_root: args.root,
         config_file: args.config,
         insecure_registries: args.insecure_registries,
+        run_root: args.runroot,
+        podadm: args.podadm.unwrap_or_else(|| {
+            std::env::current_exe()
+                .map(|exe| exe.with_file_name("podadm"))
+                .unwrap_or_else(|_| PathBuf::from("podadm"))
+        }),
     };
     let shutdown = async {
         let mut term =

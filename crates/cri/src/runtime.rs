@@ -6,14 +6,13 @@ use k8s_cri::v1::runtime_service_server::RuntimeService;
 use k8s_cri::v1::*;
 use tonic::{Request, Response, Status};
 
-use crate::ServerConfig;
+use crate::{pods, ServerConfig};
 
 /// The CRI API version this server speaks.
 const RUNTIME_API_VERSION: &str = "v1";
 
 /// The RuntimeService.
 pub struct RuntimeApi {
-    #[allow(dead_code)] // the engine's store and run roots, once pods are served
     config: ServerConfig,
 }
 
@@ -23,10 +22,19 @@ impl RuntimeApi {
     }
 }
 
+/// Runs engine work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+}
+
 /// `UNIMPLEMENTED`, naming the call.
 fn not_yet(call: &str) -> Status {
     Status::unimplemented(format!(
-        "{call} is not served yet: Aurora's CRI server has images and runtime status only"
+        "{call} is not served yet: Aurora's CRI server serves images, status and pod sandboxes so far"
     ))
 }
 
@@ -65,6 +73,98 @@ impl RuntimeService for RuntimeApi {
         }))
     }
 
+    async fn run_pod_sandbox(
+        &self,
+        request: Request<RunPodSandboxRequest>,
+    ) -> Result<Response<RunPodSandboxResponse>, Status> {
+        let sandbox = request.into_inner().config.unwrap_or_default();
+        let (pod, name) = pods::pod_config(&sandbox)?;
+        let config = self.config.clone();
+        let pod_sandbox_id = blocking(move || {
+            let engine = pods::engine(&config)?;
+            let pod = engine.pod_create(pod, Some(&name)).map_err(pods::status)?;
+            if let Err(e) = engine.pod_start(&pod.id) {
+                let _ = engine.pod_remove(&pod.id, true);
+                return Err(pods::status(e));
+            }
+            Ok(pod.id)
+        })
+        .await?;
+        Ok(Response::new(RunPodSandboxResponse { pod_sandbox_id }))
+    }
+
+    async fn stop_pod_sandbox(
+        &self,
+        request: Request<StopPodSandboxRequest>,
+    ) -> Result<Response<StopPodSandboxResponse>, Status> {
+        let id = request.into_inner().pod_sandbox_id;
+        let config = self.config.clone();
+        blocking(move || {
+            let engine = pods::engine(&config)?;
+            // Stopping a stopped or removed sandbox succeeds: kubelet retries.
+            match engine.pod_stop(&id, None) {
+                Ok(_) | Err(aurora_engine::EngineError::NoSuchPod(_)) => Ok(()),
+                Err(e) => Err(pods::status(e)),
+            }
+        })
+        .await?;
+        Ok(Response::new(StopPodSandboxResponse {}))
+    }
+
+    async fn remove_pod_sandbox(
+        &self,
+        request: Request<RemovePodSandboxRequest>,
+    ) -> Result<Response<RemovePodSandboxResponse>, Status> {
+        let id = request.into_inner().pod_sandbox_id;
+        let config = self.config.clone();
+        blocking(move || {
+            let engine = pods::engine(&config)?;
+            match engine.pod_remove(&id, true) {
+                Ok(_) | Err(aurora_engine::EngineError::NoSuchPod(_)) => Ok(()),
+                Err(e) => Err(pods::status(e)),
+            }
+        })
+        .await?;
+        Ok(Response::new(RemovePodSandboxResponse {}))
+    }
+
+    async fn pod_sandbox_status(
+        &self,
+        request: Request<PodSandboxStatusRequest>,
+    ) -> Result<Response<PodSandboxStatusResponse>, Status> {
+        let id = request.into_inner().pod_sandbox_id;
+        let config = self.config.clone();
+        let status = blocking(move || {
+            let engine = pods::engine(&config)?;
+            let pod = engine.pod_find(&id).map_err(pods::status)?;
+            Ok(pods::sandbox_status(&engine, &pod))
+        })
+        .await?;
+        Ok(Response::new(PodSandboxStatusResponse {
+            status: Some(status),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_pod_sandbox(
+        &self,
+        request: Request<ListPodSandboxRequest>,
+    ) -> Result<Response<ListPodSandboxResponse>, Status> {
+        let filter = request.into_inner().filter.unwrap_or_default();
+        let config = self.config.clone();
+        let items = blocking(move || {
+            let engine = pods::engine(&config)?;
+            let pods = engine.pod_list().map_err(pods::status)?;
+            Ok(pods
+                .iter()
+                .filter(|pod| pods::is_cri_pod(pod) && pods::matches(&engine, pod, &filter))
+                .map(|pod| pods::sandbox(&engine, pod))
+                .collect())
+        })
+        .await?;
+        Ok(Response::new(ListPodSandboxResponse { items }))
+    }
+
     type GetContainerEventsStream = tokio_stream::Empty<Result<ContainerEventResponse, Status>>;
 
     async fn get_container_events(
@@ -72,41 +172,6 @@ impl RuntimeService for RuntimeApi {
         _request: Request<GetEventsRequest>,
     ) -> Result<Response<Self::GetContainerEventsStream>, Status> {
         Err(not_yet("get_container_events"))
-    }
-
-    async fn run_pod_sandbox(
-        &self,
-        _request: Request<RunPodSandboxRequest>,
-    ) -> Result<Response<RunPodSandboxResponse>, Status> {
-        Err(not_yet("run_pod_sandbox"))
-    }
-
-    async fn stop_pod_sandbox(
-        &self,
-        _request: Request<StopPodSandboxRequest>,
-    ) -> Result<Response<StopPodSandboxResponse>, Status> {
-        Err(not_yet("stop_pod_sandbox"))
-    }
-
-    async fn remove_pod_sandbox(
-        &self,
-        _request: Request<RemovePodSandboxRequest>,
-    ) -> Result<Response<RemovePodSandboxResponse>, Status> {
-        Err(not_yet("remove_pod_sandbox"))
-    }
-
-    async fn pod_sandbox_status(
-        &self,
-        _request: Request<PodSandboxStatusRequest>,
-    ) -> Result<Response<PodSandboxStatusResponse>, Status> {
-        Err(not_yet("pod_sandbox_status"))
-    }
-
-    async fn list_pod_sandbox(
-        &self,
-        _request: Request<ListPodSandboxRequest>,
-    ) -> Result<Response<ListPodSandboxResponse>, Status> {
-        Err(not_yet("list_pod_sandbox"))
     }
 
     async fn create_container(

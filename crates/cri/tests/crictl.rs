@@ -41,6 +41,8 @@ impl Drop for Server {
 
 impl Server {
     fn start() -> Server {
+        aurora_testkit::workspace_binary("runz", "runz");
+        aurora_testkit::workspace_binary("aurora-monitor", "aurora-monitor");
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("cri.sock");
         let child = Command::new(env!("CARGO_BIN_EXE_aurora-cri"))
@@ -50,6 +52,13 @@ impl Server {
             .arg(dir.path().join("store"))
             .arg("--config")
             .arg(dir.path().join("no-config.toml"))
+            .arg("--runroot")
+            .arg(dir.path().join("run"))
+            .env("AURORA_PODINIT", aurora_testkit::static_podinit())
+            .env(
+                "AURORA_PODADM",
+                aurora_testkit::workspace_binary("podadm", "podadm"),
+            )
             .env("HOME", dir.path())
             .env_remove("REGISTRY_AUTH_FILE")
             .env("DOCKER_CONFIG", dir.path().join("docker"))
@@ -162,8 +171,68 @@ fn crictl_speaks_version_status_and_images() {
         images["images"].as_array().is_none_or(|a| a.is_empty()),
         "{images}"
     );
-    // Pods are next: their calls say so.
-    let pods = server.crictl(&crictl, &["pods"]);
-    assert!(!pods.status.success());
-    assert!(String::from_utf8_lossy(&pods.stderr).contains("not served yet"));
+    // Containers are next: their calls say so.
+    let containers = server.crictl(&crictl, &["ps", "-a"]);
+    assert!(!containers.status.success());
+    assert!(String::from_utf8_lossy(&containers.stderr).contains("not served yet"));
+}
+
+/// Pod sandboxes: `runp` makes a podadm pod (its infra container running), `pods` and
+/// `inspectp` report it with its metadata, labels and annotations, `stopp` makes it
+/// NOTREADY (stopping again succeeds: kubelet retries), `rmp` removes it (then NOT_FOUND).
+#[test]
+fn crictl_runs_stops_and_removes_pod_sandboxes() {
+    let test = "crictl_runs_stops_and_removes_pod_sandboxes";
+    if !aurora_testkit::skip::root_or_skip(test) {
+        return;
+    }
+    let Some(crictl) = crictl_path() else {
+        aurora_testkit::skip::skip(
+            test,
+            "crictl is not in ../shared/tools/cri-tools (or $AURORA_CRICTL)",
+        );
+        return;
+    };
+    let server = Server::start();
+    let config = server._dir.path().join("pod.json");
+    std::fs::write(
+        &config,
+        r#"{"metadata": {"name": "web", "namespace": "default", "uid": "uid-1", "attempt": 1},
+            "hostname": "web-host", "labels": {"app": "web"}, "annotations": {"note": "kept"},
+            "linux": {}}"#,
+    )
+    .unwrap();
+    let id = server
+        .ok(&crictl, &["runp", config.to_str().unwrap()])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    let pods: serde_json::Value =
+        serde_json::from_str(&server.ok(&crictl, &["pods", "-o", "json"])).unwrap();
+    let pod = &pods["items"][0];
+    assert_eq!(pod["id"], id);
+    assert_eq!(pod["state"], "SANDBOX_READY");
+    assert_eq!(pod["metadata"]["name"], "web");
+    assert_eq!(pod["metadata"]["attempt"], 1);
+    assert_eq!(pod["labels"]["app"], "web");
+    assert_eq!(pod["annotations"]["note"], "kept");
+    assert!(pod["annotations"]
+        .get("io.aurora.cri.metadata.uid")
+        .is_none());
+    let filtered = server.ok(&crictl, &["pods", "--label", "app=other", "-q"]);
+    assert!(filtered.trim().is_empty(), "{filtered}");
+    let status: serde_json::Value =
+        serde_json::from_str(&server.ok(&crictl, &["inspectp", &id])).unwrap();
+    assert_eq!(status["status"]["metadata"]["namespace"], "default");
+    server.ok(&crictl, &["stopp", &id]);
+    let status: serde_json::Value =
+        serde_json::from_str(&server.ok(&crictl, &["inspectp", &id])).unwrap();
+    assert_eq!(status["status"]["state"], "SANDBOX_NOTREADY");
+    server.ok(&crictl, &["stopp", &id]);
+    server.ok(&crictl, &["rmp", &id]);
+    let gone = server.crictl(&crictl, &["inspectp", &id]);
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("NotFound"));
+    let pods = server.ok(&crictl, &["pods", "-q"]);
+    assert!(pods.trim().is_empty(), "{pods}");
 }

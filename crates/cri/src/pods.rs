@@ -1,0 +1,252 @@
+//! Pod sandboxes as podadm pods: RunPodSandbox creates a pod (its infra container holds the
+//! namespaces, a cgroup parent holds its limits) and starts it; Stop, Remove, Status and List
+//! map onto the engine's pod calls. The CRI metadata (name, uid, namespace, attempt) is kept
+//! in the pod's annotations under [`META_PREFIX`], left out when annotations are reported.
+//! Networking so far: the host's (`NODE` network namespace) or a namespace of the pod's own
+//! with only `lo`; CNI is next.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aurora_engine::{Engine, EngineError, EngineOptions, NetworkMode, PodConfig, PodRecord};
+use k8s_cri::v1::{
+    PodSandbox, PodSandboxConfig, PodSandboxFilter, PodSandboxMetadata, PodSandboxState,
+    PodSandboxStatus,
+};
+use tonic::Status;
+
+use crate::ServerConfig;
+
+/// Annotations holding the CRI metadata of a pod.
+const META_PREFIX: &str = "io.aurora.cri.metadata.";
+
+/// The engine on the server's store and run root; containers' exits are recorded by podadm.
+pub(crate) fn engine(config: &ServerConfig) -> Result<Engine, Status> {
+    let root = &config.store_root;
+    let runroot = &config.run_root;
+    let exit_command = vec![
+        config.podadm.display().to_string(),
+        "--root".into(),
+        root.display().to_string(),
+        "--runroot".into(),
+        runroot.display().to_string(),
+        "container".into(),
+        "cleanup".into(),
+    ];
+    let storage = aurora_cli::storage_choice(&config.config_file, None, None)
+        .map_err(|e| Status::internal(e.to_string()))?;
+    Engine::open(EngineOptions {
+        root: root.clone(),
+        runroot: runroot.clone(),
+        storage,
+        runtime: "runz".into(),
+        unpack_limits: Default::default(),
+        log_max_size: 0,
+        exit_command,
+    })
+    .map_err(status)
+}
+
+/// An engine error as a gRPC status: a missing pod is NOT_FOUND.
+pub(crate) fn status(error: EngineError) -> Status {
+    match error {
+        EngineError::NoSuchPod(name) => Status::not_found(format!("pod sandbox {name} not found")),
+        other => Status::internal(other.to_string()),
+    }
+}
+
+/// The pod's name: kubelet's own form, unique per pod and attempt.
+fn pod_name(meta: &PodSandboxMetadata) -> String {
+    format!(
+        "k8s_{}_{}_{}_{}",
+        meta.name, meta.namespace, meta.uid, meta.attempt
+    )
+}
+
+/// The podadm pod a sandbox config asks for.
+pub(crate) fn pod_config(sandbox: &PodSandboxConfig) -> Result<(PodConfig, String), Status> {
+    let meta = sandbox
+        .metadata
+        .clone()
+        .ok_or_else(|| Status::invalid_argument("the sandbox config has no metadata"))?;
+    if meta.name.is_empty() || meta.namespace.is_empty() || meta.uid.is_empty() {
+        return Err(Status::invalid_argument(
+            "the sandbox metadata needs a name, a namespace and a uid",
+        ));
+    }
+    let host_network = sandbox
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.as_ref())
+        .is_some_and(|n| n.network == k8s_cri::v1::NamespaceMode::Node as i32);
+    let mut annotations: BTreeMap<String, String> = sandbox
+        .annotations
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (key, value) in [
+        ("name", meta.name.clone()),
+        ("uid", meta.uid.clone()),
+        ("namespace", meta.namespace.clone()),
+        ("attempt", meta.attempt.to_string()),
+    ] {
+        annotations.insert(format!("{META_PREFIX}{key}"), value);
+    }
+    let config = PodConfig {
+        hostname: (!sandbox.hostname.is_empty()).then(|| sandbox.hostname.clone()),
+        network: if host_network {
+            NetworkMode::Host
+        } else {
+            NetworkMode::None
+        },
+        labels: sandbox
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        annotations,
+        ..Default::default()
+    };
+    Ok((config, pod_name(&meta)))
+}
+
+/// The CRI metadata kept in a pod's annotations.
+fn metadata(pod: &PodRecord) -> PodSandboxMetadata {
+    let get = |key: &str| {
+        pod.config
+            .annotations
+            .get(&format!("{META_PREFIX}{key}"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    PodSandboxMetadata {
+        name: get("name"),
+        uid: get("uid"),
+        namespace: get("namespace"),
+        attempt: get("attempt").parse().unwrap_or(0),
+    }
+}
+
+/// The pod's annotations as the request gave them.
+fn user_annotations(pod: &PodRecord) -> HashMap<String, String> {
+    pod.config
+        .annotations
+        .iter()
+        .filter(|(k, _)| !k.starts_with(META_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn labels(pod: &PodRecord) -> HashMap<String, String> {
+    pod.config
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Nanoseconds since the epoch of an RFC 3339 time (0 if it is not one).
+fn nanos(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .ok()
+        .and_then(|t| t.timestamp_nanos_opt())
+        .unwrap_or(0)
+}
+
+/// READY while the pod's infra container runs.
+pub(crate) fn state(engine: &Engine, pod: &PodRecord) -> PodSandboxState {
+    match engine.pod_state(pod) {
+        Ok(aurora_engine::PodState::Running) => PodSandboxState::SandboxReady,
+        _ => PodSandboxState::SandboxNotready,
+    }
+}
+
+pub(crate) fn sandbox_status(engine: &Engine, pod: &PodRecord) -> PodSandboxStatus {
+    PodSandboxStatus {
+        id: pod.id.clone(),
+        metadata: Some(metadata(pod)),
+        state: state(engine, pod) as i32,
+        created_at: nanos(&pod.created_at),
+        labels: labels(pod),
+        annotations: user_annotations(pod),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn sandbox(engine: &Engine, pod: &PodRecord) -> PodSandbox {
+    PodSandbox {
+        id: pod.id.clone(),
+        metadata: Some(metadata(pod)),
+        state: state(engine, pod) as i32,
+        created_at: nanos(&pod.created_at),
+        labels: labels(pod),
+        annotations: user_annotations(pod),
+        ..Default::default()
+    }
+}
+
+/// Whether `pod` passes `filter` (id prefix, state, labels).
+pub(crate) fn matches(engine: &Engine, pod: &PodRecord, filter: &PodSandboxFilter) -> bool {
+    if !filter.id.is_empty() && !pod.id.starts_with(&filter.id) {
+        return false;
+    }
+    if let Some(wanted) = &filter.state {
+        if state(engine, pod) as i32 != wanted.state {
+            return false;
+        }
+    }
+    filter
+        .label_selector
+        .iter()
+        .all(|(k, v)| pod.config.labels.get(k) == Some(v))
+}
+
+/// Only the pods this server made (they carry CRI metadata), not podadm's own.
+pub(crate) fn is_cri_pod(pod: &PodRecord) -> bool {
+    pod.config
+        .annotations
+        .contains_key(&format!("{META_PREFIX}uid"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_configs_become_pods() {
+        let sandbox = PodSandboxConfig {
+            metadata: Some(PodSandboxMetadata {
+                name: "web".into(),
+                uid: "u1".into(),
+                namespace: "default".into(),
+                attempt: 2,
+            }),
+            hostname: "web-0".into(),
+            labels: HashMap::from([("app".into(), "web".into())]),
+            annotations: HashMap::from([("note".into(), "kept".into())]),
+            ..Default::default()
+        };
+        let (config, name) = pod_config(&sandbox).unwrap();
+        assert_eq!(name, "k8s_web_default_u1_2");
+        assert_eq!(config.hostname.as_deref(), Some("web-0"));
+        assert_eq!(config.network, NetworkMode::None);
+        assert_eq!(config.labels["app"], "web");
+        let pod = PodRecord {
+            id: "a".repeat(64),
+            name,
+            config,
+            infra_id: None,
+            created_at: "2026-12-03T10:00:00Z".into(),
+            cgroup_parent: String::new(),
+        };
+        assert!(is_cri_pod(&pod));
+        let meta = metadata(&pod);
+        assert_eq!((meta.name.as_str(), meta.attempt), ("web", 2));
+        assert_eq!(
+            user_annotations(&pod),
+            HashMap::from([("note".into(), "kept".into())])
+        );
+        assert_eq!(nanos(&pod.created_at), 1_796_292_000_000_000_000);
+        assert!(pod_config(&PodSandboxConfig::default()).is_err());
+    }
+}
