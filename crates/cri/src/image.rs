@@ -13,6 +13,7 @@ use k8s_cri::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::error::{blocking, internal, ApiError};
 use crate::ServerConfig;
 
 /// The ImageService.
@@ -28,34 +29,6 @@ impl ImageApi {
     fn store(&self) -> Result<Store, ApiError> {
         Store::open(&self.config.store_root).map_err(internal)
     }
-}
-
-/// An image call's failure, made a gRPC status at the call's boundary (a `Status` is too
-/// large to pass around).
-#[derive(Debug)]
-enum ApiError {
-    InvalidArgument(String),
-    Internal(String),
-}
-
-impl From<ApiError> for Status {
-    fn from(error: ApiError) -> Status {
-        match error {
-            ApiError::InvalidArgument(message) => Status::invalid_argument(message),
-            ApiError::Internal(message) => Status::internal(message),
-        }
-    }
-}
-
-fn internal(error: impl std::fmt::Display) -> ApiError {
-    ApiError::Internal(error.to_string())
-}
-
-/// Runs store work off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(internal)?
 }
 
 /// Every image of the store, one per config digest, with all its names.

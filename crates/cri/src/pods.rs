@@ -12,15 +12,15 @@ use k8s_cri::v1::{
     PodSandbox, PodSandboxConfig, PodSandboxFilter, PodSandboxMetadata, PodSandboxState,
     PodSandboxStatus,
 };
-use tonic::Status;
 
+use crate::error::{internal, ApiError};
 use crate::ServerConfig;
 
 /// Annotations holding the CRI metadata of a pod.
 const META_PREFIX: &str = "io.aurora.cri.metadata.";
 
 /// The engine on the server's store and run root; containers' exits are recorded by podadm.
-pub(crate) fn engine(config: &ServerConfig) -> Result<Engine, Status> {
+pub(crate) fn engine(config: &ServerConfig) -> Result<Engine, ApiError> {
     let root = &config.store_root;
     let runroot = &config.run_root;
     let exit_command = vec![
@@ -32,8 +32,7 @@ pub(crate) fn engine(config: &ServerConfig) -> Result<Engine, Status> {
         "container".into(),
         "cleanup".into(),
     ];
-    let storage = aurora_cli::storage_choice(&config.config_file, None, None)
-        .map_err(|e| Status::internal(e.to_string()))?;
+    let storage = aurora_cli::storage_choice(&config.config_file, None, None).map_err(internal)?;
     Engine::open(EngineOptions {
         root: root.clone(),
         runroot: runroot.clone(),
@@ -46,11 +45,11 @@ pub(crate) fn engine(config: &ServerConfig) -> Result<Engine, Status> {
     .map_err(status)
 }
 
-/// An engine error as a gRPC status: a missing pod is NOT_FOUND.
-pub(crate) fn status(error: EngineError) -> Status {
+/// An engine error as a call's: a missing pod is NOT_FOUND.
+pub(crate) fn status(error: EngineError) -> ApiError {
     match error {
-        EngineError::NoSuchPod(name) => Status::not_found(format!("pod sandbox {name} not found")),
-        other => Status::internal(other.to_string()),
+        EngineError::NoSuchPod(name) => ApiError::NotFound(format!("pod sandbox {name} not found")),
+        other => internal(other),
     }
 }
 
@@ -63,14 +62,14 @@ fn pod_name(meta: &PodSandboxMetadata) -> String {
 }
 
 /// The podadm pod a sandbox config asks for.
-pub(crate) fn pod_config(sandbox: &PodSandboxConfig) -> Result<(PodConfig, String), Status> {
+pub(crate) fn pod_config(sandbox: &PodSandboxConfig) -> Result<(PodConfig, String), ApiError> {
     let meta = sandbox
         .metadata
         .clone()
-        .ok_or_else(|| Status::invalid_argument("the sandbox config has no metadata"))?;
+        .ok_or_else(|| ApiError::InvalidArgument("the sandbox config has no metadata".into()))?;
     if meta.name.is_empty() || meta.namespace.is_empty() || meta.uid.is_empty() {
-        return Err(Status::invalid_argument(
-            "the sandbox metadata needs a name, a namespace and a uid",
+        return Err(ApiError::InvalidArgument(
+            "the sandbox metadata needs a name, a namespace and a uid".into(),
         ));
     }
     let host_network = sandbox

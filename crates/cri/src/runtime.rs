@@ -6,6 +6,7 @@ use k8s_cri::v1::runtime_service_server::RuntimeService;
 use k8s_cri::v1::*;
 use tonic::{Request, Response, Status};
 
+use crate::error::blocking;
 use crate::{pods, ServerConfig};
 
 /// The CRI API version this server speaks.
@@ -20,15 +21,6 @@ impl RuntimeApi {
     pub fn new(config: ServerConfig) -> Self {
         RuntimeApi { config }
     }
-}
-
-/// Runs engine work off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, Status> + Send + 'static,
-) -> Result<T, Status> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
 }
 
 /// `UNIMPLEMENTED`, naming the call.
