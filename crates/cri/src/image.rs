@@ -107,7 +107,7 @@ pub(crate) fn cri_image(stored: &StoredImage) -> Image {
 }
 
 /// The image `text` names (a name, an id or digest, or a unique prefix), if any.
-fn find(store: &Store, text: &str) -> Result<Option<Image>, ApiError> {
+pub(crate) fn find(store: &Store, text: &str) -> Result<Option<Image>, ApiError> {
     if text.is_empty() {
         return Err(ApiError::InvalidArgument("no image named".into()));
     }

@@ -3,6 +3,7 @@
 //! credentials, remove, filesystem usage); `runtime`: RuntimeService (version, status and
 //! pod sandboxes, which are podadm pods (`pods`); containers are next).
 
+mod containers;
 mod error;
 mod image;
 mod pods;

@@ -49,6 +49,9 @@ pub(crate) fn engine(config: &ServerConfig) -> Result<Engine, ApiError> {
 pub(crate) fn status(error: EngineError) -> ApiError {
     match error {
         EngineError::NoSuchPod(name) => ApiError::NotFound(format!("pod sandbox {name} not found")),
+        EngineError::NoSuchContainer(name) => {
+            ApiError::NotFound(format!("container {name} not found"))
+        }
         other => internal(other),
     }
 }

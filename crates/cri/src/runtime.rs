@@ -6,8 +6,10 @@ use k8s_cri::v1::runtime_service_server::RuntimeService;
 use k8s_cri::v1::*;
 use tonic::{Request, Response, Status};
 
-use crate::error::blocking;
-use crate::{pods, ServerConfig};
+use aurora_engine::EngineError;
+
+use crate::error::{blocking, internal, ApiError};
+use crate::{containers, pods, ServerConfig};
 
 /// The CRI API version this server speaks.
 const RUNTIME_API_VERSION: &str = "v1";
@@ -26,7 +28,7 @@ impl RuntimeApi {
 /// `UNIMPLEMENTED`, naming the call.
 fn not_yet(call: &str) -> Status {
     Status::unimplemented(format!(
-        "{call} is not served yet: Aurora's CRI server serves images, status and pod sandboxes so far"
+        "{call} is not served yet: Aurora's CRI server serves images, status, pod sandboxes and containers so far"
     ))
 }
 
@@ -157,6 +159,132 @@ impl RuntimeService for RuntimeApi {
         Ok(Response::new(ListPodSandboxResponse { items }))
     }
 
+    async fn create_container(
+        &self,
+        request: Request<CreateContainerRequest>,
+    ) -> Result<Response<CreateContainerResponse>, Status> {
+        let request = request.into_inner();
+        let config = self.config.clone();
+        let container_id = blocking(move || {
+            let cri = request.config.unwrap_or_default();
+            let engine = pods::engine(&config)?;
+            let pod = engine
+                .pod_find(&request.pod_sandbox_id)
+                .map_err(pods::status)?;
+            let wanted = cri
+                .image
+                .as_ref()
+                .map(|i| i.image.clone())
+                .unwrap_or_default();
+            let store = aurora_store::Store::open(&config.store_root).map_err(internal)?;
+            let image = crate::image::find(&store, &wanted)?
+                .and_then(|i| i.repo_tags.into_iter().chain(i.repo_digests).next())
+                .ok_or_else(|| ApiError::NotFound(format!("image {wanted:?} is not pulled")))?;
+            let (container, name) = containers::container_config(
+                &pod.id,
+                &pod.name,
+                &cri,
+                request.sandbox_config.as_ref(),
+                image,
+            )?;
+            let record = engine
+                .create(container, Some(&name))
+                .map_err(pods::status)?;
+            containers::link_log(&engine, &record)?;
+            Ok(record.id)
+        })
+        .await?;
+        Ok(Response::new(CreateContainerResponse { container_id }))
+    }
+
+    async fn start_container(
+        &self,
+        request: Request<StartContainerRequest>,
+    ) -> Result<Response<StartContainerResponse>, Status> {
+        let id = request.into_inner().container_id;
+        let config = self.config.clone();
+        blocking(move || {
+            let engine = pods::engine(&config)?;
+            engine.start(&id, false).map(drop).map_err(pods::status)
+        })
+        .await?;
+        Ok(Response::new(StartContainerResponse {}))
+    }
+
+    async fn stop_container(
+        &self,
+        request: Request<StopContainerRequest>,
+    ) -> Result<Response<StopContainerResponse>, Status> {
+        let request = request.into_inner();
+        let config = self.config.clone();
+        blocking(move || {
+            let engine = pods::engine(&config)?;
+            let timeout = u32::try_from(request.timeout.max(0)).unwrap_or(u32::MAX);
+            // Stopping a stopped or removed container succeeds: kubelet retries.
+            match engine.stop(&request.container_id, Some(timeout)) {
+                Ok(_) | Err(EngineError::NoSuchContainer(_)) => Ok(()),
+                Err(EngineError::WrongState { .. }) => Ok(()),
+                Err(e) => Err(pods::status(e)),
+            }
+        })
+        .await?;
+        Ok(Response::new(StopContainerResponse {}))
+    }
+
+    async fn remove_container(
+        &self,
+        request: Request<RemoveContainerRequest>,
+    ) -> Result<Response<RemoveContainerResponse>, Status> {
+        let id = request.into_inner().container_id;
+        let config = self.config.clone();
+        blocking(move || {
+            let engine = pods::engine(&config)?;
+            match engine.remove(&id, true, true, Some(0)) {
+                Ok(_) | Err(EngineError::NoSuchContainer(_)) => Ok(()),
+                Err(e) => Err(pods::status(e)),
+            }
+        })
+        .await?;
+        Ok(Response::new(RemoveContainerResponse {}))
+    }
+
+    async fn list_containers(
+        &self,
+        request: Request<ListContainersRequest>,
+    ) -> Result<Response<ListContainersResponse>, Status> {
+        let filter = request.into_inner().filter.unwrap_or_default();
+        let config = self.config.clone();
+        let containers = blocking(move || {
+            let engine = pods::engine(&config)?;
+            let records = engine.list().map_err(pods::status)?;
+            Ok(records
+                .iter()
+                .filter(|r| containers::is_cri_container(r) && containers::matches(r, &filter))
+                .map(containers::container)
+                .collect())
+        })
+        .await?;
+        Ok(Response::new(ListContainersResponse { containers }))
+    }
+
+    async fn container_status(
+        &self,
+        request: Request<ContainerStatusRequest>,
+    ) -> Result<Response<ContainerStatusResponse>, Status> {
+        let id = request.into_inner().container_id;
+        let config = self.config.clone();
+        let status = blocking(move || {
+            let engine = pods::engine(&config)?;
+            let record = engine.find(&id).map_err(pods::status)?;
+            Ok(containers::status(&record))
+        })
+        .await?;
+        Ok(Response::new(ContainerStatusResponse {
+            status: Some(status),
+            ..Default::default()
+        }))
+    }
+
     type GetContainerEventsStream = tokio_stream::Empty<Result<ContainerEventResponse, Status>>;
 
     async fn get_container_events(
@@ -164,48 +292,6 @@ impl RuntimeService for RuntimeApi {
         _request: Request<GetEventsRequest>,
     ) -> Result<Response<Self::GetContainerEventsStream>, Status> {
         Err(not_yet("get_container_events"))
-    }
-
-    async fn create_container(
-        &self,
-        _request: Request<CreateContainerRequest>,
-    ) -> Result<Response<CreateContainerResponse>, Status> {
-        Err(not_yet("create_container"))
-    }
-
-    async fn start_container(
-        &self,
-        _request: Request<StartContainerRequest>,
-    ) -> Result<Response<StartContainerResponse>, Status> {
-        Err(not_yet("start_container"))
-    }
-
-    async fn stop_container(
-        &self,
-        _request: Request<StopContainerRequest>,
-    ) -> Result<Response<StopContainerResponse>, Status> {
-        Err(not_yet("stop_container"))
-    }
-
-    async fn remove_container(
-        &self,
-        _request: Request<RemoveContainerRequest>,
-    ) -> Result<Response<RemoveContainerResponse>, Status> {
-        Err(not_yet("remove_container"))
-    }
-
-    async fn list_containers(
-        &self,
-        _request: Request<ListContainersRequest>,
-    ) -> Result<Response<ListContainersResponse>, Status> {
-        Err(not_yet("list_containers"))
-    }
-
-    async fn container_status(
-        &self,
-        _request: Request<ContainerStatusRequest>,
-    ) -> Result<Response<ContainerStatusResponse>, Status> {
-        Err(not_yet("container_status"))
     }
 
     async fn update_container_resources(

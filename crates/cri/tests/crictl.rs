@@ -1,6 +1,7 @@
 //! The CRI server through crictl v1.32 (the kubelet's own client library): version and
-//! status, and the ImageService — pull (with credentials for a registry that requires them),
-//! list, inspect, image filesystem, remove — on a real registry.
+//! status, the ImageService — pull (with credentials for a registry that requires them),
+//! list, inspect, image filesystem, remove — on a real registry, and pod sandboxes with
+//! their containers.
 //!
 //! Root is not required; needs docker-registry, skopeo, htpasswd and crictl
 //! (`../shared/tools/cri-tools/crictl` beside the checkout, or `$AURORA_CRICTL`): skipped
@@ -171,18 +172,20 @@ fn crictl_speaks_version_status_and_images() {
         images["images"].as_array().is_none_or(|a| a.is_empty()),
         "{images}"
     );
-    // Containers are next: their calls say so.
-    let containers = server.crictl(&crictl, &["ps", "-a"]);
-    assert!(!containers.status.success());
-    assert!(String::from_utf8_lossy(&containers.stderr).contains("not served yet"));
+    // Streaming is next: its calls say so.
+    let exec = server.crictl(&crictl, &["exec", "nope", "true"]);
+    assert!(!exec.status.success());
 }
 
 /// Pod sandboxes: `runp` makes a podadm pod (its infra container running), `pods` and
 /// `inspectp` report it with its metadata, labels and annotations, `stopp` makes it
 /// NOTREADY (stopping again succeeds: kubelet retries), `rmp` removes it (then NOT_FOUND).
+/// In between, a container of the pod: `create` (command, args, env, labels, log path),
+/// `start`, `logs` (the CRI log file where kubelet reads it), `ps` filters, `stop`, `inspect`,
+/// `rm`.
 #[test]
-fn crictl_runs_stops_and_removes_pod_sandboxes() {
-    let test = "crictl_runs_stops_and_removes_pod_sandboxes";
+fn crictl_runs_pods_and_their_containers() {
+    let test = "crictl_runs_pods_and_their_containers";
     if !aurora_testkit::skip::root_or_skip(test) {
         return;
     }
@@ -224,6 +227,88 @@ fn crictl_runs_stops_and_removes_pod_sandboxes() {
     let status: serde_json::Value =
         serde_json::from_str(&server.ok(&crictl, &["inspectp", &id])).unwrap();
     assert_eq!(status["status"]["metadata"]["namespace"], "default");
+
+    // A container in the pod: created, started, its log where kubelet reads it, stopped,
+    // removed.
+    let registry = Registry::open();
+    let layout = tempfile::tempdir().unwrap();
+    ImageBuilder::new()
+        .layer(
+            LayerBuilder::busybox_rootfs()
+                .symlink("bin/sleep", "busybox")
+                .build(),
+        )
+        .cmd(&["/bin/sh"])
+        .write(layout.path(), "1");
+    let image = registry.image_ref("e2e/busybox:1");
+    skopeo_push(layout.path(), "1", &image, &PushOpts::default());
+    server.ok(&crictl, &["pull", &image]);
+    let logs = server._dir.path().join("pod-logs");
+    let container_config = server._dir.path().join("container.json");
+    std::fs::write(
+        &container_config,
+        serde_json::json!({
+            "metadata": {"name": "app"},
+            "image": {"image": image},
+            "command": ["/bin/sh", "-c"],
+            "args": ["echo hello from cri; exec sleep 60"],
+            "envs": [{"key": "MODE", "value": "test"}],
+            "labels": {"tier": "front"},
+            "log_path": "app/0.log",
+            "linux": {}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let pod_config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let mut pod_config = pod_config;
+    pod_config["log_directory"] = serde_json::json!(logs);
+    let pod_config_path = server._dir.path().join("pod-with-logs.json");
+    std::fs::write(&pod_config_path, pod_config.to_string()).unwrap();
+    let container = server
+        .ok(
+            &crictl,
+            &[
+                "create",
+                &id,
+                container_config.to_str().unwrap(),
+                pod_config_path.to_str().unwrap(),
+            ],
+        )
+        .trim()
+        .to_string();
+    let listed: serde_json::Value =
+        serde_json::from_str(&server.ok(&crictl, &["ps", "-a", "-o", "json"])).unwrap();
+    assert_eq!(listed["containers"][0]["state"], "CONTAINER_CREATED");
+    assert_eq!(listed["containers"][0]["podSandboxId"], id);
+    server.ok(&crictl, &["start", &container]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = server.crictl(&crictl, &["logs", &container]);
+        if String::from_utf8_lossy(&out.stdout).contains("hello from cri") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no log line: {out:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log_file = logs.join("app/0.log");
+    assert!(std::fs::read_to_string(&log_file)
+        .unwrap()
+        .contains(" stdout F hello from cri"));
+    let running: serde_json::Value =
+        serde_json::from_str(&server.ok(&crictl, &["ps", "--label", "tier=front", "-o", "json"]))
+            .unwrap();
+    assert_eq!(running["containers"][0]["state"], "CONTAINER_RUNNING");
+    server.ok(&crictl, &["stop", "--timeout", "1", &container]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&server.ok(&crictl, &["inspect", &container])).unwrap();
+    assert_eq!(inspect["status"]["state"], "CONTAINER_EXITED");
+    assert_eq!(inspect["status"]["metadata"]["name"], "app");
+    server.ok(&crictl, &["rm", &container]);
+    let none = server.ok(&crictl, &["ps", "-a", "-q"]);
+    assert!(none.trim().is_empty(), "{none}");
+
     server.ok(&crictl, &["stopp", &id]);
     let status: serde_json::Value =
         serde_json::from_str(&server.ok(&crictl, &["inspectp", &id])).unwrap();

@@ -1,0 +1,261 @@
+//! Containers of a pod sandbox as podadm containers of its pod: the CRI config (image,
+//! command and args, working directory, environment, bind mounts, labels and annotations,
+//! privileged, read-only root, user, capabilities) made a podadm `ContainerConfig`; the
+//! monitor's log (already the CRI log format) linked where kubelet reads it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use aurora_engine::{ContainerConfig, ContainerRecord, ContainerState, Engine, MountRequest};
+use k8s_cri::v1::{
+    Container, ContainerFilter, ContainerMetadata, ContainerStatus, ImageSpec, PodSandboxConfig,
+};
+
+use crate::error::{internal, ApiError};
+
+/// Annotations holding a container's CRI metadata and log path.
+const META_PREFIX: &str = "io.aurora.cri.container.";
+
+/// The podadm config and name of a CRI container in pod `pod_id`; `image` is a name the
+/// store resolves.
+pub(crate) fn container_config(
+    pod_id: &str,
+    pod_name: &str,
+    config: &k8s_cri::v1::ContainerConfig,
+    sandbox: Option<&PodSandboxConfig>,
+    image: String,
+) -> Result<(ContainerConfig, String), ApiError> {
+    let meta = config
+        .metadata
+        .clone()
+        .ok_or_else(|| ApiError::InvalidArgument("the container config has no metadata".into()))?;
+    if meta.name.is_empty() {
+        return Err(ApiError::InvalidArgument(
+            "the container has no name".into(),
+        ));
+    }
+    let mut annotations: BTreeMap<String, String> = config
+        .annotations
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    annotations.insert(format!("{META_PREFIX}name"), meta.name.clone());
+    annotations.insert(format!("{META_PREFIX}attempt"), meta.attempt.to_string());
+    if let Some(log) = log_path(config, sandbox) {
+        annotations.insert(format!("{META_PREFIX}log"), log.display().to_string());
+    }
+    let security = config
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.clone())
+        .unwrap_or_default();
+    let user = match (&security.run_as_user, security.run_as_username.as_str()) {
+        (Some(uid), _) => Some(match &security.run_as_group {
+            Some(gid) => format!("{}:{}", uid.value, gid.value),
+            None => uid.value.to_string(),
+        }),
+        (None, "") => None,
+        (None, name) => Some(name.to_string()),
+    };
+    let caps = security.capabilities.clone().unwrap_or_default();
+    let mounts = config
+        .mounts
+        .iter()
+        .filter(|m| !m.host_path.is_empty())
+        .map(|m| MountRequest::Bind {
+            source: PathBuf::from(&m.host_path),
+            destination: m.container_path.clone(),
+            options: Vec::new(),
+            read_only: m.readonly,
+        })
+        .collect();
+    let container = ContainerConfig {
+        image,
+        entrypoint: (!config.command.is_empty()).then(|| config.command.clone()),
+        command: config.args.clone(),
+        env: config
+            .envs
+            .iter()
+            .map(|kv| format!("{}={}", kv.key, kv.value))
+            .collect(),
+        workdir: (!config.working_dir.is_empty()).then(|| config.working_dir.clone()),
+        user,
+        terminal: config.tty,
+        interactive: config.stdin,
+        read_only: security.readonly_rootfs,
+        privileged: security.privileged,
+        cap_add: caps.add_capabilities,
+        cap_drop: caps.drop_capabilities,
+        mounts,
+        labels: config
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        annotations,
+        pod: Some(pod_id.to_string()),
+        ..Default::default()
+    };
+    let name = format!("k8s_{}_{pod_name}_{}", meta.name, meta.attempt);
+    Ok((container, name))
+}
+
+/// Where kubelet reads the container's log: the sandbox's log directory joined with the
+/// container's log path (relative to it).
+fn log_path(
+    config: &k8s_cri::v1::ContainerConfig,
+    sandbox: Option<&PodSandboxConfig>,
+) -> Option<PathBuf> {
+    if config.log_path.is_empty() {
+        return None;
+    }
+    let directory = sandbox.map(|s| s.log_directory.as_str()).unwrap_or("");
+    Some(PathBuf::from(directory).join(&config.log_path))
+}
+
+/// Links the CRI log path to the monitor's log file (both in the CRI log format).
+pub(crate) fn link_log(engine: &Engine, record: &ContainerRecord) -> Result<(), ApiError> {
+    let Some(path) = record.config.annotations.get(&format!("{META_PREFIX}log")) else {
+        return Ok(());
+    };
+    let path = PathBuf::from(path);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(internal)?;
+    }
+    let _ = std::fs::remove_file(&path);
+    std::os::unix::fs::symlink(engine.log_path(record), &path).map_err(internal)
+}
+
+fn metadata(record: &ContainerRecord) -> ContainerMetadata {
+    let get = |key: &str| {
+        record
+            .config
+            .annotations
+            .get(&format!("{META_PREFIX}{key}"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    ContainerMetadata {
+        name: get("name"),
+        attempt: get("attempt").parse().unwrap_or(0),
+    }
+}
+
+fn user_annotations(record: &ContainerRecord) -> HashMap<String, String> {
+    record
+        .config
+        .annotations
+        .iter()
+        .filter(|(k, _)| !k.starts_with(META_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn labels(record: &ContainerRecord) -> HashMap<String, String> {
+    record
+        .config
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The CRI state of a record.
+fn state(record: &ContainerRecord) -> k8s_cri::v1::ContainerState {
+    use k8s_cri::v1::ContainerState as Cri;
+    match record.state {
+        ContainerState::Created => Cri::ContainerCreated,
+        ContainerState::Running | ContainerState::Paused => Cri::ContainerRunning,
+        ContainerState::Exited => Cri::ContainerExited,
+        ContainerState::Creating | ContainerState::Removing => Cri::ContainerUnknown,
+    }
+}
+
+/// Whether the record is one of this server's containers (it carries CRI metadata).
+pub(crate) fn is_cri_container(record: &ContainerRecord) -> bool {
+    record
+        .config
+        .annotations
+        .contains_key(&format!("{META_PREFIX}name"))
+}
+
+pub(crate) fn matches(record: &ContainerRecord, filter: &ContainerFilter) -> bool {
+    (filter.id.is_empty() || record.id.starts_with(&filter.id))
+        && (filter.pod_sandbox_id.is_empty()
+            || record
+                .config
+                .pod
+                .as_deref()
+                .is_some_and(|p| p.starts_with(&filter.pod_sandbox_id)))
+        && filter
+            .state
+            .as_ref()
+            .is_none_or(|s| state(record) as i32 == s.state)
+        && filter
+            .label_selector
+            .iter()
+            .all(|(k, v)| record.config.labels.get(k) == Some(v))
+}
+
+fn nanos(rfc3339: Option<&str>) -> i64 {
+    rfc3339
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .and_then(|t| t.timestamp_nanos_opt())
+        .unwrap_or(0)
+}
+
+fn image_spec(record: &ContainerRecord) -> ImageSpec {
+    ImageSpec {
+        image: record.image.clone(),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn container(record: &ContainerRecord) -> Container {
+    Container {
+        id: record.id.clone(),
+        pod_sandbox_id: record.config.pod.clone().unwrap_or_default(),
+        metadata: Some(metadata(record)),
+        image: Some(image_spec(record)),
+        image_ref: record.image_id.clone(),
+        state: state(record) as i32,
+        created_at: nanos(Some(&record.created_at)),
+        labels: labels(record),
+        annotations: user_annotations(record),
+        image_id: record.image_id.clone(),
+    }
+}
+
+pub(crate) fn status(record: &ContainerRecord) -> ContainerStatus {
+    let exited = record.state == ContainerState::Exited;
+    ContainerStatus {
+        id: record.id.clone(),
+        metadata: Some(metadata(record)),
+        state: state(record) as i32,
+        created_at: nanos(Some(&record.created_at)),
+        started_at: nanos(record.started_at.as_deref()),
+        finished_at: nanos(record.finished_at.as_deref()),
+        exit_code: record.exit_code.unwrap_or(0),
+        image: Some(image_spec(record)),
+        image_ref: record.image_id.clone(),
+        reason: if exited {
+            if record.exit_code == Some(0) {
+                "Completed".into()
+            } else {
+                "Error".into()
+            }
+        } else {
+            String::new()
+        },
+        labels: labels(record),
+        annotations: user_annotations(record),
+        log_path: record
+            .config
+            .annotations
+            .get(&format!("{META_PREFIX}log"))
+            .cloned()
+            .unwrap_or_default(),
+        image_id: record.image_id.clone(),
+        ..Default::default()
+    }
+}
