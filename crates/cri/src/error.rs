@@ -7,6 +7,7 @@ use tonic::Status;
 pub(crate) enum ApiError {
     InvalidArgument(String),
     NotFound(String),
+    DeadlineExceeded(String),
     Internal(String),
 }
 
@@ -15,6 +16,7 @@ impl From<ApiError> for Status {
         match error {
             ApiError::InvalidArgument(message) => Status::invalid_argument(message),
             ApiError::NotFound(message) => Status::not_found(message),
+            ApiError::DeadlineExceeded(message) => Status::deadline_exceeded(message),
             ApiError::Internal(message) => Status::internal(message),
         }
     }

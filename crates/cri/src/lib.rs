@@ -5,6 +5,7 @@
 
 mod containers;
 mod error;
+mod exec;
 mod image;
 mod pods;
 mod runtime;

@@ -28,7 +28,7 @@ impl RuntimeApi {
 /// `UNIMPLEMENTED`, naming the call.
 fn not_yet(call: &str) -> Status {
     Status::unimplemented(format!(
-        "{call} is not served yet: Aurora's CRI server serves images, status, pod sandboxes and containers so far"
+        "{call} is not served yet: Aurora's CRI server serves images, status, pod sandboxes, containers and exec_sync so far"
     ))
 }
 
@@ -285,6 +285,50 @@ impl RuntimeService for RuntimeApi {
         }))
     }
 
+    async fn exec_sync(
+        &self,
+        request: Request<ExecSyncRequest>,
+    ) -> Result<Response<ExecSyncResponse>, Status> {
+        let request = request.into_inner();
+        let config = self.config.clone();
+        let response = blocking(move || {
+            let engine = pods::engine(&config)?;
+            crate::exec::exec_sync(&engine, &request)
+        })
+        .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn update_runtime_config(
+        &self,
+        _request: Request<UpdateRuntimeConfigRequest>,
+    ) -> Result<Response<UpdateRuntimeConfigResponse>, Status> {
+        // kubelet sends the pod CIDR here; networks come from the configured plugin.
+        Ok(Response::new(UpdateRuntimeConfigResponse {}))
+    }
+
+    async fn reopen_container_log(
+        &self,
+        request: Request<ReopenContainerLogRequest>,
+    ) -> Result<Response<ReopenContainerLogResponse>, Status> {
+        // The monitor reopens its log file at each rotation by itself; the call only checks
+        // that the container exists and runs, as kubelet expects of it.
+        let id = request.into_inner().container_id;
+        let config = self.config.clone();
+        blocking(move || {
+            let engine = pods::engine(&config)?;
+            let record = engine.find(&id).map_err(pods::status)?;
+            if record.state != aurora_engine::ContainerState::Running {
+                return Err(ApiError::InvalidArgument(format!(
+                    "container {id} is not running"
+                )));
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(Response::new(ReopenContainerLogResponse {}))
+    }
+
     type GetContainerEventsStream = tokio_stream::Empty<Result<ContainerEventResponse, Status>>;
 
     async fn get_container_events(
@@ -299,20 +343,6 @@ impl RuntimeService for RuntimeApi {
         _request: Request<UpdateContainerResourcesRequest>,
     ) -> Result<Response<UpdateContainerResourcesResponse>, Status> {
         Err(not_yet("update_container_resources"))
-    }
-
-    async fn reopen_container_log(
-        &self,
-        _request: Request<ReopenContainerLogRequest>,
-    ) -> Result<Response<ReopenContainerLogResponse>, Status> {
-        Err(not_yet("reopen_container_log"))
-    }
-
-    async fn exec_sync(
-        &self,
-        _request: Request<ExecSyncRequest>,
-    ) -> Result<Response<ExecSyncResponse>, Status> {
-        Err(not_yet("exec_sync"))
     }
 
     async fn exec(&self, _request: Request<ExecRequest>) -> Result<Response<ExecResponse>, Status> {
@@ -359,13 +389,6 @@ impl RuntimeService for RuntimeApi {
         _request: Request<ListPodSandboxStatsRequest>,
     ) -> Result<Response<ListPodSandboxStatsResponse>, Status> {
         Err(not_yet("list_pod_sandbox_stats"))
-    }
-
-    async fn update_runtime_config(
-        &self,
-        _request: Request<UpdateRuntimeConfigRequest>,
-    ) -> Result<Response<UpdateRuntimeConfigResponse>, Status> {
-        Err(not_yet("update_runtime_config"))
     }
 
     async fn checkpoint_container(

@@ -173,7 +173,7 @@ fn crictl_speaks_version_status_and_images() {
         "{images}"
     );
     // Streaming is next: its calls say so.
-    let exec = server.crictl(&crictl, &["exec", "nope", "true"]);
+    let exec = server.crictl(&crictl, &["attach", "nope"]);
     assert!(!exec.status.success());
 }
 
@@ -300,6 +300,46 @@ fn crictl_runs_pods_and_their_containers() {
         serde_json::from_str(&server.ok(&crictl, &["ps", "--label", "tier=front", "-o", "json"]))
             .unwrap();
     assert_eq!(running["containers"][0]["state"], "CONTAINER_RUNNING");
+    // ExecSync: output and status of commands in the running container (crictl reports a
+    // failed command's status and error output in its own error).
+    let out = server.ok(
+        &crictl,
+        &["exec", "--sync", &container, "sh", "-c", "echo out $MODE"],
+    );
+    assert_eq!(out.trim_end(), "out test");
+    let failed = server.crictl(
+        &crictl,
+        &[
+            "exec",
+            "--sync",
+            &container,
+            "sh",
+            "-c",
+            "echo err >&2; exit 3",
+        ],
+    );
+    assert!(!failed.status.success());
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("exited with 3: err"),
+        "{failed:?}"
+    );
+    let slow = server.crictl(
+        &crictl,
+        &[
+            "exec",
+            "--sync",
+            "--timeout",
+            "1",
+            &container,
+            "sleep",
+            "10",
+        ],
+    );
+    assert!(!slow.status.success());
+    assert!(
+        String::from_utf8_lossy(&slow.stderr).contains("DeadlineExceeded"),
+        "{slow:?}"
+    );
     server.ok(&crictl, &["stop", "--timeout", "1", &container]);
     let inspect: serde_json::Value =
         serde_json::from_str(&server.ok(&crictl, &["inspect", &container])).unwrap();
