@@ -20,7 +20,6 @@ const META_PREFIX: &str = "io.aurora.cri.container.";
 /// store resolves.
 pub(crate) fn container_config(
     pod_id: &str,
-    pod_name: &str,
     config: &k8s_cri::v1::ContainerConfig,
     sandbox: Option<&PodSandboxConfig>,
     image: String,
@@ -96,7 +95,13 @@ pub(crate) fn container_config(
         pod: Some(pod_id.to_string()),
         ..Default::default()
     };
-    let name = format!("k8s_{}_{pod_name}_{}", meta.name, meta.attempt);
+    // Unique per pod and attempt, and within podadm's 253 bytes whatever the pod is called.
+    let name = format!(
+        "k8s_{}_{}_{}",
+        meta.name,
+        &pod_id[..12.min(pod_id.len())],
+        meta.attempt
+    );
     Ok((container, name))
 }
 

@@ -49,6 +49,9 @@ pub(crate) fn engine(config: &ServerConfig) -> Result<Engine, ApiError> {
 pub(crate) fn status(error: EngineError) -> ApiError {
     match error {
         EngineError::NoSuchPod(name) => ApiError::NotFound(format!("pod sandbox {name} not found")),
+        EngineError::BadName(name) => {
+            ApiError::InvalidArgument(format!("{name:?} is not a valid name"))
+        }
         EngineError::NoSuchContainer(name) => {
             ApiError::NotFound(format!("container {name} not found"))
         }
@@ -58,10 +61,16 @@ pub(crate) fn status(error: EngineError) -> ApiError {
 
 /// The pod's name: kubelet's own form, unique per pod and attempt.
 fn pod_name(meta: &PodSandboxMetadata) -> String {
-    format!(
+    let name = format!(
         "k8s_{}_{}_{}_{}",
         meta.name, meta.namespace, meta.uid, meta.attempt
-    )
+    );
+    // podadm names are at most 253 bytes; the uid and attempt alone are unique too.
+    if name.len() <= 253 {
+        name
+    } else {
+        format!("k8s_{}_{}", meta.uid, meta.attempt)
+    }
 }
 
 /// The podadm pod a sandbox config asks for.
@@ -95,7 +104,13 @@ pub(crate) fn pod_config(sandbox: &PodSandboxConfig) -> Result<(PodConfig, Strin
         annotations.insert(format!("{META_PREFIX}{key}"), value);
     }
     let config = PodConfig {
-        hostname: (!sandbox.hostname.is_empty()).then(|| sandbox.hostname.clone()),
+        // kubelet always names the host; otherwise the pod's own name, within the kernel's
+        // 64 bytes (the podadm pod's name, `k8s_…`, is longer than a hostname may be).
+        hostname: Some(if sandbox.hostname.is_empty() {
+            meta.name.chars().take(63).collect()
+        } else {
+            sandbox.hostname.clone()
+        }),
         network: if host_network {
             NetworkMode::Host
         } else {

@@ -182,7 +182,6 @@ impl RuntimeService for RuntimeApi {
                 .ok_or_else(|| ApiError::NotFound(format!("image {wanted:?} is not pulled")))?;
             let (container, name) = containers::container_config(
                 &pod.id,
-                &pod.name,
                 &cri,
                 request.sandbox_config.as_ref(),
                 image,
@@ -311,8 +310,8 @@ impl RuntimeService for RuntimeApi {
         &self,
         request: Request<ReopenContainerLogRequest>,
     ) -> Result<Response<ReopenContainerLogResponse>, Status> {
-        // The monitor reopens its log file at each rotation by itself; the call only checks
-        // that the container exists and runs, as kubelet expects of it.
+        // kubelet has moved the log away (its rotation): the log path is made again, a link
+        // to the monitor's log file, which the monitor keeps writing.
         let id = request.into_inner().container_id;
         let config = self.config.clone();
         blocking(move || {
@@ -323,7 +322,7 @@ impl RuntimeService for RuntimeApi {
                     "container {id} is not running"
                 )));
             }
-            Ok(())
+            containers::link_log(&engine, &record)
         })
         .await?;
         Ok(Response::new(ReopenContainerLogResponse {}))
