@@ -190,14 +190,16 @@ pub(crate) fn sandbox_status(engine: &Engine, pod: &PodRecord) -> PodSandboxStat
     }
 }
 
+/// A pod as ListPodSandbox lists it: its status's fields.
 pub(crate) fn sandbox(engine: &Engine, pod: &PodRecord) -> PodSandbox {
+    let status = sandbox_status(engine, pod);
     PodSandbox {
-        id: pod.id.clone(),
-        metadata: Some(metadata(pod)),
-        state: state(engine, pod) as i32,
-        created_at: nanos(&pod.created_at),
-        labels: labels(pod),
-        annotations: user_annotations(pod),
+        id: status.id,
+        metadata: status.metadata,
+        state: status.state,
+        created_at: status.created_at,
+        labels: status.labels,
+        annotations: status.annotations,
         ..Default::default()
     }
 }
