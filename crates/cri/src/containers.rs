@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use aurora_engine::{ContainerConfig, ContainerRecord, ContainerState, Engine, MountRequest};
 use k8s_cri::v1::{
-    Container, ContainerFilter, ContainerMetadata, ContainerStatus, ImageSpec, PodSandboxConfig,
+    Container, ContainerAttributes, ContainerFilter, ContainerMetadata, ContainerStats,
+    ContainerStatus, CpuUsage, ImageSpec, MemoryUsage, PodSandboxConfig, UInt64Value,
 };
 
 use crate::error::{internal, ApiError};
@@ -262,5 +263,83 @@ pub(crate) fn status(record: &ContainerRecord) -> ContainerStatus {
             .unwrap_or_default(),
         image_id: record.image_id.clone(),
         ..Default::default()
+    }
+}
+
+/// A container's usage: CPU time and memory from the runtime's `events --stats` while it
+/// runs (a created or exited container reports its attributes only).
+pub(crate) fn stats(engine: &Engine, record: &ContainerRecord) -> ContainerStats {
+    let attributes = ContainerAttributes {
+        id: record.id.clone(),
+        metadata: Some(metadata(record)),
+        labels: labels(record),
+        annotations: user_annotations(record),
+    };
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
+    let data = match record.state {
+        ContainerState::Running => engine
+            .stats(&record.id)
+            .ok()
+            .map(|v| v.get("data").cloned().unwrap_or(v)),
+        _ => None,
+    };
+    let number = |v: &serde_json::Value, path: &str| v.pointer(path).and_then(|n| n.as_u64());
+    let (cpu, memory) = match &data {
+        Some(data) => {
+            // runz prints youki's form (`cpu.usage.usage_total`, `memory.memory.usage`);
+            // runc's (`cpu.usage.total`, `memory.usage.usage`) is read as well.
+            let cpu_total = number(data, "/cpu/usage/usage_total")
+                .or_else(|| number(data, "/cpu/usage/total"))
+                .unwrap_or(0);
+            let usage = number(data, "/memory/memory/usage")
+                .or_else(|| number(data, "/memory/usage/usage"))
+                .unwrap_or(0);
+            let inactive = number(data, "/memory/stats/total_inactive_file")
+                .or_else(|| number(data, "/memory/stats/inactive_file"))
+                .unwrap_or(0);
+            let rss = number(data, "/memory/stats/total_rss")
+                .or_else(|| number(data, "/memory/stats/anon"))
+                .unwrap_or(0);
+            (
+                CpuUsage {
+                    timestamp,
+                    usage_core_nano_seconds: Some(UInt64Value { value: cpu_total }),
+                    usage_nano_cores: None,
+                },
+                MemoryUsage {
+                    timestamp,
+                    working_set_bytes: Some(UInt64Value {
+                        value: usage.saturating_sub(inactive),
+                    }),
+                    usage_bytes: Some(UInt64Value { value: usage }),
+                    rss_bytes: Some(UInt64Value { value: rss }),
+                    ..Default::default()
+                },
+            )
+        }
+        None => (
+            CpuUsage {
+                timestamp,
+                ..Default::default()
+            },
+            MemoryUsage {
+                timestamp,
+                ..Default::default()
+            },
+        ),
+    };
+    ContainerStats {
+        attributes: Some(attributes),
+        cpu: Some(cpu),
+        memory: Some(memory),
+        writable_layer: Some(k8s_cri::v1::FilesystemUsage {
+            timestamp,
+            fs_id: None,
+            used_bytes: Some(UInt64Value { value: 0 }),
+            inodes_used: Some(UInt64Value { value: 0 }),
+        }),
+        swap: None,
     }
 }

@@ -328,6 +328,46 @@ impl RuntimeService for RuntimeApi {
         Ok(Response::new(ReopenContainerLogResponse {}))
     }
 
+    async fn container_stats(
+        &self,
+        request: Request<ContainerStatsRequest>,
+    ) -> Result<Response<ContainerStatsResponse>, Status> {
+        let id = request.into_inner().container_id;
+        let config = self.config.clone();
+        let stats = blocking(move || {
+            let engine = pods::engine(&config)?;
+            let record = engine.find(&id).map_err(pods::status)?;
+            Ok(containers::stats(&engine, &record))
+        })
+        .await?;
+        Ok(Response::new(ContainerStatsResponse { stats: Some(stats) }))
+    }
+
+    async fn list_container_stats(
+        &self,
+        request: Request<ListContainerStatsRequest>,
+    ) -> Result<Response<ListContainerStatsResponse>, Status> {
+        let filter = request.into_inner().filter.unwrap_or_default();
+        let config = self.config.clone();
+        let stats = blocking(move || {
+            let engine = pods::engine(&config)?;
+            let records = engine.list().map_err(pods::status)?;
+            let wanted = ContainerFilter {
+                id: filter.id,
+                pod_sandbox_id: filter.pod_sandbox_id,
+                label_selector: filter.label_selector,
+                state: None,
+            };
+            Ok(records
+                .iter()
+                .filter(|r| containers::is_cri_container(r) && containers::matches(r, &wanted))
+                .map(|r| containers::stats(&engine, r))
+                .collect())
+        })
+        .await?;
+        Ok(Response::new(ListContainerStatsResponse { stats }))
+    }
+
     type GetContainerEventsStream = tokio_stream::Empty<Result<ContainerEventResponse, Status>>;
 
     async fn get_container_events(
@@ -360,20 +400,6 @@ impl RuntimeService for RuntimeApi {
         _request: Request<PortForwardRequest>,
     ) -> Result<Response<PortForwardResponse>, Status> {
         Err(not_yet("port_forward"))
-    }
-
-    async fn container_stats(
-        &self,
-        _request: Request<ContainerStatsRequest>,
-    ) -> Result<Response<ContainerStatsResponse>, Status> {
-        Err(not_yet("container_stats"))
-    }
-
-    async fn list_container_stats(
-        &self,
-        _request: Request<ListContainerStatsRequest>,
-    ) -> Result<Response<ListContainerStatsResponse>, Status> {
-        Err(not_yet("list_container_stats"))
     }
 
     async fn pod_sandbox_stats(

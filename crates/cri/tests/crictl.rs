@@ -340,6 +340,17 @@ fn crictl_runs_pods_and_their_containers() {
         String::from_utf8_lossy(&slow.stderr).contains("DeadlineExceeded"),
         "{slow:?}"
     );
+    // Stats of the running container: its CPU time and memory, from the runtime.
+    let stats: serde_json::Value =
+        serde_json::from_str(&server.ok(&crictl, &["stats", "-o", "json", &container])).unwrap();
+    let entry = &stats["stats"][0];
+    assert_eq!(entry["attributes"]["id"], container);
+    let nonzero = |v: &serde_json::Value| v.as_str().is_some_and(|v| v != "0");
+    assert!(nonzero(&entry["memory"]["usageBytes"]["value"]), "{stats}");
+    assert!(
+        nonzero(&entry["cpu"]["usageCoreNanoSeconds"]["value"]),
+        "{stats}"
+    );
     server.ok(&crictl, &["stop", "--timeout", "1", &container]);
     let inspect: serde_json::Value =
         serde_json::from_str(&server.ok(&crictl, &["inspect", &container])).unwrap();
