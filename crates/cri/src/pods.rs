@@ -184,6 +184,8 @@ pub(crate) fn sandbox_status(engine: &Engine, pod: &PodRecord) -> PodSandboxStat
         metadata: Some(metadata(pod)),
         state: state(engine, pod) as i32,
         created_at: nanos(&pod.created_at),
+        // No address until CNI gives pods one (the host's network, or only `lo`).
+        network: Some(k8s_cri::v1::PodSandboxNetworkStatus::default()),
         labels: labels(pod),
         annotations: user_annotations(pod),
         ..Default::default()
