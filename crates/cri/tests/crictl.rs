@@ -26,11 +26,24 @@ fn crictl_path() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// crictl, or `None` with the test marked skipped (a failure when every test must run).
+fn crictl_or_skip(test: &str) -> Option<PathBuf> {
+    let found = crictl_path();
+    if found.is_none() {
+        aurora_testkit::skip::skip(
+            test,
+            "crictl is not in ../shared/tools/cri-tools (or $AURORA_CRICTL)",
+        );
+    }
+    found
+}
+
 /// A running `aurora-cri`, stopped when dropped.
 struct Server {
     child: Child,
     socket: PathBuf,
-    _dir: tempfile::TempDir,
+    /// The server's store, run root and socket; the tests' config files.
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -70,11 +83,7 @@ impl Server {
             assert!(Instant::now() < deadline, "aurora-cri did not listen");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Server {
-            child,
-            socket,
-            _dir: dir,
-        }
+        Server { child, socket, dir }
     }
 
     fn crictl(&self, crictl: &Path, args: &[&str]) -> Output {
@@ -110,11 +119,7 @@ fn crictl_speaks_version_status_and_images() {
     if !aurora_testkit::skip::tools_or_skip(test, &["docker-registry", "skopeo", "htpasswd"]) {
         return;
     }
-    let Some(crictl) = crictl_path() else {
-        aurora_testkit::skip::skip(
-            test,
-            "crictl is not in ../shared/tools/cri-tools (or $AURORA_CRICTL)",
-        );
+    let Some(crictl) = crictl_or_skip(test) else {
         return;
     };
     let registry = Registry::basic_auth("kube", "let-me-in");
@@ -186,18 +191,16 @@ fn crictl_speaks_version_status_and_images() {
 #[test]
 fn crictl_runs_pods_and_their_containers() {
     let test = "crictl_runs_pods_and_their_containers";
-    if !aurora_testkit::skip::root_or_skip(test) {
+    if !aurora_testkit::skip::root_or_skip(test)
+        || !aurora_testkit::skip::tools_or_skip(test, &["docker-registry", "skopeo"])
+    {
         return;
     }
-    let Some(crictl) = crictl_path() else {
-        aurora_testkit::skip::skip(
-            test,
-            "crictl is not in ../shared/tools/cri-tools (or $AURORA_CRICTL)",
-        );
+    let Some(crictl) = crictl_or_skip(test) else {
         return;
     };
     let server = Server::start();
-    let config = server._dir.path().join("pod.json");
+    let config = server.dir.path().join("pod.json");
     std::fs::write(
         &config,
         r#"{"metadata": {"name": "web", "namespace": "default", "uid": "uid-1", "attempt": 1},
@@ -243,8 +246,8 @@ fn crictl_runs_pods_and_their_containers() {
     let image = registry.image_ref("e2e/busybox:1");
     skopeo_push(layout.path(), "1", &image, &PushOpts::default());
     server.ok(&crictl, &["pull", &image]);
-    let logs = server._dir.path().join("pod-logs");
-    let container_config = server._dir.path().join("container.json");
+    let logs = server.dir.path().join("pod-logs");
+    let container_config = server.dir.path().join("container.json");
     std::fs::write(
         &container_config,
         serde_json::json!({
@@ -264,7 +267,7 @@ fn crictl_runs_pods_and_their_containers() {
         serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     let mut pod_config = pod_config;
     pod_config["log_directory"] = serde_json::json!(logs);
-    let pod_config_path = server._dir.path().join("pod-with-logs.json");
+    let pod_config_path = server.dir.path().join("pod-with-logs.json");
     std::fs::write(&pod_config_path, pod_config.to_string()).unwrap();
     let container = server
         .ok(
