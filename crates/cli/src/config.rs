@@ -108,6 +108,11 @@ pub struct Registries {
     /// Registries that may be spoken to over plain HTTP.
     #[serde(default)]
     pub insecure: Vec<String>,
+    /// `[[registries.mirror]] registry = "registry.k8s.io"  endpoints = ["http://127.0.0.1:5000"]`:
+    /// endpoints pulls from the registry try first, in order (tables naming one registry add
+    /// up in file order). Endpoints are checked as the file is read.
+    #[serde(default, rename = "mirror")]
+    pub mirrors: Vec<aurora_registry::Mirror>,
 }
 
 impl Config {
@@ -144,5 +149,36 @@ mod tests {
         assert_eq!(config.limits.max_blob_size, Some(ByteSize(2 << 30)));
         let err = toml::from_str::<Config>("[limits]\nmax_blob_size = \"lots\"\n").unwrap_err();
         assert!(err.to_string().contains("lots"), "{err}");
+    }
+
+    #[test]
+    fn mirrors_are_tables_of_a_registry_and_its_endpoints() {
+        let config: Config = toml::from_str(
+            r#"
+[registries]
+insecure = ["registry.lan:5000"]
+
+[[registries.mirror]]
+registry = "registry.k8s.io"
+endpoints = ["http://127.0.0.1:5077", "mirror.lan/k8s"]
+
+[[registries.mirror]]
+registry = "gcr.io"
+endpoints = ["http://127.0.0.1:5077"]
+"#,
+        )
+        .unwrap();
+        let mirrors = &config.registries.mirrors;
+        assert_eq!(mirrors.len(), 2);
+        assert_eq!(mirrors[0].registry, "registry.k8s.io");
+        assert_eq!(mirrors[0].endpoints[1].prefix, "k8s");
+        assert!(mirrors[1].mirrors("gcr.io"));
+        for bad in [
+            "[[registries.mirror]]\nregistry = \"gcr.io\"\nendpoints = [\"ftp://x\"]\n",
+            "[[registries.mirror]]\nregistry = \"gcr.io\"\n",
+            "[[registries.mirror]]\nregistry = \"gcr.io\"\nendpoints = []\nextra = 1\n",
+        ] {
+            assert!(toml::from_str::<Config>(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -45,8 +45,8 @@ pub fn error_chain(error: &anyhow::Error) -> String {
     text
 }
 
-/// A registry client configured by the config file at `config` and the command line's
-/// extra insecure registries.
+/// A registry client configured by the config file at `config` (insecure registries,
+/// mirrors, limits) and the command line's extra insecure registries.
 pub fn registry_client(
     config: &Path,
     insecure_registries: &[String],
@@ -63,6 +63,7 @@ pub fn registry_client(
             .limits
             .max_blob_size
             .map_or(defaults.max_blob_size, |size| size.0),
+        mirrors: config.registries.mirrors,
         ..defaults
     })?)
 }

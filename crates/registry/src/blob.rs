@@ -6,7 +6,7 @@ use reqwest::{Method, Response, StatusCode};
 
 #[cfg(test)]
 use crate::client::DEFAULT_MAX_BLOB_SIZE;
-use crate::client::{expect_success, header_value, Access, RegistryClient};
+use crate::client::{expect_success, header_value, Access, RegistryClient, Target};
 use crate::error::{RegistryError, Result};
 
 /// A blob response whose body starts at `start` (0 when the registry ignored the range).
@@ -46,14 +46,26 @@ impl RegistryClient {
         })
     }
 
-    /// Starts downloading a blob, asking for the bytes from `offset` on when it is not 0.
+    /// Starts downloading a blob, asking for the bytes from `offset` on when it is not 0:
+    /// from the registry's mirrors first, if it has any, then from the registry.
     pub async fn open_blob(
         &self,
         image: &ImageRef,
         digest: &Digest,
         offset: u64,
     ) -> Result<BlobResponse> {
-        let target = self.target(image)?;
+        self.try_pull_sources(image, "blob", |target| async move {
+            self.open_blob_at(target, digest, offset).await
+        })
+        .await
+    }
+
+    async fn open_blob_at(
+        &self,
+        target: Target,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<BlobResponse> {
         let url = target.url(&format!("blobs/{digest}"))?;
         let mut headers = HeaderMap::new();
         if offset > 0 {

@@ -1,6 +1,6 @@
 //! The HTTP side: one client per process, auth state per registry, retries, redirects.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -18,6 +18,7 @@ use crate::auth::challenge::{self, Challenge};
 use crate::auth::credentials::{Credential, CredentialStore};
 use crate::auth::{fetch_token, Token};
 use crate::error::{is_transient_status, RegistryError, Result};
+use crate::mirror::{EndpointScheme, Mirror};
 
 /// The default largest blob a pull accepts: far above any real layer (the largest images in
 /// use carry layers of a few GiB; machine-learning ones some tens), far below what a lying
@@ -71,6 +72,8 @@ pub struct ClientConfig {
     /// The largest blob (layer or config) a manifest may name: larger ones are refused
     /// before any byte is downloaded. See [`crate::DEFAULT_MAX_BLOB_SIZE`].
     pub max_blob_size: u64,
+    /// Endpoints pulls from a registry try first (see [`crate::Mirror`]).
+    pub mirrors: Vec<Mirror>,
 }
 
 impl Default for ClientConfig {
@@ -81,6 +84,7 @@ impl Default for ClientConfig {
             retry: RetryPolicy::default(),
             user_agent: concat!("aurora/", env!("CARGO_PKG_VERSION")).to_string(),
             max_blob_size: DEFAULT_MAX_BLOB_SIZE,
+            mirrors: Vec::new(),
         }
     }
 }
@@ -111,6 +115,8 @@ pub struct Target {
     pub registry: String,
     pub repository: String,
     pub(crate) base: Url,
+    /// A mirror endpoint rather than the registry: tried once, its failures fall through.
+    pub(crate) mirror: bool,
 }
 
 impl Target {
@@ -196,6 +202,8 @@ pub struct RegistryClient {
     http: reqwest::Client,
     config: ClientConfig,
     auth: Mutex<HashMap<String, HostAuth>>,
+    /// Origins of mirror endpoints that could not be reached: skipped from then on.
+    pub(crate) unreachable: Mutex<HashSet<String>>,
 }
 
 /// The key of a target's auth state: the origin its credentials belong to.
@@ -221,6 +229,7 @@ impl RegistryClient {
             http,
             config,
             auth: Mutex::new(HashMap::new()),
+            unreachable: Mutex::new(HashSet::new()),
         })
     }
 
@@ -228,7 +237,8 @@ impl RegistryClient {
         &self.config
     }
 
-    /// Whether `host[:port]` may be spoken to over plain HTTP.
+    /// Whether `host[:port]` may be spoken to over plain HTTP: loopback, listed as insecure,
+    /// or a mirror endpoint written with `http://`.
     pub fn allows_plain_http(&self, host_port: &str) -> bool {
         let host = host_without_port(host_port);
         let loopback = host == "localhost"
@@ -242,6 +252,12 @@ impl RegistryClient {
                 .config
                 .insecure_registries
                 .iter()
+                .chain(self.config.mirrors.iter().flat_map(|m| {
+                    m.endpoints
+                        .iter()
+                        .filter(|e| e.scheme == EndpointScheme::Http)
+                        .map(|e| &e.host)
+                }))
                 .any(|r| r == host_port || r == host)
     }
 
@@ -262,6 +278,7 @@ impl RegistryClient {
             registry: image.registry().to_string(),
             repository: image.repository().to_string(),
             base,
+            mirror: false,
         })
     }
 
@@ -298,6 +315,12 @@ impl RegistryClient {
         let scope = access.scope(&target.repository);
         let mut answered_challenge = false;
         let mut attempt = 0;
+        // A mirror gets one try: the next source is a better use of the time than back-off.
+        let attempts = if target.mirror {
+            1
+        } else {
+            self.config.retry.attempts
+        };
         loop {
             let authorization = self.authorization(target, &scope).await?;
             let result = self
@@ -339,7 +362,7 @@ impl RegistryClient {
                 _ => return result,
             };
             attempt += 1;
-            if attempt >= self.config.retry.attempts {
+            if attempt >= attempts {
                 return result;
             }
             let delay = retry_in
@@ -349,7 +372,7 @@ impl RegistryClient {
             // otherwise print a warning for every back-off before the error that matters.
             // Every attempt is still logged at debug level (RUST_LOG=aurora_registry=debug).
             if attempt == 1 {
-                let left = self.config.retry.attempts - attempt;
+                let left = attempts - attempt;
                 warn!(%url, outcome = %describe(&result), "retrying up to {left} more times");
             } else {
                 debug!(%url, attempt, ?delay, outcome = %describe(&result), "retrying");

@@ -79,6 +79,8 @@ pub enum RegistryError {
     BadUrl { url: String, reason: String },
     #[error("{url}: unexpected response: {reason}")]
     Protocol { url: String, reason: String },
+    #[error("registry mirror {endpoint:?}: {reason}")]
+    BadMirror { endpoint: String, reason: String },
     #[error("auth file {path}: {reason}")]
     AuthFile { path: PathBuf, reason: String },
 }

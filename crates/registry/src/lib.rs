@@ -12,6 +12,8 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod manifest;
+mod mirror;
+mod mirror_targets;
 mod upload;
 
 pub use auth::credentials::{self, Credential, CredentialStore};
@@ -20,4 +22,5 @@ pub use client::DEFAULT_MAX_BLOB_SIZE;
 pub use client::{Access, ClientConfig, RegistryClient, RetryPolicy};
 pub use error::{RegistryError, Result};
 pub use manifest::FetchedManifest;
+pub use mirror::{Endpoint, EndpointScheme, Mirror};
 pub use upload::BlobUpload;

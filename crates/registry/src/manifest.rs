@@ -6,7 +6,7 @@ use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
-use crate::client::{expect_success, header_value, Access, RegistryClient};
+use crate::client::{expect_success, header_value, Access, RegistryClient, Target};
 use crate::error::{RegistryError, Result};
 
 /// A manifest or index exactly as the registry sent it.
@@ -31,20 +31,34 @@ struct Shape {
 }
 
 impl RegistryClient {
-    /// Fetches `reference` (a tag or a digest) of the image's repository.
+    /// Fetches `reference` (a tag or a digest) of the image's repository: from the
+    /// registry's mirrors first, if it has any, then from the registry.
     pub async fn fetch_manifest(
         &self,
         image: &ImageRef,
         reference: &str,
     ) -> Result<FetchedManifest> {
-        let target = self.target(image)?;
-        let url = target.url(&format!("manifests/{reference}"))?;
         let separator = if reference.contains(':') { '@' } else { ':' };
         let shown = format!("{}{separator}{}", image.name(), reference);
+        let shown = shown.as_str();
+        self.try_pull_sources(image, "manifest", |target| async move {
+            self.fetch_manifest_at(&target, reference, shown).await
+        })
+        .await
+    }
+
+    /// Fetches `reference` from one source; `shown` names the manifest in errors.
+    async fn fetch_manifest_at(
+        &self,
+        target: &Target,
+        reference: &str,
+        shown: &str,
+    ) -> Result<FetchedManifest> {
+        let url = target.url(&format!("manifests/{reference}"))?;
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, header_value(&media::manifest_accept()));
         let response = self
-            .send(&target, Access::Pull, Method::GET, url.clone(), headers)
+            .send(target, Access::Pull, Method::GET, url.clone(), headers)
             .await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Err(RegistryError::NotFound {
@@ -57,7 +71,7 @@ impl RegistryClient {
         let mut response = expect_success(response, &url).await?;
         let limit = media::MAX_MANIFEST_BYTES;
         let too_large = || RegistryError::ManifestTooLarge {
-            reference: shown.clone(),
+            reference: shown.to_string(),
             limit,
         };
         if response.content_length().is_some_and(|n| n > limit) {
@@ -89,8 +103,8 @@ impl RegistryClient {
             }
             bytes.extend_from_slice(&chunk);
         }
-        let digest = verified_digest(&bytes, reference, header_digest, &shown)?;
-        let media_type = classify(&bytes, &content_type, &shown)?;
+        let digest = verified_digest(&bytes, reference, header_digest, shown)?;
+        let media_type = classify(&bytes, &content_type, shown)?;
         Ok(FetchedManifest {
             kind: media::kind(&media_type),
             bytes,
