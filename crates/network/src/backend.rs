@@ -1,6 +1,7 @@
 //! The seam between the engine and a network plugin: attach a container's network
-//! namespace to its networks, and detach it. netavark is the one implementation on Linux;
-//! illumos gives a zone a VNIC instead (the `illumos` module).
+//! namespace to its networks, and detach it. netavark (podadm's networks) and CNI (the CRI
+//! server's pod networks) on Linux; illumos gives a zone a VNIC instead (the `illumos`
+//! module).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -60,6 +61,12 @@ pub struct NetworkStatus {
     pub dns_servers: Vec<String>,
     /// `dns.podman` with aardvark-dns.
     pub dns_search: Vec<String>,
+    /// resolv.conf options a CNI result gives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_options: Vec<String>,
+    /// Routes a CNI result gives: `DST` or `DST via GW`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<String>,
 }
 
 impl SetupResult {

@@ -65,6 +65,19 @@ pub enum NetworkError {
         source: Option<Box<CommandFailure>>,
     },
 
+    /// A CNI plugin failed or answered what is not a CNI result.
+    #[error("CNI network {network:?}, plugin {plugin:?} ({command}): {message}")]
+    Cni {
+        network: String,
+        plugin: String,
+        command: &'static str,
+        message: String,
+    },
+
+    /// No usable CNI network configuration, or a configuration CNI cannot use.
+    #[error("CNI configuration {path}: {reason}")]
+    CniConfig { path: PathBuf, reason: String },
+
     #[error("network namespace {path}: {action}")]
     Netns {
         path: PathBuf,

@@ -22,6 +22,7 @@ fn a_containers_vnic_becomes_a_zonecfg_net_resource() {
         mac: "2:8:20:aa:bb:5".into(),
         dns_servers: Vec::new(),
         dns_search: Vec::new(),
+        ..Default::default()
     };
     let choice = VnicChoice::for_container(id, 0, "podadm0", &status);
     assert_eq!(

@@ -311,6 +311,7 @@ fn status_of(name: &str, interface: &str, block: Option<&StatusBlock>) -> Networ
             .map(IpAddr::to_string)
             .collect(),
         dns_search: block.dns_search_domains.unwrap_or_default(),
+        ..Default::default()
     }
 }
 
@@ -411,6 +412,7 @@ mod tests {
                 mac: "3e:38:b3:5d:58:f6".into(),
                 dns_servers: vec!["10.99.250.1".into()],
                 dns_search: vec!["dns.podman".into()],
+                ..Default::default()
             }
         );
     }
