@@ -38,15 +38,21 @@ impl RootFS {
         rootfs: &Path,
         cgroup_ns: bool,
     ) -> Result<()> {
-        let mut flags = MsFlags::MS_REC;
-        match linux.rootfs_propagation().as_deref() {
-            Some("shared") => flags |= MsFlags::MS_SHARED,
-            Some("private") => flags |= MsFlags::MS_PRIVATE,
-            Some("slave" | "unbindable") | None => flags |= MsFlags::MS_SLAVE,
+        // runc's names (its mountPropagationMapping), recursive forms included: containerd
+        // and CRI-O write `rshared` and `rslave`. No value is runc's default, rslave.
+        let flags = match linux.rootfs_propagation().as_deref() {
+            Some("shared") => MsFlags::MS_SHARED,
+            Some("rshared") => MsFlags::MS_SHARED | MsFlags::MS_REC,
+            Some("private") => MsFlags::MS_PRIVATE,
+            Some("rprivate") => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+            Some("slave") => MsFlags::MS_SLAVE,
+            Some("rslave") | None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            Some("unbindable") => MsFlags::MS_UNBINDABLE,
+            Some("runbindable") => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
             Some(unknown) => {
                 return Err(RootfsError::UnknownRootfsPropagation(unknown.to_string()));
             }
-        }
+        };
 
         self.syscall
             .mount(None, Path::new("/"), None, flags, None)
@@ -130,7 +136,9 @@ impl RootFS {
         let rootfs_propagation = linux.rootfs_propagation().as_deref();
         let flags = match rootfs_propagation {
             Some("shared") => Some(MsFlags::MS_SHARED),
+            Some("rshared") => Some(MsFlags::MS_SHARED | MsFlags::MS_REC),
             Some("unbindable") => Some(MsFlags::MS_UNBINDABLE),
+            Some("runbindable") => Some(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC),
             _ => None,
         };
 
