@@ -14,7 +14,7 @@ use k8s_cri::v1::{
 
 use crate::error::{internal, ApiError};
 
-/// Annotations holding a container's CRI metadata and log path.
+/// Annotations holding a container's CRI metadata.
 const META_PREFIX: &str = "io.aurora.cri.container.";
 
 /// The podadm config and name of a CRI container in pod `pod_id`; `image` is a name the
@@ -41,22 +41,13 @@ pub(crate) fn container_config(
         .collect();
     annotations.insert(format!("{META_PREFIX}name"), meta.name.clone());
     annotations.insert(format!("{META_PREFIX}attempt"), meta.attempt.to_string());
-    if let Some(log) = log_path(config, sandbox) {
-        annotations.insert(format!("{META_PREFIX}log"), log.display().to_string());
-    }
     let security = config
         .linux
         .as_ref()
         .and_then(|l| l.security_context.clone())
         .unwrap_or_default();
-    let user = match (&security.run_as_user, security.run_as_username.as_str()) {
-        (Some(uid), _) => Some(match &security.run_as_group {
-            Some(gid) => format!("{}:{}", uid.value, gid.value),
-            None => uid.value.to_string(),
-        }),
-        (None, "") => None,
-        (None, name) => Some(name.to_string()),
-    };
+    let user = crate::security::user(&security)?;
+    let resources = config.linux.as_ref().and_then(|l| l.resources.as_ref());
     let caps = security.capabilities.clone().unwrap_or_default();
     let mounts = config
         .mounts
@@ -65,7 +56,7 @@ pub(crate) fn container_config(
         .map(|m| MountRequest::Bind {
             source: PathBuf::from(&m.host_path),
             destination: m.container_path.clone(),
-            options: Vec::new(),
+            options: vec![propagation(m.propagation).to_string()],
             read_only: m.readonly,
         })
         .collect();
@@ -87,12 +78,17 @@ pub(crate) fn container_config(
         cap_add: caps.add_capabilities,
         cap_drop: caps.drop_capabilities,
         mounts,
+        resources: crate::security::resources(resources),
+        security: crate::security::options(&security, resources, sandbox)?,
         labels: config
             .labels
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         annotations,
+        // The monitor writes kubelet's file itself: kubelet rotates it by moving it away and
+        // asking for it to be reopened, which a link to another file would not follow.
+        log_path: log_path(config, sandbox),
         pod: Some(pod_id.to_string()),
         ..Default::default()
     };
@@ -104,6 +100,17 @@ pub(crate) fn container_config(
         meta.attempt
     );
     Ok((container, name))
+}
+
+/// A CRI mount's propagation as a mount option: private unless it is to receive the host's
+/// mounts (rslave) or also show its own to the host (rshared).
+fn propagation(mode: i32) -> &'static str {
+    use k8s_cri::v1::MountPropagation;
+    match MountPropagation::try_from(mode) {
+        Ok(MountPropagation::PropagationHostToContainer) => "rslave",
+        Ok(MountPropagation::PropagationBidirectional) => "rshared",
+        _ => "rprivate",
+    }
 }
 
 /// Where kubelet reads the container's log: the sandbox's log directory joined with the
@@ -119,17 +126,20 @@ fn log_path(
     Some(PathBuf::from(directory).join(&config.log_path))
 }
 
-/// Links the CRI log path to the monitor's log file (both in the CRI log format).
-pub(crate) fn link_log(engine: &Engine, record: &ContainerRecord) -> Result<(), ApiError> {
-    let Some(path) = record.config.annotations.get(&format!("{META_PREFIX}log")) else {
+/// Makes the directory of the container's CRI log (the monitor creates the file). A
+/// symbolic link there is one an earlier version of this server left (it linked the log
+/// path to the monitor's file): it is removed rather than followed.
+pub(crate) fn prepare_log(record: &ContainerRecord) -> Result<(), ApiError> {
+    let Some(path) = record.config.log_path.as_deref() else {
         return Ok(());
     };
-    let path = PathBuf::from(path);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(internal)?;
     }
-    let _ = std::fs::remove_file(&path);
-    std::os::unix::fs::symlink(engine.log_path(record), &path).map_err(internal)
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        std::fs::remove_file(path).map_err(internal)?;
+    }
+    Ok(())
 }
 
 fn metadata(record: &ContainerRecord) -> ContainerMetadata {
@@ -232,7 +242,7 @@ pub(crate) fn container(record: &ContainerRecord) -> Container {
     }
 }
 
-pub(crate) fn status(record: &ContainerRecord) -> ContainerStatus {
+pub(crate) fn status(engine: &Engine, record: &ContainerRecord) -> ContainerStatus {
     let exited = record.state == ContainerState::Exited;
     ContainerStatus {
         id: record.id.clone(),
@@ -245,7 +255,9 @@ pub(crate) fn status(record: &ContainerRecord) -> ContainerStatus {
         image: Some(image_spec(record)),
         image_ref: record.image_id.clone(),
         reason: if exited {
-            if record.exit_code == Some(0) {
+            if engine.oom_killed(record) {
+                "OOMKilled".into()
+            } else if record.exit_code == Some(0) {
                 "Completed".into()
             } else {
                 "Error".into()
@@ -257,13 +269,49 @@ pub(crate) fn status(record: &ContainerRecord) -> ContainerStatus {
         annotations: user_annotations(record),
         log_path: record
             .config
-            .annotations
-            .get(&format!("{META_PREFIX}log"))
-            .cloned()
+            .log_path
+            .as_ref()
+            .map(|p| p.display().to_string())
             .unwrap_or_default(),
         image_id: record.image_id.clone(),
+        mounts: mounts(record),
         ..Default::default()
     }
+}
+
+/// The container's bind mounts as the CRI describes them.
+fn mounts(record: &ContainerRecord) -> Vec<k8s_cri::v1::Mount> {
+    use k8s_cri::v1::MountPropagation;
+    record
+        .config
+        .mounts
+        .iter()
+        .filter_map(|mount| match mount {
+            MountRequest::Bind {
+                source,
+                destination,
+                options,
+                read_only,
+            } => {
+                let has = |mode: &str| options.iter().any(|o| o == mode);
+                let propagation = if has("rshared") {
+                    MountPropagation::PropagationBidirectional
+                } else if has("rslave") {
+                    MountPropagation::PropagationHostToContainer
+                } else {
+                    MountPropagation::PropagationPrivate
+                };
+                Some(k8s_cri::v1::Mount {
+                    container_path: destination.clone(),
+                    host_path: source.display().to_string(),
+                    readonly: *read_only,
+                    propagation: propagation as i32,
+                    ..Default::default()
+                })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// A container's usage: CPU time and memory from the runtime's `events --stats` while it

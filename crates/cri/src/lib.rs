@@ -1,7 +1,9 @@
 //! aurora-cri: the Container Runtime Interface server kubelet speaks to, entry point [`serve`].
 //! `image`: ImageService on the imageadm store (list, status, pull with the request's
 //! credentials, remove, filesystem usage); `runtime`: RuntimeService (version, status and
-//! pod sandboxes, which are podadm pods (`pods`); containers are next).
+//! pod sandboxes, which are podadm pods (`pods`); containers are next). `streaming`: the
+//! engine behind the streaming server (exec, attach, port-forward URLs; `aurora-cri-streaming`),
+//! started beside the gRPC server.
 
 mod containers;
 mod error;
@@ -9,6 +11,8 @@ mod exec;
 mod image;
 mod pods;
 mod runtime;
+mod security;
+mod streaming;
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +21,7 @@ use k8s_cri::v1::runtime_service_server::RuntimeServiceServer;
 
 pub use image::ImageApi;
 pub use runtime::RuntimeApi;
+pub use streaming::StreamingConfig;
 
 /// What the server works on.
 #[derive(Debug, Clone)]
@@ -31,6 +36,10 @@ pub struct ServerConfig {
     pub run_root: PathBuf,
     /// podadm, which records a container's exit (the monitors' exit command).
     pub podadm: PathBuf,
+    /// Pods' networks: the CNI conf dir and plugin dirs (`--cni-conf-dir`, `--cni-bin-dir`).
+    pub cni: aurora_engine::CniOptions,
+    /// The streaming server's address (default `127.0.0.1:0`); `serve` starts it.
+    pub streaming: StreamingConfig,
 }
 
 /// Serves CRI v1 on the unix socket `socket` until `shutdown` resolves.
@@ -52,13 +61,17 @@ pub async fn serve(
     rustix::fs::chmod(socket, rustix::fs::Mode::from_raw_mode(0o660))
         .with_context(|| format!("chmod {}", socket.display()))?;
     let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    let streaming = streaming::start(&config)
+        .await
+        .context("starting the streaming server")?;
     tracing::info!("CRI v1 on {}", socket.display());
-    tonic::transport::Server::builder()
+    let served = tonic::transport::Server::builder()
         .add_service(RuntimeServiceServer::new(RuntimeApi::new(config.clone())))
         .add_service(ImageServiceServer::new(ImageApi::new(config)))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
-        .context("serving CRI")?;
+        .context("serving CRI");
+    streaming.stop();
     let _ = std::fs::remove_file(socket);
-    Ok(())
+    served
 }

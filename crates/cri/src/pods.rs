@@ -2,12 +2,15 @@
 //! namespaces, a cgroup parent holds its limits) and starts it; Stop, Remove, Status and List
 //! map onto the engine's pod calls. The CRI metadata (name, uid, namespace, attempt) is kept
 //! in the pod's annotations under [`META_PREFIX`], left out when annotations are reported.
-//! Networking so far: the host's (`NODE` network namespace) or a namespace of the pod's own
-//! with only `lo`; CNI is next.
+//! Networking: the host's (`NODE` network namespace), else the CNI conf dir's default
+//! network in a namespace of the pod's own (its infra container's), with the sandbox's port
+//! mappings given to portmap and its DNS config written as its resolv.conf.
 
 use std::collections::{BTreeMap, HashMap};
 
-use aurora_engine::{Engine, EngineError, EngineOptions, NetworkMode, PodConfig, PodRecord};
+use aurora_engine::{
+    CniMode, DnsConfig, Engine, EngineError, EngineOptions, NetworkMode, PodConfig, PodRecord,
+};
 use k8s_cri::v1::{
     PodSandbox, PodSandboxConfig, PodSandboxFilter, PodSandboxMetadata, PodSandboxState,
     PodSandboxStatus,
@@ -41,6 +44,7 @@ pub(crate) fn engine(config: &ServerConfig) -> Result<Engine, ApiError> {
         unpack_limits: Default::default(),
         log_max_size: 0,
         exit_command,
+        cni: config.cni.clone(),
     })
     .map_err(status)
 }
@@ -103,7 +107,10 @@ pub(crate) fn pod_config(sandbox: &PodSandboxConfig) -> Result<(PodConfig, Strin
     ] {
         annotations.insert(format!("{META_PREFIX}{key}"), value);
     }
+    let (share, host_namespaces) = crate::security::pod_namespaces(sandbox);
     let config = PodConfig {
+        share,
+        host_namespaces,
         // kubelet always names the host; otherwise the pod's own name, within the kernel's
         // 64 bytes (the podadm pod's name, `k8s_…`, is longer than a hostname may be).
         hostname: Some(if sandbox.hostname.is_empty() {
@@ -114,8 +121,24 @@ pub(crate) fn pod_config(sandbox: &PodSandboxConfig) -> Result<(PodConfig, Strin
         network: if host_network {
             NetworkMode::Host
         } else {
-            NetworkMode::None
+            NetworkMode::Cni(CniMode {
+                networks: Vec::new(),
+                // What kubelet's runtimes pass to CNI (K8S_POD_INFRA_CONTAINER_ID is added
+                // by the engine: the infra container's id).
+                args: vec![
+                    ("K8S_POD_NAMESPACE".into(), meta.namespace.clone()),
+                    ("K8S_POD_NAME".into(), meta.name.clone()),
+                    ("K8S_POD_UID".into(), meta.uid.clone()),
+                ],
+            })
         },
+        // A host-network pod's mappings only document its containers' ports.
+        ports: if host_network {
+            Vec::new()
+        } else {
+            port_mappings(&sandbox.port_mappings)?
+        },
+        dns: dns_config(sandbox.dns_config.as_ref())?,
         labels: sandbox
             .labels
             .iter()
@@ -125,6 +148,79 @@ pub(crate) fn pod_config(sandbox: &PodSandboxConfig) -> Result<(PodConfig, Strin
         ..Default::default()
     };
     Ok((config, pod_name(&meta)))
+}
+
+/// The sandbox's port mappings as the pod's published ports (a host port of 0 publishes
+/// nothing: kubelet lists container ports that way).
+fn port_mappings(
+    mappings: &[k8s_cri::v1::PortMapping],
+) -> Result<Vec<aurora_engine::PortMapping>, ApiError> {
+    use aurora_engine::Protocol;
+    let port = |value: i32, what: &str| {
+        u16::try_from(value)
+            .map_err(|_| ApiError::InvalidArgument(format!("{what} {value} is not a port")))
+    };
+    mappings
+        .iter()
+        .map(|m| {
+            let protocol = match k8s_cri::v1::Protocol::try_from(m.protocol) {
+                Ok(k8s_cri::v1::Protocol::Tcp) => Protocol::Tcp,
+                Ok(k8s_cri::v1::Protocol::Udp) => Protocol::Udp,
+                _ => {
+                    return Err(ApiError::InvalidArgument(format!(
+                        "port mapping protocol {} is not supported (TCP or UDP)",
+                        m.protocol
+                    )))
+                }
+            };
+            let host_ip = match m.host_ip.as_str() {
+                "" => None,
+                ip => Some(ip.parse().map_err(|_| {
+                    ApiError::InvalidArgument(format!("host_ip {ip:?} is not an IP address"))
+                })?),
+            };
+            Ok(aurora_engine::PortMapping {
+                host_ip,
+                host_port: port(m.host_port, "host_port")?,
+                container_port: port(m.container_port, "container_port")?,
+                protocol,
+                range: 1,
+            })
+        })
+        .collect()
+}
+
+/// The sandbox's DNS config (kubelet's cluster DNS, or the node's for dnsPolicy Default).
+fn dns_config(dns: Option<&k8s_cri::v1::DnsConfig>) -> Result<DnsConfig, ApiError> {
+    let Some(dns) = dns else {
+        return Ok(DnsConfig::default());
+    };
+    Ok(DnsConfig {
+        servers: dns
+            .servers
+            .iter()
+            .map(|s| {
+                s.parse().map_err(|_| {
+                    ApiError::InvalidArgument(format!("DNS server {s:?} is not an IP address"))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        search: dns.searches.clone(),
+        options: dns.options.clone(),
+    })
+}
+
+/// The pod's addresses: what the CNI plugins gave its infra container (none while it is
+/// stopped, or on the host's network).
+fn pod_ips(engine: &Engine, pod: &PodRecord) -> Vec<String> {
+    let Some(infra) = pod.infra_id.as_deref().and_then(|id| engine.find(id).ok()) else {
+        return Vec::new();
+    };
+    infra
+        .network_status
+        .and_then(|status| serde_json::from_value::<aurora_engine::SetupResult>(status).ok())
+        .map(|setup| setup.addresses().iter().map(|ip| ip.to_string()).collect())
+        .unwrap_or_default()
 }
 
 /// The CRI metadata kept in a pod's annotations.
@@ -184,11 +280,20 @@ pub(crate) fn sandbox_status(engine: &Engine, pod: &PodRecord) -> PodSandboxStat
         metadata: Some(metadata(pod)),
         state: state(engine, pod) as i32,
         created_at: nanos(&pod.created_at),
-        // No address until CNI gives pods one (the host's network, or only `lo`).
-        network: Some(k8s_cri::v1::PodSandboxNetworkStatus::default()),
+        network: Some(network_status(engine, pod)),
         labels: labels(pod),
         annotations: user_annotations(pod),
         ..Default::default()
+    }
+}
+
+/// The pod's first address and the others (a host-network pod reports none: kubelet uses
+/// the node's).
+fn network_status(engine: &Engine, pod: &PodRecord) -> k8s_cri::v1::PodSandboxNetworkStatus {
+    let mut ips = pod_ips(engine, pod).into_iter();
+    k8s_cri::v1::PodSandboxNetworkStatus {
+        ip: ips.next().unwrap_or_default(),
+        additional_ips: ips.map(|ip| k8s_cri::v1::PodIp { ip }).collect(),
     }
 }
 
@@ -250,7 +355,17 @@ mod tests {
         let (config, name) = pod_config(&sandbox).unwrap();
         assert_eq!(name, "k8s_web_default_u1_2");
         assert_eq!(config.hostname.as_deref(), Some("web-0"));
-        assert_eq!(config.network, NetworkMode::None);
+        assert_eq!(
+            config.network,
+            NetworkMode::Cni(CniMode {
+                networks: Vec::new(),
+                args: vec![
+                    ("K8S_POD_NAMESPACE".into(), "default".into()),
+                    ("K8S_POD_NAME".into(), "web".into()),
+                    ("K8S_POD_UID".into(), "u1".into()),
+                ],
+            })
+        );
         assert_eq!(config.labels["app"], "web");
         let pod = PodRecord {
             id: "a".repeat(64),
@@ -269,5 +384,68 @@ mod tests {
         );
         assert_eq!(nanos(&pod.created_at), 1_796_292_000_000_000_000);
         assert!(pod_config(&PodSandboxConfig::default()).is_err());
+    }
+
+    #[test]
+    fn port_mappings_and_dns_config_go_to_the_pod_and_host_network_has_no_ports() {
+        use k8s_cri::v1::{DnsConfig as CriDns, NamespaceMode, PortMapping as CriPort};
+        let mut sandbox = PodSandboxConfig {
+            metadata: Some(PodSandboxMetadata {
+                name: "web".into(),
+                uid: "u1".into(),
+                namespace: "default".into(),
+                attempt: 0,
+            }),
+            port_mappings: vec![
+                CriPort {
+                    protocol: k8s_cri::v1::Protocol::Tcp as i32,
+                    container_port: 80,
+                    host_port: 8080,
+                    host_ip: "127.0.0.1".into(),
+                },
+                CriPort {
+                    protocol: k8s_cri::v1::Protocol::Udp as i32,
+                    container_port: 53,
+                    host_port: 0,
+                    host_ip: String::new(),
+                },
+            ],
+            dns_config: Some(CriDns {
+                servers: vec!["10.96.0.10".into()],
+                searches: vec!["default.svc.cluster.local".into()],
+                options: vec!["ndots:5".into()],
+            }),
+            ..Default::default()
+        };
+        let (config, _) = pod_config(&sandbox).unwrap();
+        let shown: Vec<String> = config.ports.iter().map(|p| p.to_string()).collect();
+        assert_eq!(shown, ["127.0.0.1:8080->80/tcp", "0.0.0.0:0->53/udp"]);
+        assert_eq!(
+            config.dns.servers,
+            ["10.96.0.10".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(config.dns.search, ["default.svc.cluster.local"]);
+        assert_eq!(config.dns.options, ["ndots:5"]);
+
+        sandbox.linux = Some(k8s_cri::v1::LinuxPodSandboxConfig {
+            security_context: Some(k8s_cri::v1::LinuxSandboxSecurityContext {
+                namespace_options: Some(k8s_cri::v1::NamespaceOption {
+                    network: NamespaceMode::Node as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let (host, _) = pod_config(&sandbox).unwrap();
+        assert_eq!(host.network, NetworkMode::Host);
+        assert!(host.ports.is_empty());
+
+        sandbox.linux = None;
+        sandbox.port_mappings[0].protocol = k8s_cri::v1::Protocol::Sctp as i32;
+        assert!(pod_config(&sandbox).is_err());
+        sandbox.port_mappings[0].protocol = 0;
+        sandbox.port_mappings[0].host_ip = "not-an-ip".into();
+        assert!(pod_config(&sandbox).is_err());
     }
 }

@@ -50,18 +50,28 @@ impl RuntimeService for RuntimeApi {
         &self,
         _request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
-        let condition = |kind: &str, ready: bool, reason: &str| RuntimeCondition {
+        let condition = |kind: &str, ready: bool, reason: &str, message: String| RuntimeCondition {
             r#type: kind.to_string(),
             status: ready,
             reason: reason.to_string(),
-            message: String::new(),
+            message,
+        };
+        // Pods get a network when the CNI conf dir's default network and its plugins are
+        // there (kubelet schedules no pod network until then).
+        let cni = self.config.cni.clone();
+        let network = blocking(move || Ok(cni.ready())).await?;
+        let network = match network {
+            Ok(_) => condition("NetworkReady", true, "", String::new()),
+            Err(e) => condition(
+                "NetworkReady",
+                false,
+                "NetworkPluginNotReady",
+                format!("Network plugin returns error: cni plugin not initialized: {e}"),
+            ),
         };
         Ok(Response::new(StatusResponse {
             status: Some(RuntimeStatus {
-                conditions: vec![
-                    condition("RuntimeReady", true, ""),
-                    condition("NetworkReady", false, "NetworkPluginNotReady"),
-                ],
+                conditions: vec![condition("RuntimeReady", true, "", String::new()), network],
             }),
             ..Default::default()
         }))
@@ -189,7 +199,7 @@ impl RuntimeService for RuntimeApi {
             let record = engine
                 .create(container, Some(&name))
                 .map_err(pods::status)?;
-            containers::link_log(&engine, &record)?;
+            containers::prepare_log(&record)?;
             Ok(record.id)
         })
         .await?;
@@ -204,6 +214,8 @@ impl RuntimeService for RuntimeApi {
         let config = self.config.clone();
         blocking(move || {
             let engine = pods::engine(&config)?;
+            // The log's directory may have gone since the create (kubelet makes it again).
+            containers::prepare_log(&engine.find(&id).map_err(pods::status)?)?;
             engine.start(&id, false).map(drop).map_err(pods::status)
         })
         .await?;
@@ -275,7 +287,7 @@ impl RuntimeService for RuntimeApi {
         let status = blocking(move || {
             let engine = pods::engine(&config)?;
             let record = engine.find(&id).map_err(pods::status)?;
-            Ok(containers::status(&record))
+            Ok(containers::status(&engine, &record))
         })
         .await?;
         Ok(Response::new(ContainerStatusResponse {
@@ -310,19 +322,17 @@ impl RuntimeService for RuntimeApi {
         &self,
         request: Request<ReopenContainerLogRequest>,
     ) -> Result<Response<ReopenContainerLogResponse>, Status> {
-        // kubelet has moved the log away (its rotation): the log path is made again, a link
-        // to the monitor's log file, which the monitor keeps writing.
+        // kubelet has moved the log away (its rotation): the monitor opens the path again.
         let id = request.into_inner().container_id;
         let config = self.config.clone();
         blocking(move || {
             let engine = pods::engine(&config)?;
-            let record = engine.find(&id).map_err(pods::status)?;
-            if record.state != aurora_engine::ContainerState::Running {
-                return Err(ApiError::InvalidArgument(format!(
-                    "container {id} is not running"
-                )));
-            }
-            containers::link_log(&engine, &record)
+            engine.reopen_log(&id).map_err(|e| match e {
+                aurora_engine::EngineError::Invalid { message, .. } => {
+                    ApiError::InvalidArgument(format!("container {id}: {message}"))
+                }
+                other => pods::status(other),
+            })
         })
         .await?;
         Ok(Response::new(ReopenContainerLogResponse {}))
@@ -379,27 +389,70 @@ impl RuntimeService for RuntimeApi {
 
     async fn update_container_resources(
         &self,
-        _request: Request<UpdateContainerResourcesRequest>,
+        request: Request<UpdateContainerResourcesRequest>,
     ) -> Result<Response<UpdateContainerResourcesResponse>, Status> {
-        Err(not_yet("update_container_resources"))
+        let request = request.into_inner();
+        let config = self.config.clone();
+        blocking(move || {
+            let engine = pods::engine(&config)?;
+            let resources = crate::security::resources(request.linux.as_ref());
+            engine
+                .update(&request.container_id, &resources)
+                .map_err(pods::status)?;
+            Ok(())
+        })
+        .await?;
+        Ok(Response::new(UpdateContainerResourcesResponse {}))
     }
 
-    async fn exec(&self, _request: Request<ExecRequest>) -> Result<Response<ExecResponse>, Status> {
-        Err(not_yet("exec"))
+    /// A URL on the streaming server where the command runs once a client connects.
+    async fn exec(&self, request: Request<ExecRequest>) -> Result<Response<ExecResponse>, Status> {
+        let request = request.into_inner();
+        let server = self
+            .config
+            .streaming
+            .server()
+            .ok_or_else(crate::streaming::not_running)?;
+        crate::streaming::check_running(&self.config, &request.container_id).await?;
+        let response = server
+            .get_exec(&request)
+            .map_err(crate::streaming::status)?;
+        Ok(Response::new(response))
     }
 
+    /// A URL on the streaming server joined to the container's streams once a client connects.
     async fn attach(
         &self,
-        _request: Request<AttachRequest>,
+        request: Request<AttachRequest>,
     ) -> Result<Response<AttachResponse>, Status> {
-        Err(not_yet("attach"))
+        let request = request.into_inner();
+        let server = self
+            .config
+            .streaming
+            .server()
+            .ok_or_else(crate::streaming::not_running)?;
+        crate::streaming::check_running(&self.config, &request.container_id).await?;
+        let response = server
+            .get_attach(&request)
+            .map_err(crate::streaming::status)?;
+        Ok(Response::new(response))
     }
 
+    /// A URL on the streaming server forwarding to the pod's ports once a client connects.
     async fn port_forward(
         &self,
-        _request: Request<PortForwardRequest>,
+        request: Request<PortForwardRequest>,
     ) -> Result<Response<PortForwardResponse>, Status> {
-        Err(not_yet("port_forward"))
+        let request = request.into_inner();
+        let server = self
+            .config
+            .streaming
+            .server()
+            .ok_or_else(crate::streaming::not_running)?;
+        let response = server
+            .get_port_forward(&request)
+            .map_err(crate::streaming::status)?;
+        Ok(Response::new(response))
     }
 
     async fn pod_sandbox_stats(

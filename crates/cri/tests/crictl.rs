@@ -7,111 +7,13 @@
 //! (`../shared/tools/cri-tools/crictl` beside the checkout, or `$AURORA_CRICTL`): skipped
 //! otherwise through `aurora_testkit::skip` (a failure when the run requires every test).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use aurora_testkit::{skopeo_push, ImageBuilder, LayerBuilder, PushOpts, Registry};
 
-/// crictl: `$AURORA_CRICTL`, else the shared tools beside the checkout.
-fn crictl_path() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("AURORA_CRICTL") {
-        return Some(PathBuf::from(path));
-    }
-    // Beside the checkout (../shared), where the machines that build Aurora keep it.
-    let beside =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/cri-tools/crictl");
-    [beside, PathBuf::from("/work/shared/tools/cri-tools/crictl")]
-        .into_iter()
-        .find(|p| p.is_file())
-}
+mod common;
 
-/// crictl, or `None` with the test marked skipped (a failure when every test must run).
-fn crictl_or_skip(test: &str) -> Option<PathBuf> {
-    let found = crictl_path();
-    if found.is_none() {
-        aurora_testkit::skip::skip(
-            test,
-            "crictl is not in ../shared/tools/cri-tools (or $AURORA_CRICTL)",
-        );
-    }
-    found
-}
-
-/// A running `aurora-cri`, stopped when dropped.
-struct Server {
-    child: Child,
-    socket: PathBuf,
-    /// The server's store, run root and socket; the tests' config files.
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start() -> Server {
-        aurora_testkit::workspace_binary("runz", "runz");
-        aurora_testkit::workspace_binary("aurora-monitor", "aurora-monitor");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let socket = dir.path().join("cri.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_aurora-cri"))
-            .arg("--listen")
-            .arg(&socket)
-            .arg("--root")
-            .arg(dir.path().join("store"))
-            .arg("--config")
-            .arg(dir.path().join("no-config.toml"))
-            .arg("--runroot")
-            .arg(dir.path().join("run"))
-            .env("AURORA_PODINIT", aurora_testkit::static_podinit())
-            .env(
-                "AURORA_PODADM",
-                aurora_testkit::workspace_binary("podadm", "podadm"),
-            )
-            .env("HOME", dir.path())
-            .env_remove("REGISTRY_AUTH_FILE")
-            .env("DOCKER_CONFIG", dir.path().join("docker"))
-            .spawn()
-            .expect("start aurora-cri");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "aurora-cri did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Server { child, socket, dir }
-    }
-
-    fn crictl(&self, crictl: &Path, args: &[&str]) -> Output {
-        let endpoint = format!("unix://{}", self.socket.display());
-        Command::new(crictl)
-            .args([
-                "--runtime-endpoint",
-                &endpoint,
-                "--image-endpoint",
-                &endpoint,
-            ])
-            .args(["--timeout", "60s"])
-            .args(args)
-            .output()
-            .expect("run crictl")
-    }
-
-    fn ok(&self, crictl: &Path, args: &[&str]) -> String {
-        let out = self.crictl(crictl, args);
-        assert!(
-            out.status.success(),
-            "crictl {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
+use common::{crictl_or_skip, Server};
 
 #[test]
 fn crictl_speaks_version_status_and_images() {
@@ -136,22 +38,22 @@ fn crictl_speaks_version_status_and_images() {
     };
     skopeo_push(layout.path(), "1", &image, &opts);
 
-    let server = Server::start();
-    let version = server.ok(&crictl, &["version"]);
+    let server = Server::start(crictl.clone());
+    let version = server.ok(&["version"]);
     assert!(version.contains("RuntimeName:  aurora"), "{version}");
     assert!(version.contains("RuntimeApiVersion:  v1"), "{version}");
-    let info: serde_json::Value = serde_json::from_str(&server.ok(&crictl, &["info"])).unwrap();
+    let info: serde_json::Value = serde_json::from_str(&server.ok(&["info"])).unwrap();
     assert_eq!(info["status"]["conditions"][0]["type"], "RuntimeReady");
     assert_eq!(info["status"]["conditions"][0]["status"], true);
 
     // Without credentials the registry refuses; with them the image arrives.
-    let refused = server.crictl(&crictl, &["pull", &image]);
+    let refused = server.run(&["pull", &image], b"");
     assert!(!refused.status.success());
-    let pulled = server.ok(&crictl, &["pull", "--creds", "kube:let-me-in", &image]);
+    let pulled = server.ok(&["pull", "--creds", "kube:let-me-in", &image]);
     assert!(pulled.contains("sha256:"), "{pulled}");
 
     let images: serde_json::Value =
-        serde_json::from_str(&server.ok(&crictl, &["images", "-o", "json"])).unwrap();
+        serde_json::from_str(&server.ok(&["images", "-o", "json"])).unwrap();
     let listed = &images["images"][0];
     assert_eq!(listed["repoTags"][0], image);
     assert!(listed["repoDigests"][0]
@@ -160,25 +62,24 @@ fn crictl_speaks_version_status_and_images() {
         .contains("@sha256:"));
     assert_eq!(listed["uid"]["value"], "1234");
     let status: serde_json::Value =
-        serde_json::from_str(&server.ok(&crictl, &["inspecti", &image])).unwrap();
+        serde_json::from_str(&server.ok(&["inspecti", &image])).unwrap();
     assert_eq!(status["status"]["id"], listed["id"]);
-    let by_id = server.ok(&crictl, &["inspecti", listed["id"].as_str().unwrap()]);
+    let by_id = server.ok(&["inspecti", listed["id"].as_str().unwrap()]);
     assert!(by_id.contains(&image), "{by_id}");
-    let fs: serde_json::Value =
-        serde_json::from_str(&server.ok(&crictl, &["imagefsinfo"])).unwrap();
+    let fs: serde_json::Value = serde_json::from_str(&server.ok(&["imagefsinfo"])).unwrap();
     assert!(fs["status"]["imageFilesystems"][0]["usedBytes"]["value"]
         .as_str()
         .is_some_and(|v| v != "0"));
 
-    server.ok(&crictl, &["rmi", &image]);
+    server.ok(&["rmi", &image]);
     let images: serde_json::Value =
-        serde_json::from_str(&server.ok(&crictl, &["images", "-o", "json"])).unwrap();
+        serde_json::from_str(&server.ok(&["images", "-o", "json"])).unwrap();
     assert!(
         images["images"].as_array().is_none_or(|a| a.is_empty()),
         "{images}"
     );
     // Streaming is next: its calls say so.
-    let exec = server.crictl(&crictl, &["attach", "nope"]);
+    let exec = server.run(&["attach", "nope"], b"");
     assert!(!exec.status.success());
 }
 
@@ -199,7 +100,7 @@ fn crictl_runs_pods_and_their_containers() {
     let Some(crictl) = crictl_or_skip(test) else {
         return;
     };
-    let server = Server::start();
+    let server = Server::start(crictl.clone());
     let config = server.dir.path().join("pod.json");
     std::fs::write(
         &config,
@@ -209,12 +110,12 @@ fn crictl_runs_pods_and_their_containers() {
     )
     .unwrap();
     let id = server
-        .ok(&crictl, &["runp", config.to_str().unwrap()])
+        .ok(&["runp", config.to_str().unwrap()])
         .trim()
         .to_string();
     assert_eq!(id.len(), 64, "{id}");
     let pods: serde_json::Value =
-        serde_json::from_str(&server.ok(&crictl, &["pods", "-o", "json"])).unwrap();
+        serde_json::from_str(&server.ok(&["pods", "-o", "json"])).unwrap();
     let pod = &pods["items"][0];
     assert_eq!(pod["id"], id);
     assert_eq!(pod["state"], "SANDBOX_READY");
@@ -225,10 +126,9 @@ fn crictl_runs_pods_and_their_containers() {
     assert!(pod["annotations"]
         .get("io.aurora.cri.metadata.uid")
         .is_none());
-    let filtered = server.ok(&crictl, &["pods", "--label", "app=other", "-q"]);
+    let filtered = server.ok(&["pods", "--label", "app=other", "-q"]);
     assert!(filtered.trim().is_empty(), "{filtered}");
-    let status: serde_json::Value =
-        serde_json::from_str(&server.ok(&crictl, &["inspectp", &id])).unwrap();
+    let status: serde_json::Value = serde_json::from_str(&server.ok(&["inspectp", &id])).unwrap();
     assert_eq!(status["status"]["metadata"]["namespace"], "default");
 
     // A container in the pod: created, started, its log where kubelet reads it, stopped,
@@ -245,7 +145,7 @@ fn crictl_runs_pods_and_their_containers() {
         .write(layout.path(), "1");
     let image = registry.image_ref("e2e/busybox:1");
     skopeo_push(layout.path(), "1", &image, &PushOpts::default());
-    server.ok(&crictl, &["pull", &image]);
+    server.ok(&["pull", &image]);
     let logs = server.dir.path().join("pod-logs");
     let container_config = server.dir.path().join("container.json");
     std::fs::write(
@@ -270,25 +170,22 @@ fn crictl_runs_pods_and_their_containers() {
     let pod_config_path = server.dir.path().join("pod-with-logs.json");
     std::fs::write(&pod_config_path, pod_config.to_string()).unwrap();
     let container = server
-        .ok(
-            &crictl,
-            &[
-                "create",
-                &id,
-                container_config.to_str().unwrap(),
-                pod_config_path.to_str().unwrap(),
-            ],
-        )
+        .ok(&[
+            "create",
+            &id,
+            container_config.to_str().unwrap(),
+            pod_config_path.to_str().unwrap(),
+        ])
         .trim()
         .to_string();
     let listed: serde_json::Value =
-        serde_json::from_str(&server.ok(&crictl, &["ps", "-a", "-o", "json"])).unwrap();
+        serde_json::from_str(&server.ok(&["ps", "-a", "-o", "json"])).unwrap();
     assert_eq!(listed["containers"][0]["state"], "CONTAINER_CREATED");
     assert_eq!(listed["containers"][0]["podSandboxId"], id);
-    server.ok(&crictl, &["start", &container]);
+    server.ok(&["start", &container]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let out = server.crictl(&crictl, &["logs", &container]);
+        let out = server.run(&["logs", &container], b"");
         if String::from_utf8_lossy(&out.stdout).contains("hello from cri") {
             break;
         }
@@ -300,18 +197,13 @@ fn crictl_runs_pods_and_their_containers() {
         .unwrap()
         .contains(" stdout F hello from cri"));
     let running: serde_json::Value =
-        serde_json::from_str(&server.ok(&crictl, &["ps", "--label", "tier=front", "-o", "json"]))
-            .unwrap();
+        serde_json::from_str(&server.ok(&["ps", "--label", "tier=front", "-o", "json"])).unwrap();
     assert_eq!(running["containers"][0]["state"], "CONTAINER_RUNNING");
     // ExecSync: output and status of commands in the running container (crictl reports a
     // failed command's status and error output in its own error).
-    let out = server.ok(
-        &crictl,
-        &["exec", "--sync", &container, "sh", "-c", "echo out $MODE"],
-    );
+    let out = server.ok(&["exec", "--sync", &container, "sh", "-c", "echo out $MODE"]);
     assert_eq!(out.trim_end(), "out test");
-    let failed = server.crictl(
-        &crictl,
+    let failed = server.run(
         &[
             "exec",
             "--sync",
@@ -320,14 +212,14 @@ fn crictl_runs_pods_and_their_containers() {
             "-c",
             "echo err >&2; exit 3",
         ],
+        b"",
     );
     assert!(!failed.status.success());
     assert!(
         String::from_utf8_lossy(&failed.stderr).contains("exited with 3: err"),
         "{failed:?}"
     );
-    let slow = server.crictl(
-        &crictl,
+    let slow = server.run(
         &[
             "exec",
             "--sync",
@@ -337,6 +229,7 @@ fn crictl_runs_pods_and_their_containers() {
             "sleep",
             "10",
         ],
+        b"",
     );
     assert!(!slow.status.success());
     assert!(
@@ -345,7 +238,7 @@ fn crictl_runs_pods_and_their_containers() {
     );
     // Stats of the running container: its CPU time and memory, from the runtime.
     let stats: serde_json::Value =
-        serde_json::from_str(&server.ok(&crictl, &["stats", "-o", "json", &container])).unwrap();
+        serde_json::from_str(&server.ok(&["stats", "-o", "json", &container])).unwrap();
     let entry = &stats["stats"][0];
     assert_eq!(entry["attributes"]["id"], container);
     let nonzero = |v: &serde_json::Value| v.as_str().is_some_and(|v| v != "0");
@@ -354,24 +247,23 @@ fn crictl_runs_pods_and_their_containers() {
         nonzero(&entry["cpu"]["usageCoreNanoSeconds"]["value"]),
         "{stats}"
     );
-    server.ok(&crictl, &["stop", "--timeout", "1", &container]);
+    server.ok(&["stop", "--timeout", "1", &container]);
     let inspect: serde_json::Value =
-        serde_json::from_str(&server.ok(&crictl, &["inspect", &container])).unwrap();
+        serde_json::from_str(&server.ok(&["inspect", &container])).unwrap();
     assert_eq!(inspect["status"]["state"], "CONTAINER_EXITED");
     assert_eq!(inspect["status"]["metadata"]["name"], "app");
-    server.ok(&crictl, &["rm", &container]);
-    let none = server.ok(&crictl, &["ps", "-a", "-q"]);
+    server.ok(&["rm", &container]);
+    let none = server.ok(&["ps", "-a", "-q"]);
     assert!(none.trim().is_empty(), "{none}");
 
-    server.ok(&crictl, &["stopp", &id]);
-    let status: serde_json::Value =
-        serde_json::from_str(&server.ok(&crictl, &["inspectp", &id])).unwrap();
+    server.ok(&["stopp", &id]);
+    let status: serde_json::Value = serde_json::from_str(&server.ok(&["inspectp", &id])).unwrap();
     assert_eq!(status["status"]["state"], "SANDBOX_NOTREADY");
-    server.ok(&crictl, &["stopp", &id]);
-    server.ok(&crictl, &["rmp", &id]);
-    let gone = server.crictl(&crictl, &["inspectp", &id]);
+    server.ok(&["stopp", &id]);
+    server.ok(&["rmp", &id]);
+    let gone = server.run(&["inspectp", &id], b"");
     assert!(!gone.status.success());
     assert!(String::from_utf8_lossy(&gone.stderr).contains("NotFound"));
-    let pods = server.ok(&crictl, &["pods", "-q"]);
+    let pods = server.ok(&["pods", "-q"]);
     assert!(pods.trim().is_empty(), "{pods}");
 }

@@ -188,6 +188,20 @@ impl LogWriter {
 
     /// FILE → FILE.1 (replacing it), then a new FILE. When the new file cannot be created
     /// (a full disk), records keep going to the renamed one, which readers read too.
+    /// Writes what is batched, then opens the log path again (creating it): someone else
+    /// (kubelet) moved the file away and wants later records in a new one.
+    pub fn reopen(&mut self) -> Result<(), LogError> {
+        let written = self.write_batch();
+        let failed = |source| LogError::Open {
+            path: self.path.clone(),
+            source,
+        };
+        let file = open_append(&self.path).map_err(failed)?;
+        self.size = file.metadata().map_err(failed)?.len();
+        self.file = file;
+        written
+    }
+
     fn rotate(&mut self) -> Result<(), LogError> {
         let rotated = rotated_path(&self.path);
         let failed = |source| LogError::Rotate {

@@ -42,6 +42,9 @@ pub struct ContainerConfig {
     /// `-p`.
     pub ports: Vec<PortMapping>,
     pub network: NetworkMode,
+    /// What resolv.conf says beyond the network's and the host's (`--dns`, …; a CRI pod's
+    /// DNS config).
+    pub dns: DnsConfig,
     pub restart: RestartPolicy,
     /// `--stop-signal` (a name like `SIGTERM`/`TERM` or a number); the image's, else TERM.
     pub stop_signal: Option<String>,
@@ -57,6 +60,62 @@ pub struct ContainerConfig {
     pub infra: bool,
     /// Annotations (`kube play` keeps a container's here; written into the runtime spec).
     pub annotations: BTreeMap<String, String>,
+    /// Seccomp, no_new_privs, masked and read-only paths, groups, sysctls, namespaces.
+    pub security: SecurityOptions,
+    /// Where the monitor writes the CRI-format log (`--log-opt path=`; kubelet's path for
+    /// the CRI server); the container's own directory when `None`.
+    pub log_path: Option<PathBuf>,
+}
+
+/// What a security context asks of a container beyond its user and capabilities (the CRI's
+/// `LinuxContainerSecurityContext`; podman's `--security-opt`, `--group-add`, `--sysctl`,
+/// `--pid`, `--ipc`). The defaults are what podadm has always given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecurityOptions {
+    /// `None`: no filter (runc's default and podadm's so far).
+    pub seccomp: Option<Seccomp>,
+    pub no_new_privileges: bool,
+    /// Replaces the runtime's list when given (an empty list unmasks everything).
+    pub masked_paths: Option<Vec<String>>,
+    /// Replaces the runtime's list when given.
+    pub readonly_paths: Option<Vec<String>>,
+    /// Groups the process belongs to besides its user's.
+    pub supplemental_groups: Vec<u32>,
+    /// Written by the runtime in the container's namespaces (`net.*` in its network's).
+    pub sysctls: BTreeMap<String, String>,
+    /// The PID namespace: `None` is the pod's choice (shared or not) or a new one.
+    pub pid: Option<NamespaceChoice>,
+    /// The IPC namespace: `None` is the pod's choice or a new one.
+    pub ipc: Option<NamespaceChoice>,
+    /// `process.oomScoreAdj`.
+    pub oom_score_adj: Option<i32>,
+}
+
+/// A seccomp filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "path", rename_all = "kebab-case")]
+pub enum Seccomp {
+    /// Explicitly none.
+    Unconfined,
+    /// The engine's default profile (`spec::seccomp`).
+    RuntimeDefault,
+    /// A profile file in the OCI (or docker) JSON form, read when the spec is written.
+    Profile(PathBuf),
+}
+
+/// Where a container's PID or IPC namespace comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "target", rename_all = "kebab-case")]
+pub enum NamespaceChoice {
+    /// A new one of its own, even in a pod that shares it.
+    Private,
+    /// Its pod's (its infra container's).
+    Pod,
+    /// The host's.
+    Host,
+    /// Another container's (by name or id; it must run).
+    Container(String),
 }
 
 /// Limits (`--memory`, `--cpus`, `--pids-limit`); `update` changes them.
@@ -108,6 +167,35 @@ pub enum NetworkMode {
     Bridge(Vec<String>),
     /// Another container's network namespace.
     Container(String),
+    /// CNI networks (the CRI server's pods): the plugins of the engine's CNI conf dir.
+    Cni(CniMode),
+}
+
+/// Which CNI networks, and what the plugins are told.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CniMode {
+    /// Network names, in interface order; empty: the conf dir's default network.
+    pub networks: Vec<String>,
+    /// `CNI_ARGS` (kubelet's `K8S_POD_NAMESPACE`, `K8S_POD_NAME`, `K8S_POD_UID`); the
+    /// engine adds `K8S_POD_INFRA_CONTAINER_ID` when `K8S_POD_NAME` is there.
+    pub args: Vec<(String, String)>,
+}
+
+/// resolv.conf's contents asked for: each part, when given, replaces what the network or
+/// the host would give.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DnsConfig {
+    pub servers: Vec<std::net::IpAddr>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
+}
+
+impl DnsConfig {
+    pub fn is_empty(&self) -> bool {
+        self.servers.is_empty() && self.search.is_empty() && self.options.is_empty()
+    }
 }
 
 impl Default for NetworkMode {

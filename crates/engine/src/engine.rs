@@ -25,6 +25,39 @@ pub struct EngineOptions {
     /// The monitor runs this, followed by `ID`, after a container's last exit (podadm:
     /// `podadm --root R --runroot RR container cleanup`).
     pub exit_command: Vec<String>,
+    /// Where CNI networks (`NetworkMode::Cni`) come from. Only setup reads it: teardown
+    /// runs from the CNI cache (`ROOT/podadm/cni`), so an engine opened with the defaults
+    /// (podadm's `container cleanup`) tears down what the CRI server's set up.
+    pub cni: CniOptions,
+}
+
+/// The CNI conf dir and plugin dirs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CniOptions {
+    pub conf_dir: PathBuf,
+    pub bin_dirs: Vec<PathBuf>,
+}
+
+impl CniOptions {
+    /// Whether pods can be networked: the conf dir's default network loads and its plugins
+    /// are installed (its name), or why not (kubelet's NetworkReady condition).
+    pub fn ready(&self) -> std::result::Result<String, aurora_network::NetworkError> {
+        // Readiness reads no cache.
+        aurora_network::Cni::new(&self.conf_dir, &self.bin_dirs, std::path::Path::new("")).ready()
+    }
+}
+
+impl Default for CniOptions {
+    /// kubelet's conf dir; Debian's plugins, then the upstream install's.
+    fn default() -> Self {
+        CniOptions {
+            conf_dir: PathBuf::from(aurora_network::cni::DEFAULT_CONF_DIR),
+            bin_dirs: aurora_network::cni::DEFAULT_BIN_DIRS
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
+        }
+    }
 }
 
 /// The container engine.

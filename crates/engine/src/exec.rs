@@ -93,6 +93,9 @@ impl Engine {
         write_process(&process_file, &process)?;
         let runtime = self.runtime_of(&record);
         let mut command = runtime.command("exec");
+        // The runtime logs to its stderr, which is the process's here: a caller's RUST_LOG
+        // would put the runtime's lines into the command's output.
+        command.env_remove("RUST_LOG");
         command.arg("--process").arg(&process_file);
         if options.tty {
             command.arg("--tty");

@@ -30,9 +30,14 @@ pub mod copy;
 pub mod spec;
 pub mod volume;
 
-pub use config::{ContainerConfig, MountRequest, NetworkMode, Resources, RestartPolicy};
+/// What the CRI server reads of a pod's network: its ports and the recorded setup result.
+pub use aurora_network::{PortMapping, Protocol, SetupResult};
+pub use config::{
+    CniMode, ContainerConfig, DnsConfig, MountRequest, NamespaceChoice, NetworkMode, Resources,
+    RestartPolicy, Seccomp, SecurityOptions,
+};
 pub use copy::{copy_into, copy_out, CopyError};
-pub use engine::{Engine, EngineOptions};
+pub use engine::{CniOptions, Engine, EngineOptions};
 pub use error::{EngineError, Result};
 pub use exec::{ExecOptions, PreparedExec};
 pub use net::DEFAULT_NETWORK;

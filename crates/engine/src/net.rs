@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use aurora_network::{
-    etc_files, Attachment, Netavark, Netns, NetworkBackend, PerNetwork, SetupResult,
+    etc_files, Attachment, Cni, CniDns, Netavark, Netns, NetworkBackend, PerNetwork, SetupResult,
 };
 
-use crate::config::NetworkMode;
+use crate::config::{CniMode, DnsConfig, NetworkMode};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::state::ContainerRecord;
@@ -40,9 +40,11 @@ pub(crate) struct Plan {
 
 /// A namespace to wire to networks.
 pub(crate) struct Wiring {
-    backend: Netavark,
+    backend: Box<dyn NetworkBackend + Send + Sync>,
     attachment: Attachment,
     hostname: String,
+    /// The container's own DNS config, over what the networks answer.
+    dns: DnsConfig,
 }
 
 impl Wiring {
@@ -65,10 +67,28 @@ impl Plan {
             &addresses,
             &[],
         );
+        let dns = &wiring.dns;
+        let or = |asked: &[String], answered: Vec<String>| {
+            if asked.is_empty() {
+                answered
+            } else {
+                asked.to_vec()
+            }
+        };
+        let servers = if dns.servers.is_empty() {
+            result.dns_servers()
+        } else {
+            dns.servers.clone()
+        };
+        let options: Vec<String> = result
+            .networks
+            .iter()
+            .flat_map(|n| n.dns_options.iter().cloned())
+            .collect();
         self.resolv_conf = etc_files::resolv_conf(
-            &result.dns_servers(),
-            &result.dns_search(),
-            &[],
+            &servers,
+            &or(&dns.search, result.dns_search()),
+            &or(&dns.options, options),
             &host_resolv_conf(),
         );
         self.status = serde_json::to_value(result).ok();
@@ -91,7 +111,7 @@ impl Engine {
                 ports_lock: None,
                 status: None,
                 hosts: etc_files::hosts(&hostname, &record.name, &[], &[]),
-                resolv_conf: etc_files::resolv_conf(&[], &[], &[], &host_resolv_conf()),
+                resolv_conf: own_resolv_conf(&record.config.dns),
             }),
             NetworkMode::Host => Ok(Plan {
                 namespace: Namespace::Host,
@@ -103,7 +123,7 @@ impl Engine {
                     &hostname,
                     &record.name,
                 ),
-                resolv_conf: etc_files::resolv_conf(&[], &[], &[], &host_resolv_conf()),
+                resolv_conf: own_resolv_conf(&record.config.dns),
             }),
             NetworkMode::Container(other) => {
                 let other = self.find(other)?;
@@ -128,7 +148,64 @@ impl Engine {
                 })
             }
             NetworkMode::Bridge(names) => self.attach_bridge(record, names, &hostname),
+            NetworkMode::Cni(mode) => self.attach_cni(record, mode, &hostname),
         }
+    }
+
+    /// A new namespace for the CNI plugins to wire (eth0, eth1, … per network; `lo` is up
+    /// already), the pod's ports given to portmap.
+    fn attach_cni(&self, record: &ContainerRecord, mode: &CniMode, hostname: &str) -> Result<Plan> {
+        let ports_lock = if record.config.ports.is_empty() {
+            None
+        } else {
+            Some(crate::lock::lock(&self.paths.locks(), PORTS_LOCK)?)
+        };
+        self.check_ports_free(record)?;
+        // "" asks the backend for the conf dir's default network.
+        let names: Vec<String> = if mode.networks.is_empty() {
+            vec![String::new()]
+        } else {
+            mode.networks.clone()
+        };
+        let mut args = mode.args.clone();
+        if args.iter().any(|(k, _)| k == "K8S_POD_NAME") {
+            args.push(("K8S_POD_INFRA_CONTAINER_ID".into(), record.id.clone()));
+        }
+        let dns = &record.config.dns;
+        let backend = self.cni_backend().with_args(args).with_dns(Some(CniDns {
+            servers: dns.servers.iter().map(|s| s.to_string()).collect(),
+            searches: dns.search.clone(),
+            options: dns.options.clone(),
+        }));
+        let netns = Netns::create(&self.paths.runroot, &record.id)?;
+        let mut attachment = self.attachment(record, &names, netns.path.clone());
+        for (_, per) in &mut attachment.networks {
+            per.aliases.clear();
+        }
+        Ok(Plan {
+            namespace: Namespace::Path(netns.path.clone()),
+            status: None,
+            hosts: Vec::new(),
+            resolv_conf: Vec::new(),
+            wiring: Some(Wiring {
+                backend: Box::new(backend),
+                attachment,
+                hostname: hostname.to_string(),
+                dns: record.config.dns.clone(),
+            }),
+            ports_lock,
+        })
+    }
+
+    /// The CNI backend on the engine's conf and bin dirs, its cache under the store root
+    /// (kept across reboots as libcni's /var/lib/cni: host-local's allocations are too).
+    pub(crate) fn cni_backend(&self) -> Cni {
+        let options = &self.options.cni;
+        Cni::new(
+            &options.conf_dir,
+            &options.bin_dirs,
+            &self.paths.podadm().join("cni"),
+        )
     }
 
     fn attach_bridge(
@@ -163,9 +240,10 @@ impl Engine {
             hosts: Vec::new(),
             resolv_conf: Vec::new(),
             wiring: Some(Wiring {
-                backend,
+                backend: Box::new(backend),
                 attachment: self.attachment(record, &names, netns.path.clone()),
                 hostname: hostname.to_string(),
+                dns: record.config.dns.clone(),
             }),
             ports_lock,
         })
@@ -233,6 +311,9 @@ impl Engine {
     /// Tears down what `attach_network` made (recorded in `network_status`, which is then
     /// cleared: a second call does nothing); what is already gone is fine.
     pub(crate) fn detach_network(&self, record: &mut ContainerRecord) {
+        if let NetworkMode::Cni(_) = &record.config.network {
+            return self.detach_cni(record);
+        }
         let NetworkMode::Bridge(names) = &record.config.network else {
             return;
         };
@@ -260,6 +341,32 @@ impl Engine {
         }
         let _ = Netns::remove(&path);
     }
+}
+
+impl Engine {
+    /// CNI DEL of whatever the cache holds for the container (the cache, not the status,
+    /// says what was set up: a start that died before recording its status left entries),
+    /// then its namespace.
+    fn detach_cni(&self, record: &mut ContainerRecord) {
+        let path = self.paths.netns_dir().join(&record.id);
+        record.network_status = None;
+        let attachment = Attachment {
+            container_id: record.id.clone(),
+            container_name: record.name.clone(),
+            netns: path.clone(),
+            networks: Vec::new(),
+            ports: Vec::new(),
+        };
+        if let Err(e) = self.cni_backend().teardown(&attachment) {
+            tracing::warn!(container = %record.name, "CNI teardown: {e}");
+        }
+        let _ = Netns::remove(&path);
+    }
+}
+
+/// resolv.conf from the container's DNS config, the host's filling what it leaves out.
+fn own_resolv_conf(dns: &DnsConfig) -> Vec<u8> {
+    etc_files::resolv_conf(&dns.servers, &dns.search, &dns.options, &host_resolv_conf())
 }
 
 /// The host's resolv.conf text (empty when unreadable: the fallback servers apply).

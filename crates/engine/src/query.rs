@@ -71,7 +71,38 @@ impl Engine {
 
     /// Where container `id`'s log is.
     pub fn log_path(&self, record: &ContainerRecord) -> std::path::PathBuf {
-        self.paths.log(&record.id)
+        match &record.config.log_path {
+            Some(path) => path.clone(),
+            None => self.paths.log(&record.id),
+        }
+    }
+
+    /// Has the monitor of a running container open its log file again (kubelet moved it
+    /// away to rotate it): later output goes to a new file at the log path.
+    pub fn reopen_log(&self, key: &str) -> Result<()> {
+        let record = self.find(key)?;
+        let dir = aurora_monitor::MonitorDir::new(self.paths.monitor_dir(&record.id));
+        let monitor = crate::monitor::monitor_pid(&dir)
+            .filter(|_| record.state.is_active())
+            .ok_or_else(|| crate::error::EngineError::Invalid {
+                name: record.name.clone(),
+                message: "it is not running, so it has no log open".into(),
+            })?;
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(monitor).ok_or_else(|| {
+                crate::error::EngineError::Other(format!("monitor pid {monitor}"))
+            })?,
+            rustix::process::Signal::USR1,
+        )
+        .map_err(|e| crate::error::EngineError::Other(format!("signalling the monitor: {e}")))?;
+        // The caller reads the new file next (kubelet, critest): wait for the monitor to
+        // make it, for a while.
+        let path = self.log_path(&record);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while !path.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        Ok(())
     }
 
     /// Whether the kernel's OOM killer ended the container's last run (inspect's

@@ -176,7 +176,10 @@ impl Engine {
         }
         let _ = std::fs::remove_dir_all(self.paths.container_dir(&record.id));
         let _ = std::fs::remove_dir_all(self.paths.monitor_dir(&record.id));
-        if record.network_status.is_some() {
+        // A CNI network's teardown goes by its cache, which a start that died before
+        // recording the status may have written.
+        let cni = matches!(record.config.network, crate::config::NetworkMode::Cni(_));
+        if record.network_status.is_some() || cni {
             self.detach_network(&mut record.clone());
         }
         Ok(())

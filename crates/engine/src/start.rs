@@ -131,7 +131,7 @@ impl Engine {
                 bundle: &bundle,
                 dir: &monitor_dir,
                 runtime: &runtime,
-                log: &self.paths.log(&record.id),
+                log: &self.log_path(record),
                 log_max_size: self.options.log_max_size,
                 terminal: record.config.terminal,
                 stdin: record.config.interactive,

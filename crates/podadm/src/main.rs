@@ -101,6 +101,9 @@ pub fn engine(cli: &Cli) -> Result<Engine> {
         unpack_limits: config.limits.unpack(),
         log_max_size: cli.log_max_size,
         exit_command,
+        // podadm's own networks are netavark's; its `container cleanup` tears CNI pods
+        // down from the CNI cache.
+        cni: Default::default(),
     })?)
 }
 

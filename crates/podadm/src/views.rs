@@ -381,6 +381,9 @@ pub fn network_mode_text(mode: &NetworkMode) -> String {
         NetworkMode::Bridge(names) if names.is_empty() => "bridge".into(),
         NetworkMode::Bridge(names) => names.join(","),
         NetworkMode::Container(name) => format!("container:{name}"),
+        // A CRI pod's (podadm makes none): `cni` or `cni:NAME,…`.
+        NetworkMode::Cni(mode) if mode.networks.is_empty() => "cni".into(),
+        NetworkMode::Cni(mode) => format!("cni:{}", mode.networks.join(",")),
     }
 }
 

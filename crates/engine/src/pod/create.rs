@@ -144,6 +144,7 @@ impl Engine {
             hostname: Some(pod_hostname(pod)),
             ports: pod.config.ports.clone(),
             network: pod.config.network.clone(),
+            dns: pod.config.dns.clone(),
             pod: Some(pod.id.clone()),
             infra: true,
             ..Default::default()
@@ -168,12 +169,13 @@ impl Engine {
                       (AURORA_PODINIT, beside podadm, or on PATH)"
                 .into(),
         })?;
-        let spec = infra_spec(
+        let mut spec = infra_spec(
             &rootfs,
             &pod_hostname(pod),
             &podinit,
             &cgroup::container_path(&pod.cgroup_parent, &record.id),
         )?;
+        leave_to_host(&mut spec, &pod.config.host_namespaces);
         let bundle = self.paths.bundle(&record.id);
         std::fs::create_dir_all(&bundle).map_err(io(&bundle))?;
         aurora_bundle::write_bundle_config_as(&bundle, &spec, aurora_bundle::Durability::Unsynced)?;
@@ -222,6 +224,21 @@ fn check_config(name: &str, config: &PodConfig) -> Result<()> {
     if !config.ports.is_empty() && config.network == NetworkMode::Host {
         return refuse("ports (-p) cannot be published with --network host");
     }
+    for kind in &config.host_namespaces {
+        if !matches!(kind, SharedNamespace::Ipc | SharedNamespace::Pid) {
+            return refuse(&format!(
+                "only the ipc and pid namespaces can be the host's (not {})",
+                kind.as_str()
+            ));
+        }
+        if !config.share.contains(kind) {
+            return refuse(&format!(
+                "the host's {} namespace is given to the pod's containers through the pod: \
+                 --share must include it",
+                kind.as_str()
+            ));
+        }
+    }
     if let Some(hostname) = &config.hostname {
         if !config.share.contains(&SharedNamespace::Uts) {
             return refuse(&format!(
@@ -230,6 +247,27 @@ fn check_config(name: &str, config: &PodConfig) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Drops the spec's own namespaces of the kinds the pod takes from the host (ipc, pid): the
+/// infra then runs in the host's, and members sharing them join the host's through it.
+fn leave_to_host(spec: &mut Spec, host: &[SharedNamespace]) {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let Some(linux) = spec.linux_mut() else {
+        return;
+    };
+    let kinds: Vec<LinuxNamespaceType> = host
+        .iter()
+        .filter_map(|shared| match shared {
+            SharedNamespace::Ipc => Some(LinuxNamespaceType::Ipc),
+            SharedNamespace::Pid => Some(LinuxNamespaceType::Pid),
+            // The network is `network: Host`; the host's UTS namespace is not offered.
+            SharedNamespace::Net | SharedNamespace::Uts => None,
+        })
+        .collect();
+    if let Some(namespaces) = linux.namespaces_mut() {
+        namespaces.retain(|ns| !kinds.contains(&ns.typ()));
+    }
 }
 
 /// The infra container's runtime spec: runc's defaults, the root an empty directory mounted

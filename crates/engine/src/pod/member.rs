@@ -8,7 +8,7 @@ use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
 
 use super::cgroup;
 use super::create::pod_hostname;
-use crate::config::{ContainerConfig, NetworkMode};
+use crate::config::{ContainerConfig, NamespaceChoice, NetworkMode};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::pod::{PodRecord, SharedNamespace};
@@ -87,9 +87,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Points the namespaces of `record`'s bundle that its pod shares (but the network's,
-    /// which its network mode joins) at its infra container's, which must run. A spec that
-    /// joins a UTS namespace sets no hostname (runtimes refuse to set one there).
+    /// Points the namespaces of `record`'s bundle at the ones it shares: those its pod
+    /// shares (but the network's, which its network mode joins) at its infra container's,
+    /// which must run, and the PID and IPC namespaces its security options name (its own,
+    /// the pod's, the host's or another running container's). A spec that joins a UTS
+    /// namespace sets no hostname (runtimes refuse to set one there).
     pub(crate) fn join_pod_namespaces(
         &self,
         record: &ContainerRecord,
@@ -98,45 +100,83 @@ impl Engine {
         if record.config.infra {
             return Ok(());
         }
-        let Some(pod) = self.pod_of(record)? else {
+        let pod = self.pod_of(record)?;
+        let security = &record.config.security;
+        if pod.is_none() && security.pid.is_none() && security.ipc.is_none() {
             return Ok(());
+        }
+        let shared = |kind: SharedNamespace| {
+            pod.as_ref()
+                .is_some_and(|pod| pod.config.share.contains(&kind))
+                .then_some(NamespaceChoice::Pod)
         };
-        let not_running = || EngineError::Pod {
-            name: pod.name.clone(),
-            message: format!(
-                "its infra container is not running, so {} cannot join it",
-                record.name
-            ),
-        };
-        let infra = self.find(pod.infra_id.as_deref().ok_or_else(not_running)?)?;
-        let pid = infra
-            .pid
-            .filter(|_| infra.state.is_active())
-            .ok_or_else(not_running)?;
+        let mut wanted = vec![(LinuxNamespaceType::Uts, "uts", shared(SharedNamespace::Uts))];
+        wanted.push((
+            LinuxNamespaceType::Ipc,
+            "ipc",
+            security
+                .ipc
+                .clone()
+                .or_else(|| shared(SharedNamespace::Ipc)),
+        ));
+        wanted.push((
+            LinuxNamespaceType::Pid,
+            "pid",
+            security
+                .pid
+                .clone()
+                .or_else(|| shared(SharedNamespace::Pid)),
+        ));
         let mut spec = aurora_bundle::read_bundle_config(bundle)?;
         let Some(linux) = spec.linux_mut().as_mut() else {
             return Ok(());
         };
         let mut namespaces: Vec<LinuxNamespace> = linux.namespaces().clone().unwrap_or_default();
-        for shared in &pod.config.share {
-            let (typ, file) = match shared {
-                SharedNamespace::Net => continue,
-                SharedNamespace::Ipc => (LinuxNamespaceType::Ipc, "ipc"),
-                SharedNamespace::Uts => (LinuxNamespaceType::Uts, "uts"),
-                SharedNamespace::Pid => (LinuxNamespaceType::Pid, "pid"),
+        for (typ, file, choice) in wanted {
+            let Some(choice) = choice else {
+                continue;
             };
             namespaces.retain(|ns| ns.typ() != typ);
+            let path = match choice {
+                NamespaceChoice::Host => continue,
+                NamespaceChoice::Private => None,
+                NamespaceChoice::Pod => {
+                    let pod = pod.as_ref().ok_or_else(|| EngineError::Invalid {
+                        name: record.name.clone(),
+                        message: format!("it is in no pod whose {file} namespace it could join"),
+                    })?;
+                    Some(self.running_pid(pod.infra_id.as_deref(), record, &pod.name)?)
+                }
+                NamespaceChoice::Container(key) => {
+                    let other = self.find(&key)?;
+                    Some(self.running_pid(Some(&other.id), record, &other.name)?)
+                }
+            };
             let mut ns = LinuxNamespace::default();
             ns.set_typ(typ);
-            ns.set_path(Some(format!("/proc/{pid}/ns/{file}").into()));
+            ns.set_path(path.map(|pid| format!("/proc/{pid}/ns/{file}").into()));
             namespaces.push(ns);
         }
         linux.set_namespaces(Some(namespaces));
-        if pod.config.share.contains(&SharedNamespace::Uts) {
+        if shared(SharedNamespace::Uts).is_some() {
             spec.set_hostname(None);
         }
         aurora_bundle::write_bundle_config_as(bundle, &spec, aurora_bundle::Durability::Unsynced)?;
         Ok(())
+    }
+
+    /// The pid of container `id` (a pod's infra, or the target of a namespace choice), which
+    /// must run for `record` to join its namespaces.
+    fn running_pid(&self, id: Option<&str>, record: &ContainerRecord, owner: &str) -> Result<i32> {
+        let not_running = || EngineError::Invalid {
+            name: record.name.clone(),
+            message: format!("{owner} is not running, so its namespaces cannot be joined"),
+        };
+        let other = self.find(id.ok_or_else(not_running)?)?;
+        other
+            .pid
+            .filter(|_| other.state.is_active())
+            .ok_or_else(not_running)
     }
 
     /// The pod `record` belongs to, if any (a pod removed under it: none).

@@ -86,12 +86,17 @@ pub struct PodConfig {
     pub ports: Vec<PortMapping>,
     /// `--network`: none, host or bridge networks (not `container:`).
     pub network: NetworkMode,
+    /// The pod's resolv.conf (a CRI pod's DNS config), written by its infra container.
+    pub dns: crate::config::DnsConfig,
     /// `--share`; [`SharedNamespace::DEFAULT`] when not given.
     pub share: Vec<SharedNamespace>,
     pub labels: BTreeMap<String, String>,
     pub resources: PodResources,
     /// Kept for `kube generate` and inspect (kube play records the Pod's annotations).
     pub annotations: BTreeMap<String, String>,
+    /// Namespaces the infra container (and so every member sharing them) takes from the
+    /// host: the CRI's NODE mode for ipc and pid (net is `network: Host`).
+    pub host_namespaces: Vec<SharedNamespace>,
 }
 
 impl Default for PodConfig {
@@ -100,10 +105,12 @@ impl Default for PodConfig {
             hostname: None,
             ports: Vec::new(),
             network: NetworkMode::default(),
+            dns: Default::default(),
             share: SharedNamespace::DEFAULT.to_vec(),
             labels: BTreeMap::new(),
             resources: PodResources::default(),
             annotations: BTreeMap::new(),
+            host_namespaces: Vec::new(),
         }
     }
 }

@@ -101,7 +101,8 @@ pub fn normalized_network(mode: &NetworkMode) -> NetworkMode {
 /// A pool can hold sandboxes of this network mode (another container's namespace is only
 /// known when a container is run).
 pub fn network_poolable(mode: &NetworkMode) -> bool {
-    !matches!(mode, NetworkMode::Container(_))
+    // A CNI network's setup takes the pod's own arguments (its name, namespace, ports).
+    !matches!(mode, NetworkMode::Container(_) | NetworkMode::Cni(_))
 }
 
 /// Whether a container of `config` can be a claimed sandbox of `pool` (the image is
@@ -125,6 +126,7 @@ pub fn poolable(config: &ContainerConfig, pool: &PoolConfig) -> bool {
         && config.hostname.is_none()
         && config.restart == RestartPolicy::No
         && config.pod.is_none()
+        && config.security == crate::config::SecurityOptions::default()
 }
 
 /// Whether a pod of `config` can take an infra sandbox of `pool`: the network must be the
@@ -134,6 +136,7 @@ pub fn pod_poolable(config: &PodConfig, pool: &PoolConfig) -> bool {
     pool.holds_pods()
         && normalized_network(&config.network) == normalized_network(&pool.network)
         && config.ports.is_empty()
+        && config.host_namespaces.is_empty()
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@
 //! - tmpfs mounts carry no `tmpcopyup` (a crun extension that runc and runz refuse);
 //! - labels are written as annotations (podman keeps them to itself);
 //! - the stop signal annotation keeps the name given (`SIGKILL`), where podman writes its number;
-//! - no seccomp profile is added (runz's and runc's default: none); podman adds its own;
+//! - no seccomp profile is added unless asked for (runz's and runc's default: none); podman
+//!   adds its own; the engine's default profile (`security`) is a deny list;
 //! - `RLIMIT_NOFILE` stays runc's 1024 (podman raises it to 1048576, which this host refuses);
 //! - the cgroup namespace of the image spec is kept.
 
@@ -27,6 +28,7 @@ pub mod flags;
 mod linux;
 mod mounts;
 mod process;
+mod security;
 
 use std::path::PathBuf;
 
@@ -42,6 +44,7 @@ pub use error::SpecError;
 pub use linux::{host_devices, DEFAULT_PIDS_LIMIT, STOP_SIGNAL_ANNOTATION};
 pub use mounts::{MountSource, ResolvedMount, READ_ONLY_TMPFS};
 pub use process::CONTAINER_ENV;
+pub use security::default_profile as default_seccomp_profile;
 
 /// The files podadm writes for a container and bind-mounts over the image's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -121,6 +124,8 @@ pub fn apply(
     mounts::apply(spec, config, ctx)?;
     process::prepare_workdir(spec, config, ctx)?;
     linux::apply(spec, config, ctx, &mut warnings)?;
+    let bounding: Vec<String> = bounding.iter().cloned().collect();
+    security::apply(spec, config, &bounding)?;
     if config.init {
         let podinit = ctx.init_binary.as_deref().ok_or_else(|| {
             SpecError::Init("podinit was not found (install it beside podadm)".into())

@@ -233,6 +233,7 @@ pub(super) fn apply(
     }
     // Parents before what is mounted inside them, whatever order they were given in.
     added.sort_by_key(|m| m.destination().components().count());
+    rootfs_propagation(spec, &added);
     let mut mounts: Vec<Mount> = spec
         .mounts()
         .clone()
@@ -243,4 +244,25 @@ pub(super) fn apply(
     mounts.extend(added);
     spec.set_mounts(Some(mounts));
     Ok(())
+}
+
+/// A mount that receives (rslave) or also sends (rshared) mount events needs the root's
+/// mount to propagate as well: runtimes make the root rprivate unless told otherwise, which
+/// would cut the mount off from the host (containerd sets the same).
+fn rootfs_propagation(spec: &mut Spec, mounts: &[Mount]) {
+    let has = |mode: &str| {
+        mounts
+            .iter()
+            .any(|m| m.options().iter().flatten().any(|o| o == mode))
+    };
+    let mode = if has("rshared") || has("shared") {
+        "rshared"
+    } else if has("rslave") || has("slave") {
+        "rslave"
+    } else {
+        return;
+    };
+    spec.linux_mut()
+        .get_or_insert_with(Default::default)
+        .set_rootfs_propagation(Some(mode.to_string()));
 }

@@ -79,6 +79,16 @@ pub(super) fn apply(
         set_env(&mut env, name, entry);
     }
     process.set_env(Some(env));
+    if !config.security.supplemental_groups.is_empty() {
+        let u = process.user_mut();
+        let mut gids = u.additional_gids().clone().unwrap_or_default();
+        for gid in &config.security.supplemental_groups {
+            if !gids.contains(gid) {
+                gids.push(*gid);
+            }
+        }
+        u.set_additional_gids(Some(gids));
+    }
     let resolved = user.unwrap_or_else(|| ResolvedUser {
         uid: process.user().uid(),
         gid: process.user().gid(),

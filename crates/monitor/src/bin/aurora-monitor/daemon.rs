@@ -2,7 +2,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use rustix::io::Errno;
 
@@ -68,6 +68,14 @@ extern "C" fn on_sigchld(_: libc::c_int) {
     unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
 }
 
+/// Set by SIGUSR1: the log is to be opened again (the engine's `reopen_log`).
+static REOPEN_LOG: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigusr1(signal: libc::c_int) {
+    REOPEN_LOG.store(true, Ordering::Relaxed);
+    on_sigchld(signal);
+}
+
 extern "C" fn ignore(_: libc::c_int) {}
 
 /// SIGCHLD, delivered through a pipe the poll loop watches.
@@ -77,7 +85,8 @@ pub struct ChildSignals {
 }
 
 impl ChildSignals {
-    /// Installs the handlers: SIGCHLD into the pipe; SIGHUP caught and ignored (a caught
+    /// Installs the handlers: SIGCHLD and SIGUSR1 (reopen the log) into the pipe; SIGHUP
+    /// caught and ignored (a caught
     /// signal, unlike an ignored one, is back to its default in the programs we start).
     /// SIGPIPE is ignored already by Rust's runtime, which restores it for children.
     pub fn install() -> std::io::Result<ChildSignals> {
@@ -88,6 +97,7 @@ impl ChildSignals {
         SIGCHLD_PIPE.store(write.as_raw_fd(), Ordering::Relaxed);
         set_handler(libc::SIGCHLD, on_sigchld, libc::SA_NOCLDSTOP)?;
         set_handler(libc::SIGHUP, ignore, 0)?;
+        set_handler(libc::SIGUSR1, on_sigusr1, 0)?;
         Ok(ChildSignals {
             read,
             _write: write,
@@ -96,6 +106,11 @@ impl ChildSignals {
 
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.read.as_fd()
+    }
+
+    /// Whether SIGUSR1 asked for the log to be opened again since the last call.
+    pub fn take_reopen_log(&self) -> bool {
+        REOPEN_LOG.swap(false, Ordering::Relaxed)
     }
 
     /// Empties the pipe after poll said it is readable.

@@ -130,6 +130,10 @@ impl Relay<'_> {
                 match *target {
                     Target::Signals => {
                         self.signals.drain();
+                        // A reopen that fails keeps writing to the file already open.
+                        if self.signals.take_reopen_log() {
+                            let _ = self.log.reopen();
+                        }
                         while let Some((child, code)) = reap_one() {
                             if child == pid {
                                 exit_code = Some(code);
