@@ -30,7 +30,7 @@ export LC_ALL=C # stable number formatting ($EPOCHREALTIME, printf) and sorting
 
 AURORA_ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Packages a fresh Debian 12 machine needs for the demo and the benchmark.
-AURORA_APT_PACKAGES=(docker-registry skopeo umoci busybox-static apache2-utils openssl curl jq time ca-certificates build-essential pkg-config runc crun btrfs-progs zfs-fuse podman buildah containerd libseccomp-dev file netavark aardvark-dns iptables protobuf-compiler)
+AURORA_APT_PACKAGES=(docker-registry skopeo umoci busybox-static apache2-utils openssl curl jq time ca-certificates build-essential pkg-config runc crun btrfs-progs zfs-fuse podman buildah containerd libseccomp-dev file netavark aardvark-dns iptables protobuf-compiler containernetworking-plugins)
 
 log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
