@@ -88,7 +88,7 @@ pub(crate) fn container_config(
         annotations,
         // The monitor writes kubelet's file itself: kubelet rotates it by moving it away and
         // asking for it to be reopened, which a link to another file would not follow.
-        log_path: log_path(config, sandbox),
+        log_path: log_path(config, sandbox)?,
         pod: Some(pod_id.to_string()),
         ..Default::default()
     };
@@ -114,16 +114,31 @@ fn propagation(mode: i32) -> &'static str {
 }
 
 /// Where kubelet reads the container's log: the sandbox's log directory joined with the
-/// container's log path (relative to it).
+/// container's log path (relative to it). The result must be absolute: the monitor that
+/// writes it runs from `/`, and a path relative to this server's directory would be a
+/// surprise (kubelet always gives the directory).
 fn log_path(
     config: &k8s_cri::v1::ContainerConfig,
     sandbox: Option<&PodSandboxConfig>,
-) -> Option<PathBuf> {
+) -> Result<Option<PathBuf>, ApiError> {
     if config.log_path.is_empty() {
-        return None;
+        return Ok(None);
     }
     let directory = sandbox.map(|s| s.log_directory.as_str()).unwrap_or("");
-    Some(PathBuf::from(directory).join(&config.log_path))
+    let path = PathBuf::from(directory).join(&config.log_path);
+    if path.is_absolute()
+        && !path
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+    {
+        Ok(Some(path))
+    } else {
+        Err(ApiError::InvalidArgument(format!(
+            "the log path {} is not an absolute path without '..' (the sandbox's \
+             log_directory is {directory:?})",
+            path.display()
+        )))
+    }
 }
 
 /// Makes the directory of the container's CRI log (the monitor creates the file). A
@@ -389,5 +404,30 @@ pub(crate) fn stats(engine: &Engine, record: &ContainerRecord) -> ContainerStats
             inodes_used: Some(UInt64Value { value: 0 }),
         }),
         swap: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_paths_are_absolute_under_the_sandbox_directory() {
+        let config = |path: &str| k8s_cri::v1::ContainerConfig {
+            log_path: path.into(),
+            ..Default::default()
+        };
+        let sandbox = |dir: &str| PodSandboxConfig {
+            log_directory: dir.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            log_path(&config("app/0.log"), Some(&sandbox("/var/log/pods/p"))).unwrap(),
+            Some(PathBuf::from("/var/log/pods/p/app/0.log"))
+        );
+        assert_eq!(log_path(&config(""), Some(&sandbox("/x"))).unwrap(), None);
+        assert!(log_path(&config("app/0.log"), Some(&sandbox(""))).is_err());
+        assert!(log_path(&config("app/0.log"), None).is_err());
+        assert!(log_path(&config("../../etc/x"), Some(&sandbox("/var/log/pods/p"))).is_err());
     }
 }

@@ -56,6 +56,14 @@ pub(crate) fn exec_sync(
             break status;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            // The command itself, inside the container; the runtime waiting for it then
+            // reaps it and exits (killed only if it does not, leaving the reaping to the
+            // container's init).
+            prepared.kill_process();
+            let grace = Instant::now() + Duration::from_secs(2);
+            while child.try_wait().map_err(internal)?.is_none() && Instant::now() < grace {
+                std::thread::sleep(Duration::from_millis(5));
+            }
             let _ = child.kill();
             let _ = child.wait();
             return Err(ApiError::DeadlineExceeded(format!(

@@ -23,13 +23,27 @@ impl RuntimeApi {
     pub fn new(config: ServerConfig) -> Self {
         RuntimeApi { config }
     }
+
+    /// The streaming server, once `container` (when given) is found running.
+    async fn streaming_for(
+        &self,
+        container: Option<&str>,
+    ) -> Result<&aurora_cri_streaming::StreamingServer, Status> {
+        let server = self
+            .config
+            .streaming
+            .server()
+            .ok_or_else(crate::streaming::not_running)?;
+        if let Some(container) = container {
+            crate::streaming::check_running(&self.config, container).await?;
+        }
+        Ok(server)
+    }
 }
 
 /// `UNIMPLEMENTED`, naming the call.
 fn not_yet(call: &str) -> Status {
-    Status::unimplemented(format!(
-        "{call} is not served yet: Aurora's CRI server serves images, status, pod sandboxes, containers and exec_sync so far"
-    ))
+    Status::unimplemented(format!("{call} is not served yet by Aurora's CRI server"))
 }
 
 #[tonic::async_trait]
@@ -408,12 +422,7 @@ impl RuntimeService for RuntimeApi {
     /// A URL on the streaming server where the command runs once a client connects.
     async fn exec(&self, request: Request<ExecRequest>) -> Result<Response<ExecResponse>, Status> {
         let request = request.into_inner();
-        let server = self
-            .config
-            .streaming
-            .server()
-            .ok_or_else(crate::streaming::not_running)?;
-        crate::streaming::check_running(&self.config, &request.container_id).await?;
+        let server = self.streaming_for(Some(&request.container_id)).await?;
         let response = server
             .get_exec(&request)
             .map_err(crate::streaming::status)?;
@@ -426,12 +435,7 @@ impl RuntimeService for RuntimeApi {
         request: Request<AttachRequest>,
     ) -> Result<Response<AttachResponse>, Status> {
         let request = request.into_inner();
-        let server = self
-            .config
-            .streaming
-            .server()
-            .ok_or_else(crate::streaming::not_running)?;
-        crate::streaming::check_running(&self.config, &request.container_id).await?;
+        let server = self.streaming_for(Some(&request.container_id)).await?;
         let response = server
             .get_attach(&request)
             .map_err(crate::streaming::status)?;
@@ -444,11 +448,7 @@ impl RuntimeService for RuntimeApi {
         request: Request<PortForwardRequest>,
     ) -> Result<Response<PortForwardResponse>, Status> {
         let request = request.into_inner();
-        let server = self
-            .config
-            .streaming
-            .server()
-            .ok_or_else(crate::streaming::not_running)?;
+        let server = self.streaming_for(None).await?;
         let response = server
             .get_port_forward(&request)
             .map_err(crate::streaming::status)?;

@@ -236,6 +236,16 @@ fn crictl_runs_pods_and_their_containers() {
         String::from_utf8_lossy(&slow.stderr).contains("DeadlineExceeded"),
         "{slow:?}"
     );
+    // The timed-out command is gone from the container, not only the runtime's wait for it.
+    let processes = server.ok(&[
+        "exec",
+        "--sync",
+        &container,
+        "sh",
+        "-c",
+        "cat /proc/[0-9]*/cmdline",
+    ]);
+    assert!(!processes.contains("sleep\u{0}10"), "{processes:?}");
     // Stats of the running container: its CPU time and memory, from the runtime.
     let stats: serde_json::Value =
         serde_json::from_str(&server.ok(&["stats", "-o", "json", &container])).unwrap();

@@ -27,11 +27,29 @@ pub struct ExecOptions {
 pub struct PreparedExec {
     pub command: Command,
     process_file: PathBuf,
+    /// Where the runtime writes the exec'd process's pid (on the host).
+    pid_file: PathBuf,
+}
+
+impl PreparedExec {
+    /// Kills the exec'd process itself (SIGKILL), not only the runtime waiting for it: a
+    /// caller that gives up on an exec (a timeout) must not leave it running in the
+    /// container. Nothing happens when it has not started or has already gone.
+    pub fn kill_process(&self) {
+        let pid = std::fs::read_to_string(&self.pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok())
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
 }
 
 impl Drop for PreparedExec {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.process_file);
+        let _ = std::fs::remove_file(&self.pid_file);
     }
 }
 
@@ -86,10 +104,15 @@ impl Engine {
             name: record.name.clone(),
             message,
         })?;
+        let exec_id = crate::names::new_id()?;
         let process_file = self
             .paths
             .monitor_dir(&record.id)
-            .join(format!("exec-{}.json", crate::names::new_id()?));
+            .join(format!("exec-{exec_id}.json"));
+        let pid_file = self
+            .paths
+            .monitor_dir(&record.id)
+            .join(format!("exec-{exec_id}.pid"));
         write_process(&process_file, &process)?;
         let runtime = self.runtime_of(&record);
         let mut command = runtime.command("exec");
@@ -97,6 +120,7 @@ impl Engine {
         // would put the runtime's lines into the command's output.
         command.env_remove("RUST_LOG");
         command.arg("--process").arg(&process_file);
+        command.arg("--pid-file").arg(&pid_file);
         if options.tty {
             command.arg("--tty");
         }
@@ -108,6 +132,7 @@ impl Engine {
         Ok(PreparedExec {
             command,
             process_file,
+            pid_file,
         })
     }
 }
