@@ -119,8 +119,11 @@ impl RuntimeService for RuntimeApi {
         let config = self.config.clone();
         blocking(move || {
             let engine = pods::engine(&config)?;
-            // Stopping a stopped or removed sandbox succeeds: kubelet retries.
-            match engine.pod_stop(&id, None) {
+            // Stopping a stopped or removed sandbox succeeds: kubelet retries. kubelet has
+            // stopped the containers with their grace periods already: what is left is
+            // killed at once, as containerd does (a TERM that reached the infra's init
+            // before it blocked signals would otherwise cost the whole default timeout).
+            match engine.pod_stop(&id, Some(0)) {
                 Ok(_) | Err(aurora_engine::EngineError::NoSuchPod(_)) => Ok(()),
                 Err(e) => Err(pods::status(e)),
             }
