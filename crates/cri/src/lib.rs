@@ -9,6 +9,7 @@ mod containers;
 mod error;
 mod exec;
 mod image;
+mod pod_stats;
 mod pods;
 mod runtime;
 mod security;

@@ -297,6 +297,16 @@ fn network_status(engine: &Engine, pod: &PodRecord) -> k8s_cri::v1::PodSandboxNe
     }
 }
 
+/// Who a pod's statistics are about.
+pub(crate) fn attributes(pod: &PodRecord) -> k8s_cri::v1::PodSandboxAttributes {
+    k8s_cri::v1::PodSandboxAttributes {
+        id: pod.id.clone(),
+        metadata: Some(metadata(pod)),
+        labels: labels(pod),
+        annotations: user_annotations(pod),
+    }
+}
+
 /// A pod as ListPodSandbox lists it: its status's fields.
 pub(crate) fn sandbox(engine: &Engine, pod: &PodRecord) -> PodSandbox {
     let status = sandbox_status(engine, pod);

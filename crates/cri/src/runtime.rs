@@ -460,16 +460,37 @@ impl RuntimeService for RuntimeApi {
 
     async fn pod_sandbox_stats(
         &self,
-        _request: Request<PodSandboxStatsRequest>,
+        request: Request<PodSandboxStatsRequest>,
     ) -> Result<Response<PodSandboxStatsResponse>, Status> {
-        Err(not_yet("pod_sandbox_stats"))
+        let id = request.into_inner().pod_sandbox_id;
+        let config = self.config.clone();
+        let stats = blocking(move || {
+            let engine = pods::engine(&config)?;
+            let pod = engine.pod_find(&id).map_err(pods::status)?;
+            crate::pod_stats::pod_stats(&engine, &pod)
+        })
+        .await?;
+        Ok(Response::new(PodSandboxStatsResponse {
+            stats: Some(stats),
+        }))
     }
 
     async fn list_pod_sandbox_stats(
         &self,
-        _request: Request<ListPodSandboxStatsRequest>,
+        request: Request<ListPodSandboxStatsRequest>,
     ) -> Result<Response<ListPodSandboxStatsResponse>, Status> {
-        Err(not_yet("list_pod_sandbox_stats"))
+        let filter = request.into_inner().filter.unwrap_or_default();
+        let config = self.config.clone();
+        let stats = blocking(move || {
+            let engine = pods::engine(&config)?;
+            let pods = engine.pod_list().map_err(pods::status)?;
+            pods.iter()
+                .filter(|pod| pods::is_cri_pod(pod) && crate::pod_stats::matches(pod, &filter))
+                .map(|pod| crate::pod_stats::pod_stats(&engine, pod))
+                .collect()
+        })
+        .await?;
+        Ok(Response::new(ListPodSandboxStatsResponse { stats }))
     }
 
     async fn checkpoint_container(
@@ -497,6 +518,11 @@ impl RuntimeService for RuntimeApi {
         &self,
         _request: Request<RuntimeConfigRequest>,
     ) -> Result<Response<RuntimeConfigResponse>, Status> {
-        Err(not_yet("runtime_config"))
+        // The engine places cgroups itself under cgroupfs paths (no systemd here).
+        Ok(Response::new(RuntimeConfigResponse {
+            linux: Some(k8s_cri::v1::LinuxRuntimeConfiguration {
+                cgroup_driver: k8s_cri::v1::CgroupDriver::Cgroupfs as i32,
+            }),
+        }))
     }
 }

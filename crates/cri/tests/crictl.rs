@@ -257,6 +257,19 @@ fn crictl_runs_pods_and_their_containers() {
         nonzero(&entry["cpu"]["usageCoreNanoSeconds"]["value"]),
         "{stats}"
     );
+    // The pod's statistics: its containers' summed, each container's beside them.
+    let pod_stats: serde_json::Value =
+        serde_json::from_str(&server.ok(&["statsp", "-o", "json", &id])).unwrap();
+    let pod_entry = &pod_stats["stats"][0];
+    assert_eq!(pod_entry["attributes"]["id"], id, "{pod_stats}");
+    assert_eq!(
+        pod_entry["linux"]["containers"][0]["attributes"]["id"], container,
+        "{pod_stats}"
+    );
+    assert!(
+        nonzero(&pod_entry["linux"]["memory"]["usageBytes"]["value"]),
+        "{pod_stats}"
+    );
     server.ok(&["stop", "--timeout", "1", &container]);
     let inspect: serde_json::Value =
         serde_json::from_str(&server.ok(&["inspect", &container])).unwrap();
