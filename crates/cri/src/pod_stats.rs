@@ -30,16 +30,14 @@ pub(crate) fn pod_stats(engine: &Engine, pod: &PodRecord) -> Result<PodSandboxSt
         linux: Some(LinuxPodSandboxStats {
             cpu: Some(CpuUsage {
                 timestamp,
-                usage_core_nano_seconds: sum(&stats, |s| {
-                    s.cpu.as_ref()?.usage_core_nano_seconds.clone()
-                }),
+                usage_core_nano_seconds: sum(&stats, |s| s.cpu.as_ref()?.usage_core_nano_seconds),
                 usage_nano_cores: None,
             }),
             memory: Some(MemoryUsage {
                 timestamp,
-                working_set_bytes: sum(&stats, |s| s.memory.as_ref()?.working_set_bytes.clone()),
-                usage_bytes: sum(&stats, |s| s.memory.as_ref()?.usage_bytes.clone()),
-                rss_bytes: sum(&stats, |s| s.memory.as_ref()?.rss_bytes.clone()),
+                working_set_bytes: sum(&stats, |s| s.memory.as_ref()?.working_set_bytes),
+                usage_bytes: sum(&stats, |s| s.memory.as_ref()?.usage_bytes),
+                rss_bytes: sum(&stats, |s| s.memory.as_ref()?.rss_bytes),
                 ..Default::default()
             }),
             network: None,
@@ -64,11 +62,7 @@ fn sum(
     stats: &[ContainerStats],
     value: impl Fn(&ContainerStats) -> Option<UInt64Value>,
 ) -> Option<UInt64Value> {
-    let values: Vec<u64> = stats
-        .iter()
-        .filter_map(|s| value(s))
-        .map(|v| v.value)
-        .collect();
+    let values: Vec<u64> = stats.iter().filter_map(value).map(|v| v.value).collect();
     (!values.is_empty()).then(|| UInt64Value {
         value: values.iter().fold(0u64, |a, b| a.saturating_add(*b)),
     })
@@ -87,7 +81,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let cpu = |s: &ContainerStats| s.cpu.as_ref()?.usage_core_nano_seconds.clone();
+        let cpu = |s: &ContainerStats| s.cpu.as_ref()?.usage_core_nano_seconds;
         let stats = [with(Some(5)), with(None), with(Some(7))];
         assert_eq!(sum(&stats, cpu), Some(UInt64Value { value: 12 }));
         assert_eq!(sum(&[with(None)], cpu), None);
