@@ -44,9 +44,32 @@ pub struct Server {
 }
 
 impl Drop for Server {
+    /// Stops the server, then removes what it left running (a test that failed half-way
+    /// leaves pods): their monitors, namespaces and mounts would outlive the test.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let podadm = aurora_testkit::workspace_binary("podadm", "podadm");
+        let store = self.dir.path().join("store");
+        let run = self.dir.path().join("run");
+        for args in [
+            &["pod", "rm", "-f", "--all"][..],
+            &["rm", "-f", "-t", "0", "--all"][..],
+        ] {
+            let _ = Command::new(&podadm)
+                .arg("--root")
+                .arg(&store)
+                .arg("--runroot")
+                .arg(&run)
+                .args(args)
+                .env("AURORA_PODINIT", aurora_testkit::static_podinit())
+                .output();
+        }
+        // The network namespaces' directory is a mount of its own (made shared on itself).
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(run.join("netns"))
+            .output();
     }
 }
 
