@@ -34,6 +34,18 @@ pub fn crictl_or_skip(test: &str) -> Option<PathBuf> {
     found
 }
 
+/// The pods' network in these tests: a bridge, host-local addresses and port mappings.
+const TEST_NETWORK: &str = r#"{
+  "cniVersion": "1.0.0",
+  "name": "aurora-cri-tests",
+  "plugins": [
+    {"type": "bridge", "bridge": "aurora-crit0", "isGateway": true, "ipMasq": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.84.0.0/16"}]],
+              "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}"#;
+
 /// A running `aurora-cri`, stopped when dropped.
 pub struct Server {
     child: Child,
@@ -85,6 +97,11 @@ impl Server {
         aurora_testkit::workspace_binary("aurora-monitor", "aurora-monitor");
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("cri.sock");
+        // A network of the tests' own: the host's /etc/cni/net.d may hold another tool's
+        // (podman's legacy bridge on 10.88.0.0/16 would clash with podman's own network).
+        let cni = dir.path().join("cni");
+        std::fs::create_dir(&cni).expect("CNI conf dir");
+        std::fs::write(cni.join("10-aurora-tests.conflist"), TEST_NETWORK).expect("conflist");
         let child = Command::new(env!("CARGO_BIN_EXE_aurora-cri"))
             .arg("--listen")
             .arg(&socket)
@@ -94,6 +111,8 @@ impl Server {
             .arg(dir.path().join("no-config.toml"))
             .arg("--runroot")
             .arg(dir.path().join("run"))
+            .arg("--cni-conf-dir")
+            .arg(&cni)
             .args(flags)
             .env("AURORA_PODINIT", aurora_testkit::static_podinit())
             .env(
