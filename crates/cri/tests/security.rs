@@ -76,23 +76,45 @@ impl Pod<'_> {
     }
 }
 
+/// Root, the registry tools and crictl, or the test is skipped (`None`).
+fn tools(test: &str) -> Option<std::path::PathBuf> {
+    if !aurora_testkit::skip::root_or_skip(test)
+        || !aurora_testkit::skip::tools_or_skip(test, &["docker-registry", "skopeo"])
+    {
+        return None;
+    }
+    crictl_or_skip(test)
+}
+
+/// `rootfs` as an image in a loopback registry, pulled by a new server: the registry (kept
+/// alive by the caller), the server and the image's name.
+fn serve(
+    crictl: std::path::PathBuf,
+    rootfs: LayerBuilder,
+    tag: &str,
+) -> (Registry, Server, String) {
+    let registry = Registry::open();
+    let layout = tempfile::tempdir().unwrap();
+    ImageBuilder::new()
+        .layer(rootfs.build())
+        .cmd(&["/bin/sh"])
+        .write(layout.path(), "1");
+    let image = registry.image_ref(&format!("e2e/busybox:{tag}"));
+    skopeo_push(layout.path(), "1", &image, &PushOpts::default());
+    let server = Server::start(crictl);
+    server.ok(&["pull", &image]);
+    (registry, server, image)
+}
+
 fn inspect(server: &Server, container: &str) -> serde_json::Value {
     serde_json::from_str(&server.ok(&["inspect", container])).expect("inspect's JSON")
 }
 
 #[test]
 fn security_contexts_are_what_the_container_sees() {
-    let test = "security_contexts_are_what_the_container_sees";
-    if !aurora_testkit::skip::root_or_skip(test)
-        || !aurora_testkit::skip::tools_or_skip(test, &["docker-registry", "skopeo"])
-    {
-        return;
-    }
-    let Some(crictl) = crictl_or_skip(test) else {
+    let Some(crictl) = tools("security_contexts_are_what_the_container_sees") else {
         return;
     };
-    let registry = Registry::open();
-    let layout = tempfile::tempdir().unwrap();
     let mut rootfs = LayerBuilder::busybox_rootfs().file("etc/secret", "hidden\n", 0o644);
     // Hard links, as busybox images ship them: a masked applet masks only itself.
     for applet in [
@@ -100,14 +122,7 @@ fn security_contexts_are_what_the_container_sees() {
     ] {
         rootfs = rootfs.hardlink(&format!("bin/{applet}"), "bin/busybox");
     }
-    ImageBuilder::new()
-        .layer(rootfs.build())
-        .cmd(&["/bin/sh"])
-        .write(layout.path(), "1");
-    let image = registry.image_ref("e2e/busybox:security");
-    skopeo_push(layout.path(), "1", &image, &PushOpts::default());
-    let server = Server::start(crictl);
-    server.ok(&["pull", &image]);
+    let (_registry, server, image) = serve(crictl, rootfs, "security");
 
     // Seccomp: the runtime's default filter, on the process and on what exec starts.
     let pod = Pod::run(
@@ -199,29 +214,14 @@ fn security_contexts_are_what_the_container_sees() {
 
 #[test]
 fn mounts_propagate_and_memory_limits_kill() {
-    let test = "mounts_propagate_and_memory_limits_kill";
-    if !aurora_testkit::skip::root_or_skip(test)
-        || !aurora_testkit::skip::tools_or_skip(test, &["docker-registry", "skopeo"])
-    {
-        return;
-    }
-    let Some(crictl) = crictl_or_skip(test) else {
+    let Some(crictl) = tools("mounts_propagate_and_memory_limits_kill") else {
         return;
     };
-    let registry = Registry::open();
-    let layout = tempfile::tempdir().unwrap();
     let mut rootfs = LayerBuilder::busybox_rootfs().dir("mnt", 0o755);
     for applet in ["sleep", "tail", "head"] {
         rootfs = rootfs.symlink(&format!("bin/{applet}"), "busybox");
     }
-    ImageBuilder::new()
-        .layer(rootfs.build())
-        .cmd(&["/bin/sh"])
-        .write(layout.path(), "1");
-    let image = registry.image_ref("e2e/busybox:mounts");
-    skopeo_push(layout.path(), "1", &image, &PushOpts::default());
-    let server = Server::start(crictl);
-    server.ok(&["pull", &image]);
+    let (_registry, server, image) = serve(crictl, rootfs, "mounts");
     let pod = Pod::run(&server, &image, "mounts", json!({}));
 
     // Host to container (rslave): a mount made on the host after the start shows inside.
