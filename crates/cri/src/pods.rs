@@ -22,8 +22,27 @@ use crate::ServerConfig;
 /// Annotations holding the CRI metadata of a pod.
 const META_PREFIX: &str = "io.aurora.cri.metadata.";
 
-/// The engine on the server's store and run root; containers' exits are recorded by podadm.
-pub(crate) fn engine(config: &ServerConfig) -> Result<Engine, ApiError> {
+thread_local! {
+    /// One engine per worker thread, opened on its first call. Opening one (the state
+    /// database, the store's checks, the config file) costs more than the smallest calls
+    /// themselves; everything it knows is on disk, so a kept engine sees what other threads
+    /// and processes did since.
+    static ENGINE: std::cell::RefCell<Option<std::rc::Rc<Engine>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The engine on the server's store and run root (this thread's, opened once; a server has
+/// one configuration); containers' exits are recorded by podadm.
+pub(crate) fn engine(config: &ServerConfig) -> Result<std::rc::Rc<Engine>, ApiError> {
+    if let Some(engine) = ENGINE.with(|kept| kept.borrow().clone()) {
+        return Ok(engine);
+    }
+    let engine = std::rc::Rc::new(open_engine(config)?);
+    ENGINE.with(|kept| *kept.borrow_mut() = Some(engine.clone()));
+    Ok(engine)
+}
+
+fn open_engine(config: &ServerConfig) -> Result<Engine, ApiError> {
     let root = &config.store_root;
     let runroot = &config.run_root;
     let exit_command = vec![
