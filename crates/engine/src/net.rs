@@ -155,12 +155,7 @@ impl Engine {
     /// A new namespace for the CNI plugins to wire (eth0, eth1, … per network; `lo` is up
     /// already), the pod's ports given to portmap.
     fn attach_cni(&self, record: &ContainerRecord, mode: &CniMode, hostname: &str) -> Result<Plan> {
-        let ports_lock = if record.config.ports.is_empty() {
-            None
-        } else {
-            Some(crate::lock::lock(&self.paths.locks(), PORTS_LOCK)?)
-        };
-        self.check_ports_free(record)?;
+        let ports_lock = self.lock_ports(record)?;
         // "" asks the backend for the conf dir's default network.
         let names: Vec<String> = if mode.networks.is_empty() {
             vec![String::new()]
@@ -182,19 +177,13 @@ impl Engine {
         for (_, per) in &mut attachment.networks {
             per.aliases.clear();
         }
-        Ok(Plan {
-            namespace: Namespace::Path(netns.path.clone()),
-            status: None,
-            hosts: Vec::new(),
-            resolv_conf: Vec::new(),
-            wiring: Some(Wiring {
-                backend: Box::new(backend),
-                attachment,
-                hostname: hostname.to_string(),
-                dns: record.config.dns.clone(),
-            }),
+        Ok(wiring_plan(
+            record,
+            Box::new(backend),
+            attachment,
+            hostname,
             ports_lock,
-        })
+        ))
     }
 
     /// The CNI backend on the engine's conf and bin dirs, its cache under the store root
@@ -214,12 +203,7 @@ impl Engine {
         names: &[String],
         hostname: &str,
     ) -> Result<Plan> {
-        let ports_lock = if record.config.ports.is_empty() {
-            None
-        } else {
-            Some(crate::lock::lock(&self.paths.locks(), PORTS_LOCK)?)
-        };
-        self.check_ports_free(record)?;
+        let ports_lock = self.lock_ports(record)?;
         let networks = self.networks()?;
         let names: Vec<String> = if names.is_empty() {
             vec![DEFAULT_NETWORK.to_string()]
@@ -234,19 +218,25 @@ impl Engine {
                 return Err(e.into());
             }
         };
-        Ok(Plan {
-            namespace: Namespace::Path(netns.path.clone()),
-            status: None,
-            hosts: Vec::new(),
-            resolv_conf: Vec::new(),
-            wiring: Some(Wiring {
-                backend: Box::new(backend),
-                attachment: self.attachment(record, &names, netns.path.clone()),
-                hostname: hostname.to_string(),
-                dns: record.config.dns.clone(),
-            }),
+        let attachment = self.attachment(record, &names, netns.path.clone());
+        Ok(wiring_plan(
+            record,
+            Box::new(backend),
+            attachment,
+            hostname,
             ports_lock,
-        })
+        ))
+    }
+
+    /// The ports lock, held when the container publishes ports, once they are found free.
+    fn lock_ports(&self, record: &ContainerRecord) -> Result<Option<crate::lock::ContainerLock>> {
+        let ports_lock = if record.config.ports.is_empty() {
+            None
+        } else {
+            Some(crate::lock::lock(&self.paths.locks(), PORTS_LOCK)?)
+        };
+        self.check_ports_free(record)?;
+        Ok(ports_lock)
     }
 
     /// A host port another running container publishes is refused (netavark forwards with
@@ -372,4 +362,28 @@ fn own_resolv_conf(dns: &DnsConfig) -> Vec<u8> {
 /// The host's resolv.conf text (empty when unreadable: the fallback servers apply).
 fn host_resolv_conf() -> String {
     etc_files::host_resolv_conf().unwrap_or_default()
+}
+
+/// A plan whose namespace (the attachment's) the plugin wires while the runtime creates the
+/// container.
+fn wiring_plan(
+    record: &ContainerRecord,
+    backend: Box<dyn NetworkBackend + Send + Sync>,
+    attachment: Attachment,
+    hostname: &str,
+    ports_lock: Option<crate::lock::ContainerLock>,
+) -> Plan {
+    Plan {
+        namespace: Namespace::Path(attachment.netns.clone()),
+        status: None,
+        hosts: Vec::new(),
+        resolv_conf: Vec::new(),
+        wiring: Some(Wiring {
+            backend,
+            attachment,
+            hostname: hostname.to_string(),
+            dns: record.config.dns.clone(),
+        }),
+        ports_lock,
+    }
 }
