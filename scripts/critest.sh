@@ -112,16 +112,21 @@ podadm() { "$bins/podadm" --root "$WORK/cri-root" --runroot "$WORK/cri-run" "$@"
 remove_everything() {
 	podadm pod rm -f --all >/dev/null 2>&1 || warn "podadm pod rm -f --all failed"
 	podadm rm -f -t 0 --all >/dev/null 2>&1 || warn "podadm rm -f -t 0 --all failed"
+	# critest's bidirectional-propagation spec mounts inside the container on a shared host
+	# directory (/tmp/testXXXX/mnt, beside propagationSrcDir); the mount comes back to the
+	# host, and critest removes only what is not mounted.
+	local mount
+	while read -r _ mount _; do
+		if [[ $mount == /tmp/test*/mnt && -d ${mount%/mnt}/propagationSrcDir ]]; then
+			umount -l "$mount" 2>/dev/null || true
+		fi
+	done </proc/mounts
 }
 on_exit cri_delete_bridge "$BRIDGE"
 on_exit remove_everything
 
 server_args=(--listen "$SOCKET" --config "$config" --root "$WORK/cri-root" --runroot "$WORK/cri-run" --podadm "$bins/podadm")
-if "$bins/aurora-cri" --help | grep -q -- --cni-conf-dir; then
-	server_args+=(--cni-conf-dir "$WORK/cni")
-else
-	warn "aurora-cri has no --cni-conf-dir yet: pods get the server's default network"
-fi
+server_args+=(--cni-conf-dir "$WORK/cni")
 mkdir -p "$(dirname "$SOCKET")"
 rm -f "$SOCKET"
 log "starting aurora-cri on $SOCKET (log: $WORK/aurora-cri.log)"
