@@ -16,15 +16,17 @@
 #   (overlay, on $BENCH_DIR's filesystem for both drivers: podman's overlay cannot sit on
 #   zfs-fuse), runc, cgroupfs.
 # - Scenarios, all `--network none`:
-#   1. RUNS rounds, the tools' order rotating each round: pooled `run --rm IMAGE true` (the
-#      pool refilled to 8 and the refiller gone before each, untimed), podadm without a
-#      pool, podman, and `runz run` of a bundle podadm created for the image.
+#   1. RUNS rounds, the tools' order rotating each round: pooled `run --rm IMAGE true`,
+#      podadm without a pool, podman, and `runz run` of a bundle podadm created for the
+#      image. Before each, untimed: the pool refilled to 8 with the refiller gone, and
+#      podadm's monitors finished, so that no tool runs beside another's background work.
 #   2. BACK pooled runs back to back, nothing waited for between them: median, p90, max,
 #      and how many sandboxes were ready at the end.
 #   3. RUNS rounds of a pod brought up (`pod create` then `pod start`, what a CRI
 #      RunPodSandbox does; removed untimed): podadm claiming from a pool of 8 pods' infra
 #      sandboxes (`pool set --pod`), podadm without one, podman.
-# - Prints medians (ms), the pooled run against each, and one JSON line per driver last.
+# - Prints medians (ms), the pooled run against each, and one JSON line per driver last;
+#   every sample (driver, scenario, µs) is kept in $BENCH_DIR/pool/logs/samples.
 #
 # Env: PODADM     podadm binary (default: cargo build --release -p podadm; runz and
 #                 aurora-monitor built with the `runtime` profile, beside it in $BENCH_DIR)
@@ -92,6 +94,7 @@ PODMAN_RUNROOT=$(mktemp -d /run/aurora-bench-pool-podman.XXXXXX)
 # bench/podadm.sh): runc, and rlimits within the hard limits.
 PODMAN_CONF=$WORK/containers.conf
 mkdir -p "$WORK/logs"
+: >"$WORK/logs/samples"
 printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=32768:32768"]\n[engine]\nruntime = "runc"\n' \
 	"$(ulimit -Hn)" "$(ulimit -Hn)" >"$PODMAN_CONF"
 export CONTAINERS_CONF=$PODMAN_CONF
@@ -149,6 +152,7 @@ time_cmd() {
 	"$@" >"$WORK/logs/last.log" 2>&1 || { tail -n 20 "$WORK/logs/last.log" >&2; die "$key failed: $*"; }
 	t1=$EPOCHREALTIME
 	add "$key" $((${t1/./} - ${t0/./}))
+	printf '%s %s %s\n' "$DRIVER" "$key" $((${t1/./} - ${t0/./})) >>"$WORK/logs/samples"
 }
 
 # The pool of pods' infra sandboxes, as `pool ls` names it.
@@ -218,15 +222,13 @@ for DRIVER in $DRIVERS; do
 	for ((i = 0; i < RUNS; i++)); do
 		order=("${tools[@]:i%4}" "${tools[@]:0:i%4}")
 		for t in "${order[@]}"; do
+			# Every tool starts on a quiet machine: the refiller a pooled run started and
+			# the exit commands of podadm's monitors are done (untimed).
+			refilled
+			settle
 			case $t in
-			pool)
-				refilled
-				time_cmd pool pa_pool run --rm --network none "$IMAGE" true
-				;;
-			plain)
-				time_cmd plain pa_plain run --rm --network none "$IMAGE" true
-				settle
-				;;
+			pool) time_cmd pool pa_pool run --rm --network none "$IMAGE" true ;;
+			plain) time_cmd plain pa_plain run --rm --network none "$IMAGE" true ;;
 			podman) time_cmd podman pm run --rm --network none "$IMAGE" true ;;
 			runz) time_cmd runz runz_run "$i" ;;
 			esac
@@ -251,9 +253,9 @@ for DRIVER in $DRIVERS; do
 	for ((i = 0; i < RUNS; i++)); do
 		order=("${pod_tools[@]:i%3}" "${pod_tools[@]:0:i%3}")
 		for t in "${order[@]}"; do
+			refilled "$POD_POOL"
 			case $t in
 			pool)
-				refilled "$POD_POOL"
 				time_cmd pod_pool pod_up pa_pool
 				pa_pool pod rm -f bench-pod >/dev/null
 				;;

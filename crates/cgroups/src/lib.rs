@@ -12,12 +12,29 @@
 //! the container's own moves then find the lock ready. The child only calls `write` and
 //! `_exit`, so forking a multi-threaded parent is safe; whatever fails, nothing happens and the
 //! container starts as it would have.
+//!
+//! A process asks as early as it can (podadm before it parses its arguments, then again as a
+//! create or start begins); a second ask within [`ALREADY_WAITING`] of the first forks
+//! nothing, since a move made during a grace period waits for that one.
 
 use std::ffi::CString;
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// Forks the child that takes the grace period, if this process can write a `cgroup.procs`.
+/// How long after one ask another is covered by it: shorter than the shortest grace period
+/// measured, so that an ask after the wait ended (and the kernel went quiet again) forks anew.
+const ALREADY_WAITING: Duration = Duration::from_millis(5);
+
+/// When this process last forked the child.
+static LAST_STARTED: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Forks the child that takes the grace period, if this process can write a `cgroup.procs`
+/// and did not fork one moments ago.
 pub fn start_grace_period() {
+    if recently_started() {
+        return;
+    }
     let Some(procs) = own_cgroup_procs() else {
         return;
     };
@@ -42,6 +59,20 @@ pub fn start_grace_period() {
     unsafe { libc::close(fd) };
 }
 
+/// True if a child was forked less than [`ALREADY_WAITING`] ago; else notes this ask as the
+/// latest.
+fn recently_started() -> bool {
+    let now = Instant::now();
+    let Ok(mut last) = LAST_STARTED.lock() else {
+        return false;
+    };
+    if last.is_some_and(|at| now.duration_since(at) < ALREADY_WAITING) {
+        return true;
+    }
+    *last = Some(now);
+    false
+}
+
 /// `cgroup.procs` of a cgroup this process is in: the unified hierarchy's when mounted at
 /// /sys/fs/cgroup, else the first v1 hierarchy's (the lock is shared by all of them).
 fn own_cgroup_procs() -> Option<PathBuf> {
@@ -63,6 +94,16 @@ fn own_cgroup_procs() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ask_right_after_another_is_covered_by_it() {
+        // Whatever came before, two asks in a row: the second is covered.
+        *LAST_STARTED.lock().unwrap() = None;
+        assert!(!recently_started());
+        assert!(recently_started());
+        *LAST_STARTED.lock().unwrap() = Some(Instant::now() - ALREADY_WAITING);
+        assert!(!recently_started(), "an ask after the window forks again");
+    }
 
     #[test]
     fn a_cgroup_of_this_process_is_found() {

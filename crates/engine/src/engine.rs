@@ -102,6 +102,14 @@ impl Engine {
         &self.images
     }
 
+    /// The state database's checkpoint, from the commands nobody waits for (see
+    /// [`StateDb::checkpoint_in_background`]); a failure only leaves it to the next one.
+    pub(crate) fn checkpoint_state(&self) {
+        if let Err(e) = self.db.checkpoint_in_background() {
+            tracing::debug!("checkpointing the state database: {e}");
+        }
+    }
+
     pub(crate) fn lock(&self, id: &str) -> Result<ContainerLock> {
         lock::lock(&self.paths.locks(), id)
     }

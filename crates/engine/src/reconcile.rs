@@ -156,6 +156,7 @@ impl Engine {
         let cleaned = self.cleanup_container(key);
         // A `run --rm` that removed the record itself left the rest to this exit command.
         self.finish_teardowns()?;
+        self.checkpoint_state();
         match cleaned {
             Err(EngineError::NoSuchContainer(_)) => Ok(()),
             other => other,

@@ -51,6 +51,18 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The subcommands whose work moves a process into a cgroup: a container's (run, create,
+/// start, restart; a pod's infra with `pod start`, `kube play`) or an exec'd one.
+const MOVING_PROCESSES: [&str; 6] = ["run", "create", "start", "restart", "exec", "play"];
+
+/// Whether the arguments name one of [`MOVING_PROCESSES`], judged from the words alone
+/// before clap parses them: only a hint to start the kernel's wait early, where a wrong guess
+/// costs one short-lived fork and changes nothing else.
+pub fn may_move_processes(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    args.into_iter()
+        .any(|arg| MOVING_PROCESSES.iter().any(|word| arg == *word))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Table,
@@ -683,4 +695,37 @@ pub struct PodPsArgs {
     pub filter: Vec<String>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<std::ffi::OsString> {
+        line.split_whitespace().map(Into::into).collect()
+    }
+
+    #[test]
+    fn commands_that_start_processes_are_recognised_before_parsing() {
+        for line in [
+            "run --rm alpine true",
+            "--root /r --runroot /rr run -d img",
+            "pod start web",
+            "kube play pod.yaml",
+            "exec -it c sh",
+            "restart c",
+        ] {
+            assert!(may_move_processes(words(line)), "{line}");
+        }
+        for line in [
+            "ps -a",
+            "rm -f c",
+            "pod rm web",
+            "logs c",
+            "images",
+            "--root /run ps",
+        ] {
+            assert!(!may_move_processes(words(line)), "{line}");
+        }
+    }
 }

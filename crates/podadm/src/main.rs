@@ -29,6 +29,11 @@ const CANNOT_RUN: u8 = 126;
 const NOT_FOUND: u8 = 127;
 
 fn main() -> ExitCode {
+    // Parsing podadm's arguments takes about a millisecond; a command that will move a
+    // process into a cgroup starts the kernel's wait for that before it (see aurora_cgroups).
+    if cli::may_move_processes(std::env::args_os().skip(1)) {
+        aurora_cgroups::start_grace_period();
+    }
     let cli = Cli::parse();
     aurora_cli::init_logging();
     match run_command(&cli) {

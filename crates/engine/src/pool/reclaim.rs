@@ -128,6 +128,12 @@ impl Engine {
     /// to do. Work that appears just as it lets go of the lock (a claim whose refiller found
     /// the lock taken) is seen by its last look and taken on again.
     pub fn refill(&self) -> Result<()> {
+        let refilled = self.refill_pools();
+        self.checkpoint_state();
+        refilled
+    }
+
+    fn refill_pools(&self) -> Result<()> {
         let mut failures: HashMap<String, u32> = HashMap::new();
         if let Err(e) = self.finish_teardowns() {
             tracing::warn!("finishing network teardowns: {e}");

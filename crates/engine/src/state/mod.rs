@@ -78,8 +78,13 @@ pub struct StateDb {
     path: PathBuf,
 }
 
-/// Pages written between two checkpoints of the WAL.
-const WAL_PAGES: u32 = 64;
+/// WAL frames past which the background commands (the monitor's exit command, the pool's
+/// refiller) checkpoint: see [`StateDb::checkpoint_in_background`].
+const CHECKPOINT_FRAMES: u64 = 64;
+
+/// WAL pages past which any commit checkpoints (SQLite's automatic checkpoint): the bound
+/// for a store whose containers never exit, so that the WAL an opener reads stays small.
+const WAL_PAGES_MAX: u32 = 512;
 
 /// The schema's version in `PRAGMA user_version`: raise it with any change to a schema, so
 /// that the databases of older podadms get the new tables.
@@ -115,12 +120,12 @@ impl StateDb {
             let prepared = conn
                 .pragma_update(None, "journal_mode", "WAL")
                 .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
-                // Checkpoints come every 64 pages written rather than at every close (see
-                // `keep_wal_file`), and empty the WAL file: a command then costs no fsync
-                // but its commits' (one in a few pays a checkpoint's), and the next opener
-                // rebuilds the WAL index from at most 256 KiB.
+                // No checkpoint at close (see `keep_wal_file`) nor, short of WAL_PAGES_MAX,
+                // at commit: the commands a user waits for cost no fsync, and those that
+                // run after them checkpoint (`checkpoint_in_background`) and empty the WAL
+                // file, so that the next opener rebuilds the WAL index from about 256 KiB.
                 .and_then(|()| conn.pragma_update(None, "journal_size_limit", 0))
-                .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES))
+                .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES_MAX))
                 .and_then(|()| make_schema(&conn));
             match prepared {
                 Ok(()) => break,
@@ -135,6 +140,27 @@ impl StateDb {
             conn,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Checkpoints the WAL once it holds more than [`CHECKPOINT_FRAMES`] frames. Called by
+    /// the commands nobody waits for (the monitor's exit command, the refiller), so that the
+    /// fsyncs of a checkpoint stay off the path of `run` and `start`. Passive: it never waits
+    /// for readers or writers, and what it cannot copy now the next one does.
+    pub fn checkpoint_in_background(&self) -> Result<()> {
+        let wal = wal_path(&self.path);
+        let Ok(meta) = std::fs::metadata(&wal) else {
+            return Ok(());
+        };
+        let page_size: u64 = self
+            .conn
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .map_err(self.err())?;
+        if wal_frames(meta.len(), page_size) <= CHECKPOINT_FRAMES {
+            return Ok(());
+        }
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(self.err())
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> EngineError + '_ {
@@ -388,6 +414,19 @@ fn keep_wal_file(conn: &Connection) {
     if rc != rusqlite::ffi::SQLITE_OK {
         tracing::debug!("keeping the state database's WAL file was refused ({rc})");
     }
+}
+
+/// The WAL file beside the database at `db`.
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_os_string();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// Frames in a WAL file of `len` bytes: a 32-byte header, then frames of a 24-byte header
+/// and a page each.
+fn wal_frames(len: u64, page_size: u64) -> u64 {
+    len.saturating_sub(32) / (page_size + 24).max(1)
 }
 
 fn is_busy(error: &rusqlite::Error) -> bool {
