@@ -8,10 +8,19 @@ use crate::DriverKind;
 /// One line of `/proc/self/mountinfo`, the fields that matter here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
+    /// The directory of the filesystem mounted here (`/` unless a bind mount of a part).
+    pub root: String,
     pub mount_point: PathBuf,
     pub fs_type: String,
     /// The mounted source: a device, or for ZFS the dataset name.
     pub source: String,
+}
+
+impl Mount {
+    /// A ZFS dataset: in-kernel ZFS, or zfs-fuse (whose type names vary by version).
+    pub fn is_zfs(&self) -> bool {
+        matches!(self.fs_type.as_str(), "zfs" | "fuse.zfs" | "fuse.zfs-fuse")
+    }
 }
 
 /// Parses `/proc/self/mountinfo` text, skipping lines it does not understand.
@@ -22,9 +31,11 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
 fn parse_line(line: &str) -> Option<Mount> {
     // ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL…] - FSTYPE SOURCE SUPER_OPTIONS
     let (before, after) = line.split_once(" - ")?;
-    let mount_point = before.split(' ').nth(4)?;
+    let mut fields = before.split(' ').skip(3);
+    let (root, mount_point) = (fields.next()?, fields.next()?);
     let mut after = after.split(' ');
     Some(Mount {
+        root: unescape(root),
         mount_point: PathBuf::from(unescape(mount_point)),
         fs_type: after.next()?.to_string(),
         source: unescape(after.next()?),
@@ -74,7 +85,7 @@ pub enum Suggestion {
 /// overlay mounts are possible.
 pub fn suggest(mount: Option<&Mount>, privileged: bool) -> Suggestion {
     match mount.map(|m| (m.fs_type.as_str(), m)) {
-        Some(("zfs" | "fuse.zfs" | "fuse.zfs-fuse", m)) => Suggestion::Zfs(m.source.clone()),
+        Some((_, m)) if m.is_zfs() => Suggestion::Zfs(m.source.clone()),
         Some(("btrfs", _)) => Suggestion::Other(DriverKind::Btrfs),
         _ if privileged && cfg!(target_os = "linux") => Suggestion::Other(DriverKind::Overlay),
         _ => Suggestion::Other(DriverKind::Dir),
@@ -99,6 +110,7 @@ garbage line without separator
         let mounts = parse_mountinfo(MOUNTINFO);
         assert_eq!(mounts.len(), 5);
         assert_eq!(mounts[2].fs_type, "btrfs");
+        assert_eq!(mounts[2].root, "/");
         assert_eq!(mounts[4].mount_point, PathBuf::from("/pool/with space"));
         assert_eq!(mounts[4].source, "pool/with space");
     }

@@ -51,7 +51,7 @@
 //!   every process using the parent dataset; on real ZFS this costs a few milliseconds per
 //!   clone at most.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -137,6 +137,10 @@ impl ZfsDriver {
     /// them.
     fn children_ready(&self) -> Option<PathBuf> {
         let children = ["layers", "containers", "pending"].map(|c| format!("{}/{c}", self.parent));
+        let mounted = mounted_datasets();
+        if children.iter().all(|child| mounted.contains_key(child)) {
+            return mounted.get(&children[1]).cloned();
+        }
         let names = children.each_ref().map(String::as_str);
         let Ok(rows) = self.zfs.get(&["mountpoint"], &names, Depth::Named, None) else {
             return None;
@@ -334,6 +338,25 @@ impl ZfsDriver {
     }
 }
 
+/// Where datasets are mounted in this mount namespace, by name, from /proc/self/mountinfo:
+/// read before asking `zfs` (a command of milliseconds, more under zfs-fuse), which is run
+/// only for what is not found here. Whole datasets only (not bind mounts of a part of one);
+/// empty where there is no mountinfo (illumos).
+fn mounted_datasets() -> HashMap<String, PathBuf> {
+    let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else {
+        return HashMap::new();
+    };
+    datasets_mounted_in(&text)
+}
+
+fn datasets_mounted_in(mountinfo: &str) -> HashMap<String, PathBuf> {
+    crate::detect::parse_mountinfo(mountinfo)
+        .into_iter()
+        .filter(|mount| mount.is_zfs() && mount.root == "/")
+        .map(|mount| (mount.source, mount.mount_point))
+        .collect()
+}
+
 fn mountpoint_path(dataset: &str, value: Option<&str>) -> Result<PathBuf> {
     match value {
         Some(path) if path.starts_with('/') => Ok(PathBuf::from(path)),
@@ -518,6 +541,9 @@ impl Driver for ZfsDriver {
     fn container_rootfs(&self, name: &str) -> Result<PathBuf> {
         check_container_name(name)?;
         let dataset = self.container_dataset(name);
+        if let Some(path) = mounted_datasets().remove(&dataset) {
+            return Ok(path.join("root"));
+        }
         if !self.exists(&dataset)? {
             return Err(StorageError::NoSuchContainer(name.to_string()));
         }
@@ -765,6 +791,25 @@ zones/aurora/containers/cut\ttype
                 ("web.1", DatasetKind::Container, Some(id('2')), 8192),
             ]
         );
+    }
+
+    #[test]
+    fn mounted_datasets_come_from_mountinfo() {
+        let mountinfo = "\
+51 27 0:43 / /mnt/p rw,relatime - fuse.zfs p rw,user_id=0
+55 51 0:46 / /mnt/p/aurora/containers rw,relatime - fuse.zfs p/aurora/containers rw
+56 51 0:47 / /srv/with\\040space rw - zfs p/aurora/layers rw,xattr
+57 27 0:46 /x/root /var/bind rw - fuse.zfs p/aurora/containers rw
+58 27 254:0 / /data rw - ext4 p/aurora/pending rw
+";
+        let mounted = datasets_mounted_in(mountinfo);
+        assert_eq!(mounted.len(), 3, "{mounted:?}");
+        assert_eq!(
+            mounted["p/aurora/containers"],
+            PathBuf::from("/mnt/p/aurora/containers")
+        );
+        assert_eq!(mounted["p/aurora/layers"], PathBuf::from("/srv/with space"));
+        assert!(!mounted.contains_key("p/aurora/pending"), "not a ZFS mount");
     }
 
     #[test]
