@@ -141,6 +141,13 @@ impl Engine {
             tracing::warn!(container = %record.name, "{warning}");
         }
         aurora_bundle::write_bundle_config_as(&bundle, &spec, aurora_bundle::Durability::Unsynced)?;
+        // A zfs clone's files are read again at their first use (see `warm`); the others
+        // share their pages with the image's layers.
+        if let (Some(process), Ok(aurora_storage::DriverKind::Zfs)) =
+            (spec.process(), self.images.storage().map(|s| s.kind()))
+        {
+            crate::warm::spawn_read_program(unpacked.rootfs.clone(), process);
+        }
         Ok((base, volume_destinations))
     }
 

@@ -25,6 +25,7 @@ mod start;
 pub mod state;
 mod stop;
 mod users;
+mod warm;
 
 pub mod copy;
 pub mod spec;
