@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use pathrs::flags::OpenFlags;
 use pathrs::Root;
 
-/// What is read of a program at most.
-const READ_AT_MOST: u64 = 256 << 20;
+/// What is read of a program at most: the read must end soon after the container's start,
+/// since an open file keeps the clone busy for its unmount when the container is removed.
+const READ_AT_MOST: u64 = 64 << 20;
 
 /// The search path when the process has none (the runtimes' and podman's default).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
