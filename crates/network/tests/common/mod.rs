@@ -170,9 +170,25 @@ impl Drop for Lab {
 }
 
 /// Removes what an earlier run of the test may have left: its aardvark-dns (by the pid it
-/// wrote in our runroot), namespaces, the runroot's shared mount, the bridges, the files.
+/// wrote in a runroot), namespaces, the runroots' shared mounts (`run`, and another store's
+/// such as `other-run`), the bridges, the files.
 fn clean_leftovers(base: &Path, bridges: &[String]) {
-    let runroot = base.join("run");
+    let runroots = std::fs::read_dir(base)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    for runroot in runroots.iter().filter(|dir| dir.join("netns").is_dir()) {
+        clean_runroot(runroot);
+    }
+    for bridge in bridges {
+        if Path::new("/sys/class/net").join(bridge).exists() {
+            let _ = Command::new("ip").args(["link", "del", bridge]).output();
+        }
+    }
+    let _ = std::fs::remove_dir_all(base);
+}
+
+/// A runroot's aardvark-dns, namespaces and shared `netns` mount.
+fn clean_runroot(runroot: &Path) {
     let pid_file = runroot.join("netavark/aardvark-dns/aardvark.pid");
     if let Some(pid) = std::fs::read_to_string(&pid_file)
         .ok()
@@ -187,12 +203,6 @@ fn clean_leftovers(base: &Path, bridges: &[String]) {
         }
     }
     let _ = rustix::mount::unmount(runroot.join("netns"), rustix::mount::UnmountFlags::DETACH);
-    for bridge in bridges {
-        if Path::new("/sys/class/net").join(bridge).exists() {
-            let _ = Command::new("ip").args(["link", "del", bridge]).output();
-        }
-    }
-    let _ = std::fs::remove_dir_all(base);
 }
 
 /// A container ID: 64 hex digits, `prefix` then digits new to this run, so that firewall
