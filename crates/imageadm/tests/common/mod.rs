@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses a different part of this module
 
 pub mod build;
+pub mod pull;
 pub mod smartos;
 
 use std::collections::{BTreeMap, BTreeSet};
