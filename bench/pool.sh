@@ -21,7 +21,8 @@
 #      image. Before each, untimed: the pool refilled to 8 with the refiller gone, and
 #      podadm's monitors finished, so that no tool runs beside another's background work.
 #   2. BACK pooled runs back to back, nothing waited for between them: median, p90, max,
-#      and how many sandboxes were ready at the end.
+#      and how many sandboxes were ready at the end; then BACK runs without a pool the same
+#      way, the baseline a drained pool falls back to.
 #   3. RUNS rounds of a pod brought up (`pod create` then `pod start`, what a CRI
 #      RunPodSandbox does; removed untimed): podadm claiming from a pool of 8 pods' infra
 #      sandboxes (`pool set --pod`), podadm without one, podman.
@@ -155,6 +156,14 @@ time_cmd() {
 	printf '%s %s %s\n' "$DRIVER" "$key" $((${t1/./} - ${t0/./})) >>"$WORK/logs/samples"
 }
 
+# spread KEY: median, p90 and max of KEY's samples (µs).
+spread() {
+	# shellcheck disable=SC2086 # space-separated numbers
+	printf '%s\n' ${US[$1]} | sort -n |
+		awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
+		       p = v[int(NR * 0.9 + 0.5)]; print m, p, v[NR] }'
+}
+
 # The pool of pods' infra sandboxes, as `pool ls` names it.
 POD_POOL='(pod infra)'
 # ready_count [KEY]: ready sandboxes of the image's pool (or of pool KEY).
@@ -246,6 +255,16 @@ for DRIVER in $DRIVERS; do
 	ready_after=$(ready_count)
 	refilled
 
+	log "$DRIVER 2b: $BACK runs back to back without a pool"
+	settle
+	t0=$EPOCHREALTIME
+	for ((i = 0; i < BACK; i++)); do
+		time_cmd back_plain pa_plain run --rm --network none "$IMAGE" true
+	done
+	t1=$EPOCHREALTIME
+	back_plain_total=$((${t1/./} - ${t0/./}))
+	settle
+
 	log "$DRIVER 3: $RUNS rounds of a pod brought up (pod create, pod start): pooled, podadm without a pool, podman"
 	pa_pool pool set --pod --size "$POOL_SIZE" --network none >/dev/null
 	pod_up() { "$@" pod create --network none --name bench-pod >/dev/null && "$@" pod start bench-pod >/dev/null; }
@@ -289,13 +308,14 @@ for DRIVER in $DRIVERS; do
 	runz_us=$(median ${US[runz]})
 	printf 'podadm without a pool / runz run: %s\n' \
 		"$(awk -v a="$plain_us" -v b="$runz_us" 'BEGIN { printf "%.2f", a / b }')"
-	# shellcheck disable=SC2086
-	read -r b_med b_p90 b_max < <(printf '%s\n' ${US[back]} | sort -n |
-		awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
-		       p = v[int(NR * 0.9 + 0.5)]; print m, p, v[NR] }')
-	printf '%d back to back: median %s ms, p90 %s ms, max %s ms, total %s s; %s of %d ready after\n' \
+	read -r b_med b_p90 b_max < <(spread back)
+	printf '%d back to back, pooled: median %s ms, p90 %s ms, max %s ms, total %s s; %s of %d ready after\n' \
 		"$BACK" "$(fmt_ms "$b_med")" "$(fmt_ms "$b_p90")" "$(fmt_ms "$b_max")" \
 		"$(fmt_s "$back_total")" "$ready_after" "$POOL_SIZE"
+	read -r bp_med bp_p90 bp_max < <(spread back_plain)
+	printf '%d back to back, no pool: median %s ms, p90 %s ms, max %s ms, total %s s\n' \
+		"$BACK" "$(fmt_ms "$bp_med")" "$(fmt_ms "$bp_p90")" "$(fmt_ms "$bp_max")" \
+		"$(fmt_s "$back_plain_total")"
 	# shellcheck disable=SC2086
 	pod_pool_us=$(median ${US[pod_pool]})
 	for key in pod_pool pod_plain pod_podman; do
@@ -305,7 +325,8 @@ for DRIVER in $DRIVERS; do
 		printf '%-22s %10s %15sx\n' "pod up (${key#pod_})" "$(fmt_ms "$m")" "$ratio"
 		json+=",\"$key\":{\"median_us\":$m,\"ratio_to_pool\":$ratio}"
 	done
-	json+=",\"back_to_back\":{\"median_us\":$b_med,\"p90_us\":$b_p90,\"max_us\":$b_max,\"total_us\":$back_total,\"ready_after\":$ready_after}}"
+	json+=",\"back_to_back\":{\"median_us\":$b_med,\"p90_us\":$b_p90,\"max_us\":$b_max,\"total_us\":$back_total,\"ready_after\":$ready_after}"
+	json+=",\"back_to_back_plain\":{\"median_us\":$bp_med,\"p90_us\":$bp_p90,\"max_us\":$bp_max,\"total_us\":$back_plain_total}}"
 	ALL_JSON+=("$json")
 	cleanup_driver
 done
