@@ -156,6 +156,18 @@ time_cmd() {
 	printf '%s %s %s\n' "$DRIVER" "$key" $((${t1/./} - ${t0/./})) >>"$WORK/logs/samples"
 }
 
+# back_to_back KEY CMD...: CMD run BACK times, nothing waited for between runs, each timed
+# as KEY; the whole in BACK_TOTAL (µs).
+back_to_back() {
+	local key=$1 t0 t1 i
+	shift
+	t0=$EPOCHREALTIME
+	for ((i = 0; i < BACK; i++)); do
+		time_cmd "$key" "$@"
+	done
+	t1=$EPOCHREALTIME
+	BACK_TOTAL=$((${t1/./} - ${t0/./}))
+}
 # spread KEY: median, p90 and max of KEY's samples (µs).
 spread() {
 	# shellcheck disable=SC2086 # space-separated numbers
@@ -246,23 +258,15 @@ for DRIVER in $DRIVERS; do
 
 	log "$DRIVER 2: $BACK pooled runs back to back"
 	refilled
-	t0=$EPOCHREALTIME
-	for ((i = 0; i < BACK; i++)); do
-		time_cmd back pa_pool run --rm --network none "$IMAGE" true
-	done
-	t1=$EPOCHREALTIME
-	back_total=$((${t1/./} - ${t0/./}))
+	back_to_back back pa_pool run --rm --network none "$IMAGE" true
+	back_total=$BACK_TOTAL
 	ready_after=$(ready_count)
 	refilled
 
 	log "$DRIVER 2b: $BACK runs back to back without a pool"
 	settle
-	t0=$EPOCHREALTIME
-	for ((i = 0; i < BACK; i++)); do
-		time_cmd back_plain pa_plain run --rm --network none "$IMAGE" true
-	done
-	t1=$EPOCHREALTIME
-	back_plain_total=$((${t1/./} - ${t0/./}))
+	back_to_back back_plain pa_plain run --rm --network none "$IMAGE" true
+	back_plain_total=$BACK_TOTAL
 	settle
 
 	log "$DRIVER 3: $RUNS rounds of a pod brought up (pod create, pod start): pooled, podadm without a pool, podman"

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::fs;
 
 use aurora_testkit::{
-    host_platform, require_tools, sha256_digest, skopeo_inspect_raw, skopeo_push, PushOpts,
-    Registry,
+    host_platform, require_tools, sha256_digest, skopeo_inspect_raw, skopeo_push, BuiltImage,
+    PushOpts, Registry,
 };
 use common::{blob_path, push, skopeo_inspect_store, snapshot, World};
 use serde_json::{json, Value};
@@ -114,18 +114,7 @@ fn images_and_inspect_describe_what_was_pulled() {
 fn tag_rm_and_gc_manage_names_and_blobs() {
     require_tools(&["docker-registry", "skopeo"]);
     let registry = Registry::open();
-    let one = push(
-        &registry,
-        &app(&[("data/v.txt", "one\n")]),
-        "team/app:1",
-        &PushOpts::default(),
-    );
-    let two = push(
-        &registry,
-        &app(&[("data/v.txt", "two\n")]),
-        "team/app:2",
-        &PushOpts::default(),
-    );
+    let (one, two) = push_two_versions(&registry);
     let world = World::new();
     let root = world.root();
     let ref1 = registry.image_ref("team/app:1");
@@ -272,12 +261,7 @@ fn tag_rm_and_gc_manage_names_and_blobs() {
 fn output_goes_where_scripts_expect_it() {
     require_tools(&["docker-registry", "skopeo"]);
     let registry = Registry::open();
-    let built = push(
-        &registry,
-        &app(&[("data/o.txt", "o\n")]),
-        "team/app:1",
-        &PushOpts::default(),
-    );
+    let built = push_app(&registry, ("data/o.txt", "o\n"), "team/app:1");
     let reference = registry.image_ref("team/app:1");
 
     // Not on a terminal: plain progress lines on stderr, one result line on stdout.
@@ -423,18 +407,7 @@ fn rm_reports_each_unknown_name_once() {
 fn local_lookup_of_tag_and_digest_honours_the_digest() {
     require_tools(&["docker-registry", "skopeo"]);
     let registry = Registry::open();
-    let one = push(
-        &registry,
-        &app(&[("data/v.txt", "one\n")]),
-        "team/app:1",
-        &PushOpts::default(),
-    );
-    let two = push(
-        &registry,
-        &app(&[("data/v.txt", "two\n")]),
-        "team/app:2",
-        &PushOpts::default(),
-    );
+    let (one, two) = push_two_versions(&registry);
     let world = World::new();
     let root = world.root();
     let tagged = registry.image_ref("team/app:2");
@@ -567,4 +540,12 @@ fn docker_manifest_lists_are_stored_as_oci_indexes() {
     }
     assert_blobs_verified(&root);
     skopeo_copy_out(&root, &reference, &world.dir.path().join("copied"));
+}
+
+/// Versions one and two of `team/app`, each with its own `data/v.txt`.
+fn push_two_versions(registry: &Registry) -> (BuiltImage, BuiltImage) {
+    (
+        push_app(registry, ("data/v.txt", "one\n"), "team/app:1"),
+        push_app(registry, ("data/v.txt", "two\n"), "team/app:2"),
+    )
 }

@@ -112,18 +112,8 @@ fn second_pull_downloads_nothing_and_shared_layers_are_reused() {
     require_tools(&["docker-registry", "skopeo"]);
     let registry = Registry::open();
     let proxy = FaultProxy::in_front_of(&registry);
-    let first = push(
-        &registry,
-        &app(&[("data/a.txt", "a\n")]),
-        "team/a:1",
-        &PushOpts::default(),
-    );
-    let second = push(
-        &registry,
-        &app(&[("data/b.txt", "b\n")]),
-        "team/b:1",
-        &PushOpts::default(),
-    );
+    let first = push_app(&registry, ("data/a.txt", "a\n"), "team/a:1");
+    let second = push_app(&registry, ("data/b.txt", "b\n"), "team/b:1");
     assert_eq!(
         first.layers[0].digest, second.layers[0].digest,
         "busybox shared"
@@ -193,12 +183,7 @@ fn references_by_tag_digest_both_and_default_tag() {
     let proxy = FaultProxy::in_front_of(&registry);
     let one_image = app(&[("data/v.txt", "one\n")]);
     let one = push(&registry, &one_image, "team/app:1", &PushOpts::default());
-    let two = push(
-        &registry,
-        &app(&[("data/v.txt", "two\n")]),
-        "team/app:2",
-        &PushOpts::default(),
-    );
+    let two = push_app(&registry, ("data/v.txt", "two\n"), "team/app:2");
     let latest = push(
         &registry,
         &one_image,

@@ -36,6 +36,11 @@ pub fn file_layer(path: &str, contents: &str) -> Layer {
     LayerBuilder::new().file(path, contents, 0o644).build()
 }
 
+/// Pushes an image of the busybox layer and one file `(path, contents)` as `repo_tag`.
+pub fn push_app(registry: &Registry, file: (&str, &str), repo_tag: &str) -> BuiltImage {
+    super::push(registry, &app(&[file]), repo_tag, &PushOpts::default())
+}
+
 /// An image of the busybox layer plus one layer per `(path, contents)`.
 pub fn app(files: &[(&str, &str)]) -> ImageBuilder {
     files.iter().fold(
