@@ -18,12 +18,15 @@
 #    storage, the container a clone of them), runs it with runz (and, to show that
 #    the bundle is standard, with runc), shows `df`, and removes the bundle again,
 # 7. runs the image with podadm in one command, from the same store (a clone of the same
-#    layers, on podadm's default network), and lists what podadm keeps.
+#    layers, on podadm's default network), and lists what podadm keeps,
+# 8. makes a pod whose second container reaches the first on localhost, then a warm pool
+#    of two ready sandboxes, and times a run that claims one against a run without it.
 #
 # Safe to re-run: the image is rebuilt and re-pushed, the store is recreated.
 # Env: AURORA_DEMO_DIR  work dir (default /var/tmp/aurora-demo: registry/, store/)
 #      AURORA_DEMO_PORT registry port (default 5000)
-#      IMAGEADM, RUNZ, PODADM, AURORA_MONITOR   use these binaries instead of building them
+#      IMAGEADM, RUNZ, PODADM, AURORA_MONITOR, AURORA_PODINIT   use these binaries instead of
+#      building them
 
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -39,18 +42,21 @@ say() { printf '\n%s\n' "$*"; }
 mkdir -p "$DEMO_DIR"
 DEMO_DIR=$(cd "$DEMO_DIR" && pwd)
 
-log "step 1/7: packages"
+log "step 1/8: packages"
 install_packages
 need_cmds docker-registry skopeo umoci curl jq runc
 [[ -x /bin/busybox ]] || die "/bin/busybox missing (apt-get install -y busybox-static)"
 
-log "step 2/7: imageadm, runz, podadm and aurora-monitor"
+log "step 2/8: imageadm, runz, podadm, aurora-monitor and podinit"
 IMAGEADM_BIN=$(aurora_bin imageadm --build)
 RUNZ_BIN=$(aurora_bin runz --build)
 PODADM_BIN=$(aurora_bin podadm --build)
 MONITOR_BIN=$(aurora_bin aurora-monitor --build)
+# Static: a pod's infra container and the pool's sandboxes run it from the host.
+AURORA_PODINIT=${AURORA_PODINIT:-$("$AURORA_ROOT_DIR/scripts/build-podinit.sh" | tail -n 1)}
+export AURORA_PODINIT
 
-log "step 3/7: local registry on 127.0.0.1:$PORT"
+log "step 3/8: local registry on 127.0.0.1:$PORT"
 # The tests' registry (aurora-testenv, crates/testkit); stopped at exit if started here.
 declare -A DEMO_REGISTRY=()
 testenv_up DEMO_REGISTRY registry "$DEMO_DIR/registry" --port "$PORT"
@@ -60,10 +66,10 @@ else
 	log "a registry is already answering on ${DEMO_REGISTRY[ADDRESS]}; using it"
 fi
 
-log "step 4/7: building and pushing $REF"
+log "step 4/8: building and pushing $REF"
 build_demo_image "$REF" "$DEMO_DIR"
 
-log "step 5/7: pulling with imageadm into $STORE"
+log "step 5/8: pulling with imageadm into $STORE"
 BUNDLE=$DEMO_DIR/bundle
 if [[ -f $BUNDLE/.aurora-bundle.json ]]; then
 	# A bundle left by an interrupted run: its container may be mounted inside the store.
@@ -78,7 +84,7 @@ say "\$ imageadm --root $STORE images"
 say "\$ skopeo inspect oci:$STORE:$REF"
 skopeo inspect "oci:$STORE:$REF"
 
-log "step 6/7: unpacking into $BUNDLE and running it with runz, then runc"
+log "step 6/8: unpacking into $BUNDLE and running it with runz, then runc"
 say "\$ imageadm --root $STORE unpack $REF $BUNDLE -- /bin/sh -c '…'"
 "$IMAGEADM_BIN" --root "$STORE" unpack "$REF" "$BUNDLE" -- \
 	/bin/sh -c 'echo "hello from $(uname -n): $(ls /bin | wc -l) entries in /bin, running as $(id -un)"'
@@ -93,7 +99,7 @@ say "\$ imageadm --root $STORE df"
 say "\$ imageadm --root $STORE rm-bundle $BUNDLE"
 "$IMAGEADM_BIN" --root "$STORE" rm-bundle "$BUNDLE"
 
-log "step 7/7: running the image with podadm, from the same store"
+log "step 7/8: running the image with podadm, from the same store"
 # podadm finds runz and aurora-monitor beside itself (or on PATH).
 PATH=$(dirname "$MONITOR_BIN"):$(dirname "$RUNZ_BIN"):$PATH
 RUNROOT=$(mktemp -d /run/aurora-demo.XXXXXX)
@@ -109,6 +115,47 @@ say "\$ podadm --root $STORE run -d --name sleeper $REF /bin/sh -c 'echo started
 "$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" ps
 "$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" logs sleeper
 "$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" rm -f -t 0 sleeper >/dev/null
+
+log "step 8/8: a pod, and a warm pool of ready sandboxes"
+pa() { "$PODADM_BIN" --root "$STORE" --runroot "$RUNROOT" "$@"; }
+# shellcheck disable=SC2317 # called at exit
+pod_and_pool_gone() {
+	pa pool rm "$REF" >/dev/null 2>&1 || true
+	pa pod rm -f --all >/dev/null 2>&1 || true
+}
+on_exit pod_and_pool_gone
+say "\$ podadm pod create --name demo-pod; podadm run -d --pod demo-pod --name web $REF busybox httpd -f -p 8080 -h /etc"
+pa pod create --name demo-pod >/dev/null
+pa run -d --pod demo-pod --name web "$REF" busybox httpd -f -p 8080 -h /etc >/dev/null
+say "\$ podadm run --rm --pod demo-pod $REF busybox wget -qO- http://127.0.0.1:8080/hostname   (the pod's localhost)"
+served=
+for _ in $(seq 50); do
+	served=$(pa run --rm --pod demo-pod "$REF" busybox wget -qO- http://127.0.0.1:8080/hostname 2>/dev/null) && break
+	sleep 0.1
+done
+[[ -n $served ]] || die "the pod's web container did not answer on its localhost"
+echo "served by the pod's web container: $served (the pod's hostname)"
+pa pod ps
+pa pod rm -f demo-pod >/dev/null
+# ms_of CMD...: runs CMD (output dropped) and prints how long it took, in ms.
+ms_of() {
+	local t0=$EPOCHREALTIME t1
+	"$@" >/dev/null || die "failed: $*"
+	t1=$EPOCHREALTIME
+	awk -v us=$((${t1/./} - ${t0/./})) 'BEGIN { printf "%.1f", us / 1000 }'
+}
+say "\$ podadm pool set $REF --size 2 --network none   (then run --rm --network none $REF busybox true)"
+pa pool set "$REF" --size 2 --network none >/dev/null
+ready() { pa pool ls --format json | jq --arg ref "$REF" '[.[] | select(.image == $ref)][0].ready // 0'; }
+for _ in $(seq 100); do
+	[[ $(ready) == 2 ]] && break
+	sleep 0.1
+done
+pa pool ls
+pooled=$(ms_of pa run --rm --network none "$REF" busybox true)
+pa pool rm "$REF" >/dev/null
+plain=$(ms_of pa run --rm --network none "$REF" busybox true)
+echo "run --rm busybox true: ${pooled} ms claiming a ready sandbox, ${plain} ms without the pool (one run each; bench/pool.sh measures properly)"
 
 cat <<EOF
 
@@ -127,6 +174,10 @@ What happened:
   - podadm ($PODADM_BIN) ran the same image from the same store in one command:
     a clone of the same layers, run by runz under aurora-monitor, on podadm's default
     network (netavark), removed again with --rm.
+  - A pod shared its network: a second container reached the first on localhost.
+    A warm pool kept two sandboxes ready (clone, bundle, namespaces, cgroup,
+    the container created and waiting), and run claimed one instead of
+    making it; a detached refiller made the next.
 EOF
 if ((DEMO_REGISTRY[STARTED])); then
 	cat <<EOF
