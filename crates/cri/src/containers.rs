@@ -341,47 +341,33 @@ pub(crate) fn stats(engine: &Engine, record: &ContainerRecord) -> ContainerStats
     let timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64);
-    let data = match record.state {
-        ContainerState::Running => engine
-            .stats(&record.id)
-            .ok()
-            .map(|v| v.get("data").cloned().unwrap_or(v)),
+    let usage = match record.state {
+        ContainerState::Running => engine.stats(&record.id).ok(),
         _ => None,
     };
-    let number = |v: &serde_json::Value, path: &str| v.pointer(path).and_then(|n| n.as_u64());
-    let (cpu, memory) = match &data {
-        Some(data) => {
-            // runz prints youki's form (`cpu.usage.usage_total`, `memory.memory.usage`);
-            // runc's (`cpu.usage.total`, `memory.usage.usage`) is read as well.
-            let cpu_total = number(data, "/cpu/usage/usage_total")
-                .or_else(|| number(data, "/cpu/usage/total"))
-                .unwrap_or(0);
-            let usage = number(data, "/memory/memory/usage")
-                .or_else(|| number(data, "/memory/usage/usage"))
-                .unwrap_or(0);
-            let inactive = number(data, "/memory/stats/total_inactive_file")
-                .or_else(|| number(data, "/memory/stats/inactive_file"))
-                .unwrap_or(0);
-            let rss = number(data, "/memory/stats/total_rss")
-                .or_else(|| number(data, "/memory/stats/anon"))
-                .unwrap_or(0);
-            (
-                CpuUsage {
-                    timestamp,
-                    usage_core_nano_seconds: Some(UInt64Value { value: cpu_total }),
-                    usage_nano_cores: None,
-                },
-                MemoryUsage {
-                    timestamp,
-                    working_set_bytes: Some(UInt64Value {
-                        value: usage.saturating_sub(inactive),
-                    }),
-                    usage_bytes: Some(UInt64Value { value: usage }),
-                    rss_bytes: Some(UInt64Value { value: rss }),
-                    ..Default::default()
-                },
-            )
-        }
+    let (cpu, memory) = match usage {
+        Some(usage) => (
+            CpuUsage {
+                timestamp,
+                usage_core_nano_seconds: Some(UInt64Value {
+                    value: usage.cpu_ns,
+                }),
+                usage_nano_cores: None,
+            },
+            MemoryUsage {
+                timestamp,
+                working_set_bytes: Some(UInt64Value {
+                    value: usage.working_set(),
+                }),
+                usage_bytes: Some(UInt64Value {
+                    value: usage.memory_usage,
+                }),
+                rss_bytes: Some(UInt64Value {
+                    value: usage.memory_rss,
+                }),
+                ..Default::default()
+            },
+        ),
         None => (
             CpuUsage {
                 timestamp,

@@ -4,6 +4,7 @@ use crate::config::Resources;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::state::{ContainerRecord, Event};
+use crate::stats::ResourceUse;
 
 impl Engine {
     /// Renames container `key`.
@@ -50,11 +51,14 @@ impl Engine {
         self.runtime_of(&record).pids(&record.id)
     }
 
-    /// One sample of a running container's statistics, as its runtime reports them.
-    pub fn stats(&self, key: &str) -> Result<serde_json::Value> {
+    /// One sample of a running container's resource use: its runtime's statistics, and the
+    /// byte counters of its network namespace.
+    pub fn stats(&self, key: &str) -> Result<ResourceUse> {
         let record = self.find(key)?;
         self.require_active(&record, "stats")?;
-        self.runtime_of(&record).stats(&record.id)
+        let mut usage = ResourceUse::from_runtime(&self.runtime_of(&record).stats(&record.id)?);
+        usage.net = record.pid.and_then(crate::stats::net_bytes_of);
+        Ok(usage)
     }
 
     /// The runtime spec of container `record` (its bundle's config.json).

@@ -1,5 +1,5 @@
 //! What podadm prints about containers: `ps` (podman's table and JSON), `inspect` (podman's
-//! JSON field names for what Aurora keeps), `port`, `stats`, `events`.
+//! JSON field names for what Aurora keeps), `port`, `events`.
 
 use std::collections::{BTreeMap, HashMap};
 

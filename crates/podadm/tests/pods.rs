@@ -667,6 +667,8 @@ fn pod_top_logs_and_stats_show_the_members() {
         return;
     };
     let image = world.image.clone();
+    // Each tool's `pod stats` header, and its JSON row for the member.
+    let mut stats_seen = Vec::new();
     for tool in TOOLS {
         tool.ok(&world, &["pod", "create", "--name", "seen"]);
         tool.ok(
@@ -694,6 +696,29 @@ fn pod_top_logs_and_stats_show_the_members() {
         assert!(top.contains("sleep 600"), "{tool:?}: {top}");
         let out = tool.run(&world, &["pod", "stats", "--no-stream", "seen"]);
         assert_eq!(out.status.code(), Some(0), "{tool:?}: {}", stderr(&out));
+        let table = String::from_utf8_lossy(&out.stdout).to_string();
+        let stats: serde_json::Value = serde_json::from_str(&tool.ok(
+            &world,
+            &["pod", "stats", "--no-stream", "--format", "json", "seen"],
+        ))
+        .unwrap();
+        let talker_stats = stats
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["Name"] == "talker")
+            .cloned()
+            .unwrap_or_default();
+        let container_stats: serde_json::Value = serde_json::from_str(&tool.ok(
+            &world,
+            &["stats", "--no-stream", "--format", "json", "talker"],
+        ))
+        .unwrap();
+        stats_seen.push((
+            table.lines().next().unwrap_or_default().to_string(),
+            talker_stats,
+            container_stats[0].clone(),
+        ));
         // `ps --pod` and ps's JSON name each container's pod.
         let table = tool.ok(&world, &["ps", "--pod"]);
         let header = table.lines().next().unwrap_or_default();
@@ -734,6 +759,44 @@ fn pod_top_logs_and_stats_show_the_members() {
         });
         tool.ok(&world, &["pod", "rm", "seen"]);
     }
+    // The same columns, the same JSON keys, the same units (the memory limit: the host's).
+    let [(podadm_header, podadm_row, podadm_container), (podman_header, podman_row, podman_container)] =
+        &stats_seen[..]
+    else {
+        panic!("one sample per tool: {stats_seen:?}");
+    };
+    let words = |header: &str| header.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(words(podadm_header), words(podman_header));
+    let keys = |row: &serde_json::Value| {
+        let mut keys: Vec<String> = row.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        keys(podadm_row),
+        keys(podman_row),
+        "{podadm_row} against {podman_row}"
+    );
+    assert_eq!(
+        keys(podadm_container),
+        keys(podman_container),
+        "{podadm_container} against {podman_container}"
+    );
+    let limit = |row: &serde_json::Value| {
+        let usage = row["MemUsage"].as_str().unwrap_or_default().to_string();
+        usage.split(" / ").nth(1).unwrap_or_default().to_string()
+    };
+    assert_eq!(
+        limit(podadm_row),
+        limit(podman_row),
+        "{podadm_row} against {podman_row}"
+    );
+    assert_eq!(podadm_row["PIDS"], "1", "{podadm_row}");
+    assert_eq!(
+        podadm_row["CID"].as_str().map(str::len),
+        Some(12),
+        "{podadm_row}"
+    );
 }
 
 #[test]

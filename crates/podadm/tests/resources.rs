@@ -415,7 +415,17 @@ fn stats_stream_every_interval_until_the_named_container_stops() {
     assert!(samples.len() >= 2, "{} samples:\n{text}", samples.len());
     for sample in &samples[..2] {
         assert_eq!(sample[0]["name"], "busy", "{sample}");
-        assert!(sample[0]["mem_usage"].as_u64().unwrap_or(0) > 0, "{sample}");
+        // podman's form: "USAGE / LIMIT", in decimal units.
+        let memory = sample[0]["mem_usage"].as_str().unwrap_or_default();
+        let (usage, limit) = memory.split_once(" / ").unwrap_or_default();
+        for size in [usage, limit] {
+            let digits = size.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+            assert!(
+                size.ends_with('B') && digits.parse::<f64>().is_ok_and(|n| n > 0.0),
+                "{sample}"
+            );
+        }
+        assert_eq!(sample[0]["pids"], "1", "{sample}");
     }
     // One sample with --no-stream, as before.
     world.ok(&["start", "busy"]);

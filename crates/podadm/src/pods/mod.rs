@@ -215,13 +215,7 @@ fn stats(engine: &Engine, sampling: crate::stats::Sampling, keys: &[String]) -> 
     if !sampling.stream && running()?.is_empty() {
         bail!("no running containers in the pods asked for");
     }
-    crate::stats::each_sample(sampling, !keys.is_empty(), || {
-        let ids = running()?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        crate::stats::sample(engine, false, sampling.format, &ids)
-    })
+    crate::stats::pod_stats(engine, sampling, !keys.is_empty(), running)
 }
 
 #[cfg(test)]
