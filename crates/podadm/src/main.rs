@@ -34,7 +34,10 @@ fn main() -> ExitCode {
     if cli::may_move_processes(std::env::args_os().skip(1)) {
         aurora_cgroups::start_grace_period();
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     aurora_cli::init_logging();
     match run_command(&cli) {
         Ok(status) => ExitCode::from(status),
@@ -43,6 +46,46 @@ fn main() -> ExitCode {
             ExitCode::from(exit_code(&error))
         }
     }
+}
+
+/// podman's verbs for images, which are imageadm's here, with imageadm's verb for each.
+const IMAGE_VERBS: [(&str, &str); 11] = [
+    ("images", "images"),
+    ("image", "images"),
+    ("pull", "pull"),
+    ("push", "push"),
+    ("rmi", "rm"),
+    ("tag", "tag"),
+    ("build", "build"),
+    ("commit", "commit"),
+    ("login", "login"),
+    ("logout", "logout"),
+    ("save", "copy"),
+];
+
+/// Help and version to stdout (0); a bad command line to stderr with podman's 125, and a
+/// pointer to imageadm for podman's image verbs.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        let _ = error.print();
+        return ExitCode::SUCCESS;
+    }
+    let _ = error.print();
+    if error.kind() == ErrorKind::InvalidSubcommand {
+        if let Some(ContextValue::String(verb)) = error.get(ContextKind::InvalidSubcommand) {
+            if let Some((_, imageadm_verb)) = IMAGE_VERBS.iter().find(|(v, _)| v == verb) {
+                eprintln!(
+                    "Images are imageadm's, over the same store: `imageadm {imageadm_verb} …` \
+                     (with podadm's --root); `podadm run` pulls an image it lacks."
+                );
+            }
+        }
+    }
+    ExitCode::from(PODADM_FAILED)
 }
 
 /// 126 or 127 when the container's command could not be run or found (as podman tells
