@@ -106,10 +106,10 @@ pub fn ps(engine: &Engine, args: &PsArgs) -> Result<u8> {
 }
 
 /// Prints rows under headers, columns two spaces apart (as podman's tables).
-pub fn print_table<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) {
+pub fn print_table<Row: AsRef<[String]>>(headers: &[&str], rows: &[Row]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in rows {
-        for (i, cell) in row.iter().enumerate() {
+        for (i, cell) in row.as_ref().iter().enumerate().take(widths.len()) {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
@@ -126,7 +126,7 @@ pub fn print_table<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) {
     };
     line(headers.to_vec());
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        line(row.as_ref().iter().map(String::as_str).collect());
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use aurora_engine::{ContainerRecord, Engine, ResourceUse};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::cli::Format;
 use crate::views::print_table;
@@ -234,117 +234,89 @@ impl Row {
     }
 }
 
-/// `stats`: podman's table, or its JSON array.
-fn print_containers(rows: &[Row], format: Format) -> Result<()> {
-    if format == Format::Json {
-        let list: Vec<Value> = rows
-            .iter()
-            .map(|row| {
-                json!({
-                    "id": row.short_id(),
-                    "name": row.record.name,
-                    "cpu_time": go_duration(Duration::from_nanos(row.usage.cpu_ns)),
-                    "cpu_percent": percent(row.cpu_percent),
-                    "avg_cpu": percent(row.average_cpu_percent),
-                    "mem_usage": row.memory(),
-                    "mem_percent": row.memory_percent(),
-                    "net_io": row.net(),
-                    "block_io": row.block(),
-                    "pids": row.usage.pids.to_string(),
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(());
-    }
-    let table: Vec<[String; 10]> = rows
-        .iter()
-        .map(|row| {
-            [
-                row.short_id(),
-                row.record.name.clone(),
-                percent(row.cpu_percent),
-                row.memory(),
-                row.memory_percent(),
-                row.net(),
-                row.block(),
-                row.usage.pids.to_string(),
-                go_duration(Duration::from_nanos(row.usage.cpu_ns)),
-                percent(row.average_cpu_percent),
-            ]
-        })
-        .collect();
-    print_table(
-        &[
-            "ID",
-            "NAME",
-            "CPU %",
-            "MEM USAGE / LIMIT",
-            "MEM %",
-            "NET IO",
-            "BLOCK IO",
-            "PIDS",
-            "CPU TIME",
-            "AVG CPU %",
-        ],
-        &table,
-    );
-    Ok(())
+/// A column of a view: its header in the table (none: JSON only), its key in the JSON, and
+/// its cell.
+struct Column {
+    header: Option<&'static str>,
+    key: &'static str,
+    cell: fn(&Row) -> String,
 }
 
-/// `pod stats`: podman's table, or its JSON array.
+const fn column(header: &'static str, key: &'static str, cell: fn(&Row) -> String) -> Column {
+    Column {
+        header: Some(header),
+        key,
+        cell,
+    }
+}
+
+/// `stats`: podman's columns and JSON keys.
+const CONTAINER_VIEW: [Column; 10] = [
+    column("ID", "id", Row::short_id),
+    column("NAME", "name", |row| row.record.name.clone()),
+    column("CPU %", "cpu_percent", |row| percent(row.cpu_percent)),
+    column("MEM USAGE / LIMIT", "mem_usage", Row::memory),
+    column("MEM %", "mem_percent", Row::memory_percent),
+    column("NET IO", "net_io", Row::net),
+    column("BLOCK IO", "block_io", Row::block),
+    column("PIDS", "pids", |row| row.usage.pids.to_string()),
+    column("CPU TIME", "cpu_time", |row| {
+        go_duration(Duration::from_nanos(row.usage.cpu_ns))
+    }),
+    column("AVG CPU %", "avg_cpu", |row| {
+        percent(row.average_cpu_percent)
+    }),
+];
+
+/// `pod stats`: podman's columns and JSON keys.
+const POD_VIEW: [Column; 10] = [
+    column("POD", "Pod", Row::pod_id),
+    column("CID", "CID", Row::short_id),
+    column("NAME", "Name", |row| row.record.name.clone()),
+    column("CPU %", "CPU", |row| percent(row.cpu_percent)),
+    column("MEM USAGE/ LIMIT", "MemUsage", Row::memory),
+    Column {
+        header: None,
+        key: "MemUsageBytes",
+        cell: Row::memory_binary,
+    },
+    column("MEM %", "Mem", Row::memory_percent),
+    column("NET IO", "NetIO", Row::net),
+    column("BLOCK IO", "BlockIO", Row::block),
+    column("PIDS", "PIDS", |row| row.usage.pids.to_string()),
+];
+
+fn print_containers(rows: &[Row], format: Format) -> Result<()> {
+    print_view(&CONTAINER_VIEW, rows, format)
+}
+
 fn print_pod_members(rows: &[Row], format: Format) -> Result<()> {
+    print_view(&POD_VIEW, rows, format)
+}
+
+/// The rows as a table, or as a JSON array of objects.
+fn print_view(view: &[Column], rows: &[Row], format: Format) -> Result<()> {
     if format == Format::Json {
         let list: Vec<Value> = rows
             .iter()
             .map(|row| {
-                json!({
-                    "CPU": percent(row.cpu_percent),
-                    "MemUsage": row.memory(),
-                    "MemUsageBytes": row.memory_binary(),
-                    "Mem": row.memory_percent(),
-                    "NetIO": row.net(),
-                    "BlockIO": row.block(),
-                    "PIDS": row.usage.pids.to_string(),
-                    "Pod": row.pod_id(),
-                    "CID": row.short_id(),
-                    "Name": row.record.name,
-                })
+                let object: serde_json::Map<String, Value> = view
+                    .iter()
+                    .map(|c| (c.key.to_string(), Value::String((c.cell)(row))))
+                    .collect();
+                Value::Object(object)
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
-    let table: Vec<[String; 9]> = rows
+    let shown: Vec<&Column> = view.iter().filter(|c| c.header.is_some()).collect();
+    let headers: Vec<&str> = shown.iter().filter_map(|c| c.header).collect();
+    let table: Vec<Vec<String>> = rows
         .iter()
-        .map(|row| {
-            [
-                row.pod_id(),
-                row.short_id(),
-                row.record.name.clone(),
-                percent(row.cpu_percent),
-                row.memory(),
-                row.memory_percent(),
-                row.net(),
-                row.block(),
-                row.usage.pids.to_string(),
-            ]
-        })
+        .map(|row| shown.iter().map(|c| (c.cell)(row)).collect())
         .collect();
-    print_table(
-        &[
-            "POD",
-            "CID",
-            "NAME",
-            "CPU %",
-            "MEM USAGE/ LIMIT",
-            "MEM %",
-            "NET IO",
-            "BLOCK IO",
-            "PIDS",
-        ],
-        &table,
-    );
+    print_table(&headers, &table);
     Ok(())
 }
 
