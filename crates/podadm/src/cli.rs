@@ -433,6 +433,31 @@ pub struct PsArgs {
     pub pod: bool,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// The N containers created last, whatever their state.
+    #[arg(short = 'n', long)]
+    pub last: Option<usize>,
+    /// The container created last, whatever its state (as `--last 1`).
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Leave the table's header line out.
+    #[arg(long)]
+    pub noheading: bool,
+    /// Order of the containers: newest first (created, runningfor), or by command, id,
+    /// image, names or status.
+    #[arg(long, value_enum, default_value_t = PsSort::Created)]
+    pub sort: PsSort,
+}
+
+/// `ps --sort`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PsSort {
+    Command,
+    Created,
+    Id,
+    Image,
+    Names,
+    Runningfor,
+    Status,
 }
 
 #[derive(Debug, Args)]
@@ -695,6 +720,30 @@ pub struct PodPsArgs {
     pub filter: Vec<String>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Show the ids of each pod's containers (instead of their number).
+    #[arg(long)]
+    pub ctr_ids: bool,
+    /// Show the names of each pod's containers (instead of their number).
+    #[arg(long)]
+    pub ctr_names: bool,
+    /// Show the states of each pod's containers (instead of their number).
+    #[arg(long)]
+    pub ctr_status: bool,
+    /// Leave the table's header line out.
+    #[arg(long)]
+    pub noheading: bool,
+    /// Order of the pods: newest first (created), or by id, name or number of containers.
+    #[arg(long, value_enum, default_value_t = PodSort::Created)]
+    pub sort: PodSort,
+}
+
+/// `pod ps --sort`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PodSort {
+    Created,
+    Id,
+    Name,
+    Number,
 }
 
 #[cfg(test)]

@@ -7,18 +7,23 @@ use anyhow::{bail, Result};
 use aurora_engine::{ContainerRecord, ContainerState, Engine, MountRequest, NetworkMode};
 use serde_json::{json, Value};
 
-use crate::cli::{Format, PsArgs};
+use crate::cli::{Format, PsArgs, PsSort};
 
 /// `podadm ps`.
 pub fn ps(engine: &Engine, args: &PsArgs) -> Result<u8> {
     let filters = Filters::parse(&args.filter)?;
+    let last = if args.latest { Some(1) } else { args.last };
     let mut records: Vec<ContainerRecord> = engine
         .list()?
         .into_iter()
-        .filter(|r| args.all || r.state.is_active() || filters.wants_all())
+        .filter(|r| args.all || last.is_some() || r.state.is_active() || filters.wants_all())
         .filter(|r| filters.matches(r))
         .collect();
     records.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    if let Some(last) = last {
+        records.truncate(last);
+    }
+    sort_containers(engine, &mut records, args.sort);
     if args.quiet {
         for record in &records {
             println!(
@@ -83,7 +88,7 @@ pub fn ps(engine: &Engine, args: &PsArgs) -> Result<u8> {
         "NAMES",
     ];
     if !args.pod {
-        print_table(&headers, &rows);
+        print_columns(&headers, &rows, !args.noheading);
         return Ok(0);
     }
     // podman's --pod: the pod's short id and name after the names.
@@ -101,12 +106,34 @@ pub fn ps(engine: &Engine, args: &PsArgs) -> Result<u8> {
         )
         .collect();
     let [a, b, c, d, e, f, g] = headers;
-    print_table(&[a, b, c, d, e, f, g, "POD ID", "PODNAME"], &rows);
+    print_columns(
+        &[a, b, c, d, e, f, g, "POD ID", "PODNAME"],
+        &rows,
+        !args.noheading,
+    );
     Ok(0)
+}
+
+/// `ps --sort`: records come newest first; the other orders are ascending (stable).
+fn sort_containers(engine: &Engine, records: &mut [ContainerRecord], sort: PsSort) {
+    match sort {
+        PsSort::Created | PsSort::Runningfor => {}
+        PsSort::Command => records.sort_by_cached_key(|r| command_of(engine, r).join(" ")),
+        PsSort::Id => records.sort_by(|a, b| a.id.cmp(&b.id)),
+        PsSort::Image => records.sort_by(|a, b| a.image.cmp(&b.image)),
+        PsSort::Names => records.sort_by(|a, b| a.name.cmp(&b.name)),
+        PsSort::Status => records.sort_by_key(status_text),
+    }
 }
 
 /// Prints rows under headers, columns two spaces apart (as podman's tables).
 pub fn print_table<Row: AsRef<[String]>>(headers: &[&str], rows: &[Row]) {
+    print_columns(headers, rows, true);
+}
+
+/// Prints rows in columns as wide as their headers' and cells' widest, the header line
+/// first when `heading`.
+pub fn print_columns<Row: AsRef<[String]>>(headers: &[&str], rows: &[Row], heading: bool) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in rows {
         for (i, cell) in row.as_ref().iter().enumerate().take(widths.len()) {
@@ -124,7 +151,9 @@ pub fn print_table<Row: AsRef<[String]>>(headers: &[&str], rows: &[Row]) {
         }
         println!("{}", text.trim_end());
     };
-    line(headers.to_vec());
+    if heading {
+        line(headers.to_vec());
+    }
     for row in rows {
         line(row.as_ref().iter().map(String::as_str).collect());
     }

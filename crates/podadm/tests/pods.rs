@@ -719,6 +719,40 @@ fn pod_top_logs_and_stats_show_the_members() {
             talker_stats,
             container_stats[0].clone(),
         ));
+        // podman's pod ps --ctr-*: the containers' names and states instead of their number,
+        // the infra container first; --noheading, --sort and --latest.
+        let listed = tool.ok(&world, &["pod", "ps", "--ctr-names", "--ctr-status"]);
+        let mut lines = listed.lines();
+        let header: Vec<&str> = lines
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            header,
+            ["POD", "ID", "NAME", "STATUS", "CREATED", "INFRA", "ID", "NAMES", "STATUS"],
+            "{tool:?}: {listed}"
+        );
+        let row: Vec<&str> = lines
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let infra = format!("{}-infra", &row[0]);
+        assert_eq!(
+            row[row.len() - 2..],
+            [format!("{infra},talker"), "running,running".to_string()],
+            "{tool:?}: {listed}"
+        );
+        let bare = tool.ok(&world, &["ps", "-a", "--noheading", "--sort", "names"]);
+        let names: Vec<&str> = bare
+            .lines()
+            .filter_map(|l| l.split_whitespace().last())
+            .collect();
+        assert_eq!(names, [infra.as_str(), "talker"], "{tool:?}: {bare}");
+        let latest = tool.ok(&world, &["ps", "--latest", "--format", "json"]);
+        let latest: serde_json::Value = serde_json::from_str(&latest).unwrap();
+        assert_eq!(latest[0]["Names"][0], "talker", "{tool:?}: {latest}");
         // `ps --pod` and ps's JSON name each container's pod.
         let table = tool.ok(&world, &["ps", "--pod"]);
         let header = table.lines().next().unwrap_or_default();

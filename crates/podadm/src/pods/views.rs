@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 use aurora_engine::{ContainerRecord, Engine, NetworkMode, PodRecord, PodState};
 use serde_json::{json, Value};
 
-use crate::cli::{Format, PodPsArgs};
+use crate::cli::{Format, PodPsArgs, PodSort};
 
 /// A pod with what `ps` and `inspect` show of it.
 struct Shown {
@@ -34,7 +34,12 @@ pub fn ps(engine: &Engine, args: &PodPsArgs) -> Result<u8> {
             pods.push(shown);
         }
     }
-    pods.sort_by(|a, b| b.pod.created_at.cmp(&a.pod.created_at));
+    match args.sort {
+        PodSort::Created => pods.sort_by(|a, b| b.pod.created_at.cmp(&a.pod.created_at)),
+        PodSort::Id => pods.sort_by(|a, b| a.pod.id.cmp(&b.pod.id)),
+        PodSort::Name => pods.sort_by(|a, b| a.pod.name.cmp(&b.pod.name)),
+        PodSort::Number => pods.sort_by_key(|s| s.containers.len()),
+    }
     let short = |id: &str| {
         if args.no_trunc {
             id.to_string()
@@ -53,30 +58,50 @@ pub fn ps(engine: &Engine, args: &PodPsArgs) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(0);
     }
-    let rows: Vec<[String; 6]> = pods
+    // The containers' ids, names or states replace their number, as podman's --ctr-* do.
+    let listed = |s: &Shown, each: &dyn Fn(&ContainerRecord) -> String| {
+        s.containers.iter().map(each).collect::<Vec<_>>().join(",")
+    };
+    let mut headers = vec!["POD ID", "NAME", "STATUS", "CREATED", "INFRA ID"];
+    let by_container = args.ctr_ids || args.ctr_names || args.ctr_status;
+    if args.ctr_ids {
+        headers.push("IDS");
+    }
+    if args.ctr_names {
+        headers.push("NAMES");
+    }
+    if args.ctr_status {
+        headers.push("STATUS");
+    }
+    if !by_container {
+        headers.push("# OF CONTAINERS");
+    }
+    let rows: Vec<Vec<String>> = pods
         .iter()
         .map(|s| {
-            [
+            let mut row = vec![
                 short(&s.pod.id),
                 s.pod.name.clone(),
                 s.state.to_string(),
                 crate::views::ago(&s.pod.created_at),
                 s.pod.infra_id.as_deref().map(short).unwrap_or_default(),
-                s.containers.len().to_string(),
-            ]
+            ];
+            if args.ctr_ids {
+                row.push(listed(s, &|c| short(&c.id)));
+            }
+            if args.ctr_names {
+                row.push(listed(s, &|c| c.name.clone()));
+            }
+            if args.ctr_status {
+                row.push(listed(s, &|c| c.state.as_str().to_string()));
+            }
+            if !by_container {
+                row.push(s.containers.len().to_string());
+            }
+            row
         })
         .collect();
-    crate::views::print_table(
-        &[
-            "POD ID",
-            "NAME",
-            "STATUS",
-            "CREATED",
-            "INFRA ID",
-            "# OF CONTAINERS",
-        ],
-        &rows,
-    );
+    crate::views::print_columns(&headers, &rows, !args.noheading);
     Ok(0)
 }
 
