@@ -359,6 +359,8 @@ pub struct CreateFlags {
     pub init: bool,
     #[arg(long)]
     pub hostname: Option<String>,
+    #[command(flatten)]
+    pub dns: DnsFlags,
     /// Mount the container's root read-only.
     #[arg(long)]
     pub read_only: bool,
@@ -591,7 +593,7 @@ pub struct RemoveArgs {
 #[derive(Debug, Subcommand)]
 pub enum PodCommand {
     /// Create a pod (its infra container holds the shared namespaces); prints its id.
-    Create(PodCreateArgs),
+    Create(Box<PodCreateArgs>),
     /// Start pods: the infra first, then the others in creation order.
     Start {
         #[arg(required = true)]
@@ -690,6 +692,8 @@ pub struct PodCreateArgs {
     /// The pod's hostname (default: its name).
     #[arg(long)]
     pub hostname: Option<String>,
+    #[command(flatten)]
+    pub dns: DnsFlags,
     /// The namespaces its containers share: net, ipc, uts, pid (default net,ipc,uts).
     #[arg(long)]
     pub share: Option<String>,
@@ -705,6 +709,21 @@ pub struct PodCreateArgs {
     /// The infra container's name (default: the pod id's first 12 digits, then -infra).
     #[arg(long)]
     pub infra_name: Option<String>,
+}
+
+/// resolv.conf's servers, search domains and options instead of the network's and the
+/// host's (`run`, `create`, `pod create`).
+#[derive(Debug, Default, Args)]
+pub struct DnsFlags {
+    /// A name server's address. Repeatable.
+    #[arg(long = "dns", value_name = "IP")]
+    pub servers: Vec<String>,
+    /// A search domain. Repeatable.
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    pub search: Vec<String>,
+    /// A resolver option (ndots:2, …). Repeatable.
+    #[arg(long = "dns-option", value_name = "OPTION")]
+    pub options: Vec<String>,
 }
 
 #[derive(Debug, Args)]

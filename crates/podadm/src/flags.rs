@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 use aurora_engine::spec::flags as parse;
-use aurora_engine::{ContainerConfig, NetworkMode, Resources, RestartPolicy};
+use aurora_engine::{ContainerConfig, DnsConfig, NetworkMode, Resources, RestartPolicy};
 
-use crate::cli::CreateFlags;
+use crate::cli::{CreateFlags, DnsFlags};
 
 /// The configuration `flags` ask for, for `image` running `command`.
 pub fn container_config(
@@ -37,6 +37,9 @@ pub fn container_config(
     for text in &flags.publish {
         ports.extend(aurora_network::PortMapping::parse(text)?);
     }
+    let network = network(flags.network.as_deref())?;
+    let dns = dns(&flags.dns)?;
+    check_dns_fits(&dns, &network)?;
     Ok(ContainerConfig {
         image: image.to_string(),
         command: command.to_vec(),
@@ -63,7 +66,8 @@ pub fn container_config(
         )?,
         mounts,
         ports,
-        network: network(flags.network.as_deref())?,
+        network,
+        dns,
         restart: restart(flags.restart.as_deref())?,
         stop_signal: flags.stop_signal.clone(),
         stop_timeout: flags.stop_timeout,
@@ -81,6 +85,48 @@ pub fn resources(memory: Option<&str>, cpus: Option<&str>, pids: Option<i64>) ->
         cpus: cpus.map(parse::parse_cpus).transpose()?,
         pids_limit: pids,
     })
+}
+
+/// `--dns`, `--dns-search`, `--dns-option`: addresses must be addresses; a search domain or
+/// an option must be one word (each becomes a word of a resolv.conf line).
+pub fn dns(flags: &DnsFlags) -> Result<DnsConfig> {
+    let mut servers = Vec::new();
+    for text in &flags.servers {
+        servers.push(
+            text.parse()
+                .with_context(|| format!("--dns {text:?}: not an IP address"))?,
+        );
+    }
+    for (flag, words) in [
+        ("--dns-search", &flags.search),
+        ("--dns-option", &flags.options),
+    ] {
+        if let Some(bad) = words
+            .iter()
+            .find(|w| w.is_empty() || w.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            bail!("{flag} {bad:?}: expected one word");
+        }
+    }
+    Ok(DnsConfig {
+        servers,
+        search: flags.search.clone(),
+        options: flags.options.clone(),
+    })
+}
+
+/// As podman: a container without a network of its own (none, or another container's)
+/// has no resolver to set.
+pub fn check_dns_fits(dns: &DnsConfig, network: &NetworkMode) -> Result<()> {
+    let mode = match network {
+        NetworkMode::None => "none",
+        NetworkMode::Container(_) => "container",
+        _ => return Ok(()),
+    };
+    if !dns.is_empty() {
+        bail!("conflicting options: dns and the network mode: {mode}");
+    }
+    Ok(())
 }
 
 pub fn network(text: Option<&str>) -> Result<NetworkMode> {

@@ -197,3 +197,91 @@ fn rm_leaves_no_container_clone_or_mount() {
         })
     });
 }
+
+#[test]
+fn dns_flags_write_resolv_conf_as_podmans() {
+    let Some(world) = World::new("dns_flags_write_resolv_conf_as_podmans") else {
+        return;
+    };
+    world.podman_pull();
+    let image = world.image.as_str();
+    let dns = [
+        "--dns",
+        "192.0.2.1",
+        "--dns-search",
+        "example.com",
+        "--dns-option",
+        "ndots:2",
+    ];
+    let mut run = vec!["run", "--rm"];
+    run.extend_from_slice(&dns);
+    run.extend_from_slice(&[image, "cat", "/etc/resolv.conf"]);
+    let expected = "search example.com\nnameserver 192.0.2.1\noptions ndots:2\n";
+    // A pod's resolver is its members'.
+    let pod_create = [
+        "pod",
+        "create",
+        "--name",
+        "resolver",
+        "--dns",
+        "192.0.2.7",
+        "--dns-search",
+        "corp.example",
+    ];
+    let member = [
+        "run",
+        "--rm",
+        "--pod",
+        "resolver",
+        image,
+        "cat",
+        "/etc/resolv.conf",
+    ];
+    for (tool, output) in [
+        (
+            "podadm",
+            World::podadm as fn(&World, &[&str]) -> std::process::Output,
+        ),
+        ("podman", World::podman),
+    ] {
+        let out = output(&world, &run);
+        assert_eq!(stdout(&out), expected, "{tool}: {}", stderr(&out));
+        let out = output(&world, &pod_create);
+        assert_eq!(out.status.code(), Some(0), "{tool}: {}", stderr(&out));
+        let out = output(&world, &member);
+        assert_eq!(
+            stdout(&out),
+            "search corp.example\nnameserver 192.0.2.7\n",
+            "{tool}: {}",
+            stderr(&out)
+        );
+        output(&world, &["pod", "rm", "-f", "resolver"]);
+        // No network of its own, no resolver to set: refused, as podman refuses it.
+        for refused in [
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--dns",
+                "192.0.2.1",
+                image,
+                "true",
+            ][..],
+            &["pod", "create", "--network", "none", "--dns", "192.0.2.1"],
+        ] {
+            let out = output(&world, refused);
+            assert_eq!(out.status.code(), Some(125), "{tool} {refused:?}");
+            assert!(
+                stderr(&out).contains("dns and the network mode: none"),
+                "{tool}: {}",
+                stderr(&out)
+            );
+        }
+        let out = output(
+            &world,
+            &["run", "--rm", "--dns", "not-an-ip", image, "true"],
+        );
+        assert_eq!(out.status.code(), Some(125), "{tool}");
+    }
+}

@@ -124,18 +124,21 @@ pub fn poolable(config: &ContainerConfig, pool: &PoolConfig) -> bool {
         && !config.read_only
         && !config.init
         && config.hostname.is_none()
+        && config.dns.is_empty()
         && config.restart == RestartPolicy::No
         && config.pod.is_none()
         && config.security == crate::config::SecurityOptions::default()
 }
 
 /// Whether a pod of `config` can take an infra sandbox of `pool`: the network must be the
-/// pool's and no port published (both are wired when the sandbox is made); the hostname and
-/// the limits are set when it is claimed, and what is shared concerns only the members.
+/// pool's, no port published and no resolver asked for (all wired when the sandbox is
+/// made); the hostname and the limits are set when it is claimed, and what is shared
+/// concerns only the members.
 pub fn pod_poolable(config: &PodConfig, pool: &PoolConfig) -> bool {
     pool.holds_pods()
         && normalized_network(&config.network) == normalized_network(&pool.network)
         && config.ports.is_empty()
+        && config.dns.is_empty()
         && config.host_namespaces.is_empty()
 }
 
@@ -216,6 +219,9 @@ mod tests {
             |c| c.restart = RestartPolicy::Always,
             |c| c.restart = RestartPolicy::OnFailure(Some(2)),
             |c| c.pod = Some("p".into()),
+            |c| c.dns.servers.push([192, 0, 2, 1].into()),
+            |c| c.dns.search.push("example.com".into()),
+            |c| c.dns.options.push("ndots:2".into()),
         ];
         for (i, change) in changes.into_iter().enumerate() {
             let mut config = plain();
@@ -244,6 +250,9 @@ mod tests {
         assert!(!pod_poolable(&config, &pods));
         config.network = NetworkMode::Bridge(vec!["podadm".into()]);
         assert!(pod_poolable(&config, &pods));
+        config.dns.search.push("example.com".into());
+        assert!(!pod_poolable(&config, &pods), "a resolver of its own");
+        config.dns = Default::default();
         config.ports = aurora_network::PortMapping::parse("8080:80").unwrap();
         assert!(!pod_poolable(&config, &pods));
     }

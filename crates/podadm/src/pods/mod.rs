@@ -57,10 +57,14 @@ fn create(engine: &Engine, args: &PodCreateArgs) -> Result<u8> {
     for text in &args.publish {
         ports.extend(aurora_network::PortMapping::parse(text)?);
     }
+    let network = crate::flags::network(args.network.as_deref())?;
+    let dns = crate::flags::dns(&args.dns)?;
+    crate::flags::check_dns_fits(&dns, &network)?;
     let config = PodConfig {
         hostname: args.hostname.clone(),
         ports,
-        network: crate::flags::network(args.network.as_deref())?,
+        network,
+        dns,
         share: match &args.share {
             Some(text) => share(text)?,
             None => SharedNamespace::DEFAULT.to_vec(),
