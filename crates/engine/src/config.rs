@@ -45,6 +45,8 @@ pub struct ContainerConfig {
     /// What resolv.conf says beyond the network's and the host's (`--dns`, …; a CRI pod's
     /// DNS config).
     pub dns: DnsConfig,
+    /// `--add-host`: lines of /etc/hosts before the container's own.
+    pub extra_hosts: Vec<aurora_network::etc_files::HostEntry>,
     pub restart: RestartPolicy,
     /// `--stop-signal` (a name like `SIGTERM`/`TERM` or a number); the image's, else TERM.
     pub stop_signal: Option<String>,

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use aurora_network::etc_files::HostEntry;
 use aurora_network::{
     etc_files, Attachment, Cni, CniDns, Netavark, Netns, NetworkBackend, PerNetwork, SetupResult,
 };
@@ -45,6 +46,8 @@ pub(crate) struct Wiring {
     hostname: String,
     /// The container's own DNS config, over what the networks answer.
     dns: DnsConfig,
+    /// `--add-host` lines.
+    extra_hosts: Vec<HostEntry>,
 }
 
 impl Wiring {
@@ -65,7 +68,7 @@ impl Plan {
             &wiring.hostname,
             &wiring.attachment.container_name,
             &addresses,
-            &[],
+            &wiring.extra_hosts,
         );
         let dns = &wiring.dns;
         let or = |asked: &[String], answered: Vec<String>| {
@@ -110,7 +113,7 @@ impl Engine {
                 wiring: None,
                 ports_lock: None,
                 status: None,
-                hosts: etc_files::hosts(&hostname, &record.name, &[], &[]),
+                hosts: etc_files::hosts(&hostname, &record.name, &[], &record.config.extra_hosts),
                 resolv_conf: own_resolv_conf(&record.config.dns),
             }),
             NetworkMode::Host => Ok(Plan {
@@ -122,6 +125,7 @@ impl Engine {
                     &std::fs::read("/etc/hosts").unwrap_or_default(),
                     &hostname,
                     &record.name,
+                    &record.config.extra_hosts,
                 ),
                 resolv_conf: own_resolv_conf(&record.config.dns),
             }),
@@ -383,6 +387,7 @@ fn wiring_plan(
             attachment,
             hostname: hostname.to_string(),
             dns: record.config.dns.clone(),
+            extra_hosts: record.config.extra_hosts.clone(),
         }),
         ports_lock,
     }

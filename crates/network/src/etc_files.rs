@@ -12,10 +12,32 @@ const LOOPBACK: &str =
 const FALLBACK_DNS: &[&str] = &["8.8.8.8", "8.8.4.4"];
 
 /// One more `/etc/hosts` line (`--add-host NAME:IP`, `host.containers.internal`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HostEntry {
     pub names: Vec<String>,
     pub address: IpAddr,
+}
+
+impl HostEntry {
+    /// podman's `--add-host NAME[;NAME…]:IP` (the address after the first colon, so that
+    /// an IPv6 address keeps its own). A name is one word of a hosts line.
+    pub fn parse(text: &str) -> Result<HostEntry, String> {
+        let Some((names, address)) = text.split_once(':') else {
+            return Err(format!("--add-host {text:?}: expected NAME:IP"));
+        };
+        let address = address
+            .parse()
+            .map_err(|_| format!("--add-host {text:?}: {address:?} is not an IP address"))?;
+        let names: Vec<String> = names.split(';').map(str::to_string).collect();
+        if let Some(bad) = names.iter().find(|n| {
+            n.is_empty()
+                || n.starts_with('#')
+                || n.chars().any(|c| c.is_whitespace() || c.is_control())
+        }) {
+            return Err(format!("--add-host {text:?}: {bad:?} is not a host name"));
+        }
+        Ok(HostEntry { names, address })
+    }
 }
 
 /// `/etc/hosts` for a container on networks: loopback, `extra`, then each of its addresses
@@ -43,8 +65,17 @@ pub fn hosts(
 
 /// `/etc/hosts` for `--network host`: the host's own file, then the container's names on
 /// loopback (its hostname is the host's unless `--hostname` says otherwise).
-pub fn hosts_for_host_network(host_hosts: &[u8], hostname: &str, container_name: &str) -> Vec<u8> {
-    let mut out = host_hosts.to_vec();
+pub fn hosts_for_host_network(
+    host_hosts: &[u8],
+    hostname: &str,
+    container_name: &str,
+    extra: &[HostEntry],
+) -> Vec<u8> {
+    let mut out: Vec<u8> = extra
+        .iter()
+        .flat_map(|entry| format!("{}\t{}\n", entry.address, entry.names.join(" ")).into_bytes())
+        .collect();
+    out.extend_from_slice(host_hosts);
     if !out.is_empty() && !out.ends_with(b"\n") {
         out.push(b'\n');
     }

@@ -40,7 +40,12 @@ fn hosts_without_a_network_has_loopback_only() {
 
 #[test]
 fn hosts_on_the_host_network_is_the_hosts_plus_the_name() {
-    let got = hosts_for_host_network(b"127.0.0.1 localhost\n192.0.2.2 server", "server", "web");
+    let got = hosts_for_host_network(
+        b"127.0.0.1 localhost\n192.0.2.2 server",
+        "server",
+        "web",
+        &[],
+    );
     assert_eq!(
         got,
         b"127.0.0.1 localhost\n192.0.2.2 server\n127.0.1.1\tserver web\n"
@@ -74,4 +79,42 @@ fn resolv_conf_falls_back_to_the_hosts_reachable_servers() {
 #[test]
 fn hostname_is_one_line() {
     assert_eq!(hostname("web1"), b"web1\n");
+}
+
+#[test]
+fn add_host_entries_parse_as_podman_takes_them() {
+    let parsed = HostEntry::parse("db.local:192.0.2.5").unwrap();
+    assert_eq!(parsed.names, ["db.local"]);
+    assert_eq!(
+        parsed.address,
+        "192.0.2.5".parse::<std::net::IpAddr>().unwrap()
+    );
+    assert_eq!(HostEntry::parse("a;b:192.0.2.6").unwrap().names, ["a", "b"]);
+    let v6 = HostEntry::parse("v6:2001:db8::1").unwrap();
+    assert_eq!(
+        (v6.names[0].as_str(), v6.address.to_string()),
+        ("v6", "2001:db8::1".into())
+    );
+    for bad in [
+        "no-address",
+        "h:not-an-ip",
+        ":192.0.2.1",
+        "a b:192.0.2.1",
+        "#c:192.0.2.1",
+        "a;:192.0.2.1",
+        "x\n:192.0.2.1",
+    ] {
+        let err = HostEntry::parse(bad).unwrap_err();
+        assert!(err.contains(&format!("{bad:?}")), "{bad:?}: {err}");
+    }
+}
+
+#[test]
+fn host_network_hosts_start_with_the_added_lines() {
+    let extra = [HostEntry::parse("db:192.0.2.5").unwrap()];
+    let got = hosts_for_host_network(b"127.0.0.1 localhost", "server", "server", &extra);
+    assert_eq!(
+        String::from_utf8(got).unwrap(),
+        "192.0.2.5\tdb\n127.0.0.1 localhost\n127.0.1.1\tserver\n"
+    );
 }

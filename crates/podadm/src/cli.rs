@@ -360,7 +360,7 @@ pub struct CreateFlags {
     #[arg(long)]
     pub hostname: Option<String>,
     #[command(flatten)]
-    pub dns: DnsFlags,
+    pub resolver: ResolverFlags,
     /// Mount the container's root read-only.
     #[arg(long)]
     pub read_only: bool,
@@ -693,7 +693,7 @@ pub struct PodCreateArgs {
     #[arg(long)]
     pub hostname: Option<String>,
     #[command(flatten)]
-    pub dns: DnsFlags,
+    pub resolver: ResolverFlags,
     /// The namespaces its containers share: net, ipc, uts, pid (default net,ipc,uts).
     #[arg(long)]
     pub share: Option<String>,
@@ -711,10 +711,11 @@ pub struct PodCreateArgs {
     pub infra_name: Option<String>,
 }
 
-/// resolv.conf's servers, search domains and options instead of the network's and the
-/// host's (`run`, `create`, `pod create`).
+/// How names resolve in the container (`run`, `create`, `pod create`): resolv.conf's
+/// servers, search domains and options instead of the network's and the host's, and more
+/// lines of /etc/hosts.
 #[derive(Debug, Default, Args)]
-pub struct DnsFlags {
+pub struct ResolverFlags {
     /// A name server's address. Repeatable.
     #[arg(long = "dns", value_name = "IP")]
     pub servers: Vec<String>,
@@ -724,6 +725,9 @@ pub struct DnsFlags {
     /// A resolver option (ndots:2, …). Repeatable.
     #[arg(long = "dns-option", value_name = "OPTION")]
     pub options: Vec<String>,
+    /// NAME[;NAME…]:IP, a line of /etc/hosts. Repeatable.
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context, Result};
 use aurora_engine::spec::flags as parse;
 use aurora_engine::{ContainerConfig, DnsConfig, NetworkMode, Resources, RestartPolicy};
+use aurora_network::etc_files::HostEntry;
 
-use crate::cli::{CreateFlags, DnsFlags};
+use crate::cli::{CreateFlags, ResolverFlags};
 
 /// The configuration `flags` ask for, for `image` running `command`.
 pub fn container_config(
@@ -38,8 +39,9 @@ pub fn container_config(
         ports.extend(aurora_network::PortMapping::parse(text)?);
     }
     let network = network(flags.network.as_deref())?;
-    let dns = dns(&flags.dns)?;
-    check_dns_fits(&dns, &network)?;
+    let dns = dns(&flags.resolver)?;
+    let extra_hosts = extra_hosts(&flags.resolver)?;
+    check_resolver_fits(&dns, &extra_hosts, &network)?;
     Ok(ContainerConfig {
         image: image.to_string(),
         command: command.to_vec(),
@@ -68,6 +70,7 @@ pub fn container_config(
         ports,
         network,
         dns,
+        extra_hosts,
         restart: restart(flags.restart.as_deref())?,
         stop_signal: flags.stop_signal.clone(),
         stop_timeout: flags.stop_timeout,
@@ -89,7 +92,7 @@ pub fn resources(memory: Option<&str>, cpus: Option<&str>, pids: Option<i64>) ->
 
 /// `--dns`, `--dns-search`, `--dns-option`: addresses must be addresses; a search domain or
 /// an option must be one word (each becomes a word of a resolv.conf line).
-pub fn dns(flags: &DnsFlags) -> Result<DnsConfig> {
+pub fn dns(flags: &ResolverFlags) -> Result<DnsConfig> {
     let mut servers = Vec::new();
     for text in &flags.servers {
         servers.push(
@@ -115,18 +118,34 @@ pub fn dns(flags: &DnsFlags) -> Result<DnsConfig> {
     })
 }
 
-/// As podman: a container without a network of its own (none, or another container's)
-/// has no resolver to set.
-pub fn check_dns_fits(dns: &DnsConfig, network: &NetworkMode) -> Result<()> {
-    let mode = match network {
-        NetworkMode::None => "none",
-        NetworkMode::Container(_) => "container",
-        _ => return Ok(()),
-    };
-    if !dns.is_empty() {
-        bail!("conflicting options: dns and the network mode: {mode}");
+/// `--add-host NAME[;NAME…]:IP`.
+pub fn extra_hosts(flags: &ResolverFlags) -> Result<Vec<HostEntry>> {
+    flags
+        .add_host
+        .iter()
+        .map(|text| HostEntry::parse(text).map_err(anyhow::Error::msg))
+        .collect()
+}
+
+/// As podman: a resolver to set needs a network of the container's own (not none for
+/// `--dns`, not another container's for either).
+pub fn check_resolver_fits(
+    dns: &DnsConfig,
+    extra_hosts: &[HostEntry],
+    network: &NetworkMode,
+) -> Result<()> {
+    match network {
+        NetworkMode::None if !dns.is_empty() => {
+            bail!("conflicting options: dns and the network mode: none")
+        }
+        NetworkMode::Container(_) if !dns.is_empty() => {
+            bail!("conflicting options: dns and the network mode: container")
+        }
+        NetworkMode::Container(_) if !extra_hosts.is_empty() => bail!(
+            "conflicting options: cannot set extra host entries when the network mode is container"
+        ),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 pub fn network(text: Option<&str>) -> Result<NetworkMode> {

@@ -285,3 +285,84 @@ fn dns_flags_write_resolv_conf_as_podmans() {
         assert_eq!(out.status.code(), Some(125), "{tool}");
     }
 }
+
+#[test]
+fn add_host_lines_are_in_etc_hosts_as_podmans() {
+    let Some(world) = World::new("add_host_lines_are_in_etc_hosts_as_podmans") else {
+        return;
+    };
+    world.podman_pull();
+    let image = world.image.as_str();
+    let hosts_of =
+        |tool: &str, output: fn(&World, &[&str]) -> std::process::Output, args: &[&str]| {
+            let out = output(&world, args);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{tool} {args:?}: {}",
+                stderr(&out)
+            );
+            stdout(&out)
+        };
+    for (tool, output) in [
+        (
+            "podadm",
+            World::podadm as fn(&World, &[&str]) -> std::process::Output,
+        ),
+        ("podman", World::podman),
+    ] {
+        for network in ["bridge", "none"] {
+            let hosts = hosts_of(
+                tool,
+                output,
+                &[
+                    "run",
+                    "--rm",
+                    "--network",
+                    network,
+                    "--add-host",
+                    "db.local:192.0.2.5",
+                    "--add-host",
+                    "v6.local:2001:db8::1",
+                    image,
+                    "cat",
+                    "/etc/hosts",
+                ],
+            );
+            let lines: Vec<&str> = hosts.lines().collect();
+            for line in ["192.0.2.5\tdb.local", "2001:db8::1\tv6.local"] {
+                assert!(
+                    lines.contains(&line),
+                    "{tool} on {network}: no {line:?} in\n{hosts}"
+                );
+            }
+        }
+        // A pod's lines are its members'.
+        hosts_of(
+            tool,
+            output,
+            &[
+                "pod",
+                "create",
+                "--name",
+                "named",
+                "--add-host",
+                "db.local:192.0.2.5",
+            ],
+        );
+        let hosts = hosts_of(
+            tool,
+            output,
+            &["run", "--rm", "--pod", "named", image, "cat", "/etc/hosts"],
+        );
+        assert!(
+            hosts.lines().any(|l| l == "192.0.2.5\tdb.local"),
+            "{tool}: {hosts}"
+        );
+        output(&world, &["pod", "rm", "-f", "named"]);
+        for bad in ["no-address", "h:not-an-ip"] {
+            let out = output(&world, &["run", "--rm", "--add-host", bad, image, "true"]);
+            assert_eq!(out.status.code(), Some(125), "{tool} --add-host {bad}");
+        }
+    }
+}

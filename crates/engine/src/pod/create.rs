@@ -145,6 +145,7 @@ impl Engine {
             ports: pod.config.ports.clone(),
             network: pod.config.network.clone(),
             dns: pod.config.dns.clone(),
+            extra_hosts: pod.config.extra_hosts.clone(),
             pod: Some(pod.id.clone()),
             infra: true,
             ..Default::default()

@@ -88,6 +88,8 @@ pub struct PodConfig {
     pub network: NetworkMode,
     /// The pod's resolv.conf (a CRI pod's DNS config), written by its infra container.
     pub dns: crate::config::DnsConfig,
+    /// `--add-host`: lines of the pod's /etc/hosts, written by its infra container.
+    pub extra_hosts: Vec<aurora_network::etc_files::HostEntry>,
     /// `--share`; [`SharedNamespace::DEFAULT`] when not given.
     pub share: Vec<SharedNamespace>,
     pub labels: BTreeMap<String, String>,
@@ -106,6 +108,7 @@ impl Default for PodConfig {
             ports: Vec::new(),
             network: NetworkMode::default(),
             dns: Default::default(),
+            extra_hosts: Vec::new(),
             share: SharedNamespace::DEFAULT.to_vec(),
             labels: BTreeMap::new(),
             resources: PodResources::default(),

@@ -195,6 +195,7 @@ impl Engine {
                 &std::fs::read("/etc/hosts").unwrap_or_default(),
                 &hostname,
                 &record.name,
+                &record.config.extra_hosts,
             ),
             _ => {
                 let addresses = record
@@ -203,7 +204,12 @@ impl Engine {
                     .and_then(|s| serde_json::from_value::<SetupResult>(s).ok())
                     .map(|s| s.addresses())
                     .unwrap_or_default();
-                etc_files::hosts(&hostname, &record.name, &addresses, &[])
+                etc_files::hosts(
+                    &hostname,
+                    &record.name,
+                    &addresses,
+                    &record.config.extra_hosts,
+                )
             }
         }
     }

@@ -125,6 +125,7 @@ pub fn poolable(config: &ContainerConfig, pool: &PoolConfig) -> bool {
         && !config.init
         && config.hostname.is_none()
         && config.dns.is_empty()
+        && config.extra_hosts.is_empty()
         && config.restart == RestartPolicy::No
         && config.pod.is_none()
         && config.security == crate::config::SecurityOptions::default()
@@ -139,6 +140,7 @@ pub fn pod_poolable(config: &PodConfig, pool: &PoolConfig) -> bool {
         && normalized_network(&config.network) == normalized_network(&pool.network)
         && config.ports.is_empty()
         && config.dns.is_empty()
+        && config.extra_hosts.is_empty()
         && config.host_namespaces.is_empty()
 }
 
@@ -222,6 +224,10 @@ mod tests {
             |c| c.dns.servers.push([192, 0, 2, 1].into()),
             |c| c.dns.search.push("example.com".into()),
             |c| c.dns.options.push("ndots:2".into()),
+            |c| {
+                c.extra_hosts
+                    .push(aurora_network::etc_files::HostEntry::parse("db:192.0.2.5").unwrap())
+            },
         ];
         for (i, change) in changes.into_iter().enumerate() {
             let mut config = plain();

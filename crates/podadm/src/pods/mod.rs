@@ -58,13 +58,15 @@ fn create(engine: &Engine, args: &PodCreateArgs) -> Result<u8> {
         ports.extend(aurora_network::PortMapping::parse(text)?);
     }
     let network = crate::flags::network(args.network.as_deref())?;
-    let dns = crate::flags::dns(&args.dns)?;
-    crate::flags::check_dns_fits(&dns, &network)?;
+    let dns = crate::flags::dns(&args.resolver)?;
+    let extra_hosts = crate::flags::extra_hosts(&args.resolver)?;
+    crate::flags::check_resolver_fits(&dns, &extra_hosts, &network)?;
     let config = PodConfig {
         hostname: args.hostname.clone(),
         ports,
         network,
         dns,
+        extra_hosts,
         share: match &args.share {
             Some(text) => share(text)?,
             None => SharedNamespace::DEFAULT.to_vec(),
