@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 
 use aurora_engine::{
-    ContainerConfig, ContainerRecord, MountRequest, NetworkMode, PodRecord, RestartPolicy,
+    ContainerConfig, ContainerRecord, DnsConfig, MountRequest, NetworkMode, PodRecord,
+    RestartPolicy,
 };
+use aurora_network::etc_files::HostEntry;
 use aurora_network::Protocol;
 use serde::Serialize;
 
@@ -46,6 +48,8 @@ pub fn generate(pod: &PodRecord, containers: &[ContainerRecord]) -> String {
             automount_service_account_token: false,
             containers: spec_containers,
             enable_service_links: false,
+            host_aliases: host_aliases(&pod.config.extra_hosts),
+            dns_config: dns_config(&pod.config.dns),
             host_network: pod.config.network == NetworkMode::Host,
             hostname: pod.config.hostname.clone(),
             restart_policy: restart_policy(restart),
@@ -74,6 +78,8 @@ pub fn generate_container(record: &ContainerRecord) -> String {
             automount_service_account_token: false,
             containers: vec![spec_container],
             enable_service_links: false,
+            host_aliases: host_aliases(&record.config.extra_hosts),
+            dns_config: dns_config(&record.config.dns),
             host_network: record.config.network == NetworkMode::Host,
             hostname: record.config.hostname.clone(),
             restart_policy: restart_policy(record.config.restart),
@@ -82,6 +88,60 @@ pub fn generate_container(record: &ContainerRecord) -> String {
         status: BTreeMap::new(),
     };
     render(&document)
+}
+
+#[derive(Serialize)]
+struct HostAlias {
+    hostnames: Vec<String>,
+    ip: String,
+}
+
+#[derive(Serialize)]
+struct DnsConfigOut {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    nameservers: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    options: Vec<DnsOptionOut>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    searches: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct DnsOptionOut {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+}
+
+fn host_aliases(entries: &[HostEntry]) -> Vec<HostAlias> {
+    entries
+        .iter()
+        .map(|entry| HostAlias {
+            hostnames: entry.names.clone(),
+            ip: entry.address.to_string(),
+        })
+        .collect()
+}
+
+fn dns_config(dns: &DnsConfig) -> Option<DnsConfigOut> {
+    (!dns.is_empty()).then(|| DnsConfigOut {
+        nameservers: dns.servers.iter().map(ToString::to_string).collect(),
+        options: dns
+            .options
+            .iter()
+            .map(|option| match option.split_once(':') {
+                Some((name, value)) => DnsOptionOut {
+                    name: name.to_string(),
+                    value: Some(value.to_string()),
+                },
+                None => DnsOptionOut {
+                    name: option.clone(),
+                    value: None,
+                },
+            })
+            .collect(),
+        searches: dns.search.clone(),
+    })
 }
 
 fn render(document: &Document) -> String {
@@ -327,7 +387,11 @@ struct Metadata {
 struct Spec {
     automount_service_account_token: bool,
     containers: Vec<Container>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns_config: Option<DnsConfigOut>,
     enable_service_links: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    host_aliases: Vec<HostAlias>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     host_network: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -117,10 +117,42 @@ pub struct PodSpec {
     pub hostname: Option<String>,
     pub security_context: Option<PodSecurityContext>,
     pub termination_grace_period_seconds: Option<u32>,
+    /// Lines of the pod's /etc/hosts (podman's `--add-host`).
+    #[serde(default)]
+    pub host_aliases: Vec<HostAlias>,
+    /// The pod's resolver (podman's `--dns`, `--dns-search`, `--dns-option`).
+    pub dns_config: Option<PodDnsConfig>,
     pub automount_service_account_token: Ignored,
     pub enable_service_links: Ignored,
     pub dns_policy: Ignored,
     pub scheduler_name: Ignored,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostAlias {
+    pub ip: String,
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodDnsConfig {
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    #[serde(default)]
+    pub searches: Vec<String>,
+    #[serde(default)]
+    pub options: Vec<PodDnsOption>,
+}
+
+/// `name`, or `name:value` in resolv.conf.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodDnsOption {
+    pub name: String,
+    pub value: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -5,8 +5,10 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use aurora_engine::{
-    ContainerConfig, NetworkMode, PodConfig, Resources, RestartPolicy, INIT_CONTAINER_ANNOTATION,
+    ContainerConfig, DnsConfig, NetworkMode, PodConfig, Resources, RestartPolicy,
+    INIT_CONTAINER_ANNOTATION,
 };
+use aurora_network::etc_files::HostEntry;
 use aurora_network::{PortMapping, Protocol};
 
 use crate::error::{KubeError, Location, Result, Warning};
@@ -31,6 +33,67 @@ pub fn plan(manifest: &Manifest, files_root: &Path) -> Result<Plan> {
 /// Parses `text` and plans it.
 pub fn play(text: &str, files_root: &Path) -> Result<Plan> {
     plan(&crate::parse::parse(text)?, files_root)
+}
+
+/// `spec.hostAliases`: each an address and its names.
+fn host_aliases(pod: &PodSource, location: &Location) -> Result<Vec<HostEntry>> {
+    let mut entries = Vec::new();
+    for (index, alias) in pod.spec.host_aliases.iter().enumerate() {
+        let entry = HostEntry::new(alias.hostnames.clone(), &alias.ip).map_err(|e| {
+            let field = if e.in_names { "hostnames" } else { "ip" };
+            let path = format!("{}.hostAliases[{index}].{field}", pod.spec_path);
+            KubeError::invalid(location, path, e.message)
+        })?;
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// `spec.dnsConfig`: name servers (addresses), search domains and options.
+fn dns_config(pod: &PodSource, location: &Location) -> Result<DnsConfig> {
+    let Some(config) = &pod.spec.dns_config else {
+        return Ok(DnsConfig::default());
+    };
+    let path = format!("{}.dnsConfig", pod.spec_path);
+    let mut servers = Vec::new();
+    for (index, server) in config.nameservers.iter().enumerate() {
+        servers.push(server.parse().map_err(|_| {
+            KubeError::invalid(
+                location,
+                format!("{path}.nameservers[{index}]"),
+                format!("{server:?} is not an IP address"),
+            )
+        })?);
+    }
+    let one_word =
+        |w: &str| !w.is_empty() && !w.chars().any(|c| c.is_whitespace() || c.is_control());
+    let mut options = Vec::new();
+    for (index, option) in config.options.iter().enumerate() {
+        let text = match &option.value {
+            Some(value) => format!("{}:{value}", option.name),
+            None => option.name.clone(),
+        };
+        if !one_word(&text) {
+            return Err(KubeError::invalid(
+                location,
+                format!("{path}.options[{index}]"),
+                format!("{text:?} is not one resolver option"),
+            ));
+        }
+        options.push(text);
+    }
+    if let Some(index) = config.searches.iter().position(|s| !one_word(s)) {
+        return Err(KubeError::invalid(
+            location,
+            format!("{path}.searches[{index}]"),
+            "a search domain is one word",
+        ));
+    }
+    Ok(DnsConfig {
+        servers,
+        search: config.searches.clone(),
+        options,
+    })
 }
 
 fn pod_plan(
@@ -59,6 +122,8 @@ fn pod_plan(
             },
             labels: pod.metadata.labels.clone(),
             annotations: pod.metadata.annotations.clone(),
+            extra_hosts: host_aliases(pod, location)?,
+            dns: dns_config(pod, location)?,
             ..PodConfig::default()
         },
         init_containers: Vec::new(),

@@ -14,6 +14,12 @@ metadata:
 spec:
   restartPolicy: Never
   hostname: box
+  hostAliases:
+  - {ip: 192.0.2.5, hostnames: [db.local, db]}
+  dnsConfig:
+    nameservers: [192.0.2.53]
+    searches: [corp.example]
+    options: [{name: ndots, value: "2"}, {name: edns0}]
   containers:
   - name: main
     image: busybox
@@ -181,7 +187,21 @@ spec:
     volumeMounts:
     - mountPath: /shared
       name: db-pvc
+  dnsConfig:
+    nameservers:
+    - 192.0.2.53
+    options:
+    - name: ndots
+      value: '2'
+    - name: edns0
+    searches:
+    - corp.example
   enableServiceLinks: false
+  hostAliases:
+  - hostnames:
+    - db.local
+    - db
+    ip: 192.0.2.5
   hostname: box
   restartPolicy: Never
   volumes:

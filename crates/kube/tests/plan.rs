@@ -415,3 +415,86 @@ fn optional_sources_that_are_missing_give_nothing() {
         .iter()
         .any(|e| e.starts_with("CFG_")));
 }
+
+const RESOLVER: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: named}
+spec:
+  hostAliases:
+  - {ip: 192.0.2.5, hostnames: [db.local, db]}
+  - {ip: "2001:db8::1", hostnames: [v6.local]}
+  dnsConfig:
+    nameservers: [192.0.2.53]
+    searches: [corp.example]
+    options: [{name: ndots, value: "2"}, {name: edns0}]
+  containers:
+  - {name: main, image: busybox}
+"#;
+
+#[test]
+fn host_aliases_and_dns_config_are_the_pods() {
+    let plan = play(RESOLVER, "/f".as_ref()).unwrap();
+    let config = &plan.pods[0].config;
+    let hosts: Vec<(String, Vec<String>)> = config
+        .extra_hosts
+        .iter()
+        .map(|e| (e.address.to_string(), e.names.clone()))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            (
+                "192.0.2.5".to_string(),
+                vec!["db.local".to_string(), "db".into()]
+            ),
+            ("2001:db8::1".into(), vec!["v6.local".into()]),
+        ]
+    );
+    assert_eq!(
+        config.dns.servers,
+        ["192.0.2.53".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(config.dns.search, ["corp.example"]);
+    assert_eq!(config.dns.options, ["ndots:2", "edns0"]);
+    for (from, to, expected) in [
+        (
+            "ip: 192.0.2.5,",
+            "ip: db-host,",
+            "spec.hostAliases[0].ip: \"db-host\" is not an IP address",
+        ),
+        (
+            "hostnames: [v6.local]",
+            "hostnames: []",
+            "spec.hostAliases[1].hostnames: no names",
+        ),
+        (
+            "hostnames: [v6.local]",
+            "hostnames: [\"two words\"]",
+            "spec.hostAliases[1].hostnames: \"two words\" is not a host name",
+        ),
+        (
+            "nameservers: [192.0.2.53]",
+            "nameservers: [dns.example]",
+            "spec.dnsConfig.nameservers[0]: \"dns.example\" is not an IP address",
+        ),
+        (
+            "searches: [corp.example]",
+            "searches: [\"a b\"]",
+            "spec.dnsConfig.searches[0]: a search domain is one word",
+        ),
+        (
+            "{name: edns0}",
+            "{name: \"edns 0\"}",
+            "spec.dnsConfig.options[1]: \"edns 0\" is not one resolver option",
+        ),
+    ] {
+        let text = RESOLVER.replace(from, to);
+        assert_ne!(text, RESOLVER, "{from:?} is not in the file");
+        let message = play(&text, "/f".as_ref()).unwrap_err().to_string();
+        assert!(
+            message.starts_with(&format!("document 1 (Pod named): {expected}")),
+            "{to:?}: {message}"
+        );
+    }
+}

@@ -20,24 +20,46 @@ pub struct HostEntry {
 
 impl HostEntry {
     /// podman's `--add-host NAME[;NAME…]:IP` (the address after the first colon, so that
-    /// an IPv6 address keeps its own). A name is one word of a hosts line.
+    /// an IPv6 address keeps its own).
     pub fn parse(text: &str) -> Result<HostEntry, String> {
         let Some((names, address)) = text.split_once(':') else {
             return Err(format!("--add-host {text:?}: expected NAME:IP"));
         };
-        let address = address
-            .parse()
-            .map_err(|_| format!("--add-host {text:?}: {address:?} is not an IP address"))?;
         let names: Vec<String> = names.split(';').map(str::to_string).collect();
+        HostEntry::new(names, address).map_err(|e| format!("--add-host {text:?}: {}", e.message))
+    }
+
+    /// A line of `address` and `names`, each name one word of a hosts line.
+    pub fn new(names: Vec<String>, address: &str) -> Result<HostEntry, HostEntryError> {
+        let address = address.parse().map_err(|_| HostEntryError {
+            in_names: false,
+            message: format!("{address:?} is not an IP address"),
+        })?;
+        if names.is_empty() {
+            return Err(HostEntryError {
+                in_names: true,
+                message: "no names".into(),
+            });
+        }
         if let Some(bad) = names.iter().find(|n| {
             n.is_empty()
                 || n.starts_with('#')
                 || n.chars().any(|c| c.is_whitespace() || c.is_control())
         }) {
-            return Err(format!("--add-host {text:?}: {bad:?} is not a host name"));
+            return Err(HostEntryError {
+                in_names: true,
+                message: format!("{bad:?} is not a host name"),
+            });
         }
         Ok(HostEntry { names, address })
     }
+}
+
+/// Why a hosts line was refused: its address or (`in_names`) one of its names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostEntryError {
+    pub in_names: bool,
+    pub message: String,
 }
 
 /// `/etc/hosts` for a container on networks: loopback, `extra`, then each of its addresses

@@ -1,6 +1,6 @@
 //! `kube play` beside podman on the same YAML: the downward API (`fieldRef` to the pod's name,
 //! id, a label, an annotation) and `resourceFieldRef` (limits and requests over divisors)
-//! as environment variables, and `--network`.
+//! as environment variables, `--network`, and `hostAliases` and `dnsConfig`.
 
 mod support;
 
@@ -124,5 +124,34 @@ fn kube_play_network_gives_the_pods_the_network_asked_for() {
         world.ok(&["pod", "ps", "-q"]),
         "",
         "a refused play makes no pod"
+    );
+}
+
+#[test]
+fn host_aliases_and_dns_config_reach_the_containers_as_podmans() {
+    let Some(world) = World::new("host_aliases_and_dns_config_reach_the_containers_as_podmans")
+    else {
+        return;
+    };
+    world.podman_pull();
+    let yaml = POD
+        .replace(
+            "env | grep '^F_' | sort",
+            "grep -e db.local -e v6.local /etc/hosts; cat /etc/resolv.conf",
+        )
+        .replace(
+            "  restartPolicy: Never\n",
+            "  restartPolicy: Never\n  hostAliases:\n  - {ip: 192.0.2.5, hostnames: [db.local]}\n  \
+             - {ip: \"2001:db8::1\", hostnames: [v6.local]}\n  dnsConfig:\n    \
+             nameservers: [192.0.2.53]\n    searches: [corp.example]\n    \
+             options: [{name: ndots, value: \"2\"}]\n",
+        );
+    assert_ne!(yaml, POD);
+    let [podman, podadm] = logs_of_both(&world, &yaml, &[]);
+    assert_eq!(podman, podadm, "podman, then podadm");
+    assert_eq!(
+        podadm,
+        "192.0.2.5\tdb.local\n2001:db8::1\tv6.local\n\
+         search corp.example\nnameserver 192.0.2.53\noptions ndots:2\n"
     );
 }
