@@ -332,6 +332,9 @@ pub struct CreateFlags {
     /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
+    /// Remove a container of the same --name first (stopped as `rm -f` stops it).
+    #[arg(long)]
+    pub replace: bool,
     #[arg(long)]
     pub name: Option<String>,
     /// NAME=VALUE, or NAME to take the value from podadm's environment.
@@ -709,6 +712,9 @@ pub struct PodCreateArgs {
     /// The infra container's name (default: the pod id's first 12 digits, then -infra).
     #[arg(long)]
     pub infra_name: Option<String>,
+    /// Remove a pod of the same --name first, with its containers (as `pod rm -f`).
+    #[arg(long)]
+    pub replace: bool,
 }
 
 /// How names resolve in the container (`run`, `create`, `pod create`): resolv.conf's

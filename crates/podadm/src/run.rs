@@ -11,6 +11,7 @@ use crate::cli::{Cli, CreateCommand, ExecArgs, RunArgs};
 /// `podadm run`: create (pulling the image if needed), start, and unless detached, attach
 /// until the container exits; the status is the container's.
 pub fn run(cli: &Cli, engine: &Engine, args: &RunArgs) -> Result<u8> {
+    replace(engine, &args.create.flags)?;
     if let Some(status) = run_claimed(engine, args)? {
         return Ok(status);
     }
@@ -87,9 +88,32 @@ fn after_attach(engine: &Engine, record: &aurora_engine::ContainerRecord, code: 
 
 /// `podadm create`: prints the new container's id.
 pub fn create(cli: &Cli, engine: &Engine, args: &CreateCommand) -> Result<u8> {
+    replace(engine, &args.flags)?;
     let record = create_record(cli, engine, args)?;
     println!("{}", record.id);
     Ok(0)
+}
+
+/// `--replace`: the container of the same name goes first, as `rm -f` removes it (its name
+/// printed, as podman prints it).
+fn replace(engine: &Engine, flags: &crate::cli::CreateFlags) -> Result<()> {
+    if !flags.replace {
+        return Ok(());
+    }
+    let Some(name) = flags.name.as_deref() else {
+        bail!("cannot replace container without --name being set");
+    };
+    match engine.find(name) {
+        // By name only: --replace never takes another container's id for a name.
+        Ok(record) if record.name == name => {
+            engine.remove(&record.id, true, false, None)?;
+            // As podman's: the removed container's name, as `rm` prints it.
+            println!("{name}");
+            Ok(())
+        }
+        Ok(_) | Err(EngineError::NoSuchContainer(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn create_record(

@@ -366,3 +366,72 @@ fn add_host_lines_are_in_etc_hosts_as_podmans() {
         }
     }
 }
+
+#[test]
+fn replace_removes_the_container_or_pod_of_that_name_first() {
+    let Some(world) = World::new("replace_removes_the_container_or_pod_of_that_name_first") else {
+        return;
+    };
+    world.podman_pull();
+    let image = world.image.as_str();
+    for (tool, output) in [
+        (
+            "podadm",
+            World::podadm as fn(&World, &[&str]) -> std::process::Output,
+        ),
+        ("podman", World::podman),
+    ] {
+        let ok = |args: &[&str]| {
+            let out = output(&world, args);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{tool} {args:?}: {}",
+                stderr(&out)
+            );
+            stdout(&out)
+        };
+        let first = ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--stop-timeout",
+            "1",
+            "--name",
+            "again",
+            image,
+            "sleep",
+            "600",
+        ]);
+        let replaced = ok(&[
+            "run",
+            "--replace",
+            "--network",
+            "none",
+            "--name",
+            "again",
+            image,
+            "echo",
+            "second",
+        ]);
+        // podman prints the name of the container it removed, then the new one's output.
+        assert_eq!(replaced, "again\nsecond\n", "{tool}");
+        let ids = ok(&["ps", "-a", "-q", "--no-trunc", "--filter", "name=again"]);
+        assert_eq!(ids.lines().count(), 1, "{tool}: {ids}");
+        assert_ne!(ids.trim(), first.trim(), "{tool}: the first is gone");
+        ok(&["rm", "-f", "again"]);
+        let out = output(&world, &["run", "--replace", "--rm", image, "true"]);
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{tool}: --replace needs --name"
+        );
+        let pod = ok(&["pod", "create", "--name", "twice"]);
+        let again = ok(&["pod", "create", "--replace", "--name", "twice"]);
+        assert_ne!(pod, again, "{tool}");
+        let pods = ok(&["pod", "ps", "-q", "--no-trunc"]);
+        assert_eq!(pods.trim(), again.trim(), "{tool}: one pod, the new one");
+        ok(&["pod", "rm", "-f", "twice"]);
+    }
+}

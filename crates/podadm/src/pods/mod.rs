@@ -53,6 +53,18 @@ pub fn pod(engine: &Engine, command: &PodCommand) -> Result<u8> {
 
 /// `pod create`: prints the pod's id.
 fn create(engine: &Engine, args: &PodCreateArgs) -> Result<u8> {
+    if args.replace {
+        let Some(name) = args.name.as_deref() else {
+            bail!("cannot replace pod without --name being set");
+        };
+        match engine.pod_find(name) {
+            Ok(pod) if pod.name == name => {
+                engine.pod_remove(&pod.id, true)?;
+            }
+            Ok(_) | Err(EngineError::NoSuchPod(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let mut ports = Vec::new();
     for text in &args.publish {
         ports.extend(aurora_network::PortMapping::parse(text)?);
