@@ -58,9 +58,16 @@ pub fn ps(engine: &Engine, args: &PodPsArgs) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(0);
     }
-    // The containers' ids, names or states replace their number, as podman's --ctr-* do.
+    // The containers' ids, names or states replace their number, as podman's --ctr-* do,
+    // in the order of their ids as podman lists them.
     let listed = |s: &Shown, each: &dyn Fn(&ContainerRecord) -> String| {
-        s.containers.iter().map(each).collect::<Vec<_>>().join(",")
+        let mut containers: Vec<&ContainerRecord> = s.containers.iter().collect();
+        containers.sort_by(|a, b| a.id.cmp(&b.id));
+        containers
+            .into_iter()
+            .map(each)
+            .collect::<Vec<_>>()
+            .join(",")
     };
     let mut headers = vec!["POD ID", "NAME", "STATUS", "CREATED", "INFRA ID"];
     let by_container = args.ctr_ids || args.ctr_names || args.ctr_status;
