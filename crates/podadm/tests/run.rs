@@ -5,6 +5,24 @@ mod support;
 
 use support::{stderr, stdout, World};
 
+/// A command line tool run in a world: podadm, or podman on its own store.
+type Tool = fn(&World, &[&str]) -> std::process::Output;
+
+/// podadm, then podman, each with its name.
+const TOOLS: [(&str, Tool); 2] = [("podadm", World::podadm), ("podman", World::podman)];
+
+/// `tool`'s stdout for `args`, which must succeed.
+fn succeeds(world: &World, tool: &str, output: Tool, args: &[&str]) -> String {
+    let out = output(world, args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{tool} {args:?}: {}",
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
 /// Both tools' (status, stdout) for `run --rm --network none IMAGE ARGS…`.
 fn both(
     world: &World,
@@ -237,13 +255,7 @@ fn dns_flags_write_resolv_conf_as_podmans() {
         "cat",
         "/etc/resolv.conf",
     ];
-    for (tool, output) in [
-        (
-            "podadm",
-            World::podadm as fn(&World, &[&str]) -> std::process::Output,
-        ),
-        ("podman", World::podman),
-    ] {
+    for (tool, output) in TOOLS {
         let out = output(&world, &run);
         assert_eq!(stdout(&out), expected, "{tool}: {}", stderr(&out));
         let out = output(&world, &pod_create);
@@ -293,24 +305,8 @@ fn add_host_lines_are_in_etc_hosts_as_podmans() {
     };
     world.podman_pull();
     let image = world.image.as_str();
-    let hosts_of =
-        |tool: &str, output: fn(&World, &[&str]) -> std::process::Output, args: &[&str]| {
-            let out = output(&world, args);
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{tool} {args:?}: {}",
-                stderr(&out)
-            );
-            stdout(&out)
-        };
-    for (tool, output) in [
-        (
-            "podadm",
-            World::podadm as fn(&World, &[&str]) -> std::process::Output,
-        ),
-        ("podman", World::podman),
-    ] {
+    let hosts_of = |tool: &str, output: Tool, args: &[&str]| succeeds(&world, tool, output, args);
+    for (tool, output) in TOOLS {
         for network in ["bridge", "none"] {
             let hosts = hosts_of(
                 tool,
@@ -374,23 +370,8 @@ fn replace_removes_the_container_or_pod_of_that_name_first() {
     };
     world.podman_pull();
     let image = world.image.as_str();
-    for (tool, output) in [
-        (
-            "podadm",
-            World::podadm as fn(&World, &[&str]) -> std::process::Output,
-        ),
-        ("podman", World::podman),
-    ] {
-        let ok = |args: &[&str]| {
-            let out = output(&world, args);
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{tool} {args:?}: {}",
-                stderr(&out)
-            );
-            stdout(&out)
-        };
+    for (tool, output) in TOOLS {
+        let ok = |args: &[&str]| succeeds(&world, tool, output, args);
         let first = ok(&[
             "run",
             "-d",
