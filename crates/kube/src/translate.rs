@@ -8,7 +8,7 @@ use aurora_engine::{
     ContainerConfig, DnsConfig, NetworkMode, PodConfig, Resources, RestartPolicy,
     INIT_CONTAINER_ANNOTATION,
 };
-use aurora_network::etc_files::HostEntry;
+use aurora_network::etc_files::{self, HostEntry};
 use aurora_network::{PortMapping, Protocol};
 
 use crate::error::{KubeError, Location, Result, Warning};
@@ -65,15 +65,13 @@ fn dns_config(pod: &PodSource, location: &Location) -> Result<DnsConfig> {
             )
         })?);
     }
-    let one_word =
-        |w: &str| !w.is_empty() && !w.chars().any(|c| c.is_whitespace() || c.is_control());
     let mut options = Vec::new();
     for (index, option) in config.options.iter().enumerate() {
         let text = match &option.value {
             Some(value) => format!("{}:{value}", option.name),
             None => option.name.clone(),
         };
-        if !one_word(&text) {
+        if !etc_files::is_one_word(&text) {
             return Err(KubeError::invalid(
                 location,
                 format!("{path}.options[{index}]"),
@@ -82,7 +80,11 @@ fn dns_config(pod: &PodSource, location: &Location) -> Result<DnsConfig> {
         }
         options.push(text);
     }
-    if let Some(index) = config.searches.iter().position(|s| !one_word(s)) {
+    if let Some(index) = config
+        .searches
+        .iter()
+        .position(|s| !etc_files::is_one_word(s))
+    {
         return Err(KubeError::invalid(
             location,
             format!("{path}.searches[{index}]"),

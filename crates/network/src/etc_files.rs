@@ -41,11 +41,7 @@ impl HostEntry {
                 message: "no names".into(),
             });
         }
-        if let Some(bad) = names.iter().find(|n| {
-            n.is_empty()
-                || n.starts_with('#')
-                || n.chars().any(|c| c.is_whitespace() || c.is_control())
-        }) {
+        if let Some(bad) = names.iter().find(|n| !is_one_word(n) || n.starts_with('#')) {
             return Err(HostEntryError {
                 in_names: true,
                 message: format!("{bad:?} is not a host name"),
@@ -53,6 +49,19 @@ impl HostEntry {
         }
         Ok(HostEntry { names, address })
     }
+}
+
+/// The line of `/etc/hosts` the entry is.
+impl std::fmt::Display for HostEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}\t{}", self.address, self.names.join(" "))
+    }
+}
+
+/// Whether `text` can stand as one word of a hosts or resolv.conf line: not empty, no
+/// white space or control characters (which would split the line or start another).
+pub fn is_one_word(text: &str) -> bool {
+    !text.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// Why a hosts line was refused: its address or (`in_names`) one of its names.
@@ -74,7 +83,7 @@ pub fn hosts(
     let names = own_names(hostname, container_name);
     let mut out = String::from(LOOPBACK);
     for entry in extra {
-        out.push_str(&format!("{}\t{}\n", entry.address, entry.names.join(" ")));
+        out.push_str(&entry.to_string());
     }
     if addresses.is_empty() {
         out.push_str(&format!("127.0.0.1\t{names}\n::1\t{names}\n"));
@@ -95,7 +104,7 @@ pub fn hosts_for_host_network(
 ) -> Vec<u8> {
     let mut out: Vec<u8> = extra
         .iter()
-        .flat_map(|entry| format!("{}\t{}\n", entry.address, entry.names.join(" ")).into_bytes())
+        .flat_map(|entry| entry.to_string().into_bytes())
         .collect();
     out.extend_from_slice(host_hosts);
     if !out.is_empty() && !out.ends_with(b"\n") {

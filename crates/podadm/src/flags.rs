@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context, Result};
 use aurora_engine::spec::flags as parse;
 use aurora_engine::{ContainerConfig, DnsConfig, NetworkMode, Resources, RestartPolicy};
-use aurora_network::etc_files::HostEntry;
+use aurora_network::etc_files::{self, HostEntry};
 
 use crate::cli::{CreateFlags, ResolverFlags};
 
@@ -39,9 +39,7 @@ pub fn container_config(
         ports.extend(aurora_network::PortMapping::parse(text)?);
     }
     let network = network(flags.network.as_deref())?;
-    let dns = dns(&flags.resolver)?;
-    let extra_hosts = extra_hosts(&flags.resolver)?;
-    check_resolver_fits(&dns, &extra_hosts, &network)?;
+    let (dns, extra_hosts) = resolver(&flags.resolver, &network)?;
     Ok(ContainerConfig {
         image: image.to_string(),
         command: command.to_vec(),
@@ -90,9 +88,21 @@ pub fn resources(memory: Option<&str>, cpus: Option<&str>, pids: Option<i64>) ->
     })
 }
 
+/// The resolver flags of a container or pod on `network`: its resolv.conf and its more
+/// lines of /etc/hosts, refused where podman refuses them.
+pub fn resolver(
+    flags: &ResolverFlags,
+    network: &NetworkMode,
+) -> Result<(DnsConfig, Vec<HostEntry>)> {
+    let dns = dns(flags)?;
+    let extra_hosts = extra_hosts(flags)?;
+    check_resolver_fits(&dns, &extra_hosts, network)?;
+    Ok((dns, extra_hosts))
+}
+
 /// `--dns`, `--dns-search`, `--dns-option`: addresses must be addresses; a search domain or
 /// an option must be one word (each becomes a word of a resolv.conf line).
-pub fn dns(flags: &ResolverFlags) -> Result<DnsConfig> {
+fn dns(flags: &ResolverFlags) -> Result<DnsConfig> {
     let mut servers = Vec::new();
     for text in &flags.servers {
         servers.push(
@@ -104,10 +114,7 @@ pub fn dns(flags: &ResolverFlags) -> Result<DnsConfig> {
         ("--dns-search", &flags.search),
         ("--dns-option", &flags.options),
     ] {
-        if let Some(bad) = words
-            .iter()
-            .find(|w| w.is_empty() || w.chars().any(|c| c.is_whitespace() || c.is_control()))
-        {
+        if let Some(bad) = words.iter().find(|w| !etc_files::is_one_word(w)) {
             bail!("{flag} {bad:?}: expected one word");
         }
     }
@@ -119,7 +126,7 @@ pub fn dns(flags: &ResolverFlags) -> Result<DnsConfig> {
 }
 
 /// `--add-host NAME[;NAME…]:IP`.
-pub fn extra_hosts(flags: &ResolverFlags) -> Result<Vec<HostEntry>> {
+fn extra_hosts(flags: &ResolverFlags) -> Result<Vec<HostEntry>> {
     flags
         .add_host
         .iter()
@@ -129,7 +136,7 @@ pub fn extra_hosts(flags: &ResolverFlags) -> Result<Vec<HostEntry>> {
 
 /// As podman: a resolver to set needs a network of the container's own (not none for
 /// `--dns`, not another container's for either).
-pub fn check_resolver_fits(
+fn check_resolver_fits(
     dns: &DnsConfig,
     extra_hosts: &[HostEntry],
     network: &NetworkMode,

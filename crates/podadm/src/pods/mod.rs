@@ -70,9 +70,7 @@ fn create(engine: &Engine, args: &PodCreateArgs) -> Result<u8> {
         ports.extend(aurora_network::PortMapping::parse(text)?);
     }
     let network = crate::flags::network(args.network.as_deref())?;
-    let dns = crate::flags::dns(&args.resolver)?;
-    let extra_hosts = crate::flags::extra_hosts(&args.resolver)?;
-    crate::flags::check_resolver_fits(&dns, &extra_hosts, &network)?;
+    let (dns, extra_hosts) = crate::flags::resolver(&args.resolver, &network)?;
     let config = PodConfig {
         hostname: args.hostname.clone(),
         ports,

@@ -60,12 +60,10 @@ pub fn ps(engine: &Engine, args: &PodPsArgs) -> Result<u8> {
     }
     // The containers' ids, names or states replace their number, as podman's --ctr-* do,
     // in the order of their ids as podman lists them.
-    let listed = |s: &Shown, each: &dyn Fn(&ContainerRecord) -> String| {
-        let mut containers: Vec<&ContainerRecord> = s.containers.iter().collect();
-        containers.sort_by(|a, b| a.id.cmp(&b.id));
+    let listed = |containers: &[&ContainerRecord], each: &dyn Fn(&ContainerRecord) -> String| {
         containers
-            .into_iter()
-            .map(each)
+            .iter()
+            .map(|c| each(c))
             .collect::<Vec<_>>()
             .join(",")
     };
@@ -86,6 +84,8 @@ pub fn ps(engine: &Engine, args: &PodPsArgs) -> Result<u8> {
     let rows: Vec<Vec<String>> = pods
         .iter()
         .map(|s| {
+            let mut by_id: Vec<&ContainerRecord> = s.containers.iter().collect();
+            by_id.sort_by(|a, b| a.id.cmp(&b.id));
             let mut row = vec![
                 short(&s.pod.id),
                 s.pod.name.clone(),
@@ -94,13 +94,13 @@ pub fn ps(engine: &Engine, args: &PodPsArgs) -> Result<u8> {
                 s.pod.infra_id.as_deref().map(short).unwrap_or_default(),
             ];
             if args.ctr_ids {
-                row.push(listed(s, &|c| short(&c.id)));
+                row.push(listed(&by_id, &|c| short(&c.id)));
             }
             if args.ctr_names {
-                row.push(listed(s, &|c| c.name.clone()));
+                row.push(listed(&by_id, &|c| c.name.clone()));
             }
             if args.ctr_status {
-                row.push(listed(s, &|c| c.state.as_str().to_string()));
+                row.push(listed(&by_id, &|c| c.state.as_str().to_string()));
             }
             if !by_container {
                 row.push(s.containers.len().to_string());
